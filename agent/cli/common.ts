@@ -1,0 +1,33 @@
+import { Option } from 'commander';
+import { resolve } from 'node:path';
+import { AgentError } from '../errors.js';
+
+export const DEFAULT_DATA_DIR = process.env.EDGE_AGENT_DATA_DIR ?? './edge-agent-data';
+
+export function dataDirOption(): Option {
+  return new Option('-d, --data-dir <dir>', 'directory holding the config, the device key and the store').default(DEFAULT_DATA_DIR);
+}
+
+export function absDir(dir: string): string {
+  return resolve(dir);
+}
+
+/** Parses HOST:PORT, [IPv6]:PORT; a usage error names the flag. */
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new AgentError('USAGE', `${flag}: expected HOST:PORT or [IPv6]:PORT, got "${value}"`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function isoTime(ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? '-' : new Date(ms).toISOString();
+}

@@ -1,0 +1,99 @@
+import type { Command } from 'commander';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_FILE } from '../config/load.js';
+import { configSchema, type AgentConfig } from '../config/schema.js';
+import { writeConfig } from '../config/write.js';
+import { AgentError } from '../errors.js';
+import { publicKeyFromDeviceId } from '../identity/device-id.js';
+import { Identity, writeKeyFile } from '../identity/keys.js';
+import { absDir, collect, dataDirOption, printJson } from './common.js';
+
+interface InitOptions {
+  dataDir: string;
+  mqttUrl?: string;
+  mqttTopic?: string[];
+  uplinkUrl?: string;
+  receiverKey?: string;
+  simulator?: number;
+  force?: boolean;
+  json?: boolean;
+}
+
+export function buildInitialConfig(opts: InitOptions, identity: Identity): AgentConfig {
+  const sources: Record<string, unknown> = {};
+  if (opts.mqttUrl) {
+    sources.mqtt = {
+      type: 'mqtt',
+      url: opts.mqttUrl,
+      topics: opts.mqttTopic && opts.mqttTopic.length > 0 ? opts.mqttTopic : ['sensors/#'],
+      // Stable across restarts, unique per device: the broker keeps our persistent session under it.
+      client_id: `edge-agent-${identity.deviceId.slice('did:key:z'.length, 'did:key:z'.length + 16)}`,
+    };
+  } else if (opts.mqttTopic) {
+    throw new AgentError('USAGE', '--mqtt-topic needs --mqtt-url');
+  }
+  if (opts.simulator !== undefined) sources.simulator = { type: 'simulator', sensors: opts.simulator, interval_ms: 1000 };
+  const raw = {
+    version: 1,
+    device: {},
+    store: {},
+    batch: {},
+    sources,
+    clock: {},
+    log: {},
+    ...(opts.uplinkUrl ? { uplink: { type: 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } } : {}),
+  };
+  if (opts.receiverKey && !opts.uplinkUrl) throw new AgentError('USAGE', '--receiver-key needs --uplink-url');
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new AgentError('USAGE', `invalid flag value for ${issue.path.join('.')}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export function runInit(opts: InitOptions): { deviceId: string; configPath: string; keyPath: string } {
+  if (opts.receiverKey) {
+    try {
+      publicKeyFromDeviceId(opts.receiverKey);
+    } catch (err) {
+      throw new AgentError('USAGE', `--receiver-key: ${(err as Error).message}`);
+    }
+  }
+  const dir = absDir(opts.dataDir);
+  const configPath = join(dir, CONFIG_FILE);
+  if (existsSync(configPath) && !opts.force) {
+    throw new AgentError('USAGE', `${configPath} already exists; edit it, or pass --force to write a new one (and a new key)`);
+  }
+  const identity = Identity.generate();
+  const config = buildInitialConfig(opts, identity);
+  mkdirSync(dir, { recursive: true, mode: 0o750 });
+  const keyPath = join(dir, config.device.key_file);
+  writeKeyFile(keyPath, identity, opts.force ?? false);
+  writeConfig(configPath, config);
+  return { deviceId: identity.deviceId, configPath, keyPath };
+}
+
+export function registerInitCommand(program: Command): void {
+  program
+    .command('init')
+    .description('create the device key (ed25519, mode 0600) and a validated config in the data dir')
+    .addOption(dataDirOption())
+    .option('--mqtt-url <url>', 'MQTT broker to read sensors from, e.g. mqtt://127.0.0.1:1883')
+    .option('--mqtt-topic <filter>', 'topic filter to subscribe with QoS 1 (repeatable; default sensors/#)', collect)
+    .option('--uplink-url <url>', 'receiver to deliver signed batches to, e.g. http://host:8080/v1/batches')
+    .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
+    .option('--simulator <n>', 'add a simulated source with N sensors (demo, install check)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--simulator: expected 1..10000, got "${v}"`);
+      return n;
+    })
+    .option('--force', 'replace an existing config and device key (the old identity is lost)')
+    .option('--json', 'print the result as JSON')
+    .action((opts: InitOptions) => {
+      const r = runInit(opts);
+      if (opts.json) printJson({ device_id: r.deviceId, config: r.configPath, key: r.keyPath });
+      else process.stdout.write(`device id ${r.deviceId}\nconfig    ${r.configPath}\nkey       ${r.keyPath} (mode 0600)\n`);
+    });
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { AgentError } from '../errors.js';
+import { registerDemoCommand } from './demo.js';
+import { registerExportCommand } from './export.js';
+import { registerInitCommand } from './init.js';
+import { registerKeysCommand } from './keys.js';
+import { registerReceiveCommand } from './receive.js';
+import { registerRunCommand } from './run.js';
+import { registerStatusCommand } from './status.js';
+import { registerVerifyCommand } from './verify.js';
+
+const program = new Command()
+  .name('edge-agent')
+  .description('Signed store-and-forward agent for IoT gateways: sensors in, tamper-evident batches out.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerInitCommand(program);
+registerRunCommand(program);
+registerStatusCommand(program);
+registerKeysCommand(program);
+registerVerifyCommand(program);
+registerExportCommand(program);
+registerReceiveCommand(program);
+registerDemoCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof AgentError) {
+    process.stderr.write(`edge-agent: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else {
+    process.stderr.write(`edge-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

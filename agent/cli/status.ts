@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { BatchStore } from '../store/batch-store.js';
+import { openDatabase } from '../store/database.js';
+import { getMeta } from '../store/meta.js';
+import { readCounters } from '../store/reading-store.js';
+import { absDir, dataDirOption, isoTime, printJson } from './common.js';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function collectStatus(dataDir: string) {
+  const loaded = loadConfig(absDir(dataDir));
+  const db = openDatabase(loaded.resolvePath(loaded.config.store.path), { readonly: true });
+  try {
+    const batches = new BatchStore(db);
+    const unbatched = batches.unbatchedSummary();
+    const byState = batches.countsByState();
+    const oldestPending = batches.nextPending();
+    const snapshotText = getMeta(db, 'agent_snapshot');
+    const snapshot = snapshotText ? (JSON.parse(snapshotText) as { pid: number; running: boolean; sources: Record<string, unknown> }) : undefined;
+    const num = (k: string) => {
+      const v = getMeta(db, k);
+      return v === undefined ? null : Number(v);
+    };
+    return {
+      device_id: getMeta(db, 'device_id') ?? null,
+      running: snapshot ? snapshot.running && processAlive(snapshot.pid) : false,
+      boot: num('boot_counter'),
+      readings: {
+        buffered: unbatched.count,
+        total: (db.prepare('SELECT count(*) FROM readings').pluck().get() as number) ?? 0,
+      },
+      batches: {
+        pending: byState.pending,
+        delivered: byState.delivered,
+        rejected: byState.rejected,
+        oldest_pending_seq: oldestPending?.seq ?? null,
+        oldest_pending_created_at: oldestPending?.created_at ?? null,
+        receipts: db.prepare('SELECT count(*) FROM receipts').pluck().get() as number,
+      },
+      uplink: {
+        url: loaded.config.uplink?.url ?? null,
+        last_success_at: num('uplink_last_success_at'),
+        last_error: getMeta(db, 'uplink_last_error') ?? null,
+        last_error_at: num('uplink_last_error_at'),
+        next_attempt_error: oldestPending?.last_error ?? null,
+      },
+      counters: readCounters(db),
+      sources: snapshot?.sources ?? {},
+    };
+  } finally {
+    db.close();
+  }
+}
+
+export function registerStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('show buffered readings, pending and delivered batches, uplink health and rejections')
+    .addOption(dataDirOption())
+    .option('--json', 'print as JSON')
+    .action((opts: { dataDir: string; json?: boolean }) => {
+      const s = collectStatus(opts.dataDir);
+      if (opts.json) return printJson(s);
+      const lines = [
+        `device     ${s.device_id ?? '(no readings stored yet)'}`,
+        `agent      ${s.running ? 'running' : 'not running'}${s.boot ? ` (boot ${s.boot})` : ''}`,
+        `readings   ${s.readings.buffered} buffered (not yet in a batch), ${s.readings.total} stored`,
+        `batches    ${s.batches.pending} pending, ${s.batches.delivered} delivered, ${s.batches.rejected} rejected, ${s.batches.receipts} receipts`,
+        `uplink     ${s.uplink.url ?? '(none configured)'}`,
+        `  last ok  ${isoTime(s.uplink.last_success_at)}`,
+        `  last err ${s.uplink.last_error ? `${isoTime(s.uplink.last_error_at)} ${s.uplink.last_error}` : '-'}`,
+      ];
+      if (s.batches.oldest_pending_seq !== null) lines.push(`  oldest pending batch ${s.batches.oldest_pending_seq}, cut ${isoTime(s.batches.oldest_pending_created_at)}`);
+      for (const [id, h] of Object.entries(s.sources)) lines.push(`source ${id}  ${JSON.stringify(h)}`);
+      for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadConfig } from '../config/load.js';
+import { AgentError } from '../errors.js';
+import { BatchVerificationError, hex, verifyBatchEnvelope } from '../identity/batch-format.js';
+import { verifyStoreChain } from '../identity/chain-verify.js';
+import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
+import { openDatabase } from '../store/database.js';
+import { absDir, isoTime, printJson } from './common.js';
+
+interface VerifyOptions {
+  dataDir?: string;
+  receiverKey?: string;
+  json?: boolean;
+}
+
+function verifyFile(file: string, json: boolean): void {
+  if (!existsSync(file)) throw new AgentError('USAGE', `batch file ${file} not found`);
+  try {
+    const b = verifyBatchEnvelope(new Uint8Array(readFileSync(file)));
+    const summary = {
+      valid: true,
+      file,
+      device: deviceIdFromPublicKey(b.body.dev),
+      seq: b.body.seq,
+      hash: hex(b.hash),
+      prev: hex(b.body.prev),
+      readings: b.body.n,
+      boot: b.body.boot,
+      clock_synced: b.body.sync,
+      t0: b.body.t0,
+      t1: b.body.t1,
+    };
+    if (json) printJson(summary);
+    else {
+      process.stdout.write(
+        `valid batch ${summary.seq} from ${summary.device}\n  ${summary.readings} readings ${isoTime(summary.t0)} .. ${isoTime(summary.t1)}\n` +
+          `  hash ${summary.hash}\n  prev ${summary.prev}\n  boot ${summary.boot}, clock ${summary.clock_synced ? 'synchronised' : 'not known to be synchronised'}\n`,
+      );
+    }
+  } catch (err) {
+    if (!(err instanceof BatchVerificationError)) throw err;
+    if (json) printJson({ valid: false, file, reason: err.reason, detail: err.message });
+    else process.stderr.write(`INVALID batch file ${file}: ${err.reason}: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function verifyDataDir(dataDir: string, opts: VerifyOptions): void {
+  const loaded = loadConfig(absDir(dataDir));
+  const keyText = opts.receiverKey ?? loaded.config.uplink?.receiver_key;
+  let receiverKey: Uint8Array | undefined;
+  if (keyText) {
+    try {
+      receiverKey = publicKeyFromDeviceId(keyText);
+    } catch (err) {
+      throw new AgentError('USAGE', `receiver key: ${(err as Error).message}`);
+    }
+  }
+  const db = openDatabase(loaded.resolvePath(loaded.config.store.path), { readonly: true });
+  let report;
+  try {
+    report = verifyStoreChain(db, receiverKey ? { receiverKey } : {});
+  } finally {
+    db.close();
+  }
+  if (opts.json) printJson({ valid: report.problems.length === 0, ...report });
+  else {
+    process.stdout.write(
+      `device ${report.device ?? '-'}\n${report.batches} batches, ${report.readings} readings, ${report.delivered} delivered, ` +
+        `${report.receiptsVerified} receipts verified, ${report.deliveredWithoutReceipt} delivered without receipt\n`,
+    );
+    for (const p of report.problems) process.stdout.write(`PROBLEM ${p}\n`);
+    process.stdout.write(report.problems.length === 0 ? 'chain OK\n' : `chain has ${report.problems.length} problem(s)\n`);
+  }
+  if (report.problems.length > 0) process.exitCode = 1;
+}
+
+export function registerVerifyCommand(program: Command): void {
+  program
+    .command('verify')
+    .description("verify one batch file offline, or (with --data-dir) the agent store's whole chain and its receipts")
+    .argument('[file]', 'a batch file (CBOR envelope, e.g. from edge-agent export)')
+    .option('-d, --data-dir <dir>', 'verify every batch and receipt in this agent data dir')
+    .option('--receiver-key <did>', "receiver's public key to check receipts with (default: uplink.receiver_key)")
+    .option('--json', 'print as JSON')
+    .action((file: string | undefined, opts: VerifyOptions) => {
+      if (file && opts.dataDir) throw new AgentError('USAGE', 'give either a batch FILE or --data-dir, not both');
+      if (file) return verifyFile(file, opts.json ?? false);
+      if (opts.dataDir) return verifyDataDir(opts.dataDir, opts);
+      throw new AgentError('USAGE', 'give a batch FILE or --data-dir DIR');
+    });
+}

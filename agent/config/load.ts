@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { AgentError } from '../errors.js';
+import { configSchema, type AgentConfig } from './schema.js';
+
+export const CONFIG_FILE = 'edge-agent.yaml';
+
+export interface LoadedConfig {
+  config: AgentConfig;
+  /** The config file's own directory: relative paths in it are resolved from here. */
+  dataDir: string;
+  path: string;
+  resolvePath(p: string): string;
+}
+
+/** Validates YAML text against the schema; every problem is reported at once, each with its key path and line. */
+export function parseConfig(text: string, file: string): AgentConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((e) => `${file}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`);
+    throw new AgentError('CONFIG_INVALID', `invalid YAML:\n  ${lines.join('\n  ')}`);
+  }
+  const result = configSchema.safeParse(doc.toJS() ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.map(String);
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+    const lineOf = (p: (string | number)[]) => {
+      const node = doc.getIn(p, true);
+      const range = isNode(node) ? node.range : undefined;
+      return range ? lineCounter.linePos(range[0]).line : undefined;
+    };
+    if (keys.length > 0) {
+      return keys.map((k) => {
+        const line = lineOf([...issue.path.map((x) => x as string | number), k]);
+        return `${file}${line ? `:${line}` : ''}: ${[...path, k].join('.')}: unknown key`;
+      });
+    }
+    let line: number | undefined;
+    for (let n = issue.path.length; n >= 0 && line === undefined; n--) line = lineOf(issue.path.slice(0, n).map((x) => x as string | number));
+    return [`${file}${line ? `:${line}` : ''}: ${path.join('.') || '(top level)'}: ${issue.message}`];
+  });
+  throw new AgentError('CONFIG_INVALID', `invalid configuration:\n  ${problems.flat().join('\n  ')}`);
+}
+
+export function loadConfig(dataDir: string): LoadedConfig {
+  const path = resolve(dataDir, CONFIG_FILE);
+  if (!existsSync(path)) {
+    throw new AgentError('CONFIG_NOT_FOUND', `no config at ${path}; create one with: edge-agent init --data-dir ${dataDir}`, { exitCode: 2 });
+  }
+  const config = parseConfig(readFileSync(path, 'utf8'), path);
+  const dir = dirname(path);
+  return { config, dataDir: dir, path, resolvePath: (p) => (isAbsolute(p) ? p : join(dir, p)) };
+}

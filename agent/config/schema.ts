@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { mqttSourceSchema } from '../sources/mqtt/config.js';
+import { simulatorSourceSchema } from '../sources/simulator/config.js';
+
+// Strict objects everywhere: an unknown key is a typo the operator wants to hear about.
+
+const sourceSchema = z.discriminatedUnion('type', [mqttSourceSchema, simulatorSourceSchema]);
+
+const httpUplinkSchema = z.strictObject({
+  type: z.literal('http'),
+  url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL'),
+  /** did:key of the receiver; when set, every delivery must come with a receipt it signed. */
+  receiver_key: z.string().optional(),
+  timeout_ms: z.number().int().min(100).default(10_000),
+  retry_initial_ms: z.number().int().min(10).default(500),
+  retry_max_ms: z.number().int().min(10).default(60_000),
+});
+
+export const configSchema = z.strictObject({
+  version: z.literal(1),
+  device: z.strictObject({
+    key_file: z.string().min(1).default('device.key'),
+  }),
+  store: z.strictObject({
+    path: z.string().min(1).default('edge-agent.db'),
+  }),
+  batch: z.strictObject({
+    /** A batch is cut when this many readings wait ... */
+    max_readings: z.number().int().min(1).max(50_000).default(1000),
+    /** ... or when the oldest waiting reading is this old. */
+    max_age_ms: z.number().int().min(10).default(5000),
+  }),
+  sources: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'source ids are lowercase letters, digits, - and _'), sourceSchema),
+  uplink: httpUplinkSchema.optional(),
+  clock: z.strictObject({
+    /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
+    synced: z.enum(['auto', 'always', 'never']).default('auto'),
+  }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  }),
+});
+
+export type AgentConfig = z.infer<typeof configSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type HttpUplinkConfig = z.infer<typeof httpUplinkSchema>;

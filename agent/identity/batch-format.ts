@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import type { StoredReading, TimeSource } from '../types.js';
+import { canonicalDecode, canonicalEncode } from './canonical.js';
+import { merkleRoot, sha256 } from './merkle.js';
+import type { Identity } from './keys.js';
+import { verifySignature } from './keys.js';
+
+/** The wire format of a signed batch, specified in docs/wire-format.md (section numbers cited below). */
+export const BATCH_FORMAT = 'edge-agent/batch/1';
+export const ZERO_HASH = new Uint8Array(32);
+
+const TIME_SOURCE_CODE: Record<TimeSource, 0 | 1 | 2> = { sensor: 0, 'gateway-synced': 1, 'gateway-unsynced': 2 };
+const TIME_SOURCE_OF_CODE: readonly TimeSource[] = ['sensor', 'gateway-synced', 'gateway-unsynced'];
+
+const byteString = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a byte string');
+const bytes32 = byteString.refine((b) => b.length === 32, 'must be 32 bytes');
+const int = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer');
+const uint = int.refine((n) => n >= 0, 'must not be negative');
+
+// wire-format.md §3: one reading.
+const readingSchema = z
+  .object({
+    i: uint,
+    b: uint,
+    s: z.string().min(1).max(256),
+    t: int,
+    q: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+    v: z.number().refine(Number.isFinite, 'must be finite'),
+    u: z.string().min(1).max(32).optional(),
+    n: uint.optional(),
+    src: z.string().min(1).max(64),
+  })
+  .strict();
+
+// wire-format.md §4: the batch body, the signed bytes.
+const bodySchema = z
+  .object({
+    fmt: z.literal(BATCH_FORMAT),
+    dev: bytes32,
+    seq: uint.refine((n) => n >= 1, 'starts at 1'),
+    prev: bytes32,
+    boot: uint,
+    sync: z.boolean(),
+    created: int,
+    t0: int,
+    t1: int,
+    n: uint,
+    root: bytes32,
+    r: z.array(readingSchema).min(1),
+  })
+  .strict();
+
+// wire-format.md §5: the envelope.
+const envelopeSchema = z.object({ body: byteString, sig: byteString.refine((b) => b.length === 64, 'must be 64 bytes') }).strict();
+
+export type BatchReading = z.infer<typeof readingSchema>;
+export type BatchBody = z.infer<typeof bodySchema>;
+
+export interface SignedBatch {
+  body: BatchBody;
+  /** Canonical CBOR of the body: what is signed and hashed. */
+  bodyBytes: Uint8Array;
+  signature: Uint8Array;
+  /** sha256 of bodyBytes; the next batch's `prev`. */
+  hash: Uint8Array;
+  /** Canonical CBOR of {body, sig}: what goes on the wire and into batch files. */
+  envelope: Uint8Array;
+}
+
+export interface BatchHeader {
+  seq: number;
+  prevHash: Uint8Array;
+  bootCounter: number;
+  clockSynced: boolean;
+  createdMs: number;
+}
+
+export function toBatchReading(r: StoredReading): BatchReading {
+  const out: BatchReading = { i: r.id, b: r.boot, s: r.sensor, t: r.ts, q: TIME_SOURCE_CODE[r.timeSource], v: r.value, src: r.source };
+  if (r.unit !== undefined) out.u = r.unit;
+  if (r.seq !== undefined) out.n = r.seq;
+  return out;
+}
+
+export function fromBatchReading(r: BatchReading): StoredReading {
+  const out: StoredReading = { id: r.i, boot: r.b, sensor: r.s, ts: r.t, timeSource: TIME_SOURCE_OF_CODE[r.q]!, value: r.v, source: r.src };
+  if (r.u !== undefined) out.unit = r.u;
+  if (r.n !== undefined) out.seq = r.n;
+  return out;
+}
+
+export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
+  return readings.map((r) => canonicalEncode(r));
+}
+
+export function buildBatch(identity: Identity, header: BatchHeader, readings: readonly StoredReading[]): SignedBatch {
+  if (readings.length === 0) throw new Error('a batch holds at least one reading');
+  const r = readings.map(toBatchReading);
+  let t0 = Infinity;
+  let t1 = -Infinity;
+  for (const x of r) {
+    if (x.t < t0) t0 = x.t;
+    if (x.t > t1) t1 = x.t;
+  }
+  const body: BatchBody = {
+    fmt: BATCH_FORMAT,
+    dev: identity.publicKey,
+    seq: header.seq,
+    prev: header.prevHash,
+    boot: header.bootCounter,
+    sync: header.clockSynced,
+    created: header.createdMs,
+    t0,
+    t1,
+    n: r.length,
+    root: merkleRoot(readingLeaves(r)),
+    r,
+  };
+  const bodyBytes = canonicalEncode(body);
+  const signature = identity.sign(bodyBytes);
+  return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };
+}
+
+export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id';
+
+export class BatchVerificationError extends Error {
+  constructor(
+    readonly reason: BatchRejectReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BatchVerificationError';
+  }
+}
+
+function describeZodError(what: string, err: z.ZodError): string {
+  const first = err.issues[0]!;
+  return `${what}: field ${first.path.join('.') || '(root)'} ${first.message}`;
+}
+
+/**
+ * Everything a third party checks on one batch alone (wire-format.md §6): canonical
+ * encoding, schema, signature by the device key it names, reading count, time range and
+ * Merkle root. Chain checks need the neighbouring batches and are the caller's.
+ */
+export function verifyBatchEnvelope(envelope: Uint8Array): SignedBatch {
+  let env: z.infer<typeof envelopeSchema>;
+  let body: BatchBody;
+  try {
+    const parsedEnv = envelopeSchema.safeParse(canonicalDecode(envelope, 'envelope'));
+    if (!parsedEnv.success) throw new Error(describeZodError('envelope', parsedEnv.error));
+    env = parsedEnv.data;
+    const parsedBody = bodySchema.safeParse(canonicalDecode(env.body, 'body'));
+    if (!parsedBody.success) throw new Error(describeZodError('body', parsedBody.error));
+    body = parsedBody.data;
+  } catch (err) {
+    throw new BatchVerificationError('malformed', (err as Error).message);
+  }
+  if (!verifySignature(body.dev, env.body, env.sig)) {
+    throw new BatchVerificationError('bad-signature', `signature does not verify with the device key of batch ${body.seq}`);
+  }
+  if (body.n !== body.r.length) throw new BatchVerificationError('bad-count', `n is ${body.n} but the batch holds ${body.r.length} readings`);
+  const ids = new Set<number>();
+  let t0 = Infinity;
+  let t1 = -Infinity;
+  for (const x of body.r) {
+    if (ids.has(x.i)) throw new BatchVerificationError('duplicate-reading-id', `reading id ${x.i} appears twice`);
+    ids.add(x.i);
+    if (x.t < t0) t0 = x.t;
+    if (x.t > t1) t1 = x.t;
+  }
+  if (t0 !== body.t0 || t1 !== body.t1) {
+    throw new BatchVerificationError('bad-time-range', `t0/t1 are ${body.t0}/${body.t1} but the readings span ${t0}/${t1}`);
+  }
+  const root = merkleRoot(readingLeaves(body.r));
+  if (!Buffer.from(root).equals(Buffer.from(body.root))) {
+    throw new BatchVerificationError('bad-merkle-root', 'Merkle root does not match the readings');
+  }
+  return { body, bodyBytes: env.body, signature: env.sig, hash: sha256(env.body), envelope };
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}

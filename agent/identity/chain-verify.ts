@@ -1,0 +1,84 @@
+import { publicKeyFromDeviceId } from './device-id.js';
+import { hex, toBatchReading, verifyBatchEnvelope, ZERO_HASH, type BatchReading } from './batch-format.js';
+import { verifyReceipt } from './receipt.js';
+import { canonicalEncode } from './canonical.js';
+import type { Db } from '../store/database.js';
+import { BatchStore } from '../store/batch-store.js';
+import { getMeta } from '../store/meta.js';
+import { rowToReading } from '../store/reading-store.js';
+
+export interface ChainReport {
+  device: string | null;
+  batches: number;
+  readings: number;
+  delivered: number;
+  receiptsVerified: number;
+  deliveredWithoutReceipt: number;
+  problems: string[];
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+const readingBytes = (r: BatchReading) => Buffer.from(canonicalEncode(r));
+
+/**
+ * Re-verifies a whole agent store: every batch's signature and Merkle root, the hash chain
+ * from batch to batch, that readings still in the buffer are exactly those the batch signed
+ * (an edited row is caught), and every stored receipt's signature.
+ */
+export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}): ChainReport {
+  const device = getMeta(db, 'device_id') ?? null;
+  const deviceKey = device ? publicKeyFromDeviceId(device) : undefined;
+  const store = new BatchStore(db);
+  const report: ChainReport = { device, batches: 0, readings: 0, delivered: 0, receiptsVerified: 0, deliveredWithoutReceipt: 0, problems: [] };
+  const readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq = ? ORDER BY id');
+  let prev: { seq: number; hash: Uint8Array } | undefined;
+
+  for (const row of store.all()) {
+    const where = `batch ${row.seq}`;
+    report.batches++;
+    let batch;
+    try {
+      batch = verifyBatchEnvelope(new Uint8Array(row.envelope));
+    } catch (err) {
+      report.problems.push(`${where}: ${(err as Error).message}`);
+      prev = { seq: row.seq, hash: new Uint8Array(row.hash) };
+      continue;
+    }
+    const body = batch.body;
+    report.readings += body.n;
+    if (body.seq !== row.seq) report.problems.push(`${where}: envelope says seq ${body.seq}`);
+    if (deviceKey && !same(body.dev, deviceKey)) report.problems.push(`${where}: signed by another device key`);
+    if (!same(batch.hash, row.hash)) report.problems.push(`${where}: stored hash differs from the envelope's`);
+    const expectedPrev = prev ? (prev.seq === row.seq - 1 ? prev.hash : undefined) : row.seq === 1 ? ZERO_HASH : undefined;
+    if (prev && prev.seq !== row.seq - 1) report.problems.push(`${where}: follows batch ${prev.seq} (gap in the chain)`);
+    if (expectedPrev && !same(body.prev, expectedPrev)) report.problems.push(`${where}: prev hash ${hex(body.prev).slice(0, 16)} does not link to batch ${row.seq - 1}`);
+    prev = { seq: row.seq, hash: batch.hash };
+
+    // Readings still in the buffer must be byte-identical to what was signed.
+    const signed = new Map(body.r.map((r) => [r.i, r]));
+    const rows = readingsOf.all(row.seq) as Parameters<typeof rowToReading>[0][];
+    for (const r of rows) {
+      const s = signed.get(r.id);
+      if (!s) report.problems.push(`${where}: stored reading ${r.id} is marked as in this batch but was not signed in it`);
+      else if (!readingBytes(toBatchReading(rowToReading(r))).equals(readingBytes(s))) {
+        report.problems.push(`${where}: stored reading ${r.id} (sensor ${r.sensor}) differs from the signed one`);
+      }
+    }
+
+    if (row.state === 'delivered') {
+      report.delivered++;
+      const receipt = store.receipt(row.seq);
+      if (!receipt) report.deliveredWithoutReceipt++;
+      else {
+        const receiverKey = opts.receiverKey ?? new Uint8Array(receipt.receiver_key);
+        try {
+          verifyReceipt(new Uint8Array(receipt.envelope), { receiverKey, device: body.dev, seq: body.seq, batchHash: batch.hash });
+          report.receiptsVerified++;
+        } catch (err) {
+          report.problems.push(`${where}: receipt: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+  return report;
+}

@@ -1,0 +1,21 @@
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * Structured JSON logs, one event per line on stderr (stdout stays for command output);
+ * human-readable when stderr is a terminal. Secrets are redacted by path.
+ */
+export function createLogger(level: LogLevel = 'info', options: { pretty?: boolean } = {}): Logger {
+  const opts = {
+    level,
+    base: { pid: process.pid },
+    redact: { paths: ['*.password', '*.key', '*.secret', 'password', 'privateKey'], censor: '[redacted]' },
+  };
+  const wantPretty = options.pretty ?? process.stderr.isTTY === true;
+  if (wantPretty) return pino(opts, pretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }));
+  return pino(opts, pino.destination({ dest: 2, sync: true }));
+}

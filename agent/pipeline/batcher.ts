@@ -1,0 +1,87 @@
+import type { Identity } from '../identity/keys.js';
+import type { Logger } from '../log.js';
+import type { BatchStore } from '../store/batch-store.js';
+import type { SignedBatch } from '../identity/batch-format.js';
+
+export interface BatcherOptions {
+  maxReadings: number;
+  maxAgeMs: number;
+  bootCounter: number;
+  clockSynced: () => boolean;
+}
+
+/**
+ * Cuts a batch when `maxReadings` wait, or when the oldest waiting reading has waited
+ * `maxAgeMs`. Age is measured on the monotonic clock from when the reading was committed,
+ * so a wall-clock jump neither floods nor starves the uplink.
+ */
+export class Batcher {
+  private waiting = 0;
+  private oldestAtMono: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: ((b: SignedBatch) => void)[] = [];
+
+  constructor(
+    private readonly store: BatchStore,
+    private readonly identity: Identity,
+    private readonly opts: BatcherOptions,
+    private readonly log: Logger,
+  ) {}
+
+  onBatch(listener: (b: SignedBatch) => void): void {
+    this.listeners.push(listener);
+  }
+
+  start(): void {
+    // Readings left unbatched by the previous run count as old: they have waited at least that long.
+    const left = this.store.unbatchedSummary().count;
+    if (left > 0) {
+      this.waiting = left;
+      this.oldestAtMono = performance.now() - this.opts.maxAgeMs;
+    }
+    const tick = Math.max(10, Math.min(250, Math.floor(this.opts.maxAgeMs / 4)));
+    this.timer = setInterval(() => this.cutDue(), tick);
+    this.cutDue();
+  }
+
+  /** Told by the store writer after each commit. */
+  noteCommitted(accepted: number): void {
+    if (this.waiting === 0) this.oldestAtMono = performance.now();
+    this.waiting += accepted;
+    if (this.waiting >= this.opts.maxReadings) this.cutDue();
+  }
+
+  /** Cuts every batch that is due; `all` cuts the remainder too (shutdown). */
+  cutDue(all = false): void {
+    const aged = this.oldestAtMono !== undefined && performance.now() - this.oldestAtMono >= this.opts.maxAgeMs;
+    if (!all && !aged && this.waiting < this.opts.maxReadings) return;
+    try {
+      for (;;) {
+        const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, {
+          bootCounter: this.opts.bootCounter,
+          clockSynced: this.opts.clockSynced(),
+          now: Date.now(),
+        });
+        if (!batch) {
+          this.waiting = 0;
+          this.oldestAtMono = undefined;
+          break;
+        }
+        this.waiting = Math.max(0, this.waiting - batch.body.n);
+        this.log.debug({ seq: batch.body.seq, readings: batch.body.n }, 'batch cut');
+        for (const l of this.listeners) l(batch);
+        if (!all && !aged && this.waiting < this.opts.maxReadings) {
+          if (this.waiting === 0) this.oldestAtMono = undefined;
+          break;
+        }
+      }
+    } catch (err) {
+      this.log.error({ err }, 'cutting a batch failed; will retry on the next tick');
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,98 @@
+import type { Logger } from '../log.js';
+import type { BatchStore } from '../store/batch-store.js';
+import { setMeta } from '../store/meta.js';
+import type { Db } from '../store/database.js';
+import type { Uplink } from '../uplink/uplink.js';
+import { WakeableSleep } from './wakeable-sleep.js';
+
+export interface ForwarderOptions {
+  retryInitialMs: number;
+  retryMaxMs: number;
+  device: Uint8Array;
+}
+
+/** Exponential back-off with "equal jitter": half fixed, half random, so gateways that lost the uplink together do not return together. */
+export function backoffDelay(failures: number, initialMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 30));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/**
+ * Delivers pending batches strictly in sequence order, one at a time, and marks each
+ * delivered only on the uplink's acknowledgement. State lives in the store, so after a
+ * restart it resumes at the first batch not acknowledged.
+ */
+export class Forwarder {
+  private readonly abort = new AbortController();
+  private readonly idle = new WakeableSleep();
+  private loop: Promise<void> | undefined;
+  private failures = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly batches: BatchStore,
+    private readonly uplink: Uplink,
+    private readonly opts: ForwarderOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** A new batch is waiting. */
+  wake(): void {
+    if (this.failures === 0) this.idle.wake();
+  }
+
+  /** Waits until nothing is pending, the uplink is failing, or `timeoutMs` passed: a bounded last delivery at shutdown. */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    this.wake();
+    while (performance.now() < deadline && this.failures === 0 && this.batches.nextPending()) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.idle.wake();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      const row = this.batches.nextPending();
+      if (!row) {
+        await this.idle.sleep(60_000, signal);
+        continue;
+      }
+      const outcome = await this.uplink.deliver(
+        { seq: row.seq, hash: new Uint8Array(row.hash), device: this.opts.device, envelope: new Uint8Array(row.envelope) },
+        signal,
+      );
+      if (signal.aborted) break;
+      const now = Date.now();
+      if (outcome.kind === 'delivered') {
+        this.batches.markDelivered(row.seq, now, outcome.receipt);
+        setMeta(this.db, 'uplink_last_success_at', String(now));
+        if (this.failures > 0) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
+        this.failures = 0;
+        continue;
+      }
+      setMeta(this.db, 'uplink_last_error', outcome.error);
+      setMeta(this.db, 'uplink_last_error_at', String(now));
+      if (outcome.kind === 'rejected') {
+        this.batches.markRejected(row.seq, outcome.error);
+        this.log.error({ seq: row.seq, error: outcome.error }, 'receiver rejected batch; it is kept in the store and skipped');
+        continue;
+      }
+      this.batches.markAttemptFailed(row.seq, outcome.error);
+      this.failures++;
+      const delay = backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs);
+      this.log[this.failures === 1 ? 'warn' : 'debug']({ seq: row.seq, error: outcome.error, retry_in_ms: delay, failures: this.failures }, 'batch delivery failed');
+      await new WakeableSleep().sleep(delay, signal);
+    }
+  }
+}

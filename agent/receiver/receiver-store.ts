@@ -1,0 +1,221 @@
+import Database from 'better-sqlite3';
+import { AgentError } from '../errors.js';
+import { hex, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
+import { deviceIdFromPublicKey } from '../identity/device-id.js';
+
+export type ReceiverDb = Database.Database;
+
+/** The receiver's own schema, versioned by `user_version` like the agent's store. Never edit a released entry. */
+const MIGRATIONS: readonly string[] = [
+  // 1: devices, their accepted batches (with the receipt sent), distinct readings, counters.
+  `
+  CREATE TABLE devices (
+    device TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE batches (
+    device TEXT NOT NULL REFERENCES devices(device),
+    seq INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    prev BLOB NOT NULL,
+    envelope BLOB NOT NULL,
+    receipt BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    reading_count INTEGER NOT NULL,
+    t0 INTEGER NOT NULL,
+    t1 INTEGER NOT NULL,
+    boot INTEGER NOT NULL,
+    sync INTEGER NOT NULL,
+    PRIMARY KEY (device, seq)
+  );
+
+  -- Keyed by the device's reading id: a reading re-sent in another batch is stored once.
+  CREATE TABLE readings (
+    device TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    sensor TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    time_quality INTEGER NOT NULL,
+    value REAL NOT NULL,
+    unit TEXT,
+    seq INTEGER,
+    source TEXT NOT NULL,
+    boot INTEGER NOT NULL,
+    batch_seq INTEGER NOT NULL,
+    PRIMARY KEY (device, id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE counters (
+    name TEXT NOT NULL,
+    label TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (name, label)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const RECEIVER_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Opens (creating if needed) the receiver database: WAL, synchronous=FULL (a receipt is only sent for a durable batch). */
+export function openReceiverDatabase(path: string): ReceiverDb {
+  let db: ReceiverDb;
+  try {
+    db = new Database(path);
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+  } catch (err) {
+    throw new AgentError('STORE_CORRUPT', `cannot open receiver database ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > RECEIVER_SCHEMA_VERSION) {
+    db.close();
+    throw new AgentError(
+      'STORE_NEWER_SCHEMA',
+      `receiver database ${path} has schema version ${current}, newer than this receiver understands (${RECEIVER_SCHEMA_VERSION}); upgrade edge-agent or use another --data-dir`,
+    );
+  }
+  for (let v = current; v < RECEIVER_SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return db;
+}
+
+export type ConflictReason = 'seq-conflict' | 'chain-broken';
+
+export type IngestResult =
+  | { kind: 'accepted'; device: string; receipt: Uint8Array; gapBefore: boolean }
+  | { kind: 'duplicate'; device: string; receipt: Uint8Array }
+  | { kind: 'conflict'; device: string; reason: ConflictReason; detail: string };
+
+export interface ReceiverStats {
+  devices: number;
+  batches: number;
+  readings: number;
+  rejected: number;
+  gaps: number;
+  rejected_by_reason: Record<string, number>;
+}
+
+export interface DeviceBatch {
+  seq: number;
+  hash: string;
+  received_at: number;
+  readings: number;
+}
+
+const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const sameBytes = (a: Uint8Array, b: Uint8Array) => buf(a).equals(buf(b));
+
+function statements(db: ReceiverDb) {
+  return {
+    batch: db.prepare<[string, number], { hash: Buffer; prev: Buffer; receipt: Buffer }>(
+      'SELECT hash, prev, receipt FROM batches WHERE device = ? AND seq = ?',
+    ),
+    upsertDevice: db.prepare(
+      `INSERT INTO devices (device, public_key, first_seen, last_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (device) DO UPDATE SET last_seen = excluded.last_seen`,
+    ),
+    insertBatch: db.prepare(
+      `INSERT INTO batches (device, seq, hash, prev, envelope, receipt, received_at, reading_count, t0, t1, boot, sync)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertReading: db.prepare(
+      `INSERT OR IGNORE INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    count: db.prepare(
+      `INSERT INTO counters (name, label, value) VALUES (?, ?, 1)
+       ON CONFLICT (name, label) DO UPDATE SET value = value + 1`,
+    ),
+    counters: db.prepare<[string], { label: string; value: number }>('SELECT label, value FROM counters WHERE name = ? ORDER BY label'),
+    totals: db.prepare<[], { devices: number; batches: number; readings: number }>(
+      `SELECT (SELECT count(*) FROM devices) AS devices, (SELECT count(*) FROM batches) AS batches,
+              (SELECT count(*) FROM readings) AS readings`,
+    ),
+    // seq starts at 1 and is unique per device, so the missing positions below the highest are max - count.
+    gaps: db.prepare<[], { gaps: number }>(
+      'SELECT coalesce(sum(top - held), 0) AS gaps FROM (SELECT max(seq) AS top, count(*) AS held FROM batches GROUP BY device)',
+    ),
+    device: db.prepare<[string], { device: string }>('SELECT device FROM devices WHERE device = ?'),
+    deviceBatches: db.prepare<[string], { seq: number; hash: Buffer; received_at: number; readings: number }>(
+      'SELECT seq, hash, received_at, reading_count AS readings FROM batches WHERE device = ? ORDER BY seq',
+    ),
+  };
+}
+
+export class ReceiverStore {
+  private readonly q: ReturnType<typeof statements>;
+
+  constructor(private readonly db: ReceiverDb) {
+    this.q = statements(db);
+  }
+
+  /**
+   * Checks a verified batch against what is held for its device (idempotency, chain links)
+   * and stores it with its readings and receipt, all in one transaction.
+   */
+  ingest(batch: SignedBatch, receivedAt: number, makeReceipt: () => Uint8Array): IngestResult {
+    const b = batch.body;
+    const device = deviceIdFromPublicKey(b.dev);
+    const run = this.db.transaction((): IngestResult => {
+      const same = this.q.batch.get(device, b.seq);
+      if (same) {
+        if (sameBytes(same.hash, batch.hash)) return { kind: 'duplicate', device, receipt: new Uint8Array(same.receipt) };
+        return { kind: 'conflict', device, reason: 'seq-conflict', detail: `seq ${b.seq} is already held with hash ${hex(same.hash)}, not ${hex(batch.hash)}` };
+      }
+      let gapBefore = false;
+      if (b.seq === 1) {
+        if (!sameBytes(b.prev, ZERO_HASH)) return { kind: 'conflict', device, reason: 'chain-broken', detail: 'seq 1 must have prev = 32 zero bytes' };
+      } else {
+        const before = this.q.batch.get(device, b.seq - 1);
+        if (!before) gapBefore = true;
+        else if (!sameBytes(before.hash, b.prev)) {
+          return { kind: 'conflict', device, reason: 'chain-broken', detail: `prev ${hex(b.prev)} is not the hash of the held seq ${b.seq - 1} (${hex(before.hash)})` };
+        }
+      }
+      const after = this.q.batch.get(device, b.seq + 1);
+      if (after && !sameBytes(after.prev, batch.hash)) {
+        return { kind: 'conflict', device, reason: 'chain-broken', detail: `the held seq ${b.seq + 1} links to ${hex(after.prev)}, not to this batch ${hex(batch.hash)}` };
+      }
+      const receipt = makeReceipt();
+      this.q.upsertDevice.run(device, buf(b.dev), receivedAt, receivedAt);
+      this.q.insertBatch.run(device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), buf(receipt), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync ? 1 : 0);
+      for (const r of b.r) this.q.insertReading.run(device, r.i, r.s, r.t, r.q, r.v, r.u ?? null, r.n ?? null, r.src, r.b, b.seq);
+      return { kind: 'accepted', device, receipt, gapBefore };
+    });
+    return run.immediate();
+  }
+
+  countRejection(reason: string): void {
+    this.q.count.run('rejected', reason);
+  }
+
+  stats(): ReceiverStats {
+    const totals = this.q.totals.get()!;
+    const byReason: Record<string, number> = {};
+    let rejected = 0;
+    for (const c of this.q.counters.all('rejected')) {
+      byReason[c.label] = c.value;
+      rejected += c.value;
+    }
+    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason };
+  }
+
+  /** The batches held for a device, or undefined when the device is unknown. */
+  deviceBatches(device: string): DeviceBatch[] | undefined {
+    if (!this.q.device.get(device)) return undefined;
+    return this.q.deviceBatches.all(device).map((r) => ({ seq: r.seq, hash: hex(r.hash), received_at: r.received_at, readings: r.readings }));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,245 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../identity/batch-format.js';
+import { canonicalDecode } from '../identity/canonical.js';
+import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
+import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
+import { signReceipt } from '../identity/receipt.js';
+import type { Logger } from '../log.js';
+import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+export const RECEIVER_KEY_FILE = 'receiver.key';
+export const RECEIVER_PUB_FILE = 'receiver.pub';
+export const RECEIVER_DB_FILE = 'receiver.db';
+
+export interface ReceiverOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  logger: Logger;
+  maxBodyBytes?: number;
+}
+
+export interface RunningReceiver {
+  url: string;
+  port: number;
+  publicKey: Uint8Array;
+  close(): Promise<void>;
+}
+
+const REJECT_STATUS: Record<string, number> = {
+  'malformed': 400,
+  'bad-signature': 403,
+  'too-large': 413,
+  'unsupported-media-type': 415,
+  'seq-conflict': 409,
+  'chain-broken': 409,
+};
+const ACCEPTED_TYPES = new Set(['application/cbor', 'application/octet-stream']);
+
+/** Loads DIR/receiver.key, or creates it (mode 0600) on first start. */
+export function loadOrCreateReceiverKey(dataDir: string): Identity {
+  const path = join(dataDir, RECEIVER_KEY_FILE);
+  if (existsSync(path)) return readKeyFile(path);
+  const identity = Identity.generate();
+  writeKeyFile(path, identity, false);
+  return identity;
+}
+
+class Rejection extends Error {
+  constructor(
+    readonly reason: string,
+    readonly detail: string,
+    readonly context: Record<string, unknown> = {},
+  ) {
+    super(detail);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Reads the body up to `limit` bytes; undefined when it is larger (reading stops there). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/** What an unverified batch claims to be, for log lines only: never trusted for anything else. */
+function claimed(envelope: Uint8Array): Record<string, unknown> {
+  try {
+    const env = canonicalDecode(envelope, 'envelope') as { body?: unknown };
+    if (!(env.body instanceof Uint8Array)) return {};
+    const body = canonicalDecode(env.body, 'body') as { dev?: unknown; seq?: unknown };
+    const out: Record<string, unknown> = {};
+    if (body.dev instanceof Uint8Array && body.dev.length === 32) out.claimed_device = deviceIdFromPublicKey(body.dev);
+    if (typeof body.seq === 'number') out.claimed_seq = body.seq;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+export async function startReceiver(opts: ReceiverOptions): Promise<RunningReceiver> {
+  const log = opts.logger;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const identity = loadOrCreateReceiverKey(opts.dataDir);
+  writeFileSync(join(opts.dataDir, RECEIVER_PUB_FILE), `${identity.deviceId}\n`);
+  const store = new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
+
+  const reject = (res: ServerResponse, r: Rejection): void => {
+    store.countRejection(r.reason);
+    log.warn({ ...r.context, reason: r.reason, detail: r.detail }, 'batch rejected');
+    sendJson(res, REJECT_STATUS[r.reason] ?? 422, { status: 'rejected', reason: r.reason, detail: r.detail, ...r.context });
+  };
+
+  /**
+   * Answers before (all of) the body is read. Without keep-alive node sends `Connection: close`
+   * and destroys the socket once the answer is flushed, so the rest of the body is never read.
+   */
+  const rejectEarly = (res: ServerResponse, r: Rejection): void => {
+    res.shouldKeepAlive = false;
+    reject(res, r);
+  };
+
+  const postBatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!ACCEPTED_TYPES.has(type)) {
+      return rejectEarly(res, new Rejection('unsupported-media-type', `content type must be application/cbor or application/octet-stream, not "${type}"`));
+    }
+    const body = await readBody(req, maxBody);
+    if (body === undefined) return rejectEarly(res, new Rejection('too-large', `body larger than ${maxBody} bytes`));
+    const receivedAt = Date.now();
+    const envelope = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    let batch: SignedBatch;
+    try {
+      batch = verifyBatchEnvelope(envelope);
+    } catch (err) {
+      if (err instanceof BatchVerificationError) return reject(res, new Rejection(err.reason, err.message, claimed(envelope)));
+      throw err;
+    }
+    const { seq, dev } = batch.body;
+    const result = store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    if (result.kind === 'conflict') return reject(res, new Rejection(result.reason, result.detail, { device: result.device, seq }));
+    if (result.kind === 'accepted' && result.gapBefore) log.info({ device: result.device, seq }, 'batch accepted with a gap before it');
+    log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
+    sendJson(res, 200, {
+      status: result.kind,
+      device: result.device,
+      seq,
+      hash: hex(batch.hash),
+      receipt: Buffer.from(result.receipt).toString('base64'),
+    });
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://receiver').pathname;
+    } catch {
+      return sendJson(res, 400, { status: 'error', reason: 'bad-request', detail: 'request target is not a valid URL path' });
+    }
+    const method = req.method ?? 'GET';
+    const only = (allowed: string, handler: () => void | Promise<void>) =>
+      method === allowed ? handler() : sendJson(res, 405, { status: 'error', reason: 'method-not-allowed', detail: `${path} takes ${allowed}` }, { allow: allowed });
+
+    if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
+    if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, store.stats()));
+    if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
+    const m = /^\/v1\/devices\/([^/]+)\/batches$/.exec(path);
+    if (m) {
+      return only('GET', () => {
+        let device: string;
+        try {
+          device = deviceIdFromPublicKey(publicKeyFromDeviceId(decodeURIComponent(m[1]!)));
+        } catch (err) {
+          return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
+        }
+        const list = store.deviceBatches(device);
+        if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
+        sendJson(res, 200, list);
+      });
+    }
+    sendJson(res, 404, { status: 'error', reason: 'not-found', detail: `no such path: ${method} ${path}` });
+  };
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      // A client that hangs up mid-body is not a receiver failure.
+      if (req.socket.destroyed) return log.debug({ err, url: req.url }, 'client went away');
+      log.error({ err, method: req.method, url: req.url }, 'request handler failed');
+      if (res.headersSent) res.destroy();
+      else {
+        res.shouldKeepAlive = false;
+        sendJson(res, 500, { status: 'error', reason: 'internal', detail: 'internal error; see the receiver log' });
+      }
+    });
+  });
+  server.requestTimeout = 60_000;
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: opts.host, port: opts.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  server.on('error', (err) => log.error({ err }, 'receiver server error'));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  log.info({ url, public_key: identity.deviceId }, 'receiver listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= new Promise<void>((resolve) => {
+      // In-flight requests get a moment to finish; idle keep-alive connections close at once.
+      const force = setTimeout(() => server.closeAllConnections(), 5000);
+      server.close(() => {
+        clearTimeout(force);
+        store.close();
+        resolve();
+      });
+      server.closeIdleConnections();
+    }));
+  return { url, port, publicKey: identity.publicKey, close };
+}

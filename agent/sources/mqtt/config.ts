@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/** '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]. */
+export function isValidTopicFilter(filter: string): boolean {
+  if (filter.includes('\u0000')) return false;
+  const levels = filter.split('/');
+  return levels.every((level, i) => {
+    if (level.includes('#')) return level === '#' && i === levels.length - 1;
+    if (level.includes('+')) return level === '+';
+    return true;
+  });
+}
+
+export const mqttSourceSchema = z.strictObject({
+  type: z.literal('mqtt'),
+  url: z.string().regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT'),
+  topics: z.array(z.string().min(1).max(1024).refine(isValidTopicFilter, 'is not a valid MQTT topic filter (MQTT 3.1.1 §4.7.1)')).min(1),
+  /** Must be stable across restarts: the broker keeps the persistent session under it. */
+  client_id: z.string().min(1).max(64),
+  session_expiry_s: z.number().int().min(60).default(7 * 24 * 3600),
+  max_payload_bytes: z.number().int().min(16).max(16 * 1024 * 1024).default(256 * 1024),
+  username: z.string().optional(),
+  /** File holding the password (kept out of the config so the config can be shared). */
+  password_file: z.string().optional(),
+  keepalive_s: z.number().int().min(5).max(3600).default(30),
+});
+
+export type MqttSourceConfig = z.infer<typeof mqttSourceSchema>;

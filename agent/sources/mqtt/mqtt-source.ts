@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { parsePayload, sensorFromTopic } from '../../payloads/parse.js';
+import type { Source, SourceContext, SourceHealth } from '../source.js';
+import type { MqttSourceConfig } from './config.js';
+import { topicMatches } from './topic.js';
+
+/**
+ * Subscribes with QoS 1 on a persistent MQTT 5 session and sends each PUBACK only after the
+ * message's readings are committed. mqtt.js calls `customHandleAcks` only with protocol
+ * version 5 and handles the next packet only after the callback, so messages are committed
+ * in arrival order; the broker keeps everything unacknowledged for the session.
+ */
+export class MqttSource implements Source {
+  readonly id: string;
+  private client: MqttClient | undefined;
+  private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
+  private connected = false;
+  private lastMessageAt: number | undefined;
+  private lastError: string | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly cfg: MqttSourceConfig,
+    private readonly ctx: SourceContext,
+  ) {
+    this.id = ctx.id;
+  }
+
+  async start(): Promise<void> {
+    const log = this.ctx.log;
+    const options: IClientOptions = {
+      protocolVersion: 5,
+      clean: false,
+      clientId: this.cfg.client_id,
+      keepalive: this.cfg.keepalive_s,
+      reconnectPeriod: 2000,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      properties: { sessionExpiryInterval: this.cfg.session_expiry_s, maximumPacketSize: this.cfg.max_payload_bytes + 64 * 1024 },
+      customHandleAcks: (topic, payload, packet, done) => {
+        this.handleMessage(topic, payload, packet.messageId, packet.dup).then(
+          () => done(0),
+          (err: Error) => {
+            // Not committed, so no PUBACK: the broker keeps the message and redelivers it after we reconnect.
+            this.lastError = `store: ${err.message}`;
+            log.error({ err, topic }, 'could not commit readings; dropping the connection so the broker redelivers');
+            done(err);
+            setTimeout(() => this.client?.stream.destroy(), 1000);
+          },
+        );
+      },
+    };
+    if (this.cfg.username) options.username = this.cfg.username;
+    if (this.cfg.password_file) options.password = readFileSync(this.ctx.resolvePath(this.cfg.password_file), 'utf8').trim();
+
+    const client = mqtt.connect(this.cfg.url, options);
+    this.client = client;
+    client.on('connect', (connack) => {
+      this.connected = true;
+      log.info({ url: this.cfg.url, session_present: connack.sessionPresent }, 'connected to broker');
+      client.subscribe(this.cfg.topics, { qos: 1 }, (err, granted) => {
+        if (err) {
+          this.lastError = `subscribe: ${err.message}`;
+          log.error({ err, topics: this.cfg.topics }, 'subscribe failed');
+          return;
+        }
+        for (const g of granted ?? []) {
+          if (g.qos !== 1) {
+            this.lastError = `broker granted ${g.topic} with code ${g.qos}, not QoS 1`;
+            log.error({ topic: g.topic, granted: g.qos }, 'broker did not grant QoS 1: readings on this filter are not durable end to end');
+          }
+        }
+      });
+    });
+    client.on('close', () => {
+      if (this.connected) log.warn({ url: this.cfg.url }, 'broker connection closed; reconnecting');
+      this.connected = false;
+    });
+    client.on('error', (err) => {
+      this.lastError = err.message;
+      log.warn({ err: err.message, url: this.cfg.url }, 'mqtt error');
+    });
+  }
+
+  private async handleMessage(topic: string, payload: Buffer, messageId: number | undefined, dup: boolean): Promise<void> {
+    this.lastMessageAt = Date.now();
+    const filter = this.cfg.topics.find((f) => topicMatches(f, topic)) ?? topic;
+    let result;
+    if (payload.length > this.cfg.max_payload_bytes) {
+      result = { readings: [], rejections: [{ reason: `payload of ${payload.length} bytes exceeds max_payload_bytes ${this.cfg.max_payload_bytes}` }] };
+    } else {
+      const now = Date.now();
+      result = parsePayload(payload, { defaultSensor: sensorFromTopic(filter, topic), nowMs: now, clockSynced: this.ctx.clock.isSynced(now) });
+    }
+    const rejected = result.rejections.map((r) => r.reason);
+    if (rejected.length > 0) {
+      this.stats.rejected += rejected.length;
+      this.ctx.log.warn({ topic, reasons: rejected.slice(0, 5), payload_bytes: payload.length }, 'rejected payload');
+    }
+    const fingerprint = messageId === undefined ? undefined : createHash('sha256').update(topic).update('\0').update(payload).digest();
+    const sub = {
+      source: this.id,
+      readings: result.readings,
+      rejected,
+      ...(messageId !== undefined && fingerprint ? { redelivery: { messageId, fingerprint, dup } } : {}),
+    };
+    const r = await this.ctx.writer.submit(sub);
+    this.stats.accepted += r.accepted;
+    this.stats.duplicates += r.duplicates;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const client = this.client;
+    if (!client) return;
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    this.connected = false;
+  }
+
+  health(): SourceHealth {
+    const h: SourceHealth = { type: 'mqtt', connected: this.connected, endpoint: `${this.cfg.url} ${this.cfg.topics.join(' ')}`, ...this.stats };
+    if (this.lastMessageAt !== undefined) h.lastMessageAt = this.lastMessageAt;
+    if (this.lastError !== undefined) h.lastError = this.lastError;
+    return h;
+  }
+}

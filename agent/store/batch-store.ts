@@ -1,0 +1,120 @@
+import { buildBatch, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
+import type { Identity } from '../identity/keys.js';
+import type { StoredReading } from '../types.js';
+import type { Db } from './database.js';
+import { rowToReading } from './reading-store.js';
+
+export type BatchState = 'pending' | 'delivered' | 'rejected';
+
+export interface BatchRow {
+  seq: number;
+  hash: Buffer;
+  prev_hash: Buffer;
+  envelope: Buffer;
+  reading_count: number;
+  first_reading_id: number;
+  last_reading_id: number;
+  t0: number;
+  t1: number;
+  created_at: number;
+  state: BatchState;
+  attempts: number;
+  delivered_at: number | null;
+  last_error: string | null;
+}
+
+export interface UnbatchedSummary {
+  count: number;
+  oldestReceivedAt: number | null;
+}
+
+/** Cuts signed, chained batches from the readings buffer and tracks their delivery. */
+export class BatchStore {
+  constructor(private readonly db: Db) {}
+
+  unbatchedSummary(): UnbatchedSummary {
+    const row = this.db
+      .prepare('SELECT count(*) AS count, min(received_at) AS oldest FROM readings WHERE batch_seq IS NULL')
+      .get() as { count: number; oldest: number | null };
+    return { count: row.count, oldestReceivedAt: row.oldest };
+  }
+
+  lastBatch(): { seq: number; hash: Uint8Array } {
+    const row = this.db.prepare('SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: Buffer } | undefined;
+    return row ? { seq: row.seq, hash: new Uint8Array(row.hash) } : { seq: 0, hash: ZERO_HASH };
+  }
+
+  /**
+   * Takes up to `maxReadings` unbatched readings, in acceptance order, signs them as the next
+   * batch of the chain and records it, all in one transaction: a crash leaves either no batch
+   * or a complete one whose readings are marked.
+   */
+  cutBatch(identity: Identity, maxReadings: number, header: { bootCounter: number; clockSynced: boolean; now: number }): SignedBatch | null {
+    return this.db.transaction(() => {
+      const rows = this.db
+        .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?')
+        .all(maxReadings) as Parameters<typeof rowToReading>[0][];
+      if (rows.length === 0) return null;
+      const readings: StoredReading[] = rows.map(rowToReading);
+      const last = this.lastBatch();
+      const seq = last.seq + 1;
+      const batch = buildBatch(identity, { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now }, readings);
+      const firstId = readings[0]!.id;
+      const lastId = readings[readings.length - 1]!.id;
+      this.db
+        .prepare(
+          `INSERT INTO batches (seq, hash, prev_hash, envelope, reading_count, first_reading_id, last_reading_id, t0, t1, created_at, state)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+        )
+        .run(seq, batch.hash, last.hash, batch.envelope, readings.length, firstId, lastId, batch.body.t0, batch.body.t1, header.now);
+      this.db.prepare('UPDATE readings SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
+      return batch;
+    })();
+  }
+
+  nextPending(): BatchRow | undefined {
+    return this.db.prepare("SELECT * FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1").get() as BatchRow | undefined;
+  }
+
+  get(seq: number): BatchRow | undefined {
+    return this.db.prepare('SELECT * FROM batches WHERE seq = ?').get(seq) as BatchRow | undefined;
+  }
+
+  all(): BatchRow[] {
+    return this.db.prepare('SELECT * FROM batches ORDER BY seq').all() as BatchRow[];
+  }
+
+  markDelivered(seq: number, at: number, receipt?: { envelope: Uint8Array; receiverKey: Uint8Array }): void {
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE batches SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?").run(at, seq);
+      if (receipt) {
+        this.db
+          .prepare('INSERT OR REPLACE INTO receipts (batch_seq, envelope, receiver_key, received_at) VALUES (?, ?, ?, ?)')
+          .run(seq, receipt.envelope, receipt.receiverKey, at);
+      }
+    })();
+  }
+
+  markAttemptFailed(seq: number, error: string): void {
+    this.db.prepare('UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE seq = ?').run(error, seq);
+  }
+
+  /** The receiver refused the batch for good (4xx): it will never be accepted, so stop resending it. */
+  markRejected(seq: number, error: string): void {
+    this.db.prepare("UPDATE batches SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?").run(error, seq);
+  }
+
+  receipt(seq: number): { envelope: Buffer; receiver_key: Buffer; received_at: number } | undefined {
+    return this.db.prepare('SELECT envelope, receiver_key, received_at FROM receipts WHERE batch_seq = ?').get(seq) as
+      | { envelope: Buffer; receiver_key: Buffer; received_at: number }
+      | undefined;
+  }
+
+  countsByState(): Record<BatchState, number> {
+    const out: Record<BatchState, number> = { pending: 0, delivered: 0, rejected: 0 };
+    for (const row of this.db.prepare('SELECT state, count(*) AS n FROM batches GROUP BY state').all() as { state: BatchState; n: number }[]) {
+      out[row.state] = row.n;
+    }
+    return out;
+  }
+}

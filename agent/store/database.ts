@@ -1,0 +1,65 @@
+import Database from 'better-sqlite3';
+import { copyFileSync, existsSync } from 'node:fs';
+import { AgentError } from '../errors.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+
+export type Db = Database.Database;
+
+/**
+ * Opens (creating if needed) the agent's SQLite file: WAL so readers never block the
+ * writer, synchronous=FULL so a committed transaction survives a power cut (in WAL mode
+ * NORMAL may lose the last commits on power loss, which would break "acked means durable").
+ */
+export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
+  const readonly = options.readonly ?? false;
+  if (readonly && !existsSync(path)) throw new AgentError('STORE_CORRUPT', `store ${path} does not exist`);
+  let db: Db;
+  try {
+    db = new Database(path, { readonly, fileMustExist: readonly });
+    db.pragma('busy_timeout = 5000');
+    if (!readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+    }
+  } catch (err) {
+    throw new AgentError('STORE_CORRUPT', `cannot open store ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  // Read-only users (status, verify) skip the check: it reads the whole file, and they may run beside the agent.
+  if (!readonly) try {
+    const quick = db.pragma('quick_check', { simple: true });
+    if (quick !== 'ok') throw new Error(String(quick));
+  } catch (err) {
+    db.close();
+    throw new AgentError('STORE_CORRUPT', `store ${path} failed its integrity check: ${(err as Error).message}`, { cause: err });
+  }
+  migrate(db, path, readonly);
+  return db;
+}
+
+function migrate(db: Db, path: string, readonly: boolean): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    db.close();
+    throw new AgentError(
+      'STORE_NEWER_SCHEMA',
+      `store ${path} has schema version ${current}, newer than this agent understands (${SCHEMA_VERSION}); upgrade edge-agent or use another --data-dir`,
+    );
+  }
+  if (current === SCHEMA_VERSION) return;
+  if (readonly) {
+    db.close();
+    throw new AgentError('STORE_CORRUPT', `store ${path} has schema version ${current}; run the agent once to migrate it to ${SCHEMA_VERSION}`);
+  }
+  if (current > 0) {
+    // An existing store is copied before its first migration, so a failed upgrade can be undone by hand.
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    copyFileSync(path, `${path}.v${current}.bak`);
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Versioned schema migrations, applied in order inside one transaction each. The applied
+ * version is SQLite's `user_version`. Never edit a released migration: add the next one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: readings buffer, batches, receipts, MQTT redelivery guard, counters, key/value meta.
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  -- AUTOINCREMENT: reading ids go into signed batches, so they are never reused, even after pruning.
+  CREATE TABLE readings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sensor TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    time_source INTEGER NOT NULL,
+    value REAL NOT NULL,
+    unit TEXT,
+    seq INTEGER,
+    source TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    boot INTEGER NOT NULL,
+    batch_seq INTEGER
+  );
+  CREATE INDEX readings_unbatched ON readings(id) WHERE batch_seq IS NULL;
+  CREATE INDEX readings_batch ON readings(batch_seq) WHERE batch_seq IS NOT NULL;
+  -- A reading timed by the sensor itself is the same reading when sensor and time repeat.
+  CREATE UNIQUE INDEX readings_sensor_time ON readings(sensor, ts) WHERE time_source = 0;
+
+  CREATE TABLE batches (
+    seq INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    envelope BLOB NOT NULL,
+    reading_count INTEGER NOT NULL,
+    first_reading_id INTEGER NOT NULL,
+    last_reading_id INTEGER NOT NULL,
+    t0 INTEGER NOT NULL,
+    t1 INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'rejected')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX batches_pending ON batches(seq) WHERE state = 'pending';
+
+  CREATE TABLE receipts (
+    batch_seq INTEGER PRIMARY KEY,
+    envelope BLOB NOT NULL,
+    receiver_key BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+
+  -- Last message fingerprint per (source, MQTT packet id): a QoS 1 redelivery after a crash
+  -- (committed, PUBACK lost) carries the same packet id and bytes and must not count twice.
+  CREATE TABLE mqtt_redelivery (
+    source TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    fingerprint BLOB NOT NULL,
+    PRIMARY KEY (source, message_id)
+  ) WITHOUT ROWID;
+
+  -- Persistent counters (rejections by reason, duplicates, ...), survive restarts.
+  CREATE TABLE counters (
+    name TEXT NOT NULL,
+    label TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (name, label)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,125 @@
+import type { Reading, StoredReading, TimeSource } from '../types.js';
+import { TIME_SOURCES } from '../types.js';
+import type { Db } from './database.js';
+
+export interface Redelivery {
+  messageId: number;
+  fingerprint: Uint8Array;
+  /** The MQTT DUP flag: set by the broker on a redelivery [MQTT-3.3.1-1]. */
+  dup: boolean;
+}
+
+export interface Submission {
+  source: string;
+  readings: readonly Reading[];
+  redelivery?: Redelivery;
+  /** Reasons of rejected payloads or records, counted in the same transaction. */
+  rejected?: readonly string[];
+}
+
+export interface SubmitResult {
+  accepted: number;
+  duplicates: number;
+}
+
+interface ReadingRow {
+  id: number;
+  sensor: string;
+  ts: number;
+  time_source: number;
+  value: number;
+  unit: string | null;
+  seq: number | null;
+  source: string;
+  boot: number;
+}
+
+export function rowToReading(row: ReadingRow): StoredReading {
+  const r: StoredReading = {
+    id: row.id,
+    sensor: row.sensor,
+    ts: row.ts,
+    timeSource: TIME_SOURCES[row.time_source]!,
+    value: row.value,
+    source: row.source,
+    boot: row.boot,
+  };
+  if (row.unit !== null) r.unit = row.unit;
+  if (row.seq !== null) r.seq = row.seq;
+  return r;
+}
+
+const TIME_SOURCE_INDEX = new Map<TimeSource, number>(TIME_SOURCES.map((t, i) => [t, i]));
+
+/** The readings buffer: group-committed inserts with de-duplication, and the unbatched queue. */
+export class ReadingStore {
+  private readonly insert;
+  private readonly redeliveryGet;
+  private readonly redeliveryPut;
+  private readonly counterAdd;
+  private readonly commitGroup;
+
+  constructor(
+    private readonly db: Db,
+    private readonly bootCounter: number,
+  ) {
+    this.insert = db.prepare(
+      `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.redeliveryGet = db.prepare('SELECT fingerprint FROM mqtt_redelivery WHERE source = ? AND message_id = ?').pluck();
+    this.redeliveryPut = db.prepare('INSERT OR REPLACE INTO mqtt_redelivery (source, message_id, fingerprint) VALUES (?, ?, ?)');
+    this.counterAdd = db.prepare(
+      'INSERT INTO counters (name, label, value) VALUES (?, ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value',
+    );
+    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number) => subs.map((s) => this.apply(s, receivedAt)));
+  }
+
+  /** Commits all submissions in one transaction (one fsync): the group commit. */
+  commit(subs: readonly Submission[], receivedAt = Date.now()): SubmitResult[] {
+    return this.commitGroup(subs, receivedAt);
+  }
+
+  private apply(sub: Submission, receivedAt: number): SubmitResult {
+    for (const reason of sub.rejected ?? []) this.countIn('rejected', `${sub.source}: ${reason}`, 1);
+    const red = sub.redelivery;
+    if (red) {
+      const previous = this.redeliveryGet.get(sub.source, red.messageId) as Buffer | undefined;
+      if (red.dup && previous && previous.equals(red.fingerprint)) {
+        this.countIn('duplicates', sub.source, sub.readings.length);
+        return { accepted: 0, duplicates: sub.readings.length };
+      }
+      this.redeliveryPut.run(sub.source, red.messageId, red.fingerprint);
+    }
+    let accepted = 0;
+    for (const r of sub.readings) {
+      const info = this.insert.run(
+        r.sensor,
+        r.ts,
+        TIME_SOURCE_INDEX.get(r.timeSource)!,
+        r.value,
+        r.unit ?? null,
+        r.seq ?? null,
+        sub.source,
+        receivedAt,
+        this.bootCounter,
+      );
+      accepted += info.changes;
+    }
+    const duplicates = sub.readings.length - accepted;
+    if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
+    return { accepted, duplicates };
+  }
+
+  private countIn(name: string, label: string, n: number): void {
+    this.counterAdd.run(name, label, n);
+  }
+
+  addCounter(name: string, label: string, n = 1): void {
+    this.counterAdd.run(name, label, n);
+  }
+}
+
+export function readCounters(db: Db): { name: string; label: string; value: number }[] {
+  return db.prepare('SELECT name, label, value FROM counters ORDER BY name, label').all() as { name: string; label: string; value: number }[];
+}

@@ -1,0 +1,240 @@
+/**
+ * Generates docs/wire-format-vectors.json, the test vectors of docs/wire-format.md §9.
+ * Everything is fixed (seeds, readings, clocks), so the output is byte-for-byte reproducible:
+ *   node dist/scripts/make-test-vectors.js           writes the file
+ *   node dist/scripts/make-test-vectors.js --check   exits 1 if the file on disk differs
+ * test/unit/wire-format.test.ts compares makeVectors() with the committed file.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BATCH_FORMAT, buildBatch, hex, readingLeaves, toBatchReading, ZERO_HASH, type BatchBody, type SignedBatch } from '../agent/identity/batch-format.js';
+import { canonicalDecode, canonicalEncode } from '../agent/identity/canonical.js';
+import { Identity } from '../agent/identity/keys.js';
+import { leafHash, merkleRoot } from '../agent/identity/merkle.js';
+import { RECEIPT_FORMAT, signReceipt } from '../agent/identity/receipt.js';
+import type { StoredReading } from '../agent/types.js';
+
+const seedOf = (first: number) => Uint8Array.from({ length: 32 }, (_, k) => first + k);
+/** Device seed 0x01..0x20, receiver seed 0x21..0x40 (wire-format.md §9). */
+export const DEVICE_SEED = seedOf(0x01);
+export const RECEIVER_SEED = seedOf(0x21);
+
+const T = 1_763_000_000_000; // 2025-11-13T02:13:20.000Z
+/** A 256-character sensor name: the longest §3 allows; its length needs a 2-byte CBOR argument (79 0100). */
+const LONG_NAME = 'plant-7/hall-b/line-2/' + Array.from({ length: 20 }, (_, k) => `seg${String(k).padStart(2, '0')}/`).join('') + 'vib'.padEnd(114, '-');
+
+/** Batch 1: one reading; it is the worked example of §9. */
+const BATCH1_READINGS: StoredReading[] = [{ id: 1, sensor: 'pump1/temp', ts: T, timeSource: 'sensor', value: 21.5, unit: 'Cel', source: 'mqtt', boot: 1 }];
+
+/** Batch 2: every number form, each time source, unit and sensor seq, non-ASCII and long names.
+ *  Readings 2-6 were accepted in boot 1 and batched after the reboot (batch boot 2): §10. */
+const BATCH2_READINGS: StoredReading[] = [
+  { id: 2, sensor: 'pump1/temp', ts: T + 1_000, timeSource: 'sensor', value: 21, unit: 'Cel', seq: 17, source: 'mqtt', boot: 1 }, // integer value
+  { id: 3, sensor: 'pump1/flow', ts: T + 1_100, timeSource: 'gateway-synced', value: 0.1, unit: 'm3/s', source: 'mqtt', boot: 1 }, // float64
+  { id: 4, sensor: 'pump1/pressure', ts: T + 1_200, timeSource: 'gateway-synced', value: 1.5, source: 'mqtt', boot: 1 }, // float16
+  { id: 5, sensor: 'meter/energy', ts: T + 1_300, timeSource: 'gateway-synced', value: 100000.5, unit: 'J', source: 'mqtt', boot: 1 }, // float32
+  { id: 6, sensor: 'cellar/temp', ts: T - 5_000, timeSource: 'sensor', value: -12.5, unit: 'Cel', seq: 4_000_000_000, source: 'mqtt', boot: 1 }, // negative; earliest t
+  { id: 7, sensor: 'boot/probe', ts: 41_000, timeSource: 'gateway-unsynced', value: -3, source: 'simulator', boot: 2 }, // 1970: clock not set yet
+  { id: 8, sensor: 'küche/feuchte', ts: T + 1_400, timeSource: 'gateway-synced', value: 48.3, unit: '%RH', source: 'mqtt', boot: 2 }, // UTF-8 name
+  { id: 9, sensor: LONG_NAME, ts: T + 1_500, timeSource: 'gateway-synced', value: 7, source: 'mqtt', boot: 2 },
+];
+
+/** RFC 6962 / Certificate Transparency reference leaves; roots for these prefixes are published. */
+const MERKLE_LEAVES = ['', '00', '10', '2021', '3031'];
+
+/** Single values and their deterministic encoding (§2): [label, value]. The JSON holds the value as text, so that -0 survives. */
+const NUMBERS: [string, number][] = [
+  ['0', 0], ['-0', -0], ['23', 23], ['24', 24], ['-1', -1], ['-24', -24], ['-25', -25], ['65536', 65536],
+  ['2^53-1', 2 ** 53 - 1], ['-(2^53-1)', -(2 ** 53 - 1)], ['2^53', 2 ** 53], ['1.5', 1.5], ['-12.5', -12.5],
+  ['65504.5', 65504.5], ['100000.5', 100000.5], ['0.1', 0.1], ['48.3', 48.3], ['1e300', 1e300],
+  ['2^-24', 2 ** -24], ['3*2^-24', 3 * 2 ** -24], ['2^-126', 2 ** -126], ['5e-324', 5e-324],
+];
+
+const b = (h: string) => Uint8Array.from(Buffer.from(h, 'hex'));
+
+function keyVector(id: Identity, seed: Uint8Array) {
+  return { seed: hex(seed), publicKey: hex(id.publicKey), did: id.deviceId, pkcs8Pem: id.toPem() };
+}
+
+/** The body as JSON: byte strings as lowercase hex, everything else as is. */
+function bodyJson(body: BatchBody) {
+  return { ...body, dev: hex(body.dev), prev: hex(body.prev), root: hex(body.root) };
+}
+
+function batchVector(name: string, readings: StoredReading[], batch: SignedBatch) {
+  const leaves = readingLeaves(batch.body.r);
+  return {
+    name,
+    header: { seq: batch.body.seq, prev: hex(batch.body.prev), boot: batch.body.boot, sync: batch.body.sync, created: batch.body.created },
+    readings: readings.map((input, k) => ({ input, wire: toBatchReading(input), cbor: hex(leaves[k]!), leafHash: hex(leafHash(leaves[k]!)) })),
+    root: hex(batch.body.root),
+    body: bodyJson(batch.body),
+    bodyCbor: hex(batch.bodyBytes),
+    hash: hex(batch.hash),
+    signature: hex(batch.signature),
+    envelope: hex(batch.envelope),
+  };
+}
+
+/** Ed25519 group order L (RFC 8032 §5.1). */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+/** The same signature with S replaced by S + L: valid under a lax verifier, refused by RFC 8032 §5.1.7. */
+function malleate(sig: Uint8Array): Uint8Array {
+  const s = BigInt('0x' + Buffer.from(sig.subarray(32)).reverse().toString('hex')) + L;
+  const out = Uint8Array.from(sig);
+  out.set(Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse(), 32);
+  return out;
+}
+
+function negativeVectors(device: Identity, receiver: Identity, b1: SignedBatch) {
+  const env = (body: Uint8Array, sig: Uint8Array) => canonicalEncode({ body, sig });
+  const signed = (body: Uint8Array) => env(body, device.sign(body));
+  const edited = (edit: (body: BatchBody) => void) => {
+    const body = structuredClone(b1.body);
+    edit(body);
+    return canonicalEncode(body);
+  };
+  const swapBytes = (bytes: Uint8Array, from: string, to: string) => {
+    const h = hex(bytes);
+    if (h.split(from).length !== 2) throw new Error(`expected exactly one ${from} in ${h}`);
+    return b(h.replace(from, to));
+  };
+  const reorderedEnvelope = b(`a2${hex(canonicalEncode('body'))}${hex(canonicalEncode(b1.bodyBytes))}${hex(canonicalEncode('sig'))}${hex(canonicalEncode(b1.signature))}`);
+  return [
+    { name: 'value-changed', reason: 'bad-signature', description: 'batch 1 with the reading value 21.5 changed to 22.5 (canonical bytes), original signature', envelope: env(edited((x) => void (x.r[0]!.v = 22.5)), b1.signature) },
+    { name: 'signed-by-another-key', reason: 'bad-signature', description: 'batch 1 body (dev = the device key) signed by the receiver key', envelope: env(b1.bodyBytes, receiver.sign(b1.bodyBytes)) },
+    { name: 'signature-s-not-reduced', reason: 'bad-signature', description: 'batch 1 with S replaced by S + L; lax Ed25519 verifiers (e.g. tweetnacl) accept it, RFC 8032 §5.1.7 requires S < L', envelope: env(b1.bodyBytes, malleate(b1.signature)) },
+    { name: 'float-not-shortest', reason: 'malformed', description: 'batch 1 with 21.5 written as float64 fb4035800000000000 instead of float16 f94d60, validly signed', envelope: signed(swapBytes(b1.bodyBytes, '6176f94d60', '6176fb4035800000000000')) },
+    { name: 'integer-as-float', reason: 'malformed', description: 'batch 1 with the reading time t written as float64 fb4279a7afd1e00000 instead of an integer, validly signed', envelope: signed(swapBytes(b1.bodyBytes, '61741b0000019a7afd1e00', '6174fb4279a7afd1e00000')) },
+    { name: 'envelope-keys-unsorted', reason: 'malformed', description: 'batch 1 envelope with "body" before "sig" (bytewise order puts "sig" first)', envelope: reorderedEnvelope },
+    { name: 'unknown-body-key', reason: 'malformed', description: 'batch 1 body with an extra key "x": 1, validly signed (v1 rejects unknown keys, §11)', envelope: signed(canonicalEncode({ ...b1.body, x: 1 })) },
+    { name: 'bad-count', reason: 'bad-count', description: 'batch 1 with n = 2 but one reading, validly signed', envelope: signed(edited((x) => void (x.n = 2))) },
+    { name: 'duplicate-reading-id', reason: 'duplicate-reading-id', description: 'two readings with i = 1, built and signed by buildBatch', envelope: buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: T + 250 }, [BATCH1_READINGS[0]!, { ...BATCH1_READINGS[0]!, ts: T + 1 }]).envelope },
+    { name: 'bad-time-range', reason: 'bad-time-range', description: 'batch 1 with t1 one millisecond later than its only reading, validly signed', envelope: signed(edited((x) => void (x.t1 = T + 1))) },
+    { name: 'bad-merkle-root', reason: 'bad-merkle-root', description: 'batch 1 with the root of the empty tree, validly signed', envelope: signed(edited((x) => void (x.root = merkleRoot([])))) },
+  ].map((v) => ({ ...v, envelope: hex(v.envelope) }));
+}
+
+export function makeVectors() {
+  const device = Identity.fromSeed(DEVICE_SEED);
+  const receiver = Identity.fromSeed(RECEIVER_SEED);
+  const b1 = buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: T + 250 }, BATCH1_READINGS);
+  const b2 = buildBatch(device, { seq: 2, prevHash: b1.hash, bootCounter: 2, clockSynced: true, createdMs: T + 2_000 }, BATCH2_READINGS);
+  const receiptFields = { dev: device.publicKey, seq: 1, hash: b1.hash, at: T + 1_200 };
+  const receipt = signReceipt(receiver, receiptFields);
+  const receiptEnv = canonicalDecode(receipt, 'receipt') as { body: Uint8Array; sig: Uint8Array };
+  const wrongSeq = signReceipt(receiver, { ...receiptFields, seq: 2 });
+  const byDevice = canonicalEncode({ body: receiptEnv.body, sig: device.sign(receiptEnv.body) });
+  return {
+    description: 'Test vectors of the edge-agent wire format (docs/wire-format.md). Byte strings are lowercase hex. Generated by scripts/make-test-vectors.ts; do not edit by hand.',
+    batchFormat: BATCH_FORMAT,
+    receiptFormat: RECEIPT_FORMAT,
+    keys: { device: keyVector(device, DEVICE_SEED), receiver: keyVector(receiver, RECEIVER_SEED) },
+    numbers: NUMBERS.map(([label, n]) => ({ label, value: Object.is(n, -0) ? '-0' : String(n), cbor: hex(canonicalEncode(n)) })),
+    merkle: [0, 1, 2, 3, 5].map((n) => {
+      const leaves = MERKLE_LEAVES.slice(0, n);
+      return { leaves, leafHashes: leaves.map((l) => hex(leafHash(b(l)))), root: hex(merkleRoot(leaves.map(b))) };
+    }),
+    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2)],
+    receipt: {
+      name: 'receipt-for-batch-1',
+      fields: { dev: hex(receiptFields.dev), seq: receiptFields.seq, hash: hex(receiptFields.hash), at: receiptFields.at },
+      bodyCbor: hex(receiptEnv.body),
+      signature: hex(receiptEnv.sig),
+      envelope: hex(receipt),
+      base64: Buffer.from(receipt).toString('base64'),
+    },
+    negative: negativeVectors(device, receiver, b1),
+    negativeReceipts: [
+      { name: 'receipt-for-another-seq', error: 'another batch', description: 'a valid receipt for seq 2, checked as the receipt of batch 1', envelope: hex(wrongSeq) },
+      { name: 'receipt-signed-by-device', error: 'signature does not verify', description: 'the receipt body of batch 1 (rcv = receiver key) signed by the device key', envelope: hex(byDevice) },
+    ],
+  };
+}
+
+export function renderVectors(): string {
+  return JSON.stringify(makeVectors(), null, 2) + '\n';
+}
+
+/**
+ * Annotated hex of one CBOR item, one line per map entry or array element (the worked example
+ * of wire-format.md §9.1). The hex column concatenates back to the input.
+ */
+export function annotate(bytes: Uint8Array): string[] {
+  const out: string[] = [];
+  let pos = 0;
+  // A map entry's key goes on the line of its value's first line.
+  let key: { hex: string; text: string } | undefined;
+  const line = (depth: number, from: number, to: number, what: string) => {
+    const h = (key ? key.hex + ' ' : '') + hex(bytes.subarray(from, to));
+    out.push(`${'  '.repeat(depth)}${h}`.padEnd(38) + ` # ${key ? `"${key.text}": ` : ''}${what}`);
+    key = undefined;
+  };
+  const item = (depth: number): void => {
+    const start = pos;
+    const ib = bytes[pos]!;
+    const major = ib >> 5;
+    const ai = ib & 31;
+    const argLen = ai < 24 ? 0 : 2 ** (ai - 24);
+    const arg = ai < 24 ? ai : Number(BigInt('0x' + hex(bytes.subarray(pos + 1, pos + 1 + argLen))));
+    pos += 1 + argLen;
+    if (major === 0) line(depth, start, pos, `${arg}`);
+    else if (major === 1) line(depth, start, pos, `${-1 - arg}`);
+    else if (major === 2 || major === 3) {
+      const what = major === 2 ? `bytes(${arg})` : `"${Buffer.from(bytes.subarray(pos, pos + arg)).toString('utf8')}"`;
+      if (arg <= 12) line(depth, start, pos + arg, what);
+      else {
+        line(depth, start, pos, what);
+        for (let k = 0; k < arg; k += 32) out.push(`${'  '.repeat(depth + 1)}${hex(bytes.subarray(pos + k, pos + Math.min(arg, k + 32)))}`);
+      }
+      pos += arg;
+    } else if (major === 4 || major === 5) {
+      line(depth, start, pos, major === 4 ? `array(${arg})` : `map(${arg})`);
+      for (let k = 0; k < arg; k++) {
+        if (major === 5) {
+          const len = bytes[pos]! - 0x60; // keys are short text strings (§2)
+          key = { hex: hex(bytes.subarray(pos, pos + 1 + len)), text: Buffer.from(bytes.subarray(pos + 1, pos + 1 + len)).toString('utf8') };
+          pos += 1 + len;
+        }
+        item(depth + 1);
+      }
+    } else if (major === 7 && ai >= 25) line(depth, start, pos, `float${8 * argLen}(${String(canonicalDecode(bytes.subarray(start, pos), 'float'))})`);
+    else if (major === 7 && (ai === 20 || ai === 21)) line(depth, start, pos, ai === 21 ? 'true' : 'false');
+    else throw new Error(`annotate: unexpected initial byte ${ib.toString(16)}`);
+  };
+  item(0);
+  return out;
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above the script');
+    dir = up;
+  }
+  return dir;
+}
+
+function main(args: string[]): void {
+  const file = join(repoRoot(), 'docs', 'wire-format-vectors.json');
+  const text = renderVectors();
+  if (args.includes('--annotate')) {
+    process.stdout.write(annotate(b(makeVectors().batches[0]!.bodyCbor)).join('\n') + '\n');
+    return;
+  }
+  if (args.includes('--check')) {
+    const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (current !== text) {
+      process.stderr.write(`${file} is out of date: run npm run vectors\n`);
+      process.exitCode = 1;
+    } else process.stdout.write(`${file} is up to date\n`);
+    return;
+  }
+  writeFileSync(file, text);
+  process.stdout.write(`wrote ${file}\n`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));

@@ -1,0 +1,41 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { cliBackground, type LongRunning } from './cli.js';
+import { freePort } from './ports.js';
+
+export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `ea-${prefix}-`));
+
+/** Edits keys of an agent's config file in place, as an operator would. */
+export function patchConfig(dataDir: string, edits: [path: string[], value: unknown][]): void {
+  const file = join(dataDir, 'edge-agent.yaml');
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  for (const [path, value] of edits) doc.setIn(path, value);
+  writeFileSync(file, doc.toString());
+}
+
+export interface RunningReceiver {
+  proc: LongRunning;
+  port: number;
+  baseUrl: string;
+  publicKey: string;
+  stats(): Promise<{ devices: number; batches: number; readings: number; rejected: number; gaps: number }>;
+}
+
+/** `edge-agent receive` on a free loopback port, as its own process. */
+export async function startReceiverProcess(dataDir: string): Promise<RunningReceiver> {
+  const port = await freePort();
+  const proc = cliBackground(['receive', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir]);
+  const m = await proc.waitForOutput(/public key (did:key:\w+)/);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    proc,
+    port,
+    baseUrl,
+    publicKey: m[1]!,
+    stats: async () => (await (await fetch(`${baseUrl}/v1/stats`)).json()) as Awaited<ReturnType<RunningReceiver['stats']>>,
+  };
+}
+
+export { freePort };

@@ -1,0 +1,119 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { verifyStoreChain } from '../../agent/identity/chain-verify.js';
+import { verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
+import { Identity } from '../../agent/identity/keys.js';
+import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
+import { backoffDelay } from '../../agent/pipeline/forwarder.js';
+import { BatchStore } from '../../agent/store/batch-store.js';
+import { openDatabase } from '../../agent/store/database.js';
+import { bindDevice, nextBootCounter } from '../../agent/store/meta.js';
+import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
+import type { Reading } from '../../agent/types.js';
+
+const dbPath = () => join(mkdtempSync(join(tmpdir(), 'ea-store-')), 'edge-agent.db');
+const reading = (sensor: string, ts: number, value: number, timeSource: Reading['timeSource'] = 'sensor'): Reading => ({ sensor, ts, timeSource, value });
+
+describe('readings store', () => {
+  it('commits concurrent submissions in one group and resolves each only after the commit', async () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    let commits = 0;
+    const original = store.commit.bind(store);
+    store.commit = (subs) => {
+      commits++;
+      return original(subs);
+    };
+    const writer = new GroupCommitWriter(store);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('s1', 1000 + i, i)] })));
+    expect(results.every((r) => r.accepted === 1)).toBe(true);
+    expect(commits).toBe(1);
+    expect(db.prepare('SELECT count(*) FROM readings').pluck().get()).toBe(200);
+  });
+
+  it('drops a repeated sensor-timed reading as a counted duplicate, but keeps gateway-timed repeats', () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const [a] = store.commit([{ source: 'mqtt', readings: [reading('t', 5, 1), reading('t', 6, 1)] }]);
+    const [b] = store.commit([{ source: 'mqtt', readings: [reading('t', 5, 1), reading('g', 5, 1, 'gateway-synced'), reading('g', 5, 1, 'gateway-synced')] }]);
+    expect(a).toEqual({ accepted: 2, duplicates: 0 });
+    expect(b).toEqual({ accepted: 2, duplicates: 1 });
+    expect(readCounters(db)).toContainEqual({ name: 'duplicates', label: 'mqtt', value: 1 });
+  });
+
+  it('recognises an MQTT redelivery (DUP, same packet id and bytes) but not a new message reusing the packet id', () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const fp = Buffer.from('aa', 'hex');
+    const g = [reading('g', 5, 1, 'gateway-unsynced')];
+    expect(store.commit([{ source: 'mqtt', readings: g, redelivery: { messageId: 7, fingerprint: fp, dup: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+    expect(store.commit([{ source: 'mqtt', readings: g, redelivery: { messageId: 7, fingerprint: fp, dup: true } }])[0]).toEqual({ accepted: 0, duplicates: 1 });
+    // Packet ids are reused after their PUBACK: a fresh message (no DUP) with id 7 is new data.
+    expect(store.commit([{ source: 'mqtt', readings: g, redelivery: { messageId: 7, fingerprint: fp, dup: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+  });
+
+  it('counts rejected payloads persistently by source and reason', () => {
+    const path = dbPath();
+    const db = openDatabase(path);
+    new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: [], rejected: ['not JSON', 'not JSON'] }]);
+    db.close();
+    expect(readCounters(openDatabase(path))).toContainEqual({ name: 'rejected', label: 'mqtt: not JSON', value: 2 });
+  });
+
+  it('refuses a store written by a newer agent, and a store of another device', () => {
+    const path = dbPath();
+    openDatabase(path).close();
+    const raw = new Database(path);
+    raw.pragma('user_version = 99');
+    raw.close();
+    expect(() => openDatabase(path)).toThrow(/schema version 99, newer than this agent understands/);
+    const other = openDatabase(dbPath());
+    bindDevice(other, 'did:key:zA', 'x.db');
+    expect(() => bindDevice(other, 'did:key:zB', 'x.db')).toThrow(/belongs to device did:key:zA/);
+  });
+
+  it('counts boots across restarts', () => {
+    const path = dbPath();
+    expect(nextBootCounter(openDatabase(path))).toBe(1);
+    expect(nextBootCounter(openDatabase(path))).toBe(2);
+  });
+});
+
+describe('batches', () => {
+  it('cuts chained batches in acceptance order and re-verifies the whole chain', () => {
+    const db = openDatabase(dbPath());
+    const id = Identity.generate();
+    bindDevice(db, id.deviceId, 'x');
+    new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: Array.from({ length: 25 }, (_, i) => reading(`s${i % 3}`, 1000 + i, i)) }]);
+    const batches = new BatchStore(db);
+    const cut = () => batches.cutBatch(id, 10, { bootCounter: 1, clockSynced: true, now: 5 });
+    const [b1, b2, b3, none] = [cut(), cut(), cut(), cut()];
+    expect([b1!.body.n, b2!.body.n, b3!.body.n, none]).toEqual([10, 10, 5, null]);
+    expect(verifyBatchEnvelope(b2!.envelope).body.prev).toEqual(b1!.hash);
+    expect(b1!.body.r.map((r) => r.i)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(verifyStoreChain(db).problems).toEqual([]);
+  });
+
+  it('catches a reading edited in the buffer after it was signed', () => {
+    const db = openDatabase(dbPath());
+    const id = Identity.generate();
+    bindDevice(db, id.deviceId, 'x');
+    new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: [reading('a', 1, 1), reading('b', 2, 2)] }]);
+    new BatchStore(db).cutBatch(id, 10, { bootCounter: 1, clockSynced: true, now: 5 });
+    db.prepare("UPDATE readings SET value = 42 WHERE sensor = 'b'").run();
+    expect(verifyStoreChain(db).problems).toEqual(['batch 1: stored reading 2 (sensor b) differs from the signed one']);
+  });
+});
+
+describe('uplink back-off', () => {
+  it('grows exponentially up to the cap, with jitter in the upper half', () => {
+    expect(backoffDelay(1, 500, 60_000, () => 0)).toBe(250);
+    expect(backoffDelay(1, 500, 60_000, () => 1)).toBe(500);
+    expect(backoffDelay(4, 500, 60_000, () => 1)).toBe(4000);
+    expect(backoffDelay(30, 500, 60_000, () => 0)).toBe(30_000);
+    expect(backoffDelay(30, 500, 60_000, () => 1)).toBe(60_000);
+  });
+});
