@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { writeConfig } from '../config/write.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
@@ -67,7 +67,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   out(`receiver  ${final.readings} readings in ${final.batches} batches verified, ${final.rejected} rejected`);
   out(`chain     ${report.batches} batches re-verified, ${report.receiptsVerified} signed receipts verified, ${report.problems.length} problems`);
   for (const p of report.problems) out(`PROBLEM   ${p}`);
-  out(`next      edge-agent status --data-dir ${agentDir}   |   edge-agent verify --data-dir ${agentDir}`);
+  const self = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/agent/cli/main.js')}`;
+  out(`next      ${self} status --data-dir ${agentDir}\n          ${self} verify --data-dir ${agentDir}`);
   if (report.problems.length > 0 || final.readings !== status.readings.total) process.exitCode = 1;
 }
 

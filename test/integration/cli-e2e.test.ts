@@ -78,4 +78,13 @@ describe('edge-agent as a user types it: init, receive, run, mosquitto_pub, stat
     expect(badTopic.code).toBe(2);
     expect(badTopic.stderr).toMatch(/topics.*not a valid MQTT topic filter/);
   });
+
+  it('runs the demo (the README\'s first command): simulated sensors to a local receiver, all verified', () => {
+    const r = cli(['demo', '--seconds', '2', '--sensors', '4', '--data-dir', tempDir('demo')]);
+    expect(r.code, r.stderr).toBe(0);
+    const stored = Number(/stored\s+(\d+) readings/.exec(r.stdout)![1]);
+    expect(stored).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(new RegExp(`receiver\\s+${stored} readings in \\d+ batches verified, 0 rejected`));
+    expect(r.stdout).toMatch(/chain\s+\d+ batches re-verified, \d+ signed receipts verified, 0 problems/);
+  });
 });

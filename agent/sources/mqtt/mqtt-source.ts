@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { parsePayload, sensorFromTopic } from '../../payloads/parse.js';
+import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
 import { topicMatches } from './topic.js';
@@ -19,7 +19,6 @@ export class MqttSource implements Source {
   private connected = false;
   private lastMessageAt: number | undefined;
   private lastError: string | undefined;
-  private stopping = false;
 
   constructor(
     private readonly cfg: MqttSourceConfig,
@@ -87,7 +86,7 @@ export class MqttSource implements Source {
   private async handleMessage(topic: string, payload: Buffer, messageId: number | undefined, dup: boolean): Promise<void> {
     this.lastMessageAt = Date.now();
     const filter = this.cfg.topics.find((f) => topicMatches(f, topic)) ?? topic;
-    let result;
+    let result: ParseResult;
     if (payload.length > this.cfg.max_payload_bytes) {
       result = { readings: [], rejections: [{ reason: `payload of ${payload.length} bytes exceeds max_payload_bytes ${this.cfg.max_payload_bytes}` }] };
     } else {
@@ -112,7 +111,6 @@ export class MqttSource implements Source {
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
     const client = this.client;
     if (!client) return;
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));

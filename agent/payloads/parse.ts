@@ -1,0 +1,62 @@
+import { parseSenmlPack } from './senml.js';
+import { parseBareNumber, parseJsonObject } from './simple.js';
+import { MAX_SENSOR_ID, type ParseContext, type ParseResult } from './types.js';
+
+export type { ParseContext, ParseResult, Rejection } from './types.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Turns one message payload into readings. Never throws: unusable input comes back as
+ * rejections with a short, specific reason; a bad record in a SenML pack rejects only itself.
+ * Format by first character: '[' SenML JSON pack, '{' JSON object, else a bare number.
+ */
+export function parsePayload(payload: Uint8Array, ctx: ParseContext): ParseResult {
+  if (ctx.defaultSensor.length > MAX_SENSOR_ID) return reject(`sensor id from the topic is longer than ${MAX_SENSOR_ID} characters`);
+  let text: string;
+  try {
+    text = utf8.decode(payload).trim();
+  } catch {
+    return reject('not UTF-8');
+  }
+  if (text === '') return reject('empty payload');
+  const first = text[0];
+  if (first !== '[' && first !== '{') {
+    const r = parseBareNumber(text, ctx);
+    return typeof r === 'string' ? reject(r) : { readings: [r], rejections: [] };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return reject('not valid JSON');
+  }
+  if (Array.isArray(json)) return parseSenmlPack(json, ctx);
+  if (typeof json === 'object' && json !== null) {
+    const r = parseJsonObject(json as Record<string, unknown>, ctx);
+    return typeof r === 'string' ? reject(r) : { readings: [r], rejections: [] };
+  }
+  return reject('not JSON, SenML or a number');
+}
+
+function reject(reason: string): ParseResult {
+  return { readings: [], rejections: [{ reason }] };
+}
+
+/**
+ * The sensor id an MQTT topic stands for: the levels the filter's wildcards matched
+ * (`sensors/#` + `sensors/kitchen/temp` → `kitchen/temp`); with no wildcard, the last level.
+ */
+export function sensorFromTopic(filter: string, topic: string): string {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  const hashAt = f.indexOf('#');
+  const matched: string[] = [];
+  for (let i = 0; i < t.length; i++) {
+    if (hashAt !== -1 && i >= hashAt) matched.push(t[i]!);
+    else if (f[i] === '+') matched.push(t[i]!);
+  }
+  if (!filter.includes('#') && !filter.includes('+')) return t[t.length - 1] || topic;
+  const id = matched.filter((l) => l !== '').join('/');
+  return id === '' ? topic : id;
+}
