@@ -1,0 +1,64 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClockStatus } from '../../agent/clock/clock-status.js';
+import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
+import { MqttSource } from '../../agent/sources/mqtt/mqtt-source.js';
+import { mqttSourceSchema } from '../../agent/sources/mqtt/config.js';
+import { openDatabase } from '../../agent/store/database.js';
+import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
+import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { waitFor } from '../helpers/ports.js';
+import { connectPublisher } from '../helpers/publisher.js';
+
+describe('MQTT source against a real broker', () => {
+  let broker: Broker;
+  beforeAll(async () => {
+    broker = await startMosquitto();
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('a message committed whose PUBACK is lost is redelivered by the broker and not stored twice', async () => {
+    const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'ea-redeliver-')), 'edge-agent.db'));
+    const writer = new GroupCommitWriter(new ReadingStore(db, 1));
+    const cfg = mqttSourceSchema.parse({ type: 'mqtt', url: broker.url, topics: ['sensors/#'], client_id: `redeliver-${process.pid}` });
+    const source = new MqttSource(cfg, { id: 'mqtt', writer, clock: new ClockStatus('always'), log: pino({ level: 'silent' }), resolvePath: (p) => p });
+
+    // The "crash": right after the first commit, before the PUBACK is written, the connection dies.
+    let cut = false;
+    const submit = writer.submit.bind(writer);
+    writer.submit = async (sub) => {
+      const result = await submit(sub);
+      if (!cut) {
+        cut = true;
+        (source as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+      }
+      return result;
+    };
+
+    await source.start();
+    await waitFor('connected', () => source.health().connected);
+    await new Promise((r) => setTimeout(r, 200)); // SUBACK
+    const pub = await connectPublisher(broker.url);
+    await pub.publishAsync('sensors/boiler', '71.5', { qos: 1 }); // bare number: gateway time, no natural dedupe key
+    await pub.publishAsync('sensors/boiler', '72', { qos: 1 });
+    // The second message may also have been committed before the cut: then both are resent.
+    await waitFor('both messages committed and the redelivery seen', () => source.health().accepted === 2 && source.health().duplicates >= 1, 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const resent = source.health().duplicates;
+    await pub.endAsync();
+    await source.stop();
+
+    expect(db.prepare('SELECT sensor, value FROM readings ORDER BY id').all()).toEqual([
+      { sensor: 'boiler', value: 71.5 },
+      { sensor: 'boiler', value: 72 },
+    ]);
+    expect(source.health().accepted).toBe(2);
+    expect(readCounters(db)).toContainEqual({ name: 'duplicates', label: 'mqtt', value: resent });
+    db.close();
+  });
+});
