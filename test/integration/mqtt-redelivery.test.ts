@@ -61,4 +61,31 @@ describe('MQTT source against a real broker', () => {
     expect(readCounters(db)).toContainEqual({ name: 'duplicates', label: 'mqtt', value: resent });
     db.close();
   });
+
+  it('commits a stream of QoS 1 messages in groups, many messages per transaction', async () => {
+    const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'ea-group-')), 'edge-agent.db'));
+    const store = new ReadingStore(db, 1);
+    let commits = 0;
+    const commit = store.commit.bind(store);
+    store.commit = (subs) => {
+      commits++;
+      return commit(subs);
+    };
+    const writer = new GroupCommitWriter(store);
+    const cfg = mqttSourceSchema.parse({ type: 'mqtt', url: broker.url, topics: ['sensors/#'], client_id: `group-${process.pid}` });
+    const source = new MqttSource(cfg, { id: 'mqtt', writer, clock: new ClockStatus('always'), log: pino({ level: 'silent' }), resolvePath: (p) => p });
+    await source.start();
+    await waitFor('connected', () => source.health().connected);
+    await new Promise((r) => setTimeout(r, 200));
+    const pub = await connectPublisher(broker.url);
+    // Every publishAsync resolves on the broker's PUBACK; the broker forwards each message to us.
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => pub.publishAsync(`sensors/g${i % 4}`, String(i), { qos: 1 })));
+    await waitFor('2000 readings committed', () => source.health().accepted === 2000, 20_000);
+    await pub.endAsync();
+    await source.stop();
+    expect(db.prepare('SELECT count(*) FROM readings').pluck().get()).toBe(2000);
+    // One fsync per message would be 2000 commits; grouping makes it a small fraction.
+    expect(commits).toBeLessThan(400);
+    db.close();
+  });
 });

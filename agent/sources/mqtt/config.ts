@@ -23,6 +23,8 @@ export const mqttSourceSchema = z.strictObject({
   /** File holding the password (kept out of the config so the config can be shared). */
   password_file: z.string().optional(),
   keepalive_s: z.number().int().min(5).max(3600).default(30),
+  /** QoS 1 messages the broker may have unacknowledged with us (MQTT 5 Receive Maximum). */
+  max_inflight: z.number().int().min(1).max(65535).default(1000),
 });
 
 export type MqttSourceConfig = z.infer<typeof mqttSourceSchema>;

@@ -4,6 +4,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
+import { DeferredPubacks } from './deferred-puback.js';
 import { topicMatches } from './topic.js';
 
 /**
@@ -19,6 +20,8 @@ export class MqttSource implements Source {
   private connected = false;
   private lastMessageAt: number | undefined;
   private lastError: string | undefined;
+  private pubacks: DeferredPubacks | undefined;
+  private stopping = false;
 
   constructor(
     private readonly cfg: MqttSourceConfig,
@@ -37,16 +40,32 @@ export class MqttSource implements Source {
       reconnectPeriod: 2000,
       connectTimeout: 10_000,
       resubscribe: false,
-      properties: { sessionExpiryInterval: this.cfg.session_expiry_s, maximumPacketSize: this.cfg.max_payload_bytes + 64 * 1024 },
+      properties: {
+        sessionExpiryInterval: this.cfg.session_expiry_s,
+        maximumPacketSize: this.cfg.max_payload_bytes + 64 * 1024,
+        // MQTT 5 Receive Maximum [MQTT-3.3.4-7]: the broker keeps at most this many QoS 1
+        // messages unacknowledged with us, which bounds memory while commits are pending.
+        receiveMaximum: this.cfg.max_inflight,
+      },
       customHandleAcks: (topic, payload, packet, done) => {
-        this.handleMessage(topic, payload, packet.messageId, packet.dup).then(
+        const commit = this.handleMessage(topic, payload, packet.messageId, packet.dup);
+        const onFailure = (err: Error) => {
+          // Not committed, so no PUBACK: the broker keeps the message and redelivers it after we reconnect.
+          this.lastError = `store: ${err.message}`;
+          log.error({ err, topic }, 'could not commit readings; dropping the connection so the broker redelivers');
+          setTimeout(() => this.client?.stream.destroy(), 1000);
+        };
+        if (this.pubacks?.supported && packet.messageId !== undefined) {
+          this.pubacks.track(packet.messageId, commit);
+          commit.catch(onFailure);
+          done(0);
+          return;
+        }
+        commit.then(
           () => done(0),
           (err: Error) => {
-            // Not committed, so no PUBACK: the broker keeps the message and redelivers it after we reconnect.
-            this.lastError = `store: ${err.message}`;
-            log.error({ err, topic }, 'could not commit readings; dropping the connection so the broker redelivers');
+            onFailure(err);
             done(err);
-            setTimeout(() => this.client?.stream.destroy(), 1000);
           },
         );
       },
@@ -56,6 +75,8 @@ export class MqttSource implements Source {
 
     const client = mqtt.connect(this.cfg.url, options);
     this.client = client;
+    this.pubacks = new DeferredPubacks(client);
+    if (!this.pubacks.supported) log.warn('this mqtt.js has no _sendPacket: acknowledging one message per commit (slower, still durable)');
     client.on('connect', (connack) => {
       this.connected = true;
       log.info({ url: this.cfg.url, session_present: connack.sessionPresent }, 'connected to broker');
@@ -74,7 +95,7 @@ export class MqttSource implements Source {
       });
     });
     client.on('close', () => {
-      if (this.connected) log.warn({ url: this.cfg.url }, 'broker connection closed; reconnecting');
+      if (this.connected && !this.stopping) log.warn({ url: this.cfg.url }, 'broker connection closed; reconnecting');
       this.connected = false;
     });
     client.on('error', (err) => {
@@ -111,6 +132,7 @@ export class MqttSource implements Source {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     const client = this.client;
     if (!client) return;
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
