@@ -11,8 +11,10 @@ export type ErrorCode =
   | 'KEY_NOT_FOUND'
   | 'STORE_NEWER_SCHEMA'
   | 'STORE_CORRUPT'
+  | 'STORE_MISSING'
   | 'BATCH_INVALID'
   | 'RECEIPT_INVALID'
+  | 'LOCKED'
   | 'USAGE';
 
 export class AgentError extends Error {

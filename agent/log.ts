@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export type { Logger };
 
@@ -16,6 +16,10 @@ export function createLogger(level: LogLevel = 'info', options: { pretty?: boole
     redact: { paths: ['*.password', '*.key', '*.secret', 'password', 'privateKey'], censor: '[redacted]' },
   };
   const wantPretty = options.pretty ?? process.stderr.isTTY === true;
-  if (wantPretty) return pino(opts, pretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }));
+  if (wantPretty) {
+    // Only terminals need the pretty printer; services and pipes skip loading it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+    return pino(opts, pretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }));
+  }
   return pino(opts, pino.destination({ dest: 2, sync: true }));
 }

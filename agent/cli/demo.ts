@@ -7,8 +7,6 @@ import { writeConfig } from '../config/write.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { verifyStoreChain } from '../identity/chain-verify.js';
 import { createLogger } from '../log.js';
-import { Agent } from '../pipeline/agent.js';
-import { startReceiver } from '../receiver/server.js';
 import { openDatabase } from '../store/database.js';
 import { AgentError } from '../errors.js';
 import { runInit } from './init.js';
@@ -30,6 +28,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const agentDir = join(base, 'agent');
   const receiverDir = join(base, 'receiver');
   const log = createLogger('warn');
+  const [{ Agent }, { startReceiver }] = await Promise.all([import('../pipeline/agent.js'), import('../receiver/server.js')]);
   const receiver = await startReceiver({ host: '127.0.0.1', port: 0, dataDir: receiverDir, logger: log.child({ component: 'receiver' }) });
   const receiverDid = deviceIdFromPublicKey(receiver.publicKey);
   const out = (s: string) => process.stdout.write(`${s}\n`);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { AgentError, errorMessage } from '../errors.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { createLogger, type LogLevel } from '../log.js';
-import { startReceiver } from '../receiver/server.js';
+import type { RunningReceiver } from '../receiver/server.js';
 import { absDir, parseHostPort } from './common.js';
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -20,7 +20,8 @@ async function runReceiver(opts: ReceiveOptions): Promise<void> {
     throw new AgentError('USAGE', `--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${opts.logLevel}"`);
   }
   const log = createLogger(opts.logLevel as LogLevel);
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: RunningReceiver;
+  const { startReceiver } = await import('../receiver/server.js');
   try {
     receiver = await startReceiver({ host, port, dataDir: absDir(opts.dataDir), logger: log.child({ component: 'receiver' }) });
   } catch (err) {

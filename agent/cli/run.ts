@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { createLogger, type LogLevel } from '../log.js';
-import { Agent } from '../pipeline/agent.js';
 import { absDir, dataDirOption } from './common.js';
 
 /** Runs the agent until SIGINT/SIGTERM, then stops it cleanly: commit, cut the last batch, close the store. */
 export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): Promise<void> {
   const loaded = loadConfig(absDir(dataDir));
   const log = createLogger(logLevel ?? loaded.config.log.level);
+  // Loaded on demand: status, verify and keys start faster without the MQTT client.
+  const { Agent } = await import('../pipeline/agent.js');
   const agent = new Agent(loaded, log);
   await agent.start();
   await new Promise<void>((resolve) => {

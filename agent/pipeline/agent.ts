@@ -5,6 +5,7 @@ import { readKeyFile, type Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase, type Db } from '../store/database.js';
+import { acquireDataDirLock } from '../store/lock.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
@@ -26,6 +27,16 @@ export interface AgentSnapshot {
   sources: Record<string, SourceHealth>;
 }
 
+function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
+  const text = loaded.config.uplink?.receiver_key;
+  if (!text) return undefined;
+  try {
+    return publicKeyFromDeviceId(text);
+  } catch (err) {
+    throw new AgentError('CONFIG_INVALID', `${loaded.path}: uplink.receiver_key: ${(err as Error).message}`);
+  }
+}
+
 /** One running agent: store, sources, batcher and forwarder, started and stopped in the right order. */
 export class Agent {
   readonly identity: Identity;
@@ -38,6 +49,7 @@ export class Agent {
   private readonly clock: ClockStatus;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  private readonly releaseLock: () => void;
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -45,10 +57,20 @@ export class Agent {
   ) {
     const { config } = loaded;
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
+    const receiverKey = parseReceiverKey(loaded);
     const dbPath = loaded.resolvePath(config.store.path);
-    this.db = openDatabase(dbPath);
-    bindDevice(this.db, this.identity.deviceId, dbPath);
-    this.bootCounter = nextBootCounter(this.db);
+    this.releaseLock = acquireDataDirLock(loaded.dataDir);
+    let db: Db | undefined;
+    try {
+      db = openDatabase(dbPath);
+      bindDevice(db, this.identity.deviceId, dbPath);
+      this.bootCounter = nextBootCounter(db);
+    } catch (err) {
+      db?.close();
+      this.releaseLock();
+      throw err;
+    }
+    this.db = db;
     this.clock = new ClockStatus(config.clock.synced);
 
     this.writer = new GroupCommitWriter(new ReadingStore(this.db, this.bootCounter));
@@ -62,14 +84,6 @@ export class Agent {
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
 
     if (config.uplink) {
-      let receiverKey: Uint8Array | undefined;
-      if (config.uplink.receiver_key) {
-        try {
-          receiverKey = publicKeyFromDeviceId(config.uplink.receiver_key);
-        } catch (err) {
-          throw new AgentError('CONFIG_INVALID', `${loaded.path}: uplink.receiver_key: ${(err as Error).message}`);
-        }
-      }
       const uplink = new HttpUplink({ url: config.uplink.url, timeoutMs: config.uplink.timeout_ms, ...(receiverKey ? { receiverKey } : {}) });
       this.forwarder = new Forwarder(
         this.db,
@@ -119,6 +133,7 @@ export class Agent {
     await this.forwarder?.stop();
     this.writeSnapshot(false);
     this.db.close();
+    this.releaseLock();
     this.log.info('agent stopped');
   }
 

@@ -12,7 +12,7 @@ export type Db = Database.Database;
  */
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
   const readonly = options.readonly ?? false;
-  if (readonly && !existsSync(path)) throw new AgentError('STORE_CORRUPT', `store ${path} does not exist`);
+  if (readonly && !existsSync(path)) throw new AgentError('STORE_MISSING', `no store at ${path} yet: the agent has not run on this data dir (edge-agent run)`);
   let db: Db;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly });

@@ -29,6 +29,9 @@ describe('edge-agent as a user types it: init, receive, run, mosquitto_pub, stat
 
     const agent = cliBackground(['run', '--data-dir', A]);
     await agent.waitForOutput(/connected to broker/);
+    const second = cli(['run', '--data-dir', A]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/another edge-agent \(pid \d+\) is running/);
     const pub = (topic: string, message: string) =>
       execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), '-q', '1', '-t', topic, '-m', message]);
     pub('sensors/pump1', '[{"bn":"pump1/","bt":1763000000,"n":"temp","u":"Cel","v":21.5},{"n":"rpm","v":1450}]');
@@ -74,6 +77,11 @@ describe('edge-agent as a user types it: init, receive, run, mosquitto_pub, stat
     const badListen = cli(['receive', '--listen', 'localhost', '--data-dir', tempDir('r')]);
     expect(badListen.code).toBe(2);
     expect(badListen.stderr).toMatch(/--listen/);
+    const fresh = tempDir('fresh');
+    expect(cli(['init', '--data-dir', fresh]).code).toBe(0);
+    const early = cli(['status', '--data-dir', fresh]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/no store at .* yet: the agent has not run/);
     const badTopic = cli(['init', '--data-dir', tempDir('a'), '--mqtt-url', 'mqtt://127.0.0.1:1', '--mqtt-topic', 'a/#/b']);
     expect(badTopic.code).toBe(2);
     expect(badTopic.stderr).toMatch(/topics.*not a valid MQTT topic filter/);
