@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 
 export type { Logger };
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * Structured JSON logs, one event per line on stderr (stdout stays for command output);

@@ -1,6 +1,7 @@
 import { Option } from 'commander';
 import { resolve } from 'node:path';
 import { AgentError } from '../errors.js';
+import { LOG_LEVELS, type Logger, type LogLevel } from '../log.js';
 
 export const DEFAULT_DATA_DIR = process.env.EDGE_AGENT_DATA_DIR ?? './edge-agent-data';
 
@@ -30,4 +31,35 @@ export function printJson(value: unknown): void {
 
 export function isoTime(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '-' : new Date(ms).toISOString();
+}
+
+/**
+ * Resolves once `stop` has finished after SIGINT or SIGTERM. A second signal exits at once:
+ * what was committed is safe, and an operator pressing Ctrl-C twice means it.
+ */
+export function stopOnSignal(log: Logger, what: string, stop: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, `second signal: exiting without waiting for the ${what} (committed data is safe)`);
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, `stopping ${what}`);
+      stop().then(resolve, (err: unknown) => {
+        log.error({ err }, `error while stopping the ${what}`);
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export function parseLogLevel(value: string | undefined): LogLevel | undefined {
+  if (value === undefined) return undefined;
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new AgentError('USAGE', `--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
+  return value as LogLevel;
 }

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { AgentError, errorMessage } from '../errors.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
-import { createLogger, type LogLevel } from '../log.js';
+import { createLogger, LOG_LEVELS } from '../log.js';
 import type { RunningReceiver } from '../receiver/server.js';
-import { absDir, parseHostPort } from './common.js';
-
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+import { absDir, parseHostPort, parseLogLevel, stopOnSignal } from './common.js';
 
 interface ReceiveOptions {
   listen: string;
@@ -16,10 +14,7 @@ interface ReceiveOptions {
 /** Runs the reference receiver until SIGINT/SIGTERM, then closes the server and its database. */
 async function runReceiver(opts: ReceiveOptions): Promise<void> {
   const { host, port } = parseHostPort(opts.listen, '--listen');
-  if (!LOG_LEVELS.includes(opts.logLevel as LogLevel)) {
-    throw new AgentError('USAGE', `--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${opts.logLevel}"`);
-  }
-  const log = createLogger(opts.logLevel as LogLevel);
+  const log = createLogger(parseLogLevel(opts.logLevel) ?? 'info');
   let receiver: RunningReceiver;
   const { startReceiver } = await import('../receiver/server.js');
   try {
@@ -32,24 +27,7 @@ async function runReceiver(opts: ReceiveOptions): Promise<void> {
   }
   process.stdout.write(`receiver listening on ${receiver.url} public key ${deviceIdFromPublicKey(receiver.publicKey)}\n`);
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting without waiting (accepted batches are committed)');
-        process.exit(1);
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping receiver');
-      receiver.close().then(resolve, (err: unknown) => {
-        log.error({ err }, 'error while stopping the receiver');
-        process.exitCode = 1;
-        resolve();
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await stopOnSignal(log, 'receiver', () => receiver.close());
   log.info('receiver stopped');
 }
 

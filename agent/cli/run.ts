@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { createLogger, type LogLevel } from '../log.js';
-import { absDir, dataDirOption } from './common.js';
+import { absDir, dataDirOption, parseLogLevel, stopOnSignal } from './common.js';
 
 /** Runs the agent until SIGINT/SIGTERM, then stops it cleanly: commit, cut the last batch, close the store. */
 export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): Promise<void> {
@@ -11,24 +11,7 @@ export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): 
   const { Agent } = await import('../pipeline/agent.js');
   const agent = new Agent(loaded, log);
   await agent.start();
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting without waiting (committed readings are safe)');
-        process.exit(1);
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      agent.stop().then(resolve, (err: unknown) => {
-        log.error({ err }, 'error while stopping');
-        process.exitCode = 1;
-        resolve();
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await stopOnSignal(log, 'agent', () => agent.stop());
 }
 
 export function registerRunCommand(program: Command): void {
@@ -37,7 +20,7 @@ export function registerRunCommand(program: Command): void {
     .description('run the agent in the foreground: read sensors, store, sign and deliver batches')
     .addOption(dataDirOption())
     .option('--log-level <level>', 'override log.level from the config (fatal, error, warn, info, debug, trace)')
-    .action(async (opts: { dataDir: string; logLevel?: LogLevel }) => {
-      await runAgentForeground(opts.dataDir, opts.logLevel);
+    .action(async (opts: { dataDir: string; logLevel?: string }) => {
+      await runAgentForeground(opts.dataDir, parseLogLevel(opts.logLevel));
     });
 }

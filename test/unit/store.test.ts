@@ -13,6 +13,7 @@ import { openDatabase } from '../../agent/store/database.js';
 import { bindDevice, nextBootCounter } from '../../agent/store/meta.js';
 import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
 import type { Reading } from '../../agent/types.js';
+import { countCommits } from '../helpers/store.js';
 
 const dbPath = () => join(mkdtempSync(join(tmpdir(), 'ea-store-')), 'edge-agent.db');
 const reading = (sensor: string, ts: number, value: number, timeSource: Reading['timeSource'] = 'sensor'): Reading => ({ sensor, ts, timeSource, value });
@@ -21,16 +22,11 @@ describe('readings store', () => {
   it('commits concurrent submissions in one group and resolves each only after the commit', async () => {
     const db = openDatabase(dbPath());
     const store = new ReadingStore(db, 1);
-    let commits = 0;
-    const original = store.commit.bind(store);
-    store.commit = (subs) => {
-      commits++;
-      return original(subs);
-    };
+    const commits = countCommits(store);
     const writer = new GroupCommitWriter(store);
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('s1', 1000 + i, i)] })));
     expect(results.every((r) => r.accepted === 1)).toBe(true);
-    expect(commits).toBe(1);
+    expect(commits.count).toBe(1);
     expect(db.prepare('SELECT count(*) FROM readings').pluck().get()).toBe(200);
   });
 
