@@ -25,8 +25,11 @@ export const configSchema = z.strictObject({
     path: z.string().min(1).default('edge-agent.db'),
   }),
   batch: z.strictObject({
-    /** A batch is cut when this many readings wait ... */
-    max_readings: z.number().int().min(1).max(50_000).default(1000),
+    /**
+     * A batch is cut when this many readings wait ... The cap keeps a batch of the longest
+     * readings (256-character sensor ids, ~330 bytes each) well under a receiver's 8 MiB limit.
+     */
+    max_readings: z.number().int().min(1).max(10_000).default(1000),
     /** ... or when the oldest waiting reading is this old. */
     max_age_ms: z.number().int().min(10).default(5000),
   }),

@@ -111,6 +111,7 @@ export class Agent {
         this.log.error({ err, source: s.id }, 'source failed to start; the others keep running');
       }
     }
+    if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
     this.writeSnapshot();
     this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
     this.log.info(
