@@ -16,6 +16,8 @@ interface InitOptions {
   uplinkUrl?: string;
   receiverKey?: string;
   simulator?: number;
+  coapListen?: string;
+  coapObserve?: string[];
   force?: boolean;
   json?: boolean;
 }
@@ -33,6 +35,10 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
   } else if (opts.mqttTopic) {
     throw new AgentError('USAGE', '--mqtt-topic needs --mqtt-url');
   }
+  if (opts.coapListen) sources.coap = { type: 'coap-server', listen: opts.coapListen };
+  (opts.coapObserve ?? []).forEach((url, i) => {
+    sources[`coap-observe-${i + 1}`] = { type: 'coap-observe', url };
+  });
   if (opts.simulator !== undefined) sources.simulator = { type: 'simulator', sensors: opts.simulator, interval_ms: 1000 };
   const raw = {
     version: 1,
@@ -84,6 +90,8 @@ export function registerInitCommand(program: Command): void {
     .option('--mqtt-topic <filter>', 'topic filter to subscribe with QoS 1 (repeatable; default sensors/#)', collect)
     .option('--uplink-url <url>', 'receiver to deliver signed batches to, e.g. http://host:8080/v1/batches')
     .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
+    .option('--coap-listen <host:port>', 'accept readings POSTed by CoAP sensors on this address (e.g. 127.0.0.1:5683)')
+    .option('--coap-observe <url>', 'observe a CoAP resource, e.g. coap://10.0.0.7/temp (repeatable)', collect)
     .option('--simulator <n>', 'add a simulated source with N sensors (demo, install check)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--simulator: expected 1..10000, got "${v}"`);

@@ -20,6 +20,7 @@ export interface RunningReceiver {
   port: number;
   baseUrl: string;
   publicKey: string;
+  dataDir: string;
   stats(): Promise<{ devices: number; batches: number; readings: number; rejected: number; gaps: number }>;
 }
 
@@ -34,6 +35,7 @@ export async function startReceiverProcess(dataDir: string): Promise<RunningRece
     port,
     baseUrl,
     publicKey: m[1]!,
+    dataDir,
     stats: async () => (await (await fetch(`${baseUrl}/v1/stats`)).json()) as Awaited<ReturnType<RunningReceiver['stats']>>,
   };
 }
