@@ -68,6 +68,21 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, label)
   ) WITHOUT ROWID;
   `,
+  // 2: per serial device boot session and sensor, the highest sequence number committed, so a
+  // reading the firmware resends after a gateway crash (committed, ACK lost) is not stored twice,
+  // and the ACK sent after a reconnect can tell the firmware what it may drop
+  // (firmware-bridge/PROTOCOL.md).
+  `
+  CREATE TABLE serial_progress (
+    source TEXT NOT NULL,
+    device TEXT NOT NULL,
+    session INTEGER NOT NULL,
+    sensor INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (source, device, session, sensor)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

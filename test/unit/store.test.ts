@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
 import { backoffDelay } from '../../agent/pipeline/forwarder.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import { openDatabase } from '../../agent/store/database.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../agent/store/migrations.js';
 import { bindDevice, nextBootCounter } from '../../agent/store/meta.js';
 import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
 import type { Reading } from '../../agent/types.js';
@@ -69,6 +70,19 @@ describe('readings store', () => {
     const other = openDatabase(dbPath());
     bindDevice(other, 'did:key:zA', 'x.db');
     expect(() => bindDevice(other, 'did:key:zB', 'x.db')).toThrow(/belongs to device did:key:zA/);
+  });
+
+  it('migrates a store written by an older agent, keeping its readings and a backup of the file', () => {
+    const path = dbPath();
+    const old = new Database(path);
+    old.exec(MIGRATIONS[0]!);
+    old.pragma('user_version = 1');
+    old.prepare("INSERT INTO readings (sensor, ts, time_source, value, source, received_at, boot) VALUES ('a', 1, 0, 2.5, 'mqtt', 1, 1)").run();
+    old.close();
+    const db = openDatabase(path);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.prepare('SELECT sensor, value FROM readings').all()).toEqual([{ sensor: 'a', value: 2.5 }]);
+    expect(existsSync(`${path}.v1.bak`)).toBe(true);
   });
 
   it('counts boots across restarts', () => {
