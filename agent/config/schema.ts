@@ -25,6 +25,8 @@ export const configSchema = z.strictObject({
   }),
   store: z.strictObject({
     path: z.string().min(1).default('edge-agent.db'),
+    /** Delivered batches and their readings are deleted this long after delivery; undelivered data never is. */
+    retain_delivered_hours: z.number().min(0).max(24 * 365).default(24),
   }),
   batch: z.strictObject({
     /**

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { acquireDataDirLock } from '../store/lock.js';
+import { pruneDelivered } from '../store/retention.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
@@ -17,6 +18,7 @@ import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
+const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export interface AgentSnapshot {
   pid: number;
@@ -48,6 +50,7 @@ export class Agent {
   private readonly sources: Source[];
   private readonly clock: ClockStatus;
   private snapshotTimer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
 
@@ -114,6 +117,8 @@ export class Agent {
     if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
     this.writeSnapshot();
     this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.log.info(
       { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
       'agent running',
@@ -126,6 +131,7 @@ export class Agent {
    */
   async stop(drainMs = 2000): Promise<void> {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.writer.close();
     this.batcher.stop();
@@ -147,6 +153,15 @@ export class Agent {
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
     };
+  }
+
+  private prune(): void {
+    try {
+      const r = pruneDelivered(this.db, this.loaded.config.store.retain_delivered_hours * 3_600_000);
+      if (r.batches > 0) this.log.info({ batches: r.batches, readings: r.readings }, 'pruned delivered data past retention');
+    } catch (err) {
+      this.log.warn({ err }, 'pruning delivered data failed; will retry');
+    }
   }
 
   /** `edge-agent status` runs in another process: it reads this from the store. */

@@ -12,6 +12,7 @@ import { BatchStore } from '../../agent/store/batch-store.js';
 import { openDatabase } from '../../agent/store/database.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../agent/store/migrations.js';
 import { bindDevice, nextBootCounter } from '../../agent/store/meta.js';
+import { pruneDelivered } from '../../agent/store/retention.js';
 import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
 import type { Reading } from '../../agent/types.js';
 import { countCommits } from '../helpers/store.js';
@@ -115,6 +116,26 @@ describe('batches', () => {
     new BatchStore(db).cutBatch(id, 10, { bootCounter: 1, clockSynced: true, now: 5 });
     db.prepare("UPDATE readings SET value = 42 WHERE sensor = 'b'").run();
     expect(verifyStoreChain(db).problems).toEqual(['batch 1: stored reading 2 (sensor b) differs from the signed one']);
+  });
+});
+
+describe('retention', () => {
+  it('deletes delivered batches and their readings past retention, never undelivered ones or the newest batch', () => {
+    const db = openDatabase(dbPath());
+    const id = Identity.generate();
+    bindDevice(db, id.deviceId, 'x');
+    new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: Array.from({ length: 40 }, (_, i) => reading('s', 1000 + i, i)) }]);
+    const batches = new BatchStore(db);
+    for (let i = 0; i < 4; i++) batches.cutBatch(id, 10, { bootCounter: 1, clockSynced: true, now: 5 });
+    const day = 86_400_000;
+    batches.markDelivered(1, 1000);
+    batches.markDelivered(2, 1000 + 2 * day); // recent
+    batches.markDelivered(4, 1000); // newest: the chain continues from it
+    expect(pruneDelivered(db, day, 1000 + 2 * day)).toEqual({ batches: 1, readings: 10 });
+    expect(batches.all().map((b) => [b.seq, b.state])).toEqual([[2, 'delivered'], [3, 'pending'], [4, 'delivered']]);
+    expect(db.prepare('SELECT count(*) FROM readings').pluck().get()).toBe(30);
+    expect(batches.lastBatch().seq).toBe(4);
+    expect(verifyStoreChain(db).problems).toEqual([]);
   });
 });
 
