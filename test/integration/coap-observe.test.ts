@@ -1,17 +1,10 @@
 import { generate, parse } from 'coap-packet';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ClockStatus } from '../../agent/clock/clock-status.js';
-import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
 import { CoapObserveSource } from '../../agent/sources/coap-observe/coap-observe-source.js';
 import { coapObserveSourceSchema } from '../../agent/sources/coap-observe/config.js';
-import { openDatabase } from '../../agent/store/database.js';
-import { ReadingStore } from '../../agent/store/reading-store.js';
 import { waitFor } from '../helpers/ports.js';
+import { freshStore, sourceContext } from '../helpers/store.js';
 
 describe('CoAP observe source', () => {
   it('polls with GET at the configured interval when the resource is not observable', async () => {
@@ -28,15 +21,9 @@ describe('CoAP observe source', () => {
     await new Promise<void>((r) => server.bind(0, '127.0.0.1', () => r()));
     const port = server.address().port;
 
-    const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'ea-observe-')), 'edge-agent.db'));
+    const { db, writer } = freshStore('observe');
     const cfg = coapObserveSourceSchema.parse({ type: 'coap-observe', url: `coap://127.0.0.1:${port}/level`, poll_interval_ms: 200 });
-    const source = new CoapObserveSource(cfg, {
-      id: 'tank',
-      writer: new GroupCommitWriter(new ReadingStore(db, 1)),
-      clock: new ClockStatus('always'),
-      log: pino({ level: 'silent' }),
-      resolvePath: (p) => p,
-    });
+    const source = new CoapObserveSource(cfg, sourceContext('tank', writer));
     await source.start();
     try {
       await waitFor('4 polled readings', () => (db.prepare('SELECT count(*) FROM readings').pluck().get() as number) >= 4, 10_000);

@@ -1,17 +1,12 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClockStatus } from '../../agent/clock/clock-status.js';
-import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
 import { CoapServerSource } from '../../agent/sources/coap-server/coap-server-source.js';
 import { coapServerSourceSchema } from '../../agent/sources/coap-server/config.js';
-import { openDatabase, type Db } from '../../agent/store/database.js';
-import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
+import { type Db } from '../../agent/store/database.js';
+import { readCounters } from '../../agent/store/reading-store.js';
 import { waitFor } from '../helpers/ports.js';
+import { freshStore, sourceContext } from '../helpers/store.js';
 
 interface Harness {
   db: Db;
@@ -20,15 +15,9 @@ interface Harness {
 }
 
 async function startSource(extra: Record<string, unknown> = {}): Promise<Harness> {
-  const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'ea-coap-')), 'edge-agent.db'));
+  const { db, writer } = freshStore('coap');
   const cfg = coapServerSourceSchema.parse({ type: 'coap-server', listen: '127.0.0.1:0', max_payload_bytes: 2048, ...extra });
-  const source = new CoapServerSource(cfg, {
-    id: 'coap',
-    writer: new GroupCommitWriter(new ReadingStore(db, 1)),
-    clock: new ClockStatus('always'),
-    log: pino({ level: 'silent' }),
-    resolvePath: (p) => p,
-  });
+  const source = new CoapServerSource(cfg, sourceContext('coap', writer));
   await source.start();
   return { db, source, port: Number(/:(\d+)\//.exec(source.url)![1]) };
 }

@@ -1,27 +1,17 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClockStatus } from '../../agent/clock/clock-status.js';
-import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
 import { MqttSource } from '../../agent/sources/mqtt/mqtt-source.js';
 import { mqttSourceSchema } from '../../agent/sources/mqtt/config.js';
-import { openDatabase } from '../../agent/store/database.js';
-import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
+import { readCounters } from '../../agent/store/reading-store.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
 import { connectPublisher } from '../helpers/publisher.js';
-import { countCommits } from '../helpers/store.js';
+import { countCommits, freshStore, sourceContext } from '../helpers/store.js';
 
 /** The MQTT source alone, on a new store, subscribed to sensors/# with its own client id. */
 function mqttSourceOnFreshStore(broker: Broker, name: string) {
-  const db = openDatabase(join(mkdtempSync(join(tmpdir(), `ea-${name}-`)), 'edge-agent.db'));
-  const store = new ReadingStore(db, 1);
-  const writer = new GroupCommitWriter(store);
+  const { db, store, writer } = freshStore(name);
   const cfg = mqttSourceSchema.parse({ type: 'mqtt', url: broker.url, topics: ['sensors/#'], client_id: `${name}-${process.pid}` });
-  const source = new MqttSource(cfg, { id: 'mqtt', writer, clock: new ClockStatus('always'), log: pino({ level: 'silent' }), resolvePath: (p) => p });
-  return { db, store, writer, source };
+  return { db, store, writer, source: new MqttSource(cfg, sourceContext('mqtt', writer)) };
 }
 
 async function startAndSubscribe(source: MqttSource): Promise<void> {
