@@ -16,6 +16,8 @@ const httpUplinkSchema = z.strictObject({
   timeout_ms: z.number().int().min(100).default(10_000),
   retry_initial_ms: z.number().int().min(10).default(500),
   retry_max_ms: z.number().int().min(10).default(60_000),
+  /** Upper bound on deliveries per second, so a backlog drains without saturating a thin uplink; 0 = no limit. */
+  max_batches_per_s: z.number().min(0).default(0),
 });
 
 export const configSchema = z.strictObject({

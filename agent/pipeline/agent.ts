@@ -92,7 +92,7 @@ export class Agent {
         this.db,
         batches,
         uplink,
-        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, device: this.identity.publicKey },
+        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey },
         log.child({ component: 'uplink', uplink: uplink.description }),
       );
       this.batcher.onBatch(() => this.forwarder?.wake());

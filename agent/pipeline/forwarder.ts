@@ -8,6 +8,8 @@ import { WakeableSleep } from './wakeable-sleep.js';
 export interface ForwarderOptions {
   retryInitialMs: number;
   retryMaxMs: number;
+  /** 0: no limit. */
+  maxBatchesPerS: number;
   device: Uint8Array;
 }
 
@@ -79,6 +81,7 @@ export class Forwarder {
         setMeta(this.db, 'uplink_last_success_at', String(now));
         if (this.failures > 0) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
         this.failures = 0;
+        if (this.opts.maxBatchesPerS > 0) await new WakeableSleep().sleep(1000 / this.opts.maxBatchesPerS, signal);
         continue;
       }
       setMeta(this.db, 'uplink_last_error', outcome.error);
