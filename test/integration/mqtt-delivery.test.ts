@@ -75,30 +75,34 @@ describe('MQTT QoS 1 in, verified batches out (real mosquitto, agent and receive
     }
   });
 
-  it('SIGKILLed while readings stream in, restarted: every acknowledged reading is delivered exactly once', async () => {
+  it('SIGKILLed 20 times while readings stream in, restarted each time: every acknowledged reading is delivered exactly once', async () => {
     receiver = await startReceiverProcess(tempDir('receiver'));
     const dir = initAgent(broker, receiver);
     const start = () => cliBackground(['run', '--data-dir', dir]);
     let agent: LongRunning = start();
-    const total = 4000;
+    const total = 6000;
     try {
       await agent.waitForOutput(/connected to broker/);
       const pub = await connectPublisher(broker.url);
       // Bare numbers: the gateway stamps the time, so only the redelivery guard can tell a
       // redelivered message (committed, PUBACK lost in the kill) from a new one.
       const messages = Array.from({ length: total }, (_, i) => ({ topic: `sensors/k${i % 8}`, payload: String(i) }));
+      let published = 0;
       const publishing = (async () => {
+        // Spread over the whole kill sequence, so kills land while messages arrive.
         for (let i = 0; i < total; i += 100) {
           await publishAll(pub, messages.slice(i, i + 100));
-          await new Promise((r) => setTimeout(r, 15));
+          published = i + 100;
+          await new Promise((r) => setTimeout(r, 450));
         }
       })();
-      for (let kill = 0; kill < 4; kill++) {
-        await new Promise((r) => setTimeout(r, 300 + Math.random() * 500));
+      for (let kill = 0; kill < 20; kill++) {
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
         await agent.stop('SIGKILL');
         agent = start();
         await agent.waitForOutput(/connected to broker/);
       }
+      expect(published).toBeLessThan(total); // the last kill came while the sensors were still publishing
       await publishing;
       await pub.endAsync();
       const stats = await waitFor(`${total} readings at the receiver`, async () => {
