@@ -88,9 +88,13 @@ describe('MQTT QoS 1 in, verified batches out (real mosquitto, agent and receive
       // redelivered message (committed, PUBACK lost in the kill) from a new one.
       const messages = Array.from({ length: total }, (_, i) => ({ topic: `sensors/k${i % 8}`, payload: String(i) }));
       let published = 0;
+      let killsDone: () => void = () => undefined;
+      const allKilled = new Promise<void>((r) => (killsDone = r));
       const publishing = (async () => {
-        // Spread over the whole kill sequence, so kills land while messages arrive.
+        // Spread over the whole kill sequence, so kills land while messages arrive; the last
+        // chunk waits for the last kill, so every kill happens while sensors are publishing.
         for (let i = 0; i < total; i += 100) {
+          if (i + 100 >= total) await allKilled;
           await publishAll(pub, messages.slice(i, i + 100));
           published = i + 100;
           await new Promise((r) => setTimeout(r, 450));
@@ -103,6 +107,7 @@ describe('MQTT QoS 1 in, verified batches out (real mosquitto, agent and receive
         await agent.waitForOutput(/connected to broker/);
       }
       expect(published).toBeLessThan(total); // the last kill came while the sensors were still publishing
+      killsDone();
       await publishing;
       await pub.endAsync();
       const stats = await waitFor(`${total} readings at the receiver`, async () => {
