@@ -1,0 +1,222 @@
+#include "edge_bridge.h"
+
+#include <string.h>
+
+namespace edge_bridge {
+
+uint32_t crc32c(const uint8_t* data, size_t len) {
+  // Bitwise CRC-32C (PROTOCOL.md §2.2): no 1 KiB table, which an AVR cannot spare.
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < len; i++) {
+    crc ^= data[i];
+    for (int k = 0; k < 8; k++) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
+size_t cobs_encode(const uint8_t* in, size_t len, uint8_t* out) {
+  size_t code_at = 0, o = 1;
+  uint8_t code = 1;
+  for (size_t i = 0; i < len; i++) {
+    if (in[i] == 0) {
+      out[code_at] = code;
+      code_at = o++;
+      code = 1;
+    } else {
+      out[o++] = in[i];
+      if (++code == 0xFF) {
+        out[code_at] = code;
+        if (i == len - 1) return o;  // a full block ending the input gets no further code byte
+        code_at = o++;
+        code = 1;
+      }
+    }
+  }
+  out[code_at] = code;
+  return o;
+}
+
+int cobs_decode(const uint8_t* in, size_t len, uint8_t* out, size_t cap) {
+  size_t i = 0, o = 0;
+  while (i < len) {
+    uint8_t code = in[i];
+    if (code == 0 || i + code > len) return -1;
+    for (uint8_t k = 1; k < code; k++) {
+      if (in[i + k] == 0 || o >= cap) return -1;
+      out[o++] = in[i + k];
+    }
+    i += code;
+    if (code != 0xFF && i < len) {
+      if (o >= cap) return -1;
+      out[o++] = 0;
+    }
+  }
+  return (int)o;
+}
+
+namespace {
+
+struct Writer {
+  uint8_t* p;
+  size_t n;
+  size_t cap;
+  bool ok;
+  void u8(uint8_t v) { if (n + 1 > cap) { ok = false; return; } p[n++] = v; }
+  void u16(uint16_t v) { u8(v & 0xFF); u8(v >> 8); }
+  void u32(uint32_t v) { for (int i = 0; i < 4; i++) u8((v >> (8 * i)) & 0xFF); }
+  void f32(float v) { uint32_t u; memcpy(&u, &v, 4); u32(u); }
+  void str8(const char* s, size_t max) {
+    size_t len = strlen(s);
+    if (len > max) { ok = false; return; }
+    u8((uint8_t)len);
+    for (size_t i = 0; i < len; i++) u8((uint8_t)s[i]);
+  }
+};
+
+struct Reader {
+  const uint8_t* p;
+  size_t n;
+  size_t at;
+  bool ok;
+  uint8_t u8() { if (at + 1 > n) { ok = false; return 0; } return p[at++]; }
+  uint16_t u16() { uint16_t lo = u8(); return (uint16_t)(lo | (u8() << 8)); }
+  uint32_t u32() { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)u8() << (8 * i); return v; }
+  float f32() { uint32_t u = u32(); float v; memcpy(&v, &u, 4); return v; }
+  void str8(char* dst, size_t max) {
+    uint8_t len = u8();
+    if (len > max || at + len > n) { ok = false; dst[0] = 0; return; }
+    memcpy(dst, p + at, len);
+    dst[len] = 0;
+    at += len;
+  }
+};
+
+}  // namespace
+
+size_t encode_frame(const Frame& f, uint8_t* out) {
+  uint8_t payload[MAX_PAYLOAD];
+  Writer w = {payload, 0, MAX_PAYLOAD - 4, true};
+  w.u8(PROTOCOL_VERSION);
+  w.u8(f.type);
+  switch (f.type) {
+    case HELLO:
+      if (f.sensor_count < 1 || f.sensor_count > MAX_SENSORS) return 0;
+      w.u32(f.session);
+      for (int i = 0; i < 8; i++) w.u8(f.uid[i]);
+      w.str8(f.firmware, 32);
+      w.str8(f.fw_version, 16);
+      w.u8(f.sensor_count);
+      for (uint8_t i = 0; i < f.sensor_count; i++) {
+        w.u8(f.sensors[i].index);
+        w.u32(f.sensors[i].period_ms);
+        w.str8(f.sensors[i].id, 32);
+        w.str8(f.sensors[i].unit, 8);
+      }
+      break;
+    case READING:
+      if (f.value_count < 1 || f.value_count > MAX_VALUES) return 0;
+      w.u8(f.sensor);
+      w.u32(f.seq);
+      w.u32(f.uptime_ms);
+      w.u8(f.value_count);
+      for (uint8_t i = 0; i < f.value_count; i++) w.f32(f.values[i]);
+      break;
+    case ACK:
+      w.u32(f.session);
+      w.u8(f.sensor);
+      w.u32(f.seq);
+      break;
+    case ERROR:
+      w.u8(f.code);
+      w.str8(f.message, 64);
+      break;
+    case HEARTBEAT:
+      w.u32(f.uptime_ms);
+      w.u16(f.buffered);
+      break;
+    case HELLO_REQUEST:
+      break;
+    default:
+      return 0;
+  }
+  if (!w.ok) return 0;
+  uint32_t crc = crc32c(payload, w.n);
+  w.cap = MAX_PAYLOAD;
+  w.u32(crc);
+  size_t n = cobs_encode(payload, w.n, out);
+  out[n++] = 0;
+  return n;
+}
+
+bool decode_payload(const uint8_t* p, size_t len, Frame& f) {
+  if (len < 6) return false;
+  uint32_t crc = (uint32_t)p[len - 4] | ((uint32_t)p[len - 3] << 8) | ((uint32_t)p[len - 2] << 16) | ((uint32_t)p[len - 1] << 24);
+  if (crc32c(p, len - 4) != crc || p[0] != PROTOCOL_VERSION) return false;
+  memset(&f, 0, sizeof f);
+  Reader r = {p + 2, len - 6, 0, true};
+  f.type = (FrameType)p[1];
+  switch (f.type) {
+    case HELLO:
+      f.session = r.u32();
+      for (int i = 0; i < 8; i++) f.uid[i] = r.u8();
+      r.str8(f.firmware, 32);
+      r.str8(f.fw_version, 16);
+      f.sensor_count = r.u8();
+      if (f.sensor_count < 1 || f.sensor_count > MAX_SENSORS) return false;
+      for (uint8_t i = 0; i < f.sensor_count; i++) {
+        f.sensors[i].index = r.u8();
+        f.sensors[i].period_ms = r.u32();
+        r.str8(f.sensors[i].id, 32);
+        r.str8(f.sensors[i].unit, 8);
+        if (f.sensors[i].id[0] == 0) return false;
+      }
+      break;
+    case READING:
+      f.sensor = r.u8();
+      f.seq = r.u32();
+      f.uptime_ms = r.u32();
+      f.value_count = r.u8();
+      if (f.value_count < 1 || f.value_count > MAX_VALUES) return false;
+      for (uint8_t i = 0; i < f.value_count; i++) f.values[i] = r.f32();
+      break;
+    case ACK:
+      f.session = r.u32();
+      f.sensor = r.u8();
+      f.seq = r.u32();
+      break;
+    case ERROR:
+      f.code = r.u8();
+      r.str8(f.message, 64);
+      break;
+    case HEARTBEAT:
+      f.uptime_ms = r.u32();
+      f.buffered = r.u16();
+      break;
+    case HELLO_REQUEST:
+      break;
+    default:
+      return false;
+  }
+  return r.ok && r.at == r.n;
+}
+
+bool FrameReader::feed(uint8_t b, Frame& out) {
+  if (b != 0) {
+    if (skipping_) return false;
+    if (len_ == sizeof buf_) { skipping_ = true; len_ = 0; bad_frames++; return false; }
+    buf_[len_++] = b;
+    return false;
+  }
+  bool got = false;
+  if (!skipping_ && len_ > 0) {
+    uint8_t payload[MAX_PAYLOAD];
+    int n = cobs_decode(buf_, len_, payload, sizeof payload);
+    got = n > 0 && decode_payload(payload, (size_t)n, out);
+    if (!got) bad_frames++;
+  }
+  skipping_ = false;
+  len_ = 0;
+  return got;
+}
+
+}  // namespace edge_bridge
