@@ -17,6 +17,9 @@ interface InitOptions {
   receiverKey?: string;
   simulator?: number;
   coapListen?: string;
+  serialPath?: string;
+  serialBaud?: number;
+  serialMode?: string;
   coapObserve?: string[];
   force?: boolean;
   json?: boolean;
@@ -34,6 +37,11 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     };
   } else if (opts.mqttTopic) {
     throw new AgentError('USAGE', '--mqtt-topic needs --mqtt-url');
+  }
+  if (opts.serialPath) {
+    sources.serial = { type: 'serial', path: opts.serialPath, ...(opts.serialBaud ? { baud: opts.serialBaud } : {}), ...(opts.serialMode ? { mode: opts.serialMode } : {}) };
+  } else if (opts.serialBaud || opts.serialMode) {
+    throw new AgentError('USAGE', '--serial-baud and --serial-mode need --serial-path');
   }
   if (opts.coapListen) sources.coap = { type: 'coap-server', listen: opts.coapListen };
   (opts.coapObserve ?? []).forEach((url, i) => {
@@ -90,6 +98,13 @@ export function registerInitCommand(program: Command): void {
     .option('--mqtt-topic <filter>', 'topic filter to subscribe with QoS 1 (repeatable; default sensors/#)', collect)
     .option('--uplink-url <url>', 'receiver to deliver signed batches to, e.g. http://host:8080/v1/batches')
     .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
+    .option('--serial-path <path>', 'serial device of a firmware-bridge sensor board (prefer /dev/serial/by-id/...)')
+    .option('--serial-baud <n>', 'serial baud rate (default 115200)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 300) throw new AgentError('USAGE', `--serial-baud: expected a baud rate, got "${v}"`);
+      return n;
+    })
+    .option('--serial-mode <mode>', 'frames (firmware-bridge protocol, default) or text (name=value lines)')
     .option('--coap-listen <host:port>', 'accept readings POSTed by CoAP sensors on this address (e.g. 127.0.0.1:5683)')
     .option('--coap-observe <url>', 'observe a CoAP resource, e.g. coap://10.0.0.7/temp (repeatable)', collect)
     .option('--simulator <n>', 'add a simulated source with N sensors (demo, install check)', (v) => {

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { coapObserveSourceSchema } from '../sources/coap-observe/config.js';
 import { coapServerSourceSchema } from '../sources/coap-server/config.js';
 import { mqttSourceSchema } from '../sources/mqtt/config.js';
+import { serialSourceSchema } from '../sources/serial/config.js';
 import { simulatorSourceSchema } from '../sources/simulator/config.js';
 
 // Strict objects everywhere: an unknown key is a typo the operator wants to hear about.
 
-const sourceSchema = z.discriminatedUnion('type', [mqttSourceSchema, coapServerSourceSchema, coapObserveSourceSchema, simulatorSourceSchema]);
+const sourceSchema = z.discriminatedUnion('type', [mqttSourceSchema, coapServerSourceSchema, coapObserveSourceSchema, serialSourceSchema, simulatorSourceSchema]);
 
 const httpUplinkSchema = z.strictObject({
   type: z.literal('http'),

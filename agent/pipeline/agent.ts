@@ -8,7 +8,7 @@ import { openDatabase, type Db } from '../store/database.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { pruneDelivered } from '../store/retention.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
-import { ReadingStore } from '../store/reading-store.js';
+import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
 import { HttpUplink } from '../uplink/http/http-uplink.js';
@@ -99,7 +99,14 @@ export class Agent {
     }
 
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
-      createSource(cfg, { id, writer: this.writer, clock: this.clock, log: log.child({ source: id }), resolvePath: loaded.resolvePath }),
+      createSource(cfg, {
+        id,
+        writer: this.writer,
+        clock: this.clock,
+        log: log.child({ source: id }),
+        resolvePath: loaded.resolvePath,
+        serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
+      }),
     );
   }
 

@@ -12,6 +12,8 @@ export interface SourceHealth {
   rejected: number;
   lastMessageAt?: number;
   lastError?: string;
+  /** Source-specific counters (serial: CRC errors, gaps, ...). */
+  counters?: Record<string, number>;
 }
 
 export interface SourceContext {
@@ -22,6 +24,8 @@ export interface SourceContext {
   log: Logger;
   /** Resolves paths in the config (password files...) against the data dir. */
   resolvePath(p: string): string;
+  /** Serial sources: the highest committed sequence per sensor of a device session (PROTOCOL.md §4). */
+  serialProgress(device: string, session: number): Map<number, number>;
 }
 
 /**

@@ -15,6 +15,15 @@ export interface Submission {
   redelivery?: Redelivery;
   /** Reasons of rejected payloads or records, counted in the same transaction. */
   rejected?: readonly string[];
+  /** Serial devices: highest sequence number now committed per (device, session, sensor). */
+  serialProgress?: readonly SerialProgress[];
+}
+
+export interface SerialProgress {
+  device: string;
+  session: number;
+  sensor: number;
+  seq: number;
 }
 
 export interface SubmitResult {
@@ -58,6 +67,7 @@ export class ReadingStore {
   private readonly redeliveryPut;
   private readonly counterAdd;
   private readonly commitGroup;
+  private readonly progressPut;
 
   constructor(
     private readonly db: Db,
@@ -71,6 +81,10 @@ export class ReadingStore {
     this.redeliveryPut = db.prepare('INSERT OR REPLACE INTO mqtt_redelivery (source, message_id, fingerprint) VALUES (?, ?, ?)');
     this.counterAdd = db.prepare(
       'INSERT INTO counters (name, label, value) VALUES (?, ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value',
+    );
+    this.progressPut = db.prepare(
+      `INSERT INTO serial_progress (source, device, session, sensor, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source, device, session, sensor) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
     this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number) => subs.map((s) => this.apply(s, receivedAt)));
   }
@@ -106,6 +120,7 @@ export class ReadingStore {
       );
       accepted += info.changes;
     }
+    for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
     return { accepted, duplicates };
@@ -122,4 +137,13 @@ export class ReadingStore {
 
 export function readCounters(db: Db): { name: string; label: string; value: number }[] {
   return db.prepare('SELECT name, label, value FROM counters ORDER BY name, label').all() as { name: string; label: string; value: number }[];
+}
+
+/** The highest committed sequence per sensor for one serial device session (PROTOCOL.md §4). */
+export function readSerialProgress(db: Db, source: string, device: string, session: number): Map<number, number> {
+  const rows = db.prepare('SELECT sensor, last_seq FROM serial_progress WHERE source = ? AND device = ? AND session = ?').all(source, device, session) as {
+    sensor: number;
+    last_seq: number;
+  }[];
+  return new Map(rows.map((r) => [r.sensor, r.last_seq]));
 }

@@ -98,6 +98,7 @@ class Bridge {
       copy(f.sensors[i].unit, sensors_[i].unit, 8);
     }
     send(f, now_ms);
+    last_ack_ms_ = now_ms;  // the resend and re-HELLO timers count from the HELLO
   }
 
   // Records a sample, keeps it until acknowledged, and sends it.
