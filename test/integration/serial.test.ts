@@ -17,6 +17,13 @@ function storedSeqs(dir: string): { rows: number; uniq: number } {
   }
 }
 
+/** After the last commits settle: `count` readings, no (sensor, seq) twice. */
+async function expectEachStoredOnce(dir: string, count: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 500));
+  const status = cli(['status', '--data-dir', dir, '--json']).stdout;
+  expect(storedSeqs(dir), `serial source: ${JSON.stringify(JSON.parse(status).sources.serial)}`).toEqual({ rows: count, uniq: count });
+}
+
 function agentOn(gateway: string, mode?: string): { dir: string; start(): LongRunning } {
   const dir = tempDir('agent');
   const r = cli(['init', '--data-dir', dir, '--serial-path', gateway, ...(mode ? ['--serial-mode', mode] : [])]);
@@ -36,7 +43,7 @@ describe('serial sensors over a pty, with the g++-built firmware simulator as th
       const count = 20_000;
       const started = performance.now();
       const sim = startSimulator(['--path', ptys.device, '--sensors', '4', '--rate', '5000', '--count', String(count)]);
-      expect(await sim.exited).toBe(0); // exits 0 only when every reading was acknowledged
+      expect(await sim.exited, `simulator:\n${sim.output().slice(-400)}\nagent:\n${agent.output().slice(-600)}`).toBe(0); // exits 0 only when every reading was acknowledged
       const seconds = (performance.now() - started) / 1000;
       console.log(`serial: ${count} readings acknowledged in ${seconds.toFixed(1)} s (${Math.round(count / seconds)} readings/s; simulator paced at 5000/s)`);
       expect(sim.output()).toMatch(new RegExp(`done sent=${count} buffered=0`));
@@ -67,10 +74,9 @@ describe('serial sensors over a pty, with the g++-built firmware simulator as th
         agent = a.start();
         await agent.waitForOutput(/serial port open/);
       }
-      expect(await sim.exited).toBe(0);
+      expect(await sim.exited, `simulator:\n${sim.output().slice(-400)}\nagent:\n${agent.output().slice(-600)}`).toBe(0);
       expect(sim.output()).toMatch(/resent=[1-9]/); // the firmware really had to resend
-      await new Promise((r) => setTimeout(r, 500));
-      expect(storedSeqs(a.dir)).toEqual({ rows: count, uniq: count });
+      await expectEachStoredOnce(a.dir, count);
     } finally {
       sim.kill();
       await agent.stop('SIGKILL');
@@ -91,11 +97,10 @@ describe('serial sensors over a pty, with the g++-built firmware simulator as th
       await ptys.stop(); // unplug
       await new Promise((r) => setTimeout(r, 1000));
       ptys = await startPtyPair(dir); // replug
-      expect(await sim.exited).toBe(0);
+      expect(await sim.exited, `simulator:\n${sim.output().slice(-400)}\nagent:\n${agent.output().slice(-600)}`).toBe(0);
       expect(sim.output()).toMatch(/closed .*\n(.*\n)*open /);
       expect(agent.output()).toMatch(/serial port lost; reopening/); // by a close event, or by the silence watchdog
-      await new Promise((r) => setTimeout(r, 500));
-      expect(storedSeqs(a.dir)).toEqual({ rows: count, uniq: count });
+      await expectEachStoredOnce(a.dir, count);
     } finally {
       sim.kill();
       await agent.stop('SIGKILL');
