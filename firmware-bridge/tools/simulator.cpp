@@ -36,8 +36,14 @@ static void write_all(const uint8_t* data, size_t len, void*) {
   while (len > 0 && fd >= 0 && !write_failed) {
     ssize_t n = write(fd, data, len);
     if (n > 0) { data += n; len -= (size_t)n; since = now_ms(); continue; }
-    // Nobody has drained the line for a second (the other end vanished): treat it as unplugged.
-    if (n < 0 && errno == EAGAIN && now_ms() - since < 1000) { pollfd p = {fd, POLLOUT, 0}; poll(&p, 1, 50); continue; }
+    if (n < 0 && errno == EAGAIN) {
+      // Nobody drains the line (the gateway is down or restarting): like a UART, drop the bytes
+      // rather than block; the protocol's resends recover them. A vanished pty shows up as EIO/HUP on read.
+      if (now_ms() - since >= 200) return;
+      pollfd p = {fd, POLLOUT, 0};
+      poll(&p, 1, 20);
+      continue;
+    }
     write_failed = true;
     return;
   }
