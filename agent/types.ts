@@ -7,6 +7,11 @@ export type TimeSource = 'sensor' | 'gateway-synced' | 'gateway-unsynced';
 
 export const TIME_SOURCES: readonly TimeSource[] = ['sensor', 'gateway-synced', 'gateway-unsynced'];
 
+/** The time source of a reading stamped by the gateway's own clock. */
+export function gatewayTimeSourceOf(clockSynced: boolean): TimeSource {
+  return clockSynced ? 'gateway-synced' : 'gateway-unsynced';
+}
+
 /** One numeric value of one sensor at one instant, as accepted at a source boundary. */
 export interface Reading {
   /** Sensor id: SenML resolved name, or derived from the MQTT topic. 1..256 chars. */

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { gatewayTimeSourceOf, type TimeSource } from '../types.js';
 
 export type ClockPolicy = 'auto' | 'always' | 'never';
 
@@ -27,6 +28,11 @@ export class ClockStatus {
     const mono = performance.now();
     if (!this.cached || mono - this.cached.at > RECHECK_MS) this.cached = { at: mono, synced: this.probe() };
     return this.cached.synced;
+  }
+
+  /** How to mark a reading stamped with the gateway clock now. */
+  gatewayTimeSource(now = Date.now()): TimeSource {
+    return gatewayTimeSourceOf(this.isSynced(now));
   }
 }
 

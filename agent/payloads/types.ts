@@ -1,4 +1,4 @@
-import type { Reading, TimeSource } from '../types.js';
+import { gatewayTimeSourceOf, type Reading, type TimeSource } from '../types.js';
 
 export interface ParseContext {
   /** Sensor id to use when the payload names none (derived from the MQTT topic by the caller). */
@@ -26,7 +26,7 @@ export const MAX_UNIT = 32;
 const SENML_NAME = /^[A-Za-z0-9][-:./_A-Za-z0-9]*$/;
 
 export function gatewayTimeSource(ctx: ParseContext): TimeSource {
-  return ctx.clockSynced ? 'gateway-synced' : 'gateway-unsynced';
+  return gatewayTimeSourceOf(ctx.clockSynced);
 }
 
 export function checkSensorId(name: string): string | undefined {

@@ -3,6 +3,7 @@ import type { BatchStore } from '../store/batch-store.js';
 import { setMeta } from '../store/meta.js';
 import type { Db } from '../store/database.js';
 import type { Uplink } from '../uplink/uplink.js';
+import { backoffDelay } from './backoff.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 
 export interface ForwarderOptions {
@@ -11,12 +12,6 @@ export interface ForwarderOptions {
   /** 0: no limit. */
   maxBatchesPerS: number;
   device: Uint8Array;
-}
-
-/** Exponential back-off with "equal jitter": half fixed, half random, so gateways that lost the uplink together do not return together. */
-export function backoffDelay(failures: number, initialMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 30));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
 /**

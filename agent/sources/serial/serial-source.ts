@@ -1,8 +1,8 @@
 import { SerialPort } from 'serialport';
-import { backoffDelay } from '../../pipeline/forwarder.js';
+import { backoffDelay } from '../../pipeline/backoff.js';
 import { checkSensorId } from '../../payloads/types.js';
 import type { SerialProgress } from '../../store/reading-store.js';
-import type { Reading, TimeSource } from '../../types.js';
+import type { Reading } from '../../types.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { SerialSourceConfig } from './config.js';
 import { FrameDecoder } from './frame-decoder.js';
@@ -108,10 +108,6 @@ export class SerialSource implements Source {
     if (this.port?.isOpen) this.port.write(Buffer.from(encodeFrame(frame)));
   }
 
-  private timeSource(now: number): TimeSource {
-    return this.ctx.clock.isSynced(now) ? 'gateway-synced' : 'gateway-unsynced';
-  }
-
   private onData(chunk: Buffer): void {
     this.lastMessageAt = Date.now();
     this.lastByteMono = performance.now();
@@ -139,7 +135,7 @@ export class SerialSource implements Source {
     if (readings.length === 0 && rejected.length === 0 && progress.size === 0 && reack.size === 0) return;
     const device = this.device;
     const serialProgress: SerialProgress[] = device ? [...progress].map(([sensor, seq]) => ({ device: device.uid, session: device.session, sensor, seq })) : [];
-    const commit = this.ctx.writer.submit({ source: this.id, readings, rejected, serialProgress }).then(
+    this.track(this.ctx.writer.submit({ source: this.id, readings, rejected, serialProgress }).then(
       (r) => {
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;
@@ -154,7 +150,11 @@ export class SerialSource implements Source {
         if (device) for (const p of serialProgress) device.taken.delete(p.sensor);
         this.ctx.log.error({ err, path: this.cfg.path }, 'could not commit serial readings; the device will resend');
       },
-    );
+    ));
+  }
+
+  /** Keeps a commit's promise until it settles, so stop() can wait for the last ones. */
+  private track(commit: Promise<unknown>): void {
     this.inFlight.add(commit);
     void commit.finally(() => this.inFlight.delete(commit));
   }
@@ -208,7 +208,7 @@ export class SerialSource implements Source {
       rejected.push('non-finite value');
     } else {
       f.values.forEach((value, k) => {
-        out.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource: this.timeSource(now), value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq });
+        out.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource: this.ctx.clock.gatewayTimeSource(now), value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq });
       });
     }
     dev.taken.set(f.sensor, f.seq);
@@ -218,21 +218,19 @@ export class SerialSource implements Source {
   private onText(chunk: Buffer): void {
     const before = new Map(this.lines.rejected);
     const now = Date.now();
-    const readings: Reading[] = this.lines.push(chunk).map((s) => ({ sensor: s.sensor, ts: now, timeSource: this.timeSource(now), value: s.value }));
+    const readings: Reading[] = this.lines.push(chunk).map((s) => ({ sensor: s.sensor, ts: now, timeSource: this.ctx.clock.gatewayTimeSource(now), value: s.value }));
     const rejected: string[] = [];
     for (const [reason, n] of this.lines.rejected) for (let i = 0; i < n - (before.get(reason) ?? 0); i++) rejected.push(`line: ${reason}`);
     this.stats.rejected += rejected.length;
     if (readings.length === 0 && rejected.length === 0) return;
-    const commit = this.ctx.writer.submit({ source: this.id, readings, rejected }).then(
+    this.track(this.ctx.writer.submit({ source: this.id, readings, rejected }).then(
       (r) => {
         this.stats.accepted += r.accepted;
       },
       (err: Error) => {
         this.lastError = `store: ${err.message}`;
       },
-    );
-    this.inFlight.add(commit);
-    void commit.finally(() => this.inFlight.delete(commit));
+    ));
   }
 
   async stop(): Promise<void> {

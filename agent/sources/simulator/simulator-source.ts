@@ -41,7 +41,7 @@ export class SimulatorSource implements Source {
 
   private emit(): void {
     const now = Date.now();
-    const timeSource = this.ctx.clock.isSynced(now) ? 'gateway-synced' : 'gateway-unsynced';
+    const timeSource = this.ctx.clock.gatewayTimeSource(now);
     const readings: Reading[] = [];
     for (let i = 0; i < this.cfg.sensors; i++) {
       const value = 20 + 5 * Math.sin((this.tick + i * 7) / 60) + (this.random() - 0.5);
