@@ -40,6 +40,11 @@ const BATCH2_READINGS: StoredReading[] = [
   { id: 9, sensor: LONG_NAME, ts: T + 1_500, timeSource: 'gateway-synced', value: 7, source: 'mqtt', boot: 2 },
 ];
 
+/** Batch 3: readings 10 and 11 were dropped under the disk budget (never signed); the batch
+ *  reports them per sensor in its optional `drops` field (§4). */
+const BATCH3_READINGS: StoredReading[] = [{ id: 12, sensor: 'pump1/temp', ts: T + 9_000, timeSource: 'sensor', value: 22.5, unit: 'Cel', source: 'mqtt', boot: 2 }];
+const BATCH3_DROPS = [{ s: 'pump1/temp', n: 1 }, { s: 'pump1/flow', n: 1 }];
+
 /** RFC 6962 / Certificate Transparency reference leaves; roots for these prefixes are published. */
 const MERKLE_LEAVES = ['', '00', '10', '2021', '3031'];
 
@@ -66,7 +71,7 @@ function batchVector(name: string, readings: StoredReading[], batch: SignedBatch
   const leaves = readingLeaves(batch.body.r);
   return {
     name,
-    header: { seq: batch.body.seq, prev: hex(batch.body.prev), boot: batch.body.boot, sync: batch.body.sync, created: batch.body.created },
+    header: { seq: batch.body.seq, prev: hex(batch.body.prev), boot: batch.body.boot, sync: batch.body.sync, created: batch.body.created, ...(batch.body.drops ? { drops: batch.body.drops } : {}) },
     readings: readings.map((input, k) => ({ input, wire: toBatchReading(input), cbor: hex(leaves[k]!), leafHash: hex(leafHash(leaves[k]!)) })),
     root: hex(batch.body.root),
     body: bodyJson(batch.body),
@@ -122,6 +127,7 @@ export function makeVectors() {
   const receiver = Identity.fromSeed(RECEIVER_SEED);
   const b1 = buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: T + 250 }, BATCH1_READINGS);
   const b2 = buildBatch(device, { seq: 2, prevHash: b1.hash, bootCounter: 2, clockSynced: true, createdMs: T + 2_000 }, BATCH2_READINGS);
+  const b3 = buildBatch(device, { seq: 3, prevHash: b2.hash, bootCounter: 2, clockSynced: true, createdMs: T + 10_000, drops: BATCH3_DROPS }, BATCH3_READINGS);
   const receiptFields = { dev: device.publicKey, seq: 1, hash: b1.hash, at: T + 1_200 };
   const receipt = signReceipt(receiver, receiptFields);
   const receiptEnv = canonicalDecode(receipt, 'receipt') as { body: Uint8Array; sig: Uint8Array };
@@ -137,7 +143,7 @@ export function makeVectors() {
       const leaves = MERKLE_LEAVES.slice(0, n);
       return { leaves, leafHashes: leaves.map((l) => hex(leafHash(b(l)))), root: hex(merkleRoot(leaves.map(b))) };
     }),
-    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2)],
+    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2), batchVector('batch-3-with-drops', BATCH3_READINGS, b3)],
     receipt: {
       name: 'receipt-for-batch-1',
       fields: { dev: hex(receiptFields.dev), seq: receiptFields.seq, hash: hex(receiptFields.hash), at: receiptFields.at },

@@ -32,6 +32,14 @@ const readingSchema = z
   })
   .strict();
 
+// wire-format.md §4: readings the gateway dropped under its disk budget since the previous batch, per sensor.
+const dropSchema = z.object({ s: z.string().min(1).max(256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
+const dropsSchema = z
+  .array(dropSchema)
+  .min(1)
+  .max(100_000)
+  .refine((d) => new Set(d.map((x) => x.s)).size === d.length, 'names a sensor twice');
+
 // wire-format.md §4: the batch body, the signed bytes.
 const bodySchema = z
   .object({
@@ -47,6 +55,7 @@ const bodySchema = z
     n: uint,
     root: bytes32,
     r: z.array(readingSchema).min(1),
+    drops: dropsSchema.optional(),
   })
   .strict();
 
@@ -55,6 +64,7 @@ const envelopeSchema = z.object({ body: byteString, sig: byteString.refine((b) =
 
 export type BatchReading = z.infer<typeof readingSchema>;
 export type BatchBody = z.infer<typeof bodySchema>;
+export type BatchDrop = z.infer<typeof dropSchema>;
 
 export interface SignedBatch {
   body: BatchBody;
@@ -73,6 +83,8 @@ export interface BatchHeader {
   bootCounter: number;
   clockSynced: boolean;
   createdMs: number;
+  /** Readings dropped under the disk budget since the previous batch; omitted when none. */
+  drops?: readonly BatchDrop[];
 }
 
 export function toBatchReading(r: StoredReading): BatchReading {
@@ -116,6 +128,8 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
     root: merkleRoot(readingLeaves(r)),
     r,
   };
+  // Sorted by sensor, so the same drops always encode to the same bytes.
+  if (header.drops && header.drops.length > 0) body.drops = [...header.drops].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0)).map((d) => ({ s: d.s, n: d.n }));
   const bodyBytes = canonicalEncode(body);
   const signature = identity.sign(bodyBytes);
   return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };

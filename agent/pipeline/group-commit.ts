@@ -17,6 +17,7 @@ export class GroupCommitWriter {
   private scheduled = false;
   private closed = false;
   private readonly listeners: ((accepted: number) => void)[] = [];
+  private onFull: (() => void) | undefined;
 
   constructor(
     private readonly store: ReadingStore,
@@ -39,6 +40,26 @@ export class GroupCommitWriter {
     });
   }
 
+  /**
+   * Called when a commit fails because the disk (or SQLite's page limit) is full: it frees space
+   * (store/budget.ts) and the commit is tried once more. If that fails too, the submissions are
+   * rejected, so nothing is acknowledged and the sources push back (MQTT withholds the PUBACK,
+   * CoAP answers 5.03).
+   */
+  onStoreFull(handler: () => void): void {
+    this.onFull = handler;
+  }
+
+  private commitWithRoom(subs: Submission[]): SubmitResult[] {
+    try {
+      return this.store.commit(subs);
+    } catch (err) {
+      if (!this.onFull || (err as { code?: string }).code !== 'SQLITE_FULL') throw err;
+      this.onFull();
+      return this.store.commit(subs);
+    }
+  }
+
   /** Commits whatever is queued now; used by the scheduler and at shutdown. */
   flush(): void {
     this.scheduled = false;
@@ -52,7 +73,7 @@ export class GroupCommitWriter {
       const group = this.queue.splice(0, take);
       let results: SubmitResult[];
       try {
-        results = this.store.commit(group.map((p) => p.sub));
+        results = this.commitWithRoom(group.map((p) => p.sub));
       } catch (err) {
         for (const p of group) p.reject(err);
         continue;

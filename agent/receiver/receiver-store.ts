@@ -102,6 +102,9 @@ export interface ReceiverStats {
   rejected: number;
   gaps: number;
   rejected_by_reason: Record<string, number>;
+  /** Readings devices reported dropped under their disk budget; by "DEVICE SENSOR". */
+  dropped: number;
+  dropped_by_sensor: Record<string, number>;
 }
 
 export interface DeviceBatch {
@@ -134,6 +137,10 @@ function statements(db: ReceiverDb) {
     count: db.prepare(
       `INSERT INTO counters (name, label, value) VALUES (?, ?, 1)
        ON CONFLICT (name, label) DO UPDATE SET value = value + 1`,
+    ),
+    countBy: db.prepare(
+      `INSERT INTO counters (name, label, value) VALUES (?, ?, ?)
+       ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value`,
     ),
     counters: db.prepare<[string], { label: string; value: number }>('SELECT label, value FROM counters WHERE name = ? ORDER BY label'),
     totals: db.prepare<[], { devices: number; batches: number; readings: number }>(
@@ -189,6 +196,8 @@ export class ReceiverStore {
       this.q.upsertDevice.run(device, buf(b.dev), receivedAt, receivedAt);
       this.q.insertBatch.run(device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), buf(receipt), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync ? 1 : 0);
       for (const r of b.r) this.q.insertReading.run(device, r.i, r.s, r.t, r.q, r.v, r.u ?? null, r.n ?? null, r.src, r.b, b.seq);
+      // Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
+      for (const d of b.drops ?? []) this.q.countBy.run('dropped', `${device} ${d.s}`, d.n);
       return { kind: 'accepted', device, receipt, gapBefore };
     });
     return run.immediate();
@@ -206,7 +215,13 @@ export class ReceiverStore {
       byReason[c.label] = c.value;
       rejected += c.value;
     }
-    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason };
+    const droppedBySensor: Record<string, number> = {};
+    let dropped = 0;
+    for (const c of this.q.counters.all('dropped')) {
+      droppedBySensor[c.label] = c.value;
+      dropped += c.value;
+    }
+    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason, dropped, dropped_by_sensor: droppedBySensor };
   }
 
   /** The batches held for a device, or undefined when the device is unknown. */

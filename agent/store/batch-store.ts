@@ -1,4 +1,4 @@
-import { buildBatch, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
+import { buildBatch, ZERO_HASH, type BatchDrop, type SignedBatch } from '../identity/batch-format.js';
 import type { Identity } from '../identity/keys.js';
 import type { StoredReading } from '../types.js';
 import type { Db } from './database.js';
@@ -58,7 +58,14 @@ export class BatchStore {
       const readings: StoredReading[] = rows.map(rowToReading);
       const last = this.lastBatch();
       const seq = last.seq + 1;
-      const batch = buildBatch(identity, { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now }, readings);
+      // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4).
+      const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0').all() as BatchDrop[];
+      if (drops.length > 0) this.db.prepare('DELETE FROM drops_unreported').run();
+      const batch = buildBatch(
+        identity,
+        { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now, ...(drops.length > 0 ? { drops } : {}) },
+        readings,
+      );
       const firstId = readings[0]!.id;
       const lastId = readings[readings.length - 1]!.id;
       this.db
@@ -70,6 +77,11 @@ export class BatchStore {
       this.db.prepare('UPDATE readings SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
       return batch;
     })();
+  }
+
+  /** Signed batches waiting for the uplink (the batcher stops cutting at batch.max_pending). */
+  pendingCount(): number {
+    return this.db.prepare("SELECT count(*) FROM batches WHERE state = 'pending'").pluck().get() as number;
   }
 
   nextPending(): BatchRow | undefined {

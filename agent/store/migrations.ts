@@ -83,6 +83,15 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (source, device, session, sensor)
   ) WITHOUT ROWID;
   `,
+  // 3 (disk budget): readings dropped under the store budget and not yet reported upstream, per
+  // sensor. The next batch cut carries them in its `drops` field and clears them in the same
+  // transaction (docs/wire-format.md §4), so every drop reaches the network exactly once.
+  `
+  CREATE TABLE drops_unreported (
+    sensor TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
