@@ -91,6 +91,16 @@ export const MIGRATIONS: readonly string[] = [
     sensor TEXT PRIMARY KEY,
     count INTEGER NOT NULL
   ) WITHOUT ROWID;
+
+  -- The last sequence number committed per (source, sensor) for sensors that send one (MQTT
+  -- "seq"): a jump counts the missing readings in counters (seq_gaps), e.g. messages a broker
+  -- dropped for a consumer that fell behind (mosquitto max_queued_messages).
+  CREATE TABLE sensor_seq (
+    source TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (source, sensor)
+  ) WITHOUT ROWID;
   `,
 ];
 
