@@ -188,3 +188,45 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
 }
 
 export { rssMb };
+
+export interface BacklogResult {
+  /** RSS after each published chunk: [readings stored so far, MiB]. */
+  samples: [number, number][];
+  startMb: number;
+  endMb: number;
+  maxMb: number;
+}
+
+/**
+ * Memory under a long backlog: the uplink is down (nothing listens at its URL) while `messages`
+ * readings arrive in chunks; the agent's RSS is sampled after each chunk is stored. With
+ * batch.max_pending the signed backlog stops growing and the rest waits unbatched in SQLite, so
+ * RSS should stay flat whatever the backlog.
+ */
+export async function backlogRun(messages: number, env: NodeJS.ProcessEnv = {}, chunks = 10): Promise<BacklogResult> {
+  const broker = await startBroker(PEER_CORE);
+  let agent: Proc | undefined;
+  try {
+    const dir = initAgent(broker.url, 'http://127.0.0.1:9/v1/batches', [...AGENT_EDITS, [['uplink', 'retry_max_ms'], 2000]]);
+    agent = await startAgent(AGENT_CORE, dir, env);
+    await sleep(500);
+    const startMb = rssMb(agent.pid)!;
+    const samples: [number, number][] = [[0, startMb]];
+    const rss = sampleRss(agent.pid, 500);
+    const per = Math.ceil(messages / chunks);
+    const db = (await import('better-sqlite3')).default;
+    const store = new db(`${dir}/edge-agent.db`, { readonly: true });
+    const stored = () => store.prepare('SELECT count(*) FROM readings').pluck().get() as number;
+    for (let c = 0; c < chunks; c++) {
+      await publishLines(broker.port, benchLines(per, c * per));
+      await until('the chunk stored', () => stored() >= (c + 1) * per, 120_000);
+      samples.push([stored(), rssMb(agent.pid)!]);
+    }
+    store.close();
+    const all = rss.stop();
+    return { samples, startMb, endMb: samples[samples.length - 1]![1], maxMb: Math.max(...all) };
+  } finally {
+    await agent?.stop();
+    await broker.proc.stop();
+  }
+}

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { canPin, pinSelf } from './lib/cores.js';
 import { fmt, spread } from './lib/stats.js';
-import { ceilingRun, latencyRun, throughputRun } from './end-to-end.js';
+import { backlogRun, ceilingRun, latencyRun, throughputRun } from './end-to-end.js';
 import { stageCosts } from './stages.js';
 
 function intArg(name: string, fallback: number): number {
@@ -63,6 +63,15 @@ log(`ack latency at ${ackRate}/s over ${ackSeconds} s: p50 ${lat.p50.toFixed(2)}
 const cold = spread(lat.coldStartMs);
 log(`cold start to first acknowledged reading: ${fmt(cold, ' ms')} (min/median/max)`);
 
+const backlogReadings = quick ? 30_000 : 200_000;
+const backlog = await backlogRun(backlogReadings);
+log(`RSS with the uplink down, by readings in the backlog: ${backlog.samples.map(([n, mb]) => `${n}: ${mb.toFixed(0)}`).join(', ')} MiB (max ${backlog.maxMb.toFixed(1)})`);
+// The same with V8's old space capped, as docs/performance.md recommends for small gateways:
+// it tells garbage V8 has not yet collected apart from memory the agent holds.
+const HEAP_CAP = '--max-old-space-size=64';
+const capped = await backlogRun(backlogReadings, { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${HEAP_CAP}`.trim() });
+log(`  same with NODE_OPTIONS=${HEAP_CAP}: ${capped.samples.map(([n, mb]) => `${n}: ${mb.toFixed(0)}`).join(', ')} MiB (max ${capped.maxMb.toFixed(1)})`);
+
 const st = await stageCosts(quick ? 20_000 : 100_000);
 for (const [name, c] of Object.entries(st.stages)) log(`stage ${name.padEnd(26)} ${c.us_per_reading} us/reading${'cpu_us_per_reading' in c ? ` (cpu ${c.cpu_us_per_reading})` : ''}`);
 log(`store bytes written per reading: ${st.store_bytes_written_per_reading.grouped_200} grouped (200 per commit), ${st.store_bytes_written_per_reading.per_message} one commit per message`);
@@ -82,7 +91,11 @@ const summary = {
   rss_mb: +spread(rssPeaks, 1).median,
   cold_start_ms: cold.median,
   store_bytes_written_per_reading: writtenPerReading.length > 0 ? spread(writtenPerReading).median : null,
+  rss_backlog_growth_mb: +(backlog.endMb - backlog.startMb).toFixed(1),
+  rss_backlog_growth_heap_capped_mb: +(capped.endMb - capped.startMb).toFixed(1),
   detail: {
+    backlog_heap_capped: { node_options: HEAP_CAP, rss_start_mb: +capped.startMb.toFixed(1), rss_end_mb: +capped.endMb.toFixed(1), rss_max_mb: +capped.maxMb.toFixed(1), samples: capped.samples.map(([n, mb]) => [n, +mb.toFixed(1)]) },
+    backlog: { readings: backlog.samples[backlog.samples.length - 1]![0], rss_start_mb: +backlog.startMb.toFixed(1), rss_end_mb: +backlog.endMb.toFixed(1), rss_max_mb: +backlog.maxMb.toFixed(1), samples: backlog.samples.map(([n, mb]) => [n, +mb.toFixed(1)]) },
     throughput_per_s: spread(agentRates),
     ceiling_per_s: spread(ceilingRates),
     throughput_ratio: ratio,
