@@ -15,6 +15,9 @@ export type ErrorCode =
   | 'BATCH_INVALID'
   | 'RECEIPT_INVALID'
   | 'LOCKED'
+  | 'MODEL_NOT_FOUND'
+  | 'MODEL_INVALID'
+  | 'MODEL_TAMPERED'
   | 'USAGE';
 
 export class AgentError extends Error {
