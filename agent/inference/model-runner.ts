@@ -42,6 +42,22 @@ export interface RunnerStats {
   nonFinite: number;
 }
 
+/** A key's state as persisted between runs (JSON). */
+export interface SavedKeyState {
+  rows: number;
+  warm: number[][] | null;
+  warmTs: number[] | null;
+  mean: number[];
+  std: number[];
+  ring: number[];
+  ringTs: number[];
+  first: number[] | null;
+  firstTs: number;
+  ewma: number | null;
+  q: number;
+  alert: AlertState;
+}
+
 /** Per-key state: normalisation, the last W normalised rows, calibration, smoothing, hysteresis. */
 interface KeyState {
   rows: number;
@@ -102,6 +118,62 @@ export class ModelRunner {
 
   get keyCount(): number {
     return this.keys.size;
+  }
+
+  /** Each key's state as JSON-safe data, to persist across restarts (bound to the model's sha256 by the caller). */
+  exportState(): Map<string, SavedKeyState> {
+    const out = new Map<string, SavedKeyState>();
+    for (const [key, s] of this.keys) {
+      out.set(key, {
+        rows: s.rows,
+        warm: s.warm,
+        warmTs: s.warmTs,
+        mean: [...s.mean],
+        std: [...s.std],
+        ring: [...s.ring],
+        ringTs: [...s.ringTs],
+        first: s.first ? [...s.first] : null,
+        firstTs: s.firstTs,
+        ewma: s.ewma.current ?? null,
+        q: s.q,
+        alert: { ...s.alert },
+      });
+    }
+    return out;
+  }
+
+  /** Restores one key saved by `exportState`; a state of another shape is refused with the reason. */
+  importState(key: string, saved: SavedKeyState): void {
+    const per = this.w * this.f;
+    const okLen = (a: unknown, n: number) => Array.isArray(a) && a.length === n && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (
+      !Number.isInteger(saved.rows) ||
+      !okLen(saved.mean, this.f) ||
+      !okLen(saved.std, this.f) ||
+      !okLen(saved.ring, per) ||
+      !okLen(saved.ringTs, this.w) ||
+      (saved.first !== null && !okLen(saved.first, this.f)) ||
+      (saved.warm !== null && (!Array.isArray(saved.warm) || !saved.warm.every((r) => okLen(r, this.f)))) ||
+      typeof saved.q !== 'number' ||
+      typeof saved.alert?.alert !== 'boolean'
+    ) {
+      throw new Error(`saved state of key ${key} does not fit model ${this.entry.id} (window ${this.w}, ${this.f} features)`);
+    }
+    this.keys.set(key, {
+      rows: saved.rows,
+      warm: saved.warm,
+      warmTs: saved.warmTs,
+      mean: Float64Array.from(saved.mean),
+      std: Float64Array.from(saved.std),
+      ring: Float32Array.from(saved.ring),
+      ringTs: Float64Array.from(saved.ringTs),
+      first: saved.first ? Float32Array.from(saved.first) : null,
+      firstTs: saved.firstTs,
+      ewma: new Ewma(this.entry.score?.ewma_halflife ?? 0, saved.ewma ?? undefined),
+      calibration: [],
+      q: saved.q,
+      alert: { alert: saved.alert.alert, streak: saved.alert.streak },
+    });
   }
 
   /** One entry per row, in order: a verdict, or null while warming up or before the first window. */
