@@ -8,6 +8,8 @@ import { modelRefSchema, toBatchVerdicts, verdictLeaves, verdictSchema, type Sto
 
 /** The wire format of a signed batch, specified in docs/wire-format.md (section numbers cited below). */
 export const BATCH_FORMAT = 'edge-agent/batch/1';
+/** Version 2 adds verdicts (§4.4); a batch without them is still written as version 1 (§11). */
+export const BATCH_FORMAT_V2 = 'edge-agent/batch/2';
 export const ZERO_HASH = new Uint8Array(32);
 
 const TIME_SOURCE_CODE: Record<TimeSource, 0 | 1 | 2> = { sensor: 0, 'gateway-synced': 1, 'gateway-unsynced': 2 };
@@ -36,7 +38,7 @@ const readingSchema = z
 // wire-format.md §4: the batch body, the signed bytes.
 const bodySchema = z
   .object({
-    fmt: z.literal(BATCH_FORMAT),
+    fmt: z.union([z.literal(BATCH_FORMAT), z.literal(BATCH_FORMAT_V2)]),
     dev: bytes32,
     seq: uint.refine((n) => n >= 1, 'starts at 1'),
     prev: bytes32,
@@ -58,6 +60,7 @@ const bodySchema = z
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     const present = [b.m, b.vd, b.vroot].filter((x) => x !== undefined).length;
     if (present !== 0 && present !== 3) issue('vd', 'm, vd and vroot are present together or not at all');
+    if (b.fmt === BATCH_FORMAT && present !== 0) issue('vd', `verdicts need fmt ${BATCH_FORMAT_V2}`);
     if (b.r.length === 0 && !b.vd) issue('r', 'a batch holds at least one reading or one verdict');
     if (b.m && new Set(b.m.map((x) => `${x.id}:${Buffer.from(x.h).toString('hex')}`)).size !== b.m.length) issue('m', 'a model appears twice');
     b.vd?.forEach((v, k) => {
@@ -129,7 +132,7 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
   const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
   const { t0, t1 } = timeRange({ r, ...(v ? { vd: v.vd } : {}) });
   const body: BatchBody = {
-    fmt: BATCH_FORMAT,
+    fmt: v ? BATCH_FORMAT_V2 : BATCH_FORMAT,
     dev: identity.publicKey,
     seq: header.seq,
     prev: header.prevHash,

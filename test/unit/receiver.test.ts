@@ -218,6 +218,8 @@ describe('reference receiver', () => {
       devices: 1,
       batches: 1,
       readings: 3,
+      verdicts: 0,
+      alerts_raised: 0,
       rejected: 7,
       gaps: 0,
       rejected_by_reason: { 'malformed': 3, 'too-large': 2, 'unsupported-media-type': 2 },
