@@ -7,6 +7,8 @@ import { BatchStore } from '../store/batch-store.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { pruneDelivered } from '../store/retention.js';
+import { StoreBudget } from '../store/budget.js';
+import { StoreWriteMeter } from '../store/write-meter.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
@@ -22,6 +24,7 @@ import { InferenceStage, type InferenceStats } from './inference-stage.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+const BUDGET_INTERVAL_MS = 5000;
 
 export interface AgentSnapshot {
   pid: number;
@@ -31,6 +34,7 @@ export interface AgentSnapshot {
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
   inference?: InferenceStats;
+  store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
 }
 
 function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
@@ -56,6 +60,9 @@ export class Agent {
   private readonly forwarder: Forwarder | undefined;
   private readonly sources: Source[];
   private readonly clock: ClockStatus;
+  private readonly budget: StoreBudget;
+  private readonly writeMeter: StoreWriteMeter;
+  private budgetTimer: NodeJS.Timeout | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -89,10 +96,24 @@ export class Agent {
     this.batcher = new Batcher(
       batches,
       this.identity,
-      { maxReadings: config.batch.max_readings, maxAgeMs: config.batch.max_age_ms, bootCounter: this.bootCounter, clockSynced: () => this.clock.isSynced() },
+      {
+        maxReadings: config.batch.max_readings,
+        maxAgeMs: config.batch.max_age_ms,
+        bootCounter: this.bootCounter,
+        clockSynced: () => this.clock.isSynced(),
+        // Without an uplink, batches are kept for export: nothing drains them, so no cap.
+        maxPending: config.uplink ? config.batch.max_pending : Infinity,
+      },
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, log.child({ component: 'store-budget' }));
+    this.writer.onCommitted(() => this.enforceBudget());
+    this.writer.onStoreFull(() => {
+      log.error({ ...this.budget.usage() }, 'store is full (SQLITE_FULL): dropping the oldest unbatched readings, then retrying the commit');
+      this.budget.makeRoom();
+    });
+    this.writeMeter = new StoreWriteMeter(this.db);
 
     if (config.uplink) {
       const uplink = new HttpUplink({ url: config.uplink.url, timeoutMs: config.uplink.timeout_ms, ...(receiverKey ? { receiverKey } : {}) });
@@ -135,6 +156,8 @@ export class Agent {
     this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.enforceBudget();
+    this.budgetTimer = setInterval(() => this.enforceBudget(), BUDGET_INTERVAL_MS);
     this.log.info(
       { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
       'agent running',
@@ -202,6 +225,7 @@ export class Agent {
   async stop(drainMs = 2000): Promise<void> {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.budgetTimer) clearInterval(this.budgetTimer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.writer.close();
     await this.inference?.stop();
@@ -225,7 +249,16 @@ export class Agent {
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
       ...(this.inference ? { inference: this.inference.snapshot() } : {}),
+      store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
     };
+  }
+
+  private enforceBudget(): void {
+    try {
+      this.budget.enforce();
+    } catch (err) {
+      this.log.error({ err }, 'enforcing the store budget failed; will retry');
+    }
   }
 
   private prune(): void {
@@ -240,6 +273,7 @@ export class Agent {
   /** `edge-agent status` runs in another process: it reads this from the store. */
   private writeSnapshot(running = true): void {
     try {
+      this.writeMeter.record();
       setMeta(this.db, 'agent_snapshot', JSON.stringify({ ...this.snapshot(), running }));
     } catch (err) {
       this.log.warn({ err }, 'could not write the status snapshot');
