@@ -125,3 +125,40 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     expect(agent.output()).toMatch(/"session_present":true,[^\n]*"msg":"uplink connected to broker"/);
   });
 });
+
+describe('MQTT uplink with signed receipts from the reference receiver (edge-agent receive --mqtt-url)', () => {
+  it('counts a batch delivered only on a verified receipt; the receiver stores all, in order, across an upstream restart', async () => {
+    const { sensors, upstream, dir, deviceId } = await setup({ persistentUpstream: true });
+    const receiverDir = tempDir('receiver');
+    const receiver = cliBackground(['receive', '--listen', '127.0.0.1:0', '--data-dir', receiverDir, '--mqtt-url', upstream.url]);
+    cleanups.push(() => receiver.stop());
+    const m = await receiver.waitForOutput(/listening on (http:\/\/\S+) public key (did:key:\w+)/);
+    const [baseUrl, receiverKey] = [m[1]!, m[2]!];
+    await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
+    patchConfig(dir, [[['uplink', 'receiver_key'], receiverKey]]);
+    const agent = runAgent(dir);
+    await agent.waitForOutput(/connected to broker/);
+    const total = 2000;
+    const publishing = (async () => {
+      for (let i = 0; i < total; i += 100) {
+        await publishReadings(sensors, i, 100);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    await upstream.restart(1000);
+    await publishing;
+    const stats = async () => (await (await fetch(`${baseUrl}/v1/stats`)).json()) as { readings: number; rejected: number; gaps: number; batches: number };
+    await waitFor(`${total} readings at the receiver`, async () => (await stats()).readings >= total, 60_000, 200);
+    await waitFor('nothing pending', () => status(dir).batches.pending === 0, 20_000, 100);
+    const s = status(dir);
+    expect(await stats()).toMatchObject({ readings: total, rejected: 0, gaps: 0, batches: s.batches.delivered });
+    // Every delivered batch holds the receiver's signed receipt: `verify` checks them against the key.
+    const v = cli(['verify', '--data-dir', dir, '--json']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, receiptsVerified: s.batches.delivered, deliveredWithoutReceipt: 0 });
+    const list = (await (await fetch(`${baseUrl}/v1/devices/${deviceId}/batches`)).json()) as { seq: number }[] | { batches: { seq: number }[] };
+    const seqs = (Array.isArray(list) ? list : list.batches).map((b) => b.seq);
+    expect(seqs).toEqual(Array.from({ length: s.batches.delivered }, (_, i) => i + 1));
+  });
+});
