@@ -85,6 +85,12 @@ export function describeTlsError(err: unknown): string | undefined {
     return `server certificate not trusted (${code}): set tls.ca_file to the CA that signed it`;
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `server certificate does not name this host (${code}): fix the URL's host or set tls.servername`;
+  if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' || code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE') {
+    return `the server requires a client certificate (${code}): set tls.cert_file and tls.key_file`;
+  }
+  if (code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA') {
+    return `the server refused our client certificate (${code}): is tls.cert_file signed by a CA the server trusts?`;
+  }
   if (code === 'CERT_HAS_EXPIRED') return `server certificate has expired (${code})`;
   return undefined;
 }

@@ -44,6 +44,10 @@ export function makeTestPki(): TestPki {
   makeCa('other-ca');
   issue('server', 'localhost', 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   issue('client', 'edge-agent test client', 'extendedKeyUsage=clientAuth\n');
+  // mosquitto, started as root, drops to its own user before it loads certificates: it must
+  // be able to reach the directory and read the server key (a test key; the agent's keys stay 0600).
+  chmodSync(dir, 0o755);
+  chmodSync(join(dir, 'server.key'), 0o644);
   const p = (f: string) => join(dir, f);
   return {
     dir,

@@ -109,8 +109,10 @@ export class MqttSource implements Source {
       this.connected = false;
     });
     client.on('error', (err) => {
-      this.lastError = describeTlsError(err) ?? err.message;
-      log.warn({ err: this.lastError, url: this.cfg.url }, 'mqtt error');
+      const text = describeTlsError(err) ?? err.message;
+      // The same error at every reconnect is logged once at warn, then at debug.
+      log[text === this.lastError ? 'debug' : 'warn']({ err: text, url: this.cfg.url }, 'mqtt error');
+      this.lastError = text;
     });
   }
 
