@@ -11,6 +11,8 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
   let ms: number;
   if (/^\d+$/.test(text)) ms = Number(text) * 1000;
   else {
+    // An HTTP-date names its day and month ("Sun, 06 Nov 1994 08:49:37 GMT"); Date.parse alone would take "-1".
+    if (!/[A-Za-z]{3}/.test(text)) return undefined;
     const at = Date.parse(text);
     if (Number.isNaN(at)) return undefined;
     ms = Math.max(0, at - nowMs);
