@@ -21,6 +21,8 @@ interface InitOptions {
   serialBaud?: number;
   serialMode?: string;
   coapObserve?: string[];
+  anomalySensors?: string[];
+  alertTopic?: string;
   force?: boolean;
   json?: boolean;
 }
@@ -48,6 +50,17 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     sources[`coap-observe-${i + 1}`] = { type: 'coap-observe', url };
   });
   if (opts.simulator !== undefined) sources.simulator = { type: 'simulator', sensors: opts.simulator, interval_ms: 1000 };
+  let inference: Record<string, unknown> | undefined;
+  if (opts.anomalySensors && opts.anomalySensors.length > 0) {
+    inference = {
+      bindings: { anomaly: { model: 'stream-ad', sensors: opts.anomalySensors } },
+      // Alerts go to the sensors' own broker, where Node-RED or Home Assistant already listen.
+      ...(sources.mqtt ? { alerts: { mqtt_source: 'mqtt', ...(opts.alertTopic ? { topic_prefix: opts.alertTopic } : {}) } } : {}),
+    };
+  } else if (opts.alertTopic) {
+    throw new AgentError('USAGE', '--alert-topic needs --anomaly-sensors');
+  }
+  if (opts.alertTopic && !sources.mqtt) throw new AgentError('USAGE', '--alert-topic needs --mqtt-url (alerts are published on that broker)');
   const raw = {
     version: 1,
     device: {},
@@ -56,6 +69,7 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     sources,
     clock: {},
     log: {},
+    ...(inference ? { inference } : {}),
     ...(opts.uplinkUrl
       ? { uplink: { type: /^mqtts?:\/\//.test(opts.uplinkUrl) ? 'mqtt' : 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
       : {}),
@@ -114,6 +128,8 @@ export function registerInitCommand(program: Command): void {
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--simulator: expected 1..10000, got "${v}"`);
       return n;
     })
+    .option('--anomaly-sensors <filter>', "score these sensors with the streaming anomaly detector, e.g. 'pump1/#' or '#' (repeatable)", collect)
+    .option('--alert-topic <prefix>', 'publish alert changes under this MQTT topic prefix (default edge-agent/alerts)')
     .option('--force', 'replace an existing config and device key (the old identity is lost)')
     .option('--json', 'print the result as JSON')
     .action((opts: InitOptions) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { inferenceSchema } from '../inference/config.js';
 import { coapObserveSourceSchema } from '../sources/coap-observe/config.js';
 import { coapServerSourceSchema } from '../sources/coap-server/config.js';
 import { mqttSourceSchema } from '../sources/mqtt/config.js';
@@ -48,6 +49,8 @@ export const configSchema = z.strictObject({
   }),
   sources: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'source ids are lowercase letters, digits, - and _'), sourceSchema),
   uplink: uplinkSchema.optional(),
+  /** On-device models: which model judges which sensors (agent/inference/config.ts). */
+  inference: inferenceSchema.optional(),
   clock: z.strictObject({
     /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
     synced: z.enum(['auto', 'always', 'never']).default('auto'),

@@ -14,9 +14,12 @@ import type { Source, SourceHealth } from '../sources/source.js';
 import { createUplink } from '../uplink/registry.js';
 import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
+import type { AlertPublisher } from '../inference/alert-publisher.js';
+import { readFileSync } from 'node:fs';
 import { Batcher } from './batcher.js';
 import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
+import { InferenceStage, type InferenceStats } from './inference-stage.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -28,6 +31,7 @@ export interface AgentSnapshot {
   boot: number;
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
+  inference?: InferenceStats;
 }
 
 function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
@@ -46,6 +50,9 @@ export class Agent {
   readonly bootCounter: number;
   private readonly db: Db;
   private readonly writer: GroupCommitWriter;
+  private readonly readingStore: ReadingStore;
+  private inference: InferenceStage | undefined;
+  private alertPublisher: AlertPublisher | undefined;
   private readonly batcher: Batcher;
   private readonly forwarder: Forwarder | undefined;
   private readonly uplink: Uplink | undefined;
@@ -82,7 +89,8 @@ export class Agent {
     this.db = db;
     this.clock = new ClockStatus(config.clock.synced);
 
-    this.writer = new GroupCommitWriter(new ReadingStore(this.db, this.bootCounter));
+    this.readingStore = new ReadingStore(this.db, this.bootCounter);
+    this.writer = new GroupCommitWriter(this.readingStore);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
       batches,
@@ -117,6 +125,7 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    await this.startInference();
     this.batcher.start();
     this.forwarder?.start();
     for (const s of this.sources) {
@@ -138,6 +147,60 @@ export class Agent {
     );
   }
 
+  /** Loads the bound models before any source starts: a tampered model or a bad binding stops the start with its reason. */
+  private async startInference(): Promise<void> {
+    const cfg = this.loaded.config.inference;
+    if (!cfg || Object.keys(cfg.bindings).length === 0) return;
+    const { SHIPPED_MODELS_DIR } = await import('../inference/manifest.js');
+    if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
+    this.inference = await InferenceStage.create(cfg, {
+      modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      configPath: this.loaded.path,
+      db: this.db,
+      counters: this.readingStore,
+      bootCounter: this.bootCounter,
+      onVerdicts: (n) => this.batcher.noteCommitted(n),
+      ...(this.alertPublisher ? { publisher: this.alertPublisher } : {}),
+      log: this.log.child({ component: 'inference' }),
+    });
+    this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
+    this.inference.start();
+    await this.alertPublisher?.start();
+  }
+
+  private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
+    const where = `${this.loaded.path}: inference.alerts`;
+    const mqttSources = Object.entries(this.loaded.config.sources).filter(([, s]) => s.type === 'mqtt');
+    let url = alerts.url;
+    let username: string | undefined;
+    let password: string | undefined;
+    let clientId = `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`;
+    if (url === undefined) {
+      const id = alerts.mqtt_source ?? (mqttSources.length === 1 ? mqttSources[0]![0] : undefined);
+      const source = mqttSources.find(([sid]) => sid === id)?.[1];
+      if (!source || source.type !== 'mqtt') {
+        throw new AgentError('CONFIG_INVALID', `${where}: name the broker with url, or mqtt_source (one of: ${mqttSources.map(([sid]) => sid).join(', ') || 'no MQTT source configured'})`);
+      }
+      url = source.url;
+      username = source.username;
+      if (source.password_file) password = readFileSync(this.loaded.resolvePath(source.password_file), 'utf8').trim();
+      clientId = `${source.client_id.slice(0, 56)}-alerts`;
+    }
+    const { AlertPublisher } = await import('../inference/alert-publisher.js');
+    return new AlertPublisher(
+      {
+        url,
+        clientId,
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        topicPrefix: alerts.topic_prefix,
+        retain: alerts.retain,
+        deviceId: this.identity.deviceId,
+      },
+      this.log.child({ component: 'alerts' }),
+    );
+  }
+
   /**
    * Stops accepting, commits what was accepted, cuts the last batch, gives the uplink up to
    * `drainMs` to deliver it (what is left is delivered at the next start), then closes the store.
@@ -147,6 +210,8 @@ export class Agent {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.writer.close();
+    await this.inference?.stop();
+    await this.alertPublisher?.stop();
     this.batcher.stop();
     this.batcher.cutDue(true);
     await this.forwarder?.drain(drainMs);
@@ -166,6 +231,7 @@ export class Agent {
       boot: this.bootCounter,
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
+      ...(this.inference ? { inference: this.inference.snapshot() } : {}),
     };
   }
 

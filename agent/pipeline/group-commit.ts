@@ -1,4 +1,5 @@
 import type { ReadingStore, Submission, SubmitResult } from '../store/reading-store.js';
+import type { StoredReading } from '../types.js';
 
 interface Pending {
   sub: Submission;
@@ -17,6 +18,7 @@ export class GroupCommitWriter {
   private scheduled = false;
   private closed = false;
   private readonly listeners: ((accepted: number) => void)[] = [];
+  private readonly readingListeners: ((readings: StoredReading[]) => void)[] = [];
 
   constructor(
     private readonly store: ReadingStore,
@@ -26,6 +28,11 @@ export class GroupCommitWriter {
   /** Called after every commit with the number of new readings (the batcher listens). */
   onCommitted(listener: (accepted: number) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Called after every commit with the readings it inserted, ids included (the inference stage listens). */
+  onCommittedReadings(listener: (readings: StoredReading[]) => void): void {
+    this.readingListeners.push(listener);
   }
 
   submit(sub: Submission): Promise<SubmitResult> {
@@ -51,8 +58,13 @@ export class GroupCommitWriter {
       }
       const group = this.queue.splice(0, take);
       let results: SubmitResult[];
+      const stored: StoredReading[] | undefined = this.readingListeners.length > 0 ? [] : undefined;
       try {
-        results = this.store.commit(group.map((p) => p.sub));
+        results = this.store.commit(
+          group.map((p) => p.sub),
+          Date.now(),
+          stored,
+        );
       } catch (err) {
         for (const p of group) p.reject(err);
         continue;
@@ -63,6 +75,7 @@ export class GroupCommitWriter {
         p.resolve(results[i]!);
       });
       if (accepted > 0) for (const l of this.listeners) l(accepted);
+      if (stored && stored.length > 0) for (const l of this.readingListeners) l(stored);
     }
   }
 

@@ -86,15 +86,20 @@ export class ReadingStore {
       `INSERT INTO serial_progress (source, device, session, sensor, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (source, device, session, sensor) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
-    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number) => subs.map((s) => this.apply(s, receivedAt)));
+    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
+      subs.map((s) => this.apply(s, receivedAt, stored)),
+    );
   }
 
-  /** Commits all submissions in one transaction (one fsync): the group commit. */
-  commit(subs: readonly Submission[], receivedAt = Date.now()): SubmitResult[] {
-    return this.commitGroup(subs, receivedAt);
+  /**
+   * Commits all submissions in one transaction (one fsync): the group commit. With `stored`,
+   * the readings actually inserted (not duplicates) are appended to it with their new ids.
+   */
+  commit(subs: readonly Submission[], receivedAt = Date.now(), stored?: StoredReading[]): SubmitResult[] {
+    return this.commitGroup(subs, receivedAt, stored);
   }
 
-  private apply(sub: Submission, receivedAt: number): SubmitResult {
+  private apply(sub: Submission, receivedAt: number, stored: StoredReading[] | undefined): SubmitResult {
     for (const reason of sub.rejected ?? []) this.countIn('rejected', `${sub.source}: ${reason}`, 1);
     const red = sub.redelivery;
     if (red) {
@@ -119,6 +124,7 @@ export class ReadingStore {
         this.bootCounter,
       );
       accepted += info.changes;
+      if (stored && info.changes === 1) stored.push({ ...r, id: Number(info.lastInsertRowid), source: sub.source, boot: this.bootCounter });
     }
     for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
     const duplicates = sub.readings.length - accepted;
