@@ -70,7 +70,9 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     clock: {},
     log: {},
     ...(inference ? { inference } : {}),
-    ...(opts.uplinkUrl ? { uplink: { type: 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } } : {}),
+    ...(opts.uplinkUrl
+      ? { uplink: { type: /^mqtts?:\/\//.test(opts.uplinkUrl) ? 'mqtt' : 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
+      : {}),
   };
   if (opts.receiverKey && !opts.uplinkUrl) throw new AgentError('USAGE', '--receiver-key needs --uplink-url');
   const parsed = configSchema.safeParse(raw);
@@ -110,7 +112,7 @@ export function registerInitCommand(program: Command): void {
     .addOption(dataDirOption())
     .option('--mqtt-url <url>', 'MQTT broker to read sensors from, e.g. mqtt://127.0.0.1:1883')
     .option('--mqtt-topic <filter>', 'topic filter to subscribe with QoS 1 (repeatable; default sensors/#)', collect)
-    .option('--uplink-url <url>', 'receiver to deliver signed batches to, e.g. http://host:8080/v1/batches')
+    .option('--uplink-url <url>', 'where to deliver signed batches: http(s)://host:8080/v1/batches, or an MQTT broker mqtt(s)://host:1883 (topic edge/<device id>/batches)')
     .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
     .option('--serial-path <path>', 'serial device of a firmware-bridge sensor board (prefer /dev/serial/by-id/...)')
     .option('--serial-baud <n>', 'serial baud rate (default 115200)', (v) => {

@@ -13,7 +13,8 @@ import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
-import { HttpUplink } from '../uplink/http/http-uplink.js';
+import { createUplink } from '../uplink/registry.js';
+import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
 import { readFileSync } from 'node:fs';
@@ -58,6 +59,7 @@ export class Agent {
   private alertPublisher: AlertPublisher | undefined;
   private readonly batcher: Batcher;
   private readonly forwarder: Forwarder | undefined;
+  private readonly uplink: Uplink | undefined;
   private readonly sources: Source[];
   private readonly clock: ClockStatus;
   private readonly budget: StoreBudget;
@@ -75,6 +77,10 @@ export class Agent {
     const { config } = loaded;
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
     const receiverKey = parseReceiverKey(loaded);
+    // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
+    this.uplink = config.uplink
+      ? createUplink(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     this.releaseLock = acquireDataDirLock(loaded.dataDir);
     let db: Db | undefined;
@@ -116,7 +122,7 @@ export class Agent {
     this.writeMeter = new StoreWriteMeter(this.db);
 
     if (config.uplink) {
-      const uplink = new HttpUplink({ url: config.uplink.url, timeoutMs: config.uplink.timeout_ms, ...(receiverKey ? { receiverKey } : {}) });
+      const uplink = this.uplink!;
       this.forwarder = new Forwarder(
         this.db,
         batches,
@@ -234,6 +240,7 @@ export class Agent {
     this.batcher.cutDue(true);
     await this.forwarder?.drain(drainMs);
     await this.forwarder?.stop();
+    await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
     this.writeSnapshot(false);
     this.db.close();
     this.releaseLock();
