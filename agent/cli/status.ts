@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { BatchStore } from '../store/batch-store.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type Db } from '../store/database.js';
+import type { InferenceStats } from '../pipeline/inference-stage.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
 import { absDir, dataDirOption, isoTime, printJson } from './common.js';
@@ -35,7 +36,13 @@ export function collectStatus(dataDir: string) {
     const oldestPending = batches.nextPending();
     const snapshotText = getMeta(db, 'agent_snapshot');
     const snapshot = snapshotText
-      ? (JSON.parse(snapshotText) as { pid: number; running: boolean; sources: Record<string, unknown>; store?: { written_bytes_per_hour?: number | null } })
+      ? (JSON.parse(snapshotText) as {
+          pid: number;
+          running: boolean;
+          sources: Record<string, unknown>;
+          inference?: InferenceStats;
+          store?: { written_bytes_per_hour?: number | null };
+        })
       : undefined;
     const counters = readCounters(db);
     const dropped = counters.filter((c) => c.name === 'dropped');
@@ -81,10 +88,27 @@ export function collectStatus(dataDir: string) {
       },
       counters,
       sources: snapshot?.sources ?? {},
+      verdicts: {
+        stored: db.prepare('SELECT count(*) FROM verdicts').pluck().get() as number,
+        buffered: db.prepare('SELECT count(*) FROM verdicts WHERE batch_seq IS NULL').pluck().get() as number,
+        alerts_active: alertsActive(db),
+      },
+      inference: snapshot?.inference ?? null,
     };
   } finally {
     db.close();
   }
+}
+
+/** Series whose latest verdict holds an alert, per model. */
+function alertsActive(db: Db): { series: string; model: string; since: number }[] {
+  return db
+    .prepare(
+      `SELECT v.key AS series, v.model_id AS model, v.ts AS since FROM verdicts v
+       JOIN (SELECT key, model_id, max(id) AS id FROM verdicts WHERE changed = 1 GROUP BY key, model_id) last ON last.id = v.id
+       WHERE v.alert = 1 ORDER BY v.key`,
+    )
+    .all() as { series: string; model: string; since: number }[];
 }
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
@@ -111,6 +135,16 @@ export function registerStatusCommand(program: Command): void {
       ];
       if (s.batches.oldest_pending_seq !== null) lines.push(`  oldest pending batch ${s.batches.oldest_pending_seq}, cut ${isoTime(s.batches.oldest_pending_created_at)}`);
       for (const [id, h] of Object.entries(s.sources)) lines.push(`source ${id}  ${JSON.stringify(h)}`);
+      if (s.inference) {
+        const i = s.inference;
+        lines.push(
+          `inference  ${i.scored} readings scored, ${i.verdicts} verdicts, ${i.alertsRaised} alerts raised, ${i.queued} queued` +
+            `${i.windows > 0 ? `, ${((1000 * i.inferenceMs) / i.windows).toFixed(1)} µs/window` : ''}`,
+        );
+        for (const [id, b] of Object.entries(i.bindings)) lines.push(`  ${id}  model ${b.model}, ${b.series} series`);
+      }
+      lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
+      for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${isoTime(a.since)}`);
       for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import { inferenceSchema } from '../inference/config.js';
 import { coapObserveSourceSchema } from '../sources/coap-observe/config.js';
 import { coapServerSourceSchema } from '../sources/coap-server/config.js';
 import { mqttSourceSchema } from '../sources/mqtt/config.js';
 import { serialSourceSchema } from '../sources/serial/config.js';
 import { simulatorSourceSchema } from '../sources/simulator/config.js';
+import { mqttUplinkSchema } from '../uplink/mqtt/config.js';
+import { tlsSchema } from './tls.js';
 
 // Strict objects everywhere: an unknown key is a typo the operator wants to hear about.
 
@@ -19,7 +22,11 @@ const httpUplinkSchema = z.strictObject({
   retry_max_ms: z.number().int().min(10).default(60_000),
   /** Upper bound on deliveries per second, so a backlog drains without saturating a thin uplink; 0 = no limit. */
   max_batches_per_s: z.number().min(0).default(0),
-});
+  /** For https:// URLs: custom CA, client certificate (mutual TLS), servername. */
+  tls: tlsSchema.optional(),
+}).refine((c) => c.tls === undefined || c.url.startsWith('https://'), { message: 'is set but url is http://: use https:// for TLS', path: ['tls'] });
+
+const uplinkSchema = z.discriminatedUnion('type', [httpUplinkSchema, mqttUplinkSchema]);
 
 export const configSchema = z.strictObject({
   version: z.literal(1),
@@ -53,7 +60,9 @@ export const configSchema = z.strictObject({
     max_pending: z.number().int().min(1).default(100),
   }),
   sources: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'source ids are lowercase letters, digits, - and _'), sourceSchema),
-  uplink: httpUplinkSchema.optional(),
+  uplink: uplinkSchema.optional(),
+  /** On-device models: which model judges which sensors (agent/inference/config.ts). */
+  inference: inferenceSchema.optional(),
   clock: z.strictObject({
     /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
     synced: z.enum(['auto', 'always', 'never']).default('auto'),
@@ -66,3 +75,4 @@ export const configSchema = z.strictObject({
 export type AgentConfig = z.infer<typeof configSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type HttpUplinkConfig = z.infer<typeof httpUplinkSchema>;
+export type UplinkConfig = z.infer<typeof uplinkSchema>;

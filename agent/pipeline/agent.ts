@@ -13,11 +13,15 @@ import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
-import { HttpUplink } from '../uplink/http/http-uplink.js';
+import { createUplink } from '../uplink/registry.js';
+import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
+import type { AlertPublisher } from '../inference/alert-publisher.js';
+import { readFileSync } from 'node:fs';
 import { Batcher } from './batcher.js';
 import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
+import { InferenceStage, type InferenceStats } from './inference-stage.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -30,6 +34,7 @@ export interface AgentSnapshot {
   boot: number;
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
+  inference?: InferenceStats;
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
 }
 
@@ -49,8 +54,12 @@ export class Agent {
   readonly bootCounter: number;
   private readonly db: Db;
   private readonly writer: GroupCommitWriter;
+  private readonly readingStore: ReadingStore;
+  private inference: InferenceStage | undefined;
+  private alertPublisher: AlertPublisher | undefined;
   private readonly batcher: Batcher;
   private readonly forwarder: Forwarder | undefined;
+  private readonly uplink: Uplink | undefined;
   private readonly sources: Source[];
   private readonly clock: ClockStatus;
   private readonly budget: StoreBudget;
@@ -68,6 +77,10 @@ export class Agent {
     const { config } = loaded;
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
     const receiverKey = parseReceiverKey(loaded);
+    // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
+    this.uplink = config.uplink
+      ? createUplink(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     this.releaseLock = acquireDataDirLock(loaded.dataDir);
     let db: Db | undefined;
@@ -83,7 +96,8 @@ export class Agent {
     this.db = db;
     this.clock = new ClockStatus(config.clock.synced);
 
-    this.writer = new GroupCommitWriter(new ReadingStore(this.db, this.bootCounter));
+    this.readingStore = new ReadingStore(this.db, this.bootCounter);
+    this.writer = new GroupCommitWriter(this.readingStore);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
       batches,
@@ -108,7 +122,7 @@ export class Agent {
     this.writeMeter = new StoreWriteMeter(this.db);
 
     if (config.uplink) {
-      const uplink = new HttpUplink({ url: config.uplink.url, timeoutMs: config.uplink.timeout_ms, ...(receiverKey ? { receiverKey } : {}) });
+      const uplink = this.uplink!;
       this.forwarder = new Forwarder(
         this.db,
         batches,
@@ -132,6 +146,7 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    await this.startInference();
     this.batcher.start();
     this.forwarder?.start();
     for (const s of this.sources) {
@@ -155,6 +170,60 @@ export class Agent {
     );
   }
 
+  /** Loads the bound models before any source starts: a tampered model or a bad binding stops the start with its reason. */
+  private async startInference(): Promise<void> {
+    const cfg = this.loaded.config.inference;
+    if (!cfg || Object.keys(cfg.bindings).length === 0) return;
+    const { SHIPPED_MODELS_DIR } = await import('../inference/manifest.js');
+    if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
+    this.inference = await InferenceStage.create(cfg, {
+      modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      configPath: this.loaded.path,
+      db: this.db,
+      counters: this.readingStore,
+      bootCounter: this.bootCounter,
+      onVerdicts: (n) => this.batcher.noteCommitted(n),
+      ...(this.alertPublisher ? { publisher: this.alertPublisher } : {}),
+      log: this.log.child({ component: 'inference' }),
+    });
+    this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
+    this.inference.start();
+    await this.alertPublisher?.start();
+  }
+
+  private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
+    const where = `${this.loaded.path}: inference.alerts`;
+    const mqttSources = Object.entries(this.loaded.config.sources).filter(([, s]) => s.type === 'mqtt');
+    let url = alerts.url;
+    let username: string | undefined;
+    let password: string | undefined;
+    let clientId = `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`;
+    if (url === undefined) {
+      const id = alerts.mqtt_source ?? (mqttSources.length === 1 ? mqttSources[0]![0] : undefined);
+      const source = mqttSources.find(([sid]) => sid === id)?.[1];
+      if (!source || source.type !== 'mqtt') {
+        throw new AgentError('CONFIG_INVALID', `${where}: name the broker with url, or mqtt_source (one of: ${mqttSources.map(([sid]) => sid).join(', ') || 'no MQTT source configured'})`);
+      }
+      url = source.url;
+      username = source.username;
+      if (source.password_file) password = readFileSync(this.loaded.resolvePath(source.password_file), 'utf8').trim();
+      clientId = `${source.client_id.slice(0, 56)}-alerts`;
+    }
+    const { AlertPublisher } = await import('../inference/alert-publisher.js');
+    return new AlertPublisher(
+      {
+        url,
+        clientId,
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        topicPrefix: alerts.topic_prefix,
+        retain: alerts.retain,
+        deviceId: this.identity.deviceId,
+      },
+      this.log.child({ component: 'alerts' }),
+    );
+  }
+
   /**
    * Stops accepting, commits what was accepted, cuts the last batch, gives the uplink up to
    * `drainMs` to deliver it (what is left is delivered at the next start), then closes the store.
@@ -165,10 +234,13 @@ export class Agent {
     if (this.budgetTimer) clearInterval(this.budgetTimer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.writer.close();
+    await this.inference?.stop();
+    await this.alertPublisher?.stop();
     this.batcher.stop();
     this.batcher.cutDue(true);
     await this.forwarder?.drain(drainMs);
     await this.forwarder?.stop();
+    await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
     this.writeSnapshot(false);
     this.db.close();
     this.releaseLock();
@@ -183,6 +255,7 @@ export class Agent {
       boot: this.bootCounter,
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
+      ...(this.inference ? { inference: this.inference.snapshot() } : {}),
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
     };
   }

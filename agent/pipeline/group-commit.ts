@@ -1,4 +1,5 @@
 import type { ReadingStore, Submission, SubmitResult } from '../store/reading-store.js';
+import type { StoredReading } from '../types.js';
 
 interface Pending {
   sub: Submission;
@@ -17,6 +18,7 @@ export class GroupCommitWriter {
   private scheduled = false;
   private closed = false;
   private readonly listeners: ((accepted: number) => void)[] = [];
+  private readonly readingListeners: ((readings: StoredReading[]) => void)[] = [];
   private onFull: (() => void) | undefined;
 
   constructor(
@@ -27,6 +29,11 @@ export class GroupCommitWriter {
   /** Called after every commit with the number of new readings (the batcher listens). */
   onCommitted(listener: (accepted: number) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Called after every commit with the readings it inserted, ids included (the inference stage listens). */
+  onCommittedReadings(listener: (readings: StoredReading[]) => void): void {
+    this.readingListeners.push(listener);
   }
 
   submit(sub: Submission): Promise<SubmitResult> {
@@ -50,13 +57,15 @@ export class GroupCommitWriter {
     this.onFull = handler;
   }
 
-  private commitWithRoom(subs: Submission[]): SubmitResult[] {
+  private commitWithRoom(subs: Submission[], stored: StoredReading[] | undefined): SubmitResult[] {
     try {
-      return this.store.commit(subs);
+      return this.store.commit(subs, Date.now(), stored);
     } catch (err) {
       if (!this.onFull || (err as { code?: string }).code !== 'SQLITE_FULL') throw err;
       this.onFull();
-      return this.store.commit(subs);
+      // The failed transaction was rolled back: what it reported as inserted was not.
+      if (stored) stored.length = 0;
+      return this.store.commit(subs, Date.now(), stored);
     }
   }
 
@@ -72,8 +81,12 @@ export class GroupCommitWriter {
       }
       const group = this.queue.splice(0, take);
       let results: SubmitResult[];
+      const stored: StoredReading[] | undefined = this.readingListeners.length > 0 ? [] : undefined;
       try {
-        results = this.commitWithRoom(group.map((p) => p.sub));
+        results = this.commitWithRoom(
+          group.map((p) => p.sub),
+          stored,
+        );
       } catch (err) {
         for (const p of group) p.reject(err);
         continue;
@@ -84,6 +97,7 @@ export class GroupCommitWriter {
         p.resolve(results[i]!);
       });
       if (accepted > 0) for (const l of this.listeners) l(accepted);
+      if (stored && stored.length > 0) for (const l of this.readingListeners) l(stored);
     }
   }
 

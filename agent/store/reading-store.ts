@@ -94,15 +94,20 @@ export class ReadingStore {
     this.seqPut = db.prepare(
       'INSERT INTO sensor_seq (source, sensor, last_seq) VALUES (?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq',
     );
-    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number) => subs.map((s) => this.apply(s, receivedAt)));
+    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
+      subs.map((s) => this.apply(s, receivedAt, stored)),
+    );
   }
 
-  /** Commits all submissions in one transaction (one fsync): the group commit. */
-  commit(subs: readonly Submission[], receivedAt = Date.now()): SubmitResult[] {
-    return this.commitGroup(subs, receivedAt);
+  /**
+   * Commits all submissions in one transaction (one fsync): the group commit. With `stored`,
+   * the readings actually inserted (not duplicates) are appended to it with their new ids.
+   */
+  commit(subs: readonly Submission[], receivedAt = Date.now(), stored?: StoredReading[]): SubmitResult[] {
+    return this.commitGroup(subs, receivedAt, stored);
   }
 
-  private apply(sub: Submission, receivedAt: number): SubmitResult {
+  private apply(sub: Submission, receivedAt: number, stored: StoredReading[] | undefined): SubmitResult {
     for (const reason of sub.rejected ?? []) this.countIn('rejected', `${sub.source}: ${reason}`, 1);
     const red = sub.redelivery;
     if (red) {
@@ -127,6 +132,7 @@ export class ReadingStore {
         this.bootCounter,
       );
       accepted += info.changes;
+      if (stored && info.changes === 1) stored.push({ ...r, id: Number(info.lastInsertRowid), source: sub.source, boot: this.bootCounter });
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
     for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
