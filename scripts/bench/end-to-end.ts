@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
 import { AckProxy } from './lib/ack-proxy.js';
+import type { BenchModel } from './lib/bench-model.js';
 import { pinned } from './lib/cores.js';
 import { rssMb, sampleRss, writeBytes } from './lib/procfs.js';
 import { initAgent, startAgent, startBroker, startProc, startReceiver, until, type Proc } from './lib/processes.js';
@@ -15,10 +16,22 @@ import { percentile, sleep } from './lib/stats.js';
 const AGENT_CORE = 0;
 const PEER_CORE = 1;
 /** Batching as a deployment would configure it for a busy gateway; a short age keeps the measured tail small. */
-const AGENT_EDITS: [string[], unknown][] = [
+const BASE_EDITS: [string[], unknown][] = [
   [['batch', 'max_readings'], 1000],
   [['batch', 'max_age_ms'], 100],
 ];
+let AGENT_EDITS = BASE_EDITS;
+let MODEL_EDITS: [string[], unknown][] = [];
+
+/** Every agent of the end-to-end runs scores every reading with `model` (inference on). */
+export function useModel(model: BenchModel): void {
+  MODEL_EDITS = [
+    [['inference', 'models_dir'], model.modelsDir],
+    [['inference', 'bindings', 'bench', 'model'], model.id],
+    [['inference', 'bindings', 'bench', 'sensors'], ['#']],
+  ];
+  AGENT_EDITS = [...BASE_EDITS, ...MODEL_EDITS];
+}
 
 export function benchLines(messages: number, offset = 0): string {
   let s = '';
@@ -112,7 +125,8 @@ export interface LatencyResult {
  * publish, so it includes the broker hop. The first second is warm-up and not counted. Then cold
  * starts: stop the agent, queue one message for its session, start it, time to its first PUBACK.
  */
-export async function latencyRun(rate: number, seconds: number, coldStarts: number): Promise<LatencyResult> {
+export async function latencyRun(rate: number, seconds: number, coldStarts: number, opts: { inference?: boolean } = {}): Promise<LatencyResult> {
+  const edits = opts.inference === false ? BASE_EDITS : AGENT_EDITS;
   const broker = await startBroker(PEER_CORE);
   const receiver = await startReceiver(PEER_CORE);
   const sentAt = new Map<number, number>();
@@ -146,7 +160,7 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
     pub.publish('sensors/latency', `{"v":${v},"t":${1_763_000_000_000 + v}}`, { qos: 1 });
   };
   try {
-    const dir = initAgent(proxy.url, receiver.url, AGENT_EDITS);
+    const dir = initAgent(proxy.url, receiver.url, edits);
     agent = await startAgent(AGENT_CORE, dir);
     await sleep(300);
     const rss = sampleRss(agent.pid);
@@ -158,7 +172,7 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
       while (next < due) publish();
       await sleep(2);
     }
-    await until('the agent to acknowledge the last publishes', () => sentAt.size === 0, 10_000).catch(() => undefined);
+    await until('the agent to acknowledge the last publishes', () => sentAt.size === 0, 30_000).catch(() => undefined);
     const unacked = sentAt.size;
     const rssPeakMb = Math.max(...rss.stop());
 

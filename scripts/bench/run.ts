@@ -3,13 +3,15 @@
  * Prints progress lines, then a JSON summary as the last line. `--quick` is a smaller run of
  * the same that finishes within about a minute. Results and how to read them: docs/performance.md.
  *
- *   node dist/scripts/bench/run.js [--quick] [--runs N] [--messages N]
+ *   node dist/scripts/bench/run.js [--quick] [--runs N] [--messages N] [--no-inference]
  */
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { canPin, pinSelf } from './lib/cores.js';
 import { fmt, spread } from './lib/stats.js';
-import { backlogRun, ceilingRun, latencyRun, throughputRun } from './end-to-end.js';
+import { backlogRun, ceilingRun, latencyRun, throughputRun, useModel } from './end-to-end.js';
+import { benchModel } from './lib/bench-model.js';
+import { tempDir } from './lib/processes.js';
 import { stageCosts } from './stages.js';
 
 function intArg(name: string, fallback: number): number {
@@ -37,6 +39,11 @@ pinSelf(1);
 const log = (s: string) => process.stdout.write(`${s}\n`);
 log(`edge-agent bench${quick ? ' (quick)' : ''}: ${runs} runs of ${messages} QoS 1 readings; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), agent ${canPin ? 'pinned to core 0' : 'NOT pinned'}`);
 
+const noInference = process.argv.includes('--no-inference');
+const model = benchModel(tempDir('models'));
+if (!noInference) useModel(model);
+log(`inference: ${noInference ? 'off (--no-inference)' : `on, every reading scored by ${model.description}`}`);
+
 const agentRates: number[] = [];
 const ceilingRates: number[] = [];
 const ratios: number[] = [];
@@ -60,6 +67,8 @@ for (let i = 0; i < runs; i++) {
 
 const lat = await latencyRun(ackRate, ackSeconds, coldStarts);
 log(`ack latency at ${ackRate}/s over ${ackSeconds} s: p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, max ${lat.max.toFixed(1)} ms (${lat.samples} samples, ${lat.unacked} unacknowledged), RSS peak ${lat.rssPeakMb.toFixed(1)} MiB`);
+const latPlain = noInference ? lat : await latencyRun(ackRate, ackSeconds, 1, { inference: false });
+if (!noInference) log(`  same without inference: p50 ${latPlain.p50.toFixed(2)} ms, p99 ${latPlain.p99.toFixed(2)} ms, max ${latPlain.max.toFixed(1)} ms`);
 const cold = spread(lat.coldStartMs);
 log(`cold start to first acknowledged reading: ${fmt(cold, ' ms')} (min/median/max)`);
 
@@ -72,7 +81,7 @@ const HEAP_CAP = '--max-old-space-size=64';
 const capped = await backlogRun(backlogReadings, { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${HEAP_CAP}`.trim() });
 log(`  same with NODE_OPTIONS=${HEAP_CAP}: ${capped.samples.map(([n, mb]) => `${n}: ${mb.toFixed(0)}`).join(', ')} MiB (max ${capped.maxMb.toFixed(1)})`);
 
-const st = await stageCosts(quick ? 20_000 : 100_000);
+const st = await stageCosts(quick ? 20_000 : 100_000, model);
 for (const [name, c] of Object.entries(st.stages)) log(`stage ${name.padEnd(26)} ${c.us_per_reading} us/reading${'cpu_us_per_reading' in c ? ` (cpu ${c.cpu_us_per_reading})` : ''}`);
 log(`store bytes written per reading: ${st.store_bytes_written_per_reading.grouped_200} grouped (200 per commit), ${st.store_bytes_written_per_reading.per_message} one commit per message`);
 
@@ -81,6 +90,7 @@ const summary = {
   benchmark: 'edge-agent',
   quick,
   pinned: canPin,
+  inference: noInference ? null : model.description,
   runs,
   messages,
   throughput_per_s: spread(agentRates).median,
@@ -101,6 +111,7 @@ const summary = {
     throughput_ratio: ratio,
     rss_peak_mb: spread(rssPeaks, 1),
     store_bytes_written_per_reading: writtenPerReading.length > 0 ? spread(writtenPerReading) : null,
+    ack_without_inference: { p50_ms: +latPlain.p50.toFixed(2), p99_ms: +latPlain.p99.toFixed(2), max_ms: +latPlain.max.toFixed(2), cold_start_ms: Math.round(latPlain.coldStartMs[0]!) },
     ack: { rate_per_s: ackRate, seconds: ackSeconds, samples: lat.samples, unacked: lat.unacked, max_ms: +lat.max.toFixed(2), rss_peak_mb: +lat.rssPeakMb.toFixed(1) },
     cold_start_ms: cold,
     stages_us_per_reading: st.stages,
