@@ -45,6 +45,7 @@ if (!noInference) useModel(model);
 log(`inference: ${noInference ? 'off (--no-inference)' : `on, every reading scored by ${model.description}`}`);
 
 const agentRates: number[] = [];
+const committedRates: number[] = [];
 const ceilingRates: number[] = [];
 const ratios: number[] = [];
 const rssPeaks: number[] = [];
@@ -56,11 +57,12 @@ for (let i = 0; i < runs; i++) {
   if (t.receiverRejected > 0) throw new Error(`the receiver rejected ${t.receiverRejected} batches`);
   ceilingRates.push(ceiling);
   agentRates.push(t.perS);
+  committedRates.push(t.committedPerS);
   ratios.push(t.perS / ceiling);
   rssPeaks.push(t.rssPeakMb);
   if (t.bytesWrittenPerReading !== undefined) writtenPerReading.push(t.bytesWrittenPerReading);
   log(
-    `run ${i + 1}: agent end-to-end ${Math.round(t.perS)}/s, bare subscriber ${Math.round(ceiling)}/s, ratio ${(t.perS / ceiling).toFixed(2)}, ` +
+    `run ${i + 1}: agent end-to-end ${Math.round(t.perS)}/s (committed ${Math.round(t.committedPerS)}/s), bare subscriber ${Math.round(ceiling)}/s, ratio ${(t.perS / ceiling).toFixed(2)}, ` +
       `agent RSS peak ${t.rssPeakMb.toFixed(1)} MiB, ${t.bytesWrittenPerReading?.toFixed(0) ?? '?'} bytes written per reading`,
   );
 }
@@ -107,6 +109,7 @@ const summary = {
     backlog_heap_capped: { node_options: HEAP_CAP, rss_start_mb: +capped.startMb.toFixed(1), rss_end_mb: +capped.endMb.toFixed(1), rss_max_mb: +capped.maxMb.toFixed(1), samples: capped.samples.map(([n, mb]) => [n, +mb.toFixed(1)]) },
     backlog: { readings: backlog.samples[backlog.samples.length - 1]![0], rss_start_mb: +backlog.startMb.toFixed(1), rss_end_mb: +backlog.endMb.toFixed(1), rss_max_mb: +backlog.maxMb.toFixed(1), samples: backlog.samples.map(([n, mb]) => [n, +mb.toFixed(1)]) },
     throughput_per_s: spread(agentRates),
+    committed_per_s: spread(committedRates),
     ceiling_per_s: spread(ceilingRates),
     throughput_ratio: ratio,
     rss_peak_mb: spread(rssPeaks, 1),
