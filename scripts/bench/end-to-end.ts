@@ -245,7 +245,7 @@ export async function backlogRun(messages: number, env: NodeJS.ProcessEnv = {}, 
     const stored = () => store.prepare('SELECT count(*) FROM readings').pluck().get() as number;
     for (let c = 0; c < chunks; c++) {
       await publishLines(broker.port, benchLines(per, c * per));
-      await until('the chunk stored', () => stored() >= (c + 1) * per, 120_000);
+      await until(`chunk ${c + 1} of ${chunks} stored (agent log: ${agent.output().slice(-1500)})`, () => stored() >= (c + 1) * per, 60_000);
       samples.push([stored(), rssMb(agent.pid)!]);
     }
     store.close();
