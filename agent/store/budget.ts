@@ -98,9 +98,9 @@ export class StoreBudget {
     return { fileBytes: pages * this.pageSize, walBytes, usedBytes: (pages - free) * this.pageSize };
   }
 
-  /** The bytes live data may occupy in the main file. */
+  /** The bytes live data may occupy in the main file: the WAL may reach twice its limit before it is truncated. */
   get dataAllowance(): number {
-    return this.maxBytes - this.walLimitBytes;
+    return this.maxBytes - 2 * this.walLimitBytes;
   }
 
   /** Checks the budget (after commits and on a timer) and frees space when it is exceeded. */
@@ -112,6 +112,17 @@ export class StoreBudget {
       // PASSIVE never waits for readers (a `status` beside the agent); the next write after a
       // complete checkpoint restarts the WAL and cuts it to journal_size_limit.
       this.db.pragma('wal_checkpoint(PASSIVE)');
+      u = this.usage();
+    }
+    if (u.walBytes > 2 * this.walLimitBytes) {
+      // Readers kept the WAL from being reset: wait for them briefly (not the usual 5 s) and
+      // truncate it. If a reader still holds on, the next check tries again.
+      this.db.pragma('busy_timeout = 50');
+      try {
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } finally {
+        this.db.pragma('busy_timeout = 5000');
+      }
       u = this.usage();
     }
     if (u.usedBytes > this.dataAllowance) this.free(this.dataAllowance * LOW_WATER, result);
