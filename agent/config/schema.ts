@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { httpSchema } from '../health/config.js';
 import { coapObserveSourceSchema } from '../sources/coap-observe/config.js';
 import { coapServerSourceSchema } from '../sources/coap-server/config.js';
 import { mqttSourceSchema } from '../sources/mqtt/config.js';
@@ -42,6 +43,8 @@ export const configSchema = z.strictObject({
   }),
   sources: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'source ids are lowercase letters, digits, - and _'), sourceSchema),
   uplink: httpUplinkSchema.optional(),
+  /** Health, metrics and status page endpoint; absent = not served. */
+  http: httpSchema.optional(),
   clock: z.strictObject({
     /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
     synced: z.enum(['auto', 'always', 'never']).default('auto'),

@@ -13,6 +13,8 @@ import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
 import { HttpUplink } from '../uplink/http/http-uplink.js';
 import { AgentError } from '../errors.js';
+import { AgentState } from '../health/agent-state.js';
+import { Observability } from '../health/observability.js';
 import { Batcher } from './batcher.js';
 import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
@@ -53,6 +55,9 @@ export class Agent {
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
+  /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
+  readonly observability: Observability;
+  private readonly state: AgentState;
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -76,7 +81,9 @@ export class Agent {
     this.db = db;
     this.clock = new ClockStatus(config.clock.synced);
 
+    this.observability = new Observability(this.db, config.http, log);
     this.writer = new GroupCommitWriter(new ReadingStore(this.db, this.bootCounter));
+    this.observability.watchWriter(this.writer);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
       batches,
@@ -92,7 +99,7 @@ export class Agent {
         this.db,
         batches,
         uplink,
-        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey },
+        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey, observer: this.observability.deliveryObserver() },
         log.child({ component: 'uplink', uplink: uplink.description }),
       );
       this.batcher.onBatch(() => this.forwarder?.wake());
@@ -108,6 +115,16 @@ export class Agent {
         serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
       }),
     );
+    const forwarder = this.forwarder;
+    this.state = new AgentState(
+      this.db,
+      batches,
+      this.sources,
+      this.clock,
+      dbPath,
+      forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
+      { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms },
+    );
   }
 
   async start(): Promise<void> {
@@ -122,6 +139,7 @@ export class Agent {
       }
     }
     if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
+    await this.observability.start(this.state);
     this.writeSnapshot();
     this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
     this.prune();
@@ -140,6 +158,7 @@ export class Agent {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
+    await this.observability.stop();
     this.writer.close();
     this.batcher.stop();
     this.batcher.cutDue(true);

@@ -17,6 +17,7 @@ export class GroupCommitWriter {
   private scheduled = false;
   private closed = false;
   private readonly listeners: ((accepted: number) => void)[] = [];
+  private readonly submissionListeners: ((sub: Submission, result: SubmitResult) => void)[] = [];
 
   constructor(
     private readonly store: ReadingStore,
@@ -26,6 +27,11 @@ export class GroupCommitWriter {
   /** Called after every commit with the number of new readings (the batcher listens). */
   onCommitted(listener: (accepted: number) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Called after every commit once per submission with its result (metrics count readings per source and sensor). */
+  onSubmissionCommitted(listener: (sub: Submission, result: SubmitResult) => void): void {
+    this.submissionListeners.push(listener);
   }
 
   submit(sub: Submission): Promise<SubmitResult> {
@@ -61,6 +67,7 @@ export class GroupCommitWriter {
       group.forEach((p, i) => {
         accepted += results[i]!.accepted;
         p.resolve(results[i]!);
+        for (const l of this.submissionListeners) l(p.sub, results[i]!);
       });
       if (accepted > 0) for (const l of this.listeners) l(accepted);
     }

@@ -29,6 +29,8 @@ export interface SerialProgress {
 export interface SubmitResult {
   accepted: number;
   duplicates: number;
+  /** Accepted readings per sensor id (metrics count them by sensor). */
+  acceptedBySensor?: Map<string, number>;
 }
 
 interface ReadingRow {
@@ -106,6 +108,7 @@ export class ReadingStore {
       this.redeliveryPut.run(sub.source, red.messageId, red.fingerprint);
     }
     let accepted = 0;
+    const acceptedBySensor = new Map<string, number>();
     for (const r of sub.readings) {
       const info = this.insert.run(
         r.sensor,
@@ -119,11 +122,12 @@ export class ReadingStore {
         this.bootCounter,
       );
       accepted += info.changes;
+      if (info.changes > 0) acceptedBySensor.set(r.sensor, (acceptedBySensor.get(r.sensor) ?? 0) + info.changes);
     }
     for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
-    return { accepted, duplicates };
+    return { accepted, duplicates, acceptedBySensor };
   }
 
   private countIn(name: string, label: string, n: number): void {
