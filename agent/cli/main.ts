@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { AgentError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerExportCommand } from './export.js';
 import { registerInitCommand } from './init.js';
 import { registerKeysCommand } from './keys.js';
@@ -25,6 +26,7 @@ registerVerifyCommand(program);
 registerExportCommand(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
+registerDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);
