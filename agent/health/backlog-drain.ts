@@ -54,11 +54,10 @@ export class BacklogDrainReporter {
     const a = this.active;
     if (!a || seq > a.lastSeq) return;
     a.done++;
-    if (seq >= a.lastSeq || a.done >= a.total) {
-      a.progress.finish();
-      this.active = undefined;
-    } else {
-      a.progress.update(a.done);
-    }
+    const finished = seq >= a.lastSeq || a.done >= a.total;
+    if (finished) this.active = undefined;
+    // The final line needs the count too: the reporter only learns it through update().
+    a.progress.update(a.done);
+    if (finished) a.progress.finish();
   }
 }
