@@ -28,19 +28,31 @@ const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
 /** Readiness with a reason per check: store writable, buffer moving, uplink delivering, sources connected, clock synced. */
 export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.now()): HealthReport {
   const checks: Record<string, Check> = {
-    store: checkStore(state, now),
-    buffer: checkBuffer(state, now),
-    uplink: checkUplink(state, limits, now),
-    sources: checkSources(state),
-    clock: state.clockSynced()
-      ? { ok: true, reason: 'gateway clock is synchronised' }
-      : {
-          ok: false,
-          reason: 'gateway clock is not known to be synchronised (no NTP sync reported): readings are flagged gateway-unsynced; enable NTP, or set clock.synced: always on a board with a trusted clock',
-        },
+    store: safely('store', () => checkStore(state, now)),
+    buffer: safely('buffer', () => checkBuffer(state, now)),
+    uplink: safely('uplink', () => checkUplink(state, limits, now)),
+    sources: safely('sources', () => checkSources(state)),
+    clock: safely('clock', () =>
+      state.clockSynced()
+        ? { ok: true, reason: 'gateway clock is synchronised' }
+        : {
+            ok: false,
+            reason:
+              'gateway clock is not known to be synchronised (no NTP sync reported): readings are flagged gateway-unsynced; enable NTP, or set clock.synced: always on a board with a trusted clock',
+          },
+    ),
   };
   const ready = Object.values(checks).every((c) => c.ok);
   return { status: ready ? 'ok' : 'fail', live: true, ready, checked_at: new Date(now).toISOString(), checks };
+}
+
+/** A check that throws (a store gone bad under it) is a failed check with the error, never a 500. */
+function safely(name: string, fn: () => Check): Check {
+  try {
+    return fn();
+  } catch (err) {
+    return { ok: false, reason: `${name} check could not run: ${errorMessage(err)}` };
+  }
 }
 
 function checkStore(state: AgentState, now: number): Check {
