@@ -15,6 +15,10 @@ export type ErrorCode =
   | 'BATCH_INVALID'
   | 'RECEIPT_INVALID'
   | 'LOCKED'
+  | 'MODEL_NOT_FOUND'
+  | 'MODEL_INVALID'
+  | 'MODEL_TAMPERED'
+  | 'REPLAY_INPUT'
   | 'USAGE';
 
 export class AgentError extends Error {

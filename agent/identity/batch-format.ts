@@ -4,6 +4,7 @@ import { canonicalDecode, canonicalEncode } from './canonical.js';
 import { merkleRoot, sha256 } from './merkle.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
+import { modelRefSchema, toBatchVerdicts, verdictLeaves, verdictSchema, type StoredVerdict } from './verdict-format.js';
 
 /** The wire format of a signed batch, specified in docs/wire-format.md (section numbers cited below). */
 export const BATCH_FORMAT = 'edge-agent/batch/1';
@@ -46,9 +47,23 @@ const bodySchema = z
     t1: int,
     n: uint,
     root: bytes32,
-    r: z.array(readingSchema).min(1),
+    r: z.array(readingSchema),
+    // §4.4: verdicts, their models and their Merkle root; absent together when there are none.
+    m: z.array(modelRefSchema).min(1).optional(),
+    vd: z.array(verdictSchema).min(1).optional(),
+    vroot: bytes32.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((b, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    const present = [b.m, b.vd, b.vroot].filter((x) => x !== undefined).length;
+    if (present !== 0 && present !== 3) issue('vd', 'm, vd and vroot are present together or not at all');
+    if (b.r.length === 0 && !b.vd) issue('r', 'a batch holds at least one reading or one verdict');
+    if (b.m && new Set(b.m.map((x) => `${x.id}:${Buffer.from(x.h).toString('hex')}`)).size !== b.m.length) issue('m', 'a model appears twice');
+    b.vd?.forEach((v, k) => {
+      if (v.m >= (b.m?.length ?? 0)) ctx.addIssue({ code: 'custom', path: ['vd', k, 'm'], message: 'names no entry of m' });
+    });
+  });
 
 // wire-format.md §5: the envelope.
 const envelopeSchema = z.object({ body: byteString, sig: byteString.refine((b) => b.length === 64, 'must be 64 bytes') }).strict();
@@ -93,15 +108,26 @@ export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
   return readings.map((r) => canonicalEncode(r));
 }
 
-export function buildBatch(identity: Identity, header: BatchHeader, readings: readonly StoredReading[]): SignedBatch {
-  if (readings.length === 0) throw new Error('a batch holds at least one reading');
-  const r = readings.map(toBatchReading);
+/** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */
+function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
   let t0 = Infinity;
   let t1 = -Infinity;
-  for (const x of r) {
+  for (const x of body.r) {
     if (x.t < t0) t0 = x.t;
     if (x.t > t1) t1 = x.t;
   }
+  for (const x of body.vd ?? []) {
+    if (x.t < t0) t0 = x.t;
+    if (x.t > t1) t1 = x.t;
+  }
+  return { t0, t1 };
+}
+
+export function buildBatch(identity: Identity, header: BatchHeader, readings: readonly StoredReading[], verdicts: readonly StoredVerdict[] = []): SignedBatch {
+  if (readings.length === 0 && verdicts.length === 0) throw new Error('a batch holds at least one reading or verdict');
+  const r = readings.map(toBatchReading);
+  const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
+  const { t0, t1 } = timeRange({ r, ...(v ? { vd: v.vd } : {}) });
   const body: BatchBody = {
     fmt: BATCH_FORMAT,
     dev: identity.publicKey,
@@ -116,12 +142,17 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
     root: merkleRoot(readingLeaves(r)),
     r,
   };
+  if (v) {
+    body.m = v.m;
+    body.vd = v.vd;
+    body.vroot = merkleRoot(verdictLeaves(v.vd));
+  }
   const bodyBytes = canonicalEncode(body);
   const signature = identity.sign(bodyBytes);
   return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };
 }
 
-export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id';
+export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id' | 'duplicate-verdict-id';
 
 export class BatchVerificationError extends Error {
   constructor(
@@ -161,20 +192,25 @@ export function verifyBatchEnvelope(envelope: Uint8Array): SignedBatch {
   }
   if (body.n !== body.r.length) throw new BatchVerificationError('bad-count', `n is ${body.n} but the batch holds ${body.r.length} readings`);
   const ids = new Set<number>();
-  let t0 = Infinity;
-  let t1 = -Infinity;
   for (const x of body.r) {
     if (ids.has(x.i)) throw new BatchVerificationError('duplicate-reading-id', `reading id ${x.i} appears twice`);
     ids.add(x.i);
-    if (x.t < t0) t0 = x.t;
-    if (x.t > t1) t1 = x.t;
   }
+  const verdictIds = new Set<number>();
+  for (const x of body.vd ?? []) {
+    if (verdictIds.has(x.i)) throw new BatchVerificationError('duplicate-verdict-id', `verdict id ${x.i} appears twice`);
+    verdictIds.add(x.i);
+  }
+  const { t0, t1 } = timeRange(body);
   if (t0 !== body.t0 || t1 !== body.t1) {
-    throw new BatchVerificationError('bad-time-range', `t0/t1 are ${body.t0}/${body.t1} but the readings span ${t0}/${t1}`);
+    throw new BatchVerificationError('bad-time-range', `t0/t1 are ${body.t0}/${body.t1} but the readings and verdicts span ${t0}/${t1}`);
   }
   const root = merkleRoot(readingLeaves(body.r));
   if (!Buffer.from(root).equals(Buffer.from(body.root))) {
     throw new BatchVerificationError('bad-merkle-root', 'Merkle root does not match the readings');
+  }
+  if (body.vd && !Buffer.from(merkleRoot(verdictLeaves(body.vd))).equals(Buffer.from(body.vroot!))) {
+    throw new BatchVerificationError('bad-merkle-root', 'verdict Merkle root vroot does not match the verdicts');
   }
   return { body, bodyBytes: env.body, signature: env.sig, hash: sha256(env.body), envelope };
 }

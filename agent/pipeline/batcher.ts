@@ -34,7 +34,7 @@ export class Batcher {
 
   start(): void {
     // Readings left unbatched by the previous run count as old: they have waited at least that long.
-    const left = this.store.unbatchedSummary().count;
+    const left = this.store.unbatchedSummary().count + this.store.unbatchedVerdicts();
     if (left > 0) {
       this.waiting = left;
       this.oldestAtMono = performance.now() - this.opts.maxAgeMs;
@@ -44,7 +44,7 @@ export class Batcher {
     this.cutDue();
   }
 
-  /** Told by the store writer after each commit. */
+  /** Told after each commit of readings (store writer) or verdicts (inference stage). */
   noteCommitted(accepted: number): void {
     if (this.waiting === 0) this.oldestAtMono = performance.now();
     this.waiting += accepted;
@@ -67,8 +67,9 @@ export class Batcher {
           this.oldestAtMono = undefined;
           break;
         }
-        this.waiting = Math.max(0, this.waiting - batch.body.n);
-        this.log.debug({ seq: batch.body.seq, readings: batch.body.n }, 'batch cut');
+        const verdicts = batch.body.vd?.length ?? 0;
+        this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
+        this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
         for (const l of this.listeners) l(batch);
         if (!all && !aged && this.waiting < this.opts.maxReadings) {
           if (this.waiting === 0) this.oldestAtMono = undefined;

@@ -181,7 +181,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
     if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, store.stats()));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
-    const m = /^\/v1\/devices\/([^/]+)\/batches$/.exec(path);
+    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts)$/.exec(path);
     if (m) {
       return only('GET', () => {
         let device: string;
@@ -190,7 +190,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         } catch (err) {
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
-        const list = store.deviceBatches(device);
+        const list = m[2] === 'alerts' ? store.alertChanges(device) : store.deviceBatches(device);
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });

@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { AgentError, errorMessage } from '../errors.js';
+
+/** Format of models/manifest.json, specified in agent/inference/README.md. */
+export const MANIFEST_FORMAT = 'edge-agent/models/1';
+export const MANIFEST_FILE = 'manifest.json';
+
+/** The models shipped with the package (`models/` at the package root). */
+export const SHIPPED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../models');
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const positive = finite.refine((n) => n > 0, 'must be > 0');
+
+const normalisationSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('fixed'), mean: z.array(finite).min(1), std: z.array(positive).min(1) }),
+  z.strictObject({ type: z.literal('warmup'), warmup: z.number().int().min(2), min_std: positive }),
+]);
+
+const scoreSchema = z.strictObject({
+  output: z.string().min(1),
+  ewma_halflife: finite.refine((n) => n >= 0, 'must be >= 0').default(0),
+  calibration: z.strictObject({
+    type: z.literal('warmup-quantile'),
+    quantile: finite.refine((q) => q > 0 && q < 1, 'must be in (0, 1)'),
+    factor: positive,
+  }),
+});
+
+const alertSchema = z.strictObject({
+  output: z.string().min(1),
+  direction: z.enum(['above', 'below']),
+  on: finite,
+  off: finite,
+  on_count: z.number().int().min(1),
+  off_count: z.number().int().min(1),
+});
+
+const modelEntrySchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lowercase letters, digits and -, at most 64'),
+    version: z.string().min(1),
+    task: z.enum(['anomaly', 'rul']),
+    description: z.string().min(1),
+    file: z
+      .string()
+      .min(1)
+      .refine((f) => !isAbsolute(f) && !normalize(f).split(sep).includes('..'), 'must be a path inside the models directory'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+    input: z.strictObject({
+      name: z.string().min(1),
+      window: z.number().int().min(1).max(4096),
+      features: z.array(z.string().min(1)).min(1).max(256),
+      pad: z.enum(['none', 'edge']),
+    }),
+    normalisation: normalisationSchema,
+    clip: positive,
+    outputs: z.array(z.strictObject({ name: z.string().min(1), meaning: z.string().min(1), unit: z.string().optional() })).min(1),
+    score: scoreSchema.optional(),
+    alert: alertSchema,
+    training: z.record(z.string(), z.unknown()).default({}),
+    metrics: z.record(z.string(), z.unknown()).default({}),
+  })
+  .superRefine((m, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const outputs = new Set(m.outputs.map((o) => o.name));
+    if (outputs.size !== m.outputs.length) issue(['outputs'], 'output names must be unique');
+    if (new Set(m.input.features).size !== m.input.features.length) issue(['input', 'features'], 'feature names must be unique');
+    if (m.normalisation.type === 'fixed') {
+      const f = m.input.features.length;
+      if (m.normalisation.mean.length !== f) issue(['normalisation', 'mean'], `needs ${f} values, one per feature`);
+      if (m.normalisation.std.length !== f) issue(['normalisation', 'std'], `needs ${f} values, one per feature`);
+    } else if (m.normalisation.warmup < m.input.window) {
+      issue(['normalisation', 'warmup'], `must be at least the window (${m.input.window}) so calibration has a full window`);
+    }
+    if (m.task === 'anomaly') {
+      if (!m.score) issue(['score'], 'anomaly models need a score section');
+      else if (!outputs.has(m.score.output)) issue(['score', 'output'], `"${m.score.output}" is not one of the outputs`);
+      if (m.score && m.normalisation.type !== 'warmup') issue(['normalisation', 'type'], 'anomaly scores are calibrated during warm-up: use "warmup"');
+    }
+    const alertables = new Set([...outputs, ...(m.score ? ['score'] : [])]);
+    if (!alertables.has(m.alert.output)) issue(['alert', 'output'], `"${m.alert.output}" is neither "score" nor an output`);
+    if (m.alert.direction === 'above' && m.alert.off > m.alert.on) issue(['alert', 'off'], 'must be <= on for direction "above"');
+    if (m.alert.direction === 'below' && m.alert.off < m.alert.on) issue(['alert', 'off'], 'must be >= on for direction "below"');
+  });
+
+const manifestSchema = z.strictObject({
+  format: z.literal(MANIFEST_FORMAT),
+  models: z.array(modelEntrySchema),
+});
+
+export type ModelEntry = z.infer<typeof modelEntrySchema>;
+export type Manifest = z.infer<typeof manifestSchema> & { dir: string };
+
+/** Reads and validates `manifest.json`; every problem is reported at once with its JSON path. */
+export function loadManifest(dir: string): Manifest {
+  const path = join(dir, MANIFEST_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'MODEL_NOT_FOUND' : 'MODEL_INVALID';
+    throw new AgentError(code, `${path}: ${errorMessage(err)}`);
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${describePath(raw, i.path)}: ${i.message}`);
+    throw new AgentError('MODEL_INVALID', `${path}: invalid manifest:\n${problems.join('\n')}`);
+  }
+  const ids = new Set<string>();
+  for (const m of parsed.data.models) {
+    if (ids.has(m.id)) throw new AgentError('MODEL_INVALID', `${path}: model id "${m.id}" appears twice`);
+    ids.add(m.id);
+  }
+  return { ...parsed.data, dir };
+}
+
+/** models[2].input.window reads better as models[2] (cmapss-rul).input.window. */
+function describePath(raw: unknown, path: readonly PropertyKey[]): string {
+  let out = '';
+  let node: unknown = raw;
+  for (const key of path) {
+    out += typeof key === 'number' ? `[${key}]` : `${out ? '.' : ''}${String(key)}`;
+    node = node !== null && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+    if (typeof key === 'number' && node !== null && typeof node === 'object' && typeof (node as { id?: unknown }).id === 'string') {
+      out += ` (${(node as { id: string }).id})`;
+    }
+  }
+  return out || '(root)';
+}
+
+export function findModel(manifest: Manifest, id: string): ModelEntry {
+  const m = manifest.models.find((x) => x.id === id);
+  if (!m) {
+    const known = manifest.models.map((x) => x.id).join(', ') || 'none';
+    throw new AgentError('MODEL_NOT_FOUND', `no model "${id}" in ${join(manifest.dir, MANIFEST_FILE)} (it has: ${known})`);
+  }
+  return m;
+}
+
+/**
+ * Reads a model file and checks it against the manifest's sha256. The bytes returned are the
+ * ones that were hashed, so what runs is exactly what was verified.
+ */
+export function readVerifiedModel(manifest: Manifest, entry: ModelEntry): Uint8Array {
+  const path = join(manifest.dir, entry.file);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new AgentError('MODEL_NOT_FOUND', `model ${entry.id}: cannot read ${path}: ${errorMessage(err)}`);
+  }
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== entry.sha256) {
+    throw new AgentError(
+      'MODEL_TAMPERED',
+      `model ${entry.id}: ${path} has sha256 ${actual}, but the manifest says ${entry.sha256}; refusing to load it (reinstall the models, or retrain with npm run train)`,
+    );
+  }
+  return bytes;
+}
+
+export interface ModelCheck {
+  id: string;
+  file: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** Checks every model of a manifest against its sha256 without loading it (doctor, `models verify`). */
+export function verifyModels(dir: string): ModelCheck[] {
+  const manifest = loadManifest(dir);
+  return manifest.models.map((m) => {
+    try {
+      readVerifiedModel(manifest, m);
+      return { id: m.id, file: join(dir, m.file), ok: true };
+    } catch (err) {
+      return { id: m.id, file: join(dir, m.file), ok: false, error: errorMessage(err) };
+    }
+  });
+}

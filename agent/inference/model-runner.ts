@@ -1,0 +1,361 @@
+import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
+import { stepAlert, type AlertState } from './hysteresis.js';
+import type { ModelEntry } from './manifest.js';
+import type { OnnxModel, ModelOutputs } from './onnx-model.js';
+
+/** One row of one key (a sensor, or an asset of a multivariate model), raw values in feature order. */
+export interface Row {
+  key: string;
+  /** Time of the row, ms since the epoch. */
+  ts: number;
+  values: readonly number[];
+  /** Id of the stored reading that completed this row (live), carried into its verdict. */
+  ref?: number;
+}
+
+/** What a model said about the window ending at one row. */
+export interface Verdict {
+  key: string;
+  /** End of the window: the time of the row judged. */
+  ts: number;
+  windowStart: number;
+  modelId: string;
+  modelSha256: Uint8Array;
+  outputs: Record<string, number>;
+  /** Calibrated anomaly score in [0,1] (anomaly models). */
+  score?: number;
+  /** The value the alert rule compared (score or an output) and the threshold in force. */
+  value: number;
+  threshold: number;
+  alert: boolean;
+  /** This verdict raised or cleared the alert. */
+  changed: boolean;
+  ref?: number;
+}
+
+export interface RunnerStats {
+  rows: number;
+  windows: number;
+  runs: number;
+  inferenceMs: number;
+  /** Windows whose model outputs were not finite: no verdict, counted here. */
+  nonFinite: number;
+}
+
+/** A key's state as persisted between runs (JSON). */
+export interface SavedKeyState {
+  rows: number;
+  warm: number[][] | null;
+  warmTs: number[] | null;
+  mean: number[];
+  std: number[];
+  ring: number[];
+  ringTs: number[];
+  first: number[] | null;
+  firstTs: number;
+  ewma: number | null;
+  q: number;
+  alert: AlertState;
+}
+
+/** Per-key state: normalisation, the last W normalised rows, calibration, smoothing, hysteresis. */
+interface KeyState {
+  rows: number;
+  warm: number[][] | null;
+  warmTs: number[] | null;
+  mean: Float64Array;
+  std: Float64Array;
+  ring: Float32Array;
+  ringTs: Float64Array;
+  first: Float32Array | null;
+  firstTs: number;
+  ewma: Ewma;
+  calibration: number[];
+  q: number;
+  alert: AlertState;
+}
+
+interface Job {
+  state: KeyState;
+  key: string;
+  kind: 'calibrate' | 'calibrated' | 'verdict';
+  ts: number;
+  windowStart: number;
+  rowIndex: number;
+  ref?: number;
+}
+
+/**
+ * Runs one model over rows of many keys, as agent/inference/README.md specifies. Strictly causal:
+ * a row's verdict depends on that row and earlier rows of its key only. `push` gathers every window
+ * the rows produce into batched `session.run` calls, then applies smoothing and hysteresis in row order.
+ */
+export class ModelRunner {
+  readonly entry: ModelEntry;
+  readonly stats: RunnerStats = { rows: 0, windows: 0, runs: 0, inferenceMs: 0, nonFinite: 0 };
+  private readonly keys = new Map<string, KeyState>();
+  private readonly w: number;
+  private readonly f: number;
+  private readonly warmup: number | undefined;
+  private buf = new Float32Array(0);
+  private jobs: Job[] = [];
+
+  constructor(
+    private readonly model: OnnxModel,
+    options: { warmup?: number } = {},
+  ) {
+    this.entry = model.entry;
+    this.w = model.window;
+    this.f = model.features;
+    const n = this.entry.normalisation;
+    if (n.type === 'warmup') {
+      this.warmup = options.warmup ?? n.warmup;
+      if (this.warmup < this.w) throw new Error(`model ${this.entry.id}: warmup ${this.warmup} is shorter than the window ${this.w}`);
+    } else if (options.warmup !== undefined) {
+      throw new Error(`model ${this.entry.id} uses fixed normalisation: a warmup does not apply`);
+    }
+  }
+
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
+  /** Each key's state as JSON-safe data, to persist across restarts (bound to the model's sha256 by the caller). */
+  exportState(): Map<string, SavedKeyState> {
+    const out = new Map<string, SavedKeyState>();
+    for (const [key, s] of this.keys) {
+      out.set(key, {
+        rows: s.rows,
+        warm: s.warm,
+        warmTs: s.warmTs,
+        mean: [...s.mean],
+        std: [...s.std],
+        ring: [...s.ring],
+        ringTs: [...s.ringTs],
+        first: s.first ? [...s.first] : null,
+        firstTs: s.firstTs,
+        ewma: s.ewma.current ?? null,
+        q: s.q,
+        alert: { ...s.alert },
+      });
+    }
+    return out;
+  }
+
+  /** Restores one key saved by `exportState`; a state of another shape is refused with the reason. */
+  importState(key: string, saved: SavedKeyState): void {
+    const per = this.w * this.f;
+    const okLen = (a: unknown, n: number) => Array.isArray(a) && a.length === n && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (
+      !Number.isInteger(saved.rows) ||
+      !okLen(saved.mean, this.f) ||
+      !okLen(saved.std, this.f) ||
+      !okLen(saved.ring, per) ||
+      !okLen(saved.ringTs, this.w) ||
+      (saved.first !== null && !okLen(saved.first, this.f)) ||
+      (saved.warm !== null && (!Array.isArray(saved.warm) || !saved.warm.every((r) => okLen(r, this.f)))) ||
+      typeof saved.q !== 'number' ||
+      typeof saved.alert?.alert !== 'boolean'
+    ) {
+      throw new Error(`saved state of key ${key} does not fit model ${this.entry.id} (window ${this.w}, ${this.f} features)`);
+    }
+    this.keys.set(key, {
+      rows: saved.rows,
+      warm: saved.warm,
+      warmTs: saved.warmTs,
+      mean: Float64Array.from(saved.mean),
+      std: Float64Array.from(saved.std),
+      ring: Float32Array.from(saved.ring),
+      ringTs: Float64Array.from(saved.ringTs),
+      first: saved.first ? Float32Array.from(saved.first) : null,
+      firstTs: saved.firstTs,
+      ewma: new Ewma(this.entry.score?.ewma_halflife ?? 0, saved.ewma ?? undefined),
+      calibration: [],
+      q: saved.q,
+      alert: { alert: saved.alert.alert, streak: saved.alert.streak },
+    });
+  }
+
+  /** One entry per row, in order: a verdict, or null while warming up or before the first window. */
+  async push(rows: readonly Row[]): Promise<(Verdict | null)[]> {
+    this.jobs = [];
+    let windows = 0;
+    for (let i = 0; i < rows.length; i++) windows = this.accept(rows[i]!, i, windows);
+    const results: (Verdict | null)[] = new Array<Verdict | null>(rows.length).fill(null);
+    if (windows === 0) return results;
+    const started = performance.now();
+    const outputs = await this.model.run(this.buf, windows);
+    this.stats.inferenceMs += performance.now() - started;
+    this.stats.runs += Math.ceil(windows / 1024);
+    this.stats.windows += windows;
+    this.jobs.forEach((job, w) => {
+      const v = this.finish(job, outputs, w);
+      if (v) results[job.rowIndex] = v;
+    });
+    this.jobs = [];
+    return results;
+  }
+
+  private stateOf(key: string): KeyState {
+    let s = this.keys.get(key);
+    if (!s) {
+      const fixed = this.entry.normalisation.type === 'fixed' ? this.entry.normalisation : undefined;
+      s = {
+        rows: 0,
+        warm: fixed ? null : [],
+        warmTs: fixed ? null : [],
+        mean: Float64Array.from(fixed?.mean ?? new Array<number>(this.f).fill(0)),
+        std: Float64Array.from(fixed?.std ?? new Array<number>(this.f).fill(1)),
+        ring: new Float32Array(this.w * this.f),
+        ringTs: new Float64Array(this.w),
+        first: null,
+        firstTs: 0,
+        ewma: new Ewma(this.entry.score?.ewma_halflife ?? 0),
+        calibration: [],
+        q: 1,
+        alert: { alert: false, streak: 0 },
+      };
+      this.keys.set(key, s);
+    }
+    return s;
+  }
+
+  /** Takes one row into its key's state and schedules the windows it produces; returns the window count. */
+  private accept(row: Row, rowIndex: number, windows: number): number {
+    if (row.values.length !== this.f) throw new Error(`model ${this.entry.id}, key ${row.key}: expected ${this.f} values, got ${row.values.length}`);
+    this.stats.rows++;
+    const s = this.stateOf(row.key);
+    if (s.warm && s.warmTs) {
+      s.warm.push([...row.values]);
+      s.warmTs.push(row.ts);
+      if (s.warm.length < this.warmup!) return windows;
+      return this.endWarmup(s, row.key, rowIndex, windows);
+    }
+    this.append(s, this.normalise(s, row.values), row.ts);
+    if (s.rows < this.w && this.entry.input.pad === 'none') return windows;
+    const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex };
+    if (row.ref !== undefined) job.ref = row.ref;
+    return this.schedule(job, windows, (slot) => this.copyWindow(s, slot));
+  }
+
+  /** Freezes the key's normalisation from its warm-up rows and schedules the calibration windows. */
+  private endWarmup(s: KeyState, key: string, rowIndex: number, windows: number): number {
+    const warm = s.warm!;
+    const warmTs = s.warmTs!;
+    const minStd = this.entry.normalisation.type === 'warmup' ? this.entry.normalisation.min_std : 0;
+    for (let f = 0; f < this.f; f++) {
+      const { mean, std } = columnStats(warm, f);
+      s.mean[f] = mean;
+      s.std[f] = Math.max(std, minStd);
+    }
+    const normalised = warm.map((r) => this.normalise(s, r));
+    s.warm = null;
+    s.warmTs = null;
+    const last = normalised.length - 1;
+    for (let end = this.w - 1; end <= last; end++) {
+      const job: Job = { state: s, key, kind: end === last ? 'calibrated' : 'calibrate', ts: warmTs[end]!, windowStart: warmTs[end - this.w + 1]!, rowIndex };
+      windows = this.schedule(job, windows, (slot) => {
+        for (let i = 0; i < this.w; i++) slot.set(normalised[end - this.w + 1 + i]!, i * this.f);
+      });
+    }
+    normalised.forEach((r, i) => this.append(s, r, warmTs[i]!));
+    return windows;
+  }
+
+  private schedule(job: Job, windows: number, fill: (slot: Float32Array) => void): number {
+    const per = this.w * this.f;
+    if (this.buf.length < (windows + 1) * per) {
+      const grown = new Float32Array(Math.max(per * 64, this.buf.length * 2, (windows + 1) * per));
+      grown.set(this.buf.subarray(0, windows * per));
+      this.buf = grown;
+    }
+    fill(this.buf.subarray(windows * per, (windows + 1) * per));
+    this.jobs.push(job);
+    return windows + 1;
+  }
+
+  private normalise(s: KeyState, values: readonly number[]): Float32Array {
+    const clip = this.entry.clip;
+    const out = new Float32Array(this.f);
+    for (let f = 0; f < this.f; f++) {
+      const z = (values[f]! - s.mean[f]!) / s.std[f]!;
+      out[f] = z > clip ? clip : z < -clip ? -clip : z;
+    }
+    return out;
+  }
+
+  private append(s: KeyState, normalised: Float32Array, ts: number): void {
+    if (s.rows === 0) {
+      s.first = normalised;
+      s.firstTs = ts;
+    }
+    const slot = s.rows % this.w;
+    s.ring.set(normalised, slot * this.f);
+    s.ringTs[slot] = ts;
+    s.rows++;
+  }
+
+  /** The window ending at the key's newest row; rows before the first are the first row (pad "edge"). */
+  private copyWindow(s: KeyState, slot: Float32Array): void {
+    for (let i = 0; i < this.w; i++) {
+      const abs = s.rows - this.w + i;
+      if (abs < 0) slot.set(s.first!, i * this.f);
+      else slot.set(s.ring.subarray((abs % this.w) * this.f, (abs % this.w) * this.f + this.f), i * this.f);
+    }
+  }
+
+  private windowStart(s: KeyState): number {
+    const abs = s.rows - this.w;
+    return abs < 0 ? s.firstTs : s.ringTs[abs % this.w]!;
+  }
+
+  private finish(job: Job, outputs: ModelOutputs, w: number): Verdict | null {
+    const values: Record<string, number> = {};
+    let finite = true;
+    for (const o of this.entry.outputs) {
+      const v = outputs[o.name]![w]!;
+      if (!Number.isFinite(v)) finite = false;
+      values[o.name] = v;
+    }
+    const s = job.state;
+    const score = this.entry.score;
+    if (job.kind !== 'verdict') {
+      if (score && finite) s.calibration.push(s.ewma.push(values[score.output]!));
+      if (job.kind === 'calibrated' && score) {
+        const errors = s.calibration.length > 0 ? s.calibration : [0];
+        s.q = Math.max(quantile(errors, score.calibration.quantile) * score.calibration.factor, 1e-12);
+        s.calibration = [];
+      }
+      if (!finite) this.stats.nonFinite++;
+      return null;
+    }
+    if (!finite) {
+      this.stats.nonFinite++;
+      return null;
+    }
+    let scoreValue: number | undefined;
+    if (score) scoreValue = scoreOf(s.ewma.push(values[score.output]!), s.q);
+    const rule = this.entry.alert;
+    const value = rule.output === 'score' ? scoreValue! : values[rule.output]!;
+    const { alert, changed } = stepAlert(rule, s.alert, value);
+    const v: Verdict = {
+      key: job.key,
+      ts: job.ts,
+      windowStart: job.windowStart,
+      modelId: this.entry.id,
+      modelSha256: this.model.sha256,
+      outputs: values,
+      value,
+      threshold: rule.on,
+      alert,
+      changed,
+    };
+    if (scoreValue !== undefined) v.score = scoreValue;
+    if (job.ref !== undefined) v.ref = job.ref;
+    return v;
+  }
+
+  async close(): Promise<void> {
+    await this.model.close();
+  }
+}
