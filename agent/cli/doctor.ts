@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { runDoctor } from '../health/doctor/run-doctor.js';
@@ -10,6 +11,7 @@ interface DoctorCliOptions {
   json?: boolean;
   minFreeMb: number;
   timeoutMs: number;
+  modelsDir?: string;
 }
 
 const MARK: Record<CheckResult['status'], string> = { pass: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: '-   ' };
@@ -29,12 +31,13 @@ export function registerDoctorCommand(program: Command): void {
     .addOption(dataDirOption())
     .option('--json', 'print the findings as JSON')
     .option('--min-free-mb <n>', 'fail the disk check below this much free space', positiveInt('--min-free-mb'), 256)
+    .option('--models-dir <dir>', 'directory holding manifest.json (default: the models shipped with edge-agent)')
     .option('--timeout-ms <n>', 'time allowed to each network check', positiveInt('--timeout-ms'), 5000)
     .action(async (opts: DoctorCliOptions) => {
       let results: CheckResult[];
       try {
         const loaded = loadConfig(absDir(opts.dataDir));
-        results = await runDoctor(loaded, { minFreeMb: opts.minFreeMb, timeoutMs: opts.timeoutMs });
+        results = await runDoctor(loaded, { minFreeMb: opts.minFreeMb, timeoutMs: opts.timeoutMs, ...(opts.modelsDir ? { modelsDir: resolve(opts.modelsDir) } : {}) });
       } catch (err) {
         // Without a valid config nothing else can be checked: that is the one finding.
         const fix = err instanceof AgentError && err.code === 'CONFIG_NOT_FOUND' ? `create one: edge-agent init --data-dir ${opts.dataDir}` : 'fix the keys named above in edge-agent.yaml';

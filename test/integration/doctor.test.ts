@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { cli, CLI } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
+import { writeFixtureModels } from '../helpers/onnx-fixtures.js';
 import { startPtyPair } from '../helpers/serial.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
@@ -171,6 +172,30 @@ describe('edge-agent doctor', () => {
     ]);
     const pass = (await doctor(dir)).checks.find((c) => c.subject === join(dir, 'mqtt.pass'));
     expect(pass).toMatchObject({ check: 'key-permissions', status: 'fail', detail: expect.stringMatching(/sources\.mqtt\.password_file .* mode 604: readable or writable by other users/) });
+  });
+
+  it('models: files matching the manifest sha256 pass; a changed model file fails, naming it', async () => {
+    const dir = baseDir('models');
+    const models = join(tempDir('doctor-models'), 'models');
+    writeFixtureModels(models);
+    const ok = await doctor(dir, ['--models-dir', models]);
+    expect(ok.code).toBe(0);
+    expect(ok.checks.filter((c) => c.check === 'models').map((c) => [c.subject, c.status])).toEqual([
+      ['mean-square', 'pass'],
+      ['window-mean', 'pass'],
+    ]);
+    const file = join(models, 'window-mean.onnx');
+    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from([0])]));
+    const tampered = await doctor(dir, ['--models-dir', models]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.checks.find((c) => c.subject === 'window-mean')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/has sha256 [0-9a-f]{64}, but the manifest says/),
+      fix: expect.stringMatching(/reinstall the model files/),
+    });
+    expect(tampered.checks.find((c) => c.subject === 'mean-square')?.status).toBe('pass');
+    const missing = await doctor(dir, ['--models-dir', join(models, 'nope')]);
+    expect(missing.find('models')).toMatchObject({ status: 'fail', detail: 'not found' });
   });
 
   it('prints a readable report with a fix line under each failure', () => {

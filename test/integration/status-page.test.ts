@@ -9,13 +9,6 @@ import { freePort, waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
 
-// The verdicts table as the inference runtime writes it (store migration 3); created here if
-// this build's store does not have it yet.
-const VERDICTS_DDL = `CREATE TABLE IF NOT EXISTS verdicts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, model_id TEXT NOT NULL, model_sha256 BLOB NOT NULL,
-  window_start INTEGER NOT NULL, ts INTEGER NOT NULL, score REAL, outputs TEXT NOT NULL, threshold REAL,
-  alert INTEGER NOT NULL, changed INTEGER NOT NULL, boot INTEGER NOT NULL, batch_seq INTEGER)`;
-
 /** Pixels of a PNG (decoded by the page itself) within `tolerance` of an RGB colour. */
 async function countColour(page: Page, png: Buffer, rgb: [number, number, number], tolerance = 40): Promise<number> {
   return page.evaluate(
@@ -62,16 +55,17 @@ describe('status page in headless Chromium', () => {
 
     const db = new Database(join(A, 'edge-agent.db'));
     db.pragma('busy_timeout = 5000');
-    db.exec(VERDICTS_DDL);
+    // Verdicts as the inference runtime stores them (store migration 3).
     const insert = db.prepare(
-      'INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, score, outputs, threshold, alert, changed, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)',
+      `INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, score, outputs, value, threshold, alert, changed, boot, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
     );
     const scores = [0.1, 0.15, 0.2, 0.35, 0.7, 0.92, 0.95, 0.5];
     scores.forEach((s, i) => {
       // The alert is raised by the verdict at 0.92 (changed = 1) and stays raised at 0.95.
       const alert = s >= 0.9 ? 1 : 0;
       const changed = i === 5 ? 1 : 0;
-      insert.run('pump1/temp', 'pump-ae-v1', Buffer.alloc(32, 1), t0 + i * 5000 - 5000, t0 + i * 5000, s, JSON.stringify({ score: s }), 0.9, alert, changed);
+      insert.run('pump1/temp', 'pump-ae-v1', Buffer.alloc(32, 1), t0 + i * 5000 - 5000, t0 + i * 5000, s, JSON.stringify({ score: s }), s, 0.9, alert, changed, Date.now());
     });
     db.close();
     browser = await launchChromium();

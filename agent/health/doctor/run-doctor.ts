@@ -10,6 +10,8 @@ import { checkUplink } from './uplink-check.js';
 export interface DoctorOptions {
   minFreeMb: number;
   timeoutMs: number;
+  /** Default: the models shipped with edge-agent. */
+  modelsDir?: string;
 }
 
 /** Runs every check that applies to this config; network checks run concurrently. */
@@ -43,7 +45,7 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));
   try {
-    results.push(...(await checkModels(loaded)));
+    results.push(...(await checkModels(opts.modelsDir)));
   } catch (err) {
     results.push({ check: 'models', subject: '-', status: 'fail', detail: `the check itself failed: ${errorMessage(err)}`, fix: 'report this with the output of edge-agent doctor --json' });
   }
