@@ -87,33 +87,12 @@ arm_node() {
   qemu-aarch64-static -cpu "${QEMU_CPU:-cortex-a72}" -L "$SYSROOT" "$ARM64_NODE_DIR/bin/node" "$@"
 }
 
-# Rebuilds, with the aarch64 cross compiler against the arm64 Node headers, every package in
-# $1/node_modules that has a binding.gyp but no linux-arm64 prebuild in its tarball
-# (better-sqlite3 today; serialport and onnxruntime-node ship arm64 binaries).
-cross_build_native() {
-  local app=$1 need d gyp
-  gyp="$(npm root -g 2>/dev/null)/npm/node_modules/node-gyp/bin/node-gyp.js"
-  [ -f "$gyp" ] || die "node-gyp not found at $gyp (it comes with npm)"
-  need=$(find "$app/node_modules" -name binding.gyp -not -path '*/deps/*' -exec dirname {} \; | while read -r d; do
-    [ -f "$d/package.json" ] || continue
-    ls "$d"/prebuilds/linux-arm64/*.node >/dev/null 2>&1 || echo "$d"
-  done)
-  for d in $need; do
-    say "cross-compiling ${d#"$app"/} for arm64"
-    (cd "$d" && env -u npm_config_nodedir CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
-        AR=aarch64-linux-gnu-ar node "$gyp" rebuild --release --arch=arm64 --nodedir="$ARM64_NODE_DIR" -j "$(nproc)" \
-        > "$ARM64_WORK/node-gyp.log" 2>&1) || { tail -30 "$ARM64_WORK/node-gyp.log"; die "cross-compiling $d"; }
-    file "$d"/build/Release/*.node | grep -q 'ARM aarch64' || die "$d/build/Release is not aarch64"
-    rm -rf "$d/build/Release/obj.target" "$d/build/Release/.deps" "$d/build/Release/obj" "$d"/build/Release/*.a
-  done
-}
-
 # The project for linux/arm64 in $APP: dependencies resolved for arm64 by the host npm (no
 # install scripts), native addons cross-compiled, then the host-built dist/ (plain JS) copied in.
 # Dependencies are rebuilt only when package-lock.json, .npmrc or the Node version change.
 stage_app() {
   local key
-  key=$(cat "$ROOT/package-lock.json" "$ROOT/.npmrc" <(echo "$ARM64_NODE_VERSION ${1:-all}") | sha256sum | cut -c1-16)
+  key=$(cat "$ROOT/package-lock.json" "$ROOT/.npmrc" "$ROOT"/scripts/arm64/{cross-build-native,prune-for-arm64}.sh <(echo "$ARM64_NODE_VERSION ${1:-all}") | sha256sum | cut -c1-16)
   if [ "$(cat "$APP/.deps-key" 2>/dev/null)" != "$key" ]; then
     say "npm ci --cpu=arm64 --os=linux --ignore-scripts"
     rm -rf "$APP" && mkdir -p "$APP"
@@ -123,7 +102,8 @@ stage_app() {
     (cd "$APP" && npm ci --ignore-scripts --cpu=arm64 --os=linux "${omit[@]}" --no-audit --no-fund --loglevel=error) \
       > "$ARM64_WORK/npm-ci.log" 2>&1 || { tail -30 "$ARM64_WORK/npm-ci.log"; die "npm ci for arm64"; }
     [ -d "$APP/node_modules/better-sqlite3" ] || die "npm ci for arm64 did not install better-sqlite3"
-    cross_build_native "$APP"
+    "$ROOT/scripts/arm64/cross-build-native.sh" "$APP" "$ARM64_NODE_DIR" | while read -r l; do say "$l"; done
+    "$ROOT/scripts/arm64/prune-for-arm64.sh" "$APP"
     echo "$key" > "$APP/.deps-key"
   else
     say "arm64 dependencies cached ($key)"
