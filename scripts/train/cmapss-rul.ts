@@ -114,7 +114,7 @@ export function trainCmapss(engines: Engine[], cfg: RulConfig = CMAPSS_CONFIG, q
     epochs: cfg.epochs, batch: cfg.batch, lr: cfg.lr, lrDecay: cfg.lrDecay, weightDecay: cfg.weightDecay,
     seed: cfg.seed + 1, loss: 'mse', label: 'train cmapss-rul', quiet,
   });
-  const model: WindowModel = { head: 'regressor', window: cfg.window, features: CMAPSS_FEATURES.length, outputName: 'rul', outputScale: cfg.cap, levelWeight: 0, mlp };
+  const model: WindowModel = { head: 'regressor', window: cfg.window, features: CMAPSS_FEATURES.length, outputName: 'rul', outputScale: cfg.cap, levelWeight: [], mlp };
   const pred = valid.map((e) => {
     const z = normalise(spec, featureRows(e), CMAPSS_FEATURES.length);
     return forwardWindows(model, windowsAt(z, CMAPSS_FEATURES.length, cfg.window, e.rows.map((_, t) => t)), e.rows.length);

@@ -13,7 +13,7 @@ export const SKAB_PUMP_CONFIG: AnomalyConfig = {
   window: 16,
   hidden: [32, 8, 32],
   activation: 'relu',
-  levelWeight: 1,
+  levelWeight: [1],
   epochs: 12,
   batch: 64,
   lr: 2e-3,
@@ -59,7 +59,7 @@ export function skabPumpEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     training: {
       data: 'SKAB v0.9 (../shared/datasets/skab): the first 400 rows (training part) of all 35 files, each file normalised by its own statistics',
       series: t.trainingSeries,
-      architecture: `${cfg.head} MLP ${width}-${cfg.hidden.join('-')}-${width} (${cfg.activation}), level weight ${cfg.levelWeight}, ${t.model.mlp.parameterCount()} parameters`,
+      architecture: `${cfg.head} MLP ${width}-${cfg.hidden.join('-')}-${width} (${cfg.activation}), level weights ${t.model.levelWeight.join('/')}, ${t.model.mlp.parameterCount()} parameters`,
       optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
       tuning: `ewma_halflife, factor, on_count/off_count chosen among ${tuned.trials} candidates by Matthews correlation of the alerts on SKAB test parts, leave-one-group-out over valve1/valve2/other`,
       seconds: Math.round(t.trainingSeconds * 10) / 10,

@@ -15,7 +15,7 @@ export const STREAM_AD_CONFIG: AnomalyConfig = {
   window: 32,
   hidden: [16, 4, 16],
   activation: 'relu',
-  levelWeight: 1,
+  levelWeight: [1],
   epochs: 8,
   batch: 64,
   lr: 2e-3,
@@ -69,7 +69,7 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     training: {
       data: 'SKAB v0.9 (../shared/datasets/skab): the first 400 rows (training part) of all 35 files, each of the 8 channels a separate series normalised by its own statistics',
       series: t.trainingSeries,
-      architecture: `${cfg.head} MLP ${cfg.window}-${cfg.hidden.join('-')}-${cfg.window} (${cfg.activation}), level weight ${cfg.levelWeight}, ${t.model.mlp.parameterCount()} parameters`,
+      architecture: `${cfg.head} MLP ${cfg.window}-${cfg.hidden.join('-')}-${cfg.window} (${cfg.activation}), level weight ${t.model.levelWeight.join('/')}, ${t.model.mlp.parameterCount()} parameters`,
       optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
       tuning: `ewma_halflife, factor, on_count/off_count chosen among ${tuned.trials} candidates by Matthews correlation of the alerts on SKAB test parts, leave-one-group-out over valve1/valve2/other`,
       seconds: Math.round(t.trainingSeconds * 10) / 10,

@@ -17,7 +17,8 @@ export interface AnomalyConfig {
   window: number;
   hidden: number[];
   activation: Activation;
-  levelWeight: number;
+  /** Per feature (one value: the same for all). */
+  levelWeight: number[];
   epochs: number;
   batch: number;
   lr: number;
@@ -65,7 +66,7 @@ export function trainAnomalyModel(cfg: AnomalyConfig, series: number[][][], feat
   }
   const mlp = new Mlp({ sizes: [inSize, ...cfg.hidden, outSize], hidden: cfg.activation }, new Prng(cfg.seed));
   fit(mlp, xin, y, n, { epochs: cfg.epochs, batch: cfg.batch, lr: cfg.lr, lrDecay: cfg.lrDecay, seed: cfg.seed + 1, loss: 'mse', label, quiet });
-  return { head: cfg.head, window: W, features, outputName: 'error', outputScale: 1, levelWeight: cfg.levelWeight, mlp };
+  return { head: cfg.head, window: W, features, outputName: 'error', outputScale: 1, levelWeight: cfg.levelWeight.length === 1 ? new Array<number>(features).fill(cfg.levelWeight[0]!) : cfg.levelWeight, mlp };
 }
 
 /** Raw outputs on every fault file (per channel when `channels` is true), then CV tuning. */

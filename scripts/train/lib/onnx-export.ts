@@ -87,8 +87,11 @@ export function exportOnnx(model: WindowModel, info: ExportInfo): Uint8Array {
     nodes.push(node('Sub', [target, cur], ['diff']));
     nodes.push(node('Mul', ['diff', 'diff'], ['sq']));
     let err = 'sq';
-    if (model.levelWeight !== 0) {
-      inits.push(floatTensor('level_weight', [1], Float32Array.of(model.levelWeight)));
+    if (model.levelWeight.some((v) => v !== 0)) {
+      const cols = head === 'autoencoder' ? w : 1;
+      const tiled = new Float32Array(cols * f);
+      for (let i = 0; i < tiled.length; i++) tiled[i] = model.levelWeight[i % f]!;
+      inits.push(floatTensor('level_weight', [cols * f], tiled));
       nodes.push(node('Mul', [target, target], ['level_sq']));
       nodes.push(node('Mul', ['level_sq', 'level_weight'], ['level']));
       nodes.push(node('Add', ['sq', 'level'], ['sq_total']));

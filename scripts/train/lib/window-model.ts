@@ -4,9 +4,9 @@
  * same thing, which export checks on real windows.
  *
  * - `autoencoder`: output `error` [N] = mean over the window of (z - reconstruction(z))²
- *                  + levelWeight * mean over the window of z².
+ *                  + mean over the window of levelWeight[f] * z².
  * - `forecaster`:  output `error` [N] = mean over features of (z_last - forecast(z_1..W-1))²
- *                  + levelWeight * mean over features of z_last².
+ *                  + mean over features of levelWeight[f] * z_last².
  * The level term measures how far the window sits from the key's warm-up behaviour (z is
  * normalised by the warm-up statistics): networks trained on normal windows reconstruct a
  * shifted level almost perfectly, so without it a step change (a closed valve) goes unseen.
@@ -24,8 +24,8 @@ export interface WindowModel {
   outputName: string;
   /** Multiplies the regressor's output (the network learns a scaled target). */
   outputScale: number;
-  /** Weight of the level term in the error heads (0: pure reconstruction/forecast error). */
-  levelWeight: number;
+  /** Per feature, weight of the level term in the error heads (0: pure reconstruction/forecast error). */
+  levelWeight: number[];
   mlp: Mlp;
 }
 
@@ -33,6 +33,7 @@ export interface WindowModel {
 export function forwardWindows(model: WindowModel, windows: Float32Array, n: number): Float32Array {
   const { window: w, features: f, mlp } = model;
   const width = w * f;
+  if (model.head !== 'regressor' && model.levelWeight.length !== f) throw new Error(`levelWeight needs ${f} values, one per feature`);
   if (windows.length !== n * width) throw new Error(`expected ${n}x${w}x${f} values, got ${windows.length}`);
   const out = new Float32Array(n);
   if (model.head === 'autoencoder') {
@@ -42,7 +43,7 @@ export function forwardWindows(model: WindowModel, windows: Float32Array, n: num
       for (let i = 0; i < width; i++) {
         const z = windows[b * width + i]!;
         const d = z - rec[b * width + i]!;
-        s += d * d + model.levelWeight * z * z;
+        s += d * d + model.levelWeight[i % f]! * z * z;
       }
       out[b] = s / width;
     }
@@ -56,7 +57,7 @@ export function forwardWindows(model: WindowModel, windows: Float32Array, n: num
       for (let j = 0; j < f; j++) {
         const z = windows[b * width + past + j]!;
         const d = pred[b * f + j]! - z;
-        s += d * d + model.levelWeight * z * z;
+        s += d * d + model.levelWeight[j]! * z * z;
       }
       out[b] = s / f;
     }
