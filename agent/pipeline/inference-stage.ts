@@ -91,6 +91,7 @@ export class InferenceStage {
     cfg: InferenceConfig,
     deps: {
       modelsDir: string;
+      publisherKey?: Uint8Array;
       configPath: string;
       db: Db;
       counters: ReadingStore;
@@ -101,7 +102,7 @@ export class InferenceStage {
       log: Logger;
     },
   ): Promise<InferenceStage> {
-    const manifest = loadManifest(deps.modelsDir);
+    const manifest = loadManifest(deps.modelsDir, deps.publisherKey ? { publisherKey: deps.publisherKey } : {});
     const models = new Map<string, OnnxModel>();
     const bindings: Binding[] = [];
     for (const [id, b] of Object.entries(cfg.bindings)) {

@@ -2,6 +2,7 @@ import { errorMessage } from '../../errors.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { checkBroker } from './mqtt-check.js';
 import { checkModels } from './model-check.js';
+import { publicKeyFromDeviceId } from '../../identity/device-id.js';
 import { checkSerialDevice } from './serial-check.js';
 import { checkClock, checkDisk, checkSecretFile, secretFilesOf } from './system-checks.js';
 import { skip, type CheckResult } from './types.js';
@@ -45,7 +46,10 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));
   try {
-    results.push(...(await checkModels(opts.modelsDir)));
+    // The models the agent would run: --models-dir, else the config's, else the shipped ones.
+    const inf = config.inference;
+    const modelsDir = opts.modelsDir ?? (inf?.models_dir ? loaded.resolvePath(inf.models_dir) : undefined);
+    results.push(...(await checkModels(modelsDir, inf?.publisher_key ? publicKeyFromDeviceId(inf.publisher_key) : undefined)));
   } catch (err) {
     results.push({ check: 'models', subject: '-', status: 'fail', detail: `the check itself failed: ${errorMessage(err)}`, fix: 'report this with the output of edge-agent doctor --json' });
   }
