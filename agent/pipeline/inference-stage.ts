@@ -9,7 +9,7 @@ import type { Metrics } from '../health/metrics.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
-import { VerdictStore, type NewVerdict } from '../store/verdict-store.js';
+import { VerdictStore } from '../store/verdict-store.js';
 import type { StoredReading } from '../types.js';
 
 /** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
@@ -158,7 +158,7 @@ export class InferenceStage {
 
   private async pass(readings: StoredReading[]): Promise<void> {
     const { rows, unscored } = this.router.route(readings);
-    const fresh: NewVerdict[] = [];
+    const fresh: Verdict[] = [];
     for (const [binding, n] of unscored) {
       this.stats.unscored += n;
       this.counters.addCounter('inference_unscored', binding.id, n);
@@ -178,7 +178,7 @@ export class InferenceStage {
         continue;
       }
       this.stats.scored += list.length;
-      for (const v of results) if (v) fresh.push(toNewVerdict(v));
+      for (const v of results) if (v) fresh.push(v);
     }
     if (fresh.length === 0) return;
     let ids: number[];
@@ -254,22 +254,4 @@ export class InferenceStage {
     }
     if (restored > 0) this.log.info({ series: restored }, 'inference state restored');
   }
-}
-
-function toNewVerdict(v: Verdict): NewVerdict {
-  const out: NewVerdict = {
-    key: v.key,
-    modelId: v.modelId,
-    modelSha256: v.modelSha256,
-    windowStart: v.windowStart,
-    ts: v.ts,
-    outputs: v.outputs,
-    value: v.value,
-    threshold: v.threshold,
-    alert: v.alert,
-    changed: v.changed,
-  };
-  if (v.ref !== undefined) out.readingId = v.ref;
-  if (v.score !== undefined) out.score = v.score;
-  return out;
 }
