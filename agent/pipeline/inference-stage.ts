@@ -58,6 +58,7 @@ export class InferenceStage {
   private queuedCount = 0;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private stopDeadline: number | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
   private readonly router: Router;
   private readonly verdictStore: VerdictStore;
@@ -148,7 +149,7 @@ export class InferenceStage {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !(this.stopDeadline !== undefined && Date.now() > this.stopDeadline)) {
       const batch: StoredReading[] = [];
       while (this.queue.length > 0 && batch.length < PASS_READINGS) batch.push(...this.queue.shift()!);
       this.queuedCount -= batch.length;
@@ -213,11 +214,17 @@ export class InferenceStage {
     return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings };
   }
 
-  /** Scores what is queued (bounded by `timeoutMs`), saves every series' state, releases the models. */
+  /**
+   * Scores what is queued for up to `timeoutMs` (what is left stays stored, unscored), saves every
+   * series' state, releases the models. The pass in flight always finishes: a session is never
+   * released under a running `session.run`.
+   */
   async stop(timeoutMs = 2000): Promise<void> {
     this.stopped = true;
+    this.stopDeadline = Date.now() + timeoutMs;
     if (this.saveTimer) clearInterval(this.saveTimer);
-    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await this.running;
+    if (this.queuedCount > 0) this.log.warn({ readings: this.queuedCount }, 'stopping with readings not yet scored; they are stored and delivered unscored');
     this.saveState();
     await Promise.allSettled(this.bindings.map((b) => b.runner.close()));
   }
