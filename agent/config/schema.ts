@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { inferenceSchema } from '../inference/config.js';
+import { httpSchema } from '../health/config.js';
 import { coapObserveSourceSchema } from '../sources/coap-observe/config.js';
 import { coapServerSourceSchema } from '../sources/coap-server/config.js';
 import { mqttSourceSchema } from '../sources/mqtt/config.js';
@@ -63,6 +64,8 @@ export const configSchema = z.strictObject({
   uplink: uplinkSchema.optional(),
   /** On-device models: which model judges which sensors (agent/inference/config.ts). */
   inference: inferenceSchema.optional(),
+  /** Health, metrics and status page endpoint; absent = not served. */
+  http: httpSchema.optional(),
   clock: z.strictObject({
     /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
     synced: z.enum(['auto', 'always', 'never']).default('auto'),

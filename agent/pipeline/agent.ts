@@ -18,6 +18,8 @@ import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
 import { readFileSync } from 'node:fs';
+import { AgentState } from '../health/agent-state.js';
+import { Observability } from '../health/observability.js';
 import { Batcher } from './batcher.js';
 import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
@@ -69,6 +71,9 @@ export class Agent {
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
+  /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
+  readonly observability: Observability;
+  private readonly state: AgentState;
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -96,8 +101,10 @@ export class Agent {
     this.db = db;
     this.clock = new ClockStatus(config.clock.synced);
 
+    this.observability = new Observability(this.db, config.http, log);
     this.readingStore = new ReadingStore(this.db, this.bootCounter);
     this.writer = new GroupCommitWriter(this.readingStore);
+    this.observability.watchWriter(this.writer);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
       batches,
@@ -127,7 +134,7 @@ export class Agent {
         this.db,
         batches,
         uplink,
-        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey },
+        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey, observer: this.observability.deliveryObserver() },
         log.child({ component: 'uplink', uplink: uplink.description }),
       );
       this.batcher.onBatch(() => this.forwarder?.wake());
@@ -142,6 +149,16 @@ export class Agent {
         resolvePath: loaded.resolvePath,
         serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
       }),
+    );
+    const forwarder = this.forwarder;
+    this.state = new AgentState(
+      this.db,
+      batches,
+      this.sources,
+      this.clock,
+      dbPath,
+      forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
+      { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms },
     );
   }
 
@@ -158,6 +175,7 @@ export class Agent {
       }
     }
     if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
+    await this.observability.start(this.state);
     this.writeSnapshot();
     this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
     this.prune();
@@ -178,12 +196,14 @@ export class Agent {
     if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
     this.inference = await InferenceStage.create(cfg, {
       modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),
       configPath: this.loaded.path,
       db: this.db,
       counters: this.readingStore,
       bootCounter: this.bootCounter,
       onVerdicts: (n) => this.batcher.noteCommitted(n),
       ...(this.alertPublisher ? { publisher: this.alertPublisher } : {}),
+      metrics: this.observability.metrics,
       log: this.log.child({ component: 'inference' }),
     });
     this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
@@ -233,6 +253,7 @@ export class Agent {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.budgetTimer) clearInterval(this.budgetTimer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
+    await this.observability.stop();
     this.writer.close();
     await this.inference?.stop();
     await this.alertPublisher?.stop();

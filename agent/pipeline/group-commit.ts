@@ -31,7 +31,7 @@ export class GroupCommitWriter {
     this.listeners.push(listener);
   }
 
-  /** Called after every commit with the readings it inserted, ids included (the inference stage listens). */
+  /** Called after every commit with the readings it inserted, ids included (inference and metrics listen). */
   onCommittedReadings(listener: (readings: StoredReading[]) => void): void {
     this.readingListeners.push(listener);
   }
