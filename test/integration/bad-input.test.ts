@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { writeFileSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, cliBackground } from '../helpers/cli.js';
@@ -7,7 +7,9 @@ import { coapClient, freeUdpPort } from '../helpers/libcoap.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
 import { connectPublisher } from '../helpers/publisher.js';
-import { tempDir } from '../helpers/setup.js';
+import { patchConfig, tempDir } from '../helpers/setup.js';
+
+const SHIPPED_MODELS = join(import.meta.dirname, '../../models');
 
 const status = (dir: string) => JSON.parse(cli(['status', '--data-dir', dir, '--json']).stdout);
 
@@ -76,6 +78,26 @@ describe('bad input everywhere: each names the thing at fault', () => {
     const r = runRefuses(dir);
     expect(r.code).not.toBe(0);
     expect(r.error).toContain(join(dir, 'device.key'));
+  });
+
+  it('a corrupt model file and a corrupt model manifest: the agent refuses to start, naming the file and both hashes', () => {
+    const dir = initDir(['--anomaly-sensors', 'sim/#']);
+    const models = join(dir, 'models');
+    cpSync(SHIPPED_MODELS, models, { recursive: true });
+    patchConfig(dir, [[['inference', 'models_dir'], models]]);
+    const onnxFile = join(models, 'stream-ad.onnx');
+    const bytes = readFileSync(onnxFile);
+    bytes[100] = bytes[100]! ^ 0xff; // one flipped byte, as a bad SD card sector would leave it
+    writeFileSync(onnxFile, bytes);
+    let r = runRefuses(dir);
+    expect(r.code).toBe(1);
+    expect(r.error).toContain(onnxFile);
+    expect(r.error).toMatch(/sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}/);
+
+    writeFileSync(join(models, 'manifest.json'), '{"format": "edge-agent/models/1", "models": [');
+    r = runRefuses(dir);
+    expect(r.code).not.toBe(0);
+    expect(r.error).toContain(join(models, 'manifest.json'));
   });
 
   it('NaN, Infinity, non-UTF-8 and oversize payloads over MQTT and CoAP are refused with their reason, counted, and the rest keeps flowing', async () => {
