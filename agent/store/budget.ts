@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Db } from './database.js';
 import { pruneDelivered } from './retention.js';
@@ -21,6 +21,11 @@ export interface EnforceResult {
   prunedBatches: number;
 }
 
+/**
+ * Space the agent keeps in a ballast file beside the store, and gives back when the disk is full:
+ * on a full disk even a DELETE needs room in the WAL, and a checkpoint room in the database file.
+ */
+export const RESERVE_BYTES = 2 * 1024 * 1024;
 const CHUNK_MIN = 64;
 const CHUNK_MAX = 5000;
 /** Drops stop below this share of the data allowance, so the next commits do not trigger it again at once. */
@@ -47,6 +52,9 @@ export class StoreBudget {
   private readonly incremental: boolean;
   private readonly q;
   private lastStuckLogAt = -Infinity;
+  private reserveReleased = false;
+  private reserveReleasedAt = 0;
+  private readonly reservePath: string;
 
   constructor(
     private readonly db: Db,
@@ -57,11 +65,14 @@ export class StoreBudget {
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
     this.incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
     this.walLimitBytes = maxBytes > 0 ? Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(maxBytes / 8))) : 0;
-    if (maxBytes > 0) {
-      // After a checkpoint the WAL is cut back to this size; it is checkpointed at about half of it.
-      db.pragma(`journal_size_limit = ${this.walLimitBytes}`);
-      db.pragma(`wal_autocheckpoint = ${Math.max(8, Math.floor(this.walLimitBytes / this.pageSize / 2))}`);
-    }
+    // After a checkpoint the WAL is cut back to this size; it is checkpointed at about half of it.
+    // Without a budget the WAL is still kept under the disk reserve, so that on a full disk the
+    // reserve covers what a checkpoint must add to the database file.
+    const walLimit = maxBytes > 0 ? Math.min(this.walLimitBytes, RESERVE_BYTES) : RESERVE_BYTES;
+    db.pragma(`journal_size_limit = ${walLimit}`);
+    db.pragma(`wal_autocheckpoint = ${Math.max(8, Math.floor(walLimit / this.pageSize / 2))}`);
+    this.reservePath = `${path}.reserve`;
+    this.ensureReserve();
     this.q = {
       pageCount: db.prepare('PRAGMA page_count').pluck(),
       freelist: db.prepare('PRAGMA freelist_count').pluck(),
@@ -103,9 +114,48 @@ export class StoreBudget {
     return this.maxBytes - 2 * this.walLimitBytes;
   }
 
+  /** Writes the ballast file when it is missing and the disk has room for `headroom` times its size. */
+  ensureReserve(headroom = 2): void {
+    if (existsSync(this.reservePath)) return;
+    try {
+      const fsStat = statfsSync(this.path.slice(0, this.path.lastIndexOf('/')) || '/');
+      if (fsStat.bavail * fsStat.bsize < headroom * RESERVE_BYTES) return;
+      const fd = openSync(this.reservePath, 'w', 0o600);
+      try {
+        const chunk = Buffer.alloc(64 * 1024);
+        for (let written = 0; written < RESERVE_BYTES; written += chunk.length) writeSync(fd, chunk);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      try {
+        unlinkSync(this.reservePath);
+      } catch {
+        // nothing was written
+      }
+      this.log.warn({ err, path: this.reservePath }, 'could not write the disk reserve; a full disk may need space freed by hand');
+    }
+  }
+
+  /** Gives the ballast file's space back to the file system; true when there was one. */
+  private releaseReserve(): boolean {
+    try {
+      unlinkSync(this.reservePath);
+      this.log.warn({ path: this.reservePath, bytes: RESERVE_BYTES }, 'disk full: released the disk reserve to make room');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Checks the budget (after commits and on a timer) and frees space when it is exceeded. */
   enforce(): EnforceResult {
     const result: EnforceResult = { dropped: new Map(), droppedVerdicts: new Map(), prunedBatches: 0 };
+    if (this.reserveReleased && performance.now() - this.reserveReleasedAt > 5000) {
+      this.ensureReserve();
+      this.reserveReleased = !existsSync(this.reservePath);
+    }
     if (this.maxBytes <= 0) return result;
     let u = this.usage();
     if (u.walBytes > this.walLimitBytes) {
@@ -136,9 +186,24 @@ export class StoreBudget {
    */
   makeRoom(): EnforceResult {
     const result: EnforceResult = { dropped: new Map(), droppedVerdicts: new Map(), prunedBatches: 0 };
+    if (this.releaseReserve()) {
+      this.reserveReleased = true;
+      this.reserveReleasedAt = performance.now();
+    } else {
+      // No ballast left (it could not be written back last time): a checkpoint may still free WAL space.
+      this.checkpointTruncate(2000);
+    }
     const u = this.usage();
-    const target = Math.min(u.usedBytes * 0.9, this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
+    // A fifth of the live data: enough to write the ballast file again right after.
+    const target = Math.min(u.usedBytes * 0.8, this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
     this.free(target, result);
+    // Move the WAL into the database file and cut it.
+    // On a full disk, waiting up to 2 s for readers (a `status`) is worth it: the WAL must shrink.
+    // The freed pages stay in the database file (no incremental vacuum here): the next
+    // checkpoints fill them instead of growing the file on a disk that has no room.
+    this.checkpointTruncate(2000);
+    // The ballast is written back later (enforce, once the disk has room for it twice): taking
+    // the space back now would leave the retried commit none.
     return result;
   }
 
@@ -202,6 +267,20 @@ export class StoreBudget {
       }
       this.q.deleteOldestVerdicts.run(changed, n);
     })();
+  }
+
+  /** wal_checkpoint(TRUNCATE), waiting at most `waitMs` for readers; false when they held on. */
+  private checkpointTruncate(waitMs: number): boolean {
+    this.db.pragma(`busy_timeout = ${waitMs}`);
+    try {
+      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      return r?.busy === 0;
+    } catch (err) {
+      this.log.warn({ err }, 'WAL checkpoint failed');
+      return false;
+    } finally {
+      this.db.pragma('busy_timeout = 5000');
+    }
   }
 
   private shrinkFile(): void {
