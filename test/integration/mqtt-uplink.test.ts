@@ -24,6 +24,15 @@ async function batchSubscriber(url: string) {
   return { arrivals, close: () => client.endAsync() };
 }
 
+/** GET as JSON; one retry when a kept-alive socket was closed by the server just as it was reused (undici: "other side closed"). */
+async function getJson(url: string): Promise<unknown> {
+  try {
+    return await (await fetch(url)).json();
+  } catch {
+    return await (await fetch(url)).json();
+  }
+}
+
 let cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -148,8 +157,10 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     await new Promise((r) => setTimeout(r, 500));
     await upstream.restart(1000);
     await publishing;
-    const stats = async () => (await (await fetch(`${baseUrl}/v1/stats`)).json()) as { readings: number; rejected: number; gaps: number; batches: number };
-    await waitFor(`${total} readings at the receiver`, async () => (await stats()).readings >= total, 60_000, 200);
+    const stats = async () => (await getJson(`${baseUrl}/v1/stats`)) as { readings: number; rejected: number; gaps: number; batches: number };
+    await waitFor(`${total} readings at the receiver`, async () => (await stats()).readings >= total, 30_000, 200).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nreceiver stats ${JSON.stringify(await stats())}\nagent status ${JSON.stringify(status(dir).batches)} ${JSON.stringify(status(dir).uplink)}\nagent log tail:\n${agent.output().slice(-4000)}\nreceiver log tail:\n${receiver.output().slice(-3000)}`);
+    });
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 20_000, 100);
     const s = status(dir);
     expect(await stats()).toMatchObject({ readings: total, rejected: 0, gaps: 0, batches: s.batches.delivered });
@@ -157,7 +168,7 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     const v = cli(['verify', '--data-dir', dir, '--json']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, receiptsVerified: s.batches.delivered, deliveredWithoutReceipt: 0 });
-    const list = (await (await fetch(`${baseUrl}/v1/devices/${deviceId}/batches`)).json()) as { seq: number }[] | { batches: { seq: number }[] };
+    const list = (await getJson(`${baseUrl}/v1/devices/${deviceId}/batches`)) as { seq: number }[] | { batches: { seq: number }[] };
     const seqs = (Array.isArray(list) ? list : list.batches).map((b) => b.seq);
     expect(seqs).toEqual(Array.from({ length: s.batches.delivered }, (_, i) => i + 1));
   });
