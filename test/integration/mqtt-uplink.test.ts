@@ -88,7 +88,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     await publishReadings(sensors, 0, 600);
     await waitFor('600 readings upstream', () => net.arrivals.reduce((n, a) => n + a.readings, 0) >= 600, 30_000);
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 10_000, 100);
@@ -101,7 +101,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
   it('keeps batches while nobody subscribes (PUBACK 0x10) instead of publishing them into the void', async () => {
     const { sensors, upstream, dir } = await setup();
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     await publishReadings(sensors, 0, 100);
     await waitFor('a failed delivery', () => /no subscriber for edge\//.test(status(dir).uplink.last_error ?? ''), 10_000, 100);
     expect(status(dir).batches.delivered).toBe(0);
@@ -116,7 +116,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     const total = 3000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {
@@ -127,7 +127,10 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     await waitFor('some batches upstream', () => net.arrivals.length >= 3, 20_000);
     await upstream.restart(1500);
     await publishing;
-    await waitFor(`${total} readings upstream`, () => new Set(net.arrivals.flatMap((a) => a.values)).size >= total, 60_000, 100);
+    await waitFor(`${total} readings upstream`, () => new Set(net.arrivals.flatMap((a) => a.values)).size >= total, 40_000, 100).catch((err: Error) => {
+      const s = status(dir);
+      throw new Error(`${err.message}: ${new Set(net.arrivals.flatMap((a) => a.values)).size} upstream, agent ${JSON.stringify(s.batches)} ${JSON.stringify(s.uplink)} readings ${JSON.stringify(s.readings)}\nagent log tail:\n${agent.output().split('\n').filter((l) => !l.includes('batch cut')).slice(-40).join('\n')}`);
+    });
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 20_000, 100);
     checkStream(net.arrivals, total);
     expect(agent.output()).toMatch(/uplink broker connection closed; reconnecting/);
@@ -146,7 +149,7 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
     patchConfig(dir, [[['uplink', 'receiver_key'], receiverKey]]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     const total = 2000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {
@@ -159,7 +162,7 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     await publishing;
     const stats = async () => (await getJson(`${baseUrl}/v1/stats`)) as { readings: number; rejected: number; gaps: number; batches: number };
     await waitFor(`${total} readings at the receiver`, async () => (await stats()).readings >= total, 30_000, 200).catch(async (err: Error) => {
-      throw new Error(`${err.message}\nreceiver stats ${JSON.stringify(await stats())}\nagent status ${JSON.stringify(status(dir).batches)} ${JSON.stringify(status(dir).uplink)}\nagent log tail:\n${agent.output().slice(-4000)}\nreceiver log tail:\n${receiver.output().slice(-3000)}`);
+      throw new Error(`${err.message}\nreceiver stats ${JSON.stringify(await stats())}\nagent status ${JSON.stringify(status(dir).batches)} ${JSON.stringify(status(dir).uplink)} readings ${JSON.stringify(status(dir).readings)}\nagent log tail:\n${agent.output().slice(-4000)}\nreceiver log tail:\n${receiver.output().slice(-3000)}`);
     });
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 20_000, 100);
     const s = status(dir);

@@ -55,7 +55,7 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
       [['batch', 'max_age_ms'], 100],
     ]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     const pub = await mqtt.connectAsync(sensors.url, clientTls());
     for (let i = 0; i < 50; i++) await pub.publishAsync(`sensors/t${i % 2}`, JSON.stringify({ v: i, t: 1_763_300_000 + i }), { qos: 1 });
     await pub.endAsync();
@@ -116,9 +116,18 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     await untrusting.stop('SIGKILL');
     expect(status(dir).batches.delivered).toBe(0);
 
+    // The explicit opt-out works, and says loudly what it gives up.
+    patchConfig(dir, [[['uplink', 'tls'], { insecure_skip_verify: true }]]);
+    const insecure = runAgent(dir);
+    await insecure.waitForOutput(/"level":40,[^\n]*uplink\.tls\.insecure_skip_verify is true: the server's certificate is NOT verified/);
+    await waitFor('a batch delivered without verification', () => status(dir).batches.delivered >= 1, 15_000, 200);
+    await insecure.stop('SIGKILL');
+
     patchConfig(dir, [[['uplink', 'tls'], { ca_file: pki.caCert }]]);
-    runAgent(dir);
-    await waitFor('batches delivered over https', () => status(dir).batches.delivered >= 3, 15_000, 200);
+    const before = status(dir).batches.delivered as number;
+    const trusting = runAgent(dir);
+    await waitFor('batches delivered over https', () => status(dir).batches.delivered >= before + 3, 15_000, 200);
+    expect(trusting.output()).not.toMatch(/insecure_skip_verify/);
     const stats = await (await fetch(`http://127.0.0.1:${port}/v1/stats`).catch(() => undefined))?.json().catch(() => undefined);
     expect(stats).toBeUndefined(); // plain http is not served on the TLS port
   });

@@ -96,6 +96,8 @@ export class MqttSource implements Source {
           log.error({ err, topics: this.cfg.topics }, 'subscribe failed');
           return;
         }
+        // Until the SUBACK, a new session has no subscription and the broker drops what sensors publish.
+        log.info({ topics: this.cfg.topics, session_present: connack.sessionPresent }, 'subscribed with QoS 1');
         for (const g of granted ?? []) {
           if (g.qos !== 1) {
             this.lastError = `broker granted ${g.topic} with code ${g.qos}, not QoS 1`;
