@@ -53,6 +53,10 @@ const BATCH3_VERDICTS: StoredVerdict[] = [
   { id: 2, key: 'pump1/vibration', modelId: 'stream-ad', modelSha256: MODEL_A, windowStart: T + 30_000, ts: T + 61_000, readingId: 11, outputs: { error: 4.5 }, score: 0.875, value: 0.875, threshold: 0.5, alert: true, changed: true },
   { id: 3, key: 'engine7', modelId: 'cmapss-rul', modelSha256: MODEL_B, windowStart: T - 30_000, ts: T + 500, outputs: { rul: 112.5 }, value: 112.5, threshold: 30, alert: false, changed: false },
 ];
+/** Batch 4: readings 12 and 13 were dropped under the disk budget (never signed); the batch
+ *  reports them per sensor in its optional `drops` field (§4.5). */
+const BATCH4_READINGS: StoredReading[] = [{ id: 14, sensor: 'pump1/temp', ts: T + 69_000, timeSource: 'sensor', value: 22.5, unit: 'Cel', source: 'mqtt', boot: 2 }];
+const BATCH4_DROPS = [{ s: 'pump1/temp', n: 1 }, { s: 'pump1/flow', n: 1 }];
 
 /** RFC 6962 / Certificate Transparency reference leaves; roots for these prefixes are published. */
 const MERKLE_LEAVES = ['', '00', '10', '2021', '3031'];
@@ -91,7 +95,7 @@ function batchVector(name: string, readings: StoredReading[], batch: SignedBatch
         };
   return {
     name,
-    header: { seq: batch.body.seq, prev: hex(batch.body.prev), boot: batch.body.boot, sync: batch.body.sync, created: batch.body.created },
+    header: { seq: batch.body.seq, prev: hex(batch.body.prev), boot: batch.body.boot, sync: batch.body.sync, created: batch.body.created, ...(batch.body.drops ? { drops: batch.body.drops } : {}) },
     readings: readings.map((input, k) => ({ input, wire: toBatchReading(input), cbor: hex(leaves[k]!), leafHash: hex(leafHash(leaves[k]!)) })),
     root: hex(batch.body.root),
     ...v2,
@@ -155,6 +159,7 @@ export function makeVectors() {
   const b1 = buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: T + 250 }, BATCH1_READINGS);
   const b2 = buildBatch(device, { seq: 2, prevHash: b1.hash, bootCounter: 2, clockSynced: true, createdMs: T + 2_000 }, BATCH2_READINGS);
   const b3 = buildBatch(device, { seq: 3, prevHash: b2.hash, bootCounter: 2, clockSynced: true, createdMs: T + 62_000 }, BATCH3_READINGS, BATCH3_VERDICTS);
+  const b4 = buildBatch(device, { seq: 4, prevHash: b3.hash, bootCounter: 2, clockSynced: true, createdMs: T + 70_000, drops: BATCH4_DROPS }, BATCH4_READINGS);
   const receiptFields = { dev: device.publicKey, seq: 1, hash: b1.hash, at: T + 1_200 };
   const receipt = signReceipt(receiver, receiptFields);
   const receiptEnv = canonicalDecode(receipt, 'receipt') as { body: Uint8Array; sig: Uint8Array };
@@ -171,7 +176,7 @@ export function makeVectors() {
       const leaves = MERKLE_LEAVES.slice(0, n);
       return { leaves, leafHashes: leaves.map((l) => hex(leafHash(b(l)))), root: hex(merkleRoot(leaves.map(b))) };
     }),
-    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2), batchVector('batch-3', BATCH3_READINGS, b3, BATCH3_VERDICTS)],
+    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2), batchVector('batch-3', BATCH3_READINGS, b3, BATCH3_VERDICTS), batchVector('batch-4-with-drops', BATCH4_READINGS, b4)],
     receipt: {
       name: 'receipt-for-batch-1',
       fields: { dev: hex(receiptFields.dev), seq: receiptFields.seq, hash: hex(receiptFields.hash), at: receiptFields.at },

@@ -23,6 +23,9 @@ interface InitOptions {
   coapObserve?: string[];
   anomalySensors?: string[];
   alertTopic?: string;
+  httpListen?: string;
+  /** false with --no-http. */
+  http?: boolean;
   force?: boolean;
   json?: boolean;
 }
@@ -70,10 +73,13 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     clock: {},
     log: {},
     ...(inference ? { inference } : {}),
+    // The health/metrics/status endpoint is on by default, on loopback (agent/health/config.ts).
+    ...(opts.http === false ? {} : { http: { listen: opts.httpListen ?? '127.0.0.1:9464' } }),
     ...(opts.uplinkUrl
       ? { uplink: { type: /^mqtts?:\/\//.test(opts.uplinkUrl) ? 'mqtt' : 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
       : {}),
   };
+  if (opts.http === false && opts.httpListen) throw new AgentError('USAGE', '--http-listen and --no-http contradict each other');
   if (opts.receiverKey && !opts.uplinkUrl) throw new AgentError('USAGE', '--receiver-key needs --uplink-url');
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -123,6 +129,8 @@ export function registerInitCommand(program: Command): void {
     .option('--serial-mode <mode>', 'frames (firmware-bridge protocol, default) or text (name=value lines)')
     .option('--coap-listen <host:port>', 'accept readings POSTed by CoAP sensors on this address (e.g. 127.0.0.1:5683)')
     .option('--coap-observe <url>', 'observe a CoAP resource, e.g. coap://10.0.0.7/temp (repeatable)', collect)
+    .option('--http-listen <host:port>', 'health, metrics and status page endpoint (default 127.0.0.1:9464; 0.0.0.0 needs http.bind_all_interfaces in the config)')
+    .option('--no-http', 'do not serve /healthz, /metrics and the status page')
     .option('--simulator <n>', 'add a simulated source with N sensors (demo, install check)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--simulator: expected 1..10000, got "${v}"`);

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { AgentError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerExportCommand } from './export.js';
 import { registerInitCommand } from './init.js';
 import { registerKeysCommand } from './keys.js';
@@ -29,6 +30,7 @@ registerReplayCommand(program);
 registerExportCommand(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
+registerDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -297,10 +297,17 @@ export class ModelRunner {
 
   /** The window ending at the key's newest row; rows before the first are the first row (pad "edge"). */
   private copyWindow(s: KeyState, slot: Float32Array): void {
+    const f = this.f;
+    // Element loops, not subarray views: this runs once per reading and must not allocate.
     for (let i = 0; i < this.w; i++) {
       const abs = s.rows - this.w + i;
-      if (abs < 0) slot.set(s.first!, i * this.f);
-      else slot.set(s.ring.subarray((abs % this.w) * this.f, (abs % this.w) * this.f + this.f), i * this.f);
+      const out = i * f;
+      if (abs < 0) {
+        for (let k = 0; k < f; k++) slot[out + k] = s.first![k]!;
+      } else {
+        const from = (abs % this.w) * f;
+        for (let k = 0; k < f; k++) slot[out + k] = s.ring[from + k]!;
+      }
     }
   }
 

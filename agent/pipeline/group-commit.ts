@@ -19,6 +19,7 @@ export class GroupCommitWriter {
   private closed = false;
   private readonly listeners: ((accepted: number) => void)[] = [];
   private readonly readingListeners: ((readings: StoredReading[]) => void)[] = [];
+  private onFull: (() => void) | undefined;
 
   constructor(
     private readonly store: ReadingStore,
@@ -30,7 +31,7 @@ export class GroupCommitWriter {
     this.listeners.push(listener);
   }
 
-  /** Called after every commit with the readings it inserted, ids included (the inference stage listens). */
+  /** Called after every commit with the readings it inserted, ids included (inference and metrics listen). */
   onCommittedReadings(listener: (readings: StoredReading[]) => void): void {
     this.readingListeners.push(listener);
   }
@@ -44,6 +45,28 @@ export class GroupCommitWriter {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /**
+   * Called when a commit fails because the disk (or SQLite's page limit) is full: it frees space
+   * (store/budget.ts) and the commit is tried once more. If that fails too, the submissions are
+   * rejected, so nothing is acknowledged and the sources push back (MQTT withholds the PUBACK,
+   * CoAP answers 5.03).
+   */
+  onStoreFull(handler: () => void): void {
+    this.onFull = handler;
+  }
+
+  private commitWithRoom(subs: Submission[], stored: StoredReading[] | undefined): SubmitResult[] {
+    try {
+      return this.store.commit(subs, Date.now(), stored);
+    } catch (err) {
+      if (!this.onFull || (err as { code?: string }).code !== 'SQLITE_FULL') throw err;
+      this.onFull();
+      // The failed transaction was rolled back: what it reported as inserted was not.
+      if (stored) stored.length = 0;
+      return this.store.commit(subs, Date.now(), stored);
+    }
   }
 
   /** Commits whatever is queued now; used by the scheduler and at shutdown. */
@@ -60,9 +83,8 @@ export class GroupCommitWriter {
       let results: SubmitResult[];
       const stored: StoredReading[] | undefined = this.readingListeners.length > 0 ? [] : undefined;
       try {
-        results = this.store.commit(
+        results = this.commitWithRoom(
           group.map((p) => p.sub),
-          Date.now(),
           stored,
         );
       } catch (err) {

@@ -5,6 +5,7 @@ import { findModel, loadManifest, type ModelEntry } from '../inference/manifest.
 import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
+import type { Metrics } from '../health/metrics.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
@@ -78,6 +79,7 @@ export class InferenceStage {
     bootCounter: number,
     private readonly onVerdicts: (n: number) => void,
     private readonly publisher: AlertPublisher | undefined,
+    private readonly metrics: Pick<Metrics, 'inferenceRun' | 'alertChanged'> | undefined,
     private readonly log: Logger,
   ) {
     this.router = new Router(bindings);
@@ -89,16 +91,18 @@ export class InferenceStage {
     cfg: InferenceConfig,
     deps: {
       modelsDir: string;
+      publisherKey?: Uint8Array;
       configPath: string;
       db: Db;
       counters: ReadingStore;
       bootCounter: number;
       onVerdicts: (n: number) => void;
       publisher?: AlertPublisher;
+      metrics?: Pick<Metrics, 'inferenceRun' | 'alertChanged'>;
       log: Logger;
     },
   ): Promise<InferenceStage> {
-    const manifest = loadManifest(deps.modelsDir);
+    const manifest = loadManifest(deps.modelsDir, deps.publisherKey ? { publisherKey: deps.publisherKey } : {});
     const models = new Map<string, OnnxModel>();
     const bindings: Binding[] = [];
     for (const [id, b] of Object.entries(cfg.bindings)) {
@@ -119,7 +123,7 @@ export class InferenceStage {
       }
       bindings.push(new Binding(id, b, runner));
     }
-    const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.log);
+    const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
     stage.restoreState();
     return stage;
   }
@@ -161,8 +165,11 @@ export class InferenceStage {
     }
     for (const [binding, list] of rows) {
       let results: (Verdict | null)[];
+      const windowsBefore = binding.runner.stats.windows;
+      const started = performance.now();
       try {
         results = await binding.runner.push(list);
+        this.metrics?.inferenceRun(binding.runner.entry.id, (performance.now() - started) / 1000, binding.runner.stats.windows - windowsBefore);
       } catch (err) {
         // A model failing on one pass must not stop the agent: those readings stay unscored, counted.
         this.stats.errors++;
@@ -190,6 +197,7 @@ export class InferenceStage {
       else this.stats.alertsCleared++;
       this.log.warn({ series: v.key, model: v.modelId, value: v.value, threshold: v.threshold, verdict: ids[i] }, v.alert ? 'alert raised' : 'alert cleared');
       this.publisher?.publish({ ...v, id: ids[i]! });
+      this.metrics?.alertChanged(v.modelId, v.key, v.alert);
     });
   }
 

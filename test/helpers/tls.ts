@@ -20,12 +20,12 @@ function openssl(args: string[], cwd: string): void {
 
 /**
  * A throw-away PKI made with openssl: a CA, a server certificate for 127.0.0.1, ::1 and
- * localhost, a client certificate for mutual TLS, and an unrelated CA. EC P-256 keys keep it
+ * localhost, a client certificate for mutual TLS, and an unrelated CA, valid for `days` (30). EC P-256 keys keep it
  * quick (well under a second). Keys are mode 0600, as the agent demands.
  */
-export function makeTestPki(): TestPki {
+export function makeTestPki(opts: { days?: number } = {}): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'ea-pki-'));
-  const days = '2';
+  const days = String(opts.days ?? 30);
   const newKey = (name: string) => {
     openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name], dir);
     chmodSync(join(dir, name), 0o600);

@@ -138,6 +138,7 @@ export class MqttSource implements Source {
       source: this.id,
       readings: result.readings,
       rejected,
+      trackSeq: true,
       ...(messageId !== undefined && fingerprint ? { redelivery: { messageId, fingerprint, dup } } : {}),
     };
     const r = await this.ctx.writer.submit(sub);
