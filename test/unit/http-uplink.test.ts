@@ -64,6 +64,26 @@ describe('HTTP uplink outcome of one attempt', () => {
     expect(noHeader).not.toHaveProperty('retryAfterMs');
   });
 
+  it('resends at once, on a new connection, when a kept-alive connection is closed as it is reused', async () => {
+    const seen = new Set<unknown>();
+    let requests = 0;
+    server = createServer((req, res) => {
+      requests++;
+      const reused = seen.has(req.socket);
+      seen.add(req.socket);
+      // What a server's keep-alive timeout firing just as the client reuses the socket looks like.
+      if (reused) return req.socket.destroy();
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'accepted', seq: 1, hash: hashHex })));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const uplink = new HttpUplink({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/batches`, timeoutMs: 2000 });
+    expect(await uplink.deliver(batch, new AbortController().signal)).toEqual({ kind: 'delivered' });
+    expect(await uplink.deliver(batch, new AbortController().signal)).toEqual({ kind: 'delivered' });
+    expect(requests).toBe(3); // first, the reset one, its resend on a fresh connection
+    await uplink.close();
+  });
+
   it('retries when nothing listens', async () => {
     const url = await replying(200, '');
     server!.close();
