@@ -38,7 +38,7 @@ const clientTls = () => ({ ca: readFileSync(pki.caCert), cert: readFileSync(pki.
 const mutualTls = () => ({ ca_file: pki.caCert, cert_file: pki.clientCert, key_file: pki.clientKey });
 
 describe('TLS with certificate verification on (test CA made by openssl, real mosquitto)', () => {
-  it('mqtts source and mqtts uplink over mutual TLS: readings in, signed batches out', async () => {
+  it('mqtts source, mqtts uplink and receive --mqtt-url over mutual TLS: readings in, signed batches out, signed receipts back', async () => {
     const sensors = await tlsBroker(true);
     const upstream = await tlsBroker(true);
     const got: number[] = [];
@@ -47,8 +47,15 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     net.on('message', (_t, payload) => got.push(...verifyBatchEnvelope(new Uint8Array(payload)).body.r.map((r) => r.v)));
     await net.subscribeAsync('edge/+/batches', { qos: 1 });
 
+    // The reference receiver on the same broker, over mutual TLS too, signing the receipts the agent requires.
+    const receiver = cliBackground(['receive', '--listen', '127.0.0.1:0', '--data-dir', tempDir('receiver'), '--mqtt-url', upstream.url,
+      '--mqtt-ca-file', pki.caCert, '--mqtt-cert-file', pki.clientCert, '--mqtt-key-file', pki.clientKey]);
+    cleanups.push(() => receiver.stop());
+    const [, baseUrl, receiverKey] = await receiver.waitForOutput(/listening on (http:\/\/\S+) public key (did:key:\w+)/);
+    await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
+
     const dir = tempDir('agent');
-    expect(cli(['init', '--data-dir', dir, '--mqtt-url', sensors.url, '--uplink-url', upstream.url]).code).toBe(0);
+    expect(cli(['init', '--data-dir', dir, '--mqtt-url', sensors.url, '--uplink-url', upstream.url, '--receiver-key', receiverKey!]).code).toBe(0);
     patchConfig(dir, [
       [['sources', 'mqtt', 'tls'], mutualTls()],
       [['uplink', 'tls'], mutualTls()],
@@ -61,6 +68,11 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     await pub.endAsync();
     await waitFor('50 readings upstream', () => got.length >= 50, 20_000);
     expect(got.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    await waitFor('receipts for every batch', () => {
+      const b = status(dir).batches;
+      return b.pending === 0 && b.receipts === b.delivered && b.delivered > 0;
+    }, 15_000, 200);
+    expect(await (await fetch(`${baseUrl}/v1/stats`)).json()).toMatchObject({ readings: 50, rejected: 0, gaps: 0 });
   });
 
   it('refuses a broker whose certificate the configured CA did not sign, and says what to fix', async () => {
