@@ -1,7 +1,11 @@
 import mqtt from 'mqtt';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
+import pino from 'pino';
+import { buildBatch, verifyBatchEnvelope, ZERO_HASH } from '../../agent/identity/batch-format.js';
+import { Identity } from '../../agent/identity/keys.js';
+import { startReceiver } from '../../agent/receiver/server.js';
+import { HttpUplink } from '../../agent/uplink/http/http-uplink.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { freePort, waitFor } from '../helpers/ports.js';
@@ -142,6 +146,18 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     expect(trusting.output()).not.toMatch(/insecure_skip_verify/);
     const stats = await (await fetch(`http://127.0.0.1:${port}/v1/stats`).catch(() => undefined))?.json().catch(() => undefined);
     expect(stats).toBeUndefined(); // plain http is not served on the TLS port
+  });
+
+  it('tls.servername: verifies the certificate against that name instead of the URL host', async () => {
+    const receiver = await startReceiver({ host: '127.0.0.1', port: 0, dataDir: tempDir('receiver'), logger: pino({ level: 'silent' }), tls: { cert: readFileSync(pki.serverCert), key: readFileSync(pki.serverKey) } });
+    cleanups.push(() => receiver.close());
+    const device = Identity.generate();
+    const b = buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: 1 }, [{ id: 1, sensor: 's', ts: 1, timeSource: 'sensor', value: 1, source: 't', boot: 1 }]);
+    const attempt = (servername: string) =>
+      new HttpUplink({ url: `${receiver.url}/v1/batches`, timeoutMs: 5000, tls: { ca: readFileSync(pki.caCert), servername, rejectUnauthorized: true } })
+        .deliver({ seq: 1, hash: b.hash, device: device.publicKey, envelope: b.envelope }, new AbortController().signal);
+    expect(await attempt('wrong.example')).toMatchObject({ kind: 'retry', error: expect.stringMatching(/server certificate does not name this host \(ERR_TLS_CERT_ALTNAME_INVALID\)/) });
+    expect(await attempt('localhost')).toEqual({ kind: 'delivered' });
   });
 
   it('refuses to start with a TLS client key readable by others, naming the fix', async () => {
