@@ -2,6 +2,9 @@ import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
 import type { ModelEntry } from './manifest.js';
 import type { OnnxModel, ModelOutputs } from './onnx-model.js';
+import type { Verdict } from '../identity/verdict-format.js';
+
+export type { Verdict };
 
 /** One row of one key (a sensor, or an asset of a multivariate model), raw values in feature order. */
 export interface Row {
@@ -10,26 +13,6 @@ export interface Row {
   ts: number;
   values: readonly number[];
   /** Id of the stored reading that completed this row (live), carried into its verdict. */
-  ref?: number;
-}
-
-/** What a model said about the window ending at one row. */
-export interface Verdict {
-  key: string;
-  /** End of the window: the time of the row judged. */
-  ts: number;
-  windowStart: number;
-  modelId: string;
-  modelSha256: Uint8Array;
-  outputs: Record<string, number>;
-  /** Calibrated anomaly score in [0,1] (anomaly models). */
-  score?: number;
-  /** The value the alert rule compared (score or an output) and the threshold in force. */
-  value: number;
-  threshold: number;
-  alert: boolean;
-  /** This verdict raised or cleared the alert. */
-  changed: boolean;
   ref?: number;
 }
 
@@ -358,7 +341,7 @@ export class ModelRunner {
       changed,
     };
     if (scoreValue !== undefined) v.score = scoreValue;
-    if (job.ref !== undefined) v.ref = job.ref;
+    if (job.ref !== undefined) v.readingId = job.ref;
     return v;
   }
 
