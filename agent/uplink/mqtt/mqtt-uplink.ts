@@ -1,5 +1,6 @@
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { describeTlsError, type TlsOptions } from '../../config/tls.js';
+import { hex } from '../../identity/batch-format.js';
 import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../pipeline/backoff.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
@@ -62,13 +63,15 @@ export class MqttUplink implements Uplink {
     const client = this.ensureClient();
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]);
     if (this.opts.receiverKey) {
+      // An answer from an earlier attempt (it came after that attempt timed out). One about another
+      // hash at this seq is stale news, not this batch's answer: publish anyway.
       const early = this.replies.take(batch.seq);
-      if (early) return verifyReply(early, batch, this.opts.receiverKey);
+      if (early && early.hash === hex(batch.hash)) return verifyReply(early, batch, this.opts.receiverKey);
     }
     let entry = this.inflight.get(batch.seq);
     // A publish that neither failed nor got its PUBACK over several attempts (and reconnects) is
     // given up and published again: a possible copy, which the receiver drops, beats a stall.
-    if (entry?.result && !entry.result.ok || (entry && !entry.result && entry.waits >= STALE_PUBLISH_WAITS)) {
+    if (entry && (entry.result ? !entry.result.ok : entry.waits >= STALE_PUBLISH_WAITS)) {
       this.inflight.delete(batch.seq);
       entry = undefined;
     }
