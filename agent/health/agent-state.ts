@@ -7,6 +7,8 @@ import { getMeta, setMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
 import type { AgentStateView } from './metrics.js';
 
+const PROBE_INTERVAL_MS = 5000;
+
 export interface UplinkView {
   url: string;
   consecutiveFailures(): number;
@@ -87,8 +89,22 @@ export class AgentState implements AgentStateView {
     };
   }
 
-  /** A real write (one small transaction): a full disk, a read-only remount or a lost file show here. */
+  private lastProbe: { at: number; error?: unknown } | undefined;
+
+  /**
+   * A real write (one small transaction): a full disk, a read-only remount or a lost file show
+   * here. At most one every PROBE_INTERVAL_MS: the status page polls, and each write is an fsync
+   * on an SD card.
+   */
   probeStoreWrite(now = Date.now()): void {
-    setMeta(this.db, 'health_probe_at', String(now));
+    if (!this.lastProbe || Math.abs(now - this.lastProbe.at) >= PROBE_INTERVAL_MS) {
+      try {
+        setMeta(this.db, 'health_probe_at', String(now));
+        this.lastProbe = { at: now };
+      } catch (err) {
+        this.lastProbe = { at: now, error: err };
+      }
+    }
+    if (this.lastProbe.error !== undefined) throw this.lastProbe.error;
   }
 }
