@@ -33,8 +33,15 @@ export class Observability {
 
   /** Counts committed readings per source and sensor. */
   watchWriter(writer: GroupCommitWriter): void {
-    writer.onSubmissionCommitted((sub, result) => {
-      for (const [sensor, n] of result.acceptedBySensor ?? []) this.metrics.readingsCommitted(sub.source, sensor, n);
+    writer.onCommittedReadings((readings) => {
+      const counts = new Map<string, { source: string; sensor: string; n: number }>();
+      for (const r of readings) {
+        const k = `${r.source}\u0000${r.sensor}`;
+        const c = counts.get(k);
+        if (c) c.n++;
+        else counts.set(k, { source: r.source, sensor: r.sensor, n: 1 });
+      }
+      for (const c of counts.values()) this.metrics.readingsCommitted(c.source, c.sensor, c.n);
     });
   }
 

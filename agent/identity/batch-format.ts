@@ -8,6 +8,8 @@ import { modelRefSchema, toBatchVerdicts, verdictLeaves, verdictSchema, type Sto
 
 /** The wire format of a signed batch, specified in docs/wire-format.md (section numbers cited below). */
 export const BATCH_FORMAT = 'edge-agent/batch/1';
+/** Version 2 adds verdicts (§4.4); a batch without them is still written as version 1 (§11). */
+export const BATCH_FORMAT_V2 = 'edge-agent/batch/2';
 export const ZERO_HASH = new Uint8Array(32);
 
 const TIME_SOURCE_CODE: Record<TimeSource, 0 | 1 | 2> = { sensor: 0, 'gateway-synced': 1, 'gateway-unsynced': 2 };
@@ -33,10 +35,18 @@ const readingSchema = z
   })
   .strict();
 
+// wire-format.md §4: readings the gateway dropped under its disk budget since the previous batch, per sensor.
+const dropSchema = z.object({ s: z.string().min(1).max(256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
+const dropsSchema = z
+  .array(dropSchema)
+  .min(1)
+  .max(100_000)
+  .refine((d) => new Set(d.map((x) => x.s)).size === d.length, 'names a sensor twice');
+
 // wire-format.md §4: the batch body, the signed bytes.
 const bodySchema = z
   .object({
-    fmt: z.literal(BATCH_FORMAT),
+    fmt: z.union([z.literal(BATCH_FORMAT), z.literal(BATCH_FORMAT_V2)]),
     dev: bytes32,
     seq: uint.refine((n) => n >= 1, 'starts at 1'),
     prev: bytes32,
@@ -52,12 +62,15 @@ const bodySchema = z
     m: z.array(modelRefSchema).min(1).optional(),
     vd: z.array(verdictSchema).min(1).optional(),
     vroot: bytes32.optional(),
+    drops: dropsSchema.optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     const present = [b.m, b.vd, b.vroot].filter((x) => x !== undefined).length;
     if (present !== 0 && present !== 3) issue('vd', 'm, vd and vroot are present together or not at all');
+    if (b.fmt === BATCH_FORMAT && present !== 0) issue('vd', `verdicts need fmt ${BATCH_FORMAT_V2}`);
+    if (b.fmt === BATCH_FORMAT && b.drops !== undefined) issue('drops', `drops need fmt ${BATCH_FORMAT_V2}`);
     if (b.r.length === 0 && !b.vd) issue('r', 'a batch holds at least one reading or one verdict');
     if (b.m && new Set(b.m.map((x) => `${x.id}:${Buffer.from(x.h).toString('hex')}`)).size !== b.m.length) issue('m', 'a model appears twice');
     b.vd?.forEach((v, k) => {
@@ -70,6 +83,7 @@ const envelopeSchema = z.object({ body: byteString, sig: byteString.refine((b) =
 
 export type BatchReading = z.infer<typeof readingSchema>;
 export type BatchBody = z.infer<typeof bodySchema>;
+export type BatchDrop = z.infer<typeof dropSchema>;
 
 export interface SignedBatch {
   body: BatchBody;
@@ -88,6 +102,8 @@ export interface BatchHeader {
   bootCounter: number;
   clockSynced: boolean;
   createdMs: number;
+  /** Readings dropped under the disk budget since the previous batch; omitted when none. */
+  drops?: readonly BatchDrop[];
 }
 
 export function toBatchReading(r: StoredReading): BatchReading {
@@ -129,7 +145,7 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
   const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
   const { t0, t1 } = timeRange({ r, ...(v ? { vd: v.vd } : {}) });
   const body: BatchBody = {
-    fmt: BATCH_FORMAT,
+    fmt: v || (header.drops?.length ?? 0) > 0 ? BATCH_FORMAT_V2 : BATCH_FORMAT,
     dev: identity.publicKey,
     seq: header.seq,
     prev: header.prevHash,
@@ -147,6 +163,8 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
     body.vd = v.vd;
     body.vroot = merkleRoot(verdictLeaves(v.vd));
   }
+  // Sorted by sensor, so the same drops always encode to the same bytes.
+  if (header.drops && header.drops.length > 0) body.drops = [...header.drops].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0)).map((d) => ({ s: d.s, n: d.n }));
   const bodyBytes = canonicalEncode(body);
   const signature = identity.sign(bodyBytes);
   return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };

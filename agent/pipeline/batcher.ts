@@ -8,6 +8,8 @@ export interface BatcherOptions {
   maxAgeMs: number;
   bootCounter: number;
   clockSynced: () => boolean;
+  /** No batch is cut while this many wait for the uplink (batch.max_pending); Infinity without an uplink. */
+  maxPending?: number;
 }
 
 /**
@@ -19,6 +21,7 @@ export class Batcher {
   private waiting = 0;
   private oldestAtMono: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private holding = false;
   private readonly listeners: ((b: SignedBatch) => void)[] = [];
 
   constructor(
@@ -55,8 +58,18 @@ export class Batcher {
   cutDue(all = false): void {
     const aged = this.oldestAtMono !== undefined && performance.now() - this.oldestAtMono >= this.opts.maxAgeMs;
     if (!all && !aged && this.waiting < this.opts.maxReadings) return;
+    const maxPending = this.opts.maxPending ?? Infinity;
     try {
+      let pending = maxPending === Infinity ? 0 : this.store.pendingCount();
       for (;;) {
+        if (pending >= maxPending) {
+          // Readings stay unbatched (durable, acknowledged); the disk budget may drop the oldest of them.
+          if (!this.holding) this.log.warn({ pending, max_pending: maxPending }, 'batch.max_pending batches wait for the uplink: holding readings unbatched');
+          this.holding = true;
+          break;
+        }
+        if (this.holding) this.log.info({ pending }, 'uplink caught up: cutting batches again');
+        this.holding = false;
         const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, {
           bootCounter: this.opts.bootCounter,
           clockSynced: this.opts.clockSynced(),
@@ -67,6 +80,7 @@ export class Batcher {
           this.oldestAtMono = undefined;
           break;
         }
+        pending++;
         const verdicts = batch.body.vd?.length ?? 0;
         this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
         this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');

@@ -107,7 +107,8 @@ export class Forwarder {
       }
       this.batches.markAttemptFailed(row.seq, outcome.error);
       this.failures++;
-      const delay = backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs);
+      // A receiver that says when to come back (429/503 Retry-After) is obeyed, never undercut.
+      const delay = Math.max(backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs), outcome.retryAfterMs ?? 0);
       this.log[this.failures === 1 ? 'warn' : 'debug']({ seq: row.seq, error: outcome.error, retry_in_ms: delay, failures: this.failures }, 'batch delivery failed');
       await new WakeableSleep().sleep(delay, signal);
     }

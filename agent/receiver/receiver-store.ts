@@ -126,6 +126,9 @@ export interface ReceiverStats {
   rejected: number;
   gaps: number;
   rejected_by_reason: Record<string, number>;
+  /** Readings devices reported dropped under their disk budget; by "DEVICE SENSOR". */
+  dropped: number;
+  dropped_by_sensor: Record<string, number>;
 }
 
 /** A verdict that raised or cleared an alert, as the receiver lists it. */
@@ -183,6 +186,10 @@ function statements(db: ReceiverDb) {
     count: db.prepare(
       `INSERT INTO counters (name, label, value) VALUES (?, ?, 1)
        ON CONFLICT (name, label) DO UPDATE SET value = value + 1`,
+    ),
+    countBy: db.prepare(
+      `INSERT INTO counters (name, label, value) VALUES (?, ?, ?)
+       ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value`,
     ),
     counters: db.prepare<[string], { label: string; value: number }>('SELECT label, value FROM counters WHERE name = ? ORDER BY label'),
     totals: db.prepare<[], { devices: number; batches: number; readings: number; verdicts: number; alerts_raised: number }>(
@@ -243,6 +250,8 @@ export class ReceiverStore {
         const model = b.m![v.m]!;
         this.q.insertVerdict.run(device, v.i, v.k, model.id, buf(model.h), v.w, v.t, v.r ?? null, v.s ?? null, JSON.stringify(v.o), v.v, v.th, v.a ? 1 : 0, v.c ? 1 : 0, b.seq);
       }
+      // Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
+      for (const d of b.drops ?? []) this.q.countBy.run('dropped', `${device} ${d.s}`, d.n);
       return { kind: 'accepted', device, receipt, gapBefore };
     });
     return run.immediate();
@@ -260,7 +269,13 @@ export class ReceiverStore {
       byReason[c.label] = c.value;
       rejected += c.value;
     }
-    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason };
+    const droppedBySensor: Record<string, number> = {};
+    let dropped = 0;
+    for (const c of this.q.counters.all('dropped')) {
+      droppedBySensor[c.label] = c.value;
+      dropped += c.value;
+    }
+    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason, dropped, dropped_by_sensor: droppedBySensor };
   }
 
   /** The batches held for a device, or undefined when the device is unknown. */

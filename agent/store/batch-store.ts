@@ -1,4 +1,4 @@
-import { buildBatch, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
+import { buildBatch, ZERO_HASH, type BatchDrop, type SignedBatch } from '../identity/batch-format.js';
 import type { Identity } from '../identity/keys.js';
 import type { StoredReading } from '../types.js';
 import type { Db } from './database.js';
@@ -66,9 +66,12 @@ export class BatchStore {
       const readings: StoredReading[] = rows.map(rowToReading);
       const last = this.lastBatch();
       const seq = last.seq + 1;
+      // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4.5).
+      const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0').all() as BatchDrop[];
+      if (drops.length > 0) this.db.prepare('DELETE FROM drops_unreported').run();
       const batch = buildBatch(
         identity,
-        { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now },
+        { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now, ...(drops.length > 0 ? { drops } : {}) },
         readings,
         verdicts,
       );
@@ -87,6 +90,11 @@ export class BatchStore {
       }
       return batch;
     })();
+  }
+
+  /** Signed batches waiting for the uplink (the batcher stops cutting at batch.max_pending). */
+  pendingCount(): number {
+    return this.db.prepare("SELECT count(*) FROM batches WHERE state = 'pending'").pluck().get() as number;
   }
 
   nextPending(): BatchRow | undefined {

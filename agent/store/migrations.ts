@@ -118,6 +118,25 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (binding, key)
   ) WITHOUT ROWID;
   `,
+  // 4 (disk budget): readings dropped under the store budget and not yet reported upstream, per
+  // sensor. The next batch cut carries them in its `drops` field and clears them in the same
+  // transaction (docs/wire-format.md §4), so every drop reaches the network exactly once.
+  `
+  CREATE TABLE drops_unreported (
+    sensor TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- The last sequence number committed per (source, sensor) for sensors that send one (MQTT
+  -- "seq"): a jump counts the missing readings in counters (seq_gaps), e.g. messages a broker
+  -- dropped for a consumer that fell behind (mosquitto max_queued_messages).
+  CREATE TABLE sensor_seq (
+    source TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (source, sensor)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

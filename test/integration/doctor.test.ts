@@ -11,7 +11,7 @@ import { freePort } from '../helpers/ports.js';
 import { writeFixtureModels } from '../helpers/onnx-fixtures.js';
 import { startPtyPair } from '../helpers/serial.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
-import { makeTestCert, type TestCert } from '../helpers/tls.js';
+import { makeTestPki, type TestPki } from '../helpers/tls.js';
 
 interface Finding {
   check: string;
@@ -52,15 +52,15 @@ function listen(server: Server): Promise<number> {
 
 describe('edge-agent doctor', () => {
   let broker: Broker;
-  let certs: TestCert;
-  let soonExpiring: TestCert;
+  let certs: TestPki;
+  let soonExpiring: TestPki;
   const servers: Server[] = [];
-  const tls = tempDir('doctor-tls');
+
 
   beforeAll(async () => {
     broker = await startMosquitto();
-    certs = makeTestCert(tls);
-    soonExpiring = makeTestCert(tls, { days: 5, name: 'short' });
+    certs = makeTestPki();
+    soonExpiring = makeTestPki({ days: 5 });
   });
   afterAll(async () => {
     await broker?.stop();
@@ -117,7 +117,7 @@ describe('edge-agent doctor', () => {
     expect(refused.code).toBe(1);
     expect(refused.find('uplink')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/nothing listens/) });
 
-    const secure = createHttpsServer({ key: certs.key, cert: certs.cert }, (_req, res) => res.writeHead(404).end());
+    const secure = createHttpsServer({ key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) }, (_req, res) => res.writeHead(404).end());
     servers.push(secure);
     const dir = baseDir('up-https', ['--uplink-url', `https://127.0.0.1:${await listen(secure)}/v1/batches`]);
     const untrusted = await doctor(dir);
@@ -127,13 +127,13 @@ describe('edge-agent doctor', () => {
       detail: expect.stringMatching(/^TLS failed: .*(UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify)/),
       fix: expect.stringMatching(/NODE_EXTRA_CA_CERTS/),
     });
-    const trusted = await doctor(dir, [], { NODE_EXTRA_CA_CERTS: certs.caFile });
+    const trusted = await doctor(dir, [], { NODE_EXTRA_CA_CERTS: certs.caCert });
     expect(trusted.code).toBe(0);
-    expect(trusted.find('uplink')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/HTTP 404, TLS certificate for 127\.0\.0\.1 valid until .* \((29|30) days\)/) });
+    expect(trusted.find('uplink')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/HTTP 404, TLS certificate for localhost valid until .* \((29|30) days\)/) });
 
-    const short = createHttpsServer({ key: soonExpiring.key, cert: soonExpiring.cert }, (_req, res) => res.writeHead(404).end());
+    const short = createHttpsServer({ key: readFileSync(soonExpiring.serverKey), cert: readFileSync(soonExpiring.serverCert) }, (_req, res) => res.writeHead(404).end());
     servers.push(short);
-    const expiring = await doctor(baseDir('up-short', ['--uplink-url', `https://127.0.0.1:${await listen(short)}/v1/batches`]), [], { NODE_EXTRA_CA_CERTS: soonExpiring.caFile });
+    const expiring = await doctor(baseDir('up-short', ['--uplink-url', `https://127.0.0.1:${await listen(short)}/v1/batches`]), [], { NODE_EXTRA_CA_CERTS: soonExpiring.caCert });
     expect(expiring.find('uplink')).toMatchObject({ status: 'warn', fix: expect.stringMatching(/renew/) });
     expect(expiring.code).toBe(0);
   });

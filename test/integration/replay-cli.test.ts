@@ -41,6 +41,23 @@ describe('edge-agent replay', () => {
     expect(r1.stderr).toMatch(/replay .*full\.csv: done, \d+\/\d+ bytes/); // plain progress lines when stderr is not a terminal
   });
 
+  it('with the shipped streaming detector (the default model), a prefix scores the same as the whole file', () => {
+    const long = Array.from({ length: 900 }, (_, i) => `${1763000000 + i},${(20 + Math.sin(i / 7) + 0.3 * Math.sin(i * 12.9898) + (i >= 700 && i < 760 ? 6 : 0)).toFixed(4)}`);
+    const full = csv('shipped-full.csv', 'timestamp,value', long);
+    const prefix = csv('shipped-prefix.csv', 'timestamp,value', long.slice(0, 720));
+    const r1 = cli(['replay', '--input', full, '--output', join(dir, 'shipped-full.out.csv'), '--no-progress']);
+    const r2 = cli(['replay', '--input', prefix, '--output', join(dir, 'shipped-prefix.out.csv'), '--no-progress']);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r1.stdout).toMatch(/900 rows \(1 series\) scored by stream-ad/);
+    const out = lines(join(dir, 'shipped-full.out.csv'));
+    expect(out[0]).toBe('timestamp,value,error,anomaly_score,alert');
+    expect(lines(join(dir, 'shipped-prefix.out.csv'))).toEqual(out.slice(0, 721));
+    const scores = out.slice(1).map((l) => Number(l.split(',')[3]));
+    expect(scores.slice(0, 400).every((x) => x === 0)).toBe(true); // warm-up
+    expect(Math.max(...scores.slice(700, 760))).toBeGreaterThan(0.9); // the level shift
+  });
+
   it('groups rows per asset so windows never cross assets, and keeps the input columns and delimiter', () => {
     const a = ['1;1;1;10', '1;2;2;12', '2;1;-1;10', '1;3;3;14', '2;2;0;8'];
     const input = csv('assets.csv', 'unit;cycle;a;b', a);

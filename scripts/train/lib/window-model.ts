@@ -1,0 +1,69 @@
+/**
+ * The shipped model shapes: an MLP over a flattened window [W, F] with a head that decides what
+ * the graph outputs. The JS forward pass here and the ONNX graph of onnx-export.ts compute the
+ * same thing, which export checks on real windows.
+ *
+ * - `autoencoder`: output `error` [N] = mean over the window of (z - reconstruction(z))²
+ *                  + mean over the window of levelWeight[f] * z².
+ * - `forecaster`:  output `error` [N] = mean over features of (z_last - forecast(z_1..W-1))²
+ *                  + mean over features of levelWeight[f] * z_last².
+ * The level term measures how far the window sits from the key's warm-up behaviour (z is
+ * normalised by the warm-up statistics): networks trained on normal windows reconstruct a
+ * shifted level almost perfectly, so without it a step change (a closed valve) goes unseen.
+ * - `regressor`:   output [N, 1] = max(0, mlp(z)) (e.g. remaining useful life in cycles).
+ */
+import { Mlp } from './mlp.js';
+
+export type Head = 'autoencoder' | 'forecaster' | 'regressor';
+
+export interface WindowModel {
+  head: Head;
+  window: number;
+  features: number;
+  /** Name of the graph's single output. */
+  outputName: string;
+  /** Multiplies the regressor's output (the network learns a scaled target). */
+  outputScale: number;
+  /** Per feature, weight of the level term in the error heads (0: pure reconstruction/forecast error). */
+  levelWeight: number[];
+  mlp: Mlp;
+}
+
+/** Runs the model on n windows laid out [n][W][F]; one value per window. */
+export function forwardWindows(model: WindowModel, windows: Float32Array, n: number): Float32Array {
+  const { window: w, features: f, mlp } = model;
+  const width = w * f;
+  if (model.head !== 'regressor' && model.levelWeight.length !== f) throw new Error(`levelWeight needs ${f} values, one per feature`);
+  if (windows.length !== n * width) throw new Error(`expected ${n}x${w}x${f} values, got ${windows.length}`);
+  const out = new Float32Array(n);
+  if (model.head === 'autoencoder') {
+    const rec = mlp.forward(windows, n);
+    for (let b = 0; b < n; b++) {
+      let s = 0;
+      for (let i = 0; i < width; i++) {
+        const z = windows[b * width + i]!;
+        const d = z - rec[b * width + i]!;
+        s += d * d + model.levelWeight[i % f]! * z * z;
+      }
+      out[b] = s / width;
+    }
+  } else if (model.head === 'forecaster') {
+    const past = (w - 1) * f;
+    const x = new Float32Array(n * past);
+    for (let b = 0; b < n; b++) x.set(windows.subarray(b * width, b * width + past), b * past);
+    const pred = mlp.forward(x, n);
+    for (let b = 0; b < n; b++) {
+      let s = 0;
+      for (let j = 0; j < f; j++) {
+        const z = windows[b * width + past + j]!;
+        const d = pred[b * f + j]! - z;
+        s += d * d + model.levelWeight[j]! * z * z;
+      }
+      out[b] = s / f;
+    }
+  } else {
+    const y = mlp.forward(windows, n);
+    for (let b = 0; b < n; b++) out[b] = Math.max(0, y[b]! * model.outputScale);
+  }
+  return out;
+}

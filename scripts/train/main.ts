@@ -1,0 +1,81 @@
+/**
+ * npm run train [-- --data DIR] [--out DIR] [--only id,id]
+ *
+ * Trains every on-device model from ../shared/datasets (or --data), exports it to ONNX, checks
+ * the ONNX graph in onnxruntime-node against the JS forward pass, and rewrites models/ (the .onnx
+ * files and their manifest.json entries, sha256 included). Fixed seeds: same data, same bytes.
+ */
+import path from 'node:path';
+import { dataDirFromArgs, loadCmapss, loadSkab } from './lib/datasets.js';
+import { exportOnnx } from './lib/onnx-export.js';
+import { checkAgainstOrt } from './lib/ort-check.js';
+import { writeModel, type EntryDraft } from './lib/manifest.js';
+import { normalise, windowsAt } from './lib/contract.js';
+import { seriesSpec } from './lib/anomaly-training.js';
+import type { WindowModel } from './lib/window-model.js';
+import { trainStreamAd, streamAdEntry } from './stream-ad.js';
+import { trainSkabPump, skabPumpEntry } from './skab-pump.js';
+import { trainCmapss, cmapssEntry } from './cmapss-rul.js';
+
+const MODELS = ['stream-ad', 'skab-pump', 'cmapss-rul'] as const;
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i === -1) return undefined;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return v;
+}
+
+async function ship(outDir: string, model: WindowModel, entry: EntryDraft, sample: Float32Array, n: number): Promise<void> {
+  const bytes = exportOnnx(model, { name: entry.id, doc: String(entry.description) });
+  const check = await checkAgainstOrt(bytes, model, sample, n);
+  const metrics = (entry.metrics ?? {}) as Record<string, unknown>;
+  entry.metrics = { ...metrics, export_check: { windows: check.windows, max_abs_diff_ort_vs_js: Number(check.maxAbsDiff.toExponential(2)) } };
+  const digest = writeModel(outDir, entry, bytes);
+  console.log(`${entry.id}: ${entry.file} ${bytes.length} bytes sha256 ${digest}; onnxruntime vs JS max |diff| ${check.maxAbsDiff.toExponential(2)} on ${check.windows} windows`);
+}
+
+/** Windows of real data for the export check: ends spread over a series. */
+function sampleWindows(rows: number[][], features: number, window: number, z: Float32Array, count: number): { x: Float32Array; n: number } {
+  const ends: number[] = [];
+  for (let k = 0; k < count; k++) ends.push(window - 1 + Math.floor(((rows.length - window) * k) / count));
+  return { x: windowsAt(z, features, window, ends), n: ends.length };
+}
+
+async function main(): Promise<void> {
+  const dataDir = dataDirFromArgs(process.argv);
+  const outDir = path.resolve(argValue('out') ?? 'models');
+  const only = argValue('only')?.split(',') ?? [...MODELS];
+  for (const id of only) if (!(MODELS as readonly string[]).includes(id)) throw new Error(`--only: unknown model "${id}" (known: ${MODELS.join(', ')})`);
+  const started = Date.now();
+  const needSkab = only.includes('stream-ad') || only.includes('skab-pump');
+  const skab = needSkab ? loadSkab(dataDir) : null;
+
+  if (skab && only.includes('stream-ad')) {
+    const t = trainStreamAd(skab.free, skab.faults);
+    const file = skab.faults[0]!;
+    const rows = file.rows.map((r) => [r[0]!]);
+    const z = normalise(seriesSpec(t.cfg), rows, 1);
+    const s = sampleWindows(rows, 1, t.cfg.window, z, 64);
+    await ship(outDir, t.model, streamAdEntry(t), s.x, s.n);
+  }
+  if (skab && only.includes('skab-pump')) {
+    const t = trainSkabPump(skab.free, skab.faults);
+    const file = skab.faults[0]!;
+    const rows = file.rows.map((r) => Array.from(r));
+    const z = normalise(seriesSpec(t.cfg), rows, rows[0]!.length);
+    const s = sampleWindows(rows, rows[0]!.length, t.cfg.window, z, 64);
+    await ship(outDir, t.model, skabPumpEntry(t), s.x, s.n);
+  }
+  if (only.includes('cmapss-rul')) {
+    const t = trainCmapss(loadCmapss(dataDir));
+    await ship(outDir, t.model, cmapssEntry(t), t.sample.x, t.sample.n);
+  }
+  console.log(`trained ${only.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
