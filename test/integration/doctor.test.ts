@@ -11,7 +11,7 @@ import { freePort } from '../helpers/ports.js';
 import { writeFixtureModels } from '../helpers/onnx-fixtures.js';
 import { startPtyPair } from '../helpers/serial.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
-import { makeTestPki, type TestPki } from '../helpers/tls.js';
+import { makeTestPki, mosquittoTlsConfig, type TestPki } from '../helpers/tls.js';
 
 interface Finding {
   check: string;
@@ -136,6 +136,48 @@ describe('edge-agent doctor', () => {
     const expiring = await doctor(baseDir('up-short', ['--uplink-url', `https://127.0.0.1:${await listen(short)}/v1/batches`]), [], { NODE_EXTRA_CA_CERTS: soonExpiring.caCert });
     expect(expiring.find('uplink')).toMatchObject({ status: 'warn', fix: expect.stringMatching(/renew/) });
     expect(expiring.code).toBe(0);
+  });
+
+  it('uplink TLS as the agent does it: uplink.tls.ca_file trusted passes, another CA fails naming the key', async () => {
+    const secure = createHttpsServer({ key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) }, (_req, res) => res.writeHead(404).end());
+    servers.push(secure);
+    const dir = baseDir('up-ca-file', ['--uplink-url', `https://127.0.0.1:${await listen(secure)}/v1/batches`]);
+    patchConfig(dir, [[['uplink', 'tls'], { ca_file: certs.caCert }]]);
+    const ok = await doctor(dir);
+    expect(ok.find('uplink')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/TLS certificate for localhost/) });
+    patchConfig(dir, [[['uplink', 'tls'], { ca_file: certs.otherCaCert }]]);
+    const other = await doctor(dir);
+    expect(other.code).toBe(1);
+    expect(other.find('uplink')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/set uplink\.tls\.ca_file to the CA that signed it/) });
+    patchConfig(dir, [[['uplink', 'tls'], { insecure_skip_verify: true }]]);
+    expect((await doctor(dir)).find('uplink')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not verified/) });
+  });
+
+  it('MQTT uplink and mqtts source: a real CONNECT with the configured TLS; an untrusted broker certificate fails with the key to set', async () => {
+    const tlsBroker = await startMosquitto(mosquittoTlsConfig(certs));
+    try {
+      const mqtts = `mqtts://127.0.0.1:${tlsBroker.port}`;
+      const dir = baseDir('mqtt-uplink', ['--mqtt-url', mqtts]);
+      patchConfig(dir, [
+        [['sources', 'mqtt', 'tls'], { ca_file: certs.caCert }],
+        [['uplink'], { type: 'mqtt', url: broker.url }],
+      ]);
+      const ok = await doctor(dir);
+      expect(ok.find('broker')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/MQTT CONNECT accepted in \d+ ms over verified TLS/) });
+      expect(ok.find('uplink')).toMatchObject({ status: 'pass', subject: `uplink ${broker.url}`, detail: expect.stringMatching(/MQTT CONNECT accepted/) });
+      expect(ok.code).toBe(0);
+
+      patchConfig(dir, [
+        [['sources', 'mqtt', 'tls'], { ca_file: certs.otherCaCert }],
+        [['uplink'], { type: 'mqtt', url: `mqtt://127.0.0.1:${await freePort()}` }],
+      ]);
+      const bad = await doctor(dir);
+      expect(bad.code).toBe(1);
+      expect(bad.find('broker')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/set sources\.mqtt\.tls\.ca_file/) });
+      expect(bad.find('uplink')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/fix the host and port in uplink\.url/) });
+    } finally {
+      await tlsBroker.stop();
+    }
   });
 
   it('clock: a trusted clock passes; clock.synced: never fails with a fix', async () => {

@@ -6,17 +6,28 @@ import { checkSerialDevice } from './serial-check.js';
 import { checkClock, checkDisk, checkSecretFile, secretFilesOf } from './system-checks.js';
 import { skip, type CheckResult } from './types.js';
 import { checkUplink } from './uplink-check.js';
+import { tlsFor } from './tls-options.js';
+import type { HttpUplinkConfig } from '../../config/schema.js';
+
+async function checkHttpUplink(uplink: HttpUplinkConfig, resolvePath: (p: string) => string, timeoutMs: number): Promise<CheckResult> {
+  if (!uplink.url.startsWith('https://')) return checkUplink(uplink.url, timeoutMs);
+  const t = tlsFor('uplink', uplink.url, uplink.tls, 'uplink.tls', resolvePath);
+  if ('failure' in t) return t.failure;
+  const result = await checkUplink(uplink.url, timeoutMs, t.options);
+  return result.status === 'pass' && t.insecure ? t.insecure : result;
+}
 
 export interface DoctorOptions {
   minFreeMb: number;
   timeoutMs: number;
-  /** Default: the models shipped with edge-agent. */
+  /** Default: inference.models_dir of the config, else the models shipped with edge-agent. */
   modelsDir?: string;
 }
 
 /** Runs every check that applies to this config; network checks run concurrently. */
 export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Promise<CheckResult[]> {
   const { config } = loaded;
+  const modelsDir = opts.modelsDir ?? (config.inference?.models_dir ? loaded.resolvePath(config.inference.models_dir) : undefined);
   const results: CheckResult[] = [];
   const guard = async (check: string, subject: string, fn: () => CheckResult | Promise<CheckResult>): Promise<CheckResult> => {
     try {
@@ -33,8 +44,12 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
 
   const network: Promise<CheckResult>[] = [];
   const mqtt = Object.entries(config.sources).filter(([, s]) => s.type === 'mqtt');
-  for (const [id, s] of mqtt) if (s.type === 'mqtt') network.push(guard('broker', id, () => checkBroker(id, s, loaded.resolvePath, opts.timeoutMs)));
-  if (config.uplink) network.push(guard('uplink', config.uplink.url, () => checkUplink(config.uplink!.url, opts.timeoutMs)));
+  for (const [id, s] of mqtt) {
+    if (s.type === 'mqtt') network.push(guard('broker', id, () => checkBroker({ check: 'broker', where: `sources.${id}`, ...s }, loaded.resolvePath, opts.timeoutMs)));
+  }
+  const uplink = config.uplink;
+  if (uplink?.type === 'mqtt') network.push(guard('uplink', uplink.url, () => checkBroker({ check: 'uplink', where: 'uplink', ...uplink }, loaded.resolvePath, opts.timeoutMs)));
+  if (uplink?.type === 'http') network.push(guard('uplink', uplink.url, () => checkHttpUplink(uplink, loaded.resolvePath, opts.timeoutMs)));
   const networkResults = await Promise.all(network);
   results.push(...networkResults.filter((r) => r.check === 'broker'));
   if (mqtt.length === 0) results.push(skip('broker', '-', 'no MQTT source configured'));
@@ -45,7 +60,7 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));
   try {
-    results.push(...(await checkModels(opts.modelsDir)));
+    results.push(...(await checkModels(modelsDir)));
   } catch (err) {
     results.push({ check: 'models', subject: '-', status: 'fail', detail: `the check itself failed: ${errorMessage(err)}`, fix: 'report this with the output of edge-agent doctor --json' });
   }

@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import type { TlsOptions } from '../../config/tls.js';
 import { errorMessage } from '../../errors.js';
 import { fail, pass, warn, type CheckResult } from './types.js';
 
@@ -9,14 +10,15 @@ const EXPIRY_WARN_DAYS = 14;
 
 /**
  * The receiver answers HTTP at the uplink URL, and for https its certificate is valid for the
- * host and trusted by this machine (system CAs plus NODE_EXTRA_CA_CERTS, as the agent uses).
+ * host and trusted with the TLS options the agent uses (uplink.tls.ca_file, else the system CAs
+ * plus NODE_EXTRA_CA_CERTS).
  * Any HTTP answer counts as reachable: a GET on a POST endpoint may well be a 404 or 405.
  */
-export function checkUplink(url: string, timeoutMs = 5000): Promise<CheckResult> {
+export function checkUplink(url: string, timeoutMs = 5000, tls: TlsOptions = { rejectUnauthorized: true }): Promise<CheckResult> {
   const target = new URL(url);
   const https = target.protocol === 'https:';
   return new Promise((resolve) => {
-    const req = (https ? httpsRequest : httpRequest)(target, { method: 'GET', timeout: timeoutMs, headers: { 'user-agent': 'edge-agent-doctor' } }, (res) => {
+    const req = (https ? httpsRequest : httpRequest)(target, { method: 'GET', timeout: timeoutMs, headers: { 'user-agent': 'edge-agent-doctor' }, ...(https ? { ...tls, agent: false } : {}) }, (res) => {
       res.resume();
       let tls = '';
       let result: CheckResult | undefined;
@@ -60,9 +62,9 @@ function uplinkFix(err: NodeJS.ErrnoException, url: URL): string {
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-      return `the receiver's certificate is not signed by a CA this machine trusts: give the agent its CA (NODE_EXTRA_CA_CERTS=/path/ca.pem in the service environment) or use a publicly trusted certificate`;
+      return `the receiver's certificate is not signed by a CA the agent trusts: set uplink.tls.ca_file to the CA that signed it (or NODE_EXTRA_CA_CERTS=/path/ca.pem in the service environment), or use a publicly trusted certificate`;
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return `the certificate does not name ${url.hostname}: use the host name the certificate was issued for in uplink.url, or reissue it with that name`;
+      return `the certificate does not name ${url.hostname}: use the host name the certificate was issued for in uplink.url (or uplink.tls.servername), or reissue it with that name`;
     default:
       return isTlsError(err) ? 'fix the receiver\'s TLS setup (certificate chain, protocol)' : `check uplink.url (${url.href}) and the network path`;
   }
