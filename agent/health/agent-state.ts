@@ -28,7 +28,8 @@ export class AgentState implements AgentStateView {
     private readonly clock: ClockStatus,
     readonly dbPath: string,
     readonly uplinkView: UplinkView | undefined,
-    readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number },
+    /** storeMaxBytes: store.max_bytes, 0 = no budget. */
+    readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number; storeMaxBytes?: number },
   ) {
     this.stmts = {
       oldestPending: db.prepare("SELECT seq, created_at, attempts, last_error FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1"),

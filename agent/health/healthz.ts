@@ -24,6 +24,7 @@ export interface HealthLimits {
 const BATCHER_STALL_MARGIN_MS = 60_000;
 
 const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
 
 /** Readiness with a reason per check: store writable, buffer moving, uplink delivering, sources connected, clock synced. */
 export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.now()): HealthReport {
@@ -58,7 +59,8 @@ function safely(name: string, fn: () => Check): Check {
 function checkStore(state: AgentState, now: number): Check {
   try {
     state.probeStoreWrite(now);
-    return { ok: true, reason: `store ${state.dbPath} is writable (${(state.storeBytes() / 1048576).toFixed(1)} MiB)` };
+    const budget = state.info.storeMaxBytes ? ` of the ${mib(state.info.storeMaxBytes)} MiB budget (store.max_bytes)` : '';
+    return { ok: true, reason: `store ${state.dbPath} is writable (${mib(state.storeBytes())} MiB${budget})` };
   } catch (err) {
     return { ok: false, reason: `store ${state.dbPath} is not writable: ${errorMessage(err)}` };
   }

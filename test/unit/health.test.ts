@@ -128,6 +128,12 @@ describe('health checks', () => {
     expect(h.checks.clock).toEqual({ ok: false, reason: expect.stringMatching(/not known to be synchronised.*clock\.synced: always/) });
   });
 
+  it('says how much of the store budget is used', async () => {
+    const { db } = freshStore('health-budget');
+    const state = new AgentState(db, new BatchStore(db), [], new ClockStatus('always'), db.name, undefined, { deviceId: 'd', boot: 1, startedAt: 0, batchMaxAgeMs: 5000, storeMaxBytes: 64 * 1048576 });
+    expect(checkHealth(state, { maxPendingBatchAgeS: 600 }).checks.store.reason).toMatch(/is writable \(0\.\d MiB of the 64\.0 MiB budget \(store\.max_bytes\)\)$/);
+  });
+
   it('reports a store it cannot write to', () => {
     const { db, state } = setup();
     db.close();

@@ -48,13 +48,15 @@ function renderPanels(s) {
     ['oldest pending', b.oldest_pending_age_s === null ? '-' : `#${b.oldest_pending_seq}, ${Math.round(b.oldest_pending_age_s)} s old`],
     ['delivered batches', String(b.batches.delivered ?? 0)],
     ['readings not batched', String(b.unbatched_readings)],
-    ['store size', `${(b.store_bytes / 1048576).toFixed(1)} MiB`],
+    ['store size', `${(b.store_bytes / 1048576).toFixed(1)} MiB${b.store_max_bytes ? ` of ${(b.store_max_bytes / 1048576).toFixed(0)} MiB budget` : ''}`],
   ]);
   $('sources').replaceChildren(
     ...s.sources.map((src) =>
       el('li', { class: src.connected ? 'ok' : 'fail' }, `${src.id} (${src.type}) ${src.connected ? 'connected' : 'NOT connected'} · ${src.endpoint}${src.lastError ? ` · ${src.lastError}` : ''}`),
     ),
   );
+  $('counters').replaceChildren(...s.counters.map((c) => el('li', { 'data-counter': c.name }, `${c.name} · ${c.label}: ${c.value}`)));
+  $('no-counters').hidden = s.counters.length > 0;
   const tbody = $('alerts').querySelector('tbody');
   tbody.replaceChildren(
     ...s.alerts.map((a) => {
