@@ -29,6 +29,8 @@ const bindingSchema = z
 export const inferenceSchema = z.strictObject({
   /** Directory holding manifest.json; default: the models shipped with edge-agent. */
   models_dir: z.string().min(1).optional(),
+  /** did:key of the model publisher: when set, manifest.json must carry its signature (manifest.json.sig). */
+  publisher_key: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an ed25519 did:key (did:key:z6Mk...)').optional(),
   bindings: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'binding ids are lowercase letters, digits, - and _'), bindingSchema),
   /** Committed readings waiting for inference beyond this are not scored (counted), so a slow model never holds up storage. */
   max_queue: z.number().int().min(100).max(10_000_000).default(100_000),

@@ -196,6 +196,7 @@ export class Agent {
     if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
     this.inference = await InferenceStage.create(cfg, {
       modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),
       configPath: this.loaded.path,
       db: this.db,
       counters: this.readingStore,

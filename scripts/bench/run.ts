@@ -11,6 +11,7 @@ import { canPin, pinSelf } from './lib/cores.js';
 import { fmt, spread } from './lib/stats.js';
 import { ceilingRun, latencyRun, throughputRun } from './end-to-end.js';
 import { stageCosts } from './stages.js';
+import { replayBench } from './replay.js';
 
 function intArg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -67,6 +68,9 @@ const st = await stageCosts(quick ? 20_000 : 100_000);
 for (const [name, c] of Object.entries(st.stages)) log(`stage ${name.padEnd(26)} ${c.us_per_reading} us/reading${'cpu_us_per_reading' in c ? ` (cpu ${c.cpu_us_per_reading})` : ''}`);
 log(`store bytes written per reading: ${st.store_bytes_written_per_reading.grouped_200} grouped (200 per commit), ${st.store_bytes_written_per_reading.per_message} one commit per message`);
 
+const replay = await replayBench({ rows: quick ? 50_000 : 300_000, runs: quick ? 2 : 3, log });
+log(`replay: stream-ad ${fmt(replay.stream_ad_rows_per_s, ' rows/s')}, cmapss-rul over 100 assets ${fmt(replay.cmapss_rul_rows_per_s, ' rows/s')} (min/median/max)`);
+
 const ratio = spread(ratios, 2);
 const summary = {
   benchmark: 'edge-agent',
@@ -82,6 +86,7 @@ const summary = {
   rss_mb: +spread(rssPeaks, 1).median,
   cold_start_ms: cold.median,
   store_bytes_written_per_reading: writtenPerReading.length > 0 ? spread(writtenPerReading).median : null,
+  replay_rows_per_s: replay.stream_ad_rows_per_s.median,
   detail: {
     throughput_per_s: spread(agentRates),
     ceiling_per_s: spread(ceilingRates),
@@ -92,6 +97,7 @@ const summary = {
     cold_start_ms: cold,
     stages_us_per_reading: st.stages,
     stage_store_bytes_written_per_reading: st.store_bytes_written_per_reading,
+    replay,
   },
 };
 console.log(JSON.stringify(summary));

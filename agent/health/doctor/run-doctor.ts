@@ -2,6 +2,7 @@ import { errorMessage } from '../../errors.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { checkBroker } from './mqtt-check.js';
 import { checkModels } from './model-check.js';
+import { publicKeyFromDeviceId } from '../../identity/device-id.js';
 import { checkSerialDevice } from './serial-check.js';
 import { checkClock, checkDisk, checkSecretFile, secretFilesOf } from './system-checks.js';
 import { skip, type CheckResult } from './types.js';
@@ -27,7 +28,6 @@ export interface DoctorOptions {
 /** Runs every check that applies to this config; network checks run concurrently. */
 export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Promise<CheckResult[]> {
   const { config } = loaded;
-  const modelsDir = opts.modelsDir ?? (config.inference?.models_dir ? loaded.resolvePath(config.inference.models_dir) : undefined);
   const results: CheckResult[] = [];
   const guard = async (check: string, subject: string, fn: () => CheckResult | Promise<CheckResult>): Promise<CheckResult> => {
     try {
@@ -60,7 +60,10 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));
   try {
-    results.push(...(await checkModels(modelsDir)));
+    // The models the agent would run: --models-dir, else the config's, else the shipped ones.
+    const inf = config.inference;
+    const modelsDir = opts.modelsDir ?? (inf?.models_dir ? loaded.resolvePath(inf.models_dir) : undefined);
+    results.push(...(await checkModels(modelsDir, inf?.publisher_key ? publicKeyFromDeviceId(inf.publisher_key) : undefined)));
   } catch (err) {
     results.push({ check: 'models', subject: '-', status: 'fail', detail: `the check itself failed: ${errorMessage(err)}`, fix: 'report this with the output of edge-agent doctor --json' });
   }
