@@ -1,22 +1,12 @@
-import { errorMessage } from '../../errors.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { checkBroker } from './mqtt-check.js';
-import { checkModels } from './model-check.js';
+import { errorMessage } from '../../errors.js';
 import { publicKeyFromDeviceId } from '../../identity/device-id.js';
+import { checkModels } from './model-check.js';
+import { checkBroker } from './mqtt-check.js';
 import { checkSerialDevice } from './serial-check.js';
 import { checkClock, checkDisk, checkSecretFile, secretFilesOf } from './system-checks.js';
 import { skip, type CheckResult } from './types.js';
-import { checkUplink } from './uplink-check.js';
-import { tlsFor } from './tls-options.js';
-import type { HttpUplinkConfig } from '../../config/schema.js';
-
-async function checkHttpUplink(uplink: HttpUplinkConfig, resolvePath: (p: string) => string, timeoutMs: number): Promise<CheckResult> {
-  if (!uplink.url.startsWith('https://')) return checkUplink(uplink.url, timeoutMs);
-  const t = tlsFor('uplink', uplink.url, uplink.tls, 'uplink.tls', resolvePath);
-  if ('failure' in t) return t.failure;
-  const result = await checkUplink(uplink.url, timeoutMs, t.options);
-  return result.status === 'pass' && t.insecure ? t.insecure : result;
-}
+import { checkHttpUplink } from './uplink-check.js';
 
 export interface DoctorOptions {
   minFreeMb: number;

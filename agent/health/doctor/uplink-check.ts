@@ -1,8 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import type { HttpUplinkConfig } from '../../config/schema.js';
 import type { TlsOptions } from '../../config/tls.js';
 import { errorMessage } from '../../errors.js';
+import { tlsFor } from './tls-options.js';
 import { fail, pass, warn, type CheckResult } from './types.js';
 
 const CHECK = 'uplink';
@@ -37,6 +39,15 @@ export function checkUplink(url: string, timeoutMs = 5000, tls: TlsOptions = { r
     req.on('error', (err: NodeJS.ErrnoException) => resolve(fail(CHECK, url, `${https && isTlsError(err) ? 'TLS' : 'connection'} failed: ${err.code && !err.message.includes(err.code) ? `${err.code} ` : ''}${errorMessage(err)}`, uplinkFix(err, target))));
     req.end();
   });
+}
+
+/** The http uplink with the TLS options the agent would use (uplink.tls). */
+export async function checkHttpUplink(uplink: HttpUplinkConfig, resolvePath: (p: string) => string, timeoutMs: number): Promise<CheckResult> {
+  if (!uplink.url.startsWith('https://')) return checkUplink(uplink.url, timeoutMs);
+  const t = tlsFor('uplink', uplink.url, uplink.tls, 'uplink.tls', resolvePath);
+  if ('failure' in t) return t.failure;
+  const result = await checkUplink(uplink.url, timeoutMs, t.options);
+  return result.status === 'pass' && t.insecure ? t.insecure : result;
 }
 
 function isTlsError(err: NodeJS.ErrnoException): boolean {
