@@ -28,11 +28,14 @@ export class AgentState implements AgentStateView {
     private readonly clock: ClockStatus,
     readonly dbPath: string,
     readonly uplinkView: UplinkView | undefined,
-    /** storeMaxBytes: store.max_bytes, 0 = no budget. */
-    readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number; storeMaxBytes?: number },
+    /** storeMaxBytes: store.max_bytes, 0 = no budget; maxPendingBatches: batch.max_pending when there is an uplink. */
+    readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number; storeMaxBytes?: number; maxPendingBatches?: number },
   ) {
     this.stmts = {
       oldestPending: db.prepare("SELECT seq, created_at, attempts, last_error FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1"),
+      // Both walk the partial index readings_unbatched: the first row only, and at most `?` rows.
+      oldestUnbatched: db.prepare('SELECT received_at FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT 1').pluck(),
+      countUnbatchedUpTo: db.prepare('SELECT count(*) FROM (SELECT 1 FROM readings WHERE batch_seq IS NULL LIMIT ?)').pluck(),
     };
   }
 
@@ -50,6 +53,16 @@ export class AgentState implements AgentStateView {
 
   unbatched(): { count: number; oldestReceivedAt: number | null } {
     return this.batches.unbatchedSummary();
+  }
+
+  /**
+   * Like `unbatched` but bounded: while the uplink is down readings may pile up unbatched by the
+   * million (batch.max_pending), and a health probe must not count them all.
+   */
+  unbatchedUpTo(cap: number): { count: number; more: boolean; oldestReceivedAt: number | null } {
+    const count = this.stmts.countUnbatchedUpTo.get(cap + 1) as number;
+    const oldest = (this.stmts.oldestUnbatched.get() as number | undefined) ?? null;
+    return { count: Math.min(count, cap), more: count > cap, oldestReceivedAt: oldest };
   }
 
   storeBytes(): number {

@@ -108,7 +108,7 @@ export function statusOverview(state: AgentState, limits: HealthLimits, now = Da
       batches: state.batchCounts(),
       oldest_pending_seq: oldest?.seq ?? null,
       oldest_pending_age_s: oldest ? Math.max(0, (now - oldest.created_at) / 1000) : null,
-      unbatched_readings: state.unbatched().count,
+      unbatched_readings: state.unbatchedUpTo(1_000_000).count,
       store_bytes: state.storeBytes(),
       store_max_bytes: state.info.storeMaxBytes ?? 0,
     },

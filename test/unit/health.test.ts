@@ -6,6 +6,7 @@ import { AgentState } from '../../agent/health/agent-state.js';
 import { checkHealth } from '../../agent/health/healthz.js';
 import { Metrics } from '../../agent/health/metrics.js';
 import { Observability } from '../../agent/health/observability.js';
+import { Identity } from '../../agent/identity/keys.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import type { Reading } from '../../agent/types.js';
 import { freshStore } from '../helpers/store.js';
@@ -119,6 +120,26 @@ describe('health checks', () => {
     const late = checkHealth(state, { maxPendingBatchAgeS: 600 }, now + 120_000);
     expect(late.ready).toBe(false);
     expect(late.checks.buffer).toEqual({ ok: false, reason: expect.stringMatching(/^1 readings wait for a batch, the oldest for 12\d s \(batch\.max_age_ms is 5000\): batching is stalled$/) });
+  });
+
+  it('does not call readings held back by batch.max_pending stalled, and counts the buffer only up to a bound', async () => {
+    const { db, writer } = freshStore('health-held');
+    const batches = new BatchStore(db);
+    const state = new AgentState(db, batches, [], new ClockStatus('always'), db.name, { url: 'http://x', consecutiveFailures: () => 3 }, {
+      deviceId: 'd',
+      boot: 1,
+      startedAt: 0,
+      batchMaxAgeMs: 5000,
+      maxPendingBatches: 1,
+    });
+    await writer.submit({ source: 'mqtt', readings: [reading('a', 1000)] });
+    batches.cutBatch(Identity.generate(), 10, { bootCounter: 1, clockSynced: true, now: Date.now() });
+    await writer.submit({ source: 'mqtt', readings: [reading('a', 2000), reading('a', 3000), reading('b', 3000)] });
+    expect(state.unbatchedUpTo(2)).toMatchObject({ count: 2, more: true });
+    expect(state.unbatchedUpTo(3)).toMatchObject({ count: 3, more: false });
+    const h = checkHealth(state, { maxPendingBatchAgeS: 60 }, Date.now() + 120_000);
+    expect(h.checks.buffer).toEqual({ ok: true, reason: expect.stringMatching(/^3 readings held unbatched while 1 batches wait for the uplink \(batch\.max_pending 1\), the oldest for 12\d s$/) });
+    expect(h.checks.uplink).toEqual({ ok: false, reason: expect.stringMatching(/^1 batches undelivered, the oldest \(#1\) for 12\d s \(limit http\.max_pending_batch_age_s 60 s\); 3 failed attempts in a row/) });
   });
 
   it('fails the clock check with what to do when the clock is not known to be synchronised', () => {
