@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { cli, CLI } from '../helpers/cli.js';
+import { cli, cliBackground, CLI } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { writeFixtureModels } from '../helpers/onnx-fixtures.js';
@@ -177,6 +177,37 @@ describe('edge-agent doctor', () => {
       expect(bad.find('uplink')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/fix the host and port in uplink\.url/) });
     } finally {
       await tlsBroker.stop();
+    }
+  });
+
+  it('http: a free port passes, another program on it fails, the running agent is asked for its readiness', async () => {
+    const port = await freePort();
+    const dir = baseDir('http');
+    patchConfig(dir, [[['http'], { listen: `127.0.0.1:${port}` }]]);
+    expect((await doctor(dir)).find('http')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/is free for the health endpoint/) });
+
+    const other = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello'));
+    await new Promise<void>((r) => other.listen(port, '127.0.0.1', () => r()));
+    const taken = await doctor(dir);
+    other.close();
+    expect(taken.code).toBe(1);
+    expect(taken.find('http')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/something else answers on 127\.0\.0\.1:\d+ \(HTTP 200/), fix: expect.stringMatching(/choose another http\.listen/) });
+
+    const agent = cliBackground(['run', '--data-dir', dir]);
+    try {
+      await agent.waitForOutput(/status page on/);
+      const running = await doctor(dir);
+      expect(running.find('http')).toMatchObject({ status: 'pass', detail: `the running agent answers http://127.0.0.1:${port}/healthz: ready` });
+    } finally {
+      await agent.stop();
+    }
+    patchConfig(dir, [[['clock', 'synced'], 'never']]);
+    const unready = cliBackground(['run', '--data-dir', dir]);
+    try {
+      await unready.waitForOutput(/status page on/);
+      expect((await doctor(dir)).find('http')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/NOT ready \(clock: gateway clock is not known to be synchronised/) });
+    } finally {
+      await unready.stop();
     }
   });
 

@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../../config/load.js';
 import { errorMessage } from '../../errors.js';
 import { publicKeyFromDeviceId } from '../../identity/device-id.js';
+import { checkHttpEndpoint } from './http-check.js';
 import { checkModels } from './model-check.js';
 import { checkBroker } from './mqtt-check.js';
 import { checkSerialDevice } from './serial-check.js';
@@ -46,6 +47,10 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
   results.push(...networkResults.filter((r) => r.check === 'uplink'));
   if (!config.uplink) results.push(skip('uplink', '-', 'no uplink configured: batches stay on this gateway'));
 
+  if (config.http) {
+    const http = config.http;
+    results.push(await guard('http', http.listen, () => checkHttpEndpoint(http, opts.timeoutMs)));
+  } else results.push(skip('http', '-', 'no health endpoint configured (http)'));
   results.push(await guard('clock', 'gateway clock', () => checkClock(config.clock.synced)));
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));
