@@ -114,6 +114,14 @@ describe('status page in headless Chromium', () => {
     await pub.endAsync();
     await temp.locator('.latest[data-value="31.5"]').waitFor({ timeout: 10_000 });
 
+    // A phone-sized window: everything wraps, the charts shrink with their column and still draw.
+    await page.setViewportSize({ width: 400, height: 900 });
+    await waitFor('charts resized', () => page.evaluate(() => document.querySelector('.chart canvas')!.getBoundingClientRect().width < 400));
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    expect(await countColour(page, await canvas.screenshot(), [31, 119, 180])).toBeGreaterThan(50);
+    await page.screenshot({ path: join(TEST_RESULTS, 'status-page-narrow.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
     const shot = join(TEST_RESULTS, 'status-page.png');
     await page.screenshot({ path: shot, fullPage: true });
     process.stdout.write(`status page screenshot: ${shot}\n`);

@@ -80,7 +80,7 @@ function chartData(sensor) {
 
 function makeChart(sensor, container) {
   const opts = {
-    width: Math.max(400, container.clientWidth - 10),
+    width: Math.max(240, container.clientWidth - 10),
     height: 180,
     legend: { show: false },
     cursor: { show: false },
@@ -116,6 +116,12 @@ function renderCharts(sensors) {
       box.append(title, plotBox);
       root.append(box);
       c = { box, plot: makeChart(sensor, plotBox) };
+      const plot = c.plot;
+      // Follow the layout: the grid changes column width with the window.
+      new ResizeObserver(() => {
+        const width = Math.max(240, plotBox.clientWidth - 10);
+        if (Math.abs(width - plot.width) > 2) plot.setSize({ width, height: 180 });
+      }).observe(plotBox);
       charts.set(sensor.key, c);
     } else {
       c.plot.setData(chartData(sensor));
