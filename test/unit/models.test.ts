@@ -109,7 +109,7 @@ describe('ONNX export', () => {
 });
 
 describe('training', () => {
-  const cfg: AnomalyConfig = { head: 'autoencoder', window: 8, hidden: [6, 2, 6], activation: 'relu', levelWeight: [1], epochs: 2, batch: 32, lr: 2e-3, lrDecay: 0.9, seed: 7, clip: 10 };
+  const cfg: AnomalyConfig = { head: 'autoencoder', window: 8, hidden: [6, 2, 6], activation: 'relu', levelWeights: [[1]], epochs: 2, batch: 32, lr: 2e-3, lrDecay: 0.9, seed: 7, clip: 10 };
   const series = (seed: number) => {
     const rng = new Prng(seed);
     return Array.from({ length: 3 }, () => Array.from({ length: 400 }, (_, t) => [Math.sin(t / 7) + 0.1 * rng.gauss()]));
