@@ -6,7 +6,7 @@
 import { SKAB_CHANNELS, type SkabFile } from './lib/datasets.js';
 import { trainAnomalyModel, tuneOnSkab, type AnomalyConfig } from './lib/anomaly-training.js';
 import { SKAB_TRAIN_ROWS } from './lib/skab-eval.js';
-import { round, type TrainedAnomaly } from './stream-ad.js';
+import { errorMeaning, round, type TrainedAnomaly } from './stream-ad.js';
 
 export const SKAB_PUMP_CONFIG: AnomalyConfig = {
   head: 'autoencoder',
@@ -39,7 +39,7 @@ export function skabPumpEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     version: '1.0.0',
     task: 'anomaly',
     description:
-      'Multivariate anomaly detector for a water pump with the 8 SKAB sensors (vibration, current, pressure, temperatures, voltage, flow): learns the pump\'s normal operation during a 400-row warm-up, then scores each row by how far the last window strays from it.',
+      'Multivariate anomaly detector for a water pump with the 8 SKAB sensors (vibration, current, pressure, temperatures, voltage, flow): learns the pump\'s normal operation during a 400-row warm-up, then scores each row by how badly an autoencoder trained on normal pump windows reconstructs the last 16 rows.',
     file: 'skab-pump.onnx',
     input: { name: 'x', window: cfg.window, features: [...SKAB_CHANNELS], pad: 'none' },
     normalisation: { type: 'warmup', warmup: SKAB_TRAIN_ROWS, min_std: 1e-6 },
@@ -47,7 +47,7 @@ export function skabPumpEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     outputs: [
       {
         name: 'error',
-        meaning: 'mean over the window and channels of the squared reconstruction error of the warm-up-normalised values plus their squared level (z²); about 1-2 in normal operation',
+        meaning: errorMeaning('window (all channels)', t.model.levelWeight),
         unit: 'warm-up variances',
       },
     ],

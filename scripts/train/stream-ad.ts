@@ -48,7 +48,7 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     version: '1.0.0',
     task: 'anomaly',
     description:
-      'Streaming anomaly detector for any single numeric channel: learns the sensor\'s normal level and noise during warm-up, then scores each reading by how far the last 32 readings stray from it (window autoencoder error plus level term).',
+      'Streaming anomaly detector for any single numeric channel: learns the sensor\'s normal level and noise during warm-up, then scores each reading by how far the last 32 readings stray from it (window autoencoder trained on normal windows of many sensors).',
     file: 'stream-ad.onnx',
     input: { name: 'x', window: cfg.window, features: ['value'], pad: 'none' },
     normalisation: { type: 'warmup', warmup: SKAB_TRAIN_ROWS, min_std: 1e-6 },
@@ -56,7 +56,7 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     outputs: [
       {
         name: 'error',
-        meaning: 'mean squared reconstruction error of the warm-up-normalised window plus its mean squared level (z²); 0 = exactly the warm-up mean, about 1-2 for normal readings',
+        meaning: errorMeaning('window', t.model.levelWeight),
         unit: 'warm-up variances',
       },
     ],
@@ -82,6 +82,14 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
       },
     },
   };
+}
+
+/** What the error output means, given the level weights the tuning chose. */
+export function errorMeaning(what: string, levelWeight: number[]): string {
+  const base = `mean squared reconstruction error of the warm-up-normalised ${what}`;
+  if (levelWeight.every((w) => w === 0)) return `${base}; small for windows like the warm-up's`;
+  const same = levelWeight.every((w) => w === levelWeight[0]);
+  return `${base} plus ${same ? `${levelWeight[0]} x ` : 'per-feature weights x '}its mean squared level (z², distance from the warm-up mean)`;
 }
 
 export function round(o: Record<string, unknown>): Record<string, unknown> {

@@ -99,6 +99,17 @@ describe('ONNX export', () => {
     });
   }
 
+  it('regressor ensemble: the graph averages its members as the JS forward pass does', async () => {
+    const members = [1, 2, 3].map((seed) => new Mlp({ sizes: [12, 5, 1], hidden: 'relu' }, new Prng(seed)));
+    const model: WindowModel = { head: 'regressor', window: 4, features: 3, outputName: 'rul', outputScale: 125, levelWeight: [], mlp: members[0]!, ensemble: members.slice(1) };
+    const x = randomWindows(20, 4, 3, 6);
+    const check = await checkAgainstOrt(exportOnnx(model, { name: 'e', doc: 'e' }), model, x, 20);
+    expect(check.maxAbsDiff).toBeLessThan(1e-4);
+    // Not just the first member: the mean differs from it.
+    const single = await checkAgainstOrt(exportOnnx({ ...model, ensemble: [] }, { name: 's', doc: 's' }), { ...model, ensemble: [] }, x, 20);
+    expect(single.maxAbsDiff).toBeLessThan(1e-4);
+  });
+
   it('refuses an export whose graph disagrees with the JS model', async () => {
     const mlp = new Mlp({ sizes: [8, 3, 8], hidden: 'relu' }, new Prng(1));
     const model: WindowModel = { head: 'autoencoder', window: 4, features: 2, outputName: 'error', outputScale: 1, levelWeight: [0, 0], mlp };

@@ -34,7 +34,8 @@ export function candidates(levels: number): Candidate[] {
   for (let level = 0; level < levels; level++)
   for (const h of [0, 4, 16])
     for (const factor of [0.75, 1, 1.5, 2, 3, 5])
-      for (const [onCount, offCount] of [[1, 1], [3, 5], [5, 20]] as const)
+      // No 1/1: an alert that may clear on the next row flaps, and every raise is an uplinked event.
+      for (const [onCount, offCount] of [[2, 5], [3, 10], [5, 20]] as const)
         out.push({
           level,
           score: { ewma_halflife: h, quantile: 0.99, factor },
