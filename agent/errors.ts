@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'MODEL_NOT_FOUND'
   | 'MODEL_INVALID'
   | 'MODEL_TAMPERED'
+  | 'REPLAY_INPUT'
   | 'USAGE';
 
 export class AgentError extends Error {

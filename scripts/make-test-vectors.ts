@@ -8,7 +8,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BATCH_FORMAT, buildBatch, hex, readingLeaves, toBatchReading, ZERO_HASH, type BatchBody, type SignedBatch } from '../agent/identity/batch-format.js';
+import { BATCH_FORMAT, BATCH_FORMAT_V2, buildBatch, hex, readingLeaves, toBatchReading, ZERO_HASH, type BatchBody, type SignedBatch } from '../agent/identity/batch-format.js';
+import { toBatchVerdicts, verdictLeaves, type StoredVerdict } from '../agent/identity/verdict-format.js';
 import { canonicalDecode, canonicalEncode } from '../agent/identity/canonical.js';
 import { Identity } from '../agent/identity/keys.js';
 import { leafHash, merkleRoot } from '../agent/identity/merkle.js';
@@ -40,6 +41,23 @@ const BATCH2_READINGS: StoredReading[] = [
   { id: 9, sensor: LONG_NAME, ts: T + 1_500, timeSource: 'gateway-synced', value: 7, source: 'mqtt', boot: 2 },
 ];
 
+/** Batch 3 (version 2, §4.4): two readings and three verdicts of two models, one raising an alert. */
+const BATCH3_READINGS: StoredReading[] = [
+  { id: 10, sensor: 'pump1/vibration', ts: T + 60_000, timeSource: 'sensor', value: 5.2, unit: 'm/s2', source: 'mqtt', boot: 2 },
+  { id: 11, sensor: 'pump1/vibration', ts: T + 61_000, timeSource: 'sensor', value: 5.4, unit: 'm/s2', source: 'mqtt', boot: 2 },
+];
+const MODEL_A = Uint8Array.from({ length: 32 }, (_, k) => 0xa0 + (k % 16));
+const MODEL_B = Uint8Array.from({ length: 32 }, (_, k) => 0xb0 + (k % 16));
+const BATCH3_VERDICTS: StoredVerdict[] = [
+  { id: 1, key: 'pump1/vibration', modelId: 'stream-ad', modelSha256: MODEL_A, windowStart: T + 29_000, ts: T + 60_000, readingId: 10, outputs: { error: 3.25 }, score: 0.75, value: 0.75, threshold: 0.5, alert: false, changed: false },
+  { id: 2, key: 'pump1/vibration', modelId: 'stream-ad', modelSha256: MODEL_A, windowStart: T + 30_000, ts: T + 61_000, readingId: 11, outputs: { error: 4.5 }, score: 0.875, value: 0.875, threshold: 0.5, alert: true, changed: true },
+  { id: 3, key: 'engine7', modelId: 'cmapss-rul', modelSha256: MODEL_B, windowStart: T - 30_000, ts: T + 500, outputs: { rul: 112.5 }, value: 112.5, threshold: 30, alert: false, changed: false },
+];
+/** Batch 4: readings 12 and 13 were dropped under the disk budget (never signed); the batch
+ *  reports them per sensor in its optional `drops` field (§4.5). */
+const BATCH4_READINGS: StoredReading[] = [{ id: 14, sensor: 'pump1/temp', ts: T + 69_000, timeSource: 'sensor', value: 22.5, unit: 'Cel', source: 'mqtt', boot: 2 }];
+const BATCH4_DROPS = [{ s: 'pump1/temp', n: 1 }, { s: 'pump1/flow', n: 1 }];
+
 /** RFC 6962 / Certificate Transparency reference leaves; roots for these prefixes are published. */
 const MERKLE_LEAVES = ['', '00', '10', '2021', '3031'];
 
@@ -59,16 +77,28 @@ function keyVector(id: Identity, seed: Uint8Array) {
 
 /** The body as JSON: byte strings as lowercase hex, everything else as is. */
 function bodyJson(body: BatchBody) {
-  return { ...body, dev: hex(body.dev), prev: hex(body.prev), root: hex(body.root) };
+  const v2 = body.vd ? { m: body.m!.map((m) => ({ id: m.id, h: hex(m.h) })), vroot: hex(body.vroot!) } : {};
+  return { ...body, dev: hex(body.dev), prev: hex(body.prev), root: hex(body.root), ...v2 };
 }
 
-function batchVector(name: string, readings: StoredReading[], batch: SignedBatch) {
+function batchVector(name: string, readings: StoredReading[], batch: SignedBatch, verdicts: StoredVerdict[] = []) {
   const leaves = readingLeaves(batch.body.r);
+  const vLeaves = verdictLeaves(batch.body.vd ?? []);
+  const wire = toBatchVerdicts(verdicts).vd;
+  const v2 =
+    verdicts.length === 0
+      ? {}
+      : {
+          models: batch.body.m!.map((m) => ({ id: m.id, h: hex(m.h) })),
+          verdicts: verdicts.map((input, k) => ({ input: { ...input, modelSha256: hex(input.modelSha256) }, wire: wire[k]!, cbor: hex(vLeaves[k]!), leafHash: hex(leafHash(vLeaves[k]!)) })),
+          vroot: hex(batch.body.vroot!),
+        };
   return {
     name,
-    header: { seq: batch.body.seq, prev: hex(batch.body.prev), boot: batch.body.boot, sync: batch.body.sync, created: batch.body.created },
+    header: { seq: batch.body.seq, prev: hex(batch.body.prev), boot: batch.body.boot, sync: batch.body.sync, created: batch.body.created, ...(batch.body.drops ? { drops: batch.body.drops } : {}) },
     readings: readings.map((input, k) => ({ input, wire: toBatchReading(input), cbor: hex(leaves[k]!), leafHash: hex(leafHash(leaves[k]!)) })),
     root: hex(batch.body.root),
+    ...v2,
     body: bodyJson(batch.body),
     bodyCbor: hex(batch.bodyBytes),
     hash: hex(batch.hash),
@@ -88,14 +118,16 @@ function malleate(sig: Uint8Array): Uint8Array {
   return out;
 }
 
-function negativeVectors(device: Identity, receiver: Identity, b1: SignedBatch) {
+function negativeVectors(device: Identity, receiver: Identity, b1: SignedBatch, b3: SignedBatch) {
   const env = (body: Uint8Array, sig: Uint8Array) => canonicalEncode({ body, sig });
   const signed = (body: Uint8Array) => env(body, device.sign(body));
-  const edited = (edit: (body: BatchBody) => void) => {
-    const body = structuredClone(b1.body);
+  const editedOf = (base: SignedBatch) => (edit: (body: BatchBody) => void) => {
+    const body = structuredClone(base.body);
     edit(body);
     return canonicalEncode(body);
   };
+  const edited = editedOf(b1);
+  const edited3 = editedOf(b3);
   const swapBytes = (bytes: Uint8Array, from: string, to: string) => {
     const h = hex(bytes);
     if (h.split(from).length !== 2) throw new Error(`expected exactly one ${from} in ${h}`);
@@ -114,6 +146,10 @@ function negativeVectors(device: Identity, receiver: Identity, b1: SignedBatch) 
     { name: 'duplicate-reading-id', reason: 'duplicate-reading-id', description: 'two readings with i = 1, built and signed by buildBatch', envelope: buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: T + 250 }, [BATCH1_READINGS[0]!, { ...BATCH1_READINGS[0]!, ts: T + 1 }]).envelope },
     { name: 'bad-time-range', reason: 'bad-time-range', description: 'batch 1 with t1 one millisecond later than its only reading, validly signed', envelope: signed(edited((x) => void (x.t1 = T + 1))) },
     { name: 'bad-merkle-root', reason: 'bad-merkle-root', description: 'batch 1 with the root of the empty tree, validly signed', envelope: signed(edited((x) => void (x.root = merkleRoot([])))) },
+    { name: 'bad-verdict-root', reason: 'bad-merkle-root', description: 'batch 3 with a verdict score changed and the old vroot, validly signed', envelope: signed(edited3((x) => void (x.vd![1]!.s = 0.5))) },
+    { name: 'verdict-model-out-of-range', reason: 'malformed', description: 'batch 3 with a verdict naming model 2 of a 2-entry table (vroot recomputed), validly signed', envelope: signed(edited3((x) => { x.vd![2]!.m = 2; x.vroot = merkleRoot(verdictLeaves(x.vd!)); })) },
+    { name: 'verdicts-in-version-1', reason: 'malformed', description: 'batch 3 labelled edge-agent/batch/1, validly signed (verdicts need version 2, §11)', envelope: signed(edited3((x) => void (x.fmt = BATCH_FORMAT))) },
+    { name: 'duplicate-verdict-id', reason: 'duplicate-verdict-id', description: 'batch 3 with verdict 3 renumbered 2 (vroot recomputed), validly signed', envelope: signed(edited3((x) => { x.vd![2]!.i = 2; x.vroot = merkleRoot(verdictLeaves(x.vd!)); })) },
   ].map((v) => ({ ...v, envelope: hex(v.envelope) }));
 }
 
@@ -122,6 +158,8 @@ export function makeVectors() {
   const receiver = Identity.fromSeed(RECEIVER_SEED);
   const b1 = buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: T + 250 }, BATCH1_READINGS);
   const b2 = buildBatch(device, { seq: 2, prevHash: b1.hash, bootCounter: 2, clockSynced: true, createdMs: T + 2_000 }, BATCH2_READINGS);
+  const b3 = buildBatch(device, { seq: 3, prevHash: b2.hash, bootCounter: 2, clockSynced: true, createdMs: T + 62_000 }, BATCH3_READINGS, BATCH3_VERDICTS);
+  const b4 = buildBatch(device, { seq: 4, prevHash: b3.hash, bootCounter: 2, clockSynced: true, createdMs: T + 70_000, drops: BATCH4_DROPS }, BATCH4_READINGS);
   const receiptFields = { dev: device.publicKey, seq: 1, hash: b1.hash, at: T + 1_200 };
   const receipt = signReceipt(receiver, receiptFields);
   const receiptEnv = canonicalDecode(receipt, 'receipt') as { body: Uint8Array; sig: Uint8Array };
@@ -130,6 +168,7 @@ export function makeVectors() {
   return {
     description: 'Test vectors of the edge-agent wire format (docs/wire-format.md). Byte strings are lowercase hex. Generated by scripts/make-test-vectors.ts; do not edit by hand.',
     batchFormat: BATCH_FORMAT,
+    batchFormatV2: BATCH_FORMAT_V2,
     receiptFormat: RECEIPT_FORMAT,
     keys: { device: keyVector(device, DEVICE_SEED), receiver: keyVector(receiver, RECEIVER_SEED) },
     numbers: NUMBERS.map(([label, n]) => ({ label, value: Object.is(n, -0) ? '-0' : String(n), cbor: hex(canonicalEncode(n)) })),
@@ -137,7 +176,7 @@ export function makeVectors() {
       const leaves = MERKLE_LEAVES.slice(0, n);
       return { leaves, leafHashes: leaves.map((l) => hex(leafHash(b(l)))), root: hex(merkleRoot(leaves.map(b))) };
     }),
-    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2)],
+    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2), batchVector('batch-3', BATCH3_READINGS, b3, BATCH3_VERDICTS), batchVector('batch-4-with-drops', BATCH4_READINGS, b4)],
     receipt: {
       name: 'receipt-for-batch-1',
       fields: { dev: hex(receiptFields.dev), seq: receiptFields.seq, hash: hex(receiptFields.hash), at: receiptFields.at },
@@ -146,7 +185,7 @@ export function makeVectors() {
       envelope: hex(receipt),
       base64: Buffer.from(receipt).toString('base64'),
     },
-    negative: negativeVectors(device, receiver, b1),
+    negative: negativeVectors(device, receiver, b1, b3),
     negativeReceipts: [
       { name: 'receipt-for-another-seq', error: 'another batch', description: 'a valid receipt for seq 2, checked as the receipt of batch 1', envelope: hex(wrongSeq) },
       { name: 'receipt-signed-by-device', error: 'signature does not verify', description: 'the receipt body of batch 1 (rcv = receiver key) signed by the device key', envelope: hex(byDevice) },

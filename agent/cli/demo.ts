@@ -16,6 +16,8 @@ interface DemoOptions {
   dataDir?: string;
   seconds: number;
   sensors: number;
+  /** false with --no-fault. */
+  fault: boolean;
 }
 
 /**
@@ -34,12 +36,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`receiver  ${receiver.url}  key ${receiverDid}`);
 
-  const init = runInit({ dataDir: agentDir, uplinkUrl: `${receiver.url}/v1/batches`, receiverKey: receiverDid, simulator: opts.sensors, force: true });
+  const init = runInit({ dataDir: agentDir, uplinkUrl: `${receiver.url}/v1/batches`, receiverKey: receiverDid, simulator: opts.sensors, anomalySensors: ['#'], force: true });
   const loaded = loadConfig(agentDir);
-  loaded.config.sources.simulator = { type: 'simulator', sensors: opts.sensors, interval_ms: 200, seed: 1 };
+  // 100 readings/s per sensor, so the detector's 400-reading warm-up is over in 4 s; sensor 1 fails at 6 s.
+  loaded.config.sources.simulator = { type: 'simulator', sensors: opts.sensors, interval_ms: 10, seed: 1, ...(opts.fault ? { fault: { sensor: 1, after: 600, offset: 15 } } : {}) };
   loaded.config.batch.max_age_ms = 1000;
   writeConfig(loaded.path, loaded.config);
   out(`agent     ${init.deviceId}\ndata      ${base}`);
+  out(`models    stream-ad judges every sensor (400-reading warm-up)${opts.fault ? '; sim-01 fails after 600 readings' : ''}`);
 
   const agent = new Agent(loadConfig(agentDir), log.child({ component: 'agent' }));
   await agent.start();
@@ -52,18 +56,23 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   while (!stop && (opts.seconds === 0 || Date.now() - started < opts.seconds * 1000)) {
     await new Promise((r) => setTimeout(r, 2000));
     const s = await stats();
-    out(`${Math.round((Date.now() - started) / 1000)}s  receiver verified ${s.batches} batches, ${s.readings} readings, rejected ${s.rejected}`);
+    out(
+      `${Math.round((Date.now() - started) / 1000)}s  receiver verified ${s.batches} batches, ${s.readings} readings, ${s.verdicts} verdicts, ` +
+        `${s.alerts_raised} alerts, rejected ${s.rejected}`,
+    );
   }
   await agent.stop(5000);
 
   const final = await stats();
+  const alerts = (await (await fetch(`${receiver.url}/v1/devices/${init.deviceId}/alerts`)).json()) as { key: string; model: string; model_sha256: string; state: string; ts: number }[];
   const status = collectStatus(agentDir);
   const db = openDatabase(join(agentDir, loaded.config.store.path), { readonly: true });
   const report = verifyStoreChain(db, { receiverKey: receiver.publicKey });
   db.close();
   await receiver.close();
   out(`stored    ${status.readings.total} readings in ${status.batches.delivered + status.batches.pending} batches (${status.batches.pending} pending)`);
-  out(`receiver  ${final.readings} readings in ${final.batches} batches verified, ${final.rejected} rejected`);
+  out(`receiver  ${final.readings} readings and ${final.verdicts} verdicts in ${final.batches} batches verified, ${final.rejected} rejected`);
+  for (const a of alerts) out(`alert     ${a.state} ${a.key} by ${a.model} (sha256 ${a.model_sha256.slice(0, 12)}...) at ${new Date(a.ts).toISOString()}`);
   out(`chain     ${report.batches} batches re-verified, ${report.receiptsVerified} signed receipts verified, ${report.problems.length} problems`);
   for (const p of report.problems) out(`PROBLEM   ${p}`);
   const self = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/agent/cli/main.js')}`;
@@ -74,17 +83,18 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run the whole pipeline locally: simulated sensors -> store -> signed batches -> local receiver, then verify')
+    .description('run the whole pipeline locally: simulated sensors -> store -> on-device anomaly detection -> signed batches -> local receiver, then verify')
     .option('-d, --data-dir <dir>', 'where to keep the demo agent and receiver (default: a new temp dir)')
     .option('--seconds <n>', 'how long to run; 0 = until Ctrl-C', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new AgentError('USAGE', `--seconds: expected a whole number, got "${v}"`);
       return n;
-    }, 10)
+    }, 20)
     .option('--sensors <n>', 'number of simulated sensors', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--sensors: expected 1..10000, got "${v}"`);
       return n;
     }, 8)
+    .option('--no-fault', 'no failing sensor (by default sim-01 jumps by 15 after 600 readings, for the anomaly detector to find)')
     .action((opts: DemoOptions) => runDemo(opts));
 }

@@ -21,6 +21,11 @@ interface InitOptions {
   serialBaud?: number;
   serialMode?: string;
   coapObserve?: string[];
+  anomalySensors?: string[];
+  alertTopic?: string;
+  httpListen?: string;
+  /** false with --no-http. */
+  http?: boolean;
   force?: boolean;
   json?: boolean;
 }
@@ -48,6 +53,17 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     sources[`coap-observe-${i + 1}`] = { type: 'coap-observe', url };
   });
   if (opts.simulator !== undefined) sources.simulator = { type: 'simulator', sensors: opts.simulator, interval_ms: 1000 };
+  let inference: Record<string, unknown> | undefined;
+  if (opts.anomalySensors && opts.anomalySensors.length > 0) {
+    inference = {
+      bindings: { anomaly: { model: 'stream-ad', sensors: opts.anomalySensors } },
+      // Alerts go to the sensors' own broker, where Node-RED or Home Assistant already listen.
+      ...(sources.mqtt ? { alerts: { mqtt_source: 'mqtt', ...(opts.alertTopic ? { topic_prefix: opts.alertTopic } : {}) } } : {}),
+    };
+  } else if (opts.alertTopic) {
+    throw new AgentError('USAGE', '--alert-topic needs --anomaly-sensors');
+  }
+  if (opts.alertTopic && !sources.mqtt) throw new AgentError('USAGE', '--alert-topic needs --mqtt-url (alerts are published on that broker)');
   const raw = {
     version: 1,
     device: {},
@@ -56,8 +72,14 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     sources,
     clock: {},
     log: {},
-    ...(opts.uplinkUrl ? { uplink: { type: 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } } : {}),
+    ...(inference ? { inference } : {}),
+    // The health/metrics/status endpoint is on by default, on loopback (agent/health/config.ts).
+    ...(opts.http === false ? {} : { http: { listen: opts.httpListen ?? '127.0.0.1:9464' } }),
+    ...(opts.uplinkUrl
+      ? { uplink: { type: /^mqtts?:\/\//.test(opts.uplinkUrl) ? 'mqtt' : 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
+      : {}),
   };
+  if (opts.http === false && opts.httpListen) throw new AgentError('USAGE', '--http-listen and --no-http contradict each other');
   if (opts.receiverKey && !opts.uplinkUrl) throw new AgentError('USAGE', '--receiver-key needs --uplink-url');
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -96,7 +118,7 @@ export function registerInitCommand(program: Command): void {
     .addOption(dataDirOption())
     .option('--mqtt-url <url>', 'MQTT broker to read sensors from, e.g. mqtt://127.0.0.1:1883')
     .option('--mqtt-topic <filter>', 'topic filter to subscribe with QoS 1 (repeatable; default sensors/#)', collect)
-    .option('--uplink-url <url>', 'receiver to deliver signed batches to, e.g. http://host:8080/v1/batches')
+    .option('--uplink-url <url>', 'where to deliver signed batches: http(s)://host:8080/v1/batches, or an MQTT broker mqtt(s)://host:1883 (topic edge/<device id>/batches)')
     .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
     .option('--serial-path <path>', 'serial device of a firmware-bridge sensor board (prefer /dev/serial/by-id/...)')
     .option('--serial-baud <n>', 'serial baud rate (default 115200)', (v) => {
@@ -107,11 +129,15 @@ export function registerInitCommand(program: Command): void {
     .option('--serial-mode <mode>', 'frames (firmware-bridge protocol, default) or text (name=value lines)')
     .option('--coap-listen <host:port>', 'accept readings POSTed by CoAP sensors on this address (e.g. 127.0.0.1:5683)')
     .option('--coap-observe <url>', 'observe a CoAP resource, e.g. coap://10.0.0.7/temp (repeatable)', collect)
+    .option('--http-listen <host:port>', 'health, metrics and status page endpoint (default 127.0.0.1:9464; 0.0.0.0 needs http.bind_all_interfaces in the config)')
+    .option('--no-http', 'do not serve /healthz, /metrics and the status page')
     .option('--simulator <n>', 'add a simulated source with N sensors (demo, install check)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--simulator: expected 1..10000, got "${v}"`);
       return n;
     })
+    .option('--anomaly-sensors <filter>', "score these sensors with the streaming anomaly detector, e.g. 'pump1/#' or '#' (repeatable)", collect)
+    .option('--alert-topic <prefix>', 'publish alert changes under this MQTT topic prefix (default edge-agent/alerts)')
     .option('--force', 'replace an existing config and device key (the old identity is lost)')
     .option('--json', 'print the result as JSON')
     .action((opts: InitOptions) => {

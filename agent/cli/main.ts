@@ -2,10 +2,13 @@
 import { Command, CommanderError } from 'commander';
 import { AgentError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerExportCommand } from './export.js';
 import { registerInitCommand } from './init.js';
 import { registerKeysCommand } from './keys.js';
+import { registerModelsCommand } from './models.js';
 import { registerReceiveCommand } from './receive.js';
+import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
@@ -22,9 +25,12 @@ registerRunCommand(program);
 registerStatusCommand(program);
 registerKeysCommand(program);
 registerVerifyCommand(program);
+registerModelsCommand(program);
+registerReplayCommand(program);
 registerExportCommand(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
+registerDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);

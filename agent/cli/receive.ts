@@ -1,24 +1,71 @@
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { loadTlsOptions } from '../config/tls.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
-import { createLogger, LOG_LEVELS } from '../log.js';
-import type { RunningReceiver } from '../receiver/server.js';
+import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import type { ReceiverOptions, RunningReceiver } from '../receiver/server.js';
 import { absDir, parseHostPort, parseLogLevel, stopOnSignal } from './common.js';
 
 interface ReceiveOptions {
   listen: string;
   dataDir: string;
   logLevel: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  rateLimit: string;
+  rateBurst?: string;
+  mqttUrl?: string;
+  mqttTopic: string;
+  mqttReplyTopic: string;
+  mqttCaFile?: string;
+  mqttCertFile?: string;
+  mqttKeyFile?: string;
+}
+
+function readFlagFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new AgentError('USAGE', `${flag}: cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+function nonNegative(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new AgentError('USAGE', `${flag}: expected a number >= 0, got "${value}"`);
+  return n;
+}
+
+/** Turns the flags into receiver options; every problem names its flag. */
+function receiverOptions(opts: ReceiveOptions, log: Logger): Omit<ReceiverOptions, 'host' | 'port' | 'dataDir' | 'logger'> {
+  const out: Omit<ReceiverOptions, 'host' | 'port' | 'dataDir' | 'logger'> = { ratePerS: nonNegative(opts.rateLimit, '--rate-limit') };
+  if (opts.rateBurst !== undefined) out.rateBurst = Math.max(1, nonNegative(opts.rateBurst, '--rate-burst'));
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new AgentError('USAGE', '--tls-cert and --tls-key go together');
+  if (opts.tlsCert && opts.tlsKey) out.tls = { cert: readFlagFile(opts.tlsCert, '--tls-cert'), key: readFlagFile(opts.tlsKey, '--tls-key') };
+  if (opts.mqttUrl) {
+    if (!/^mqtts?:\/\/[^/\s]+$/.test(opts.mqttUrl)) throw new AgentError('USAGE', `--mqtt-url: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got "${opts.mqttUrl}"`);
+    const tlsConfig = {
+      insecure_skip_verify: false,
+      ...(opts.mqttCaFile ? { ca_file: opts.mqttCaFile } : {}),
+      ...(opts.mqttCertFile ? { cert_file: opts.mqttCertFile } : {}),
+      ...(opts.mqttKeyFile ? { key_file: opts.mqttKeyFile } : {}),
+    };
+    const tls = opts.mqttUrl.startsWith('mqtts://') ? { tls: loadTlsOptions(tlsConfig, '--mqtt', (p) => p, log) } : {};
+    out.mqtt = { url: opts.mqttUrl, topic: opts.mqttTopic, replyTopic: opts.mqttReplyTopic, ...tls };
+  }
+  return out;
 }
 
 /** Runs the reference receiver until SIGINT/SIGTERM, then closes the server and its database. */
 async function runReceiver(opts: ReceiveOptions): Promise<void> {
   const { host, port } = parseHostPort(opts.listen, '--listen');
   const log = createLogger(parseLogLevel(opts.logLevel) ?? 'info');
+  const extra = receiverOptions(opts, log);
   let receiver: RunningReceiver;
   const { startReceiver } = await import('../receiver/server.js');
   try {
-    receiver = await startReceiver({ host, port, dataDir: absDir(opts.dataDir), logger: log.child({ component: 'receiver' }) });
+    receiver = await startReceiver({ host, port, dataDir: absDir(opts.dataDir), logger: log.child({ component: 'receiver' }), ...extra });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof AgentError || typeof code !== 'string') throw err;
@@ -34,9 +81,19 @@ async function runReceiver(opts: ReceiveOptions): Promise<void> {
 export function registerReceiveCommand(program: Command): void {
   program
     .command('receive')
-    .description('run the reference receiver: verify signed batches over HTTP, store them, answer with signed receipts')
+    .description('run the reference receiver: verify signed batches over HTTP(S) and/or MQTT, store them, answer with signed receipts')
     .requiredOption('--listen <host:port>', 'address to listen on: HOST:PORT or [IPv6]:PORT (port 0 picks a free one)')
     .requiredOption('-d, --data-dir <dir>', 'directory for the receiver key, public key and database (created if missing)')
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .option('--tls-cert <file>', 'serve https with this certificate (PEM); needs --tls-key')
+    .option('--tls-key <file>', 'private key (PEM) of --tls-cert')
+    .option('--rate-limit <n>', 'batches per second accepted per source address (token bucket; 429 with Retry-After beyond); 0 = no limit', '50')
+    .option('--rate-burst <n>', 'bucket size: batches a client may send at once before the rate applies (default 2 x --rate-limit)')
+    .option('--mqtt-url <url>', 'also take batches from this broker (mqtt://HOST:PORT or mqtts://...), for agents with an mqtt uplink')
+    .option('--mqtt-topic <filter>', 'topic filter the agents publish batches on', 'edge/+/batches')
+    .option('--mqtt-reply-topic <topic>', 'where answers go; {device} is the device id from the verified signature', 'edge/{device}/receipts')
+    .option('--mqtt-ca-file <file>', 'CA (PEM) that signs the broker certificate, for mqtts://')
+    .option('--mqtt-cert-file <file>', 'client certificate (PEM) for mutual TLS with the broker')
+    .option('--mqtt-key-file <file>', 'private key (PEM, mode 0600) of --mqtt-cert-file')
     .action((opts: ReceiveOptions) => runReceiver(opts));
 }

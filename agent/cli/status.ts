@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { BatchStore } from '../store/batch-store.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type Db } from '../store/database.js';
+import type { InferenceStats } from '../pipeline/inference-stage.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
 import { absDir, dataDirOption, isoTime, printJson } from './common.js';
@@ -15,16 +17,35 @@ function processAlive(pid: number): boolean {
   }
 }
 
+const fileSize = (path: string) => {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+};
+
 export function collectStatus(dataDir: string) {
   const loaded = loadConfig(absDir(dataDir));
-  const db = openDatabase(loaded.resolvePath(loaded.config.store.path), { readonly: true });
+  const dbPath = loaded.resolvePath(loaded.config.store.path);
+  const db = openDatabase(dbPath, { readonly: true });
   try {
     const batches = new BatchStore(db);
     const unbatched = batches.unbatchedSummary();
     const byState = batches.countsByState();
     const oldestPending = batches.nextPending();
     const snapshotText = getMeta(db, 'agent_snapshot');
-    const snapshot = snapshotText ? (JSON.parse(snapshotText) as { pid: number; running: boolean; sources: Record<string, unknown> }) : undefined;
+    const snapshot = snapshotText
+      ? (JSON.parse(snapshotText) as {
+          pid: number;
+          running: boolean;
+          sources: Record<string, unknown>;
+          inference?: InferenceStats;
+          store?: { written_bytes_per_hour?: number | null };
+        })
+      : undefined;
+    const counters = readCounters(db);
+    const dropped = counters.filter((c) => c.name === 'dropped');
     const num = (k: string) => {
       const v = getMeta(db, k);
       return v === undefined ? null : Number(v);
@@ -52,13 +73,45 @@ export function collectStatus(dataDir: string) {
         last_error_at: num('uplink_last_error_at'),
         next_attempt_error: oldestPending?.last_error ?? null,
       },
-      counters: readCounters(db),
+      store: {
+        path: dbPath,
+        file_bytes: fileSize(dbPath),
+        wal_bytes: fileSize(`${dbPath}-wal`),
+        max_bytes: loaded.config.store.max_bytes,
+        written_bytes: counters.find((c) => c.name === 'store_bytes_written')?.value ?? 0,
+        written_bytes_per_hour: snapshot?.store?.written_bytes_per_hour ?? null,
+      },
+      dropped: {
+        total: dropped.reduce((a, c) => a + c.value, 0),
+        by_sensor: Object.fromEntries(dropped.map((c) => [c.label, c.value])),
+        not_yet_reported: (db.prepare('SELECT coalesce(sum(count), 0) FROM drops_unreported').pluck().get() as number) ?? 0,
+      },
+      counters,
       sources: snapshot?.sources ?? {},
+      verdicts: {
+        stored: db.prepare('SELECT count(*) FROM verdicts').pluck().get() as number,
+        buffered: db.prepare('SELECT count(*) FROM verdicts WHERE batch_seq IS NULL').pluck().get() as number,
+        alerts_active: alertsActive(db),
+      },
+      inference: snapshot?.inference ?? null,
     };
   } finally {
     db.close();
   }
 }
+
+/** Series whose latest verdict holds an alert, per model. */
+function alertsActive(db: Db): { series: string; model: string; since: number }[] {
+  return db
+    .prepare(
+      `SELECT v.key AS series, v.model_id AS model, v.ts AS since FROM verdicts v
+       JOIN (SELECT key, model_id, max(id) AS id FROM verdicts WHERE changed = 1 GROUP BY key, model_id) last ON last.id = v.id
+       WHERE v.alert = 1 ORDER BY v.key`,
+    )
+    .all() as { series: string; model: string; since: number }[];
+}
+
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -74,12 +127,24 @@ export function registerStatusCommand(program: Command): void {
         `agent      ${s.running ? 'running' : 'not running'}${s.boot ? ` (boot ${s.boot})` : ''}`,
         `readings   ${s.readings.buffered} buffered (not yet in a batch), ${s.readings.total} stored`,
         `batches    ${s.batches.pending} pending, ${s.batches.delivered} delivered, ${s.batches.rejected} rejected, ${s.batches.receipts} receipts`,
+        `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour)`}`,
+        `dropped    ${s.dropped.total} readings under the disk budget${s.dropped.not_yet_reported > 0 ? ` (${s.dropped.not_yet_reported} not yet reported upstream)` : ''}`,
         `uplink     ${s.uplink.url ?? '(none configured)'}`,
         `  last ok  ${isoTime(s.uplink.last_success_at)}`,
         `  last err ${s.uplink.last_error ? `${isoTime(s.uplink.last_error_at)} ${s.uplink.last_error}` : '-'}`,
       ];
       if (s.batches.oldest_pending_seq !== null) lines.push(`  oldest pending batch ${s.batches.oldest_pending_seq}, cut ${isoTime(s.batches.oldest_pending_created_at)}`);
       for (const [id, h] of Object.entries(s.sources)) lines.push(`source ${id}  ${JSON.stringify(h)}`);
+      if (s.inference) {
+        const i = s.inference;
+        lines.push(
+          `inference  ${i.scored} readings scored, ${i.verdicts} verdicts, ${i.alertsRaised} alerts raised, ${i.queued} queued` +
+            `${i.windows > 0 ? `, ${((1000 * i.inferenceMs) / i.windows).toFixed(1)} µs/window` : ''}`,
+        );
+        for (const [id, b] of Object.entries(i.bindings)) lines.push(`  ${id}  model ${b.model}, ${b.series} series`);
+      }
+      lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
+      for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${isoTime(a.since)}`);
       for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -4,9 +4,12 @@ import { canonicalDecode, canonicalEncode } from './canonical.js';
 import { merkleRoot, sha256 } from './merkle.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
+import { modelRefSchema, toBatchVerdicts, verdictLeaves, verdictSchema, type StoredVerdict } from './verdict-format.js';
 
 /** The wire format of a signed batch, specified in docs/wire-format.md (section numbers cited below). */
 export const BATCH_FORMAT = 'edge-agent/batch/1';
+/** Version 2 adds verdicts (§4.4); a batch without them is still written as version 1 (§11). */
+export const BATCH_FORMAT_V2 = 'edge-agent/batch/2';
 export const ZERO_HASH = new Uint8Array(32);
 
 const TIME_SOURCE_CODE: Record<TimeSource, 0 | 1 | 2> = { sensor: 0, 'gateway-synced': 1, 'gateway-unsynced': 2 };
@@ -32,10 +35,18 @@ const readingSchema = z
   })
   .strict();
 
+// wire-format.md §4: readings the gateway dropped under its disk budget since the previous batch, per sensor.
+const dropSchema = z.object({ s: z.string().min(1).max(256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
+const dropsSchema = z
+  .array(dropSchema)
+  .min(1)
+  .max(100_000)
+  .refine((d) => new Set(d.map((x) => x.s)).size === d.length, 'names a sensor twice');
+
 // wire-format.md §4: the batch body, the signed bytes.
 const bodySchema = z
   .object({
-    fmt: z.literal(BATCH_FORMAT),
+    fmt: z.union([z.literal(BATCH_FORMAT), z.literal(BATCH_FORMAT_V2)]),
     dev: bytes32,
     seq: uint.refine((n) => n >= 1, 'starts at 1'),
     prev: bytes32,
@@ -46,15 +57,33 @@ const bodySchema = z
     t1: int,
     n: uint,
     root: bytes32,
-    r: z.array(readingSchema).min(1),
+    r: z.array(readingSchema),
+    // §4.4: verdicts, their models and their Merkle root; absent together when there are none.
+    m: z.array(modelRefSchema).min(1).optional(),
+    vd: z.array(verdictSchema).min(1).optional(),
+    vroot: bytes32.optional(),
+    drops: dropsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((b, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    const present = [b.m, b.vd, b.vroot].filter((x) => x !== undefined).length;
+    if (present !== 0 && present !== 3) issue('vd', 'm, vd and vroot are present together or not at all');
+    if (b.fmt === BATCH_FORMAT && present !== 0) issue('vd', `verdicts need fmt ${BATCH_FORMAT_V2}`);
+    if (b.fmt === BATCH_FORMAT && b.drops !== undefined) issue('drops', `drops need fmt ${BATCH_FORMAT_V2}`);
+    if (b.r.length === 0 && !b.vd) issue('r', 'a batch holds at least one reading or one verdict');
+    if (b.m && new Set(b.m.map((x) => `${x.id}:${Buffer.from(x.h).toString('hex')}`)).size !== b.m.length) issue('m', 'a model appears twice');
+    b.vd?.forEach((v, k) => {
+      if (v.m >= (b.m?.length ?? 0)) ctx.addIssue({ code: 'custom', path: ['vd', k, 'm'], message: 'names no entry of m' });
+    });
+  });
 
 // wire-format.md §5: the envelope.
 const envelopeSchema = z.object({ body: byteString, sig: byteString.refine((b) => b.length === 64, 'must be 64 bytes') }).strict();
 
 export type BatchReading = z.infer<typeof readingSchema>;
 export type BatchBody = z.infer<typeof bodySchema>;
+export type BatchDrop = z.infer<typeof dropSchema>;
 
 export interface SignedBatch {
   body: BatchBody;
@@ -73,6 +102,8 @@ export interface BatchHeader {
   bootCounter: number;
   clockSynced: boolean;
   createdMs: number;
+  /** Readings dropped under the disk budget since the previous batch; omitted when none. */
+  drops?: readonly BatchDrop[];
 }
 
 export function toBatchReading(r: StoredReading): BatchReading {
@@ -93,17 +124,28 @@ export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
   return readings.map((r) => canonicalEncode(r));
 }
 
-export function buildBatch(identity: Identity, header: BatchHeader, readings: readonly StoredReading[]): SignedBatch {
-  if (readings.length === 0) throw new Error('a batch holds at least one reading');
-  const r = readings.map(toBatchReading);
+/** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */
+function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
   let t0 = Infinity;
   let t1 = -Infinity;
-  for (const x of r) {
+  for (const x of body.r) {
     if (x.t < t0) t0 = x.t;
     if (x.t > t1) t1 = x.t;
   }
+  for (const x of body.vd ?? []) {
+    if (x.t < t0) t0 = x.t;
+    if (x.t > t1) t1 = x.t;
+  }
+  return { t0, t1 };
+}
+
+export function buildBatch(identity: Identity, header: BatchHeader, readings: readonly StoredReading[], verdicts: readonly StoredVerdict[] = []): SignedBatch {
+  if (readings.length === 0 && verdicts.length === 0) throw new Error('a batch holds at least one reading or verdict');
+  const r = readings.map(toBatchReading);
+  const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
+  const { t0, t1 } = timeRange({ r, ...(v ? { vd: v.vd } : {}) });
   const body: BatchBody = {
-    fmt: BATCH_FORMAT,
+    fmt: v || (header.drops?.length ?? 0) > 0 ? BATCH_FORMAT_V2 : BATCH_FORMAT,
     dev: identity.publicKey,
     seq: header.seq,
     prev: header.prevHash,
@@ -116,12 +158,19 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
     root: merkleRoot(readingLeaves(r)),
     r,
   };
+  if (v) {
+    body.m = v.m;
+    body.vd = v.vd;
+    body.vroot = merkleRoot(verdictLeaves(v.vd));
+  }
+  // Sorted by sensor, so the same drops always encode to the same bytes.
+  if (header.drops && header.drops.length > 0) body.drops = [...header.drops].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0)).map((d) => ({ s: d.s, n: d.n }));
   const bodyBytes = canonicalEncode(body);
   const signature = identity.sign(bodyBytes);
   return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };
 }
 
-export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id';
+export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id' | 'duplicate-verdict-id';
 
 export class BatchVerificationError extends Error {
   constructor(
@@ -161,20 +210,25 @@ export function verifyBatchEnvelope(envelope: Uint8Array): SignedBatch {
   }
   if (body.n !== body.r.length) throw new BatchVerificationError('bad-count', `n is ${body.n} but the batch holds ${body.r.length} readings`);
   const ids = new Set<number>();
-  let t0 = Infinity;
-  let t1 = -Infinity;
   for (const x of body.r) {
     if (ids.has(x.i)) throw new BatchVerificationError('duplicate-reading-id', `reading id ${x.i} appears twice`);
     ids.add(x.i);
-    if (x.t < t0) t0 = x.t;
-    if (x.t > t1) t1 = x.t;
   }
+  const verdictIds = new Set<number>();
+  for (const x of body.vd ?? []) {
+    if (verdictIds.has(x.i)) throw new BatchVerificationError('duplicate-verdict-id', `verdict id ${x.i} appears twice`);
+    verdictIds.add(x.i);
+  }
+  const { t0, t1 } = timeRange(body);
   if (t0 !== body.t0 || t1 !== body.t1) {
-    throw new BatchVerificationError('bad-time-range', `t0/t1 are ${body.t0}/${body.t1} but the readings span ${t0}/${t1}`);
+    throw new BatchVerificationError('bad-time-range', `t0/t1 are ${body.t0}/${body.t1} but the readings and verdicts span ${t0}/${t1}`);
   }
   const root = merkleRoot(readingLeaves(body.r));
   if (!Buffer.from(root).equals(Buffer.from(body.root))) {
     throw new BatchVerificationError('bad-merkle-root', 'Merkle root does not match the readings');
+  }
+  if (body.vd && !Buffer.from(merkleRoot(verdictLeaves(body.vd))).equals(Buffer.from(body.vroot!))) {
+    throw new BatchVerificationError('bad-merkle-root', 'verdict Merkle root vroot does not match the verdicts');
   }
   return { body, bodyBytes: env.body, signature: env.sig, hash: sha256(env.body), envelope };
 }

@@ -6,6 +6,8 @@ import type { Db } from '../store/database.js';
 import { BatchStore } from '../store/batch-store.js';
 import { getMeta } from '../store/meta.js';
 import { rowToReading } from '../store/reading-store.js';
+import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from '../store/verdict-store.js';
+import { toBatchVerdicts, type BatchModelRef, type BatchVerdict } from './verdict-format.js';
 
 export interface ChainReport {
   device: string | null;
@@ -19,6 +21,8 @@ export interface ChainReport {
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 const readingBytes = (r: BatchReading) => Buffer.from(canonicalEncode(r));
+/** A verdict with its model reference resolved, so verdicts from different model tables compare. */
+const verdictBytes = (v: BatchVerdict, models: readonly BatchModelRef[]) => Buffer.from(canonicalEncode({ ...v, m: models[v.m] ?? null }));
 
 /**
  * Re-verifies a whole agent store: every batch's signature and Merkle root, the hash chain
@@ -31,6 +35,7 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
   const store = new BatchStore(db);
   const report: ChainReport = { device, batches: 0, readings: 0, delivered: 0, receiptsVerified: 0, deliveredWithoutReceipt: 0, problems: [] };
   const readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq = ? ORDER BY id');
+  const verdictsOf = db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq = ? ORDER BY id`);
   let prev: { seq: number; hash: Uint8Array } | undefined;
 
   for (const row of store.all()) {
@@ -63,6 +68,13 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
       else if (!readingBytes(toBatchReading(rowToReading(r))).equals(readingBytes(s))) {
         report.problems.push(`${where}: stored reading ${r.id} (sensor ${r.sensor}) differs from the signed one`);
       }
+    }
+    const signedVerdicts = new Map((body.vd ?? []).map((v) => [v.i, verdictBytes(v, body.m ?? [])]));
+    const stored = toBatchVerdicts((verdictsOf.all(row.seq) as VerdictRow[]).map(rowToVerdict));
+    for (const v of stored.vd) {
+      const s = signedVerdicts.get(v.i);
+      if (!s) report.problems.push(`${where}: stored verdict ${v.i} is marked as in this batch but was not signed in it`);
+      else if (!verdictBytes(v, stored.m).equals(s)) report.problems.push(`${where}: stored verdict ${v.i} (key ${v.k}) differs from the signed one`);
     }
 
     if (row.state === 'delivered') {

@@ -2,6 +2,9 @@ import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
 import type { ModelEntry } from './manifest.js';
 import type { OnnxModel, ModelOutputs } from './onnx-model.js';
+import type { Verdict } from '../identity/verdict-format.js';
+
+export type { Verdict };
 
 /** One row of one key (a sensor, or an asset of a multivariate model), raw values in feature order. */
 export interface Row {
@@ -13,26 +16,6 @@ export interface Row {
   ref?: number;
 }
 
-/** What a model said about the window ending at one row. */
-export interface Verdict {
-  key: string;
-  /** End of the window: the time of the row judged. */
-  ts: number;
-  windowStart: number;
-  modelId: string;
-  modelSha256: Uint8Array;
-  outputs: Record<string, number>;
-  /** Calibrated anomaly score in [0,1] (anomaly models). */
-  score?: number;
-  /** The value the alert rule compared (score or an output) and the threshold in force. */
-  value: number;
-  threshold: number;
-  alert: boolean;
-  /** This verdict raised or cleared the alert. */
-  changed: boolean;
-  ref?: number;
-}
-
 export interface RunnerStats {
   rows: number;
   windows: number;
@@ -40,6 +23,22 @@ export interface RunnerStats {
   inferenceMs: number;
   /** Windows whose model outputs were not finite: no verdict, counted here. */
   nonFinite: number;
+}
+
+/** A key's state as persisted between runs (JSON). */
+export interface SavedKeyState {
+  rows: number;
+  warm: number[][] | null;
+  warmTs: number[] | null;
+  mean: number[];
+  std: number[];
+  ring: number[];
+  ringTs: number[];
+  first: number[] | null;
+  firstTs: number;
+  ewma: number | null;
+  q: number;
+  alert: AlertState;
 }
 
 /** Per-key state: normalisation, the last W normalised rows, calibration, smoothing, hysteresis. */
@@ -102,6 +101,62 @@ export class ModelRunner {
 
   get keyCount(): number {
     return this.keys.size;
+  }
+
+  /** Each key's state as JSON-safe data, to persist across restarts (bound to the model's sha256 by the caller). */
+  exportState(): Map<string, SavedKeyState> {
+    const out = new Map<string, SavedKeyState>();
+    for (const [key, s] of this.keys) {
+      out.set(key, {
+        rows: s.rows,
+        warm: s.warm,
+        warmTs: s.warmTs,
+        mean: [...s.mean],
+        std: [...s.std],
+        ring: [...s.ring],
+        ringTs: [...s.ringTs],
+        first: s.first ? [...s.first] : null,
+        firstTs: s.firstTs,
+        ewma: s.ewma.current ?? null,
+        q: s.q,
+        alert: { ...s.alert },
+      });
+    }
+    return out;
+  }
+
+  /** Restores one key saved by `exportState`; a state of another shape is refused with the reason. */
+  importState(key: string, saved: SavedKeyState): void {
+    const per = this.w * this.f;
+    const okLen = (a: unknown, n: number) => Array.isArray(a) && a.length === n && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (
+      !Number.isInteger(saved.rows) ||
+      !okLen(saved.mean, this.f) ||
+      !okLen(saved.std, this.f) ||
+      !okLen(saved.ring, per) ||
+      !okLen(saved.ringTs, this.w) ||
+      (saved.first !== null && !okLen(saved.first, this.f)) ||
+      (saved.warm !== null && (!Array.isArray(saved.warm) || !saved.warm.every((r) => okLen(r, this.f)))) ||
+      typeof saved.q !== 'number' ||
+      typeof saved.alert?.alert !== 'boolean'
+    ) {
+      throw new Error(`saved state of key ${key} does not fit model ${this.entry.id} (window ${this.w}, ${this.f} features)`);
+    }
+    this.keys.set(key, {
+      rows: saved.rows,
+      warm: saved.warm,
+      warmTs: saved.warmTs,
+      mean: Float64Array.from(saved.mean),
+      std: Float64Array.from(saved.std),
+      ring: Float32Array.from(saved.ring),
+      ringTs: Float64Array.from(saved.ringTs),
+      first: saved.first ? Float32Array.from(saved.first) : null,
+      firstTs: saved.firstTs,
+      ewma: new Ewma(this.entry.score?.ewma_halflife ?? 0, saved.ewma ?? undefined),
+      calibration: [],
+      q: saved.q,
+      alert: { alert: saved.alert.alert, streak: saved.alert.streak },
+    });
   }
 
   /** One entry per row, in order: a verdict, or null while warming up or before the first window. */
@@ -225,10 +280,17 @@ export class ModelRunner {
 
   /** The window ending at the key's newest row; rows before the first are the first row (pad "edge"). */
   private copyWindow(s: KeyState, slot: Float32Array): void {
+    const f = this.f;
+    // Element loops, not subarray views: this runs once per reading and must not allocate.
     for (let i = 0; i < this.w; i++) {
       const abs = s.rows - this.w + i;
-      if (abs < 0) slot.set(s.first!, i * this.f);
-      else slot.set(s.ring.subarray((abs % this.w) * this.f, (abs % this.w) * this.f + this.f), i * this.f);
+      const out = i * f;
+      if (abs < 0) {
+        for (let k = 0; k < f; k++) slot[out + k] = s.first![k]!;
+      } else {
+        const from = (abs % this.w) * f;
+        for (let k = 0; k < f; k++) slot[out + k] = s.ring[from + k]!;
+      }
     }
   }
 
@@ -279,7 +341,7 @@ export class ModelRunner {
       changed,
     };
     if (scoreValue !== undefined) v.score = scoreValue;
-    if (job.ref !== undefined) v.ref = job.ref;
+    if (job.ref !== undefined) v.readingId = job.ref;
     return v;
   }
 

@@ -7,18 +7,27 @@ import { BatchStore } from '../store/batch-store.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { pruneDelivered } from '../store/retention.js';
+import { StoreBudget } from '../store/budget.js';
+import { StoreWriteMeter } from '../store/write-meter.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
-import { HttpUplink } from '../uplink/http/http-uplink.js';
+import { createUplink } from '../uplink/registry.js';
+import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
+import type { AlertPublisher } from '../inference/alert-publisher.js';
+import { readFileSync } from 'node:fs';
+import { AgentState } from '../health/agent-state.js';
+import { Observability } from '../health/observability.js';
 import { Batcher } from './batcher.js';
 import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
+import { InferenceStage, type InferenceStats } from './inference-stage.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+const BUDGET_INTERVAL_MS = 5000;
 
 export interface AgentSnapshot {
   pid: number;
@@ -27,6 +36,8 @@ export interface AgentSnapshot {
   boot: number;
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
+  inference?: InferenceStats;
+  store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
 }
 
 function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
@@ -45,14 +56,24 @@ export class Agent {
   readonly bootCounter: number;
   private readonly db: Db;
   private readonly writer: GroupCommitWriter;
+  private readonly readingStore: ReadingStore;
+  private inference: InferenceStage | undefined;
+  private alertPublisher: AlertPublisher | undefined;
   private readonly batcher: Batcher;
   private readonly forwarder: Forwarder | undefined;
+  private readonly uplink: Uplink | undefined;
   private readonly sources: Source[];
   private readonly clock: ClockStatus;
+  private readonly budget: StoreBudget;
+  private readonly writeMeter: StoreWriteMeter;
+  private budgetTimer: NodeJS.Timeout | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
+  /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
+  readonly observability: Observability;
+  private readonly state: AgentState;
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -61,6 +82,10 @@ export class Agent {
     const { config } = loaded;
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
     const receiverKey = parseReceiverKey(loaded);
+    // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
+    this.uplink = config.uplink
+      ? createUplink(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     this.releaseLock = acquireDataDirLock(loaded.dataDir);
     let db: Db | undefined;
@@ -76,23 +101,40 @@ export class Agent {
     this.db = db;
     this.clock = new ClockStatus(config.clock.synced);
 
-    this.writer = new GroupCommitWriter(new ReadingStore(this.db, this.bootCounter));
+    this.observability = new Observability(this.db, config.http, log);
+    this.readingStore = new ReadingStore(this.db, this.bootCounter);
+    this.writer = new GroupCommitWriter(this.readingStore);
+    this.observability.watchWriter(this.writer);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
       batches,
       this.identity,
-      { maxReadings: config.batch.max_readings, maxAgeMs: config.batch.max_age_ms, bootCounter: this.bootCounter, clockSynced: () => this.clock.isSynced() },
+      {
+        maxReadings: config.batch.max_readings,
+        maxAgeMs: config.batch.max_age_ms,
+        bootCounter: this.bootCounter,
+        clockSynced: () => this.clock.isSynced(),
+        // Without an uplink, batches are kept for export: nothing drains them, so no cap.
+        maxPending: config.uplink ? config.batch.max_pending : Infinity,
+      },
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, log.child({ component: 'store-budget' }));
+    this.writer.onCommitted(() => this.enforceBudget());
+    this.writer.onStoreFull(() => {
+      log.error({ ...this.budget.usage() }, 'store is full (SQLITE_FULL): dropping the oldest unbatched readings, then retrying the commit');
+      this.budget.makeRoom();
+    });
+    this.writeMeter = new StoreWriteMeter(this.db);
 
     if (config.uplink) {
-      const uplink = new HttpUplink({ url: config.uplink.url, timeoutMs: config.uplink.timeout_ms, ...(receiverKey ? { receiverKey } : {}) });
+      const uplink = this.uplink!;
       this.forwarder = new Forwarder(
         this.db,
         batches,
         uplink,
-        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey },
+        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey, observer: this.observability.deliveryObserver() },
         log.child({ component: 'uplink', uplink: uplink.description }),
       );
       this.batcher.onBatch(() => this.forwarder?.wake());
@@ -108,9 +150,20 @@ export class Agent {
         serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
       }),
     );
+    const forwarder = this.forwarder;
+    this.state = new AgentState(
+      this.db,
+      batches,
+      this.sources,
+      this.clock,
+      dbPath,
+      forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
+      { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms },
+    );
   }
 
   async start(): Promise<void> {
+    await this.startInference();
     this.batcher.start();
     this.forwarder?.start();
     for (const s of this.sources) {
@@ -122,13 +175,72 @@ export class Agent {
       }
     }
     if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
+    await this.observability.start(this.state);
     this.writeSnapshot();
     this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.enforceBudget();
+    this.budgetTimer = setInterval(() => this.enforceBudget(), BUDGET_INTERVAL_MS);
     this.log.info(
       { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
       'agent running',
+    );
+  }
+
+  /** Loads the bound models before any source starts: a tampered model or a bad binding stops the start with its reason. */
+  private async startInference(): Promise<void> {
+    const cfg = this.loaded.config.inference;
+    if (!cfg || Object.keys(cfg.bindings).length === 0) return;
+    const { SHIPPED_MODELS_DIR } = await import('../inference/manifest.js');
+    if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
+    this.inference = await InferenceStage.create(cfg, {
+      modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),
+      configPath: this.loaded.path,
+      db: this.db,
+      counters: this.readingStore,
+      bootCounter: this.bootCounter,
+      onVerdicts: (n) => this.batcher.noteCommitted(n),
+      ...(this.alertPublisher ? { publisher: this.alertPublisher } : {}),
+      metrics: this.observability.metrics,
+      log: this.log.child({ component: 'inference' }),
+    });
+    this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
+    this.inference.start();
+    await this.alertPublisher?.start();
+  }
+
+  private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
+    const where = `${this.loaded.path}: inference.alerts`;
+    const mqttSources = Object.entries(this.loaded.config.sources).filter(([, s]) => s.type === 'mqtt');
+    let url = alerts.url;
+    let username: string | undefined;
+    let password: string | undefined;
+    let clientId = `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`;
+    if (url === undefined) {
+      const id = alerts.mqtt_source ?? (mqttSources.length === 1 ? mqttSources[0]![0] : undefined);
+      const source = mqttSources.find(([sid]) => sid === id)?.[1];
+      if (!source || source.type !== 'mqtt') {
+        throw new AgentError('CONFIG_INVALID', `${where}: name the broker with url, or mqtt_source (one of: ${mqttSources.map(([sid]) => sid).join(', ') || 'no MQTT source configured'})`);
+      }
+      url = source.url;
+      username = source.username;
+      if (source.password_file) password = readFileSync(this.loaded.resolvePath(source.password_file), 'utf8').trim();
+      clientId = `${source.client_id.slice(0, 56)}-alerts`;
+    }
+    const { AlertPublisher } = await import('../inference/alert-publisher.js');
+    return new AlertPublisher(
+      {
+        url,
+        clientId,
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        topicPrefix: alerts.topic_prefix,
+        retain: alerts.retain,
+        deviceId: this.identity.deviceId,
+      },
+      this.log.child({ component: 'alerts' }),
     );
   }
 
@@ -139,12 +251,17 @@ export class Agent {
   async stop(drainMs = 2000): Promise<void> {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.budgetTimer) clearInterval(this.budgetTimer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
+    await this.observability.stop();
     this.writer.close();
+    await this.inference?.stop();
+    await this.alertPublisher?.stop();
     this.batcher.stop();
     this.batcher.cutDue(true);
     await this.forwarder?.drain(drainMs);
     await this.forwarder?.stop();
+    await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
     this.writeSnapshot(false);
     this.db.close();
     this.releaseLock();
@@ -159,7 +276,17 @@ export class Agent {
       boot: this.bootCounter,
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
+      ...(this.inference ? { inference: this.inference.snapshot() } : {}),
+      store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
     };
+  }
+
+  private enforceBudget(): void {
+    try {
+      this.budget.enforce();
+    } catch (err) {
+      this.log.error({ err }, 'enforcing the store budget failed; will retry');
+    }
   }
 
   private prune(): void {
@@ -174,6 +301,7 @@ export class Agent {
   /** `edge-agent status` runs in another process: it reads this from the store. */
   private writeSnapshot(running = true): void {
     try {
+      this.writeMeter.record();
       setMeta(this.db, 'agent_snapshot', JSON.stringify({ ...this.snapshot(), running }));
     } catch (err) {
       this.log.warn({ err }, 'could not write the status snapshot');

@@ -8,6 +8,8 @@ export interface BatcherOptions {
   maxAgeMs: number;
   bootCounter: number;
   clockSynced: () => boolean;
+  /** No batch is cut while this many wait for the uplink (batch.max_pending); Infinity without an uplink. */
+  maxPending?: number;
 }
 
 /**
@@ -19,6 +21,7 @@ export class Batcher {
   private waiting = 0;
   private oldestAtMono: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private holding = false;
   private readonly listeners: ((b: SignedBatch) => void)[] = [];
 
   constructor(
@@ -34,7 +37,7 @@ export class Batcher {
 
   start(): void {
     // Readings left unbatched by the previous run count as old: they have waited at least that long.
-    const left = this.store.unbatchedSummary().count;
+    const left = this.store.unbatchedSummary().count + this.store.unbatchedVerdicts();
     if (left > 0) {
       this.waiting = left;
       this.oldestAtMono = performance.now() - this.opts.maxAgeMs;
@@ -44,7 +47,7 @@ export class Batcher {
     this.cutDue();
   }
 
-  /** Told by the store writer after each commit. */
+  /** Told after each commit of readings (store writer) or verdicts (inference stage). */
   noteCommitted(accepted: number): void {
     if (this.waiting === 0) this.oldestAtMono = performance.now();
     this.waiting += accepted;
@@ -55,8 +58,18 @@ export class Batcher {
   cutDue(all = false): void {
     const aged = this.oldestAtMono !== undefined && performance.now() - this.oldestAtMono >= this.opts.maxAgeMs;
     if (!all && !aged && this.waiting < this.opts.maxReadings) return;
+    const maxPending = this.opts.maxPending ?? Infinity;
     try {
+      let pending = maxPending === Infinity ? 0 : this.store.pendingCount();
       for (;;) {
+        if (pending >= maxPending) {
+          // Readings stay unbatched (durable, acknowledged); the disk budget may drop the oldest of them.
+          if (!this.holding) this.log.warn({ pending, max_pending: maxPending }, 'batch.max_pending batches wait for the uplink: holding readings unbatched');
+          this.holding = true;
+          break;
+        }
+        if (this.holding) this.log.info({ pending }, 'uplink caught up: cutting batches again');
+        this.holding = false;
         const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, {
           bootCounter: this.opts.bootCounter,
           clockSynced: this.opts.clockSynced(),
@@ -67,8 +80,10 @@ export class Batcher {
           this.oldestAtMono = undefined;
           break;
         }
-        this.waiting = Math.max(0, this.waiting - batch.body.n);
-        this.log.debug({ seq: batch.body.seq, readings: batch.body.n }, 'batch cut');
+        pending++;
+        const verdicts = batch.body.vd?.length ?? 0;
+        this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
+        this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
         for (const l of this.listeners) l(batch);
         if (!all && !aged && this.waiting < this.opts.maxReadings) {
           if (this.waiting === 0) this.oldestAtMono = undefined;

@@ -12,6 +12,15 @@ export interface ForwarderOptions {
   /** 0: no limit. */
   maxBatchesPerS: number;
   device: Uint8Array;
+  /** Metrics and backlog progress (agent/health) listen here. */
+  observer?: DeliveryObserver;
+}
+
+export interface DeliveryObserver {
+  /** At start and when the uplink recovers: a backlog may be waiting. */
+  backlogMayExist(): void;
+  /** One delivery attempt of batch `seq` ended after `seconds`. */
+  attempt(seq: number, seconds: number, outcome: 'delivered' | 'failed' | 'rejected'): void;
 }
 
 /**
@@ -37,6 +46,11 @@ export class Forwarder {
     this.loop = this.run();
   }
 
+  /** Failed attempts since the last delivery (0 when the uplink is healthy). */
+  get consecutiveFailures(): number {
+    return this.failures;
+  }
+
   /** A new batch is waiting. */
   wake(): void {
     if (this.failures === 0) this.idle.wake();
@@ -59,23 +73,28 @@ export class Forwarder {
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
+    this.notify(() => this.opts.observer?.backlogMayExist());
     while (!signal.aborted) {
       const row = this.batches.nextPending();
       if (!row) {
         await this.idle.sleep(60_000, signal);
         continue;
       }
+      const t0 = performance.now();
       const outcome = await this.uplink.deliver(
         { seq: row.seq, hash: new Uint8Array(row.hash), device: this.opts.device, envelope: new Uint8Array(row.envelope) },
         signal,
       );
       if (signal.aborted) break;
+      this.notify(() => this.opts.observer?.attempt(row.seq, (performance.now() - t0) / 1000, outcome.kind === 'retry' ? 'failed' : outcome.kind));
       const now = Date.now();
       if (outcome.kind === 'delivered') {
         this.batches.markDelivered(row.seq, now, outcome.receipt);
         setMeta(this.db, 'uplink_last_success_at', String(now));
-        if (this.failures > 0) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
+        const recovered = this.failures > 0;
+        if (recovered) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
         this.failures = 0;
+        if (recovered) this.notify(() => this.opts.observer?.backlogMayExist());
         if (this.opts.maxBatchesPerS > 0) await new WakeableSleep().sleep(1000 / this.opts.maxBatchesPerS, signal);
         continue;
       }
@@ -88,9 +107,19 @@ export class Forwarder {
       }
       this.batches.markAttemptFailed(row.seq, outcome.error);
       this.failures++;
-      const delay = backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs);
+      // A receiver that says when to come back (429/503 Retry-After) is obeyed, never undercut.
+      const delay = Math.max(backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs), outcome.retryAfterMs ?? 0);
       this.log[this.failures === 1 ? 'warn' : 'debug']({ seq: row.seq, error: outcome.error, retry_in_ms: delay, failures: this.failures }, 'batch delivery failed');
       await new WakeableSleep().sleep(delay, signal);
+    }
+  }
+
+  /** Observers only watch: their failure must never stop deliveries. */
+  private notify(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.warn({ err }, 'delivery observer failed');
     }
   }
 }

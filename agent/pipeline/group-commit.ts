@@ -1,4 +1,5 @@
 import type { ReadingStore, Submission, SubmitResult } from '../store/reading-store.js';
+import type { StoredReading } from '../types.js';
 
 interface Pending {
   sub: Submission;
@@ -17,6 +18,8 @@ export class GroupCommitWriter {
   private scheduled = false;
   private closed = false;
   private readonly listeners: ((accepted: number) => void)[] = [];
+  private readonly readingListeners: ((readings: StoredReading[]) => void)[] = [];
+  private onFull: (() => void) | undefined;
 
   constructor(
     private readonly store: ReadingStore,
@@ -28,6 +31,11 @@ export class GroupCommitWriter {
     this.listeners.push(listener);
   }
 
+  /** Called after every commit with the readings it inserted, ids included (inference and metrics listen). */
+  onCommittedReadings(listener: (readings: StoredReading[]) => void): void {
+    this.readingListeners.push(listener);
+  }
+
   submit(sub: Submission): Promise<SubmitResult> {
     if (this.closed) return Promise.reject(new Error('store writer is closed (agent shutting down)'));
     return new Promise((resolve, reject) => {
@@ -37,6 +45,28 @@ export class GroupCommitWriter {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /**
+   * Called when a commit fails because the disk (or SQLite's page limit) is full: it frees space
+   * (store/budget.ts) and the commit is tried once more. If that fails too, the submissions are
+   * rejected, so nothing is acknowledged and the sources push back (MQTT withholds the PUBACK,
+   * CoAP answers 5.03).
+   */
+  onStoreFull(handler: () => void): void {
+    this.onFull = handler;
+  }
+
+  private commitWithRoom(subs: Submission[], stored: StoredReading[] | undefined): SubmitResult[] {
+    try {
+      return this.store.commit(subs, Date.now(), stored);
+    } catch (err) {
+      if (!this.onFull || (err as { code?: string }).code !== 'SQLITE_FULL') throw err;
+      this.onFull();
+      // The failed transaction was rolled back: what it reported as inserted was not.
+      if (stored) stored.length = 0;
+      return this.store.commit(subs, Date.now(), stored);
+    }
   }
 
   /** Commits whatever is queued now; used by the scheduler and at shutdown. */
@@ -51,8 +81,12 @@ export class GroupCommitWriter {
       }
       const group = this.queue.splice(0, take);
       let results: SubmitResult[];
+      const stored: StoredReading[] | undefined = this.readingListeners.length > 0 ? [] : undefined;
       try {
-        results = this.store.commit(group.map((p) => p.sub));
+        results = this.commitWithRoom(
+          group.map((p) => p.sub),
+          stored,
+        );
       } catch (err) {
         for (const p of group) p.reject(err);
         continue;
@@ -63,6 +97,7 @@ export class GroupCommitWriter {
         p.resolve(results[i]!);
       });
       if (accepted > 0) for (const l of this.listeners) l(accepted);
+      if (stored && stored.length > 0) for (const l of this.readingListeners) l(stored);
     }
   }
 

@@ -55,6 +55,28 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, label)
   ) WITHOUT ROWID;
   `,
+  // 2: model verdicts (wire-format.md §4.4), keyed like readings by the device's own id.
+  `
+  CREATE TABLE verdicts (
+    device TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    model_sha256 BLOB NOT NULL,
+    window_start INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    reading_id INTEGER,
+    score REAL,
+    outputs TEXT NOT NULL,
+    value REAL NOT NULL,
+    threshold REAL NOT NULL,
+    alert INTEGER NOT NULL,
+    changed INTEGER NOT NULL,
+    batch_seq INTEGER NOT NULL,
+    PRIMARY KEY (device, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX verdicts_alert_changes ON verdicts(device, id) WHERE changed = 1;
+  `,
 ];
 
 export const RECEIVER_SCHEMA_VERSION = MIGRATIONS.length;
@@ -99,9 +121,31 @@ export interface ReceiverStats {
   devices: number;
   batches: number;
   readings: number;
+  verdicts: number;
+  alerts_raised: number;
   rejected: number;
   gaps: number;
   rejected_by_reason: Record<string, number>;
+  /** Readings devices reported dropped under their disk budget; by "DEVICE SENSOR". */
+  dropped: number;
+  dropped_by_sensor: Record<string, number>;
+}
+
+/** A verdict that raised or cleared an alert, as the receiver lists it. */
+export interface AlertChange {
+  verdict_id: number;
+  batch_seq: number;
+  key: string;
+  model: string;
+  model_sha256: string;
+  state: 'raised' | 'cleared';
+  window_start: number;
+  ts: number;
+  reading_id: number | null;
+  score: number | null;
+  value: number;
+  threshold: number;
+  outputs: Record<string, number>;
 }
 
 export interface DeviceBatch {
@@ -131,14 +175,27 @@ function statements(db: ReceiverDb) {
       `INSERT OR IGNORE INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    insertVerdict: db.prepare(
+      `INSERT OR IGNORE INTO verdicts (device, id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, batch_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    alertChanges: db.prepare<[string], Record<string, unknown> & { model_sha256: Buffer; outputs: string; alert: number }>(
+      `SELECT id AS verdict_id, batch_seq, key, model_id AS model, model_sha256, alert, window_start, ts, reading_id, score, value, threshold, outputs
+       FROM verdicts WHERE device = ? AND changed = 1 ORDER BY id`,
+    ),
     count: db.prepare(
       `INSERT INTO counters (name, label, value) VALUES (?, ?, 1)
        ON CONFLICT (name, label) DO UPDATE SET value = value + 1`,
     ),
+    countBy: db.prepare(
+      `INSERT INTO counters (name, label, value) VALUES (?, ?, ?)
+       ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value`,
+    ),
     counters: db.prepare<[string], { label: string; value: number }>('SELECT label, value FROM counters WHERE name = ? ORDER BY label'),
-    totals: db.prepare<[], { devices: number; batches: number; readings: number }>(
+    totals: db.prepare<[], { devices: number; batches: number; readings: number; verdicts: number; alerts_raised: number }>(
       `SELECT (SELECT count(*) FROM devices) AS devices, (SELECT count(*) FROM batches) AS batches,
-              (SELECT count(*) FROM readings) AS readings`,
+              (SELECT count(*) FROM readings) AS readings, (SELECT count(*) FROM verdicts) AS verdicts,
+              (SELECT count(*) FROM verdicts WHERE changed = 1 AND alert = 1) AS alerts_raised`,
     ),
     // seq starts at 1 and is unique per device, so the missing positions below the highest are max - count.
     gaps: db.prepare<[], { gaps: number }>(
@@ -189,6 +246,12 @@ export class ReceiverStore {
       this.q.upsertDevice.run(device, buf(b.dev), receivedAt, receivedAt);
       this.q.insertBatch.run(device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), buf(receipt), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync ? 1 : 0);
       for (const r of b.r) this.q.insertReading.run(device, r.i, r.s, r.t, r.q, r.v, r.u ?? null, r.n ?? null, r.src, r.b, b.seq);
+      for (const v of b.vd ?? []) {
+        const model = b.m![v.m]!;
+        this.q.insertVerdict.run(device, v.i, v.k, model.id, buf(model.h), v.w, v.t, v.r ?? null, v.s ?? null, JSON.stringify(v.o), v.v, v.th, v.a ? 1 : 0, v.c ? 1 : 0, b.seq);
+      }
+      // Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
+      for (const d of b.drops ?? []) this.q.countBy.run('dropped', `${device} ${d.s}`, d.n);
       return { kind: 'accepted', device, receipt, gapBefore };
     });
     return run.immediate();
@@ -206,13 +269,30 @@ export class ReceiverStore {
       byReason[c.label] = c.value;
       rejected += c.value;
     }
-    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason };
+    const droppedBySensor: Record<string, number> = {};
+    let dropped = 0;
+    for (const c of this.q.counters.all('dropped')) {
+      droppedBySensor[c.label] = c.value;
+      dropped += c.value;
+    }
+    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason, dropped, dropped_by_sensor: droppedBySensor };
   }
 
   /** The batches held for a device, or undefined when the device is unknown. */
   deviceBatches(device: string): DeviceBatch[] | undefined {
     if (!this.q.device.get(device)) return undefined;
     return this.q.deviceBatches.all(device).map((r) => ({ seq: r.seq, hash: hex(r.hash), received_at: r.received_at, readings: r.readings }));
+  }
+
+  /** Verdicts of a device that raised or cleared an alert, oldest first; undefined for an unknown device. */
+  alertChanges(device: string): AlertChange[] | undefined {
+    if (!this.q.device.get(device)) return undefined;
+    return this.q.alertChanges.all(device).map(({ model_sha256, outputs, alert, ...rest }) => ({
+      ...(rest as Omit<AlertChange, 'model_sha256' | 'outputs' | 'state'>),
+      model_sha256: hex(model_sha256),
+      state: alert === 1 ? 'raised' : 'cleared',
+      outputs: JSON.parse(outputs) as Record<string, number>,
+    }));
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,9 +9,14 @@ import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device
 import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { Logger } from '../log.js';
+import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
+import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Batches per second per source address (token bucket); a gateway draining a backlog at this pace moves 50,000 readings/s. */
+export const DEFAULT_RATE_PER_S = 50;
+export const DEFAULT_RATE_BURST = 100;
 export const RECEIVER_KEY_FILE = 'receiver.key';
 export const RECEIVER_PUB_FILE = 'receiver.pub';
 export const RECEIVER_DB_FILE = 'receiver.db';
@@ -21,6 +27,13 @@ export interface ReceiverOptions {
   dataDir: string;
   logger: Logger;
   maxBodyBytes?: number;
+  /** POST /v1/batches per second per source address; 0 turns the limit off. */
+  ratePerS?: number;
+  rateBurst?: number;
+  /** Serve https with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Also take batches from an MQTT broker (agents with an mqtt uplink). */
+  mqtt?: Omit<MqttBridgeOptions, 'maxBodyBytes' | 'clientId'> & { clientId?: string };
 }
 
 export interface RunningReceiver {
@@ -137,7 +150,25 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     reject(res, r);
   };
 
+  const ratePerS = opts.ratePerS ?? DEFAULT_RATE_PER_S;
+  const limiter = ratePerS > 0 ? new TokenBuckets(ratePerS, Math.max(1, opts.rateBurst ?? (opts.ratePerS === undefined ? DEFAULT_RATE_BURST : 2 * ratePerS))) : undefined;
+  let rateLimited = 0;
+
   const postBatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Before the body is read or a signature checked: the cheap refusal comes first.
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const allowed = limiter?.take(address, Date.now()) ?? { ok: true };
+    if (!allowed.ok) {
+      rateLimited++;
+      if (rateLimited === 1 || rateLimited % 100 === 0) log.warn({ address, rate_limited: rateLimited }, 'client over the rate limit (429)');
+      res.shouldKeepAlive = false;
+      return sendJson(
+        res,
+        429,
+        { status: 'error', reason: 'rate-limited', detail: `more than ${ratePerS} batches/s from ${address}; retry after ${allowed.retryAfterS} s` },
+        { 'retry-after': String(allowed.retryAfterS) },
+      );
+    }
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (!ACCEPTED_TYPES.has(type)) {
       return rejectEarly(res, new Rejection('unsupported-media-type', `content type must be application/cbor or application/octet-stream, not "${type}"`));
@@ -179,9 +210,9 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       method === allowed ? handler() : sendJson(res, 405, { status: 'error', reason: 'method-not-allowed', detail: `${path} takes ${allowed}` }, { allow: allowed });
 
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
-    if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, store.stats()));
+    if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, { ...store.stats(), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
-    const m = /^\/v1\/devices\/([^/]+)\/batches$/.exec(path);
+    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts)$/.exec(path);
     if (m) {
       return only('GET', () => {
         let device: string;
@@ -190,7 +221,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         } catch (err) {
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
-        const list = store.deviceBatches(device);
+        const list = m[2] === 'alerts' ? store.alertChanges(device) : store.deviceBatches(device);
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -198,7 +229,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     sendJson(res, 404, { status: 'error', reason: 'not-found', detail: `no such path: ${method} ${path}` });
   };
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((err: unknown) => {
       // A client that hangs up mid-body is not a receiver failure.
       if (req.socket.destroyed) return log.debug({ err, url: req.url }, 'client went away');
@@ -209,7 +240,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         sendJson(res, 500, { status: 'error', reason: 'internal', detail: 'internal error; see the receiver log' });
       }
     });
-  });
+  };
+  const server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
   server.requestTimeout = 60_000;
 
   try {
@@ -226,7 +258,18 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   }
   server.on('error', (err) => log.error({ err }, 'receiver server error'));
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  let bridge: MqttBridge | undefined;
+  if (opts.mqtt) {
+    const clientId = opts.mqtt.clientId ?? `edge-agent-receiver-${identity.deviceId.slice('did:key:z'.length, 'did:key:z'.length + 16)}`;
+    try {
+      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody }, store, identity, log.child({ via: 'mqtt' }));
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      store.close();
+      throw err;
+    }
+  }
   log.info({ url, public_key: identity.deviceId }, 'receiver listening');
 
   let closing: Promise<void> | undefined;
@@ -236,8 +279,10 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       const force = setTimeout(() => server.closeAllConnections(), 5000);
       server.close(() => {
         clearTimeout(force);
-        store.close();
-        resolve();
+        void (bridge?.close() ?? Promise.resolve()).finally(() => {
+          store.close();
+          resolve();
+        });
       });
       server.closeIdleConnections();
     }));

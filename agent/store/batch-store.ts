@@ -1,8 +1,9 @@
-import { buildBatch, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
+import { buildBatch, ZERO_HASH, type BatchDrop, type SignedBatch } from '../identity/batch-format.js';
 import type { Identity } from '../identity/keys.js';
 import type { StoredReading } from '../types.js';
 import type { Db } from './database.js';
 import { rowToReading } from './reading-store.js';
+import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from './verdict-store.js';
 
 export type BatchState = 'pending' | 'delivered' | 'rejected';
 
@@ -39,28 +40,44 @@ export class BatchStore {
     return { count: row.count, oldestReceivedAt: row.oldest };
   }
 
+  unbatchedVerdicts(): number {
+    return this.db.prepare('SELECT count(*) FROM verdicts WHERE batch_seq IS NULL').pluck().get() as number;
+  }
+
   lastBatch(): { seq: number; hash: Uint8Array } {
     const row = this.db.prepare('SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: Buffer } | undefined;
     return row ? { seq: row.seq, hash: new Uint8Array(row.hash) } : { seq: 0, hash: ZERO_HASH };
   }
 
   /**
-   * Takes up to `maxReadings` unbatched readings, in acceptance order, signs them as the next
-   * batch of the chain and records it, all in one transaction: a crash leaves either no batch
-   * or a complete one whose readings are marked.
+   * Takes up to `maxReadings` unbatched readings and as many unbatched verdicts, in acceptance
+   * order, signs them as the next batch of the chain and records it, all in one transaction: a
+   * crash leaves either no batch or a complete one whose readings and verdicts are marked.
    */
   cutBatch(identity: Identity, maxReadings: number, header: { bootCounter: number; clockSynced: boolean; now: number }): SignedBatch | null {
     return this.db.transaction(() => {
       const rows = this.db
         .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?')
         .all(maxReadings) as Parameters<typeof rowToReading>[0][];
-      if (rows.length === 0) return null;
+      const verdicts = (
+        this.db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq IS NULL ORDER BY id LIMIT ?`).all(maxReadings) as VerdictRow[]
+      ).map(rowToVerdict);
+      if (rows.length === 0 && verdicts.length === 0) return null;
       const readings: StoredReading[] = rows.map(rowToReading);
       const last = this.lastBatch();
       const seq = last.seq + 1;
-      const batch = buildBatch(identity, { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now }, readings);
-      const firstId = readings[0]!.id;
-      const lastId = readings[readings.length - 1]!.id;
+      // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4.5).
+      const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0').all() as BatchDrop[];
+      if (drops.length > 0) this.db.prepare('DELETE FROM drops_unreported').run();
+      const batch = buildBatch(
+        identity,
+        { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now, ...(drops.length > 0 ? { drops } : {}) },
+        readings,
+        verdicts,
+      );
+      // A batch of verdicts only has no reading range: 0..0 marks no reading.
+      const firstId = readings[0]?.id ?? 0;
+      const lastId = readings[readings.length - 1]?.id ?? 0;
       this.db
         .prepare(
           `INSERT INTO batches (seq, hash, prev_hash, envelope, reading_count, first_reading_id, last_reading_id, t0, t1, created_at, state)
@@ -68,8 +85,16 @@ export class BatchStore {
         )
         .run(seq, batch.hash, last.hash, batch.envelope, readings.length, firstId, lastId, batch.body.t0, batch.body.t1, header.now);
       this.db.prepare('UPDATE readings SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
+      if (verdicts.length > 0) {
+        this.db.prepare('UPDATE verdicts SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, verdicts[0]!.id, verdicts[verdicts.length - 1]!.id);
+      }
       return batch;
     })();
+  }
+
+  /** Signed batches waiting for the uplink (the batcher stops cutting at batch.max_pending). */
+  pendingCount(): number {
+    return this.db.prepare("SELECT count(*) FROM batches WHERE state = 'pending'").pluck().get() as number;
   }
 
   nextPending(): BatchRow | undefined {

@@ -18,6 +18,9 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
     db = new Database(path, { readonly, fileMustExist: readonly });
     db.pragma('busy_timeout = 5000');
     if (!readonly) {
+      // A new store can give freed pages back to the file system (store/budget.ts); this must be
+      // set before the first table exists. Existing stores keep reusing their free pages instead.
+      if ((db.pragma('page_count', { simple: true }) as number) === 0) db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');

@@ -83,6 +83,60 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (source, device, session, sensor)
   ) WITHOUT ROWID;
   `,
+  // 3: verdicts of the on-device models (agent/inference), batched and signed beside the readings
+  // they judged (docs/wire-format.md §4.4), and each model runner's per-key state, so a restart
+  // does not throw away a warm-up of hundreds of readings.
+  `
+  CREATE TABLE verdicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    model_sha256 BLOB NOT NULL,
+    window_start INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    reading_id INTEGER,
+    score REAL,
+    outputs TEXT NOT NULL,
+    value REAL NOT NULL,
+    threshold REAL NOT NULL,
+    alert INTEGER NOT NULL,
+    changed INTEGER NOT NULL,
+    boot INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    batch_seq INTEGER
+  );
+  CREATE INDEX verdicts_unbatched ON verdicts(id) WHERE batch_seq IS NULL;
+  CREATE INDEX verdicts_batch ON verdicts(batch_seq) WHERE batch_seq IS NOT NULL;
+  CREATE INDEX verdicts_key_ts ON verdicts(key, ts);
+
+  CREATE TABLE inference_state (
+    binding TEXT NOT NULL,
+    key TEXT NOT NULL,
+    model_sha256 BLOB NOT NULL,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (binding, key)
+  ) WITHOUT ROWID;
+  `,
+  // 4 (disk budget): readings dropped under the store budget and not yet reported upstream, per
+  // sensor. The next batch cut carries them in its `drops` field and clears them in the same
+  // transaction (docs/wire-format.md §4), so every drop reaches the network exactly once.
+  `
+  CREATE TABLE drops_unreported (
+    sensor TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- The last sequence number committed per (source, sensor) for sensors that send one (MQTT
+  -- "seq"): a jump counts the missing readings in counters (seq_gaps), e.g. messages a broker
+  -- dropped for a consumer that fell behind (mosquitto max_queued_messages).
+  CREATE TABLE sensor_seq (
+    source TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (source, sensor)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

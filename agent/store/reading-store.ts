@@ -15,6 +15,8 @@ export interface Submission {
   redelivery?: Redelivery;
   /** Reasons of rejected payloads or records, counted in the same transaction. */
   rejected?: readonly string[];
+  /** Count jumps in the readings' `seq` per sensor (counters seq_gaps, seq_rewinds): MQTT sources. */
+  trackSeq?: boolean;
   /** Serial devices: highest sequence number now committed per (device, session, sensor). */
   serialProgress?: readonly SerialProgress[];
 }
@@ -68,6 +70,8 @@ export class ReadingStore {
   private readonly counterAdd;
   private readonly commitGroup;
   private readonly progressPut;
+  private readonly seqGet;
+  private readonly seqPut;
 
   constructor(
     private readonly db: Db,
@@ -86,15 +90,24 @@ export class ReadingStore {
       `INSERT INTO serial_progress (source, device, session, sensor, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (source, device, session, sensor) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
-    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number) => subs.map((s) => this.apply(s, receivedAt)));
+    this.seqGet = db.prepare('SELECT last_seq FROM sensor_seq WHERE source = ? AND sensor = ?').pluck();
+    this.seqPut = db.prepare(
+      'INSERT INTO sensor_seq (source, sensor, last_seq) VALUES (?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq',
+    );
+    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
+      subs.map((s) => this.apply(s, receivedAt, stored)),
+    );
   }
 
-  /** Commits all submissions in one transaction (one fsync): the group commit. */
-  commit(subs: readonly Submission[], receivedAt = Date.now()): SubmitResult[] {
-    return this.commitGroup(subs, receivedAt);
+  /**
+   * Commits all submissions in one transaction (one fsync): the group commit. With `stored`,
+   * the readings actually inserted (not duplicates) are appended to it with their new ids.
+   */
+  commit(subs: readonly Submission[], receivedAt = Date.now(), stored?: StoredReading[]): SubmitResult[] {
+    return this.commitGroup(subs, receivedAt, stored);
   }
 
-  private apply(sub: Submission, receivedAt: number): SubmitResult {
+  private apply(sub: Submission, receivedAt: number, stored: StoredReading[] | undefined): SubmitResult {
     for (const reason of sub.rejected ?? []) this.countIn('rejected', `${sub.source}: ${reason}`, 1);
     const red = sub.redelivery;
     if (red) {
@@ -119,11 +132,27 @@ export class ReadingStore {
         this.bootCounter,
       );
       accepted += info.changes;
+      if (stored && info.changes === 1) stored.push({ ...r, id: Number(info.lastInsertRowid), source: sub.source, boot: this.bootCounter });
+      if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
     for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
     return { accepted, duplicates };
+  }
+
+  /**
+   * A sensor's seq should go up by one per reading. A jump forward counts the readings missing
+   * (lost before they reached us: a sensor-side buffer, or a broker queue limit); a step back is a
+   * sensor restart (or a reordering) and is counted apart, without a gap.
+   */
+  private noteSeq(source: string, sensor: string, seq: number): void {
+    const last = this.seqGet.get(source, sensor) as number | undefined;
+    if (last !== undefined) {
+      if (seq > last + 1) this.countIn('seq_gaps', sensor, seq - last - 1);
+      else if (seq <= last) this.countIn('seq_rewinds', sensor, 1);
+    }
+    this.seqPut.run(source, sensor, seq);
   }
 
   private countIn(name: string, label: string, n: number): void {

@@ -7,7 +7,7 @@ export interface PruneResult {
 
 /**
  * Deletes what the network has acknowledged more than `retainMs` ago: delivered batches
- * (envelope and receipt) and their readings. Undelivered data is never touched here, and the
+ * (envelope and receipt) and their readings and verdicts. Undelivered data is never touched here, and the
  * newest batch is always kept, because the next batch chains to its hash. Kept within the
  * window: recent readings still guard against MQTT redeliveries, and recent batches and
  * receipts can be re-verified and exported.
@@ -18,6 +18,7 @@ export function pruneDelivered(db: Db, retainMs: number, now = Date.now()): Prun
     const newest = (db.prepare('SELECT max(seq) FROM batches').pluck().get() as number | null) ?? 0;
     const doomed = `SELECT seq FROM batches WHERE state = 'delivered' AND delivered_at < ? AND seq < ?`;
     const readings = db.prepare(`DELETE FROM readings WHERE batch_seq IN (${doomed})`).run(cutoff, newest).changes;
+    db.prepare(`DELETE FROM verdicts WHERE batch_seq IN (${doomed})`).run(cutoff, newest);
     db.prepare(`DELETE FROM receipts WHERE batch_seq IN (${doomed})`).run(cutoff, newest);
     const batches = db.prepare(`DELETE FROM batches WHERE seq IN (${doomed})`).run(cutoff, newest).changes;
     return { batches, readings };

@@ -1,5 +1,5 @@
 /**
- * The contract every uplink implements (HTTP now, MQTT later). An uplink makes one attempt
+ * The contract every uplink implements (HTTP, MQTT). An uplink makes one attempt
  * per call and says how it ended; ordering, retries and back-off belong to the forwarder,
  * so all uplinks share them.
  */
@@ -14,11 +14,17 @@ export type DeliveryOutcome =
   /** The network acknowledged the batch (with a verified receipt when a receiver key is configured). */
   | { kind: 'delivered'; receipt?: { envelope: Uint8Array; receiverKey: Uint8Array } }
   /** A passing failure (network, timeout, 5xx, 429): try the same batch again later. */
-  | { kind: 'retry'; error: string }
+  | { kind: 'retry'; error: string; retryAfterMs?: number }
   /** The network refused this batch for good (4xx): resending the same bytes cannot succeed. */
   | { kind: 'rejected'; error: string };
 
 export interface Uplink {
   readonly description: string;
+  /**
+   * One attempt. A 'retry' may carry `retryAfterMs` (the network asked us to wait, e.g. HTTP 429
+   * Retry-After): the forwarder waits at least that long before the next attempt.
+   */
   deliver(batch: OutgoingBatch, signal: AbortSignal): Promise<DeliveryOutcome>;
+  /** Releases connections (the MQTT session); called once when the agent stops. */
+  close?(): Promise<void>;
 }

@@ -24,8 +24,8 @@ export interface LongRunning {
 }
 
 /** Starts a long-running command (run, receive) in the background. */
-export function cliBackground(args: string[]): LongRunning {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function cliBackground(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): LongRunning {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
   const waiters: (() => void)[] = [];
   const onData = (d: Buffer) => {

@@ -87,12 +87,15 @@ describe('edge-agent as a user types it: init, receive, run, mosquitto_pub, stat
     expect(badTopic.stderr).toMatch(/topics.*not a valid MQTT topic filter/);
   });
 
-  it('runs the demo (the README\'s first command): simulated sensors to a local receiver, all verified', () => {
-    const r = cli(['demo', '--seconds', '2', '--sensors', '4', '--data-dir', tempDir('demo')]);
+  it('runs the demo (the README\'s first command): simulated sensors, the failing one caught by the shipped model, all verified', () => {
+    const r = cli(['demo', '--seconds', '20', '--sensors', '2', '--data-dir', tempDir('demo')]);
     expect(r.code, r.stderr).toBe(0);
     const stored = Number(/stored\s+(\d+) readings/.exec(r.stdout)![1]);
     expect(stored).toBeGreaterThan(0);
-    expect(r.stdout).toMatch(new RegExp(`receiver\\s+${stored} readings in \\d+ batches verified, 0 rejected`));
+    expect(r.stdout).toMatch(new RegExp(`receiver\\s+${stored} readings and \\d+ verdicts in \\d+ batches verified, 0 rejected`));
+    // sim-01 fails after 600 readings; sim-02 stays healthy and never alerts.
+    expect(r.stdout).toMatch(/alert\s+raised sim-01 by stream-ad \(sha256 [0-9a-f]{12}\.\.\.\)/);
+    expect(r.stdout).not.toMatch(/alert\s+raised sim-02/);
     expect(r.stdout).toMatch(/chain\s+\d+ batches re-verified, \d+ signed receipts verified, 0 problems/);
   });
 });

@@ -50,6 +50,25 @@ describe('model runner (anomaly, warm-up calibration)', () => {
     expect(all.filter((v) => v?.changed).length).toBeGreaterThan(0);
   });
 
+  it('continues exactly where it stopped after its state is saved and restored (agent restart)', async () => {
+    const values = Array.from({ length: 40 }, (_, i) => Math.cos(i / 2) + (i > 30 ? 6 : 0));
+    const strip = (vs: (Verdict | null)[]) => vs.map((v) => (v ? { ...v, modelSha256: undefined } : null));
+    const straight = await (await openModel(dir, 'mean-square')).push(series(values));
+    for (const cut of [5, 20]) {
+      const before = await openModel(dir, 'mean-square');
+      const first = await before.push(series(values).slice(0, cut));
+      const saved = JSON.parse(JSON.stringify(Object.fromEntries(before.exportState())));
+      const after = await openModel(dir, 'mean-square');
+      after.importState('s1', saved.s1);
+      const rest = await after.push(series(values).slice(cut));
+      expect(strip([...first, ...rest])).toEqual(strip(straight));
+    }
+    const single = await openModel(dir, 'mean-square');
+    await single.push(series(values).slice(0, 10));
+    const other = await openModel(dir, 'window-mean');
+    expect(() => other.importState('s1', single.exportState().get('s1')!)).toThrow(/does not fit model window-mean \(window 4, 2 features\)/);
+  });
+
   it('takes a warm-up override per binding, but never shorter than the window', async () => {
     const r = await openModel(dir, 'mean-square', { warmup: 5 });
     const out = await r.push(series([1, 2, 3, 4, 5, 6]));

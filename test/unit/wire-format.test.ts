@@ -103,8 +103,8 @@ describe('Merkle vectors, recomputed with node:crypto from RFC 6962', () => {
 });
 
 describe('positive vectors', () => {
-  it('verifies every batch with verifyBatchEnvelope and chains batch 2 to batch 1', () => {
-    const [b1, b2] = V.batches;
+  it('verifies every batch with verifyBatchEnvelope and chains batch 3 to 2 to 1', () => {
+    const [b1, b2, b3] = V.batches;
     for (const b of V.batches) {
       const v = verifyBatchEnvelope(bytes(b.envelope));
       expect(toHex(v.bodyBytes)).toBe(b.bodyCbor);
@@ -118,6 +118,21 @@ describe('positive vectors', () => {
     expect(b2!.body.t0).toBe(Math.min(...b2!.readings.map((r) => r.wire.t)));
     expect(b2!.body.t1).toBe(Math.max(...b2!.readings.map((r) => r.wire.t)));
     expect(new Set(b2!.readings.map((r) => r.wire.q))).toEqual(new Set([0, 1, 2]));
+    expect(b3!.header.prev).toBe(b2!.hash);
+  });
+
+  it('batch 3 (version 2) carries verdicts bound to their models, under their own Merkle root (§4.4)', () => {
+    const b3 = V.batches[2]! as (typeof V.batches)[number] & { verdicts: { wire: unknown; cbor: string; leafHash: string }[]; vroot: string; models: { id: string; h: string }[] };
+    const v = verifyBatchEnvelope(bytes(b3.envelope));
+    expect(v.body.fmt).toBe('edge-agent/batch/2');
+    expect(v.body.vd).toEqual(b3.verdicts.map((x) => x.wire));
+    expect(v.body.m!.map((m) => ({ id: m.id, h: toHex(m.h) }))).toEqual(b3.models);
+    for (const x of b3.verdicts) expect(toHex(sha256(Uint8Array.of(0), bytes(x.cbor)))).toBe(x.leafHash);
+    // Three leaves: MTH = H(1 || H(1 || l0 || l1) || l2) (RFC 6962 split at 2).
+    const [l0, l1, l2] = b3.verdicts.map((x) => bytes(x.leafHash));
+    expect(toHex(sha256(Uint8Array.of(1), sha256(Uint8Array.of(1), l0!, l1!), l2!))).toBe(b3.vroot);
+    // t0/t1 span the readings and the verdicts' window ends: verdict 3 ends before the readings.
+    expect(v.body.t0).toBe(Math.min(...b3.readings.map((r) => r.wire.t), ...v.body.vd!.map((x) => x.t)));
   });
 
   it('signatures verify with tweetnacl, independently of node:crypto', () => {
@@ -145,7 +160,7 @@ describe('positive vectors', () => {
 describe('negative vectors', () => {
   it('covers every rejection reason of §6.1', () => {
     expect(new Set(V.negative.map((n) => n.reason))).toEqual(
-      new Set(['malformed', 'bad-signature', 'bad-count', 'duplicate-reading-id', 'bad-time-range', 'bad-merkle-root']),
+      new Set(['malformed', 'bad-signature', 'bad-count', 'duplicate-reading-id', 'duplicate-verdict-id', 'bad-time-range', 'bad-merkle-root']),
     );
   });
 

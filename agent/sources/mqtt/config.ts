@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tlsSchema } from '../../config/tls.js';
 
 /** '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]. */
 export function isValidTopicFilter(filter: string): boolean {
@@ -25,6 +26,8 @@ export const mqttSourceSchema = z.strictObject({
   keepalive_s: z.number().int().min(5).max(3600).default(30),
   /** QoS 1 messages the broker may have unacknowledged with us (MQTT 5 Receive Maximum). */
   max_inflight: z.number().int().min(1).max(65535).default(1000),
-});
+  /** TLS for mqtts:// (certificate verification on by default; CA, client certificate for mutual TLS). */
+  tls: tlsSchema.optional(),
+}).refine((c) => c.tls === undefined || c.url.startsWith('mqtts://'), { message: 'is set but url is mqtt://: use mqtts:// for TLS', path: ['tls'] });
 
 export type MqttSourceConfig = z.infer<typeof mqttSourceSchema>;

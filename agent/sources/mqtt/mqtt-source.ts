@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { AgentError } from '../../errors.js';
+import { describeTlsError, loadTlsOptions } from '../../config/tls.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
@@ -71,7 +73,15 @@ export class MqttSource implements Source {
       },
     };
     if (this.cfg.username) options.username = this.cfg.username;
-    if (this.cfg.password_file) options.password = readFileSync(this.ctx.resolvePath(this.cfg.password_file), 'utf8').trim();
+    if (this.cfg.password_file) {
+      const file = this.ctx.resolvePath(this.cfg.password_file);
+      try {
+        options.password = readFileSync(file, 'utf8').trim();
+      } catch (err) {
+        throw new AgentError('CONFIG_INVALID', `sources.${this.id}.password_file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (this.cfg.url.startsWith('mqtts://')) Object.assign(options, loadTlsOptions(this.cfg.tls, `sources.${this.id}.tls`, this.ctx.resolvePath, log));
 
     const client = mqtt.connect(this.cfg.url, options);
     this.client = client;
@@ -99,8 +109,10 @@ export class MqttSource implements Source {
       this.connected = false;
     });
     client.on('error', (err) => {
-      this.lastError = err.message;
-      log.warn({ err: err.message, url: this.cfg.url }, 'mqtt error');
+      const text = describeTlsError(err) ?? err.message;
+      // The same error at every reconnect is logged once at warn, then at debug.
+      log[text === this.lastError ? 'debug' : 'warn']({ err: text, url: this.cfg.url }, 'mqtt error');
+      this.lastError = text;
     });
   }
 
@@ -124,6 +136,7 @@ export class MqttSource implements Source {
       source: this.id,
       readings: result.readings,
       rejected,
+      trackSeq: true,
       ...(messageId !== undefined && fingerprint ? { redelivery: { messageId, fingerprint, dup } } : {}),
     };
     const r = await this.ctx.writer.submit(sub);

@@ -16,7 +16,8 @@ function prng(seed: number): () => number {
 
 /**
  * Simulated temperature sensors (a daily-looking sine plus noise) feeding the real pipeline.
- * For demos and for checking an install end to end before real sensors are wired.
+ * For demos and for checking an install end to end before real sensors are wired; `fault`
+ * makes one sensor jump, so the anomaly detector has something to find.
  */
 export class SimulatorSource implements Source {
   readonly id: string;
@@ -44,7 +45,9 @@ export class SimulatorSource implements Source {
     const timeSource = this.ctx.clock.gatewayTimeSource(now);
     const readings: Reading[] = [];
     for (let i = 0; i < this.cfg.sensors; i++) {
-      const value = 20 + 5 * Math.sin((this.tick + i * 7) / 60) + (this.random() - 0.5);
+      const fault = this.cfg.fault;
+      const failing = fault !== undefined && fault.sensor === i + 1 && this.tick >= fault.after;
+      const value = 20 + 5 * Math.sin((this.tick + i * 7) / 60) + (this.random() - 0.5) + (failing ? fault.offset : 0);
       readings.push({ sensor: `sim-${String(i + 1).padStart(2, '0')}`, ts: now, timeSource, value: Math.round(value * 1000) / 1000, unit: 'Cel' });
     }
     this.tick++;

@@ -1,7 +1,11 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
+import { describeTlsError, type TlsOptions } from '../../config/tls.js';
 import { hex } from '../../identity/batch-format.js';
 import { verifyReceipt } from '../../identity/receipt.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
+import { parseRetryAfter } from './retry-after.js';
 
 const MAX_REPLY_BYTES = 64 * 1024;
 
@@ -27,44 +31,67 @@ export interface HttpUplinkOptions {
   timeoutMs: number;
   /** When set, a delivery counts only with a receipt signed by this key. */
   receiverKey?: Uint8Array;
+  /** For https:// URLs: CA, client certificate (mutual TLS), servername, verification. */
+  tls?: TlsOptions;
 }
 
-/** POSTs a batch envelope to the receiver (`POST /v1/batches`, docs/wire-format.md §7). */
+interface Reply {
+  status: number;
+  headers: IncomingMessage['headers'];
+  text: string;
+}
+
+/**
+ * POSTs a batch envelope to the receiver (`POST /v1/batches`, docs/wire-format.md §7).
+ * Built on node:http(s) rather than fetch so that https takes a custom CA and a client
+ * certificate without a second HTTP stack.
+ */
 export class HttpUplink implements Uplink {
   readonly description: string;
+  private readonly url: URL;
+  private readonly agent: HttpAgent;
 
   constructor(private readonly opts: HttpUplinkOptions) {
     this.description = `http ${opts.url}`;
+    this.url = new URL(opts.url);
+    this.agent = this.url.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, ...(opts.tls ?? {}) }) : new HttpAgent({ keepAlive: true });
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
   }
 
   async deliver(batch: OutgoingBatch, signal: AbortSignal): Promise<DeliveryOutcome> {
-    let res: Response;
-    let text: string;
+    let res: Reply;
     try {
-      res = await fetch(this.opts.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/cbor', accept: 'application/json' },
-        body: batch.envelope,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]),
-      });
-      text = await readLimited(res, MAX_REPLY_BYTES);
+      res = await this.post(batch.envelope, signal);
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      return { kind: 'retry', error: `POST ${this.opts.url}: ${e.cause?.code ?? e.name}: ${e.message}` };
+      const e = err as Error & { code?: string };
+      const hint = describeTlsError(err);
+      return { kind: 'retry', error: `POST ${this.opts.url}: ${hint ?? `${e.code ?? e.name}: ${e.message}`}` };
     }
-    if (res.status >= 500 || res.status === 408 || res.status === 429) {
-      return { kind: 'retry', error: `receiver answered ${res.status}: ${text.slice(0, 200)}` };
+    const { status, text } = res;
+    if (status === 429 || status === 503) {
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
+      return {
+        kind: 'retry',
+        error: `receiver answered ${status}${retryAfterMs !== undefined ? ` (Retry-After ${Math.ceil(retryAfterMs / 1000)} s)` : ''}: ${text.slice(0, 200)}`,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      };
     }
-    if (res.status >= 400) {
+    if (status >= 500 || status === 408) {
+      return { kind: 'retry', error: `receiver answered ${status}: ${text.slice(0, 200)}` };
+    }
+    if (status >= 400) {
       // Final only when the receiver itself says why it refuses this batch. A 404 from a wrong
       // path or a 401/403 from an auth proxy must not burn batches: it is retried until fixed.
       const refusal = rejectedReply.safeParse(safeJson(text));
       if (refusal.success) {
-        return { kind: 'rejected', error: `receiver refused batch ${batch.seq} (${res.status} ${refusal.data.reason}): ${refusal.data.detail ?? ''}`.trim() };
+        return { kind: 'rejected', error: `receiver refused batch ${batch.seq} (${status} ${refusal.data.reason}): ${refusal.data.detail ?? ''}`.trim() };
       }
-      return { kind: 'retry', error: `POST ${this.opts.url} answered ${res.status} without a receiver verdict: ${text.slice(0, 200)}` };
+      return { kind: 'retry', error: `POST ${this.opts.url} answered ${status} without a receiver verdict: ${text.slice(0, 200)}` };
     }
-    if (res.status !== 200) return { kind: 'retry', error: `unexpected status ${res.status} from receiver` };
+    if (status !== 200) return { kind: 'retry', error: `unexpected status ${status} from receiver` };
 
     const parsed = acceptedReply.safeParse(safeJson(text));
     if (!parsed.success) return { kind: 'retry', error: `receiver's 200 reply is not the expected JSON: ${text.slice(0, 200)}` };
@@ -82,16 +109,31 @@ export class HttpUplink implements Uplink {
     }
     return { kind: 'delivered', receipt: { envelope, receiverKey: this.opts.receiverKey } };
   }
-}
 
-async function readLimited(res: Response, limit: number): Promise<string> {
-  if (!res.body) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`reply larger than ${limit} bytes`);
-    chunks.push(chunk);
+  private post(body: Uint8Array, signal: AbortSignal): Promise<Reply> {
+    const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<Reply>((resolve, reject) => {
+      const req = send(this.url, {
+        method: 'POST',
+        agent: this.agent,
+        headers: { 'content-type': 'application/cbor', accept: 'application/json', 'content-length': body.byteLength },
+        signal,
+        timeout: this.opts.timeoutMs,
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_REPLY_BYTES) req.destroy(new Error(`reply larger than ${MAX_REPLY_BYTES} bytes`));
+          else chunks.push(chunk);
+        });
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.end(body);
+    });
   }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,0 +1,94 @@
+import { statSync } from 'node:fs';
+import type { ClockStatus } from '../clock/clock-status.js';
+import type { Source } from '../sources/source.js';
+import type { BatchStore } from '../store/batch-store.js';
+import type { Db } from '../store/database.js';
+import { getMeta, setMeta } from '../store/meta.js';
+import { readCounters } from '../store/reading-store.js';
+import type { AgentStateView } from './metrics.js';
+
+export interface UplinkView {
+  url: string;
+  consecutiveFailures(): number;
+}
+
+/**
+ * What the health checks, the metrics and the status page read about a running agent: the
+ * store (same connection as the agent, so reads see every commit) and the live components.
+ */
+export class AgentState implements AgentStateView {
+  private readonly stmts;
+
+  constructor(
+    readonly db: Db,
+    private readonly batches: BatchStore,
+    private readonly sourceList: readonly Source[],
+    private readonly clock: ClockStatus,
+    readonly dbPath: string,
+    readonly uplinkView: UplinkView | undefined,
+    readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number },
+  ) {
+    this.stmts = {
+      oldestPending: db.prepare("SELECT seq, created_at, attempts, last_error FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1"),
+    };
+  }
+
+  batchCounts(): Record<string, number> {
+    return this.batches.countsByState();
+  }
+
+  oldestPending(): { seq: number; created_at: number; attempts: number; last_error: string | null } | undefined {
+    return this.stmts.oldestPending.get() as { seq: number; created_at: number; attempts: number; last_error: string | null } | undefined;
+  }
+
+  oldestPendingCreatedAt(): number | null {
+    return this.oldestPending()?.created_at ?? null;
+  }
+
+  unbatched(): { count: number; oldestReceivedAt: number | null } {
+    return this.batches.unbatchedSummary();
+  }
+
+  storeBytes(): number {
+    let total = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        total += statSync(this.dbPath + suffix).size;
+      } catch {
+        // no WAL file right after a checkpoint: it adds nothing
+      }
+    }
+    return total;
+  }
+
+  counters(): { name: string; label: string; value: number }[] {
+    return readCounters(this.db);
+  }
+
+  sources(): { id: string; type: string; connected: boolean; endpoint: string; lastError?: string; lastMessageAt?: number; counters?: Record<string, number> }[] {
+    return this.sourceList.map((s) => ({ id: s.id, ...s.health() }));
+  }
+
+  clockSynced(): boolean {
+    return this.clock.isSynced();
+  }
+
+  uplink(): { lastSuccessAt: number | null; consecutiveFailures: number; lastError: string | null; lastErrorAt: number | null } | undefined {
+    if (!this.uplinkView) return undefined;
+    const num = (k: string) => {
+      const v = getMeta(this.db, k);
+      return v === undefined ? null : Number(v);
+    };
+    return {
+      lastSuccessAt: num('uplink_last_success_at'),
+      consecutiveFailures: this.uplinkView.consecutiveFailures(),
+      lastError: getMeta(this.db, 'uplink_last_error') ?? null,
+      lastErrorAt: num('uplink_last_error_at'),
+    };
+  }
+
+  /** A real write (one small transaction): a full disk, a read-only remount or a lost file show here. */
+  probeStoreWrite(now = Date.now()): void {
+    setMeta(this.db, 'health_probe_at', String(now));
+  }
+}

@@ -1,0 +1,84 @@
+import type { HttpConfig } from './config.js';
+import { splitHttpListen } from './config.js';
+import type { Logger } from '../log.js';
+import type { DeliveryObserver } from '../pipeline/forwarder.js';
+import type { GroupCommitWriter } from '../pipeline/group-commit.js';
+import type { Db } from '../store/database.js';
+import type { AgentState } from './agent-state.js';
+import { BacklogDrainReporter } from './backlog-drain.js';
+import { Metrics } from './metrics.js';
+import { HealthServer } from './server.js';
+
+const DEFAULT_MAX_SENSOR_LABELS = 500;
+
+/**
+ * Wires metrics, backlog progress and the HTTP endpoint into a running agent, so the Agent
+ * itself only creates this and hands it its components.
+ */
+export class Observability {
+  readonly metrics: Metrics;
+  private readonly drain: BacklogDrainReporter;
+  private readonly deliveredBySensor;
+  private server: HealthServer | undefined;
+
+  constructor(
+    db: Db,
+    private readonly http: HttpConfig | undefined,
+    private readonly log: Logger,
+  ) {
+    this.metrics = new Metrics({ maxSensorLabels: http?.max_sensor_labels ?? DEFAULT_MAX_SENSOR_LABELS, processMetrics: true });
+    this.drain = new BacklogDrainReporter(db, log.child({ component: 'uplink' }));
+    this.deliveredBySensor = db.prepare('SELECT source, sensor, count(*) AS n FROM readings WHERE batch_seq = ? GROUP BY source, sensor');
+  }
+
+  /** Counts committed readings per source and sensor. */
+  watchWriter(writer: GroupCommitWriter): void {
+    writer.onCommittedReadings((readings) => {
+      const counts = new Map<string, { source: string; sensor: string; n: number }>();
+      for (const r of readings) {
+        const k = `${r.source}\u0000${r.sensor}`;
+        const c = counts.get(k);
+        if (c) c.n++;
+        else counts.set(k, { source: r.source, sensor: r.sensor, n: 1 });
+      }
+      for (const c of counts.values()) this.metrics.readingsCommitted(c.source, c.sensor, c.n);
+    });
+  }
+
+  /** For the forwarder: uplink latency and errors, delivered readings, backlog drain progress. */
+  deliveryObserver(): DeliveryObserver {
+    return {
+      backlogMayExist: () => this.drain.maybeStart(),
+      attempt: (seq, seconds, outcome) => {
+        this.metrics.uplinkAttempt(seconds, outcome);
+        if (outcome === 'delivered') {
+          for (const r of this.deliveredBySensor.all(seq) as { source: string; sensor: string; n: number }[]) this.metrics.readingsDelivered(r.source, r.sensor, r.n);
+        }
+        if (outcome !== 'failed') this.drain.settled(seq);
+      },
+    };
+  }
+
+  /**
+   * Starts the endpoint when `http` is configured. A port already taken is logged as an error
+   * and the agent runs on without it: storing and delivering readings matters more.
+   */
+  async start(state: AgentState): Promise<void> {
+    this.metrics.bindState(state);
+    if (!this.http) return;
+    const { host, port } = splitHttpListen(this.http.listen);
+    const server = new HealthServer({ host, port, limits: { maxPendingBatchAgeS: this.http.max_pending_batch_age_s } }, state, this.metrics, this.log.child({ component: 'http' }));
+    try {
+      const bound = await server.listen();
+      this.server = server;
+      const shown = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
+      this.log.info({ listen: `${shown}:${bound.port}` }, `health, metrics and status page on http://${shown}:${bound.port}/`);
+    } catch (err) {
+      this.log.error({ err, listen: this.http.listen }, 'health endpoint could not listen (http.listen); the agent runs on without it');
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.close();
+  }
+}

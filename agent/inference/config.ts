@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { isValidTopicFilter } from '../sources/mqtt/config.js';
+
+const modelId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a model id of the manifest');
+
+/**
+ * Which model judges which sensors. A single-channel model takes `sensors` (MQTT-style filters
+ * over sensor ids: `pump1/#`, `+/temp`), each matching sensor being its own series; a
+ * multivariate model takes one `asset` and its `channels` (model feature -> sensor id).
+ */
+const bindingSchema = z
+  .strictObject({
+    model: modelId,
+    sensors: z.array(z.string().min(1).max(256).refine(isValidTopicFilter, 'is not a valid filter (+ and # as whole levels)')).min(1).optional(),
+    asset: z.string().min(1).max(256).optional(),
+    channels: z.record(z.string().min(1), z.string().min(1).max(256)).optional(),
+    /** Overrides the model's warm-up length (rows) for a warm-up-calibrated model. */
+    warmup: z.number().int().min(2).optional(),
+    /** Series beyond this many for one binding are not scored (counted as inference_unscored). */
+    max_series: z.number().int().min(1).max(100_000).default(1000),
+  })
+  .superRefine((b, ctx) => {
+    const single = b.sensors !== undefined;
+    const group = b.asset !== undefined || b.channels !== undefined;
+    if (single === group) ctx.addIssue({ code: 'custom', path: [], message: 'give either sensors (single-channel model) or asset and channels (multivariate model)' });
+    if (group && (b.asset === undefined || b.channels === undefined)) ctx.addIssue({ code: 'custom', path: [b.asset === undefined ? 'asset' : 'channels'], message: 'asset and channels go together' });
+  });
+
+export const inferenceSchema = z.strictObject({
+  /** Directory holding manifest.json; default: the models shipped with edge-agent. */
+  models_dir: z.string().min(1).optional(),
+  /** did:key of the model publisher: when set, manifest.json must carry its signature (manifest.json.sig). */
+  publisher_key: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an ed25519 did:key (did:key:z6Mk...)').optional(),
+  bindings: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'binding ids are lowercase letters, digits, - and _'), bindingSchema),
+  /** Committed readings waiting for inference beyond this are not scored (counted), so a slow model never holds up storage. */
+  max_queue: z.number().int().min(100).max(10_000_000).default(100_000),
+  /** How often each series' state (warm-up, calibration, window) is saved, so a restart resumes it. */
+  state_save_interval_s: z.number().int().min(1).max(86_400).default(60),
+  /** Alert changes are also published here, for Node-RED or Home Assistant. */
+  alerts: z
+    .strictObject({
+      /** Id of an MQTT source whose broker (and credentials) to publish on; default: the only MQTT source. */
+      mqtt_source: z.string().optional(),
+      /** Or a broker of its own. */
+      url: z.string().regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT').optional(),
+      topic_prefix: z
+        .string()
+        .min(1)
+        .max(512)
+        .refine((t) => !/[+#\u0000]/.test(t) && !t.endsWith('/'), 'no wildcards, no trailing /')
+        .default('edge-agent/alerts'),
+      /** Retained, so a dashboard that subscribes later sees each series' current state. */
+      retain: z.boolean().default(true),
+    })
+    .optional(),
+});
+
+export type InferenceConfig = z.infer<typeof inferenceSchema>;
+export type BindingConfig = z.infer<typeof bindingSchema>;

@@ -1,0 +1,264 @@
+import { AgentError, errorMessage } from '../errors.js';
+import type { AlertPublisher } from '../inference/alert-publisher.js';
+import type { InferenceConfig } from '../inference/config.js';
+import { findModel, loadManifest, type ModelEntry } from '../inference/manifest.js';
+import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
+import { OnnxModel } from '../inference/onnx-model.js';
+import { Binding, Router } from '../inference/router.js';
+import type { Metrics } from '../health/metrics.js';
+import type { Logger } from '../log.js';
+import type { Db } from '../store/database.js';
+import type { ReadingStore } from '../store/reading-store.js';
+import { VerdictStore } from '../store/verdict-store.js';
+import type { StoredReading } from '../types.js';
+
+/** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
+const PASS_READINGS = 16_384;
+
+export interface InferenceStats {
+  queued: number;
+  scored: number;
+  verdicts: number;
+  alertsRaised: number;
+  alertsCleared: number;
+  skippedQueueFull: number;
+  unscored: number;
+  errors: number;
+  inferenceMs: number;
+  windows: number;
+  bindings: Record<string, { model: string; series: number }>;
+}
+
+function checkBinding(id: string, b: Binding['cfg'], m: ModelEntry, configPath: string): void {
+  const where = `${configPath}: inference.bindings.${id}`;
+  if (b.sensors && m.input.features.length !== 1) {
+    throw new AgentError('CONFIG_INVALID', `${where}: model ${m.id} takes ${m.input.features.length} channels (${m.input.features.join(', ')}): bind it with asset and channels, not sensors`);
+  }
+  if (b.channels) {
+    const given = Object.keys(b.channels);
+    const missing = m.input.features.filter((f) => !given.includes(f));
+    const unknown = given.filter((f) => !m.input.features.includes(f));
+    if (missing.length > 0 || unknown.length > 0) {
+      throw new AgentError(
+        'CONFIG_INVALID',
+        `${where}.channels: model ${m.id} takes exactly [${m.input.features.join(', ')}]` +
+          `${missing.length ? `; missing: ${missing.join(', ')}` : ''}${unknown.length ? `; not inputs of the model: ${unknown.join(', ')}` : ''}`,
+      );
+    }
+  }
+}
+
+/**
+ * Scores committed readings with the configured models, off the acknowledgement path: sources
+ * acknowledge once readings are committed, and this stage catches up behind them. Verdicts are
+ * committed to the store (and so go into the next signed batch), alert changes are published.
+ */
+export class InferenceStage {
+  private queue: StoredReading[][] = [];
+  private queuedCount = 0;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private stopDeadline: number | undefined;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private readonly router: Router;
+  private readonly verdictStore: VerdictStore;
+  readonly stats: Omit<InferenceStats, 'queued' | 'bindings' | 'inferenceMs' | 'windows'> = {
+    scored: 0,
+    verdicts: 0,
+    alertsRaised: 0,
+    alertsCleared: 0,
+    skippedQueueFull: 0,
+    unscored: 0,
+    errors: 0,
+  };
+
+  private constructor(
+    private readonly cfg: InferenceConfig,
+    private readonly bindings: Binding[],
+    private readonly db: Db,
+    private readonly counters: ReadingStore,
+    bootCounter: number,
+    private readonly onVerdicts: (n: number) => void,
+    private readonly publisher: AlertPublisher | undefined,
+    private readonly metrics: Pick<Metrics, 'inferenceRun' | 'alertChanged'> | undefined,
+    private readonly log: Logger,
+  ) {
+    this.router = new Router(bindings);
+    this.verdictStore = new VerdictStore(db, bootCounter);
+  }
+
+  /** Loads and checks every bound model (sha256, graph, binding shape) and restores saved series state. */
+  static async create(
+    cfg: InferenceConfig,
+    deps: {
+      modelsDir: string;
+      publisherKey?: Uint8Array;
+      configPath: string;
+      db: Db;
+      counters: ReadingStore;
+      bootCounter: number;
+      onVerdicts: (n: number) => void;
+      publisher?: AlertPublisher;
+      metrics?: Pick<Metrics, 'inferenceRun' | 'alertChanged'>;
+      log: Logger;
+    },
+  ): Promise<InferenceStage> {
+    const manifest = loadManifest(deps.modelsDir, deps.publisherKey ? { publisherKey: deps.publisherKey } : {});
+    const models = new Map<string, OnnxModel>();
+    const bindings: Binding[] = [];
+    for (const [id, b] of Object.entries(cfg.bindings)) {
+      let entry: ModelEntry;
+      try {
+        entry = findModel(manifest, b.model);
+      } catch (err) {
+        throw new AgentError('CONFIG_INVALID', `${deps.configPath}: inference.bindings.${id}.model: ${errorMessage(err)}`);
+      }
+      checkBinding(id, b, entry, deps.configPath);
+      let model = models.get(entry.id);
+      if (!model) models.set(entry.id, (model = await OnnxModel.load(manifest, entry)));
+      let runner: ModelRunner;
+      try {
+        runner = new ModelRunner(model, b.warmup === undefined ? {} : { warmup: b.warmup });
+      } catch (err) {
+        throw new AgentError('CONFIG_INVALID', `${deps.configPath}: inference.bindings.${id}.warmup: ${errorMessage(err)}`);
+      }
+      bindings.push(new Binding(id, b, runner));
+    }
+    const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
+    stage.restoreState();
+    return stage;
+  }
+
+  start(): void {
+    this.saveTimer = setInterval(() => this.saveState(), this.cfg.state_save_interval_s * 1000);
+    this.saveTimer.unref();
+    this.log.info({ bindings: this.bindings.map((b) => ({ id: b.id, model: b.runner.entry.id, sha256: b.runner.entry.sha256.slice(0, 16) })) }, 'inference running');
+  }
+
+  /** Takes readings just committed; never blocks the caller. */
+  enqueue(readings: StoredReading[]): void {
+    if (this.stopped) return;
+    if (this.queuedCount + readings.length > this.cfg.max_queue) {
+      this.stats.skippedQueueFull += readings.length;
+      this.counters.addCounter('inference_skipped', 'queue-full', readings.length);
+      return;
+    }
+    this.queue.push(readings);
+    this.queuedCount += readings.length;
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 && !(this.stopDeadline !== undefined && Date.now() > this.stopDeadline)) {
+      const batch: StoredReading[] = [];
+      while (this.queue.length > 0 && batch.length < PASS_READINGS) batch.push(...this.queue.shift()!);
+      this.queuedCount -= batch.length;
+      await this.pass(batch);
+    }
+  }
+
+  private async pass(readings: StoredReading[]): Promise<void> {
+    const { rows, unscored } = this.router.route(readings);
+    const fresh: Verdict[] = [];
+    for (const [binding, n] of unscored) {
+      this.stats.unscored += n;
+      this.counters.addCounter('inference_unscored', binding.id, n);
+    }
+    for (const [binding, list] of rows) {
+      let results: (Verdict | null)[];
+      const windowsBefore = binding.runner.stats.windows;
+      const started = performance.now();
+      try {
+        results = await binding.runner.push(list);
+        this.metrics?.inferenceRun(binding.runner.entry.id, (performance.now() - started) / 1000, binding.runner.stats.windows - windowsBefore);
+      } catch (err) {
+        // A model failing on one pass must not stop the agent: those readings stay unscored, counted.
+        this.stats.errors++;
+        this.counters.addCounter('inference_errors', binding.id, list.length);
+        this.log.error({ err, binding: binding.id, model: binding.runner.entry.id, rows: list.length }, 'inference failed for a pass; readings stored unscored');
+        continue;
+      }
+      this.stats.scored += list.length;
+      for (const v of results) if (v) fresh.push(v);
+    }
+    if (fresh.length === 0) return;
+    let ids: number[];
+    try {
+      ids = this.verdictStore.commit(fresh);
+    } catch (err) {
+      this.stats.errors++;
+      this.log.error({ err, verdicts: fresh.length }, 'could not commit verdicts; they are lost, the readings are stored');
+      return;
+    }
+    this.stats.verdicts += fresh.length;
+    this.onVerdicts(fresh.length);
+    fresh.forEach((v, i) => {
+      if (!v.changed) return;
+      if (v.alert) this.stats.alertsRaised++;
+      else this.stats.alertsCleared++;
+      this.log.warn({ series: v.key, model: v.modelId, value: v.value, threshold: v.threshold, verdict: ids[i] }, v.alert ? 'alert raised' : 'alert cleared');
+      this.publisher?.publish({ ...v, id: ids[i]! });
+      this.metrics?.alertChanged(v.modelId, v.key, v.alert);
+    });
+  }
+
+  snapshot(): InferenceStats {
+    let inferenceMs = 0;
+    let windows = 0;
+    const bindings: InferenceStats['bindings'] = {};
+    for (const b of this.bindings) {
+      inferenceMs += b.runner.stats.inferenceMs;
+      windows += b.runner.stats.windows;
+      bindings[b.id] = { model: b.runner.entry.id, series: b.runner.keyCount };
+    }
+    return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings };
+  }
+
+  /**
+   * Scores what is queued for up to `timeoutMs` (what is left stays stored, unscored), saves every
+   * series' state, releases the models. The pass in flight always finishes: a session is never
+   * released under a running `session.run`.
+   */
+  async stop(timeoutMs = 2000): Promise<void> {
+    this.stopped = true;
+    this.stopDeadline = Date.now() + timeoutMs;
+    if (this.saveTimer) clearInterval(this.saveTimer);
+    await this.running;
+    if (this.queuedCount > 0) this.log.warn({ readings: this.queuedCount }, 'stopping with readings not yet scored; they are stored and delivered unscored');
+    this.saveState();
+    await Promise.allSettled(this.bindings.map((b) => b.runner.close()));
+  }
+
+  private saveState(): void {
+    try {
+      const put = this.db.prepare('INSERT OR REPLACE INTO inference_state (binding, key, model_sha256, state, updated_at) VALUES (?, ?, ?, ?, ?)');
+      const now = Date.now();
+      this.db.transaction(() => {
+        for (const b of this.bindings) {
+          const sha = Buffer.from(b.runner.entry.sha256, 'hex');
+          for (const [key, state] of b.runner.exportState()) put.run(b.id, key, sha, JSON.stringify(state), now);
+        }
+      })();
+    } catch (err) {
+      this.log.warn({ err }, 'could not save the inference state; a restart would warm up again');
+    }
+  }
+
+  private restoreState(): void {
+    const rows = this.db.prepare('SELECT binding, key, model_sha256, state FROM inference_state').all() as { binding: string; key: string; model_sha256: Buffer; state: string }[];
+    let restored = 0;
+    for (const row of rows) {
+      const b = this.bindings.find((x) => x.id === row.binding);
+      // Another model (or version) starts afresh: its windows and calibration do not carry over.
+      if (!b || row.model_sha256.toString('hex') !== b.runner.entry.sha256) continue;
+      try {
+        b.runner.importState(row.key, JSON.parse(row.state) as SavedKeyState);
+        if (!b.multivariate) b.series.add(row.key);
+        restored++;
+      } catch (err) {
+        this.log.warn({ err, binding: row.binding, series: row.key }, 'saved inference state unusable; this series warms up again');
+      }
+    }
+    if (restored > 0) this.log.info({ series: restored }, 'inference state restored');
+  }
+}

@@ -1,0 +1,126 @@
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { describeTlsError, type TlsOptions } from '../config/tls.js';
+import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../identity/batch-format.js';
+import { deviceIdFromPublicKey } from '../identity/device-id.js';
+import type { Identity } from '../identity/keys.js';
+import { signReceipt } from '../identity/receipt.js';
+import type { Logger } from '../log.js';
+import { topicFor } from '../uplink/mqtt/config.js';
+import type { ReceiverStore } from './receiver-store.js';
+
+export interface MqttBridgeOptions {
+  url: string;
+  /** Filter the agents publish batches on. */
+  topic: string;
+  /** Where the answer for a device goes; `{device}` is the device id from the verified signature. */
+  replyTopic: string;
+  clientId: string;
+  tls?: TlsOptions;
+  maxBodyBytes: number;
+}
+
+export interface MqttBridge {
+  close(): Promise<void>;
+}
+
+/**
+ * The reference receiver's MQTT side: takes batches from a persistent QoS 1 subscription,
+ * verifies and stores them exactly like `POST /v1/batches`, and publishes the same JSON
+ * answer (with the signed receipt) to the reply topic of the device that signed the batch.
+ * The PUBACK goes out after the store has committed, so the broker redelivers what a crash
+ * interrupted.
+ *
+ * Never trusted: the device named in the topic (the reply goes to the signer's topic), and
+ * anything of a batch whose signature fails. Such a batch gets no reply at all, because
+ * someone holding a device's real batch could swap its signature and have the receiver tell
+ * that device "rejected" about the real hash.
+ */
+export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverStore, identity: Identity, log: Logger): Promise<MqttBridge> {
+  let client: MqttClient | undefined;
+  const reply = (device: string, body: Record<string, unknown>) => {
+    client?.publish(topicFor(opts.replyTopic, device), JSON.stringify(body), { qos: 1, properties: { contentType: 'application/json' } }, (err) => {
+      if (err) log.warn({ err: err.message, device, seq: body.seq }, 'could not publish the reply; the agent resends and gets it then');
+    });
+  };
+
+  const handle = (topic: string, payload: Buffer): void => {
+    if (payload.length > opts.maxBodyBytes) {
+      store.countRejection('too-large');
+      log.warn({ topic, bytes: payload.length, limit: opts.maxBodyBytes }, 'batch rejected: too large');
+      return;
+    }
+    const receivedAt = Date.now();
+    let batch: SignedBatch;
+    try {
+      batch = verifyBatchEnvelope(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+    } catch (err) {
+      if (!(err instanceof BatchVerificationError)) throw err;
+      store.countRejection(err.reason);
+      log.warn({ topic, reason: err.reason, detail: err.message }, 'batch rejected (no reply: an unverified batch names nobody)');
+      return;
+    }
+    const { seq, dev } = batch.body;
+    const signer = deviceIdFromPublicKey(dev);
+    const named = topic.split('/').find((level) => level.startsWith('did:key:'));
+    if (named !== undefined && named !== signer) log.warn({ topic, signer, seq }, 'topic names another device than the signature; the signature wins');
+    const result = store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    if (result.kind === 'conflict') {
+      store.countRejection(result.reason);
+      log.warn({ device: signer, seq, reason: result.reason, detail: result.detail }, 'batch rejected');
+      reply(signer, { status: 'rejected', reason: result.reason, detail: result.detail, device: signer, seq, hash: hex(batch.hash) });
+      return;
+    }
+    if (result.kind === 'accepted' && result.gapBefore) log.info({ device: signer, seq }, 'batch accepted with a gap before it');
+    log.debug({ device: signer, seq, status: result.kind, via: 'mqtt' }, 'batch received');
+    reply(signer, { status: result.kind, device: signer, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64') });
+  };
+
+  const options: IClientOptions = {
+    protocolVersion: 5,
+    clean: false,
+    clientId: opts.clientId,
+    reconnectPeriod: 1000,
+    resubscribe: false,
+    properties: { sessionExpiryInterval: 7 * 24 * 3600, maximumPacketSize: opts.maxBodyBytes + 64 * 1024 },
+    ...(opts.url.startsWith('mqtts://') ? (opts.tls ?? {}) : {}),
+    customHandleAcks: (topic, payload, _packet, done) => {
+      try {
+        handle(topic, payload);
+        done(0);
+      } catch (err) {
+        // Not stored: no PUBACK, so the broker redelivers after the reconnect.
+        log.error({ err, topic }, 'could not store a batch; dropping the connection so the broker redelivers');
+        client?.stream.destroy();
+      }
+    },
+  };
+  client = mqtt.connect(opts.url, options);
+  const c = client;
+  c.on('connect', (connack) => {
+    log.info({ url: opts.url, topic: opts.topic, session_present: connack.sessionPresent }, 'receiver subscribed to batches over MQTT');
+    c.subscribe(opts.topic, { qos: 1 }, (err) => {
+      if (err) log.error({ err: err.message, topic: opts.topic }, 'subscribe failed');
+    });
+  });
+  c.on('error', (err) => log.warn({ url: opts.url, err: describeTlsError(err) ?? err.message }, 'receiver mqtt error'));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no connection to ${opts.url} within 10 s`)), 10_000);
+    c.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  }).catch((err: unknown) => {
+    c.end(true);
+    throw err;
+  });
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => c.end(true, {}, () => resolve()), 2000);
+        c.end(false, {}, () => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

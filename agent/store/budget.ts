@@ -1,0 +1,166 @@
+import { statSync } from 'node:fs';
+import type { Logger } from '../log.js';
+import type { Db } from './database.js';
+import { pruneDelivered } from './retention.js';
+
+/** What the store occupies on disk, and how much of the main file holds live data. */
+export interface StoreUsage {
+  /** Main database file: page_count * page_size. */
+  fileBytes: number;
+  walBytes: number;
+  /** Pages holding data (page_count - freelist_count) * page_size: the file never grows past this while free pages remain. */
+  usedBytes: number;
+}
+
+export interface EnforceResult {
+  /** Unbatched readings deleted, per sensor. */
+  dropped: Map<string, number>;
+  /** Delivered batches deleted before their retention ran out. */
+  prunedBatches: number;
+}
+
+const CHUNK_MIN = 64;
+const CHUNK_MAX = 5000;
+/** Drops stop below this share of the data allowance, so the next commits do not trigger it again at once. */
+const LOW_WATER = 0.85;
+
+/**
+ * The store's disk budget (`store.max_bytes`, README "Disk budget"). Footprint = main file + WAL.
+ * The WAL is held to a small allowance (journal_size_limit, wal_autocheckpoint); the rest is for
+ * data. When live data passes its allowance, space is freed in this order, one transaction per
+ * chunk, re-measuring after each:
+ *   1. delivered batches and their readings (the network has them), newest batch kept for the chain;
+ *   2. the oldest readings not yet in a batch, counted per sensor (`dropped` counter) and queued
+ *      for the next batch's `drops` field.
+ * Readings inside signed batches waiting for delivery are never dropped (that would break the
+ * chain): `batch.max_pending` bounds them instead. Freed pages are reused by the next inserts, so
+ * the file stops growing; on stores created with auto_vacuum=INCREMENTAL the file is also
+ * shrunk when it is larger than the allowance (e.g. after the budget was lowered).
+ */
+export class StoreBudget {
+  readonly walLimitBytes: number;
+  private readonly pageSize: number;
+  private readonly incremental: boolean;
+  private readonly q;
+  private lastStuckLogAt = -Infinity;
+
+  constructor(
+    private readonly db: Db,
+    private readonly path: string,
+    readonly maxBytes: number,
+    private readonly log: Logger,
+  ) {
+    this.pageSize = db.pragma('page_size', { simple: true }) as number;
+    this.incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
+    this.walLimitBytes = maxBytes > 0 ? Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(maxBytes / 8))) : 0;
+    if (maxBytes > 0) {
+      // After a checkpoint the WAL is cut back to this size; it is checkpointed at about half of it.
+      db.pragma(`journal_size_limit = ${this.walLimitBytes}`);
+      db.pragma(`wal_autocheckpoint = ${Math.max(8, Math.floor(this.walLimitBytes / this.pageSize / 2))}`);
+    }
+    this.q = {
+      pageCount: db.prepare('PRAGMA page_count').pluck(),
+      freelist: db.prepare('PRAGMA freelist_count').pluck(),
+      oldestBySensor: db.prepare<[number], { sensor: string; n: number }>(
+        'SELECT sensor, count(*) AS n FROM (SELECT sensor FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?) GROUP BY sensor',
+      ),
+      deleteOldest: db.prepare('DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?)'),
+      unbatched: db.prepare('SELECT count(*) FROM readings WHERE batch_seq IS NULL').pluck(),
+      countDropped: db.prepare(
+        "INSERT INTO counters (name, label, value) VALUES ('dropped', ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
+      ),
+      queueDrop: db.prepare('INSERT INTO drops_unreported (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count'),
+    };
+  }
+
+  usage(): StoreUsage {
+    const pages = this.q.pageCount.get() as number;
+    const free = this.q.freelist.get() as number;
+    let walBytes = 0;
+    try {
+      walBytes = statSync(`${this.path}-wal`).size;
+    } catch {
+      // no WAL file (not yet written, or truncated away)
+    }
+    return { fileBytes: pages * this.pageSize, walBytes, usedBytes: (pages - free) * this.pageSize };
+  }
+
+  /** The bytes live data may occupy in the main file. */
+  get dataAllowance(): number {
+    return this.maxBytes - this.walLimitBytes;
+  }
+
+  /** Checks the budget (after commits and on a timer) and frees space when it is exceeded. */
+  enforce(): EnforceResult {
+    const result: EnforceResult = { dropped: new Map(), prunedBatches: 0 };
+    if (this.maxBytes <= 0) return result;
+    let u = this.usage();
+    if (u.walBytes > this.walLimitBytes) {
+      // PASSIVE never waits for readers (a `status` beside the agent); the next write after a
+      // complete checkpoint restarts the WAL and cuts it to journal_size_limit.
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+      u = this.usage();
+    }
+    if (u.usedBytes > this.dataAllowance) this.free(this.dataAllowance * LOW_WATER, result);
+    if (this.incremental && this.usage().fileBytes > this.dataAllowance) this.shrinkFile();
+    return result;
+  }
+
+  /**
+   * The disk is full (SQLITE_FULL) whatever the budget says: free a share of the live data so the
+   * failed commit can be retried. Freed pages are reused in place, so no new disk space is needed.
+   */
+  makeRoom(): EnforceResult {
+    const result: EnforceResult = { dropped: new Map(), prunedBatches: 0 };
+    const u = this.usage();
+    const target = Math.min(u.usedBytes * 0.9, this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
+    this.free(target, result);
+    return result;
+  }
+
+  private free(targetUsedBytes: number, result: EnforceResult): void {
+    if (this.usage().usedBytes <= targetUsedBytes) return;
+    result.prunedBatches = pruneDelivered(this.db, 0).batches;
+    for (let guard = 0; guard < 10_000; guard++) {
+      const u = this.usage();
+      const excess = u.usedBytes - targetUsedBytes;
+      if (excess <= 0) break;
+      const left = this.q.unbatched.get() as number;
+      if (left === 0) {
+        if (performance.now() - this.lastStuckLogAt < 60_000) break;
+        this.lastStuckLogAt = performance.now();
+        this.log.error(
+          { used_bytes: u.usedBytes, max_bytes: this.maxBytes },
+          'store over its budget with nothing left to drop: signed batches waiting for the uplink fill it (lower batch.max_pending or raise store.max_bytes)',
+        );
+        break;
+      }
+      // About 100 bytes per reading with its index entries; re-measured after every chunk.
+      const chunk = Math.min(left, Math.max(CHUNK_MIN, Math.min(CHUNK_MAX, Math.ceil(excess / 100))));
+      this.dropOldest(chunk, result.dropped);
+    }
+    const total = [...result.dropped.values()].reduce((a, b) => a + b, 0);
+    if (total > 0 || result.prunedBatches > 0) {
+      this.log.warn(
+        { dropped: total, sensors: Object.fromEntries([...result.dropped].slice(0, 20)), pruned_delivered_batches: result.prunedBatches, ...this.usage(), max_bytes: this.maxBytes },
+        'store budget reached: dropped the oldest readings not yet in a batch',
+      );
+    }
+  }
+
+  private dropOldest(n: number, into: Map<string, number>): void {
+    this.db.transaction(() => {
+      for (const { sensor, n: count } of this.q.oldestBySensor.all(n)) {
+        this.q.countDropped.run(sensor, count);
+        this.q.queueDrop.run(sensor, count);
+        into.set(sensor, (into.get(sensor) ?? 0) + count);
+      }
+      this.q.deleteOldest.run(n);
+    })();
+  }
+
+  private shrinkFile(): void {
+    const free = this.q.freelist.get() as number;
+    if (free > 0) this.db.pragma(`incremental_vacuum(${free})`);
+  }
+}

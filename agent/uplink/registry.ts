@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import type { UplinkConfig } from '../config/schema.js';
+import { loadTlsOptions } from '../config/tls.js';
+import { AgentError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { HttpUplink } from './http/http-uplink.js';
+import { defaultUplinkClientId, topicFor } from './mqtt/config.js';
+import { MqttUplink } from './mqtt/mqtt-uplink.js';
+import type { Uplink } from './uplink.js';
+
+export interface UplinkContext {
+  deviceId: string;
+  /** Parsed uplink.receiver_key, when set. */
+  receiverKey?: Uint8Array;
+  resolvePath(p: string): string;
+  log: Logger;
+}
+
+/** One line per uplink type. */
+export function createUplink(cfg: UplinkConfig, ctx: UplinkContext): Uplink {
+  const receiverKey = ctx.receiverKey ? { receiverKey: ctx.receiverKey } : {};
+  if (cfg.type === 'http') {
+    const tls = cfg.url.startsWith('https://') ? { tls: loadTlsOptions(cfg.tls, 'uplink.tls', ctx.resolvePath, ctx.log) } : {};
+    return new HttpUplink({ url: cfg.url, timeoutMs: cfg.timeout_ms, ...receiverKey, ...tls });
+  }
+  let password: string | undefined;
+  if (cfg.password_file) {
+    const file = ctx.resolvePath(cfg.password_file);
+    try {
+      password = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new AgentError('CONFIG_INVALID', `uplink.password_file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const tls = cfg.url.startsWith('mqtts://') ? { tls: loadTlsOptions(cfg.tls, 'uplink.tls', ctx.resolvePath, ctx.log) } : {};
+  return new MqttUplink(
+    {
+      url: cfg.url,
+      topic: topicFor(cfg.topic, ctx.deviceId),
+      replyTopic: topicFor(cfg.reply_topic, ctx.deviceId),
+      clientId: cfg.client_id ?? defaultUplinkClientId(ctx.deviceId),
+      ...(cfg.username !== undefined ? { username: cfg.username } : {}),
+      ...(password !== undefined ? { password } : {}),
+      sessionExpiryS: cfg.session_expiry_s,
+      keepaliveS: cfg.keepalive_s,
+      timeoutMs: cfg.timeout_ms,
+      reconnectInitialMs: cfg.retry_initial_ms,
+      reconnectMaxMs: cfg.retry_max_ms,
+      ...receiverKey,
+      ...tls,
+    },
+    ctx.log,
+  );
+}

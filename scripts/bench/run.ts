@@ -1,0 +1,103 @@
+/**
+ * `npm run bench`: the whole benchmark, real processes on loopback, the agent pinned to core 0.
+ * Prints progress lines, then a JSON summary as the last line. `--quick` is a smaller run of
+ * the same that finishes within about a minute. Results and how to read them: docs/performance.md.
+ *
+ *   node dist/scripts/bench/run.js [--quick] [--runs N] [--messages N]
+ */
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { canPin, pinSelf } from './lib/cores.js';
+import { fmt, spread } from './lib/stats.js';
+import { ceilingRun, latencyRun, throughputRun } from './end-to-end.js';
+import { stageCosts } from './stages.js';
+import { replayBench } from './replay.js';
+
+function intArg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i === -1) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got "${process.argv[i + 1]}"`);
+  return v;
+}
+
+const quick = process.argv.includes('--quick');
+const runs = intArg('runs', quick ? 2 : 5);
+const messages = intArg('messages', quick ? 10_000 : 50_000);
+const ackRate = 5000;
+const ackSeconds = quick ? 4 : 15;
+const coldStarts = quick ? 3 : 5;
+
+for (const tool of ['mosquitto', 'mosquitto_pub']) {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+    process.stderr.write(`bench: ${tool} is not installed (apt-get install mosquitto mosquitto-clients)\n`);
+    process.exit(2);
+  }
+}
+pinSelf(1);
+const log = (s: string) => process.stdout.write(`${s}\n`);
+log(`edge-agent bench${quick ? ' (quick)' : ''}: ${runs} runs of ${messages} QoS 1 readings; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), agent ${canPin ? 'pinned to core 0' : 'NOT pinned'}`);
+
+const agentRates: number[] = [];
+const ceilingRates: number[] = [];
+const ratios: number[] = [];
+const rssPeaks: number[] = [];
+const writtenPerReading: number[] = [];
+for (let i = 0; i < runs; i++) {
+  // Interleaved, so both see the same machine load.
+  const ceiling = await ceilingRun(messages);
+  const t = await throughputRun(messages);
+  if (t.receiverRejected > 0) throw new Error(`the receiver rejected ${t.receiverRejected} batches`);
+  ceilingRates.push(ceiling);
+  agentRates.push(t.perS);
+  ratios.push(t.perS / ceiling);
+  rssPeaks.push(t.rssPeakMb);
+  if (t.bytesWrittenPerReading !== undefined) writtenPerReading.push(t.bytesWrittenPerReading);
+  log(
+    `run ${i + 1}: agent end-to-end ${Math.round(t.perS)}/s, bare subscriber ${Math.round(ceiling)}/s, ratio ${(t.perS / ceiling).toFixed(2)}, ` +
+      `agent RSS peak ${t.rssPeakMb.toFixed(1)} MiB, ${t.bytesWrittenPerReading?.toFixed(0) ?? '?'} bytes written per reading`,
+  );
+}
+
+const lat = await latencyRun(ackRate, ackSeconds, coldStarts);
+log(`ack latency at ${ackRate}/s over ${ackSeconds} s: p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, max ${lat.max.toFixed(1)} ms (${lat.samples} samples, ${lat.unacked} unacknowledged), RSS peak ${lat.rssPeakMb.toFixed(1)} MiB`);
+const cold = spread(lat.coldStartMs);
+log(`cold start to first acknowledged reading: ${fmt(cold, ' ms')} (min/median/max)`);
+
+const st = await stageCosts(quick ? 20_000 : 100_000);
+for (const [name, c] of Object.entries(st.stages)) log(`stage ${name.padEnd(26)} ${c.us_per_reading} us/reading${'cpu_us_per_reading' in c ? ` (cpu ${c.cpu_us_per_reading})` : ''}`);
+log(`store bytes written per reading: ${st.store_bytes_written_per_reading.grouped_200} grouped (200 per commit), ${st.store_bytes_written_per_reading.per_message} one commit per message`);
+
+const replay = await replayBench({ rows: quick ? 50_000 : 300_000, runs: quick ? 2 : 3, log });
+log(`replay: stream-ad ${fmt(replay.stream_ad_rows_per_s, ' rows/s')}, cmapss-rul over 100 assets ${fmt(replay.cmapss_rul_rows_per_s, ' rows/s')} (min/median/max)`);
+
+const ratio = spread(ratios, 2);
+const summary = {
+  benchmark: 'edge-agent',
+  quick,
+  pinned: canPin,
+  runs,
+  messages,
+  throughput_per_s: spread(agentRates).median,
+  ceiling_per_s: spread(ceilingRates).median,
+  throughput_ratio: ratio.median,
+  ack_p50_ms: +lat.p50.toFixed(2),
+  ack_p99_ms: +lat.p99.toFixed(2),
+  rss_mb: +spread(rssPeaks, 1).median,
+  cold_start_ms: cold.median,
+  store_bytes_written_per_reading: writtenPerReading.length > 0 ? spread(writtenPerReading).median : null,
+  replay_rows_per_s: replay.stream_ad_rows_per_s.median,
+  detail: {
+    throughput_per_s: spread(agentRates),
+    ceiling_per_s: spread(ceilingRates),
+    throughput_ratio: ratio,
+    rss_peak_mb: spread(rssPeaks, 1),
+    store_bytes_written_per_reading: writtenPerReading.length > 0 ? spread(writtenPerReading) : null,
+    ack: { rate_per_s: ackRate, seconds: ackSeconds, samples: lat.samples, unacked: lat.unacked, max_ms: +lat.max.toFixed(2), rss_peak_mb: +lat.rssPeakMb.toFixed(1) },
+    cold_start_ms: cold,
+    stages_us_per_reading: st.stages,
+    stage_store_bytes_written_per_reading: st.store_bytes_written_per_reading,
+    replay,
+  },
+};
+console.log(JSON.stringify(summary));

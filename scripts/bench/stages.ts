@@ -1,0 +1,130 @@
+/**
+ * Per-stage costs, each stage alone in this process, so the next bottleneck is visible:
+ * decode (payload parse), store commit (grouped as under load, and one commit per message),
+ * batch cut (select + sign + Merkle + insert), sign+Merkle alone, uplink round trip to a real
+ * `edge-agent receive` process. Figures are microseconds per reading (CPU and wall).
+ * Bytes written to storage per reading (write_bytes of /proc/self/io) compare group commits
+ * with one commit per message: the SD-card wear figure.
+ */
+import { join } from 'node:path';
+import { buildBatch } from '../../agent/identity/batch-format.js';
+import { Identity } from '../../agent/identity/keys.js';
+import { parsePayload } from '../../agent/payloads/parse.js';
+import { BatchStore } from '../../agent/store/batch-store.js';
+import { openDatabase } from '../../agent/store/database.js';
+import { ReadingStore, type Submission } from '../../agent/store/reading-store.js';
+import type { StoredReading } from '../../agent/types.js';
+import { HttpUplink } from '../../agent/uplink/http/http-uplink.js';
+import { writeBytes } from './lib/procfs.js';
+import { startReceiver, tempDir } from './lib/processes.js';
+
+export interface StageCost {
+  us_per_reading: number;
+  /** Where it differs from wall time (I/O waits): CPU microseconds per reading. */
+  cpu_us_per_reading?: number;
+}
+
+function timed<T>(fn: () => T): { wallUs: number; cpuUs: number; value: T } {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = fn();
+  const wallUs = (performance.now() - t0) * 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { wallUs, cpuUs: cpu.user + cpu.system, value };
+}
+
+const round = (v: number) => +v.toFixed(2);
+
+function submissions(n: number, offset: number): Submission[] {
+  return Array.from({ length: n }, (_, i) => ({
+    source: 'mqtt',
+    readings: [{ sensor: `bench/s${i % 8}`, ts: 1_763_000_000_000 + offset + i, timeSource: 'sensor' as const, value: i * 0.25 }],
+  }));
+}
+
+/** Readings stored with `perCommit` messages per transaction: cost and bytes written per reading. */
+function storeCommit(readings: number, perCommit: number) {
+  const dir = tempDir('stage-store');
+  const db = openDatabase(join(dir, 'edge-agent.db'));
+  const store = new ReadingStore(db, 1);
+  const subs = submissions(readings, 0);
+  const before = writeBytes();
+  const t = timed(() => {
+    for (let i = 0; i < subs.length; i += perCommit) store.commit(subs.slice(i, i + perCommit));
+  });
+  const after = writeBytes();
+  db.close();
+  return {
+    cost: { us_per_reading: round(t.wallUs / readings), cpu_us_per_reading: round(t.cpuUs / readings) },
+    bytesPerReading: before !== undefined && after !== undefined ? Math.round((after - before) / readings) : null,
+    dir,
+  };
+}
+
+export async function stageCosts(readings: number) {
+  // decode: an MQTT JSON object payload to a Reading
+  const payloads = Array.from({ length: readings }, (_, i) => Buffer.from(`{"v":${i * 0.25},"t":${1_763_000_000 + i}}`));
+  const decode = timed(() => {
+    let n = 0;
+    for (const p of payloads) n += parsePayload(p, { defaultSensor: 'bench', nowMs: Date.now(), clockSynced: true }).readings.length;
+    return n;
+  });
+  if (decode.value !== readings) throw new Error(`decode produced ${decode.value} readings of ${readings}`);
+
+  const grouped = storeCommit(readings, 200);
+  const single = storeCommit(Math.min(readings, 2000), 1);
+
+  // batch cut over the grouped store: select, sign, Merkle, insert, mark
+  const identity = Identity.generate();
+  const db = openDatabase(join(grouped.dir, 'edge-agent.db'));
+  const batches = new BatchStore(db);
+  const cut = timed(() => {
+    let n = 0;
+    for (;;) {
+      const b = batches.cutBatch(identity, 1000, { bootCounter: 1, clockSynced: true, now: Date.now() });
+      if (!b) return n;
+      n += b.body.n;
+    }
+  });
+  // sign + Merkle alone, in memory
+  const stored: StoredReading[] = Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, sensor: `bench/s${i % 8}`, ts: 1_763_000_000_000 + i, timeSource: 'sensor', value: i, source: 'mqtt', boot: 1 }));
+  const signRuns = Math.max(1, Math.floor(readings / 1000));
+  const sign = timed(() => {
+    for (let i = 0; i < signRuns; i++) buildBatch(identity, { seq: i + 1, prevHash: new Uint8Array(32), bootCounter: 1, clockSynced: true, createdMs: 0 }, stored);
+  });
+
+  // uplink: POST every cut batch, in order, to a real receiver process (it verifies and signs a receipt)
+  const receiver = await startReceiver(1);
+  let uplinkWallUs = 0;
+  let uplinkCpuUs = 0;
+  try {
+    const uplink = new HttpUplink({ url: receiver.url, timeoutMs: 30_000 });
+    const signal = new AbortController().signal;
+    const rows = batches.all();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (const row of rows) {
+      const out = await uplink.deliver({ seq: row.seq, hash: new Uint8Array(row.hash), device: identity.publicKey, envelope: new Uint8Array(row.envelope) }, signal);
+      if (out.kind !== 'delivered') throw new Error(`uplink stage: batch ${row.seq} ${out.kind}: ${'error' in out ? out.error : ''}`);
+    }
+    uplinkWallUs = (performance.now() - t0) * 1000;
+    const cpu = process.cpuUsage(cpu0);
+    uplinkCpuUs = cpu.user + cpu.system;
+  } finally {
+    await receiver.proc.stop();
+    db.close();
+  }
+
+  return {
+    readings,
+    stages: {
+      decode: { us_per_reading: round(decode.wallUs / readings) },
+      store_commit_grouped: grouped.cost,
+      store_commit_per_message: single.cost,
+      batch_cut: { us_per_reading: round(cut.wallUs / cut.value), cpu_us_per_reading: round(cut.cpuUs / cut.value) },
+      sign_merkle: { us_per_reading: round(sign.wallUs / (signRuns * 1000)) },
+      uplink_post: { us_per_reading: round(uplinkWallUs / cut.value), cpu_us_per_reading: round(uplinkCpuUs / cut.value) },
+    } satisfies Record<string, StageCost>,
+    store_bytes_written_per_reading: { grouped_200: grouped.bytesPerReading, per_message: single.bytesPerReading },
+  };
+}

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
+import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { freePort, waitFor } from '../helpers/ports.js';
+import { connectPublisher, publishAll } from '../helpers/publisher.js';
+import { patchConfig, tempDir } from '../helpers/setup.js';
+
+interface LogLine {
+  msg: string;
+  backlog_delivered?: number;
+  backlog_total?: number;
+  backlog_batches?: number;
+}
+
+const logLines = (out: string): LogLine[] =>
+  out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
+
+describe('uplink backlog drain progress in the agent log', () => {
+  let broker: Broker;
+  let receiver: LongRunning | undefined;
+  let agent: LongRunning | undefined;
+  let receiverPort: number;
+  const A = tempDir('drain');
+  const R = tempDir('drain-receiver');
+  const pending = () => (JSON.parse(cli(['status', '--data-dir', A, '--json']).stdout) as { batches: { pending: number } }).batches.pending;
+  const publish = async (n: number, from: number) => {
+    const pub = await connectPublisher(broker.url);
+    await publishAll(pub, Array.from({ length: n }, (_, i) => ({ topic: 'sensors/tank', payload: String(from + i) })));
+    await pub.endAsync();
+  };
+  const startReceiver = async () => {
+    receiver = cliBackground(['receive', '--listen', `127.0.0.1:${receiverPort}`, '--data-dir', R]);
+    await receiver.waitForOutput(/public key/);
+  };
+
+  beforeAll(async () => {
+    broker = await startMosquitto();
+    receiverPort = await freePort();
+    expect(cli(['init', '--data-dir', A, '--no-http', '--mqtt-url', broker.url, '--uplink-url', `http://127.0.0.1:${receiverPort}/v1/batches`]).code).toBe(0);
+    patchConfig(A, [
+      [['batch', 'max_readings'], 1], // one batch per reading: a backlog of N batches from N readings
+      [['uplink', 'retry_initial_ms'], 100],
+      [['uplink', 'retry_max_ms'], 300],
+      [['uplink', 'max_batches_per_s'], 2],
+    ]);
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    await receiver?.stop();
+    await broker?.stop();
+  });
+
+  it('reports a backlog found at start with periodic delivered/total lines and rate, until drained', async () => {
+    // The receiver is not there yet: 12 batches pile up, then the agent stops.
+    agent = cliBackground(['run', '--data-dir', A]);
+    await agent.waitForOutput(/connected to broker/);
+    await publish(12, 0);
+    await waitFor('12 pending batches', () => pending() === 12 || undefined);
+    await agent.stop();
+
+    await startReceiver();
+    agent = cliBackground(['run', '--data-dir', A]);
+    const done = await agent.waitForOutput(/uplink backlog: done, 12\/12 batches \(100\.0%\), \d+ batches\/s, [\d.]+ s/, 20_000);
+    const lines = logLines(agent.output());
+    const start = lines.find((l) => l.msg === 'uplink backlog: delivering 12 pending batches');
+    expect(start).toMatchObject({ backlog_batches: 12 });
+    // max_batches_per_s 2: 12 batches take ~6 s, so at least one periodic line (every 5 s) comes before the end.
+    const periodic = lines.filter((l) => /^uplink backlog: \d+\/12 batches \(\d+\.\d%\), \d+ batches\/s/.test(l.msg));
+    expect(periodic.length, agent.output()).toBeGreaterThanOrEqual(1);
+    expect(periodic[0]!.backlog_delivered).toBeGreaterThan(0);
+    expect(periodic[0]!.backlog_delivered).toBeLessThan(12);
+    expect(lines.find((l) => l.msg === done[0])).toMatchObject({ backlog_delivered: 12, backlog_total: 12 });
+    expect(pending()).toBe(0);
+  });
+
+  it('reports the backlog left by an outage once the uplink recovers, and is quiet in normal flow', async () => {
+    await receiver!.stop();
+    await publish(7, 100);
+    await waitFor('7 pending batches', () => pending() === 7 || undefined);
+    const before = agent!.output().length;
+    await startReceiver();
+    // The first delivery after the outage is the recovery; the 6 batches still pending then are the backlog.
+    await agent!.waitForOutput(/uplink backlog: done, 6\/6 batches/, 20_000);
+    expect(agent!.output().slice(before)).toMatch(/uplink recovered[\s\S]*uplink backlog: delivering 6 pending batches/);
+
+    // Two batches at a time are normal flow, not a backlog: no progress report.
+    const quiet = agent!.output().length;
+    await publish(2, 200);
+    await waitFor('delivered', () => pending() === 0 || undefined);
+    expect(agent!.output().slice(quiet)).not.toMatch(/uplink backlog/);
+  });
+});
