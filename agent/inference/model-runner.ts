@@ -1,7 +1,7 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
 import type { ModelEntry } from './manifest.js';
-import type { OnnxModel, ModelOutputs } from './onnx-model.js';
+import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
 
 export type { Verdict };
@@ -169,7 +169,7 @@ export class ModelRunner {
     const started = performance.now();
     const outputs = await this.model.run(this.buf, windows);
     this.stats.inferenceMs += performance.now() - started;
-    this.stats.runs += Math.ceil(windows / 1024);
+    this.stats.runs += Math.ceil(windows / MAX_RUN_BATCH);
     this.stats.windows += windows;
     this.jobs.forEach((job, w) => {
       const v = this.finish(job, outputs, w);

@@ -158,7 +158,7 @@ export class Agent {
       this.clock,
       dbPath,
       forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
-      { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms },
+      { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms, storeMaxBytes: config.store.max_bytes, ...(config.uplink ? { maxPendingBatches: config.batch.max_pending } : {}) },
     );
   }
 

@@ -158,6 +158,7 @@ export class InferenceStage {
   }
 
   private async pass(readings: StoredReading[]): Promise<void> {
+    const started = performance.now();
     const { rows, unscored } = this.router.route(readings);
     const fresh: Verdict[] = [];
     for (const [binding, n] of unscored) {
@@ -181,6 +182,7 @@ export class InferenceStage {
       this.stats.scored += list.length;
       for (const v of results) if (v) fresh.push(v);
     }
+    this.log.debug({ readings: readings.length, verdicts: fresh.length, ms: Math.round(performance.now() - started), queued: this.queuedCount }, 'inference pass');
     if (fresh.length === 0) return;
     let ids: number[];
     try {

@@ -16,7 +16,7 @@ export async function checkModels(modelsDir: string | undefined, publisherKey?: 
   const manifest = join(dir, MANIFEST_FILE);
   if (!existsSync(manifest)) {
     if (modelsDir === undefined) return [skip(CHECK, dir, 'no models installed (no manifest.json in the package)')];
-    return [fail(CHECK, manifest, 'not found', `point --models-dir at the directory holding manifest.json`)];
+    return [fail(CHECK, manifest, 'not found', `point inference.models_dir (or doctor --models-dir) at the directory holding manifest.json`)];
   }
   let checks;
   try {
