@@ -81,6 +81,9 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
   };
   if (opts.http === false && opts.httpListen) throw new AgentError('USAGE', '--http-listen and --no-http contradict each other');
   if (opts.receiverKey && !opts.uplinkUrl) throw new AgentError('USAGE', '--receiver-key needs --uplink-url');
+  if (opts.uplinkUrl && !/^(https?|mqtts?):\/\//.test(opts.uplinkUrl)) {
+    throw new AgentError('USAGE', `--uplink-url: expected http(s)://HOST/PATH (a receiver) or mqtt(s)://HOST:PORT (a broker), got "${opts.uplinkUrl}"`);
+  }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -1,10 +1,22 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { AgentError, errorMessage } from '../errors.js';
 import { printJson } from './common.js';
 
 interface ModelsFlags {
   modelsDir?: string;
+  publisherKey?: string;
   json?: boolean;
+}
+
+async function publisherKeyOf(flags: ModelsFlags): Promise<{ publisherKey?: Uint8Array }> {
+  if (!flags.publisherKey) return {};
+  const { publicKeyFromDeviceId } = await import('../identity/device-id.js');
+  try {
+    return { publisherKey: publicKeyFromDeviceId(flags.publisherKey) };
+  } catch (err) {
+    throw new AgentError('USAGE', `--publisher-key: ${errorMessage(err)}`);
+  }
 }
 
 async function modelsDirOf(flags: ModelsFlags): Promise<string> {
@@ -35,14 +47,32 @@ export function registerModelsCommand(program: Command): void {
     });
   models
     .command('verify')
-    .description('check every model file against the sha256 in the manifest (exit 1 if one does not match)')
+    .description('check every model file against the sha256 in the manifest (exit 1 if one does not match), and with --publisher-key the manifest signature')
     .option('--models-dir <dir>', 'directory holding manifest.json (default: the models shipped with edge-agent)')
+    .option('--publisher-key <did>', 'require manifest.json.sig to verify with this did:key')
     .option('--json', 'machine-readable output')
     .action(async (flags: ModelsFlags) => {
       const { verifyModels } = await import('../inference/manifest.js');
-      const checks = verifyModels(await modelsDirOf(flags));
+      const checks = verifyModels(await modelsDirOf(flags), await publisherKeyOf(flags));
       if (flags.json) printJson(checks);
       else for (const c of checks) process.stdout.write(c.ok ? `ok      ${c.id}  ${c.file}\n` : `FAILED  ${c.id}  ${c.error}\n`);
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
+    });
+  models
+    .command('sign')
+    .description("sign manifest.json as the model publisher (writes manifest.json.sig); gateways with inference.publisher_key then refuse models whose manifest it does not sign")
+    .requiredOption('--key <file>', 'the publisher key: Ed25519 PKCS#8 PEM, mode 0600 (edge-agent init makes one as device.key; keep the publisher key off the gateways)')
+    .option('--models-dir <dir>', 'directory holding manifest.json (default: the models shipped with edge-agent)')
+    .action(async (flags: ModelsFlags & { key: string }) => {
+      const { readFileSync, writeFileSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const { readKeyFile } = await import('../identity/keys.js');
+      const { loadManifest, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE } = await import('../inference/manifest.js');
+      const dir = await modelsDirOf(flags);
+      loadManifest(dir); // never sign a manifest the agent would refuse
+      const publisher = readKeyFile(resolve(flags.key));
+      const sig = publisher.sign(readFileSync(join(dir, MANIFEST_FILE)));
+      writeFileSync(join(dir, MANIFEST_SIGNATURE_FILE), `${Buffer.from(sig).toString('base64')}\n`);
+      process.stdout.write(`signed ${join(dir, MANIFEST_FILE)} -> ${MANIFEST_SIGNATURE_FILE}\npublisher key ${publisher.deviceId}\nset inference.publisher_key: ${publisher.deviceId} on the gateways\n`);
     });
 }

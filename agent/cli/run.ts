@@ -10,8 +10,15 @@ export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): 
   // Loaded on demand: status, verify and keys start faster without the MQTT client.
   const { Agent } = await import('../pipeline/agent.js');
   const agent = new Agent(loaded, log);
-  await agent.start();
-  await stopOnSignal(log, 'agent', () => agent.stop());
+  // The handler is in place before start: a SIGTERM while models load or sources connect (systemd
+  // stopping a slow start) waits for the start to finish, then stops cleanly, instead of killing.
+  const started = agent.start();
+  const stopped = stopOnSignal(log, 'agent', async () => {
+    await started;
+    await agent.stop();
+  });
+  await started;
+  await stopped;
 }
 
 export function registerRunCommand(program: Command): void {

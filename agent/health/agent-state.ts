@@ -7,6 +7,8 @@ import { getMeta, setMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
 import type { AgentStateView } from './metrics.js';
 
+const PROBE_INTERVAL_MS = 5000;
+
 export interface UplinkView {
   url: string;
   consecutiveFailures(): number;
@@ -26,10 +28,14 @@ export class AgentState implements AgentStateView {
     private readonly clock: ClockStatus,
     readonly dbPath: string,
     readonly uplinkView: UplinkView | undefined,
-    readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number },
+    /** storeMaxBytes: store.max_bytes, 0 = no budget; maxPendingBatches: batch.max_pending when there is an uplink. */
+    readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number; storeMaxBytes?: number; maxPendingBatches?: number },
   ) {
     this.stmts = {
       oldestPending: db.prepare("SELECT seq, created_at, attempts, last_error FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1"),
+      // Both walk the partial index readings_unbatched: the first row only, and at most `?` rows.
+      oldestUnbatched: db.prepare('SELECT received_at FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT 1').pluck(),
+      countUnbatchedUpTo: db.prepare('SELECT count(*) FROM (SELECT 1 FROM readings WHERE batch_seq IS NULL LIMIT ?)').pluck(),
     };
   }
 
@@ -47,6 +53,16 @@ export class AgentState implements AgentStateView {
 
   unbatched(): { count: number; oldestReceivedAt: number | null } {
     return this.batches.unbatchedSummary();
+  }
+
+  /**
+   * Like `unbatched` but bounded: while the uplink is down readings may pile up unbatched by the
+   * million (batch.max_pending), and a health probe must not count them all.
+   */
+  unbatchedUpTo(cap: number): { count: number; more: boolean; oldestReceivedAt: number | null } {
+    const count = this.stmts.countUnbatchedUpTo.get(cap + 1) as number;
+    const oldest = (this.stmts.oldestUnbatched.get() as number | undefined) ?? null;
+    return { count: Math.min(count, cap), more: count > cap, oldestReceivedAt: oldest };
   }
 
   storeBytes(): number {
@@ -87,8 +103,22 @@ export class AgentState implements AgentStateView {
     };
   }
 
-  /** A real write (one small transaction): a full disk, a read-only remount or a lost file show here. */
+  private lastProbe: { at: number; error?: unknown } | undefined;
+
+  /**
+   * A real write (one small transaction): a full disk, a read-only remount or a lost file show
+   * here. At most one every PROBE_INTERVAL_MS: the status page polls, and each write is an fsync
+   * on an SD card.
+   */
   probeStoreWrite(now = Date.now()): void {
-    setMeta(this.db, 'health_probe_at', String(now));
+    if (!this.lastProbe || Math.abs(now - this.lastProbe.at) >= PROBE_INTERVAL_MS) {
+      try {
+        setMeta(this.db, 'health_probe_at', String(now));
+        this.lastProbe = { at: now };
+      } catch (err) {
+        this.lastProbe = { at: now, error: err };
+      }
+    }
+    if (this.lastProbe.error !== undefined) throw this.lastProbe.error;
   }
 }

@@ -24,6 +24,7 @@ export interface HealthLimits {
 const BATCHER_STALL_MARGIN_MS = 60_000;
 
 const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
 
 /** Readiness with a reason per check: store writable, buffer moving, uplink delivering, sources connected, clock synced. */
 export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.now()): HealthReport {
@@ -58,21 +59,31 @@ function safely(name: string, fn: () => Check): Check {
 function checkStore(state: AgentState, now: number): Check {
   try {
     state.probeStoreWrite(now);
-    return { ok: true, reason: `store ${state.dbPath} is writable (${(state.storeBytes() / 1048576).toFixed(1)} MiB)` };
+    const budget = state.info.storeMaxBytes ? ` of the ${mib(state.info.storeMaxBytes)} MiB budget (store.max_bytes)` : '';
+    return { ok: true, reason: `store ${state.dbPath} is writable (${mib(state.storeBytes())} MiB${budget})` };
   } catch (err) {
     return { ok: false, reason: `store ${state.dbPath} is not writable: ${errorMessage(err)}` };
   }
 }
 
+const BUFFER_COUNT_CAP = 100_000;
+
 function checkBuffer(state: AgentState, now: number): Check {
-  const { count, oldestReceivedAt } = state.unbatched();
+  const { count, more, oldestReceivedAt } = state.unbatchedUpTo(BUFFER_COUNT_CAP);
   if (count === 0 || oldestReceivedAt === null) return { ok: true, reason: 'no readings waiting for a batch' };
+  const n = `${more ? 'more than ' : ''}${count}`;
   const age = now - oldestReceivedAt;
+  const pending = state.batchCounts().pending ?? 0;
+  const maxPending = state.info.maxPendingBatches;
+  if (maxPending !== undefined && pending >= maxPending) {
+    // Held back on purpose (batch.max_pending): the uplink check says why.
+    return { ok: true, reason: `${n} readings held unbatched while ${pending} batches wait for the uplink (batch.max_pending ${maxPending}), the oldest for ${secs(age)}` };
+  }
   const limit = state.info.batchMaxAgeMs + BATCHER_STALL_MARGIN_MS;
   if (age > limit) {
-    return { ok: false, reason: `${count} readings wait for a batch, the oldest for ${secs(age)} (batch.max_age_ms is ${state.info.batchMaxAgeMs}): batching is stalled` };
+    return { ok: false, reason: `${n} readings wait for a batch, the oldest for ${secs(age)} (batch.max_age_ms is ${state.info.batchMaxAgeMs}): batching is stalled` };
   }
-  return { ok: true, reason: `${count} readings wait for a batch, the oldest for ${secs(age)}` };
+  return { ok: true, reason: `${n} readings wait for a batch, the oldest for ${secs(age)}` };
 }
 
 function checkUplink(state: AgentState, limits: HealthLimits, now: number): Check {

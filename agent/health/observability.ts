@@ -34,14 +34,14 @@ export class Observability {
   /** Counts committed readings per source and sensor. */
   watchWriter(writer: GroupCommitWriter): void {
     writer.onCommittedReadings((readings) => {
-      const counts = new Map<string, { source: string; sensor: string; n: number }>();
+      // Runs after every commit on the ingest path: plain loops, no per-reading allocation.
+      const bySource = new Map<string, Map<string, number>>();
       for (const r of readings) {
-        const k = `${r.source}\u0000${r.sensor}`;
-        const c = counts.get(k);
-        if (c) c.n++;
-        else counts.set(k, { source: r.source, sensor: r.sensor, n: 1 });
+        let sensors = bySource.get(r.source);
+        if (!sensors) bySource.set(r.source, (sensors = new Map()));
+        sensors.set(r.sensor, (sensors.get(r.sensor) ?? 0) + 1);
       }
-      for (const c of counts.values()) this.metrics.readingsCommitted(c.source, c.sensor, c.n);
+      for (const [source, sensors] of bySource) for (const [sensor, n] of sensors) this.metrics.readingsCommitted(source, sensor, n);
     });
   }
 

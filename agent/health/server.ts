@@ -49,6 +49,11 @@ function hostAllowed(host: string | undefined): boolean {
   return name === 'localhost' || isIP(name) !== 0;
 }
 
+/** Loopback is what rebinding attacks reach; on an address the operator chose, Prometheus may scrape by host name. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 export interface HealthServerOptions {
   host: string;
   port: number;
@@ -98,7 +103,7 @@ export class HealthServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!hostAllowed(req.headers.host)) return this.send(res, 421, 'text/plain; charset=utf-8', 'unexpected Host header: use the address the endpoint listens on\n');
+    if (isLoopback(this.opts.host) && !hostAllowed(req.headers.host)) return this.send(res, 421, 'text/plain; charset=utf-8', 'unexpected Host header: use the address the endpoint listens on\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return this.send(res, 405, 'text/plain; charset=utf-8', 'read-only endpoint: GET or HEAD\n');

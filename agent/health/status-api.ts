@@ -9,6 +9,7 @@ const RECENT_VERDICTS = 5000;
 const ALERT_SCAN_VERDICTS = 100_000;
 const MAX_CHARTS = 24;
 const MAX_POINTS = 300;
+const MAX_COUNTERS = 30;
 
 export interface SensorSeries {
   key: string;
@@ -107,8 +108,9 @@ export function statusOverview(state: AgentState, limits: HealthLimits, now = Da
       batches: state.batchCounts(),
       oldest_pending_seq: oldest?.seq ?? null,
       oldest_pending_age_s: oldest ? Math.max(0, (now - oldest.created_at) / 1000) : null,
-      unbatched_readings: state.unbatched().count,
+      unbatched_readings: state.unbatchedUpTo(1_000_000).count,
       store_bytes: state.storeBytes(),
+      store_max_bytes: state.info.storeMaxBytes ?? 0,
     },
     uplink: uplink
       ? {
@@ -120,6 +122,11 @@ export function statusOverview(state: AgentState, limits: HealthLimits, now = Da
         }
       : null,
     sources: state.sources(),
+    // Rejections, duplicates, drops...: the largest first, so a problem stands out.
+    counters: state
+      .counters()
+      .sort((a, b) => b.value - a.value)
+      .slice(0, MAX_COUNTERS),
     verdicts_available: verdictsAvailable,
     sensors_total: series.size,
     sensors: charted,

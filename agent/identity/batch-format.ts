@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { StoredReading, TimeSource } from '../types.js';
 import { canonicalDecode, canonicalEncode } from './canonical.js';
@@ -142,6 +143,7 @@ function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number 
 export function buildBatch(identity: Identity, header: BatchHeader, readings: readonly StoredReading[], verdicts: readonly StoredVerdict[] = []): SignedBatch {
   if (readings.length === 0 && verdicts.length === 0) throw new Error('a batch holds at least one reading or verdict');
   const r = readings.map(toBatchReading);
+  const leaves = readingLeaves(r);
   const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
   const { t0, t1 } = timeRange({ r, ...(v ? { vd: v.vd } : {}) });
   const body: BatchBody = {
@@ -155,7 +157,7 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
     t0,
     t1,
     n: r.length,
-    root: merkleRoot(readingLeaves(r)),
+    root: merkleRoot(leaves),
     r,
   };
   if (v) {
@@ -165,9 +167,33 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
   }
   // Sorted by sensor, so the same drops always encode to the same bytes.
   if (header.drops && header.drops.length > 0) body.drops = [...header.drops].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0)).map((d) => ({ s: d.s, n: d.n }));
-  const bodyBytes = canonicalEncode(body);
+  const bodyBytes = encodeBodyWithLeaves(body, leaves);
   const signature = identity.sign(bodyBytes);
   return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };
+}
+
+const READINGS_KEY = Uint8Array.of(0x61, 0x72); // text(1) "r"
+
+/**
+ * canonicalEncode(body), reusing the readings' encodings already made for the Merkle leaves
+ * (§3: in the body, `r` is the array header followed by the leaves back to back). The body is
+ * encoded with a random 32-byte placeholder for `r`, and the placeholder is replaced by the
+ * array: map key order depends on keys only, so the bytes are exactly canonicalEncode(body).
+ * Saves encoding every reading twice, the largest cost of cutting a batch.
+ */
+function encodeBodyWithLeaves(body: BatchBody, leaves: readonly Uint8Array[]): Uint8Array {
+  const placeholder = randomBytes(32);
+  const skeleton = canonicalEncode({ ...body, r: placeholder });
+  const marker = Buffer.concat([READINGS_KEY, Uint8Array.of(0x58, 0x20), placeholder]);
+  const at = Buffer.from(skeleton.buffer, skeleton.byteOffset, skeleton.byteLength).indexOf(marker);
+  if (at < 0) return canonicalEncode(body);
+  const header = canonicalEncode(new Array(leaves.length).fill(null)).subarray(0, arrayHeaderLength(leaves.length));
+  return Buffer.concat([skeleton.subarray(0, at + READINGS_KEY.length), header, ...leaves, skeleton.subarray(at + marker.length)]);
+}
+
+/** Bytes of a CBOR array header for n items (RFC 8949 §3.1: argument in 0, 1, 2, 4 or 8 extra bytes). */
+function arrayHeaderLength(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
 }
 
 export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id' | 'duplicate-verdict-id';

@@ -56,6 +56,9 @@ export interface StoredVerdict {
   changed: boolean;
 }
 
+/** What a model said about a window, before the store numbers it (agent/inference). */
+export type Verdict = Omit<StoredVerdict, 'id'>;
+
 /** The model table and the wire verdicts of a batch: one model entry per distinct (id, sha256). */
 export function toBatchVerdicts(verdicts: readonly StoredVerdict[]): { m: BatchModelRef[]; vd: BatchVerdict[] } {
   const m: BatchModelRef[] = [];

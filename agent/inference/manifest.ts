@@ -4,10 +4,14 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AgentError, errorMessage } from '../errors.js';
+import { deviceIdFromPublicKey } from '../identity/device-id.js';
+import { verifySignature } from '../identity/keys.js';
 
 /** Format of models/manifest.json, specified in agent/inference/README.md. */
 export const MANIFEST_FORMAT = 'edge-agent/models/1';
 export const MANIFEST_FILE = 'manifest.json';
+/** Detached Ed25519 signature of manifest.json's exact bytes by the model publisher (64 bytes, base64). */
+export const MANIFEST_SIGNATURE_FILE = 'manifest.json.sig';
 
 /** The models shipped with the package (`models/` at the package root). */
 export const SHIPPED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../models');
@@ -95,13 +99,37 @@ const manifestSchema = z.strictObject({
 export type ModelEntry = z.infer<typeof modelEntrySchema>;
 export type Manifest = z.infer<typeof manifestSchema> & { dir: string };
 
-/** Reads and validates `manifest.json`; every problem is reported at once with its JSON path. */
-export function loadManifest(dir: string): Manifest {
+/**
+ * Checks the publisher's detached signature over the manifest's exact bytes. Since the manifest
+ * pins every model file by sha256, a verified manifest vouches for every model it lists.
+ */
+function checkManifestSignature(dir: string, bytes: Buffer, publisherKey: Uint8Array): void {
+  const path = join(dir, MANIFEST_SIGNATURE_FILE);
+  const who = deviceIdFromPublicKey(publisherKey);
+  let sig: Buffer;
+  try {
+    sig = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
+  } catch (err) {
+    throw new AgentError('MODEL_TAMPERED', `a model publisher key (${who}) is configured, but ${path} cannot be read: ${errorMessage(err)}; refusing the models`);
+  }
+  if (sig.length !== 64 || !verifySignature(publisherKey, bytes, sig)) {
+    throw new AgentError('MODEL_TAMPERED', `${join(dir, MANIFEST_FILE)}: its signature (${path}) does not verify with the model publisher key ${who}; refusing the models`);
+  }
+}
+
+/**
+ * Reads and validates `manifest.json`; every problem is reported at once with its JSON path.
+ * With `publisherKey`, the manifest must carry a valid signature by it (manifest.json.sig).
+ */
+export function loadManifest(dir: string, opts: { publisherKey?: Uint8Array } = {}): Manifest {
   const path = join(dir, MANIFEST_FILE);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    const bytes = readFileSync(path);
+    if (opts.publisherKey) checkManifestSignature(dir, bytes, opts.publisherKey);
+    raw = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
+    if (err instanceof AgentError) throw err;
     const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'MODEL_NOT_FOUND' : 'MODEL_INVALID';
     throw new AgentError(code, `${path}: ${errorMessage(err)}`);
   }
@@ -171,8 +199,8 @@ export interface ModelCheck {
 }
 
 /** Checks every model of a manifest against its sha256 without loading it (doctor, `models verify`). */
-export function verifyModels(dir: string): ModelCheck[] {
-  const manifest = loadManifest(dir);
+export function verifyModels(dir: string, opts: { publisherKey?: Uint8Array } = {}): ModelCheck[] {
+  const manifest = loadManifest(dir, opts);
   return manifest.models.map((m) => {
     try {
       readVerifiedModel(manifest, m);

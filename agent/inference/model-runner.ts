@@ -1,7 +1,10 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
 import type { ModelEntry } from './manifest.js';
-import type { OnnxModel, ModelOutputs } from './onnx-model.js';
+import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
+import type { Verdict } from '../identity/verdict-format.js';
+
+export type { Verdict };
 
 /** One row of one key (a sensor, or an asset of a multivariate model), raw values in feature order. */
 export interface Row {
@@ -10,26 +13,6 @@ export interface Row {
   ts: number;
   values: readonly number[];
   /** Id of the stored reading that completed this row (live), carried into its verdict. */
-  ref?: number;
-}
-
-/** What a model said about the window ending at one row. */
-export interface Verdict {
-  key: string;
-  /** End of the window: the time of the row judged. */
-  ts: number;
-  windowStart: number;
-  modelId: string;
-  modelSha256: Uint8Array;
-  outputs: Record<string, number>;
-  /** Calibrated anomaly score in [0,1] (anomaly models). */
-  score?: number;
-  /** The value the alert rule compared (score or an output) and the threshold in force. */
-  value: number;
-  threshold: number;
-  alert: boolean;
-  /** This verdict raised or cleared the alert. */
-  changed: boolean;
   ref?: number;
 }
 
@@ -186,7 +169,7 @@ export class ModelRunner {
     const started = performance.now();
     const outputs = await this.model.run(this.buf, windows);
     this.stats.inferenceMs += performance.now() - started;
-    this.stats.runs += Math.ceil(windows / 1024);
+    this.stats.runs += Math.ceil(windows / MAX_RUN_BATCH);
     this.stats.windows += windows;
     this.jobs.forEach((job, w) => {
       const v = this.finish(job, outputs, w);
@@ -297,10 +280,17 @@ export class ModelRunner {
 
   /** The window ending at the key's newest row; rows before the first are the first row (pad "edge"). */
   private copyWindow(s: KeyState, slot: Float32Array): void {
+    const f = this.f;
+    // Element loops, not subarray views: this runs once per reading and must not allocate.
     for (let i = 0; i < this.w; i++) {
       const abs = s.rows - this.w + i;
-      if (abs < 0) slot.set(s.first!, i * this.f);
-      else slot.set(s.ring.subarray((abs % this.w) * this.f, (abs % this.w) * this.f + this.f), i * this.f);
+      const out = i * f;
+      if (abs < 0) {
+        for (let k = 0; k < f; k++) slot[out + k] = s.first![k]!;
+      } else {
+        const from = (abs % this.w) * f;
+        for (let k = 0; k < f; k++) slot[out + k] = s.ring[from + k]!;
+      }
     }
   }
 
@@ -351,7 +341,7 @@ export class ModelRunner {
       changed,
     };
     if (scoreValue !== undefined) v.score = scoreValue;
-    if (job.ref !== undefined) v.ref = job.ref;
+    if (job.ref !== undefined) v.readingId = job.ref;
     return v;
   }
 

@@ -2,8 +2,12 @@ import type { InferenceSession as OrtSession } from 'onnxruntime-node';
 import { AgentError, errorMessage } from '../errors.js';
 import { readVerifiedModel, type Manifest, type ModelEntry } from './manifest.js';
 
-/** Windows per `session.run`: large enough to amortise the call, small enough to bound memory. */
-export const MAX_RUN_BATCH = 1024;
+/**
+ * Windows per `session.run`. Each call is one await, and under an ingest burst every await waits
+ * a whole event-loop turn (hundreds of ms): with 1,024 a 16k-reading pass took 14 s while MQTT
+ * flooded in. 16,384 makes a live pass one call; its tensors stay a few MB for the shipped models.
+ */
+export const MAX_RUN_BATCH = 16_384;
 
 export type ModelOutputs = Record<string, Float32Array>;
 

@@ -85,7 +85,17 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
   const progress = opts.progress?.(totalBytes);
 
   const input = createReadStream(opts.input);
-  const parser = input.pipe(parse({ delimiter, bom: true, skip_empty_lines: true, relax_column_count: false, info: true, trim: false }));
+  // The line of each record rides on the record itself: csv-parse's `info` objects cost ~10% of a replay.
+  const parser = input.pipe(
+    parse({
+      delimiter,
+      bom: true,
+      skip_empty_lines: true,
+      relax_column_count: false,
+      trim: false,
+      on_record: (record: string[], context: { lines: number }) => Object.assign(record, { line: context.lines }),
+    }),
+  );
   const out = stringify({ delimiter });
   const sink = createWriteStream(opts.output);
   out.pipe(sink);
@@ -117,9 +127,8 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
   };
 
   try {
-    for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      const cells = record.record;
-      const line = record.info.lines;
+    for await (const cells of parser as AsyncIterable<string[] & { line: number }>) {
+      const line = cells.line;
       if (!header) {
         header = cells.map((c) => c.trim());
         const col = (name: string, what: string) => {

@@ -1,18 +1,7 @@
+import { topicMatches } from '../sources/mqtt/topic.js';
 import type { StoredReading } from '../types.js';
 import type { BindingConfig } from './config.js';
 import type { ModelRunner, Row } from './model-runner.js';
-
-/** MQTT filter semantics over '/'-separated sensor ids [MQTT-4.7.1]: '+' one level, '#' the rest. */
-export function matchesFilter(filter: string, sensor: string): boolean {
-  const f = filter.split('/');
-  const s = sensor.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= s.length) return false;
-    if (f[i] !== '+' && f[i] !== s[i]) return false;
-  }
-  return f.length === s.length;
-}
 
 /** One configured binding with its runner and the state of row assembly. */
 export class Binding {
@@ -39,9 +28,9 @@ export class Binding {
     return this.cfg.asset !== undefined;
   }
 
-  /** Whether this binding takes readings of `sensor` (cached by the router). */
+  /** Whether this binding takes readings of `sensor`: MQTT filter rules over sensor ids (cached by the router). */
   wants(sensor: string): boolean {
-    return this.multivariate ? this.channelOf.has(sensor) : this.cfg.sensors!.some((f) => matchesFilter(f, sensor));
+    return this.multivariate ? this.channelOf.has(sensor) : this.cfg.sensors!.some((f) => topicMatches(f, sensor));
   }
 
   /**

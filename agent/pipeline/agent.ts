@@ -158,7 +158,7 @@ export class Agent {
       this.clock,
       dbPath,
       forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
-      { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms },
+      { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms, storeMaxBytes: config.store.max_bytes, ...(config.uplink ? { maxPendingBatches: config.batch.max_pending } : {}) },
     );
   }
 
@@ -196,6 +196,7 @@ export class Agent {
     if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
     this.inference = await InferenceStage.create(cfg, {
       modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),
       configPath: this.loaded.path,
       db: this.db,
       counters: this.readingStore,

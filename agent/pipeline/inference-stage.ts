@@ -9,7 +9,7 @@ import type { Metrics } from '../health/metrics.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
-import { VerdictStore, type NewVerdict } from '../store/verdict-store.js';
+import { VerdictStore } from '../store/verdict-store.js';
 import type { StoredReading } from '../types.js';
 
 /** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
@@ -58,6 +58,7 @@ export class InferenceStage {
   private queuedCount = 0;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private stopDeadline: number | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
   private readonly router: Router;
   private readonly verdictStore: VerdictStore;
@@ -91,6 +92,7 @@ export class InferenceStage {
     cfg: InferenceConfig,
     deps: {
       modelsDir: string;
+      publisherKey?: Uint8Array;
       configPath: string;
       db: Db;
       counters: ReadingStore;
@@ -101,7 +103,7 @@ export class InferenceStage {
       log: Logger;
     },
   ): Promise<InferenceStage> {
-    const manifest = loadManifest(deps.modelsDir);
+    const manifest = loadManifest(deps.modelsDir, deps.publisherKey ? { publisherKey: deps.publisherKey } : {});
     const models = new Map<string, OnnxModel>();
     const bindings: Binding[] = [];
     for (const [id, b] of Object.entries(cfg.bindings)) {
@@ -147,7 +149,7 @@ export class InferenceStage {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !(this.stopDeadline !== undefined && Date.now() > this.stopDeadline)) {
       const batch: StoredReading[] = [];
       while (this.queue.length > 0 && batch.length < PASS_READINGS) batch.push(...this.queue.shift()!);
       this.queuedCount -= batch.length;
@@ -156,8 +158,9 @@ export class InferenceStage {
   }
 
   private async pass(readings: StoredReading[]): Promise<void> {
+    const started = performance.now();
     const { rows, unscored } = this.router.route(readings);
-    const fresh: NewVerdict[] = [];
+    const fresh: Verdict[] = [];
     for (const [binding, n] of unscored) {
       this.stats.unscored += n;
       this.counters.addCounter('inference_unscored', binding.id, n);
@@ -177,8 +180,9 @@ export class InferenceStage {
         continue;
       }
       this.stats.scored += list.length;
-      for (const v of results) if (v) fresh.push(toNewVerdict(v));
+      for (const v of results) if (v) fresh.push(v);
     }
+    this.log.debug({ readings: readings.length, verdicts: fresh.length, ms: Math.round(performance.now() - started), queued: this.queuedCount }, 'inference pass');
     if (fresh.length === 0) return;
     let ids: number[];
     try {
@@ -212,11 +216,17 @@ export class InferenceStage {
     return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings };
   }
 
-  /** Scores what is queued (bounded by `timeoutMs`), saves every series' state, releases the models. */
+  /**
+   * Scores what is queued for up to `timeoutMs` (what is left stays stored, unscored), saves every
+   * series' state, releases the models. The pass in flight always finishes: a session is never
+   * released under a running `session.run`.
+   */
   async stop(timeoutMs = 2000): Promise<void> {
     this.stopped = true;
+    this.stopDeadline = Date.now() + timeoutMs;
     if (this.saveTimer) clearInterval(this.saveTimer);
-    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await this.running;
+    if (this.queuedCount > 0) this.log.warn({ readings: this.queuedCount }, 'stopping with readings not yet scored; they are stored and delivered unscored');
     this.saveState();
     await Promise.allSettled(this.bindings.map((b) => b.runner.close()));
   }
@@ -253,22 +263,4 @@ export class InferenceStage {
     }
     if (restored > 0) this.log.info({ series: restored }, 'inference state restored');
   }
-}
-
-function toNewVerdict(v: Verdict): NewVerdict {
-  const out: NewVerdict = {
-    key: v.key,
-    modelId: v.modelId,
-    modelSha256: v.modelSha256,
-    windowStart: v.windowStart,
-    ts: v.ts,
-    outputs: v.outputs,
-    value: v.value,
-    threshold: v.threshold,
-    alert: v.alert,
-    changed: v.changed,
-  };
-  if (v.ref !== undefined) out.readingId = v.ref;
-  if (v.score !== undefined) out.score = v.score;
-  return out;
 }

@@ -96,23 +96,30 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
   };
   client = mqtt.connect(opts.url, options);
   const c = client;
+  let lastError: string | undefined;
   c.on('connect', (connack) => {
+    lastError = undefined;
     log.info({ url: opts.url, topic: opts.topic, session_present: connack.sessionPresent }, 'receiver subscribed to batches over MQTT');
     c.subscribe(opts.topic, { qos: 1 }, (err) => {
       if (err) log.error({ err: err.message, topic: opts.topic }, 'subscribe failed');
     });
   });
-  c.on('error', (err) => log.warn({ url: opts.url, err: describeTlsError(err) ?? err.message }, 'receiver mqtt error'));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no connection to ${opts.url} within 10 s`)), 10_000);
+  c.on('error', (err) => {
+    const text = describeTlsError(err) ?? err.message;
+    // The same error at every reconnect: once at warn, then at debug.
+    log[text === lastError ? 'debug' : 'warn']({ url: opts.url, err: text }, 'receiver mqtt error');
+    lastError = text;
+  });
+  // Started subscribed when the broker is there; otherwise the receiver serves HTTP meanwhile and
+  // the client keeps reconnecting (errors are logged above).
+  const connected = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 10_000);
     c.once('connect', () => {
       clearTimeout(timer);
-      resolve();
+      resolve(true);
     });
-  }).catch((err: unknown) => {
-    c.end(true);
-    throw err;
   });
+  if (!connected) log.warn({ url: opts.url }, 'broker not reachable yet; batches over MQTT are taken once it is');
   return {
     close: () =>
       new Promise<void>((resolve) => {

@@ -15,6 +15,8 @@ export interface StoreUsage {
 export interface EnforceResult {
   /** Unbatched readings deleted, per sensor. */
   dropped: Map<string, number>;
+  /** Unbatched verdicts deleted (after every unbatched reading), per key. */
+  droppedVerdicts: Map<string, number>;
   /** Delivered batches deleted before their retention ran out. */
   prunedBatches: number;
 }
@@ -31,7 +33,9 @@ const LOW_WATER = 0.85;
  * chunk, re-measuring after each:
  *   1. delivered batches and their readings (the network has them), newest batch kept for the chain;
  *   2. the oldest readings not yet in a batch, counted per sensor (`dropped` counter) and queued
- *      for the next batch's `drops` field.
+ *      for the next batch's `drops` field;
+ *   3. then the oldest unbatched verdicts that are not alert changes, and alert changes last
+ *      (counter `dropped_verdicts`, per key; not yet carried in batches).
  * Readings inside signed batches waiting for delivery are never dropped (that would break the
  * chain): `batch.max_pending` bounds them instead. Freed pages are reused by the next inserts, so
  * the file stops growing; on stores created with auto_vacuum=INCREMENTAL the file is also
@@ -66,6 +70,15 @@ export class StoreBudget {
       ),
       deleteOldest: db.prepare('DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?)'),
       unbatched: db.prepare('SELECT count(*) FROM readings WHERE batch_seq IS NULL').pluck(),
+      // Verdicts: plain ones (changed = 0) before alert changes (changed = 1), oldest first.
+      unbatchedVerdicts: db.prepare('SELECT count(*) FROM verdicts WHERE batch_seq IS NULL AND changed = ?').pluck(),
+      oldestVerdictsByKey: db.prepare<[number, number], { key: string; n: number }>(
+        'SELECT key, count(*) AS n FROM (SELECT key FROM verdicts WHERE batch_seq IS NULL AND changed = ? ORDER BY id LIMIT ?) GROUP BY key',
+      ),
+      deleteOldestVerdicts: db.prepare('DELETE FROM verdicts WHERE id IN (SELECT id FROM verdicts WHERE batch_seq IS NULL AND changed = ? ORDER BY id LIMIT ?)'),
+      countDroppedVerdicts: db.prepare(
+        "INSERT INTO counters (name, label, value) VALUES ('dropped_verdicts', ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
+      ),
       countDropped: db.prepare(
         "INSERT INTO counters (name, label, value) VALUES ('dropped', ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
       ),
@@ -85,20 +98,31 @@ export class StoreBudget {
     return { fileBytes: pages * this.pageSize, walBytes, usedBytes: (pages - free) * this.pageSize };
   }
 
-  /** The bytes live data may occupy in the main file. */
+  /** The bytes live data may occupy in the main file: the WAL may reach twice its limit before it is truncated. */
   get dataAllowance(): number {
-    return this.maxBytes - this.walLimitBytes;
+    return this.maxBytes - 2 * this.walLimitBytes;
   }
 
   /** Checks the budget (after commits and on a timer) and frees space when it is exceeded. */
   enforce(): EnforceResult {
-    const result: EnforceResult = { dropped: new Map(), prunedBatches: 0 };
+    const result: EnforceResult = { dropped: new Map(), droppedVerdicts: new Map(), prunedBatches: 0 };
     if (this.maxBytes <= 0) return result;
     let u = this.usage();
     if (u.walBytes > this.walLimitBytes) {
       // PASSIVE never waits for readers (a `status` beside the agent); the next write after a
       // complete checkpoint restarts the WAL and cuts it to journal_size_limit.
       this.db.pragma('wal_checkpoint(PASSIVE)');
+      u = this.usage();
+    }
+    if (u.walBytes > 2 * this.walLimitBytes) {
+      // Readers kept the WAL from being reset: wait for them briefly (not the usual 5 s) and
+      // truncate it. If a reader still holds on, the next check tries again.
+      this.db.pragma('busy_timeout = 50');
+      try {
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } finally {
+        this.db.pragma('busy_timeout = 5000');
+      }
       u = this.usage();
     }
     if (u.usedBytes > this.dataAllowance) this.free(this.dataAllowance * LOW_WATER, result);
@@ -111,7 +135,7 @@ export class StoreBudget {
    * failed commit can be retried. Freed pages are reused in place, so no new disk space is needed.
    */
   makeRoom(): EnforceResult {
-    const result: EnforceResult = { dropped: new Map(), prunedBatches: 0 };
+    const result: EnforceResult = { dropped: new Map(), droppedVerdicts: new Map(), prunedBatches: 0 };
     const u = this.usage();
     const target = Math.min(u.usedBytes * 0.9, this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
     this.free(target, result);
@@ -126,6 +150,17 @@ export class StoreBudget {
       const excess = u.usedBytes - targetUsedBytes;
       if (excess <= 0) break;
       const left = this.q.unbatched.get() as number;
+      const plainVerdicts = left === 0 ? (this.q.unbatchedVerdicts.get(0) as number) : 0;
+      const alertVerdicts = left === 0 && plainVerdicts === 0 ? (this.q.unbatchedVerdicts.get(1) as number) : 0;
+      const chunk = Math.max(CHUNK_MIN, Math.min(CHUNK_MAX, Math.ceil(excess / 100)));
+      if (left === 0 && plainVerdicts > 0) {
+        this.dropOldestVerdicts(0, Math.min(plainVerdicts, chunk), result.droppedVerdicts);
+        continue;
+      }
+      if (left === 0 && alertVerdicts > 0) {
+        this.dropOldestVerdicts(1, Math.min(alertVerdicts, chunk), result.droppedVerdicts);
+        continue;
+      }
       if (left === 0) {
         if (performance.now() - this.lastStuckLogAt < 60_000) break;
         this.lastStuckLogAt = performance.now();
@@ -136,13 +171,13 @@ export class StoreBudget {
         break;
       }
       // About 100 bytes per reading with its index entries; re-measured after every chunk.
-      const chunk = Math.min(left, Math.max(CHUNK_MIN, Math.min(CHUNK_MAX, Math.ceil(excess / 100))));
-      this.dropOldest(chunk, result.dropped);
+      this.dropOldest(Math.min(left, chunk), result.dropped);
     }
     const total = [...result.dropped.values()].reduce((a, b) => a + b, 0);
-    if (total > 0 || result.prunedBatches > 0) {
+    const verdicts = [...result.droppedVerdicts.values()].reduce((a, b) => a + b, 0);
+    if (total > 0 || verdicts > 0 || result.prunedBatches > 0) {
       this.log.warn(
-        { dropped: total, sensors: Object.fromEntries([...result.dropped].slice(0, 20)), pruned_delivered_batches: result.prunedBatches, ...this.usage(), max_bytes: this.maxBytes },
+        { dropped: total, dropped_verdicts: verdicts, sensors: Object.fromEntries([...result.dropped].slice(0, 20)), pruned_delivered_batches: result.prunedBatches, ...this.usage(), max_bytes: this.maxBytes },
         'store budget reached: dropped the oldest readings not yet in a batch',
       );
     }
@@ -156,6 +191,16 @@ export class StoreBudget {
         into.set(sensor, (into.get(sensor) ?? 0) + count);
       }
       this.q.deleteOldest.run(n);
+    })();
+  }
+
+  private dropOldestVerdicts(changed: 0 | 1, n: number, into: Map<string, number>): void {
+    this.db.transaction(() => {
+      for (const { key, n: count } of this.q.oldestVerdictsByKey.all(changed, n)) {
+        this.q.countDroppedVerdicts.run(key, count);
+        into.set(key, (into.get(key) ?? 0) + count);
+      }
+      this.q.deleteOldestVerdicts.run(changed, n);
     })();
   }
 

@@ -60,6 +60,14 @@ export function rowToReading(row: ReadingRow): StoredReading {
   return r;
 }
 
+/**
+ * A literal with one fixed shape: `{...r, id, ...}` made objects whose fields read ~40x slower
+ * (349 vs 8 ns measured), and every committed reading is read by the inference stage and metrics.
+ */
+function storedReadingOf(r: Reading, id: number, source: string, boot: number): StoredReading {
+  return { id, sensor: r.sensor, ts: r.ts, timeSource: r.timeSource, value: r.value, unit: r.unit, seq: r.seq, source, boot };
+}
+
 const TIME_SOURCE_INDEX = new Map<TimeSource, number>(TIME_SOURCES.map((t, i) => [t, i]));
 
 /** The readings buffer: group-committed inserts with de-duplication, and the unbatched queue. */
@@ -132,7 +140,7 @@ export class ReadingStore {
         this.bootCounter,
       );
       accepted += info.changes;
-      if (stored && info.changes === 1) stored.push({ ...r, id: Number(info.lastInsertRowid), source: sub.source, boot: this.bootCounter });
+      if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
     for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);

@@ -1,8 +1,6 @@
-import type { StoredVerdict } from '../identity/verdict-format.js';
+import type { StoredVerdict, Verdict } from '../identity/verdict-format.js';
 import type { Db } from './database.js';
 
-/** A verdict as the inference stage hands it to the store (ids are the store's). */
-export type NewVerdict = Omit<StoredVerdict, 'id'>;
 
 export interface VerdictRow {
   id: number;
@@ -54,7 +52,7 @@ export class VerdictStore {
       `INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, boot, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertAll = db.transaction((verdicts: readonly NewVerdict[], now: number) =>
+    this.insertAll = db.transaction((verdicts: readonly Verdict[], now: number) =>
       verdicts.map(
         (v) =>
           Number(
@@ -80,7 +78,7 @@ export class VerdictStore {
   }
 
   /** Commits the verdicts in one transaction; returns their ids in order. */
-  commit(verdicts: readonly NewVerdict[], now = Date.now()): number[] {
+  commit(verdicts: readonly Verdict[], now = Date.now()): number[] {
     return verdicts.length === 0 ? [] : this.insertAll(verdicts, now);
   }
 }

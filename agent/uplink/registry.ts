@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { UplinkConfig } from '../config/schema.js';
+import { readSecretFile } from '../config/secret-file.js';
 import { loadTlsOptions } from '../config/tls.js';
-import { AgentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { HttpUplink } from './http/http-uplink.js';
 import { defaultUplinkClientId, topicFor } from './mqtt/config.js';
@@ -23,15 +22,7 @@ export function createUplink(cfg: UplinkConfig, ctx: UplinkContext): Uplink {
     const tls = cfg.url.startsWith('https://') ? { tls: loadTlsOptions(cfg.tls, 'uplink.tls', ctx.resolvePath, ctx.log) } : {};
     return new HttpUplink({ url: cfg.url, timeoutMs: cfg.timeout_ms, ...receiverKey, ...tls });
   }
-  let password: string | undefined;
-  if (cfg.password_file) {
-    const file = ctx.resolvePath(cfg.password_file);
-    try {
-      password = readFileSync(file, 'utf8').trim();
-    } catch (err) {
-      throw new AgentError('CONFIG_INVALID', `uplink.password_file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
-  }
+  const password = cfg.password_file ? readSecretFile(ctx.resolvePath(cfg.password_file), 'uplink.password_file', ctx.log) : undefined;
   const tls = cfg.url.startsWith('mqtts://') ? { tls: loadTlsOptions(cfg.tls, 'uplink.tls', ctx.resolvePath, ctx.log) } : {};
   return new MqttUplink(
     {

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
 import { AckProxy } from './lib/ack-proxy.js';
+import type { BenchModel } from './lib/bench-model.js';
 import { pinned } from './lib/cores.js';
 import { rssMb, sampleRss, writeBytes } from './lib/procfs.js';
 import { initAgent, startAgent, startBroker, startProc, startReceiver, until, type Proc } from './lib/processes.js';
@@ -15,10 +16,22 @@ import { percentile, sleep } from './lib/stats.js';
 const AGENT_CORE = 0;
 const PEER_CORE = 1;
 /** Batching as a deployment would configure it for a busy gateway; a short age keeps the measured tail small. */
-const AGENT_EDITS: [string[], unknown][] = [
+const BASE_EDITS: [string[], unknown][] = [
   [['batch', 'max_readings'], 1000],
   [['batch', 'max_age_ms'], 100],
 ];
+let AGENT_EDITS = BASE_EDITS;
+let MODEL_EDITS: [string[], unknown][] = [];
+
+/** Every agent of the end-to-end runs scores every reading with `model` (inference on). */
+export function useModel(model: BenchModel): void {
+  MODEL_EDITS = [
+    [['inference', 'models_dir'], model.modelsDir],
+    [['inference', 'bindings', 'bench', 'model'], model.id],
+    [['inference', 'bindings', 'bench', 'sensors'], ['#']],
+  ];
+  AGENT_EDITS = [...BASE_EDITS, ...MODEL_EDITS];
+}
 
 export function benchLines(messages: number, offset = 0): string {
   let s = '';
@@ -40,6 +53,8 @@ function publishLines(port: number, lines: string): Promise<void> {
 
 export interface ThroughputResult {
   perS: number;
+  /** The agent alone: first publish until every reading is committed in its store. */
+  committedPerS: number;
   rssPeakMb: number;
   bytesWrittenPerReading: number | undefined;
   receiverRejected: number;
@@ -57,15 +72,25 @@ export async function throughputRun(messages: number): Promise<ThroughputResult>
     const lines = benchLines(messages);
     const rss = sampleRss(agent.pid);
     const writtenBefore = writeBytes(agent.pid);
+    const Sqlite = (await import('better-sqlite3')).default;
+    const store = new Sqlite(`${dir}/edge-agent.db`, { readonly: true });
+    const stored = store.prepare('SELECT count(*) FROM readings').pluck();
+    let committedAt: number | undefined;
     const started = performance.now();
-    await publishLines(broker.port, lines);
-    await until(`${messages} readings verified at the receiver (agent log: ${agent.output().slice(-1500)})`, async () => (await receiver.readings()) >= messages, 300_000);
+    const publishing = publishLines(broker.port, lines);
+    await until(`${messages} readings verified at the receiver (agent log: ${agent.output().slice(-1500)})`, async () => {
+      if (committedAt === undefined && (stored.get() as number) >= messages) committedAt = performance.now();
+      return (await receiver.readings()) >= messages;
+    }, 300_000);
+    await publishing;
     const seconds = (performance.now() - started) / 1000;
+    store.close();
     const writtenAfter = writeBytes(agent.pid);
     const peak = Math.max(...rss.stop());
     const stats = await receiver.stats();
     return {
       perS: messages / seconds,
+      committedPerS: messages / (((committedAt ?? performance.now()) - started) / 1000),
       rssPeakMb: peak,
       bytesWrittenPerReading: writtenBefore !== undefined && writtenAfter !== undefined ? (writtenAfter - writtenBefore) / messages : undefined,
       receiverRejected: stats.rejected ?? 0,
@@ -112,7 +137,8 @@ export interface LatencyResult {
  * publish, so it includes the broker hop. The first second is warm-up and not counted. Then cold
  * starts: stop the agent, queue one message for its session, start it, time to its first PUBACK.
  */
-export async function latencyRun(rate: number, seconds: number, coldStarts: number): Promise<LatencyResult> {
+export async function latencyRun(rate: number, seconds: number, coldStarts: number, opts: { inference?: boolean } = {}): Promise<LatencyResult> {
+  const edits = opts.inference === false ? BASE_EDITS : AGENT_EDITS;
   const broker = await startBroker(PEER_CORE);
   const receiver = await startReceiver(PEER_CORE);
   const sentAt = new Map<number, number>();
@@ -146,7 +172,7 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
     pub.publish('sensors/latency', `{"v":${v},"t":${1_763_000_000_000 + v}}`, { qos: 1 });
   };
   try {
-    const dir = initAgent(proxy.url, receiver.url, AGENT_EDITS);
+    const dir = initAgent(proxy.url, receiver.url, edits);
     agent = await startAgent(AGENT_CORE, dir);
     await sleep(300);
     const rss = sampleRss(agent.pid);
@@ -158,7 +184,7 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
       while (next < due) publish();
       await sleep(2);
     }
-    await until('the agent to acknowledge the last publishes', () => sentAt.size === 0, 10_000).catch(() => undefined);
+    await until('the agent to acknowledge the last publishes', () => sentAt.size === 0, 30_000).catch(() => undefined);
     const unacked = sentAt.size;
     const rssPeakMb = Math.max(...rss.stop());
 
@@ -188,3 +214,45 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
 }
 
 export { rssMb };
+
+export interface BacklogResult {
+  /** RSS after each published chunk: [readings stored so far, MiB]. */
+  samples: [number, number][];
+  startMb: number;
+  endMb: number;
+  maxMb: number;
+}
+
+/**
+ * Memory under a long backlog: the uplink is down (nothing listens at its URL) while `messages`
+ * readings arrive in chunks; the agent's RSS is sampled after each chunk is stored. With
+ * batch.max_pending the signed backlog stops growing and the rest waits unbatched in SQLite, so
+ * RSS should stay flat whatever the backlog.
+ */
+export async function backlogRun(messages: number, env: NodeJS.ProcessEnv = {}, chunks = 10): Promise<BacklogResult> {
+  const broker = await startBroker(PEER_CORE);
+  let agent: Proc | undefined;
+  try {
+    const dir = initAgent(broker.url, 'http://127.0.0.1:9/v1/batches', [...AGENT_EDITS, [['uplink', 'retry_max_ms'], 2000]]);
+    agent = await startAgent(AGENT_CORE, dir, env);
+    await sleep(500);
+    const startMb = rssMb(agent.pid)!;
+    const samples: [number, number][] = [[0, startMb]];
+    const rss = sampleRss(agent.pid, 500);
+    const per = Math.ceil(messages / chunks);
+    const db = (await import('better-sqlite3')).default;
+    const store = new db(`${dir}/edge-agent.db`, { readonly: true });
+    const stored = () => store.prepare('SELECT count(*) FROM readings').pluck().get() as number;
+    for (let c = 0; c < chunks; c++) {
+      await publishLines(broker.port, benchLines(per, c * per));
+      await until(`chunk ${c + 1} of ${chunks} stored (agent log: ${agent.output().slice(-1500)})`, () => stored() >= (c + 1) * per, 60_000);
+      samples.push([stored(), rssMb(agent.pid)!]);
+    }
+    store.close();
+    const all = rss.stop();
+    return { samples, startMb, endMb: samples[samples.length - 1]![1], maxMb: Math.max(...all) };
+  } finally {
+    await agent?.stop();
+    await broker.proc.stop();
+  }
+}

@@ -15,6 +15,8 @@ import { openDatabase } from '../../agent/store/database.js';
 import { ReadingStore, type Submission } from '../../agent/store/reading-store.js';
 import type { StoredReading } from '../../agent/types.js';
 import { HttpUplink } from '../../agent/uplink/http/http-uplink.js';
+import { openModel } from '../../agent/inference/index.js';
+import type { BenchModel } from './lib/bench-model.js';
 import { writeBytes } from './lib/procfs.js';
 import { startReceiver, tempDir } from './lib/processes.js';
 
@@ -61,7 +63,21 @@ function storeCommit(readings: number, perCommit: number) {
   };
 }
 
-export async function stageCosts(readings: number) {
+/** One model runner fed rows of one series, 1000 per push, after its warm-up: microseconds per reading. */
+async function inferenceCost(model: BenchModel, readings: number): Promise<StageCost> {
+  const runner = await openModel(model.modelsDir, model.id);
+  const rows = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ key: 'bench/s0', ts: 1_763_000_000_000 + from + i, values: [Math.sin((from + i) / 10)] }));
+  await runner.push(rows(0, 2000)); // warm-up and calibration
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let at = 2000; at < 2000 + readings; at += 1000) await runner.push(rows(at, 1000));
+  const wallUs = (performance.now() - t0) * 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await runner.close();
+  return { us_per_reading: round(wallUs / readings), cpu_us_per_reading: round((cpu.user + cpu.system) / readings) };
+}
+
+export async function stageCosts(readings: number, model: BenchModel) {
   // decode: an MQTT JSON object payload to a Reading
   const payloads = Array.from({ length: readings }, (_, i) => Buffer.from(`{"v":${i * 0.25},"t":${1_763_000_000 + i}}`));
   const decode = timed(() => {
@@ -115,10 +131,13 @@ export async function stageCosts(readings: number) {
     db.close();
   }
 
+  const inference = await inferenceCost(model, readings);
+
   return {
     readings,
     stages: {
       decode: { us_per_reading: round(decode.wallUs / readings) },
+      inference,
       store_commit_grouped: grouped.cost,
       store_commit_per_message: single.cost,
       batch_cut: { us_per_reading: round(cut.wallUs / cut.value), cpu_us_per_reading: round(cut.cpuUs / cut.value) },

@@ -23,6 +23,9 @@ export interface RulConfig {
   lr: number;
   lrDecay: number;
   weightDecay: number;
+  /** Networks trained with different seeds whose predictions are averaged (in the graph). */
+  members: number;
+  inputNoise: number;
   seed: number;
   splitSeed: number;
   holdOut: number;
@@ -30,7 +33,7 @@ export interface RulConfig {
 }
 
 export const CMAPSS_CONFIG: RulConfig = {
-  window: 30,
+  window: 50,
   hidden: [64, 32],
   activation: 'relu',
   cap: 125,
@@ -39,6 +42,8 @@ export const CMAPSS_CONFIG: RulConfig = {
   lr: 1e-3,
   lrDecay: 0.95,
   weightDecay: 0,
+  members: 1,
+  inputNoise: 0.4,
   seed: 21,
   splitSeed: 2026,
   holdOut: 20,
@@ -109,12 +114,19 @@ export function trainCmapss(engines: Engine[], cfg: RulConfig = CMAPSS_CONFIG, q
   const data = engineWindows(train, spec, cfg.cap);
   const y = data.y.map((v) => v / cfg.cap);
   const width = cfg.window * CMAPSS_FEATURES.length;
-  const mlp = new Mlp({ sizes: [width, ...cfg.hidden, 1], hidden: cfg.activation }, new Prng(cfg.seed));
-  fit(mlp, data.x, y, data.n, {
-    epochs: cfg.epochs, batch: cfg.batch, lr: cfg.lr, lrDecay: cfg.lrDecay, weightDecay: cfg.weightDecay,
-    seed: cfg.seed + 1, loss: 'mse', label: 'train cmapss-rul', quiet,
+  const members = Array.from({ length: cfg.members }, (_, k) => {
+    const seed = cfg.seed + 100 * k;
+    const mlp = new Mlp({ sizes: [width, ...cfg.hidden, 1], hidden: cfg.activation }, new Prng(seed));
+    fit(mlp, data.x, y, data.n, {
+      epochs: cfg.epochs, batch: cfg.batch, lr: cfg.lr, lrDecay: cfg.lrDecay, weightDecay: cfg.weightDecay, inputNoise: cfg.inputNoise,
+      seed: seed + 1, loss: 'mse', label: `train cmapss-rul ${k + 1}/${cfg.members}`, quiet,
+    });
+    return mlp;
   });
-  const model: WindowModel = { head: 'regressor', window: cfg.window, features: CMAPSS_FEATURES.length, outputName: 'rul', outputScale: cfg.cap, levelWeight: [], mlp };
+  const model: WindowModel = {
+    head: 'regressor', window: cfg.window, features: CMAPSS_FEATURES.length, outputName: 'rul', outputScale: cfg.cap, levelWeight: [],
+    mlp: members[0]!, ensemble: members.slice(1),
+  };
   const pred = valid.map((e) => {
     const z = normalise(spec, featureRows(e), CMAPSS_FEATURES.length);
     return forwardWindows(model, windowsAt(z, CMAPSS_FEATURES.length, cfg.window, e.rows.map((_, t) => t)), e.rows.length);
@@ -153,8 +165,8 @@ export function cmapssEntry(t: TrainedRul): Record<string, unknown> & { id: stri
       data: 'C-MAPSS FD001 train_FD001.txt (../shared/datasets/cmapss)',
       split: `engines shuffled with seed ${cfg.splitSeed}: ${t.validUnits.length} held out for validation (units ${t.validUnits.join(', ')}), ${t.trainUnits.length} for training`,
       target: `RUL = last cycle - cycle, capped at ${cfg.cap}`,
-      architecture: `MLP ${cfg.window * CMAPSS_FEATURES.length}-${cfg.hidden.join('-')}-1 (${cfg.activation}), output x${cfg.cap} then ReLU, ${t.model.mlp.parameterCount()} parameters`,
-      optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE on RUL/${cfg.cap}, seed ${cfg.seed}`,
+      architecture: `${cfg.members === 1 ? '' : `mean of ${cfg.members} `}MLP ${cfg.window * CMAPSS_FEATURES.length}-${cfg.hidden.join('-')}-1 (${cfg.activation}${cfg.members === 1 ? '' : ', seeds differ'}), output x${cfg.cap} then ReLU, ${cfg.members * t.model.mlp.parameterCount()} parameters`,
+      optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE on RUL/${cfg.cap}, input noise ${cfg.inputNoise}, seed ${cfg.seed} (+100 per member)`,
       seconds: Math.round(t.trainingSeconds * 10) / 10,
     },
     metrics: {

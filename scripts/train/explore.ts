@@ -2,7 +2,7 @@
  * Architecture exploration (not part of npm run train): trains one variant of a model with a
  * JSON override of its config and prints its validation figures.
  *   node dist/scripts/train/explore.js skab-pump '{"window":32}' [--data DIR]
- *   node dist/scripts/train/explore.js stream-ad '{"levelWeight":[0]}'
+ *   node dist/scripts/train/explore.js stream-ad '{"window":16}'
  *   node dist/scripts/train/explore.js cmapss-rul '{"window":40,"hidden":[128,64]}'
  */
 import { dataDirFromArgs, loadCmapss, loadSkab } from './lib/datasets.js';

@@ -15,7 +15,7 @@ export const STREAM_AD_CONFIG: AnomalyConfig = {
   window: 32,
   hidden: [16, 4, 16],
   activation: 'relu',
-  levelWeight: [1],
+  levelWeights: [[0], [0.25], [1], [4]],
   epochs: 8,
   batch: 64,
   lr: 2e-3,
@@ -37,7 +37,7 @@ export function trainStreamAd(free: SkabFile, faults: SkabFile[], cfg: AnomalyCo
   const series: number[][][] = [];
   for (const f of [free, ...faults]) for (let c = 0; c < SKAB_CHANNELS.length; c++) series.push(f.rows.slice(0, SKAB_TRAIN_ROWS).map((r) => [r[c]!]));
   const model = trainAnomalyModel(cfg, series, 1, 'train stream-ad', quiet);
-  const { result } = tuneOnSkab(model, cfg, faults, true);
+  const result = tuneOnSkab(model, cfg, faults, true);
   return { model, cfg, tuned: result, trainingSeries: series.length, trainingSeconds: (Date.now() - started) / 1000 };
 }
 
@@ -48,7 +48,7 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     version: '1.0.0',
     task: 'anomaly',
     description:
-      'Streaming anomaly detector for any single numeric channel: learns the sensor\'s normal level and noise during warm-up, then scores each reading by how far the last 32 readings stray from it (window autoencoder error plus level term).',
+      'Streaming anomaly detector for any single numeric channel: learns the sensor\'s normal level and noise during warm-up, then scores each reading by how far the last 32 readings stray from it (window autoencoder trained on normal windows of many sensors).',
     file: 'stream-ad.onnx',
     input: { name: 'x', window: cfg.window, features: ['value'], pad: 'none' },
     normalisation: { type: 'warmup', warmup: SKAB_TRAIN_ROWS, min_std: 1e-6 },
@@ -56,7 +56,7 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
     outputs: [
       {
         name: 'error',
-        meaning: 'mean squared reconstruction error of the warm-up-normalised window plus its mean squared level (z²); 0 = exactly the warm-up mean, about 1-2 for normal readings',
+        meaning: errorMeaning('window', t.model.levelWeight),
         unit: 'warm-up variances',
       },
     ],
@@ -71,7 +71,7 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
       series: t.trainingSeries,
       architecture: `${cfg.head} MLP ${cfg.window}-${cfg.hidden.join('-')}-${cfg.window} (${cfg.activation}), level weight ${t.model.levelWeight.join('/')}, ${t.model.mlp.parameterCount()} parameters`,
       optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
-      tuning: `ewma_halflife, factor, on_count/off_count chosen among ${tuned.trials} candidates by Matthews correlation of the alerts on SKAB test parts, leave-one-group-out over valve1/valve2/other`,
+      tuning: `level weights (${cfg.levelWeights.map((w) => w.join('/')).join(' | ')}), ewma_halflife, factor, on_count/off_count chosen among ${tuned.trials} candidates by Matthews correlation of the alerts on SKAB test parts, leave-one-group-out over valve1/valve2/other`,
       seconds: Math.round(t.trainingSeconds * 10) / 10,
     },
     metrics: {
@@ -82,6 +82,14 @@ export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id
       },
     },
   };
+}
+
+/** What the error output means, given the level weights the tuning chose. */
+export function errorMeaning(what: string, levelWeight: number[]): string {
+  const base = `mean squared reconstruction error of the warm-up-normalised ${what}`;
+  if (levelWeight.every((w) => w === 0)) return `${base}; small for windows like the warm-up's`;
+  const same = levelWeight.every((w) => w === levelWeight[0]);
+  return `${base} plus ${same ? `${levelWeight[0]} x ` : 'per-feature weights x '}its mean squared level (z², distance from the warm-up mean)`;
 }
 
 export function round(o: Record<string, unknown>): Record<string, unknown> {

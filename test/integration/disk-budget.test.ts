@@ -19,9 +19,10 @@ const size = (p: string) => {
 
 const BUDGET = 2 * 1024 * 1024;
 const PER_MESSAGE = 20;
-// Checked after every commit, so it can be passed by at most one commit group's pages before
-// the drop; the WAL allowance is inside the budget.
-const SLACK = 256 * 1024;
+// Checked after every commit, so it can be passed by one commit group's pages before the drop,
+// and by a WAL that readers (here: `status` every 200 ms) kept from being reset for a moment.
+// The WAL allowance (budget / 8) is inside the budget.
+const SLACK = 512 * 1024;
 const SENSORS = ['d0', 'd1', 'd2'];
 const T0 = 1_763_200_000; // seconds
 
@@ -50,7 +51,7 @@ describe('disk budget: uplink down, small store budget, readings keep arriving (
       largest = Math.max(largest, db + wal);
     }, 20);
     try {
-      await agent.waitForOutput(/connected to broker/);
+      await agent.waitForOutput(/subscribed with QoS 1/);
       const pub = await connectPublisher(broker.url);
       // SenML packs of 20 readings: the MQTT redelivery guard (one row per packet id, not
       // droppable) stays small beside the readings.
@@ -73,6 +74,7 @@ describe('disk budget: uplink down, small store budget, readings keep arriving (
       clearInterval(sampler);
       const holding = status(dir);
       expect(largest, `store grew to ${largest} bytes (${worst})`).toBeLessThanOrEqual(BUDGET + SLACK);
+      console.log(`disk budget ${BUDGET} bytes: the store's largest footprint was ${largest} (${worst})`);
       expect(holding.batches.pending).toBe(3); // batch.max_pending: nothing more was signed
       expect(holding.batches.delivered).toBe(0);
       expect(holding.dropped.total).toBeGreaterThan(total / 2);

@@ -5,13 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { cli, CLI } from '../helpers/cli.js';
+import { cli, cliBackground, CLI } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { writeFixtureModels } from '../helpers/onnx-fixtures.js';
 import { startPtyPair } from '../helpers/serial.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
-import { makeTestPki, type TestPki } from '../helpers/tls.js';
+import { makeTestPki, mosquittoTlsConfig, type TestPki } from '../helpers/tls.js';
 
 interface Finding {
   check: string;
@@ -136,6 +136,79 @@ describe('edge-agent doctor', () => {
     const expiring = await doctor(baseDir('up-short', ['--uplink-url', `https://127.0.0.1:${await listen(short)}/v1/batches`]), [], { NODE_EXTRA_CA_CERTS: soonExpiring.caCert });
     expect(expiring.find('uplink')).toMatchObject({ status: 'warn', fix: expect.stringMatching(/renew/) });
     expect(expiring.code).toBe(0);
+  });
+
+  it('uplink TLS as the agent does it: uplink.tls.ca_file trusted passes, another CA fails naming the key', async () => {
+    const secure = createHttpsServer({ key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) }, (_req, res) => res.writeHead(404).end());
+    servers.push(secure);
+    const dir = baseDir('up-ca-file', ['--uplink-url', `https://127.0.0.1:${await listen(secure)}/v1/batches`]);
+    patchConfig(dir, [[['uplink', 'tls'], { ca_file: certs.caCert }]]);
+    const ok = await doctor(dir);
+    expect(ok.find('uplink')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/TLS certificate for localhost/) });
+    patchConfig(dir, [[['uplink', 'tls'], { ca_file: certs.otherCaCert }]]);
+    const other = await doctor(dir);
+    expect(other.code).toBe(1);
+    expect(other.find('uplink')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/set uplink\.tls\.ca_file to the CA that signed it/) });
+    patchConfig(dir, [[['uplink', 'tls'], { insecure_skip_verify: true }]]);
+    expect((await doctor(dir)).find('uplink')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not verified/) });
+  });
+
+  it('MQTT uplink and mqtts source: a real CONNECT with the configured TLS; an untrusted broker certificate fails with the key to set', async () => {
+    const tlsBroker = await startMosquitto(mosquittoTlsConfig(certs));
+    try {
+      const mqtts = `mqtts://127.0.0.1:${tlsBroker.port}`;
+      const dir = baseDir('mqtt-uplink', ['--mqtt-url', mqtts]);
+      patchConfig(dir, [
+        [['sources', 'mqtt', 'tls'], { ca_file: certs.caCert }],
+        [['uplink'], { type: 'mqtt', url: broker.url }],
+      ]);
+      const ok = await doctor(dir);
+      expect(ok.find('broker')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/MQTT CONNECT accepted in \d+ ms over verified TLS/) });
+      expect(ok.find('uplink')).toMatchObject({ status: 'pass', subject: `uplink ${broker.url}`, detail: expect.stringMatching(/MQTT CONNECT accepted/) });
+      expect(ok.code).toBe(0);
+
+      patchConfig(dir, [
+        [['sources', 'mqtt', 'tls'], { ca_file: certs.otherCaCert }],
+        [['uplink'], { type: 'mqtt', url: `mqtt://127.0.0.1:${await freePort()}` }],
+      ]);
+      const bad = await doctor(dir);
+      expect(bad.code).toBe(1);
+      expect(bad.find('broker')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/set sources\.mqtt\.tls\.ca_file/) });
+      expect(bad.find('uplink')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/fix the host and port in uplink\.url/) });
+    } finally {
+      await tlsBroker.stop();
+    }
+  });
+
+  it('http: a free port passes, another program on it fails, the running agent is asked for its readiness', async () => {
+    const port = await freePort();
+    const dir = baseDir('http');
+    patchConfig(dir, [[['http'], { listen: `127.0.0.1:${port}` }]]);
+    expect((await doctor(dir)).find('http')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/is free for the health endpoint/) });
+
+    const other = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello'));
+    await new Promise<void>((r) => other.listen(port, '127.0.0.1', () => r()));
+    const taken = await doctor(dir);
+    other.close();
+    expect(taken.code).toBe(1);
+    expect(taken.find('http')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/something else answers on 127\.0\.0\.1:\d+ \(HTTP 200/), fix: expect.stringMatching(/choose another http\.listen/) });
+
+    const agent = cliBackground(['run', '--data-dir', dir]);
+    try {
+      await agent.waitForOutput(/status page on/);
+      const running = await doctor(dir);
+      expect(running.find('http')).toMatchObject({ status: 'pass', detail: `the running agent answers http://127.0.0.1:${port}/healthz: ready` });
+    } finally {
+      await agent.stop();
+    }
+    patchConfig(dir, [[['clock', 'synced'], 'never']]);
+    const unready = cliBackground(['run', '--data-dir', dir]);
+    try {
+      await unready.waitForOutput(/status page on/);
+      expect((await doctor(dir)).find('http')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/NOT ready \(clock: gateway clock is not known to be synchronised/) });
+    } finally {
+      await unready.stop();
+    }
   });
 
   it('clock: a trusted clock passes; clock.synced: never fails with a fix', async () => {

@@ -54,25 +54,25 @@ describe('uplink backlog drain progress in the agent log', () => {
   });
 
   it('reports a backlog found at start with periodic delivered/total lines and rate, until drained', async () => {
-    // The receiver is not there yet: 12 batches pile up, then the agent stops.
+    // The receiver is not there yet: 16 batches pile up, then the agent stops.
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/connected to broker/);
-    await publish(12, 0);
-    await waitFor('12 pending batches', () => pending() === 12 || undefined);
+    await agent.waitForOutput(/subscribed with QoS 1/);
+    await publish(16, 0);
+    await waitFor('16 pending batches', () => pending() === 16 || undefined);
     await agent.stop();
 
     await startReceiver();
     agent = cliBackground(['run', '--data-dir', A]);
-    const done = await agent.waitForOutput(/uplink backlog: done, 12\/12 batches \(100\.0%\), \d+ batches\/s, [\d.]+ s/, 20_000);
+    const done = await agent.waitForOutput(/uplink backlog: done, 16\/16 batches \(100\.0%\), \d+ batches\/s, [\d.]+ s/, 20_000);
     const lines = logLines(agent.output());
-    const start = lines.find((l) => l.msg === 'uplink backlog: delivering 12 pending batches');
-    expect(start).toMatchObject({ backlog_batches: 12 });
-    // max_batches_per_s 2: 12 batches take ~6 s, so at least one periodic line (every 5 s) comes before the end.
-    const periodic = lines.filter((l) => /^uplink backlog: \d+\/12 batches \(\d+\.\d%\), \d+ batches\/s/.test(l.msg));
+    const start = lines.find((l) => l.msg === 'uplink backlog: delivering 16 pending batches');
+    expect(start).toMatchObject({ backlog_batches: 16 });
+    // max_batches_per_s 2: 16 batches take ~7.5 s, so a periodic line (every 5 s) comes well before the end.
+    const periodic = lines.filter((l) => /^uplink backlog: \d+\/16 batches \(\d+\.\d%\), \d+ batches\/s/.test(l.msg));
     expect(periodic.length, agent.output()).toBeGreaterThanOrEqual(1);
     expect(periodic[0]!.backlog_delivered).toBeGreaterThan(0);
-    expect(periodic[0]!.backlog_delivered).toBeLessThan(12);
-    expect(lines.find((l) => l.msg === done[0])).toMatchObject({ backlog_delivered: 12, backlog_total: 12 });
+    expect(periodic[0]!.backlog_delivered).toBeLessThan(16);
+    expect(lines.find((l) => l.msg === done[0])).toMatchObject({ backlog_delivered: 16, backlog_total: 16 });
     expect(pending()).toBe(0);
   });
 

@@ -45,7 +45,7 @@ describe('MQTT QoS 1 in, verified batches out (real mosquitto, agent and receive
     const dir = initAgent(broker, receiver);
     const agent = cliBackground(['run', '--data-dir', dir]);
     try {
-      await agent.waitForOutput(/connected to broker/);
+      await agent.waitForOutput(/subscribed with QoS 1/);
       const pub = await connectPublisher(broker.url);
       const messages = Array.from({ length: 10_000 }, (_, i) => ({
         topic: `sensors/s${String(i % 32).padStart(2, '0')}`,
@@ -82,7 +82,7 @@ describe('MQTT QoS 1 in, verified batches out (real mosquitto, agent and receive
     let agent: LongRunning = start();
     const total = 6000;
     try {
-      await agent.waitForOutput(/connected to broker/);
+      await agent.waitForOutput(/subscribed with QoS 1/);
       const pub = await connectPublisher(broker.url);
       // Bare numbers: the gateway stamps the time, so only the redelivery guard can tell a
       // redelivered message (committed, PUBACK lost in the kill) from a new one.
@@ -104,7 +104,7 @@ describe('MQTT QoS 1 in, verified batches out (real mosquitto, agent and receive
         await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
         await agent.stop('SIGKILL');
         agent = start();
-        await agent.waitForOutput(/connected to broker/);
+        await agent.waitForOutput(/subscribed with QoS 1/);
       }
       expect(published).toBeLessThan(total); // the last kill came while the sensors were still publishing
       killsDone();

@@ -24,6 +24,15 @@ async function batchSubscriber(url: string) {
   return { arrivals, close: () => client.endAsync() };
 }
 
+/** GET as JSON; one retry when a kept-alive socket was closed by the server just as it was reused (undici: "other side closed"). */
+async function getJson(url: string): Promise<unknown> {
+  try {
+    return await (await fetch(url)).json();
+  } catch {
+    return await (await fetch(url)).json();
+  }
+}
+
 let cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -79,7 +88,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     await publishReadings(sensors, 0, 600);
     await waitFor('600 readings upstream', () => net.arrivals.reduce((n, a) => n + a.readings, 0) >= 600, 30_000);
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 10_000, 100);
@@ -92,7 +101,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
   it('keeps batches while nobody subscribes (PUBACK 0x10) instead of publishing them into the void', async () => {
     const { sensors, upstream, dir } = await setup();
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     await publishReadings(sensors, 0, 100);
     await waitFor('a failed delivery', () => /no subscriber for edge\//.test(status(dir).uplink.last_error ?? ''), 10_000, 100);
     expect(status(dir).batches.delivered).toBe(0);
@@ -107,7 +116,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     const total = 3000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {
@@ -118,7 +127,10 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     await waitFor('some batches upstream', () => net.arrivals.length >= 3, 20_000);
     await upstream.restart(1500);
     await publishing;
-    await waitFor(`${total} readings upstream`, () => new Set(net.arrivals.flatMap((a) => a.values)).size >= total, 60_000, 100);
+    await waitFor(`${total} readings upstream`, () => new Set(net.arrivals.flatMap((a) => a.values)).size >= total, 40_000, 100).catch((err: Error) => {
+      const s = status(dir);
+      throw new Error(`${err.message}: ${new Set(net.arrivals.flatMap((a) => a.values)).size} upstream, agent ${JSON.stringify(s.batches)} ${JSON.stringify(s.uplink)} readings ${JSON.stringify(s.readings)}\nagent log tail:\n${agent.output().split('\n').filter((l) => !l.includes('batch cut')).slice(-40).join('\n')}`);
+    });
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 20_000, 100);
     checkStream(net.arrivals, total);
     expect(agent.output()).toMatch(/uplink broker connection closed; reconnecting/);
@@ -137,7 +149,7 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
     patchConfig(dir, [[['uplink', 'receiver_key'], receiverKey]]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     const total = 2000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {
@@ -148,8 +160,10 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     await new Promise((r) => setTimeout(r, 500));
     await upstream.restart(1000);
     await publishing;
-    const stats = async () => (await (await fetch(`${baseUrl}/v1/stats`)).json()) as { readings: number; rejected: number; gaps: number; batches: number };
-    await waitFor(`${total} readings at the receiver`, async () => (await stats()).readings >= total, 60_000, 200);
+    const stats = async () => (await getJson(`${baseUrl}/v1/stats`)) as { readings: number; rejected: number; gaps: number; batches: number };
+    await waitFor(`${total} readings at the receiver`, async () => (await stats()).readings >= total, 30_000, 200).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nreceiver stats ${JSON.stringify(await stats())}\nagent status ${JSON.stringify(status(dir).batches)} ${JSON.stringify(status(dir).uplink)} readings ${JSON.stringify(status(dir).readings)}\nagent log tail:\n${agent.output().slice(-4000)}\nreceiver log tail:\n${receiver.output().slice(-3000)}`);
+    });
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 20_000, 100);
     const s = status(dir);
     expect(await stats()).toMatchObject({ readings: total, rejected: 0, gaps: 0, batches: s.batches.delivered });
@@ -157,7 +171,7 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     const v = cli(['verify', '--data-dir', dir, '--json']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, receiptsVerified: s.batches.delivered, deliveredWithoutReceipt: 0 });
-    const list = (await (await fetch(`${baseUrl}/v1/devices/${deviceId}/batches`)).json()) as { seq: number }[] | { batches: { seq: number }[] };
+    const list = (await getJson(`${baseUrl}/v1/devices/${deviceId}/batches`)) as { seq: number }[] | { batches: { seq: number }[] };
     const seqs = (Array.isArray(list) ? list : list.batches).map((b) => b.seq);
     expect(seqs).toEqual(Array.from({ length: s.batches.delivered }, (_, i) => i + 1));
   });

@@ -95,14 +95,18 @@ describe('receiver rate limit (token bucket per source address) and the agent ho
     const started = Date.now();
     await waitFor('a 429 seen by the agent', () => /429 \(Retry-After 1 s\)/.test(status(dir).uplink.last_error ?? ''), 15_000, 100);
     await new Promise((r) => setTimeout(r, 3000));
-    const stats = (await (await fetch(`${baseUrl}/v1/stats`)).json()) as { rate_limited: number; rejected: number; gaps: number; batches: number };
+    await agent.stop('SIGKILL');
     const seconds = (Date.now() - started) / 1000;
+    const stats = (await (await fetch(`${baseUrl}/v1/stats`)).json()) as { rate_limited: number; rejected: number; gaps: number; batches: number };
     expect(stats.rate_limited).toBeGreaterThan(0);
     // Honouring Retry-After: at most about one 429 per second, not one per retry_max_ms.
     expect(stats.rate_limited).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
     expect(stats).toMatchObject({ rejected: 0, gaps: 0 });
     const s = status(dir);
     expect(s.batches.rejected).toBe(0);
-    expect(stats.batches).toBe(s.batches.delivered);
+    // Everything the agent counts delivered is at the receiver (plus at most the one in flight at the kill).
+    expect(stats.batches - s.batches.delivered).toBeGreaterThanOrEqual(0);
+    expect(stats.batches - s.batches.delivered).toBeLessThanOrEqual(1);
+    expect(s.batches.delivered).toBeGreaterThan(2);
   });
 });

@@ -57,7 +57,9 @@ describe('secrets never reach the log', () => {
     const sourcePassword = 'src-Pa55word-7f3a9c';
     const uplinkPassword = 'up-Pa55word-c41d02';
     writeFileSync(join(dir, 'source.password'), `${sourcePassword}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, 'uplink.password'), `${uplinkPassword}\n`, { mode: 0o600 });
+    // Readable by others: used, with a warning naming the fix (the password itself is not in it).
+    writeFileSync(join(dir, 'uplink.password'), `${uplinkPassword}\n`, { mode: 0o644 });
+    chmodSync(join(dir, 'uplink.password'), 0o644);
     patchConfig(dir, [
       [['sources', 'mqtt', 'username'], 'gateway'],
       [['sources', 'mqtt', 'password_file'], 'source.password'],
@@ -68,7 +70,7 @@ describe('secrets never reach the log', () => {
     ]);
     const agent = cliBackground(['run', '--data-dir', dir, '--log-level', 'debug']);
     cleanups.push(() => agent.stop('SIGKILL'));
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     const pub = await mqtt.connectAsync(sensors.url);
     for (let i = 0; i < 20; i++) await pub.publishAsync('sensors/x', JSON.stringify({ v: i }), { qos: 1 });
     await pub.endAsync();
@@ -78,6 +80,7 @@ describe('secrets never reach the log', () => {
     const statusOut = cli(['status', '--data-dir', dir, '--json']);
     const output = agent.output() + statusOut.stdout + statusOut.stderr;
 
+    expect(output).toContain(`uplink.password_file: ${join(dir, 'uplink.password')} is readable by group or others; fix: chmod 600 ${join(dir, 'uplink.password')}`);
     expect(output).toMatch(/"level":20/); // debug lines were written: the check below is not vacuous
     expect(output).toContain('"msg":"batch cut"');
     for (const secret of [sourcePassword, uplinkPassword, ...pemBody(pki.clientKey), ...pemBody(join(dir, 'device.key'))]) {

@@ -44,13 +44,14 @@ describe('status page in headless Chromium', () => {
     expect(cli(['init', '--data-dir', A, '--mqtt-url', broker.url, '--http-listen', `127.0.0.1:${port}`]).code).toBe(0);
     patchConfig(A, [[['clock', 'synced'], 'always']]);
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     await agent.waitForOutput(/status page on/);
     const pub = await connectPublisher(broker.url);
     const t0 = Date.now() - 60_000;
     // Sensor-timed readings a few seconds apart, so the chart has a time axis to draw on.
     await publishAll(pub, temps.map((v, i) => ({ topic: 'sensors/pump1/temp', payload: JSON.stringify({ v, t: t0 + i * 5000, u: 'Cel' }) })));
     await publishAll(pub, [1450, 1460, 1455].map((v, i) => ({ topic: 'sensors/pump1/rpm', payload: JSON.stringify({ v, t: t0 + i * 5000 }) })));
+    await publishAll(pub, [{ topic: 'sensors/pump1/rpm', payload: 'not a number' }]);
     await pub.endAsync();
 
     const db = new Database(join(A, 'edge-agent.db'));
@@ -92,6 +93,9 @@ describe('status page in headless Chromium', () => {
     expect(await page.locator('#checks li[data-check="sources"]').textContent()).toBe('✓ sources: 1 connected: mqtt');
     expect(await page.locator('#backlog').textContent()).toMatch(/readings not batched/);
     expect(await page.locator('#uplink').textContent()).toMatch(/none configured/);
+    expect(await page.locator('#counters li[data-counter="rejected"]').textContent()).toBe('rejected · mqtt: not JSON, SenML or a number: 1');
+    // Nothing overflows the window: the panels wrap instead.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     const alertRow = page.locator('#alerts tbody tr');
     expect(await alertRow.count()).toBe(1);
     expect(await alertRow.first().textContent()).toMatch(/pump1\/temppump-ae-v1raised0\.920\.9$/);
@@ -109,6 +113,14 @@ describe('status page in headless Chromium', () => {
     await publishAll(pub, [{ topic: 'sensors/pump1/temp', payload: JSON.stringify({ v: 31.5, t: Date.now(), u: 'Cel' }) }]);
     await pub.endAsync();
     await temp.locator('.latest[data-value="31.5"]').waitFor({ timeout: 10_000 });
+
+    // A phone-sized window: everything wraps, the charts shrink with their column and still draw.
+    await page.setViewportSize({ width: 400, height: 900 });
+    await waitFor('charts resized', () => page.evaluate(() => document.querySelector('.chart canvas')!.getBoundingClientRect().width < 400));
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    expect(await countColour(page, await canvas.screenshot(), [31, 119, 180])).toBeGreaterThan(50);
+    await page.screenshot({ path: join(TEST_RESULTS, 'status-page-narrow.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     const shot = join(TEST_RESULTS, 'status-page.png');
     await page.screenshot({ path: shot, fullPage: true });

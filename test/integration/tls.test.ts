@@ -1,7 +1,11 @@
 import mqtt from 'mqtt';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
+import pino from 'pino';
+import { buildBatch, verifyBatchEnvelope, ZERO_HASH } from '../../agent/identity/batch-format.js';
+import { Identity } from '../../agent/identity/keys.js';
+import { startReceiver } from '../../agent/receiver/server.js';
+import { HttpUplink } from '../../agent/uplink/http/http-uplink.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { freePort, waitFor } from '../helpers/ports.js';
@@ -38,7 +42,7 @@ const clientTls = () => ({ ca: readFileSync(pki.caCert), cert: readFileSync(pki.
 const mutualTls = () => ({ ca_file: pki.caCert, cert_file: pki.clientCert, key_file: pki.clientKey });
 
 describe('TLS with certificate verification on (test CA made by openssl, real mosquitto)', () => {
-  it('mqtts source and mqtts uplink over mutual TLS: readings in, signed batches out', async () => {
+  it('mqtts source, mqtts uplink and receive --mqtt-url over mutual TLS: readings in, signed batches out, signed receipts back', async () => {
     const sensors = await tlsBroker(true);
     const upstream = await tlsBroker(true);
     const got: number[] = [];
@@ -47,20 +51,32 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     net.on('message', (_t, payload) => got.push(...verifyBatchEnvelope(new Uint8Array(payload)).body.r.map((r) => r.v)));
     await net.subscribeAsync('edge/+/batches', { qos: 1 });
 
+    // The reference receiver on the same broker, over mutual TLS too, signing the receipts the agent requires.
+    const receiver = cliBackground(['receive', '--listen', '127.0.0.1:0', '--data-dir', tempDir('receiver'), '--mqtt-url', upstream.url,
+      '--mqtt-ca-file', pki.caCert, '--mqtt-cert-file', pki.clientCert, '--mqtt-key-file', pki.clientKey]);
+    cleanups.push(() => receiver.stop());
+    const [, baseUrl, receiverKey] = await receiver.waitForOutput(/listening on (http:\/\/\S+) public key (did:key:\w+)/);
+    await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
+
     const dir = tempDir('agent');
-    expect(cli(['init', '--data-dir', dir, '--mqtt-url', sensors.url, '--uplink-url', upstream.url]).code).toBe(0);
+    expect(cli(['init', '--data-dir', dir, '--mqtt-url', sensors.url, '--uplink-url', upstream.url, '--receiver-key', receiverKey!]).code).toBe(0);
     patchConfig(dir, [
       [['sources', 'mqtt', 'tls'], mutualTls()],
       [['uplink', 'tls'], mutualTls()],
       [['batch', 'max_age_ms'], 100],
     ]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/connected to broker/);
+    await agent.waitForOutput(/subscribed with QoS 1/);
     const pub = await mqtt.connectAsync(sensors.url, clientTls());
     for (let i = 0; i < 50; i++) await pub.publishAsync(`sensors/t${i % 2}`, JSON.stringify({ v: i, t: 1_763_300_000 + i }), { qos: 1 });
     await pub.endAsync();
     await waitFor('50 readings upstream', () => got.length >= 50, 20_000);
     expect(got.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    await waitFor('receipts for every batch', () => {
+      const b = status(dir).batches;
+      return b.pending === 0 && b.receipts === b.delivered && b.delivered > 0;
+    }, 15_000, 200);
+    expect(await (await fetch(`${baseUrl}/v1/stats`)).json()).toMatchObject({ readings: 50, rejected: 0, gaps: 0 });
   });
 
   it('refuses a broker whose certificate the configured CA did not sign, and says what to fix', async () => {
@@ -116,11 +132,32 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     await untrusting.stop('SIGKILL');
     expect(status(dir).batches.delivered).toBe(0);
 
+    // The explicit opt-out works, and says loudly what it gives up.
+    patchConfig(dir, [[['uplink', 'tls'], { insecure_skip_verify: true }]]);
+    const insecure = runAgent(dir);
+    await insecure.waitForOutput(/"level":40,[^\n]*uplink\.tls\.insecure_skip_verify is true: the server's certificate is NOT verified/);
+    await waitFor('a batch delivered without verification', () => status(dir).batches.delivered >= 1, 15_000, 200);
+    await insecure.stop('SIGKILL');
+
     patchConfig(dir, [[['uplink', 'tls'], { ca_file: pki.caCert }]]);
-    runAgent(dir);
-    await waitFor('batches delivered over https', () => status(dir).batches.delivered >= 3, 15_000, 200);
+    const before = status(dir).batches.delivered as number;
+    const trusting = runAgent(dir);
+    await waitFor('batches delivered over https', () => status(dir).batches.delivered >= before + 3, 15_000, 200);
+    expect(trusting.output()).not.toMatch(/insecure_skip_verify/);
     const stats = await (await fetch(`http://127.0.0.1:${port}/v1/stats`).catch(() => undefined))?.json().catch(() => undefined);
     expect(stats).toBeUndefined(); // plain http is not served on the TLS port
+  });
+
+  it('tls.servername: verifies the certificate against that name instead of the URL host', async () => {
+    const receiver = await startReceiver({ host: '127.0.0.1', port: 0, dataDir: tempDir('receiver'), logger: pino({ level: 'silent' }), tls: { cert: readFileSync(pki.serverCert), key: readFileSync(pki.serverKey) } });
+    cleanups.push(() => receiver.close());
+    const device = Identity.generate();
+    const b = buildBatch(device, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: 1 }, [{ id: 1, sensor: 's', ts: 1, timeSource: 'sensor', value: 1, source: 't', boot: 1 }]);
+    const attempt = (servername: string) =>
+      new HttpUplink({ url: `${receiver.url}/v1/batches`, timeoutMs: 5000, tls: { ca: readFileSync(pki.caCert), servername, rejectUnauthorized: true } })
+        .deliver({ seq: 1, hash: b.hash, device: device.publicKey, envelope: b.envelope }, new AbortController().signal);
+    expect(await attempt('wrong.example')).toMatchObject({ kind: 'retry', error: expect.stringMatching(/server certificate does not name this host \(ERR_TLS_CERT_ALTNAME_INVALID\)/) });
+    expect(await attempt('localhost')).toEqual({ kind: 'delivered' });
   });
 
   it('refuses to start with a TLS client key readable by others, naming the fix', async () => {

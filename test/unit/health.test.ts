@@ -6,6 +6,7 @@ import { AgentState } from '../../agent/health/agent-state.js';
 import { checkHealth } from '../../agent/health/healthz.js';
 import { Metrics } from '../../agent/health/metrics.js';
 import { Observability } from '../../agent/health/observability.js';
+import { Identity } from '../../agent/identity/keys.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import type { Reading } from '../../agent/types.js';
 import { freshStore } from '../helpers/store.js';
@@ -121,11 +122,37 @@ describe('health checks', () => {
     expect(late.checks.buffer).toEqual({ ok: false, reason: expect.stringMatching(/^1 readings wait for a batch, the oldest for 12\d s \(batch\.max_age_ms is 5000\): batching is stalled$/) });
   });
 
+  it('does not call readings held back by batch.max_pending stalled, and counts the buffer only up to a bound', async () => {
+    const { db, writer } = freshStore('health-held');
+    const batches = new BatchStore(db);
+    const state = new AgentState(db, batches, [], new ClockStatus('always'), db.name, { url: 'http://x', consecutiveFailures: () => 3 }, {
+      deviceId: 'd',
+      boot: 1,
+      startedAt: 0,
+      batchMaxAgeMs: 5000,
+      maxPendingBatches: 1,
+    });
+    await writer.submit({ source: 'mqtt', readings: [reading('a', 1000)] });
+    batches.cutBatch(Identity.generate(), 10, { bootCounter: 1, clockSynced: true, now: Date.now() });
+    await writer.submit({ source: 'mqtt', readings: [reading('a', 2000), reading('a', 3000), reading('b', 3000)] });
+    expect(state.unbatchedUpTo(2)).toMatchObject({ count: 2, more: true });
+    expect(state.unbatchedUpTo(3)).toMatchObject({ count: 3, more: false });
+    const h = checkHealth(state, { maxPendingBatchAgeS: 60 }, Date.now() + 120_000);
+    expect(h.checks.buffer).toEqual({ ok: true, reason: expect.stringMatching(/^3 readings held unbatched while 1 batches wait for the uplink \(batch\.max_pending 1\), the oldest for 12\d s$/) });
+    expect(h.checks.uplink).toEqual({ ok: false, reason: expect.stringMatching(/^1 batches undelivered, the oldest \(#1\) for 12\d s \(limit http\.max_pending_batch_age_s 60 s\); 3 failed attempts in a row/) });
+  });
+
   it('fails the clock check with what to do when the clock is not known to be synchronised', () => {
     const { state } = setup(500, 'never');
     const h = checkHealth(state, { maxPendingBatchAgeS: 600 });
     expect(h.ready).toBe(false);
     expect(h.checks.clock).toEqual({ ok: false, reason: expect.stringMatching(/not known to be synchronised.*clock\.synced: always/) });
+  });
+
+  it('says how much of the store budget is used', async () => {
+    const { db } = freshStore('health-budget');
+    const state = new AgentState(db, new BatchStore(db), [], new ClockStatus('always'), db.name, undefined, { deviceId: 'd', boot: 1, startedAt: 0, batchMaxAgeMs: 5000, storeMaxBytes: 64 * 1048576 });
+    expect(checkHealth(state, { maxPendingBatchAgeS: 600 }).checks.store.reason).toMatch(/is writable \(0\.\d MiB of the 64\.0 MiB budget \(store\.max_bytes\)\)$/);
   });
 
   it('reports a store it cannot write to', () => {

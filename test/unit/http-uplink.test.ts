@@ -17,10 +17,10 @@ let server: Server | undefined;
 afterEach(() => server?.close());
 
 /** A server that answers every POST with the given status and body. */
-async function replying(status: number, body: string): Promise<string> {
+async function replying(status: number, body: string, headers: Record<string, string> = {}): Promise<string> {
   server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end(body));
+    req.on('end', () => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body));
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(server!.address() as { port: number }).port}/v1/batches`;
@@ -51,6 +51,37 @@ describe('HTTP uplink outcome of one attempt', () => {
       server?.close();
       expect(await deliver(await replying(status, body))).toMatchObject({ kind: 'retry' });
     }
+  });
+
+  it("passes a 429's Retry-After on to the forwarder, as a retry (never a refusal)", async () => {
+    const limited = JSON.stringify({ status: 'error', reason: 'rate-limited' });
+    expect(await deliver(await replying(429, limited, { 'retry-after': '7' }))).toMatchObject({ kind: 'retry', retryAfterMs: 7000, error: expect.stringMatching(/429 \(Retry-After 7 s\)/) });
+    server?.close();
+    expect(await deliver(await replying(503, 'busy', { 'retry-after': '2' }))).toMatchObject({ kind: 'retry', retryAfterMs: 2000 });
+    server?.close();
+    const noHeader = await deliver(await replying(429, limited));
+    expect(noHeader).toMatchObject({ kind: 'retry' });
+    expect(noHeader).not.toHaveProperty('retryAfterMs');
+  });
+
+  it('resends at once, on a new connection, when a kept-alive connection is closed as it is reused', async () => {
+    const seen = new Set<unknown>();
+    let requests = 0;
+    server = createServer((req, res) => {
+      requests++;
+      const reused = seen.has(req.socket);
+      seen.add(req.socket);
+      // What a server's keep-alive timeout firing just as the client reuses the socket looks like.
+      if (reused) return req.socket.destroy();
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'accepted', seq: 1, hash: hashHex })));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const uplink = new HttpUplink({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/batches`, timeoutMs: 2000 });
+    expect(await uplink.deliver(batch, new AbortController().signal)).toEqual({ kind: 'delivered' });
+    expect(await uplink.deliver(batch, new AbortController().signal)).toEqual({ kind: 'delivered' });
+    expect(requests).toBe(3); // first, the reset one, its resend on a fresh connection
+    await uplink.close();
   });
 
   it('retries when nothing listens', async () => {

@@ -101,6 +101,28 @@ describe('store budget and a full disk', () => {
     expect(third.body.drops).toBeUndefined();
   });
 
+  it('with no unbatched reading left, drops plain verdicts before alert changes, counted per key', () => {
+    const { db, budget } = setup(1024 * 1024);
+    const insert = db.prepare(
+      `INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, boot, created_at)
+       VALUES (?, 'm1', zeroblob(32), ?, ?, NULL, 0.5, '[0.5]', 0.5, 0.9, ?, ?, 1, 0)`,
+    );
+    db.transaction(() => {
+      for (let i = 0; i < 12_000; i++) insert.run(`pump${i % 3}`, i, i, i % 100 === 0 ? 1 : 0, i % 100 === 0 ? 1 : 0);
+    })();
+    const changedBefore = count(db, 'SELECT count(*) FROM verdicts WHERE changed = 1');
+    budget.enforce();
+    expect(budget.usage().usedBytes).toBeLessThanOrEqual(budget.dataAllowance);
+    expect(count(db, 'SELECT count(*) FROM verdicts WHERE changed = 1')).toBe(changedBefore);
+    const plainLeft = count(db, 'SELECT count(*) FROM verdicts WHERE changed = 0');
+    expect(plainLeft).toBeLessThan(12_000 - changedBefore);
+    // the oldest went first
+    expect(count(db, 'SELECT min(id) FROM verdicts WHERE changed = 0')).toBeGreaterThan(2);
+    const dropped = readCounters(db).filter((c) => c.name === 'dropped_verdicts');
+    expect(dropped.reduce((a, c) => a + c.value, 0)).toBe(12_000 - changedBefore - plainLeft);
+    expect(dropped.map((c) => c.label)).toEqual(['pump0', 'pump1', 'pump2']);
+  });
+
   it('without a budget, enforce never drops', () => {
     const { db, store, budget } = setup(0);
     store.commit([sub(5000)]);

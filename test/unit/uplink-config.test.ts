@@ -35,6 +35,7 @@ describe('uplink config: http | mqtt, with TLS', () => {
     expect(() => parseConfig(base('  type: http\n  url: https://r/v1/batches\n  tls: { cert_file: c.pem }'), 'f.yaml')).toThrow(/uplink\.tls: cert_file and key_file go together/);
     expect(() => parseConfig(base('  type: http\n  url: https://r/v1/batches\n  tls: { insecure: true }'), 'f.yaml')).toThrow(/uplink\.tls\.insecure: unknown key/);
     expect(() => parseConfig(base('  type: ftp\n  url: ftp://x'), 'f.yaml')).toThrow(/uplink\.type/);
+    expect(() => parseConfig(base('  type: mqtt\n  url: mqtt://b:1883\n  password_file: p'), 'f.yaml')).toThrow(/uplink\.password_file: needs username/);
     expect(() => parseConfig(base('  type: http\n  url: https://r/v1/batches', mqttSource('    tls: { ca_file: ca.pem }')), 'f.yaml')).toThrow(/sources\.mqtt\.tls: is set but url is mqtt:\/\//);
   });
 

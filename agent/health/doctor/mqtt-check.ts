@@ -1,43 +1,63 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
+import type { TlsConfig } from '../../config/tls.js';
 import { errorMessage } from '../../errors.js';
-import type { MqttSourceConfig } from '../../sources/mqtt/config.js';
+import { tlsFor } from './tls-options.js';
 import { fail, pass, type CheckResult } from './types.js';
 
-const CHECK = 'broker';
+export interface BrokerTarget {
+  /** "broker" for an MQTT source, "uplink" for the MQTT uplink. */
+  check: string;
+  /** Key path of the config block, e.g. sources.mqtt or uplink. */
+  where: string;
+  url: string;
+  username?: string | undefined;
+  password_file?: string | undefined;
+  tls?: TlsConfig | undefined;
+}
 
 /**
- * A real MQTT CONNECT with the source's URL and credentials, under a throw-away client id with
- * a clean session: the agent's persistent session (its client_id) is left untouched.
+ * A real MQTT CONNECT with the configured URL, credentials and TLS, under a throw-away client
+ * id with a clean session: the agent's persistent sessions (its client ids) are left untouched.
  */
-export async function checkBroker(sourceId: string, cfg: MqttSourceConfig, resolvePath: (p: string) => string, timeoutMs = 5000): Promise<CheckResult> {
-  const subject = `${sourceId} ${cfg.url}`;
+export async function checkBroker(target: BrokerTarget, resolvePath: (p: string) => string, timeoutMs = 5000): Promise<CheckResult> {
+  const { check, where } = target;
+  const subject = `${where} ${target.url}`;
   let password: string | undefined;
-  if (cfg.password_file) {
-    const file = resolvePath(cfg.password_file);
+  if (target.password_file) {
+    const file = resolvePath(target.password_file);
     try {
       password = readFileSync(file, 'utf8').trim();
     } catch (err) {
-      return fail(CHECK, subject, `cannot read password_file ${file}: ${errorMessage(err)}`, `create ${file} (mode 600) with the broker password, or fix sources.${sourceId}.password_file`);
+      return fail(check, subject, `cannot read password_file ${file}: ${errorMessage(err)}`, `create ${file} (mode 600) with the broker password, or fix ${where}.password_file`);
     }
   }
-  if (password !== undefined && !cfg.username) {
+  if (password !== undefined && !target.username) {
     // mqtt.js never settles a connect with a password and no user name (seen with mqtt 5.x).
-    return fail(CHECK, subject, 'password_file is set without username', `set sources.${sourceId}.username (brokers check the password per user)`);
+    return fail(check, subject, 'password_file is set without username', `set ${where}.username (brokers check the password per user)`);
+  }
+  let tls = {};
+  let insecure: CheckResult | undefined;
+  if (target.url.startsWith('mqtts://')) {
+    const t = tlsFor(check, subject, target.tls, `${where}.tls`, resolvePath);
+    if ('failure' in t) return t.failure;
+    tls = t.options;
+    insecure = t.insecure;
   }
   const started = performance.now();
   let client: mqtt.MqttClient | undefined;
   try {
-    const connecting = mqtt.connectAsync(cfg.url, {
+    const connecting = mqtt.connectAsync(target.url, {
       clientId: `edge-agent-doctor-${randomBytes(4).toString('hex')}`,
       clean: true,
       protocolVersion: 5,
       properties: { sessionExpiryInterval: 0 },
       connectTimeout: timeoutMs,
       reconnectPeriod: 0,
-      ...(cfg.username ? { username: cfg.username } : {}),
+      ...(target.username ? { username: target.username } : {}),
       ...(password !== undefined ? { password } : {}),
+      ...tls,
     });
     // Never hang the doctor on a client that does not settle: a hard deadline besides connectTimeout.
     let timer: NodeJS.Timeout | undefined;
@@ -51,9 +71,9 @@ export async function checkBroker(sourceId: string, cfg: MqttSourceConfig, resol
       clearTimeout(timer);
     }
     const ms = Math.round(performance.now() - started);
-    return pass(CHECK, subject, `MQTT CONNECT accepted in ${ms} ms${cfg.username ? ` as ${cfg.username}` : ''}`);
+    return insecure ?? pass(check, subject, `MQTT CONNECT accepted in ${ms} ms${target.username ? ` as ${target.username}` : ''}${target.url.startsWith('mqtts://') ? ' over verified TLS' : ''}`);
   } catch (err) {
-    return fail(CHECK, subject, `MQTT CONNECT failed: ${describe(err)}`, brokerFix(err, sourceId));
+    return fail(check, subject, `MQTT CONNECT failed: ${describe(err)}`, brokerFix(err, where));
   } finally {
     await client?.endAsync(true).catch(() => undefined);
   }
@@ -65,14 +85,14 @@ function describe(err: unknown): string {
   return e.code && !e.message.includes(e.code) ? `${e.code} ${e.message}` : errorMessage(err);
 }
 
-function brokerFix(err: unknown, sourceId: string): string {
+function brokerFix(err: unknown, where: string): string {
   const e = err as NodeJS.ErrnoException & { reasonCode?: number };
   if (e.reasonCode === 134 || e.reasonCode === 135 || /not authori[sz]ed|bad user name or password/i.test(e.message)) {
-    return `check sources.${sourceId}.username and password_file against the broker's users (mosquitto: password_file, allow_anonymous)`;
+    return `check ${where}.username and password_file against the broker's users (mosquitto: password_file, allow_anonymous)`;
   }
-  if (e.code === 'ECONNREFUSED') return `nothing listens there: start the broker (systemctl status mosquitto) or fix the host and port in sources.${sourceId}.url`;
-  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return `the host name does not resolve: fix sources.${sourceId}.url or the gateway's DNS`;
+  if (e.code === 'ECONNREFUSED') return `nothing listens there: start the broker (systemctl status mosquitto) or fix the host and port in ${where}.url`;
+  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return `the host name does not resolve: fix ${where}.url or the gateway's DNS`;
   if (/timeout|timed out/i.test(e.message)) return `no answer in time: check the network path and firewall to the broker, and that the port speaks MQTT (TLS ports need mqtts://)`;
-  if (/certificate|self.signed|tls|ssl/i.test(e.message)) return `the broker's TLS certificate is not trusted: install its CA (NODE_EXTRA_CA_CERTS=/path/ca.pem) or fix the certificate`;
-  return `check the broker's log and sources.${sourceId}.url`;
+  if (/certificate|self.signed|tls|ssl|verify/i.test(`${e.code ?? ''} ${e.message}`)) return `the broker's TLS certificate is not trusted: set ${where}.tls.ca_file to the CA that signed it, or fix the certificate`;
+  return `check the broker's log and ${where}.url`;
 }

@@ -1,16 +1,18 @@
-import { errorMessage } from '../../errors.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { checkBroker } from './mqtt-check.js';
+import { errorMessage } from '../../errors.js';
+import { publicKeyFromDeviceId } from '../../identity/device-id.js';
+import { checkHttpEndpoint } from './http-check.js';
 import { checkModels } from './model-check.js';
+import { checkBroker } from './mqtt-check.js';
 import { checkSerialDevice } from './serial-check.js';
 import { checkClock, checkDisk, checkSecretFile, secretFilesOf } from './system-checks.js';
 import { skip, type CheckResult } from './types.js';
-import { checkUplink } from './uplink-check.js';
+import { checkHttpUplink } from './uplink-check.js';
 
 export interface DoctorOptions {
   minFreeMb: number;
   timeoutMs: number;
-  /** Default: the models shipped with edge-agent. */
+  /** Default: inference.models_dir of the config, else the models shipped with edge-agent. */
   modelsDir?: string;
 }
 
@@ -33,19 +35,30 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
 
   const network: Promise<CheckResult>[] = [];
   const mqtt = Object.entries(config.sources).filter(([, s]) => s.type === 'mqtt');
-  for (const [id, s] of mqtt) if (s.type === 'mqtt') network.push(guard('broker', id, () => checkBroker(id, s, loaded.resolvePath, opts.timeoutMs)));
-  if (config.uplink) network.push(guard('uplink', config.uplink.url, () => checkUplink(config.uplink!.url, opts.timeoutMs)));
+  for (const [id, s] of mqtt) {
+    if (s.type === 'mqtt') network.push(guard('broker', id, () => checkBroker({ check: 'broker', where: `sources.${id}`, ...s }, loaded.resolvePath, opts.timeoutMs)));
+  }
+  const uplink = config.uplink;
+  if (uplink?.type === 'mqtt') network.push(guard('uplink', uplink.url, () => checkBroker({ check: 'uplink', where: 'uplink', ...uplink }, loaded.resolvePath, opts.timeoutMs)));
+  if (uplink?.type === 'http') network.push(guard('uplink', uplink.url, () => checkHttpUplink(uplink, loaded.resolvePath, opts.timeoutMs)));
   const networkResults = await Promise.all(network);
   results.push(...networkResults.filter((r) => r.check === 'broker'));
   if (mqtt.length === 0) results.push(skip('broker', '-', 'no MQTT source configured'));
   results.push(...networkResults.filter((r) => r.check === 'uplink'));
   if (!config.uplink) results.push(skip('uplink', '-', 'no uplink configured: batches stay on this gateway'));
 
+  if (config.http) {
+    const http = config.http;
+    results.push(await guard('http', http.listen, () => checkHttpEndpoint(http, opts.timeoutMs)));
+  } else results.push(skip('http', '-', 'no health endpoint configured (http)'));
   results.push(await guard('clock', 'gateway clock', () => checkClock(config.clock.synced)));
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));
   try {
-    results.push(...(await checkModels(opts.modelsDir)));
+    // The models the agent would run: --models-dir, else the config's, else the shipped ones.
+    const inf = config.inference;
+    const modelsDir = opts.modelsDir ?? (inf?.models_dir ? loaded.resolvePath(inf.models_dir) : undefined);
+    results.push(...(await checkModels(modelsDir, inf?.publisher_key ? publicKeyFromDeviceId(inf.publisher_key) : undefined)));
   } catch (err) {
     results.push({ check: 'models', subject: '-', status: 'fail', detail: `the check itself failed: ${errorMessage(err)}`, fix: 'report this with the output of edge-agent doctor --json' });
   }

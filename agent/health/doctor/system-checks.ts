@@ -1,5 +1,5 @@
 import { existsSync, statfsSync, statSync } from 'node:fs';
-import { ClockStatus, probeOsClockSync, type ClockPolicy } from '../../clock/clock-status.js';
+import { ClockStatus, type ClockPolicy } from '../../clock/clock-status.js';
 import { fail, pass, type CheckResult } from './types.js';
 
 export function checkClock(policy: ClockPolicy): CheckResult {
@@ -60,5 +60,3 @@ export function secretFilesOf(config: unknown, prefix = ''): { key: string; path
     return secretFilesOf(v, key);
   });
 }
-
-export { probeOsClockSync };

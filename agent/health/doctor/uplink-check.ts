@@ -1,7 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import type { HttpUplinkConfig } from '../../config/schema.js';
+import type { TlsOptions } from '../../config/tls.js';
 import { errorMessage } from '../../errors.js';
+import { tlsFor } from './tls-options.js';
 import { fail, pass, warn, type CheckResult } from './types.js';
 
 const CHECK = 'uplink';
@@ -9,14 +12,15 @@ const EXPIRY_WARN_DAYS = 14;
 
 /**
  * The receiver answers HTTP at the uplink URL, and for https its certificate is valid for the
- * host and trusted by this machine (system CAs plus NODE_EXTRA_CA_CERTS, as the agent uses).
+ * host and trusted with the TLS options the agent uses (uplink.tls.ca_file, else the system CAs
+ * plus NODE_EXTRA_CA_CERTS).
  * Any HTTP answer counts as reachable: a GET on a POST endpoint may well be a 404 or 405.
  */
-export function checkUplink(url: string, timeoutMs = 5000): Promise<CheckResult> {
+export function checkUplink(url: string, timeoutMs = 5000, tls: TlsOptions = { rejectUnauthorized: true }): Promise<CheckResult> {
   const target = new URL(url);
   const https = target.protocol === 'https:';
   return new Promise((resolve) => {
-    const req = (https ? httpsRequest : httpRequest)(target, { method: 'GET', timeout: timeoutMs, headers: { 'user-agent': 'edge-agent-doctor' } }, (res) => {
+    const req = (https ? httpsRequest : httpRequest)(target, { method: 'GET', timeout: timeoutMs, headers: { 'user-agent': 'edge-agent-doctor' }, ...(https ? { ...tls, agent: false } : {}) }, (res) => {
       res.resume();
       let tls = '';
       let result: CheckResult | undefined;
@@ -35,6 +39,15 @@ export function checkUplink(url: string, timeoutMs = 5000): Promise<CheckResult>
     req.on('error', (err: NodeJS.ErrnoException) => resolve(fail(CHECK, url, `${https && isTlsError(err) ? 'TLS' : 'connection'} failed: ${err.code && !err.message.includes(err.code) ? `${err.code} ` : ''}${errorMessage(err)}`, uplinkFix(err, target))));
     req.end();
   });
+}
+
+/** The http uplink with the TLS options the agent would use (uplink.tls). */
+export async function checkHttpUplink(uplink: HttpUplinkConfig, resolvePath: (p: string) => string, timeoutMs: number): Promise<CheckResult> {
+  if (!uplink.url.startsWith('https://')) return checkUplink(uplink.url, timeoutMs);
+  const t = tlsFor('uplink', uplink.url, uplink.tls, 'uplink.tls', resolvePath);
+  if ('failure' in t) return t.failure;
+  const result = await checkUplink(uplink.url, timeoutMs, t.options);
+  return result.status === 'pass' && t.insecure ? t.insecure : result;
 }
 
 function isTlsError(err: NodeJS.ErrnoException): boolean {
@@ -60,9 +73,9 @@ function uplinkFix(err: NodeJS.ErrnoException, url: URL): string {
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-      return `the receiver's certificate is not signed by a CA this machine trusts: give the agent its CA (NODE_EXTRA_CA_CERTS=/path/ca.pem in the service environment) or use a publicly trusted certificate`;
+      return `the receiver's certificate is not signed by a CA the agent trusts: set uplink.tls.ca_file to the CA that signed it (or NODE_EXTRA_CA_CERTS=/path/ca.pem in the service environment), or use a publicly trusted certificate`;
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return `the certificate does not name ${url.hostname}: use the host name the certificate was issued for in uplink.url, or reissue it with that name`;
+      return `the certificate does not name ${url.hostname}: use the host name the certificate was issued for in uplink.url (or uplink.tls.servername), or reissue it with that name`;
     default:
       return isTlsError(err) ? 'fix the receiver\'s TLS setup (certificate chain, protocol)' : `check uplink.url (${url.href}) and the network path`;
   }

@@ -48,13 +48,15 @@ function renderPanels(s) {
     ['oldest pending', b.oldest_pending_age_s === null ? '-' : `#${b.oldest_pending_seq}, ${Math.round(b.oldest_pending_age_s)} s old`],
     ['delivered batches', String(b.batches.delivered ?? 0)],
     ['readings not batched', String(b.unbatched_readings)],
-    ['store size', `${(b.store_bytes / 1048576).toFixed(1)} MiB`],
+    ['store size', `${(b.store_bytes / 1048576).toFixed(1)} MiB${b.store_max_bytes ? ` of ${(b.store_max_bytes / 1048576).toFixed(0)} MiB budget` : ''}`],
   ]);
   $('sources').replaceChildren(
     ...s.sources.map((src) =>
       el('li', { class: src.connected ? 'ok' : 'fail' }, `${src.id} (${src.type}) ${src.connected ? 'connected' : 'NOT connected'} · ${src.endpoint}${src.lastError ? ` · ${src.lastError}` : ''}`),
     ),
   );
+  $('counters').replaceChildren(...s.counters.map((c) => el('li', { 'data-counter': c.name }, `${c.name} · ${c.label}: ${c.value}`)));
+  $('no-counters').hidden = s.counters.length > 0;
   const tbody = $('alerts').querySelector('tbody');
   tbody.replaceChildren(
     ...s.alerts.map((a) => {
@@ -78,7 +80,7 @@ function chartData(sensor) {
 
 function makeChart(sensor, container) {
   const opts = {
-    width: Math.max(400, container.clientWidth - 10),
+    width: Math.max(240, container.clientWidth - 10),
     height: 180,
     legend: { show: false },
     cursor: { show: false },
@@ -114,6 +116,12 @@ function renderCharts(sensors) {
       box.append(title, plotBox);
       root.append(box);
       c = { box, plot: makeChart(sensor, plotBox) };
+      const plot = c.plot;
+      // Follow the layout: the grid changes column width with the window.
+      new ResizeObserver(() => {
+        const width = Math.max(240, plotBox.clientWidth - 10);
+        if (Math.abs(width - plot.width) > 2) plot.setSize({ width, height: 180 });
+      }).observe(plotBox);
       charts.set(sensor.key, c);
     } else {
       c.plot.setData(chartData(sensor));

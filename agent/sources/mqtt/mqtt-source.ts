@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { AgentError } from '../../errors.js';
+import { readSecretFile } from '../../config/secret-file.js';
 import { describeTlsError, loadTlsOptions } from '../../config/tls.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
@@ -73,14 +72,7 @@ export class MqttSource implements Source {
       },
     };
     if (this.cfg.username) options.username = this.cfg.username;
-    if (this.cfg.password_file) {
-      const file = this.ctx.resolvePath(this.cfg.password_file);
-      try {
-        options.password = readFileSync(file, 'utf8').trim();
-      } catch (err) {
-        throw new AgentError('CONFIG_INVALID', `sources.${this.id}.password_file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
-      }
-    }
+    if (this.cfg.password_file) options.password = readSecretFile(this.ctx.resolvePath(this.cfg.password_file), `sources.${this.id}.password_file`, log);
     if (this.cfg.url.startsWith('mqtts://')) Object.assign(options, loadTlsOptions(this.cfg.tls, `sources.${this.id}.tls`, this.ctx.resolvePath, log));
 
     const client = mqtt.connect(this.cfg.url, options);
@@ -96,6 +88,8 @@ export class MqttSource implements Source {
           log.error({ err, topics: this.cfg.topics }, 'subscribe failed');
           return;
         }
+        // Until the SUBACK, a new session has no subscription and the broker drops what sensors publish.
+        log.info({ topics: this.cfg.topics, session_present: connack.sessionPresent }, 'subscribed with QoS 1');
         for (const g of granted ?? []) {
           if (g.qos !== 1) {
             this.lastError = `broker granted ${g.topic} with code ${g.qos}, not QoS 1`;

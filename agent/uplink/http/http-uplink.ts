@@ -8,6 +8,7 @@ import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
 import { parseRetryAfter } from './retry-after.js';
 
 const MAX_REPLY_BYTES = 64 * 1024;
+const IDLE_SOCKET_MS = 4000;
 
 const acceptedReply = z.object({
   status: z.enum(['accepted', 'duplicate']),
@@ -54,7 +55,9 @@ export class HttpUplink implements Uplink {
   constructor(private readonly opts: HttpUplinkOptions) {
     this.description = `http ${opts.url}`;
     this.url = new URL(opts.url);
-    this.agent = this.url.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, ...(opts.tls ?? {}) }) : new HttpAgent({ keepAlive: true });
+    // Idle sockets are dropped after 4 s, before a server's usual 5 s keep-alive timeout closes them under us.
+    const pool = { keepAlive: true, timeout: IDLE_SOCKET_MS };
+    this.agent = this.url.protocol === 'https:' ? new HttpsAgent({ ...pool, ...(opts.tls ?? {}) }) : new HttpAgent(pool);
   }
 
   async close(): Promise<void> {
@@ -110,7 +113,21 @@ export class HttpUplink implements Uplink {
     return { kind: 'delivered', receipt: { envelope, receiverKey: this.opts.receiverKey } };
   }
 
-  private post(body: Uint8Array, signal: AbortSignal): Promise<Reply> {
+  /**
+   * A kept-alive socket the server closed just as we reused it fails with ECONNRESET before the
+   * request reached the receiver; that one case is retried at once (the receiver is idempotent
+   * by seq anyway), instead of costing a back-off and a warning.
+   */
+  private async post(body: Uint8Array, signal: AbortSignal): Promise<Reply> {
+    try {
+      return await this.postOnce(body, signal);
+    } catch (err) {
+      if ((err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET' && !signal.aborted) return this.postOnce(body, signal);
+      throw err;
+    }
+  }
+
+  private postOnce(body: Uint8Array, signal: AbortSignal): Promise<Reply> {
     const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<Reply>((resolve, reject) => {
       const req = send(this.url, {
@@ -121,7 +138,7 @@ export class HttpUplink implements Uplink {
         timeout: this.opts.timeoutMs,
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
+      req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

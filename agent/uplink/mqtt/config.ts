@@ -36,7 +36,9 @@ export const mqttUplinkSchema = z
     max_batches_per_s: z.number().min(0).default(0),
     tls: tlsSchema.optional(),
   })
-  .refine((c) => c.tls === undefined || c.url.startsWith('mqtts://'), { message: 'is set but url is mqtt://: use mqtts:// for TLS', path: ['tls'] });
+  .refine((c) => c.tls === undefined || c.url.startsWith('mqtts://'), { message: 'is set but url is mqtt://: use mqtts:// for TLS', path: ['tls'] })
+  // Brokers check a password per user, and mqtt.js never settles a CONNECT with a password but no user name.
+  .refine((c) => c.password_file === undefined || c.username !== undefined, { message: 'needs username (brokers check the password per user)', path: ['password_file'] });
 
 export type MqttUplinkConfig = z.infer<typeof mqttUplinkSchema>;
 

@@ -1,5 +1,6 @@
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { describeTlsError, type TlsOptions } from '../../config/tls.js';
+import { hex } from '../../identity/batch-format.js';
 import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../pipeline/backoff.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
@@ -26,6 +27,8 @@ export interface MqttUplinkOptions {
 
 type PublishResult = { ok: true; reasonCode: number } | { ok: false; error: string };
 
+const STALE_PUBLISH_WAITS = 3;
+
 /** MQTT 5 PUBACK reason 0x10: accepted, but no subscription matched, so nobody will ever get it [MQTT-3.4.2.1]. */
 const NO_MATCHING_SUBSCRIBERS = 0x10;
 
@@ -45,7 +48,7 @@ export class MqttUplink implements Uplink {
   private reconnectFailures = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closing = false;
-  private readonly inflight = new Map<number, { done: Promise<PublishResult>; result?: PublishResult }>();
+  private readonly inflight = new Map<number, { done: Promise<PublishResult>; result?: PublishResult; waits: number }>();
   private readonly pubackCodes = new Map<number, number>();
   private readonly replies = new ReplyBook();
 
@@ -60,21 +63,26 @@ export class MqttUplink implements Uplink {
     const client = this.ensureClient();
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]);
     if (this.opts.receiverKey) {
+      // An answer from an earlier attempt (it came after that attempt timed out). One about another
+      // hash at this seq is stale news, not this batch's answer: publish anyway.
       const early = this.replies.take(batch.seq);
-      if (early) return verifyReply(early, batch, this.opts.receiverKey);
+      if (early && early.hash === hex(batch.hash)) return verifyReply(early, batch, this.opts.receiverKey);
     }
     let entry = this.inflight.get(batch.seq);
-    if (entry?.result && !entry.result.ok) {
+    // A publish that neither failed nor got its PUBACK over several attempts (and reconnects) is
+    // given up and published again: a possible copy, which the receiver drops, beats a stall.
+    if (entry && (entry.result ? !entry.result.ok : entry.waits >= STALE_PUBLISH_WAITS)) {
       this.inflight.delete(batch.seq);
       entry = undefined;
     }
     if (!entry) {
       if (!(await this.waitConnected(deadline))) return { kind: 'retry', error: `not connected to ${this.opts.url}: ${this.lastError}` };
-      entry = { done: this.publish(client, batch) };
+      entry = { done: this.publish(client, batch), waits: 0 };
       const e = entry;
       void e.done.then((r) => (e.result = r));
       this.inflight.set(batch.seq, entry);
     }
+    entry.waits++;
     const result = await raceAbort(entry.done, deadline);
     if (!result) return { kind: 'retry', error: `no PUBACK for batch ${batch.seq} within ${this.opts.timeoutMs} ms (${this.connected ? 'connected' : `disconnected: ${this.lastError}`})` };
     this.inflight.delete(batch.seq);
@@ -104,11 +112,17 @@ export class MqttUplink implements Uplink {
 
   private waitConnected(signal: AbortSignal): Promise<boolean> {
     if (this.connected) return Promise.resolve(true);
+    if (signal.aborted) return Promise.resolve(false);
     const client = this.client!;
-    return raceAbort(
-      new Promise<boolean>((resolve) => client.once('connect', () => resolve(true))),
-      signal,
-    ).then((v) => v === true && this.connected);
+    return new Promise<boolean>((resolve) => {
+      const finish = () => {
+        client.off('connect', finish);
+        signal.removeEventListener('abort', finish);
+        resolve(this.connected);
+      };
+      client.on('connect', finish);
+      signal.addEventListener('abort', finish, { once: true });
+    });
   }
 
   private publish(client: MqttClient, batch: OutgoingBatch): Promise<PublishResult> {

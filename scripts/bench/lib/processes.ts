@@ -123,8 +123,8 @@ export function initAgent(mqttUrl: string, uplinkUrl: string | undefined, edits:
 }
 
 /** `edge-agent run` on `core`; resolves once it is subscribed. */
-export async function startAgent(core: number, dataDir: string): Promise<Proc> {
-  const agent = startProc(core, process.execPath, [CLI, 'run', '--data-dir', dataDir]);
+export async function startAgent(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const agent = startProc(core, process.execPath, [CLI, 'run', '--data-dir', dataDir], env);
   await agent.waitFor(/connected to broker/);
   return agent;
 }

@@ -9,7 +9,7 @@ import { fit } from './fit.js';
 import { Mlp, type Activation } from './mlp.js';
 import { Prng } from './prng.js';
 import { skabRaw, SKAB_TRAIN_ROWS, type CachedSeries } from './skab-eval.js';
-import { tune, type TuneResult } from './tune.js';
+import { tune, type LevelVariant, type TuneResult } from './tune.js';
 import { forwardWindows, type Head, type WindowModel } from './window-model.js';
 
 export interface AnomalyConfig {
@@ -17,8 +17,11 @@ export interface AnomalyConfig {
   window: number;
   hidden: number[];
   activation: Activation;
-  /** Per feature (one value: the same for all). */
-  levelWeight: number[];
+  /**
+   * Level-weight variants tried by the cross-validated tuning, per feature (one value: the same
+   * for all). Training the network does not depend on them: they only weigh the level term.
+   */
+  levelWeights: number[][];
   epochs: number;
   batch: number;
   lr: number;
@@ -66,16 +69,26 @@ export function trainAnomalyModel(cfg: AnomalyConfig, series: number[][][], feat
   }
   const mlp = new Mlp({ sizes: [inSize, ...cfg.hidden, outSize], hidden: cfg.activation }, new Prng(cfg.seed));
   fit(mlp, xin, y, n, { epochs: cfg.epochs, batch: cfg.batch, lr: cfg.lr, lrDecay: cfg.lrDecay, seed: cfg.seed + 1, loss: 'mse', label, quiet });
-  return { head: cfg.head, window: W, features, outputName: 'error', outputScale: 1, levelWeight: cfg.levelWeight.length === 1 ? new Array<number>(features).fill(cfg.levelWeight[0]!) : cfg.levelWeight, mlp };
+  return { head: cfg.head, window: W, features, outputName: 'error', outputScale: 1, levelWeight: new Array<number>(features).fill(0), mlp };
 }
 
-/** Raw outputs on every fault file (per channel when `channels` is true), then CV tuning. */
-export function tuneOnSkab(model: WindowModel, cfg: AnomalyConfig, faults: SkabFile[], perChannel: boolean): { result: TuneResult; series: CachedSeries[][] } {
+/**
+ * Raw outputs on every fault file (per channel when `perChannel`) for each level-weight variant,
+ * then CV tuning; sets the model's level weights to the chosen variant.
+ */
+export function tuneOnSkab(model: WindowModel, cfg: AnomalyConfig, faults: SkabFile[], perChannel: boolean): TuneResult {
   const spec = seriesSpec(cfg);
-  const forward = (x: Float32Array, n: number) => forwardWindows(model, x, n);
-  const series = perChannel ? faults[0]!.rows[0]!.length : 0;
-  const cached: CachedSeries[][] = perChannel
-    ? Array.from({ length: series }, (_, c) => skabRaw(faults, c, spec, forward))
-    : [skabRaw(faults, null, spec, forward)];
-  return { result: tune(cached), series: cached };
+  const channels = faults[0]!.rows[0]!.length;
+  const variants: LevelVariant[] = cfg.levelWeights.map((lw) => {
+    const levelWeight = lw.length === 1 ? new Array<number>(model.features).fill(lw[0]!) : lw;
+    const m: WindowModel = { ...model, levelWeight };
+    const forward = (x: Float32Array, n: number) => forwardWindows(m, x, n);
+    const series: CachedSeries[][] = perChannel
+      ? Array.from({ length: channels }, (_, c) => skabRaw(faults, c, spec, forward))
+      : [skabRaw(faults, null, spec, forward)];
+    return { levelWeight, series };
+  });
+  const result = tune(variants);
+  model.levelWeight = result.levelWeight;
+  return result;
 }

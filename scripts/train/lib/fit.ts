@@ -13,6 +13,8 @@ export interface FitOptions {
   seed: number;
   loss: 'mse' | 'huber';
   huberDelta?: number;
+  /** Standard deviation of Gaussian noise added to each training input (augmentation), 0 = none. */
+  inputNoise?: number;
   label: string;
   quiet?: boolean;
 }
@@ -40,6 +42,7 @@ export function fit(mlp: Mlp, x: Float32Array, y: Float32Array, n: number, opts:
         bx.set(x.subarray(i * din, (i + 1) * din), k * din);
         by.set(y.subarray(i * dout, (i + 1) * dout), k * dout);
       }
+      if (opts.inputNoise) for (let k = 0; k < m * din; k++) bx[k]! += opts.inputNoise * rng.gauss();
       const xin = m === opts.batch ? bx : bx.subarray(0, m * din);
       const target = m === opts.batch ? by : by.subarray(0, m * dout);
       const acts = mlp.forwardAll(xin, m);

@@ -63,22 +63,32 @@ export function exportOnnx(model: WindowModel, info: ExportInfo): Uint8Array {
     mlpIn = 'past';
   }
 
-  let cur = mlpIn;
-  mlp.layers.forEach((layer, l) => {
-    inits.push(floatTensor(`W${l}`, [layer.outputs, layer.inputs], layer.weight));
-    inits.push(floatTensor(`b${l}`, [layer.outputs], layer.bias));
-    nodes.push(node('Gemm', [cur, `W${l}`, `b${l}`], [`h${l}`], [intAttr('transB', 1)]));
-    cur = `h${l}`;
-    if (layer.activation !== 'linear') {
-      nodes.push(node(layer.activation === 'relu' ? 'Relu' : 'Tanh', [cur], [`a${l}`]));
-      cur = `a${l}`;
-    }
+  const members = head === 'regressor' ? [mlp, ...(model.ensemble ?? [])] : [mlp];
+  const memberOut = members.map((m, k) => {
+    const p = members.length === 1 ? '' : `m${k}_`;
+    let cur = mlpIn;
+    m.layers.forEach((layer, l) => {
+      inits.push(floatTensor(`${p}W${l}`, [layer.outputs, layer.inputs], layer.weight));
+      inits.push(floatTensor(`${p}b${l}`, [layer.outputs], layer.bias));
+      nodes.push(node('Gemm', [cur, `${p}W${l}`, `${p}b${l}`], [`${p}h${l}`], [intAttr('transB', 1)]));
+      cur = `${p}h${l}`;
+      if (layer.activation !== 'linear') {
+        nodes.push(node(layer.activation === 'relu' ? 'Relu' : 'Tanh', [cur], [`${p}a${l}`]));
+        cur = `${p}a${l}`;
+      }
+    });
+    return cur;
   });
+  let cur = memberOut[0]!;
+  if (memberOut.length > 1) {
+    nodes.push(node('Sum', memberOut, ['member_sum']));
+    cur = 'member_sum';
+  }
 
   const out = model.outputName;
   let outDims: (number | string)[];
   if (head === 'regressor') {
-    inits.push(floatTensor('out_scale', [1], Float32Array.of(model.outputScale)));
+    inits.push(floatTensor('out_scale', [1], Float32Array.of(model.outputScale / members.length)));
     nodes.push(node('Mul', [cur, 'out_scale'], ['scaled']));
     nodes.push(node('Relu', ['scaled'], [out]));
     outDims = ['N', 1];

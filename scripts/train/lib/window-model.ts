@@ -10,7 +10,8 @@
  * The level term measures how far the window sits from the key's warm-up behaviour (z is
  * normalised by the warm-up statistics): networks trained on normal windows reconstruct a
  * shifted level almost perfectly, so without it a step change (a closed valve) goes unseen.
- * - `regressor`:   output [N, 1] = max(0, mlp(z)) (e.g. remaining useful life in cycles).
+ * - `regressor`:   output [N, 1] = max(0, outputScale * mean over members of mlp_k(z)) (e.g.
+ *                  remaining useful life in cycles); members = mlp plus `ensemble`.
  */
 import { Mlp } from './mlp.js';
 
@@ -27,6 +28,8 @@ export interface WindowModel {
   /** Per feature, weight of the level term in the error heads (0: pure reconstruction/forecast error). */
   levelWeight: number[];
   mlp: Mlp;
+  /** Regressor only: further members whose outputs are averaged with mlp's (seed ensemble). */
+  ensemble?: Mlp[];
 }
 
 /** Runs the model on n windows laid out [n][W][F]; one value per window. */
@@ -62,8 +65,15 @@ export function forwardWindows(model: WindowModel, windows: Float32Array, n: num
       out[b] = s / f;
     }
   } else {
-    const y = mlp.forward(windows, n);
-    for (let b = 0; b < n; b++) out[b] = Math.max(0, y[b]! * model.outputScale);
+    const members = [mlp, ...(model.ensemble ?? [])];
+    const sum = new Float64Array(n);
+    for (const m of members) {
+      const y = m.forward(windows, n);
+      for (let b = 0; b < n; b++) sum[b]! += y[b]!;
+    }
+    // Float32 rounding at the same points as the graph: Sum, then Mul by scale / members.
+    const scale = Math.fround(model.outputScale / members.length);
+    for (let b = 0; b < n; b++) out[b] = Math.max(0, Math.fround(sum[b]!) * scale);
   }
   return out;
 }
