@@ -88,6 +88,8 @@ mnt=$ARM64_WORK/image-root
 mkdir -p "$mnt" && chmod 0755 "$mnt"
 mount --bind "$("${BUILDAH[@]}" mount "$c")" "$mnt"
 cleanup() {
+  # an agent left running by a failed check would keep the mount busy
+  if [ -n "${run_pid:-}" ] && kill -0 "$run_pid" 2>/dev/null; then kill -KILL "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; fi
   umount "$mnt" 2>/dev/null || true
   "${BUILDAH[@]}" umount "$c" >/dev/null 2>&1 || true; "${BUILDAH[@]}" rm "$c" >/dev/null 2>&1 || true; rm -rf "${RUN_DIR:-}"
 }
