@@ -17,7 +17,14 @@ export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): 
     await started;
     await agent.stop();
   });
-  await started;
+  try {
+    await started;
+  } catch (err) {
+    // A start that fails part-way (a model refused, a port taken after sources connected) must not
+    // leave sources acknowledging readings in a process that reports failure: stop what started.
+    await agent.stop(0).catch((stopErr: unknown) => log.error({ err: stopErr }, 'cleaning up after the failed start also failed'));
+    throw err;
+  }
   await stopped;
 }
 

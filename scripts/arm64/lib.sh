@@ -88,7 +88,7 @@ arm_node() {
 }
 
 # The project for linux/arm64 in $APP: dependencies resolved for arm64 by the host npm (no
-# install scripts), native addons cross-compiled, then the host-built dist/ (plain JS) copied in.
+# install scripts), native addons cross-compiled, then the package's files from the host's npm pack.
 # Dependencies are rebuilt only when package-lock.json, .npmrc or the Node version change.
 stage_app() {
   local key
@@ -108,6 +108,14 @@ stage_app() {
   else
     say "arm64 dependencies cached ($key)"
   fi
-  cp "$ROOT/package.json" "$APP/"
-  rm -rf "$APP/dist" && cp -r "$ROOT/dist" "$APP/dist"
+  # the agent as `npm pack` ships it (so a file missing from package.json "files" fails here),
+  # plus the smoke test's own arm64-side scripts
+  local pack
+  pack=$(mktemp -d "$ARM64_WORK/pack.XXXXXX")
+  (cd "$ROOT" && npm pack -q --pack-destination "$pack" >/dev/null 2>&1) || die "npm pack"
+  rm -rf "$APP/dist" "$APP/agent" "$APP/models" "$APP/docs"
+  tar xzf "$pack"/edge-agent-*.tgz -C "$APP" --strip-components=1
+  rm -rf "$pack"
+  mkdir -p "$APP/dist/scripts/arm64"
+  cp "$ROOT"/dist/scripts/arm64/{native-check,healthcheck}.js "$APP/dist/scripts/arm64/"
 }

@@ -12,6 +12,8 @@ interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** model checks: the first output's values, for comparing architectures */
+  values?: number[];
 }
 
 async function checkSqlite(): Promise<Check> {
@@ -85,7 +87,7 @@ async function checkModel(path: string): Promise<Check> {
     detail += ` (expected [0.25, ${rampMeanSquare.toPrecision(6)}])`;
   }
   await session.release();
-  return { name: `onnxruntime ${path.split('/').pop()}`, ok, detail };
+  return { name: `onnxruntime ${path.split('/').pop()}`, ok, detail, values };
 }
 
 const checks: Check[] = [];

@@ -4,6 +4,7 @@
 # verify, plus onnxruntime/SQLite/serialport/ed25519 checks (scripts/arm64/smoke.ts).
 # Needs root for apt-get the first time; caches under .arm64/ (ARM64_WORK).
 set -euo pipefail
+# shellcheck source=scripts/arm64/lib.sh
 . "$(dirname "$0")/lib.sh"
 t0=$(date +%s)
 

@@ -6,7 +6,7 @@
  *   ARM64_NODE_CMD  JSON array: the command that runs the arm64 node (qemu-aarch64-static ... node)
  *   ARM64_APP       the project staged for arm64 (package.json, dist/, node_modules/)
  *   ARM64_RUN_DIR   an empty directory for this run's data dirs and ptys
- * It ends with "arm64 smoke: N passed, M failed" and exits 1 if any check failed.
+ * It ends with "arm64: N passed, M failed" and exits 1 if any check failed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -97,10 +97,11 @@ async function main(): Promise<void> {
   // 2. native modules: SQLite, serial round trip, ed25519, ONNX model(s)
   const models = [join(RUN, 'mean-square.onnx')];
   writeMeanSquareModel(models[0]!, 32, 1);
-  const manifestPath = join(ROOT, 'models/manifest.json');
+  // the shipped models, from the package as installed
+  const manifestPath = join(APP, 'models/manifest.json');
   if (existsSync(manifestPath)) {
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { models?: { file?: string }[] };
-    for (const m of manifest.models ?? []) if (m.file) models.push(join(ROOT, 'models', m.file));
+    for (const m of manifest.models ?? []) if (m.file) models.push(join(APP, 'models', m.file));
   }
   const echoPath = join(RUN, 'echo-tty');
   const echo = start('socat', [`pty,raw,echo=0,link=${echoPath}`, 'exec:cat']);
@@ -108,13 +109,21 @@ async function main(): Promise<void> {
   await waitFor('socat echo pty', 10_000, () => (existsSync(echoPath) ? true : undefined));
   const native = await finish(arm64([join(APP, 'dist/scripts/arm64/native-check.js'), '--serial-echo', echoPath, ...models]), 'native check', 180_000);
   await stop(echo, 'socat echo');
-  let nativeReport: { checks?: { name: string; ok: boolean; detail: string }[] } = {};
+  let nativeReport: { checks?: { name: string; ok: boolean; detail: string; values?: number[] }[] } = {};
   try {
     nativeReport = JSON.parse(native.out.trim().split('\n').pop() ?? '{}');
   } catch {
     check('native modules', false, `unreadable output (exit ${native.code}): ${native.out.slice(-1500)}`);
   }
   for (const c of nativeReport.checks ?? []) check(c.name, c.ok, c.detail);
+  // the same models on the host's x64 onnxruntime: arm64 must give the same answers
+  const hostRun = await finish(start(process.execPath, [join(ROOT, 'dist/scripts/arm64/native-check.js'), ...models]), 'native check (host)', 120_000);
+  const hostChecks = new Map((JSON.parse(hostRun.out.trim().split('\n').pop() ?? '{}') as typeof nativeReport).checks?.map((c) => [c.name, c]) ?? []);
+  for (const c of (nativeReport.checks ?? []).filter((x) => x.values)) {
+    const host = hostChecks.get(c.name)?.values ?? [];
+    const worst = Math.max(...c.values!.map((v, i) => Math.abs(v - (host[i] ?? NaN)) / Math.max(1, Math.abs(host[i] ?? 0))));
+    check(`${c.name} arm64 = x64`, host.length === c.values!.length && worst <= 1e-4, `largest relative difference ${worst.toExponential(1)} over ${host.length} outputs`);
+  }
   if (native.code !== 0 && !(nativeReport.checks ?? []).some((c) => !c.ok)) check('native check exit', false, `exit ${native.code}: ${native.out.slice(-1500)}`);
 
   // 3. the reference receiver, as the network would run it
@@ -172,8 +181,18 @@ async function main(): Promise<void> {
   check('serial readings stored exactly once', serial.n === SERIAL_READINGS && serial.distinct_n === SERIAL_READINGS,
     `${serial.n} stored (${serial.distinct_n} distinct sensor/seq) of ${SERIAL_READINGS} sent, despite the board's resends`);
   const final = await stats();
+  await stop(receiver, 'receiver');
   check('receiver got every reading once', !!st && final.readings === st.readings.total && final.rejected === 0 && final.gaps === 0,
     `receiver ${final.readings} readings in ${final.batches} batches, ${final.rejected} rejected, ${final.gaps} gaps`);
+
+  // 7. the shipped models as the package installs them, and the demo: live inference on arm64
+  const modelsVerify = await finish(agentCli(['models', 'verify', '--json']), 'models verify', 120_000);
+  check('edge-agent models verify', modelsVerify.code === 0, modelsVerify.code === 0 ? `${(JSON.parse(modelsVerify.out) as unknown[]).length} shipped model(s) match the manifest` : modelsVerify.out.slice(-1500));
+  const demo = await finish(agentCli(['demo', '--seconds', '20', '--data-dir', join(RUN, 'demo')]), 'demo', 240_000);
+  const verdicts = Number(/readings and (\d+) verdicts/.exec(demo.out)?.[1] ?? 0);
+  const alertLines = demo.out.split('\n').filter((l) => l.startsWith('alert'));
+  check('edge-agent demo (stream-ad model live)', demo.code === 0 && / 0 problems/.test(demo.out) && verdicts > 0,
+    `exit ${demo.code}, ${verdicts} verdicts verified at the receiver, ${alertLines.length} alert(s)${alertLines[0] ? `: ${alertLines[0].replace(/\s+/g, ' ')}` : ''}${demo.code === 0 ? '' : `\n${demo.out.slice(-1500)}`}`);
 }
 
 try {
@@ -185,5 +204,5 @@ try {
 }
 const failed = results.filter((r) => !r.ok).length;
 say(`took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-process.stdout.write(`arm64 smoke: ${results.length - failed} passed, ${failed} failed\n`);
+process.stdout.write(`arm64: ${results.length - failed} passed, ${failed} failed\n`);
 process.exitCode = failed > 0 ? 1 : 0;
