@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cli, cliBackground } from '../helpers/cli.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { freePort, waitFor } from '../helpers/ports.js';
@@ -29,6 +29,8 @@ function smallDisk(sizeMb: number): { dir: string; release(): void } | undefined
 }
 
 const disk = smallDisk(5);
+// Also when a test times out: never leave a mount behind.
+afterAll(() => disk?.release());
 
 describe('a full disk (ENOSPC on a real 5 MiB tmpfs), no budget configured, uplink down', () => {
   it.skipIf(!disk)('keeps running, acknowledges nothing it could not commit, frees the oldest unbatched readings and goes on', { timeout: 150_000 }, async () => {
@@ -80,7 +82,6 @@ describe('a full disk (ENOSPC on a real 5 MiB tmpfs), no budget configured, upli
       }
     } finally {
       await broker.stop();
-      disk!.release();
     }
   });
 });
