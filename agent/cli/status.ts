@@ -142,6 +142,7 @@ export function registerStatusCommand(program: Command): void {
             `${i.windows > 0 ? `, ${((1000 * i.inferenceMs) / i.windows).toFixed(1)} µs/window` : ''}`,
         );
         for (const [id, b] of Object.entries(i.bindings)) lines.push(`  ${id}  model ${b.model}, ${b.series} series`);
+        for (const [id, d] of Object.entries(i.disabled ?? {})) lines.push(`  ${id}  DISABLED (model ${d.model}): ${d.reason}`);
       }
       lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
       for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${isoTime(a.since)}`);

@@ -1,7 +1,7 @@
 import { AgentError, errorMessage } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
 import type { InferenceConfig } from '../inference/config.js';
-import { findModel, loadManifest, type ModelEntry } from '../inference/manifest.js';
+import { findModel, loadManifest, type Manifest, type ModelEntry } from '../inference/manifest.js';
 import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
@@ -27,6 +27,14 @@ export interface InferenceStats {
   inferenceMs: number;
   windows: number;
   bindings: Record<string, { model: string; series: number }>;
+  disabled: Record<string, { model: string; reason: string }>;
+}
+
+const MODEL_FILE_PROBLEMS = new Set(['MODEL_TAMPERED', 'MODEL_INVALID', 'MODEL_NOT_FOUND']);
+
+/** A damaged, missing or unsigned model file or manifest, as opposed to a configuration mistake. */
+function isModelFileProblem(err: unknown): boolean {
+  return err instanceof AgentError && MODEL_FILE_PROBLEMS.has(err.code);
 }
 
 function checkBinding(id: string, b: Binding['cfg'], m: ModelEntry, configPath: string): void {
@@ -59,10 +67,12 @@ export class InferenceStage {
   private running: Promise<void> | undefined;
   private stopped = false;
   private stopDeadline: number | undefined;
+  /** Bindings whose model could not be trusted or loaded, with the reason. */
+  disabled: Record<string, { model: string; reason: string }> = {};
   private saveTimer: NodeJS.Timeout | undefined;
   private readonly router: Router;
   private readonly verdictStore: VerdictStore;
-  readonly stats: Omit<InferenceStats, 'queued' | 'bindings' | 'inferenceMs' | 'windows'> = {
+  readonly stats: Omit<InferenceStats, 'queued' | 'bindings' | 'inferenceMs' | 'windows' | 'disabled'> = {
     scored: 0,
     verdicts: 0,
     alertsRaised: 0,
@@ -103,10 +113,29 @@ export class InferenceStage {
       log: Logger;
     },
   ): Promise<InferenceStage> {
-    const manifest = loadManifest(deps.modelsDir, deps.publisherKey ? { publisherKey: deps.publisherKey } : {});
+    // A model file that is damaged, missing or not vouched for disables the bindings that use it:
+    // such a model never runs, and readings are still stored and delivered (unscored).
+    const disabled: Record<string, { model: string; reason: string }> = {};
+    const disable = (id: string, model: string, err: unknown) => {
+      disabled[id] = { model, reason: errorMessage(err) };
+      deps.log.error({ err, binding: id, model }, `inference binding ${id} disabled: its model cannot be trusted or loaded; readings are stored and delivered unscored`);
+    };
+    let manifest: Manifest | undefined;
+    let manifestError: unknown;
+    try {
+      manifest = loadManifest(deps.modelsDir, deps.publisherKey ? { publisherKey: deps.publisherKey } : {});
+    } catch (err) {
+      if (!isModelFileProblem(err)) throw err;
+      manifestError = err;
+    }
     const models = new Map<string, OnnxModel>();
+    const failedModels = new Map<string, unknown>();
     const bindings: Binding[] = [];
     for (const [id, b] of Object.entries(cfg.bindings)) {
+      if (!manifest) {
+        disable(id, b.model, manifestError);
+        continue;
+      }
       let entry: ModelEntry;
       try {
         entry = findModel(manifest, b.model);
@@ -115,7 +144,18 @@ export class InferenceStage {
       }
       checkBinding(id, b, entry, deps.configPath);
       let model = models.get(entry.id);
-      if (!model) models.set(entry.id, (model = await OnnxModel.load(manifest, entry)));
+      if (!model && !failedModels.has(entry.id)) {
+        try {
+          models.set(entry.id, (model = await OnnxModel.load(manifest, entry)));
+        } catch (err) {
+          if (!isModelFileProblem(err)) throw err;
+          failedModels.set(entry.id, err);
+        }
+      }
+      if (!model) {
+        disable(id, entry.id, failedModels.get(entry.id));
+        continue;
+      }
       let runner: ModelRunner;
       try {
         runner = new ModelRunner(model, b.warmup === undefined ? {} : { warmup: b.warmup });
@@ -125,6 +165,7 @@ export class InferenceStage {
       bindings.push(new Binding(id, b, runner));
     }
     const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
+    stage.disabled = disabled;
     stage.restoreState();
     return stage;
   }
@@ -132,7 +173,10 @@ export class InferenceStage {
   start(): void {
     this.saveTimer = setInterval(() => this.saveState(), this.cfg.state_save_interval_s * 1000);
     this.saveTimer.unref();
-    this.log.info({ bindings: this.bindings.map((b) => ({ id: b.id, model: b.runner.entry.id, sha256: b.runner.entry.sha256.slice(0, 16) })) }, 'inference running');
+    this.log.info(
+      { bindings: this.bindings.map((b) => ({ id: b.id, model: b.runner.entry.id, sha256: b.runner.entry.sha256.slice(0, 16) })), disabled: Object.keys(this.disabled) },
+      'inference running',
+    );
   }
 
   /** Takes readings just committed; never blocks the caller. */
@@ -213,7 +257,7 @@ export class InferenceStage {
       windows += b.runner.stats.windows;
       bindings[b.id] = { model: b.runner.entry.id, series: b.runner.keyCount };
     }
-    return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings };
+    return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings, disabled: this.disabled };
   }
 
   /**

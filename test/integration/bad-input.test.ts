@@ -80,8 +80,8 @@ describe('bad input everywhere: each names the thing at fault', () => {
     expect(r.error).toContain(join(dir, 'device.key'));
   });
 
-  it('a corrupt model file and a corrupt model manifest: the agent refuses to start, naming the file and both hashes', () => {
-    const dir = initDir(['--anomaly-sensors', 'sim/#']);
+  it('a corrupt model file and a corrupt model manifest: that model never runs, the error names the file (and both hashes), the rest keeps running', async () => {
+    const dir = initDir(['--anomaly-sensors', 'sim/#', '--no-http']);
     const models = join(dir, 'models');
     cpSync(SHIPPED_MODELS, models, { recursive: true });
     patchConfig(dir, [[['inference', 'models_dir'], models]]);
@@ -89,15 +89,28 @@ describe('bad input everywhere: each names the thing at fault', () => {
     const bytes = readFileSync(onnxFile);
     bytes[100] = bytes[100]! ^ 0xff; // one flipped byte, as a bad SD card sector would leave it
     writeFileSync(onnxFile, bytes);
-    let r = runRefuses(dir);
-    expect(r.code).toBe(1);
-    expect(r.error).toContain(onnxFile);
-    expect(r.error).toMatch(/sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}/);
+    const storedReadings = () => (JSON.parse(cli(['status', '--data-dir', dir, '--json']).stdout) as { readings: { total: number } }).readings.total;
+    let agent = cliBackground(['run', '--data-dir', dir]);
+    try {
+      await agent.waitForOutput(/sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}; refusing to load it/);
+      expect(agent.output()).toContain(onnxFile);
+      await agent.waitForOutput(/inference binding anomaly disabled/);
+      const before = storedReadings();
+      await waitFor('readings still stored', () => storedReadings() > before, 15_000);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
 
     writeFileSync(join(models, 'manifest.json'), '{"format": "edge-agent/models/1", "models": [');
-    r = runRefuses(dir);
-    expect(r.code).not.toBe(0);
-    expect(r.error).toContain(join(models, 'manifest.json'));
+    agent = cliBackground(['run', '--data-dir', dir]);
+    try {
+      await agent.waitForOutput(/inference binding anomaly disabled/);
+      expect(agent.output()).toContain(join(models, 'manifest.json'));
+      const before = storedReadings();
+      await waitFor('readings still stored', () => storedReadings() > before, 15_000);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
   });
 
   it('NaN, Infinity, non-UTF-8 and oversize payloads over MQTT and CoAP are refused with their reason, counted, and the rest keeps flowing', async () => {
@@ -107,7 +120,7 @@ describe('bad input everywhere: each names the thing at fault', () => {
     expect(cli(['init', '--data-dir', dir, '--mqtt-url', broker.url, '--coap-listen', `127.0.0.1:${coapPort}`]).code).toBe(0);
     const agent = cliBackground(['run', '--data-dir', dir]);
     try {
-      await agent.waitForOutput(/connected to broker/);
+      await agent.waitForOutput(/subscribed with QoS 1/);
       const pub = await connectPublisher(broker.url);
       const bad: [string, string | Buffer, RegExp][] = [
         ['sensors/bad/nan', 'NaN', /not JSON, SenML or a number/],
