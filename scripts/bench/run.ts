@@ -11,7 +11,6 @@ import { canPin, pinSelf } from './lib/cores.js';
 import { fmt, spread } from './lib/stats.js';
 import { backlogRun, ceilingRun, latencyRun, throughputRun, useModel, type BacklogResult } from './end-to-end.js';
 import { benchModel } from './lib/bench-model.js';
-import { tempDir } from './lib/processes.js';
 import { stageCosts } from './stages.js';
 import { replayBench } from './replay.js';
 
@@ -41,7 +40,7 @@ const log = (s: string) => process.stdout.write(`${s}\n`);
 log(`edge-agent bench${quick ? ' (quick)' : ''}: ${runs} runs of ${messages} QoS 1 readings; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), agent ${canPin ? 'pinned to core 0' : 'NOT pinned'}`);
 
 const noInference = process.argv.includes('--no-inference');
-const model = benchModel(tempDir('models'));
+const model = benchModel();
 if (!noInference) useModel(model);
 log(`inference: ${noInference ? 'off (--no-inference)' : `on, every reading scored by ${model.description}`}`);
 
