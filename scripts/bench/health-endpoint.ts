@@ -21,16 +21,10 @@ import { openDatabase } from '../../agent/store/database.js';
 import { ReadingStore } from '../../agent/store/reading-store.js';
 import type { Reading, StoredReading } from '../../agent/types.js';
 import { fmt, spread } from './lib/stats.js';
+import { intArg } from './lib/args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i === -1 ? fallback : Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
-
-const totalReadings = arg('readings', 200_000);
-const requests = arg('requests', 30);
+const totalReadings = intArg('readings', 200_000);
+const requests = intArg('requests', 30);
 const SENSORS = 100;
 const silent = pino({ level: 'silent' });
 const log = (s: string) => process.stdout.write(`${s}\n`);

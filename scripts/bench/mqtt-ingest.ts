@@ -9,7 +9,6 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -20,21 +19,8 @@ import { mqttSourceSchema } from '../../agent/sources/mqtt/config.js';
 import { MqttSource } from '../../agent/sources/mqtt/mqtt-source.js';
 import { openDatabase } from '../../agent/store/database.js';
 import { ReadingStore } from '../../agent/store/reading-store.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i === -1 ? fallback : Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+import { intArg } from './lib/args.js';
+import { freePort } from './lib/processes.js';
 
 interface Consumer {
   received(): number;
@@ -95,8 +81,8 @@ function summary(rates: number[]) {
   return { min: Math.round(r[0]!), median: Math.round(r[Math.floor(r.length / 2)]!), max: Math.round(r[r.length - 1]!) };
 }
 
-const messages = arg('messages', 20_000);
-const runs = arg('runs', 3);
+const messages = intArg('messages', 20_000);
+const runs = intArg('runs', 3);
 const agentRates: number[] = [];
 const bareRates: number[] = [];
 const ratios: number[] = [];

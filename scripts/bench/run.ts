@@ -13,14 +13,7 @@ import { backlogRun, ceilingRun, latencyRun, throughputRun, useModel, type Backl
 import { benchModel } from './lib/bench-model.js';
 import { stageCosts } from './stages.js';
 import { replayBench } from './replay.js';
-
-function intArg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i === -1) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got "${process.argv[i + 1]}"`);
-  return v;
-}
+import { intArg } from './lib/args.js';
 
 const quick = process.argv.includes('--quick');
 const runs = intArg('runs', quick ? 2 : 5);

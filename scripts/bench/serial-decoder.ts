@@ -6,16 +6,10 @@
  */
 import { FrameDecoder } from '../../agent/sources/serial/frame-decoder.js';
 import { encodeFrame } from '../../agent/sources/serial/protocol.js';
+import { intArg } from './lib/args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i === -1 ? fallback : Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
-
-const frames = arg('frames', 200_000);
-const runs = arg('runs', 5);
+const frames = intArg('frames', 200_000);
+const runs = intArg('runs', 5);
 const parts = Array.from({ length: frames }, (_, i) => encodeFrame({ type: 'reading', sensor: i % 8, seq: i, uptimeMs: i, values: [i * 0.5, -i] }));
 const stream = Buffer.concat(parts);
 const fps: number[] = [];

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -21,21 +21,8 @@ import { HttpUplink } from '../../agent/uplink/http/http-uplink.js';
 import { MqttUplink } from '../../agent/uplink/mqtt/mqtt-uplink.js';
 import type { Uplink } from '../../agent/uplink/uplink.js';
 import { fmt, spread } from './lib/stats.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i === -1 ? fallback : Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+import { intArg } from './lib/args.js';
+import { freePort } from './lib/processes.js';
 
 async function startBroker(dir: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
@@ -122,9 +109,9 @@ async function oneRun(mode: Mode, batches: number, readingsPerBatch: number): Pr
   }
 }
 
-const batches = arg('batches', 200);
-const readingsPerBatch = arg('readings', 1000);
-const runs = arg('runs', 3);
+const batches = intArg('batches', 200);
+const readingsPerBatch = intArg('readings', 1000);
+const runs = intArg('runs', 3);
 const modes: Mode[] = ['http', 'mqtt-puback', 'mqtt-receipt'];
 const perS: Record<Mode, number[]> = { 'http': [], 'mqtt-puback': [], 'mqtt-receipt': [] };
 const envelopeBytes = makeChain(Identity.generate(), 1, readingsPerBatch)[0]!.envelope.length;
