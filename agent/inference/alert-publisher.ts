@@ -1,12 +1,12 @@
-import type { MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { StoredVerdict } from '../identity/verdict-format.js';
 import type { Logger } from '../log.js';
 
 export interface AlertPublisherOptions {
   url: string;
   clientId: string;
-  username?: string;
-  password?: string;
+  /** Credentials and TLS for the broker (brokerConnectOptions of the MQTT source it shares). */
+  connect: Partial<IClientOptions>;
   topicPrefix: string;
   retain: boolean;
   deviceId: string;
@@ -40,8 +40,7 @@ export class AlertPublisher {
       clean: true,
       reconnectPeriod: 2000,
       connectTimeout: 10_000,
-      ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
-      ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
+      ...this.opts.connect,
     });
     this.client.on('connect', () => this.log.info({ url: this.opts.url, prefix: this.opts.topicPrefix }, 'alert publisher connected'));
     this.client.on('error', (err) => this.log.warn({ err, url: this.opts.url }, 'alert publisher: broker error; retrying'));

@@ -17,7 +17,7 @@ import { createUplink } from '../uplink/registry.js';
 import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
-import { readFileSync } from 'node:fs';
+import { brokerConnectOptions } from '../sources/mqtt/connection.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
 import { Batcher } from './batcher.js';
@@ -215,18 +215,17 @@ export class Agent {
     const where = `${this.loaded.path}: inference.alerts`;
     const mqttSources = Object.entries(this.loaded.config.sources).filter(([, s]) => s.type === 'mqtt');
     let url = alerts.url;
-    let username: string | undefined;
-    let password: string | undefined;
+    let connect = {};
     let clientId = `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`;
     if (url === undefined) {
       const id = alerts.mqtt_source ?? (mqttSources.length === 1 ? mqttSources[0]![0] : undefined);
       const source = mqttSources.find(([sid]) => sid === id)?.[1];
-      if (!source || source.type !== 'mqtt') {
+      if (!id || !source || source.type !== 'mqtt') {
         throw new AgentError('CONFIG_INVALID', `${where}: name the broker with url, or mqtt_source (one of: ${mqttSources.map(([sid]) => sid).join(', ') || 'no MQTT source configured'})`);
       }
+      // The sensors' broker, reached exactly as the source reaches it: credentials and TLS included.
       url = source.url;
-      username = source.username;
-      if (source.password_file) password = readFileSync(this.loaded.resolvePath(source.password_file), 'utf8').trim();
+      connect = brokerConnectOptions(source, id, this.loaded.resolvePath, this.log.child({ component: 'alerts' }));
       clientId = `${source.client_id.slice(0, 56)}-alerts`;
     }
     const { AlertPublisher } = await import('../inference/alert-publisher.js');
@@ -234,8 +233,7 @@ export class Agent {
       {
         url,
         clientId,
-        ...(username !== undefined ? { username } : {}),
-        ...(password !== undefined ? { password } : {}),
+        connect,
         topicPrefix: alerts.topic_prefix,
         retain: alerts.retain,
         deviceId: this.identity.deviceId,

@@ -59,7 +59,9 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
 
     const dir = tempDir('agent');
-    expect(cli(['init', '--data-dir', dir, '--mqtt-url', sensors.url, '--uplink-url', upstream.url, '--receiver-key', receiverKey!]).code).toBe(0);
+    expect(
+      cli(['init', '--data-dir', dir, '--mqtt-url', sensors.url, '--uplink-url', upstream.url, '--receiver-key', receiverKey!, '--anomaly-sensors', '#', '--alert-topic', 'site/alerts']).code,
+    ).toBe(0);
     patchConfig(dir, [
       [['sources', 'mqtt', 'tls'], mutualTls()],
       [['uplink', 'tls'], mutualTls()],
@@ -67,6 +69,8 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     ]);
     const agent = runAgent(dir);
     await agent.waitForOutput(/subscribed with QoS 1/);
+    // Alerts go to the sensors' broker the way the source reaches it: this one demands a client certificate.
+    await agent.waitForOutput(/alert publisher connected/);
     const pub = await mqtt.connectAsync(sensors.url, clientTls());
     for (let i = 0; i < 50; i++) await pub.publishAsync(`sensors/t${i % 2}`, JSON.stringify({ v: i, t: 1_763_300_000 + i }), { qos: 1 });
     await pub.endAsync();

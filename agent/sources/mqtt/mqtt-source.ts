@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { readSecretFile } from '../../config/secret-file.js';
-import { describeTlsError, loadTlsOptions } from '../../config/tls.js';
+import { describeTlsError } from '../../config/tls.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
+import { brokerConnectOptions } from './connection.js';
 import { DeferredPubacks } from './deferred-puback.js';
 import { topicMatches } from './topic.js';
 
@@ -71,9 +71,7 @@ export class MqttSource implements Source {
         );
       },
     };
-    if (this.cfg.username) options.username = this.cfg.username;
-    if (this.cfg.password_file) options.password = readSecretFile(this.ctx.resolvePath(this.cfg.password_file), `sources.${this.id}.password_file`, log);
-    if (this.cfg.url.startsWith('mqtts://')) Object.assign(options, loadTlsOptions(this.cfg.tls, `sources.${this.id}.tls`, this.ctx.resolvePath, log));
+    Object.assign(options, brokerConnectOptions(this.cfg, this.id, this.ctx.resolvePath, log));
 
     const client = mqtt.connect(this.cfg.url, options);
     this.client = client;
