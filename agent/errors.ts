@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'STORE_NEWER_SCHEMA'
   | 'STORE_CORRUPT'
   | 'STORE_MISSING'
+  | 'STORE_FULL'
   | 'BATCH_INVALID'
   | 'RECEIPT_INVALID'
   | 'LOCKED'

@@ -46,6 +46,7 @@ export function collectStatus(dataDir: string) {
       : undefined;
     const counters = readCounters(db);
     const dropped = counters.filter((c) => c.name === 'dropped');
+    const unreported = batches.unreportedDrops();
     const num = (k: string) => {
       const v = getMeta(db, k);
       return v === undefined ? null : Number(v);
@@ -84,7 +85,10 @@ export function collectStatus(dataDir: string) {
       dropped: {
         total: dropped.reduce((a, c) => a + c.value, 0),
         by_sensor: Object.fromEntries(dropped.map((c) => [c.label, c.value])),
-        not_yet_reported: (db.prepare('SELECT coalesce(sum(count), 0) FROM drops_unreported').pluck().get() as number) ?? 0,
+        not_yet_reported: unreported.readings,
+        /** When the oldest drop not yet carried by a batch happened (ms), and how long ago (s). */
+        unreported_since: unreported.since,
+        unreported_for_s: unreported.since === null ? null : Math.max(0, Math.round((Date.now() - unreported.since) / 1000)),
       },
       counters,
       sources: snapshot?.sources ?? {},
@@ -128,7 +132,7 @@ export function registerStatusCommand(program: Command): void {
         `readings   ${s.readings.buffered} buffered (not yet in a batch), ${s.readings.total} stored`,
         `batches    ${s.batches.pending} pending, ${s.batches.delivered} delivered, ${s.batches.rejected} rejected, ${s.batches.receipts} receipts`,
         `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour)`}`,
-        `dropped    ${s.dropped.total} readings under the disk budget${s.dropped.not_yet_reported > 0 ? ` (${s.dropped.not_yet_reported} not yet reported upstream)` : ''}`,
+        `dropped    ${s.dropped.total} readings under the disk budget${s.dropped.not_yet_reported > 0 ? ` (${s.dropped.not_yet_reported} not yet reported upstream, the oldest for ${s.dropped.unreported_for_s} s)` : ''}`,
         `uplink     ${s.uplink.url ?? '(none configured)'}`,
         `  last ok  ${isoTime(s.uplink.last_success_at)}`,
         `  last err ${s.uplink.last_error ? `${isoTime(s.uplink.last_error_at)} ${s.uplink.last_error}` : '-'}`,

@@ -65,6 +65,11 @@ export class AgentState implements AgentStateView {
     return { count: Math.min(count, cap), more: count > cap, oldestReceivedAt: oldest };
   }
 
+  /** Readings dropped under the budget that no batch has carried yet, and since when (ms). */
+  unreportedDrops(): { readings: number; sensors: number; since: number | null } {
+    return this.batches.unreportedDrops();
+  }
+
   storeBytes(): number {
     let total = 0;
     for (const suffix of ['', '-wal']) {

@@ -33,6 +33,7 @@ export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.
     buffer: safely('buffer', () => checkBuffer(state, now)),
     uplink: safely('uplink', () => checkUplink(state, limits, now)),
     sources: safely('sources', () => checkSources(state)),
+    drops: safely('drops', () => checkDrops(state, now)),
     clock: safely('clock', () =>
       state.clockSynced()
         ? { ok: true, reason: 'gateway clock is synchronised' }
@@ -104,6 +105,20 @@ function checkUplink(state: AgentState, limits: HealthLimits, now: number): Chec
     };
   }
   return { ok: true, reason: `${pending} batches pending, the oldest for ${secs(age)}${failing}` };
+}
+
+/**
+ * Readings dropped under the disk budget must reach the network (wire-format.md §4.5): they ride
+ * in the next batch, or a batch of drops alone after batch.max_age_ms. Longer than the stall
+ * margin means the uplink is not taking batches: the operator should know data is lost unseen.
+ */
+function checkDrops(state: AgentState, now: number): Check {
+  const d = state.unreportedDrops();
+  if (d.readings === 0 || d.since === null) return { ok: true, reason: 'every dropped reading has been put in a batch for upstream' };
+  const age = Math.max(0, now - d.since);
+  const text = `${d.readings} readings of ${d.sensors} sensors dropped under the disk budget and not yet reported upstream, the oldest drop ${secs(age)} ago`;
+  if (age > state.info.batchMaxAgeMs + BATCHER_STALL_MARGIN_MS) return { ok: false, reason: `${text}: no batch has carried them (uplink not taking batches?)` };
+  return { ok: true, reason: text };
 }
 
 function checkSources(state: AgentState): Check {

@@ -4,12 +4,15 @@ import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { readKeyFile, type Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { BatchStore } from '../store/batch-store.js';
-import { openDatabase, type Db } from '../store/database.js';
+import type { Db } from '../store/database.js';
+import { DiskReserve } from '../store/disk-reserve.js';
+import { openStoreForRun } from '../store/open-for-run.js';
+import { RepeatedLog } from '../repeated-log.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
-import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
+import { setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
@@ -74,12 +77,20 @@ export class Agent {
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
+  private readonly budgetFailed: RepeatedLog;
+  private readonly snapshotFailed: RepeatedLog;
+  private readonly pruneFailed: RepeatedLog;
+  private readonly makeRoomFailed: RepeatedLog;
 
   constructor(
     private readonly loaded: LoadedConfig,
     private readonly log: Logger,
   ) {
     const { config } = loaded;
+    this.budgetFailed = new RepeatedLog(log, 'error', 'enforcing the store budget failed; will retry');
+    this.snapshotFailed = new RepeatedLog(log, 'warn', 'could not write the status snapshot');
+    this.pruneFailed = new RepeatedLog(log, 'warn', 'pruning delivered data failed; will retry');
+    this.makeRoomFailed = new RepeatedLog(log, 'error', 'disk full: could not free space in the store yet (no disk reserve left?); will retry');
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
     const receiverKey = parseReceiverKey(loaded);
     // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
@@ -88,17 +99,14 @@ export class Agent {
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     this.releaseLock = acquireDataDirLock(loaded.dataDir);
-    let db: Db | undefined;
+    const budgetLog = log.child({ component: 'store-budget' });
+    const reserve = new DiskReserve(dbPath, budgetLog);
     try {
-      db = openDatabase(dbPath);
-      bindDevice(db, this.identity.deviceId, dbPath);
-      this.bootCounter = nextBootCounter(db);
+      ({ db: this.db, bootCounter: this.bootCounter } = openStoreForRun(dbPath, this.identity.deviceId, reserve, budgetLog));
     } catch (err) {
-      db?.close();
       this.releaseLock();
       throw err;
     }
-    this.db = db;
     this.clock = new ClockStatus(config.clock.synced);
 
     this.observability = new Observability(this.db, config.http, log);
@@ -116,14 +124,17 @@ export class Agent {
         clockSynced: () => this.clock.isSynced(),
         // Without an uplink, batches are kept for export: nothing drains them, so no cap.
         maxPending: config.uplink ? config.batch.max_pending : Infinity,
+        reportDrops: config.uplink !== undefined,
+        onStoreFull: () => this.storeFullOutsideIngest(),
       },
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
-    this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, log.child({ component: 'store-budget' }));
+    this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, budgetLog, reserve);
     this.writer.onCommitted(() => this.enforceBudget());
+    const storeFull = new RepeatedLog(budgetLog, 'error', 'store is full (SQLITE_FULL): dropping the oldest unbatched readings, then retrying the commit');
     this.writer.onStoreFull(() => {
-      log.error({ ...this.budget.usage() }, 'store is full (SQLITE_FULL): dropping the oldest unbatched readings, then retrying the commit');
+      storeFull.report({ code: 'SQLITE_FULL', message: 'database or disk is full' }, { ...this.budget.usage() });
       this.budget.makeRoom();
     });
     this.writeMeter = new StoreWriteMeter(this.db);
@@ -134,7 +145,7 @@ export class Agent {
         this.db,
         batches,
         uplink,
-        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey, observer: this.observability.deliveryObserver() },
+        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey, observer: this.observability.deliveryObserver(), onStoreFull: () => this.storeFullOutsideIngest() },
         log.child({ component: 'uplink', uplink: uplink.description }),
       );
       this.batcher.onBatch(() => this.forwarder?.wake());
@@ -279,11 +290,25 @@ export class Agent {
     };
   }
 
+  private lastRoomMadeAt = -Infinity;
+
+  /** A batch cut or a delivery record found the disk full (no commit failed yet): make room the same way, at most once a second. */
+  private storeFullOutsideIngest(): void {
+    if (performance.now() - this.lastRoomMadeAt < 1000) return;
+    this.lastRoomMadeAt = performance.now();
+    try {
+      this.budget.makeRoom();
+    } catch (err) {
+      this.makeRoomFailed.report(err);
+    }
+  }
+
   private enforceBudget(): void {
     try {
       this.budget.enforce();
+      this.budgetFailed.recovered();
     } catch (err) {
-      this.log.error({ err }, 'enforcing the store budget failed; will retry');
+      this.budgetFailed.report(err);
     }
   }
 
@@ -291,8 +316,9 @@ export class Agent {
     try {
       const r = pruneDelivered(this.db, this.loaded.config.store.retain_delivered_hours * 3_600_000);
       if (r.batches > 0) this.log.info({ batches: r.batches, readings: r.readings }, 'pruned delivered data past retention');
+      this.pruneFailed.recovered();
     } catch (err) {
-      this.log.warn({ err }, 'pruning delivered data failed; will retry');
+      this.pruneFailed.report(err);
     }
   }
 
@@ -301,8 +327,9 @@ export class Agent {
     try {
       this.writeMeter.record();
       setMeta(this.db, 'agent_snapshot', JSON.stringify({ ...this.snapshot(), running }));
+      this.snapshotFailed.recovered();
     } catch (err) {
-      this.log.warn({ err }, 'could not write the status snapshot');
+      this.snapshotFailed.report(err);
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
+import { isStoreFull, RepeatedLog } from '../repeated-log.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { SignedBatch } from '../identity/batch-format.js';
 
@@ -10,6 +11,10 @@ export interface BatcherOptions {
   clockSynced: () => boolean;
   /** No batch is cut while this many wait for the uplink (batch.max_pending); Infinity without an uplink. */
   maxPending?: number;
+  /** Cut drops-only batches when no reading batch can carry the drops (with an uplink). */
+  reportDrops?: boolean;
+  /** A cut failed with SQLITE_FULL: the store frees space (ballast, oldest unbatched readings) for the next tick. */
+  onStoreFull?: () => void;
 }
 
 /**
@@ -21,15 +26,19 @@ export class Batcher {
   private waiting = 0;
   private oldestAtMono: number | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private holding = false;
+  /** Monotonic time the current holding episode (batch.max_pending reached) began. */
+  private holdingSince: number | undefined;
   private readonly listeners: ((b: SignedBatch) => void)[] = [];
+  private readonly cutFailed: RepeatedLog;
 
   constructor(
     private readonly store: BatchStore,
     private readonly identity: Identity,
     private readonly opts: BatcherOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.cutFailed = new RepeatedLog(log, 'error', 'cutting a batch failed; will retry on the next tick');
+  }
 
   onBatch(listener: (b: SignedBatch) => void): void {
     this.listeners.push(listener);
@@ -57,42 +66,82 @@ export class Batcher {
   /** Cuts every batch that is due; `all` cuts the remainder too (shutdown). */
   cutDue(all = false): void {
     const aged = this.oldestAtMono !== undefined && performance.now() - this.oldestAtMono >= this.opts.maxAgeMs;
-    if (!all && !aged && this.waiting < this.opts.maxReadings) return;
-    const maxPending = this.opts.maxPending ?? Infinity;
     try {
-      let pending = maxPending === Infinity ? 0 : this.store.pendingCount();
-      for (;;) {
-        if (pending >= maxPending) {
-          // Readings stay unbatched (durable, acknowledged); the disk budget may drop the oldest of them.
-          if (!this.holding) this.log.warn({ pending, max_pending: maxPending }, 'batch.max_pending batches wait for the uplink: holding readings unbatched');
-          this.holding = true;
-          break;
-        }
-        if (this.holding) this.log.info({ pending }, 'uplink caught up: cutting batches again');
-        this.holding = false;
-        const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, {
-          bootCounter: this.opts.bootCounter,
-          clockSynced: this.opts.clockSynced(),
-          now: Date.now(),
-        });
-        if (!batch) {
-          this.waiting = 0;
-          this.oldestAtMono = undefined;
-          break;
-        }
-        pending++;
-        const verdicts = batch.body.vd?.length ?? 0;
-        this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
-        this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
-        for (const l of this.listeners) l(batch);
-        if (!all && !aged && this.waiting < this.opts.maxReadings) {
-          if (this.waiting === 0) this.oldestAtMono = undefined;
-          break;
-        }
-      }
+      let pending: number | undefined;
+      if (all || aged || this.waiting >= this.opts.maxReadings) pending = this.cutReadings(all, aged);
+      this.cutDropsWhenStuck(pending);
+      this.cutFailed.recovered();
     } catch (err) {
-      this.log.error({ err }, 'cutting a batch failed; will retry on the next tick');
+      this.cutFailed.report(err);
+      if (isStoreFull(err)) this.opts.onStoreFull?.();
     }
+  }
+
+  /** Cuts reading (and verdict) batches up to batch.max_pending; returns how many are pending after. */
+  private cutReadings(all: boolean, aged: boolean): number {
+    const maxPending = this.opts.maxPending ?? Infinity;
+    let pending = maxPending === Infinity ? 0 : this.store.pendingCount();
+    for (;;) {
+      if (pending >= maxPending) {
+        // Readings stay unbatched (durable, acknowledged); the disk budget may drop the oldest of them.
+        // One warning per episode: it ends when every held reading is in a batch again.
+        if (!this.holdingSince) {
+          this.holdingSince = performance.now();
+          this.log.warn({ pending, max_pending: maxPending }, 'batch.max_pending batches wait for the uplink: holding readings unbatched');
+        }
+        return pending;
+      }
+      const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, {
+        bootCounter: this.opts.bootCounter,
+        clockSynced: this.opts.clockSynced(),
+        now: Date.now(),
+      });
+      if (!batch) {
+        this.waiting = 0;
+        this.oldestAtMono = undefined;
+        this.endHolding(pending);
+        return pending;
+      }
+      pending++;
+      const verdicts = batch.body.vd?.length ?? 0;
+      this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
+      this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
+      for (const l of this.listeners) l(batch);
+      if (!all && !aged && this.waiting < this.opts.maxReadings) {
+        if (this.waiting === 0) this.oldestAtMono = undefined;
+        this.endHolding(pending);
+        return pending;
+      }
+    }
+  }
+
+  private endHolding(pending: number): void {
+    if (!this.holdingSince) return;
+    this.log.info({ pending, held_s: Math.round((performance.now() - this.holdingSince) / 1000) }, 'uplink caught up: every held reading is in a batch again');
+    this.holdingSince = undefined;
+  }
+
+  /**
+   * Drops must reach the network even when no reading batch can be cut (all readings dropped,
+   * or batch.max_pending reached): once the oldest unreported drop has waited batch.max_age_ms,
+   * a batch of drops alone is cut (wire-format.md §4.5). It may pass batch.max_pending by one,
+   * never more: while it waits, newer drops wait for it, so pending never exceeds max_pending + 1.
+   */
+  private cutDropsWhenStuck(pendingKnown: number | undefined): void {
+    if (!this.opts.reportDrops) return;
+    const drops = this.store.unreportedDrops();
+    if (drops.readings === 0 || drops.since === null) return;
+    // Wall clock from the store (it survives restarts); a clock stepped back counts as due.
+    const waited = Date.now() - drops.since;
+    if (waited >= 0 && waited < this.opts.maxAgeMs) return;
+    const maxPending = this.opts.maxPending ?? Infinity;
+    const pending = pendingKnown ?? (maxPending === Infinity ? 0 : this.store.pendingCount());
+    const readingBatchComing = this.waiting > 0 && pending < maxPending;
+    if (readingBatchComing || pending > maxPending) return;
+    const batch = this.store.cutBatch(this.identity, 0, { bootCounter: this.opts.bootCounter, clockSynced: this.opts.clockSynced(), now: Date.now(), dropsOnly: true });
+    if (!batch) return;
+    this.log.info({ seq: batch.body.seq, dropped: drops.readings, sensors: drops.sensors, pending: pending + 1 }, 'cut a batch of drops alone: no reading batch could carry them');
+    for (const l of this.listeners) l(batch);
   }
 
   stop(): void {

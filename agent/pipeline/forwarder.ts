@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { isStoreFull, RepeatedLog } from '../repeated-log.js';
 import type { BatchStore } from '../store/batch-store.js';
 import { setMeta } from '../store/meta.js';
 import type { Db } from '../store/database.js';
@@ -14,6 +15,8 @@ export interface ForwarderOptions {
   device: Uint8Array;
   /** Metrics and backlog progress (agent/health) listen here. */
   observer?: DeliveryObserver;
+  /** A store write failed with SQLITE_FULL: the store frees space before the retry. */
+  onStoreFull?: () => void;
 }
 
 export interface DeliveryObserver {
@@ -33,6 +36,8 @@ export class Forwarder {
   private readonly idle = new WakeableSleep();
   private loop: Promise<void> | undefined;
   private failures = 0;
+  private readonly storeFailed: RepeatedLog;
+  private readonly metaFailed: RepeatedLog;
 
   constructor(
     private readonly db: Db,
@@ -40,7 +45,10 @@ export class Forwarder {
     private readonly uplink: Uplink,
     private readonly opts: ForwarderOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.storeFailed = new RepeatedLog(log, 'error', 'uplink: the store could not record a delivery step; retrying (a batch delivered but not recorded is sent again, the receiver de-duplicates it)');
+    this.metaFailed = new RepeatedLog(log, 'warn', 'uplink: could not record the last uplink outcome in the store (status shows stale uplink times)');
+  }
 
   start(): void {
     this.loop = this.run();
@@ -74,44 +82,70 @@ export class Forwarder {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     this.notify(() => this.opts.observer?.backlogMayExist());
+    let storeFailures = 0;
     while (!signal.aborted) {
-      const row = this.batches.nextPending();
-      if (!row) {
-        await this.idle.sleep(60_000, signal);
-        continue;
+      try {
+        await this.step(signal);
+        if (storeFailures > 0) this.storeFailed.recovered();
+        storeFailures = 0;
+      } catch (err) {
+        // A full disk (SQLITE_FULL) or a store gone read-only: never an uncaught error, never a lost batch.
+        storeFailures++;
+        this.storeFailed.report(err);
+        if (isStoreFull(err)) this.opts.onStoreFull?.();
+        await new WakeableSleep().sleep(backoffDelay(storeFailures, this.opts.retryInitialMs, this.opts.retryMaxMs), signal);
       }
-      const t0 = performance.now();
-      const outcome = await this.uplink.deliver(
-        { seq: row.seq, hash: new Uint8Array(row.hash), device: this.opts.device, envelope: new Uint8Array(row.envelope) },
-        signal,
-      );
-      if (signal.aborted) break;
-      this.notify(() => this.opts.observer?.attempt(row.seq, (performance.now() - t0) / 1000, outcome.kind === 'retry' ? 'failed' : outcome.kind));
-      const now = Date.now();
-      if (outcome.kind === 'delivered') {
-        this.batches.markDelivered(row.seq, now, outcome.receipt);
-        setMeta(this.db, 'uplink_last_success_at', String(now));
-        const recovered = this.failures > 0;
-        if (recovered) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
-        this.failures = 0;
-        if (recovered) this.notify(() => this.opts.observer?.backlogMayExist());
-        if (this.opts.maxBatchesPerS > 0) await new WakeableSleep().sleep(1000 / this.opts.maxBatchesPerS, signal);
-        continue;
-      }
-      setMeta(this.db, 'uplink_last_error', outcome.error);
-      setMeta(this.db, 'uplink_last_error_at', String(now));
-      if (outcome.kind === 'rejected') {
-        this.batches.markRejected(row.seq, outcome.error);
-        this.log.error({ seq: row.seq, error: outcome.error }, 'receiver rejected batch; it is kept in the store and skipped');
-        continue;
-      }
-      this.batches.markAttemptFailed(row.seq, outcome.error);
-      this.failures++;
-      // A receiver that says when to come back (429/503 Retry-After) is obeyed, never undercut.
-      const delay = Math.max(backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs), outcome.retryAfterMs ?? 0);
-      this.log[this.failures === 1 ? 'warn' : 'debug']({ seq: row.seq, error: outcome.error, retry_in_ms: delay, failures: this.failures }, 'batch delivery failed');
-      await new WakeableSleep().sleep(delay, signal);
     }
+  }
+
+  /** Best effort: what status shows about the uplink must not stop deliveries. */
+  private noteMeta(key: string, value: string): void {
+    try {
+      setMeta(this.db, key, value);
+      this.metaFailed.recovered();
+    } catch (err) {
+      this.metaFailed.report(err, { key });
+    }
+  }
+
+  /** One delivery attempt of the next pending batch, or an idle wait. */
+  private async step(signal: AbortSignal): Promise<void> {
+    const row = this.batches.nextPending();
+    if (!row) {
+      await this.idle.sleep(60_000, signal);
+      return;
+    }
+    const t0 = performance.now();
+    const outcome = await this.uplink.deliver(
+      { seq: row.seq, hash: new Uint8Array(row.hash), device: this.opts.device, envelope: new Uint8Array(row.envelope) },
+      signal,
+    );
+    if (signal.aborted) return;
+    this.notify(() => this.opts.observer?.attempt(row.seq, (performance.now() - t0) / 1000, outcome.kind === 'retry' ? 'failed' : outcome.kind));
+    const now = Date.now();
+    if (outcome.kind === 'delivered') {
+      this.batches.markDelivered(row.seq, now, outcome.receipt);
+      this.noteMeta('uplink_last_success_at', String(now));
+      const recovered = this.failures > 0;
+      if (recovered) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
+      this.failures = 0;
+      if (recovered) this.notify(() => this.opts.observer?.backlogMayExist());
+      if (this.opts.maxBatchesPerS > 0) await new WakeableSleep().sleep(1000 / this.opts.maxBatchesPerS, signal);
+      return;
+    }
+    this.noteMeta('uplink_last_error', outcome.error);
+    this.noteMeta('uplink_last_error_at', String(now));
+    if (outcome.kind === 'rejected') {
+      this.batches.markRejected(row.seq, outcome.error);
+      this.log.error({ seq: row.seq, error: outcome.error }, 'receiver rejected batch; it is kept in the store and skipped');
+      return;
+    }
+    this.failures++;
+    this.batches.markAttemptFailed(row.seq, outcome.error);
+    // A receiver that says when to come back (429/503 Retry-After) is obeyed, never undercut.
+    const delay = Math.max(backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs), outcome.retryAfterMs ?? 0);
+    this.log[this.failures === 1 ? 'warn' : 'debug']({ seq: row.seq, error: outcome.error, retry_in_ms: delay, failures: this.failures }, 'batch delivery failed');
+    await new WakeableSleep().sleep(delay, signal);
   }
 
   /** Observers only watch: their failure must never stop deliveries. */

@@ -7,6 +7,9 @@ import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from './verdict-store.
 
 export type BatchState = 'pending' | 'delivered' | 'rejected';
 
+/** Sensors named in one batch's drops; more wait for the next (a store with more sensors than this is rare). */
+export const MAX_DROPS_PER_BATCH = 10_000;
+
 export interface BatchRow {
   seq: number;
   hash: Buffer;
@@ -54,21 +57,27 @@ export class BatchStore {
    * order, signs them as the next batch of the chain and records it, all in one transaction: a
    * crash leaves either no batch or a complete one whose readings and verdicts are marked.
    */
-  cutBatch(identity: Identity, maxReadings: number, header: { bootCounter: number; clockSynced: boolean; now: number }): SignedBatch | null {
+  cutBatch(identity: Identity, maxReadings: number, header: { bootCounter: number; clockSynced: boolean; now: number; dropsOnly?: boolean }): SignedBatch | null {
     return this.db.transaction(() => {
+      // A drops-only batch (wire-format.md §4.5) takes no readings or verdicts: they wait for batch.max_pending.
+      const take = header.dropsOnly ? 0 : maxReadings;
       const rows = this.db
         .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?')
-        .all(maxReadings) as Parameters<typeof rowToReading>[0][];
+        .all(take) as Parameters<typeof rowToReading>[0][];
       const verdicts = (
-        this.db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq IS NULL ORDER BY id LIMIT ?`).all(maxReadings) as VerdictRow[]
+        this.db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq IS NULL ORDER BY id LIMIT ?`).all(take) as VerdictRow[]
       ).map(rowToVerdict);
-      if (rows.length === 0 && verdicts.length === 0) return null;
+      // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4.5).
+      const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0 LIMIT ?').all(MAX_DROPS_PER_BATCH) as BatchDrop[];
+      if (rows.length === 0 && verdicts.length === 0 && (drops.length === 0 || header.dropsOnly !== true)) return null;
       const readings: StoredReading[] = rows.map(rowToReading);
       const last = this.lastBatch();
       const seq = last.seq + 1;
-      // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4.5).
-      const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0').all() as BatchDrop[];
-      if (drops.length > 0) this.db.prepare('DELETE FROM drops_unreported').run();
+      if (drops.length > 0) {
+        const clear = this.db.prepare('DELETE FROM drops_unreported WHERE sensor = ?');
+        for (const d of drops) clear.run(d.s);
+        if (this.db.prepare('SELECT count(*) FROM drops_unreported').pluck().get() === 0) this.db.prepare("DELETE FROM meta WHERE key = 'drops_unreported_since'").run();
+      }
       const batch = buildBatch(
         identity,
         { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now, ...(drops.length > 0 ? { drops } : {}) },
@@ -90,6 +99,13 @@ export class BatchStore {
       }
       return batch;
     })();
+  }
+
+  /** Readings dropped under the budget and not yet carried by a batch, and since when (ms, wall clock). */
+  unreportedDrops(): { readings: number; sensors: number; since: number | null } {
+    const row = this.db.prepare('SELECT coalesce(sum(count), 0) AS readings, count(*) AS sensors FROM drops_unreported').get() as { readings: number; sensors: number };
+    const since = this.db.prepare("SELECT value FROM meta WHERE key = 'drops_unreported_since'").pluck().get() as string | undefined;
+    return { ...row, since: row.readings > 0 ? Number(since ?? Date.now()) : null };
   }
 
   /** Signed batches waiting for the uplink (the batcher stops cutting at batch.max_pending). */

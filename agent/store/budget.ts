@@ -1,6 +1,8 @@
-import { closeSync, existsSync, fsyncSync, openSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Logger } from '../log.js';
+import { isStoreFull, RepeatedLog } from '../repeated-log.js';
 import type { Db } from './database.js';
+import { DiskReserve } from './disk-reserve.js';
 import { pruneDelivered } from './retention.js';
 
 /** What the store occupies on disk, and how much of the main file holds live data. */
@@ -21,12 +23,13 @@ export interface EnforceResult {
   prunedBatches: number;
 }
 
-/**
- * Space the agent keeps in a ballast file beside the store, and gives back when the disk is full:
- * on a full disk even a DELETE needs room in the WAL, and a checkpoint room in the database file.
- */
-export const RESERVE_BYTES = 2 * 1024 * 1024;
 const CHUNK_MIN = 64;
+/** On a full disk the WAL has only the released ballast to grow into: smaller deletes, checkpointed between. */
+const FULL_DISK_CHUNK_MAX = 1000;
+/** Pages given back to the file system per step when making room for the ballast (256 KiB of 4 KiB pages). */
+const VACUUM_STEP_PAGES = 64;
+/** The ballast is looked after at most this often outside a full-disk episode (it costs a stat, maybe a checkpoint). */
+const RESERVE_CHECK_MS = 1000;
 const CHUNK_MAX = 5000;
 /** Drops stop below this share of the data allowance, so the next commits do not trigger it again at once. */
 const LOW_WATER = 0.85;
@@ -52,27 +55,29 @@ export class StoreBudget {
   private readonly incremental: boolean;
   private readonly q;
   private lastStuckLogAt = -Infinity;
-  private reserveReleased = false;
-  private reserveReleasedAt = 0;
-  private readonly reservePath: string;
+  private reserveCheckedAt = -Infinity;
+  readonly reserve: DiskReserve;
+  private readonly checkpointFailed: RepeatedLog;
 
   constructor(
     private readonly db: Db,
     private readonly path: string,
     readonly maxBytes: number,
     private readonly log: Logger,
+    reserve?: DiskReserve,
   ) {
+    this.reserve = reserve ?? new DiskReserve(path, log);
+    this.checkpointFailed = new RepeatedLog(log, 'warn', 'WAL checkpoint failed');
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
     this.incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
     this.walLimitBytes = maxBytes > 0 ? Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(maxBytes / 8))) : 0;
     // After a checkpoint the WAL is cut back to this size; it is checkpointed at about half of it.
     // Without a budget the WAL is still kept under the disk reserve, so that on a full disk the
     // reserve covers what a checkpoint must add to the database file.
-    const walLimit = maxBytes > 0 ? Math.min(this.walLimitBytes, RESERVE_BYTES) : RESERVE_BYTES;
+    const walLimit = maxBytes > 0 ? Math.min(this.walLimitBytes, this.reserve.size) : this.reserve.size;
     db.pragma(`journal_size_limit = ${walLimit}`);
     db.pragma(`wal_autocheckpoint = ${Math.max(8, Math.floor(walLimit / this.pageSize / 2))}`);
-    this.reservePath = `${path}.reserve`;
-    this.ensureReserve();
+    this.reserve.restore(this.reserve.size);
     this.q = {
       pageCount: db.prepare('PRAGMA page_count').pluck(),
       freelist: db.prepare('PRAGMA freelist_count').pluck(),
@@ -94,6 +99,8 @@ export class StoreBudget {
         "INSERT INTO counters (name, label, value) VALUES ('dropped', ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
       ),
       queueDrop: db.prepare('INSERT INTO drops_unreported (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count'),
+      // When the oldest drop not yet carried upstream happened: status and /healthz say for how long.
+      dropsSince: db.prepare("INSERT INTO meta (key, value) VALUES ('drops_unreported_since', ?) ON CONFLICT (key) DO NOTHING"),
     };
   }
 
@@ -114,47 +121,40 @@ export class StoreBudget {
     return this.maxBytes - 2 * this.walLimitBytes;
   }
 
-  /** Writes the ballast file when it is missing and the disk has room for `headroom` times its size. */
-  ensureReserve(headroom = 2): void {
-    if (existsSync(this.reservePath)) return;
-    try {
-      const fsStat = statfsSync(this.path.slice(0, this.path.lastIndexOf('/')) || '/');
-      if (fsStat.bavail * fsStat.bsize < headroom * RESERVE_BYTES) return;
-      const fd = openSync(this.reservePath, 'w', 0o600);
+  /**
+   * Writes the ballast back once the disk has room for it and as much again for the WAL. On a
+   * store that can shrink (auto_vacuum=INCREMENTAL), free pages left by drops or pruning are
+   * given back to the file system first: without that a full disk would never have room again.
+   */
+  restoreReserve(): boolean {
+    const missing = this.reserve.size - this.reserve.held();
+    if (missing <= 0) return true;
+    const margin = this.reserve.size;
+    const need = missing + margin;
+    // In small steps: moving pages writes them to the WAL, which has only the free space to grow into;
+    // each step's checkpoint cuts the file and the WAL, so the next step has more room than the last.
+    for (let step = 0; this.incremental && step < 256 && this.reserve.freeBytes() < need; step++) {
+      const free = this.q.freelist.get() as number;
+      if (free === 0) break;
+      const pages = Math.min(free, VACUUM_STEP_PAGES, Math.ceil((need - this.reserve.freeBytes()) / this.pageSize));
       try {
-        const chunk = Buffer.alloc(64 * 1024);
-        for (let written = 0; written < RESERVE_BYTES; written += chunk.length) writeSync(fd, chunk);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
+        this.db.pragma(`incremental_vacuum(${pages})`);
+      } catch (err) {
+        if (!isStoreFull(err)) throw err;
+        this.checkpointTruncate(2000);
+        break;
       }
-    } catch (err) {
-      try {
-        unlinkSync(this.reservePath);
-      } catch {
-        // nothing was written
-      }
-      this.log.warn({ err, path: this.reservePath }, 'could not write the disk reserve; a full disk may need space freed by hand');
+      if (!this.checkpointTruncate(2000)) break;
     }
-  }
-
-  /** Gives the ballast file's space back to the file system; true when there was one. */
-  private releaseReserve(): boolean {
-    try {
-      unlinkSync(this.reservePath);
-      this.log.warn({ path: this.reservePath, bytes: RESERVE_BYTES }, 'disk full: released the disk reserve to make room');
-      return true;
-    } catch {
-      return false;
-    }
+    return this.reserve.restore(margin);
   }
 
   /** Checks the budget (after commits and on a timer) and frees space when it is exceeded. */
   enforce(): EnforceResult {
     const result: EnforceResult = { dropped: new Map(), droppedVerdicts: new Map(), prunedBatches: 0 };
-    if (this.reserveReleased && performance.now() - this.reserveReleasedAt > 5000) {
-      this.ensureReserve();
-      this.reserveReleased = !existsSync(this.reservePath);
+    if (performance.now() - this.reserveCheckedAt >= RESERVE_CHECK_MS) {
+      this.reserveCheckedAt = performance.now();
+      this.restoreReserve();
     }
     if (this.maxBytes <= 0) return result;
     let u = this.usage();
@@ -181,33 +181,33 @@ export class StoreBudget {
   }
 
   /**
-   * The disk is full (SQLITE_FULL) whatever the budget says: free a share of the live data so the
-   * failed commit can be retried. Freed pages are reused in place, so no new disk space is needed.
+   * The disk is full (SQLITE_FULL) whatever the budget says: give the ballast back, free live
+   * data (delivered batches, then the oldest unbatched readings) in small checkpointed steps,
+   * give enough of the freed pages back to the file system for the ballast and the WAL, and write
+   * the ballast again, so the next episode finds it in place. The rest of the freed pages stay in
+   * the database file for the retried commit.
    */
   makeRoom(): EnforceResult {
     const result: EnforceResult = { dropped: new Map(), droppedVerdicts: new Map(), prunedBatches: 0 };
-    if (this.releaseReserve()) {
-      this.reserveReleased = true;
-      this.reserveReleasedAt = performance.now();
-    } else {
-      // No ballast left (it could not be written back last time): a checkpoint may still free WAL space.
-      this.checkpointTruncate(2000);
-    }
-    const u = this.usage();
-    // A fifth of the live data: enough to write the ballast file again right after.
-    const target = Math.min(u.usedBytes * 0.8, this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
-    this.free(target, result);
-    // Move the WAL into the database file and cut it.
-    // On a full disk, waiting up to 2 s for readers (a `status`) is worth it: the WAL must shrink.
-    // The freed pages stay in the database file (no incremental vacuum here): the next
-    // checkpoints fill them instead of growing the file on a disk that has no room.
+    this.reserve.release();
     this.checkpointTruncate(2000);
-    // The ballast is written back later (enforce, once the disk has room for it twice): taking
-    // the space back now would leave the retried commit none.
+    const u = this.usage();
+    // Room wanted after the episode: the ballast, as much again for the WAL, and a tenth of the live
+    // data for new readings, counting what the file system and the file's free pages already hold.
+    // A SQLITE_FULL from a WAL that could not grow, with free pages left, drops nothing.
+    const want = 2 * this.reserve.size + 0.1 * u.usedBytes;
+    // The file can grow into free disk space only up to SQLite's own page limit (max_page_count).
+    const growth = Math.min(this.reserve.freeBytes(), ((this.db.pragma('max_page_count', { simple: true }) as number) * this.pageSize) - u.fileBytes);
+    const have = Math.max(0, growth) + (u.fileBytes - u.usedBytes);
+    const target = Math.min(Math.max(u.usedBytes * 0.5, u.usedBytes - Math.max(0, want - have)), this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
+    this.free(Math.max(0, target), result, FULL_DISK_CHUNK_MAX);
+    // Move the WAL into the database file and cut it; waiting up to 2 s for readers (a `status`) is worth it here.
+    this.checkpointTruncate(2000);
+    this.restoreReserve();
     return result;
   }
 
-  private free(targetUsedBytes: number, result: EnforceResult): void {
+  private free(targetUsedBytes: number, result: EnforceResult, chunkMax = CHUNK_MAX): void {
     if (this.usage().usedBytes <= targetUsedBytes) return;
     result.prunedBatches = pruneDelivered(this.db, 0).batches;
     for (let guard = 0; guard < 10_000; guard++) {
@@ -217,7 +217,9 @@ export class StoreBudget {
       const left = this.q.unbatched.get() as number;
       const plainVerdicts = left === 0 ? (this.q.unbatchedVerdicts.get(0) as number) : 0;
       const alertVerdicts = left === 0 && plainVerdicts === 0 ? (this.q.unbatchedVerdicts.get(1) as number) : 0;
-      const chunk = Math.max(CHUNK_MIN, Math.min(CHUNK_MAX, Math.ceil(excess / 100)));
+      const chunk = Math.max(CHUNK_MIN, Math.min(chunkMax, Math.ceil(excess / 100)));
+      // Small steps on a full disk: each one's WAL frames are checkpointed before the next, so the WAL is reused, not grown.
+      if (chunkMax < CHUNK_MAX && guard > 0) this.checkpointPassive();
       if (left === 0 && plainVerdicts > 0) {
         this.dropOldestVerdicts(0, Math.min(plainVerdicts, chunk), result.droppedVerdicts);
         continue;
@@ -250,6 +252,7 @@ export class StoreBudget {
 
   private dropOldest(n: number, into: Map<string, number>): void {
     this.db.transaction(() => {
+      this.q.dropsSince.run(String(Date.now()));
       for (const { sensor, n: count } of this.q.oldestBySensor.all(n)) {
         this.q.countDropped.run(sensor, count);
         this.q.queueDrop.run(sensor, count);
@@ -274,12 +277,21 @@ export class StoreBudget {
     this.db.pragma(`busy_timeout = ${waitMs}`);
     try {
       const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      this.checkpointFailed.recovered();
       return r?.busy === 0;
     } catch (err) {
-      this.log.warn({ err }, 'WAL checkpoint failed');
+      this.checkpointFailed.report(err);
       return false;
     } finally {
       this.db.pragma('busy_timeout = 5000');
+    }
+  }
+
+  private checkpointPassive(): void {
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      this.checkpointFailed.report(err);
     }
   }
 

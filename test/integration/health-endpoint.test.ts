@@ -86,7 +86,7 @@ describe('health endpoint: /healthz, /metrics through a running agent', () => {
     expect(h.body.checks.sources).toEqual({ ok: true, reason: '1 connected: mqtt' });
     expect(h.body.checks.uplink.ok).toBe(true);
     expect(h.body.checks.clock.ok).toBe(true);
-    expect(Object.keys(h.body.checks).sort()).toEqual(['buffer', 'clock', 'sources', 'store', 'uplink']);
+    expect(Object.keys(h.body.checks).sort()).toEqual(['buffer', 'clock', 'drops', 'sources', 'store', 'uplink']);
 
     const live = await fetch(`${base()}/healthz/live`);
     expect(live.status).toBe(200);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describeTlsError } from '../../config/tls.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
+import { RepeatedLog } from '../../repeated-log.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
 import { brokerConnectOptions } from './connection.js';
@@ -23,6 +24,7 @@ export class MqttSource implements Source {
   private lastError: string | undefined;
   private pubacks: DeferredPubacks | undefined;
   private stopping = false;
+  private commitFailed: RepeatedLog | undefined;
 
   constructor(
     private readonly cfg: MqttSourceConfig,
@@ -33,6 +35,9 @@ export class MqttSource implements Source {
 
   async start(): Promise<void> {
     const log = this.ctx.log;
+    // A full disk fails every message: one line per minute with the count, not a stack trace each.
+    const commitFailed = new RepeatedLog(log, 'error', 'could not commit readings; dropping the connection so the broker redelivers');
+    this.commitFailed = commitFailed;
     const options: IClientOptions = {
       protocolVersion: 5,
       clean: false,
@@ -53,7 +58,7 @@ export class MqttSource implements Source {
         const onFailure = (err: Error) => {
           // Not committed, so no PUBACK: the broker keeps the message and redelivers it after we reconnect.
           this.lastError = `store: ${err.message}`;
-          log.error({ err, topic }, 'could not commit readings; dropping the connection so the broker redelivers');
+          commitFailed.report(err, { topic });
           setTimeout(() => this.client?.stream.destroy(), 1000);
         };
         if (this.pubacks?.supported && packet.messageId !== undefined) {
@@ -132,6 +137,7 @@ export class MqttSource implements Source {
       ...(messageId !== undefined && fingerprint ? { redelivery: { messageId, fingerprint, dup } } : {}),
     };
     const r = await this.ctx.writer.submit(sub);
+    this.commitFailed?.recovered();
     this.stats.accepted += r.accepted;
     this.stats.duplicates += r.duplicates;
   }
