@@ -2,7 +2,29 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { AgentError } from '../errors.js';
+import { budgetShares, minimumBudget, type BudgetInputs } from '../store/budget-shares.js';
 import { configSchema, type AgentConfig } from './schema.js';
+
+/** The budget must hold what the store never drops (store/budget-shares.ts); the error gives the exact minimum. */
+function budgetProblem(config: AgentConfig): string | undefined {
+  const max = config.store.max_bytes;
+  if (max === 0) return undefined;
+  const inputs: BudgetInputs = {
+    maxPending: config.batch.max_pending,
+    maxReadings: config.batch.max_readings,
+    mqttInflight: Object.values(config.sources).flatMap((s) => (s.type === 'mqtt' ? [s.max_inflight] : [])),
+    hasUplink: config.uplink !== undefined,
+  };
+  const minimum = minimumBudget(inputs);
+  if (max >= minimum) return undefined;
+  const s = budgetShares(inputs);
+  return (
+    `${max} bytes cannot hold what the store never drops: signed batches waiting for the uplink ` +
+    `(batch.max_pending ${inputs.maxPending} x batch.max_readings ${inputs.maxReadings}: ${s.pendingBatches} bytes), ` +
+    `the MQTT redelivery guard (${s.redeliveryGuard}), counters (${s.counters}), schema (${s.schema}) and one batch of new readings (${s.newestWindow}), ` +
+    `plus the WAL allowance; the minimum is ${minimum} bytes: set store.max_bytes to at least ${minimum}, or lower batch.max_pending or batch.max_readings`
+  );
+}
 
 export const CONFIG_FILE = 'edge-agent.yaml';
 
@@ -23,7 +45,15 @@ export function parseConfig(text: string, file: string): AgentConfig {
     throw new AgentError('CONFIG_INVALID', `invalid YAML:\n  ${lines.join('\n  ')}`);
   }
   const result = configSchema.safeParse(doc.toJS() ?? {});
-  if (result.success) return result.data;
+  if (result.success) {
+    const problem = budgetProblem(result.data);
+    if (problem) {
+      const node = doc.getIn(['store', 'max_bytes'], true);
+      const line = isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
+      throw new AgentError('CONFIG_INVALID', `invalid configuration:\n  ${file}${line ? `:${line}` : ''}: store.max_bytes: ${problem}`);
+    }
+    return result.data;
+  }
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.map(String);
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];

@@ -11,6 +11,8 @@ import { RepeatedLog } from '../repeated-log.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
+import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
+import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
@@ -111,7 +113,7 @@ export class Agent {
 
     this.observability = new Observability(this.db, config.http, log);
     this.readingStore = new ReadingStore(this.db, this.bootCounter);
-    this.writer = new GroupCommitWriter(this.readingStore);
+    this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes));
     this.observability.watchWriter(this.writer);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
@@ -124,13 +126,18 @@ export class Agent {
         clockSynced: () => this.clock.isSynced(),
         // Without an uplink, batches are kept for export: nothing drains them, so no cap.
         maxPending: config.uplink ? config.batch.max_pending : Infinity,
+        // With a budget, pending batches also stop at their byte share (store/budget-shares.ts).
+        ...(config.uplink && config.store.max_bytes > 0 ? { maxPendingBytes: pendingShareBytes({ maxPending: config.batch.max_pending, maxReadings: config.batch.max_readings }) } : {}),
         reportDrops: config.uplink !== undefined,
         onStoreFull: () => this.storeFullOutsideIngest(),
       },
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
-    this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, budgetLog, reserve);
+    const guardShares = new Map(
+      Object.entries(config.sources).flatMap(([id, s]) => (s.type === 'mqtt' ? [[id, { rows: guardRowsFor(s.max_inflight), maxAgeMs: s.session_expiry_s * 1000 }] as const] : [])),
+    );
+    this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, budgetLog, reserve, new RedeliveryGuardPruner(this.db, guardShares));
     this.writer.onCommitted(() => this.enforceBudget());
     const storeFull = new RepeatedLog(budgetLog, 'error', 'store is full (SQLITE_FULL): dropping the oldest unbatched readings, then retrying the commit');
     this.writer.onStoreFull(() => {

@@ -1,6 +1,7 @@
 import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { isStoreFull, RepeatedLog } from '../repeated-log.js';
+import { PENDING_BYTES_PER_ENVELOPE_BYTE } from '../store/budget-shares.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { SignedBatch } from '../identity/batch-format.js';
 
@@ -11,6 +12,11 @@ export interface BatcherOptions {
   clockSynced: () => boolean;
   /** No batch is cut while this many wait for the uplink (batch.max_pending); Infinity without an uplink. */
   maxPending?: number;
+  /**
+   * ... nor while pending batches take this many bytes of store (3 x their envelopes, store/budget-shares.ts):
+   * long sensor ids cannot make max_pending batches pass their share of the disk budget.
+   */
+  maxPendingBytes?: number;
   /** Cut drops-only batches when no reading batch can carry the drops (with an uplink). */
   reportDrops?: boolean;
   /** A cut failed with SQLITE_FULL: the store frees space (ballast, oldest unbatched readings) for the next tick. */
@@ -80,14 +86,16 @@ export class Batcher {
   /** Cuts reading (and verdict) batches up to batch.max_pending; returns how many are pending after. */
   private cutReadings(all: boolean, aged: boolean): number {
     const maxPending = this.opts.maxPending ?? Infinity;
+    const maxBytes = this.opts.maxPendingBytes ?? Infinity;
     let pending = maxPending === Infinity ? 0 : this.store.pendingCount();
+    let bytes = maxBytes === Infinity ? 0 : this.store.pendingEnvelopeBytes() * PENDING_BYTES_PER_ENVELOPE_BYTE;
     for (;;) {
-      if (pending >= maxPending) {
+      if (pending >= maxPending || bytes >= maxBytes) {
         // Readings stay unbatched (durable, acknowledged); the disk budget may drop the oldest of them.
         // One warning per episode: it ends when every held reading is in a batch again.
         if (!this.holdingSince) {
           this.holdingSince = performance.now();
-          this.log.warn({ pending, max_pending: maxPending }, 'batch.max_pending batches wait for the uplink: holding readings unbatched');
+          this.log.warn({ pending, max_pending: maxPending, pending_bytes: bytes, max_pending_bytes: maxBytes }, 'batch.max_pending batches wait for the uplink: holding readings unbatched');
         }
         return pending;
       }
@@ -103,6 +111,7 @@ export class Batcher {
         return pending;
       }
       pending++;
+      bytes += batch.envelope.length * PENDING_BYTES_PER_ENVELOPE_BYTE;
       const verdicts = batch.body.vd?.length ?? 0;
       this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
       this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');

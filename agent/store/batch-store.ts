@@ -113,6 +113,11 @@ export class BatchStore {
     return this.db.prepare("SELECT count(*) FROM batches WHERE state = 'pending'").pluck().get() as number;
   }
 
+  /** Bytes of the signed envelopes waiting for the uplink (the batcher also stops at a byte share). */
+  pendingEnvelopeBytes(): number {
+    return this.db.prepare("SELECT coalesce(sum(length(envelope)), 0) FROM batches WHERE state = 'pending'").pluck().get() as number;
+  }
+
   nextPending(): BatchRow | undefined {
     return this.db.prepare("SELECT * FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1").get() as BatchRow | undefined;
   }

@@ -2,7 +2,10 @@ import { statSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import { isStoreFull, RepeatedLog } from '../repeated-log.js';
 import type { Db } from './database.js';
+import { GUARD_ROW_BYTES, PENDING_BYTES_PER_ENVELOPE_BYTE, walLimitFor } from './budget-shares.js';
+import { capCounters } from './counter-cap.js';
 import { DiskReserve } from './disk-reserve.js';
+import type { RedeliveryGuardPruner } from './redelivery-guard.js';
 import { pruneDelivered } from './retention.js';
 
 /** What the store occupies on disk, and how much of the main file holds live data. */
@@ -65,12 +68,14 @@ export class StoreBudget {
     readonly maxBytes: number,
     private readonly log: Logger,
     reserve?: DiskReserve,
+    /** Prunes the MQTT redelivery guard to its share (store/redelivery-guard.ts). */
+    private readonly guard?: RedeliveryGuardPruner,
   ) {
     this.reserve = reserve ?? new DiskReserve(path, log);
     this.checkpointFailed = new RepeatedLog(log, 'warn', 'WAL checkpoint failed');
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
     this.incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
-    this.walLimitBytes = maxBytes > 0 ? Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(maxBytes / 8))) : 0;
+    this.walLimitBytes = maxBytes > 0 ? walLimitFor(maxBytes) : 0;
     // After a checkpoint the WAL is cut back to this size; it is checkpointed at about half of it.
     // Without a budget the WAL is still kept under the disk reserve, so that on a full disk the
     // reserve covers what a checkpoint must add to the database file.
@@ -155,6 +160,9 @@ export class StoreBudget {
     if (performance.now() - this.reserveCheckedAt >= RESERVE_CHECK_MS) {
       this.reserveCheckedAt = performance.now();
       this.restoreReserve();
+      // The tables that grow with the number of messages and sensor ids are held to their shares
+      // (store/budget-shares.ts), whatever the budget: without that the guard alone filled a 4 MB one.
+      this.housekeeping();
     }
     if (this.maxBytes <= 0) return result;
     let u = this.usage();
@@ -207,8 +215,14 @@ export class StoreBudget {
     return result;
   }
 
+  /** Redelivery guard and counters to their shares; returns the rows deleted or folded. */
+  housekeeping(): number {
+    return (this.guard?.prune() ?? 0) + capCounters(this.db);
+  }
+
   private free(targetUsedBytes: number, result: EnforceResult, chunkMax = CHUNK_MAX): void {
     if (this.usage().usedBytes <= targetUsedBytes) return;
+    this.housekeeping();
     result.prunedBatches = pruneDelivered(this.db, 0).batches;
     for (let guard = 0; guard < 10_000; guard++) {
       const u = this.usage();
@@ -231,9 +245,11 @@ export class StoreBudget {
       if (left === 0) {
         if (performance.now() - this.lastStuckLogAt < 60_000) break;
         this.lastStuckLogAt = performance.now();
+        // Say what fills it, so the advice fits (it was the redelivery guard once, not the batches).
+        const held = this.heldShares();
         this.log.error(
-          { used_bytes: u.usedBytes, max_bytes: this.maxBytes },
-          'store over its budget with nothing left to drop: signed batches waiting for the uplink fill it (lower batch.max_pending or raise store.max_bytes)',
+          { used_bytes: u.usedBytes, max_bytes: this.maxBytes, ...held },
+          `store over its budget with nothing left to drop: ${held.pending_batch_bytes >= held.guard_bytes ? 'signed batches waiting for the uplink fill it (lower batch.max_pending or batch.max_readings, or raise store.max_bytes)' : 'the MQTT redelivery guard fills it (lower max_inflight of the MQTT sources, or raise store.max_bytes)'}`,
         );
         break;
       }
@@ -248,6 +264,17 @@ export class StoreBudget {
         'store budget reached: dropped the oldest readings not yet in a batch',
       );
     }
+  }
+
+  /** Rough bytes of what cannot be dropped, from row counts and the measured costs of store/budget-shares.ts. */
+  private heldShares(): { pending_batch_bytes: number; guard_bytes: number; counter_rows: number } {
+    const pendingEnvelope = this.db.prepare("SELECT coalesce(sum(length(envelope)), 0) FROM batches WHERE state = 'pending'").pluck().get() as number;
+    const guardRows = this.db.prepare('SELECT count(*) FROM mqtt_redelivery').pluck().get() as number;
+    return {
+      pending_batch_bytes: pendingEnvelope * PENDING_BYTES_PER_ENVELOPE_BYTE,
+      guard_bytes: guardRows * GUARD_ROW_BYTES,
+      counter_rows: this.db.prepare('SELECT count(*) FROM counters').pluck().get() as number,
+    };
   }
 
   private dropOldest(n: number, into: Map<string, number>): void {

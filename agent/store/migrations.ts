@@ -137,6 +137,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (source, sensor)
   ) WITHOUT ROWID;
   `,
+  // 5 (issue 20, budgets that hold): when each MQTT redelivery guard row was last written, so the
+  // guard is pruned by age and size (store/redelivery-guard.ts) instead of growing to one row per
+  // packet id (65,535 rows, 3.45 MB per source, measured).
+  `
+  ALTER TABLE mqtt_redelivery ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX mqtt_redelivery_seen ON mqtt_redelivery(source, seen_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

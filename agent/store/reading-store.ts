@@ -90,7 +90,7 @@ export class ReadingStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.redeliveryGet = db.prepare('SELECT fingerprint FROM mqtt_redelivery WHERE source = ? AND message_id = ?').pluck();
-    this.redeliveryPut = db.prepare('INSERT OR REPLACE INTO mqtt_redelivery (source, message_id, fingerprint) VALUES (?, ?, ?)');
+    this.redeliveryPut = db.prepare('INSERT OR REPLACE INTO mqtt_redelivery (source, message_id, fingerprint, seen_at) VALUES (?, ?, ?, ?)');
     this.counterAdd = db.prepare(
       'INSERT INTO counters (name, label, value) VALUES (?, ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value',
     );
@@ -124,7 +124,7 @@ export class ReadingStore {
         this.countIn('duplicates', sub.source, sub.readings.length);
         return { accepted: 0, duplicates: sub.readings.length };
       }
-      this.redeliveryPut.run(sub.source, red.messageId, red.fingerprint);
+      this.redeliveryPut.run(sub.source, red.messageId, red.fingerprint, receivedAt);
     }
     let accepted = 0;
     for (const r of sub.readings) {
