@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { StoredReading } from '../types.js';
 import { BatchVerificationError, dropsSchema, readingSchema, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
@@ -133,7 +132,6 @@ export interface BatchContentV3 {
   attestations?: readonly BatchAttestation[];
 }
 
-const newSalt = () => new Uint8Array(randomBytes(16));
 const EMPTY_ROOT = sha256();
 
 export function buildBatchV3(identity: Identity, head: BatchHeader, content: BatchContentV3, options: { sealTo?: Uint8Array } = {}): SignedBatchV3 {
@@ -141,7 +139,7 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
   const r = content.readings.map((x) => {
     const w: z.infer<typeof readingV3> = toBatchReading(x);
     if (x.flags) w.f = x.flags;
-    if (sealed) w.z = newSalt();
+    if (sealed) w.z = identity.saltFor('r', x.id);
     return w;
   });
   const verdicts = content.verdicts ?? [];
@@ -150,12 +148,12 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
     const w: z.infer<typeof verdictV3> = { ...v };
     const f = verdicts[k]!.flags;
     if (f) w.f = f;
-    if (sealed) w.z = newSalt();
+    if (sealed) w.z = identity.saltFor('vd', v.i);
     return w;
   });
   const ev = (content.events ?? []).map((e) => {
     const w: z.infer<typeof eventV3> = toBatchEvent(e);
-    if (sealed) w.z = newSalt();
+    if (sealed) w.z = identity.saltFor('ev', e.id);
     return w;
   });
   const data: BatchDataV3 = { r, vd, ev };
