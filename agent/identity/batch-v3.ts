@@ -222,6 +222,20 @@ function decode(bytes: Uint8Array, what: string): unknown {
   }
 }
 
+/** A signed header's fields, checked against §12.2 (the signature is the caller's). */
+export function parseV3Header(headerBytes: Uint8Array): BatchHeaderV3 {
+  if (headerBytes.length > V3_LIMITS.headerBytes) throw new BatchVerificationError('malformed', `header is ${headerBytes.length} bytes, over the ${V3_LIMITS.headerBytes} of §12.9`);
+  return parse(headerSchema, decode(headerBytes, 'header'), 'header');
+}
+
+/** One reading, verdict or event leaf, checked against §12.3/§12.5 (for proofs, §12.8). */
+export function parseV3Element(kind: 'reading' | 'verdict' | 'event', leaf: Uint8Array, header: BatchHeaderV3): unknown {
+  const schema = kind === 'reading' ? readingV3 : kind === 'verdict' ? verdictV3 : eventV3;
+  const element = parse(schema as z.ZodType<unknown>, decode(leaf, kind), kind);
+  if (kind === 'verdict' && (element as { m: number }).m >= header.m.length) throw new BatchVerificationError('malformed', "verdict: field m names no entry of the header's m");
+  return element;
+}
+
 /** True for an encoded envelope of version 3 (§12.1: it has `hdr`, versions 1 and 2 have `body`). */
 export function isV3Envelope(envelope: Uint8Array): boolean {
   // A canonical map of 3 entries whose first key is the text "hdr": a3 63 686472.
@@ -236,8 +250,7 @@ export function isV3Envelope(envelope: Uint8Array): boolean {
 export function verifyBatchV3Envelope(envelope: Uint8Array, options: { openWith?: Uint8Array } = {}): SignedBatchV3 {
   if (envelope.length > V3_LIMITS.envelopeBytes) throw new BatchVerificationError('malformed', `envelope is ${envelope.length} bytes, over the ${V3_LIMITS.envelopeBytes} of §12.9`);
   const env = parse(envelopeSchema, decode(envelope, 'envelope'), 'envelope');
-  if (env.hdr.length > V3_LIMITS.headerBytes) throw new BatchVerificationError('malformed', `header is ${env.hdr.length} bytes, over the ${V3_LIMITS.headerBytes} of §12.9`);
-  const header = parse(headerSchema, decode(env.hdr, 'header'), 'header');
+  const header = parseV3Header(env.hdr);
   if (!verifySignature(header.dev, env.hdr, env.sig)) throw new BatchVerificationError('bad-signature', `signature does not verify with the device key of batch ${header.seq}`);
   const hash = sha256(env.hdr);
   const base = { header, headerBytes: env.hdr, signature: env.sig, hash, envelope };
