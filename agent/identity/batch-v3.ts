@@ -134,7 +134,14 @@ export interface BatchContentV3 {
 
 const EMPTY_ROOT = sha256();
 
-export function buildBatchV3(identity: Identity, head: BatchHeader, content: BatchContentV3, options: { sealTo?: Uint8Array } = {}): SignedBatchV3 {
+export interface BuildOptionsV3 {
+  /** Seal the data to this Ed25519 public key (§12.6). */
+  sealTo?: Uint8Array;
+  /** Fixed ephemeral key and nonce instead of random ones: test vectors only. */
+  sealFixed?: { ephemeralSecret: Uint8Array; nonce: Uint8Array };
+}
+
+export function buildBatchV3(identity: Identity, head: BatchHeader, content: BatchContentV3, options: BuildOptionsV3 = {}): SignedBatchV3 {
   const sealed = options.sealTo !== undefined;
   const r = content.readings.map((x) => {
     const w: z.infer<typeof readingV3> = toBatchReading(x);
@@ -183,7 +190,7 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
   };
   let payload: { data: Uint8Array } | { sealed: Uint8Array } = { data: dataBytes };
   if (options.sealTo) {
-    const box = seal(dataBytes, options.sealTo);
+    const box = seal(dataBytes, options.sealTo, options.sealFixed);
     header.ch = sha256(box.sealed);
     header.enc = box.enc;
     payload = { sealed: box.sealed };
