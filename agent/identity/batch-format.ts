@@ -22,7 +22,7 @@ const int = z.number().int().refine(Number.isSafeInteger, 'must be a safe intege
 const uint = int.refine((n) => n >= 0, 'must not be negative');
 
 // wire-format.md §3: one reading.
-const readingSchema = z
+export const readingSchema = z
   .object({
     i: uint,
     b: uint,
@@ -38,7 +38,7 @@ const readingSchema = z
 
 // wire-format.md §4: readings the gateway dropped under its disk budget since the previous batch, per sensor.
 const dropSchema = z.object({ s: z.string().min(1).max(256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
-const dropsSchema = z
+export const dropsSchema = z
   .array(dropSchema)
   .min(1)
   .max(100_000)
@@ -72,8 +72,7 @@ const bodySchema = z
     if (present !== 0 && present !== 3) issue('vd', 'm, vd and vroot are present together or not at all');
     if (b.fmt === BATCH_FORMAT && present !== 0) issue('vd', `verdicts need fmt ${BATCH_FORMAT_V2}`);
     if (b.fmt === BATCH_FORMAT && b.drops !== undefined) issue('drops', `drops need fmt ${BATCH_FORMAT_V2}`);
-    // §4.5 "Drops-only batches": drops alone make a batch, so they reach the network when no reading can be batched.
-    if (b.r.length === 0 && !b.vd && !b.drops) issue('r', 'a batch holds at least one reading, one verdict or one drop');
+    if (b.r.length === 0 && !b.vd) issue('r', 'a batch holds at least one reading or one verdict');
     if (b.m && new Set(b.m.map((x) => `${x.id}:${Buffer.from(x.h).toString('hex')}`)).size !== b.m.length) issue('m', 'a model appears twice');
     b.vd?.forEach((v, k) => {
       if (v.m >= (b.m?.length ?? 0)) ctx.addIssue({ code: 'custom', path: ['vd', k, 'm'], message: 'names no entry of m' });
@@ -126,9 +125,8 @@ export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
   return readings.map((r) => canonicalEncode(r));
 }
 
-/** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1); `created` for a drops-only batch (§4.5). */
-function timeRange(body: Pick<BatchBody, 'r' | 'vd' | 'created'>): { t0: number; t1: number } {
-  if (body.r.length === 0 && (body.vd?.length ?? 0) === 0) return { t0: body.created, t1: body.created };
+/** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */
+export function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
   let t0 = Infinity;
   let t1 = -Infinity;
   for (const x of body.r) {
@@ -143,11 +141,11 @@ function timeRange(body: Pick<BatchBody, 'r' | 'vd' | 'created'>): { t0: number;
 }
 
 export function buildBatch(identity: Identity, header: BatchHeader, readings: readonly StoredReading[], verdicts: readonly StoredVerdict[] = []): SignedBatch {
-  if (readings.length === 0 && verdicts.length === 0 && (header.drops?.length ?? 0) === 0) throw new Error('a batch holds at least one reading, verdict or drop');
+  if (readings.length === 0 && verdicts.length === 0) throw new Error('a batch holds at least one reading or verdict');
   const r = readings.map(toBatchReading);
   const leaves = readingLeaves(r);
   const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
-  const { t0, t1 } = timeRange({ r, created: header.createdMs, ...(v ? { vd: v.vd } : {}) });
+  const { t0, t1 } = timeRange({ r, ...(v ? { vd: v.vd } : {}) });
   const body: BatchBody = {
     fmt: v || (header.drops?.length ?? 0) > 0 ? BATCH_FORMAT_V2 : BATCH_FORMAT,
     dev: identity.publicKey,
@@ -198,7 +196,18 @@ function arrayHeaderLength(n: number): number {
   return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
 }
 
-export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id' | 'duplicate-verdict-id';
+export type BatchRejectReason =
+  | 'malformed'
+  | 'bad-signature'
+  | 'bad-merkle-root'
+  | 'bad-count'
+  | 'bad-time-range'
+  | 'duplicate-reading-id'
+  | 'duplicate-verdict-id'
+  // version 3 (§12.9)
+  | 'bad-data-hash'
+  | 'undecryptable'
+  | 'bad-attestation';
 
 export class BatchVerificationError extends Error {
   constructor(

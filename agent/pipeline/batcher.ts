@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import { isStoreFull, RepeatedLog } from '../repeated-log.js';
 import { PENDING_BYTES_PER_ENVELOPE_BYTE } from '../store/budget-shares.js';
 import type { BatchStore } from '../store/batch-store.js';
-import type { SignedBatch } from '../identity/batch-format.js';
+import type { AnyBatch } from '../identity/batch-any.js';
 
 export interface BatcherOptions {
   maxReadings: number;
@@ -21,6 +21,10 @@ export interface BatcherOptions {
   reportDrops?: boolean;
   /** A cut failed with SQLITE_FULL: the store frees space (ballast, oldest unbatched readings) for the next tick. */
   onStoreFull?: () => void;
+  /** batch.format (docs/wire-format.md §12.12). */
+  format?: 'auto' | 3;
+  /** uplink.encrypt_to as a public key: seal every batch to it (§12.6). */
+  sealTo?: Uint8Array;
 }
 
 /**
@@ -34,7 +38,8 @@ export class Batcher {
   private timer: NodeJS.Timeout | undefined;
   /** Monotonic time the current holding episode (batch.max_pending reached) began. */
   private holdingSince: number | undefined;
-  private readonly listeners: ((b: SignedBatch) => void)[] = [];
+  private lastEventCheck = 0;
+  private readonly listeners: ((b: AnyBatch) => void)[] = [];
   private readonly cutFailed: RepeatedLog;
 
   constructor(
@@ -46,7 +51,7 @@ export class Batcher {
     this.cutFailed = new RepeatedLog(log, 'error', 'cutting a batch failed; will retry on the next tick');
   }
 
-  onBatch(listener: (b: SignedBatch) => void): void {
+  onBatch(listener: (b: AnyBatch) => void): void {
     this.listeners.push(listener);
   }
 
@@ -71,6 +76,7 @@ export class Batcher {
 
   /** Cuts every batch that is due; `all` cuts the remainder too (shutdown). */
   cutDue(all = false): void {
+    this.noteWaitingEvents();
     const aged = this.oldestAtMono !== undefined && performance.now() - this.oldestAtMono >= this.opts.maxAgeMs;
     try {
       let pending: number | undefined;
@@ -99,11 +105,7 @@ export class Batcher {
         }
         return pending;
       }
-      const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, {
-        bootCounter: this.opts.bootCounter,
-        clockSynced: this.opts.clockSynced(),
-        now: Date.now(),
-      });
+      const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, this.cutOptions());
       if (!batch) {
         this.waiting = 0;
         this.oldestAtMono = undefined;
@@ -113,7 +115,7 @@ export class Batcher {
       pending++;
       bytes += batch.envelope.length * PENDING_BYTES_PER_ENVELOPE_BYTE;
       const verdicts = batch.body.vd?.length ?? 0;
-      this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
+      this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts - batch.events.length);
       this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
       for (const l of this.listeners) l(batch);
       if (!all && !aged && this.waiting < this.opts.maxReadings) {
@@ -147,10 +149,36 @@ export class Batcher {
     const pending = pendingKnown ?? (maxPending === Infinity ? 0 : this.store.pendingCount());
     const readingBatchComing = this.waiting > 0 && pending < maxPending;
     if (readingBatchComing || pending > maxPending) return;
-    const batch = this.store.cutBatch(this.identity, 0, { bootCounter: this.opts.bootCounter, clockSynced: this.opts.clockSynced(), now: Date.now(), dropsOnly: true });
+    const batch = this.store.cutBatch(this.identity, 0, { ...this.cutOptions(), dropsOnly: true });
     if (!batch) return;
     this.log.info({ seq: batch.body.seq, dropped: drops.readings, sensors: drops.sensors, pending: pending + 1 }, 'cut a batch of drops alone: no reading batch could carry them');
     for (const l of this.listeners) l(batch);
+  }
+
+  private cutOptions() {
+    return {
+      bootCounter: this.opts.bootCounter,
+      clockSynced: this.opts.clockSynced(),
+      now: Date.now(),
+      ...(this.opts.format ? { format: this.opts.format } : {}),
+      ...(this.opts.sealTo ? { sealTo: this.opts.sealTo } : {}),
+    };
+  }
+
+  /**
+   * Events are recorded by any stage (a clock step, a lost session), not through noteCommitted; a
+   * quiet agent looks for them once per max_age_ms, so an event waits at most about twice that.
+   */
+  private noteWaitingEvents(): void {
+    if (this.waiting > 0) return;
+    const now = performance.now();
+    if (now - this.lastEventCheck < this.opts.maxAgeMs) return;
+    this.lastEventCheck = now;
+    const events = this.store.unbatchedEvents();
+    if (events > 0) {
+      this.waiting = events;
+      this.oldestAtMono = now - this.opts.maxAgeMs;
+    }
   }
 
   stop(): void {

@@ -137,7 +137,26 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (source, sensor)
   ) WITHOUT ROWID;
   `,
-  // 5 (issue 20, budgets that hold): when each MQTT redelivery guard row was last written, so the
+  // 5 (wire format v3): events the agent reports upstream (docs/wire-format.md §4.6): clock steps,
+  // lost broker sessions, relearned baselines, quarantines... Carried by the next batch cut, like
+  // verdicts; `batch_seq` is set in the same transaction that records the batch.
+  `
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    detail TEXT,
+    boot INTEGER NOT NULL,
+    batch_seq INTEGER
+  );
+  CREATE INDEX events_unbatched ON events(id) WHERE batch_seq IS NULL;
+
+  -- Data-quality flags of a reading and flags of a verdict (§12.3): annotations, never edits.
+  ALTER TABLE readings ADD COLUMN flags INTEGER;
+  ALTER TABLE verdicts ADD COLUMN flags INTEGER;
+  `,
+  // 6 (issue 20, budgets that hold): when each MQTT redelivery guard row was last written, so the
   // guard is pruned by age and size (store/redelivery-guard.ts) instead of growing to one row per
   // packet id (65,535 rows, 3.45 MB per source, measured).
   `

@@ -62,6 +62,7 @@ describe('a 4 MB budget under a 100,000-reading outage (real mosquitto, the refe
       [['uplink', 'retry_initial_ms'], 100],
       [['uplink', 'retry_max_ms'], 300],
       [['http', 'listen'], `127.0.0.1:${await freePort()}`],
+      [['heartbeat', 'interval_s'], 0],
     ]);
     const dbPath = join(dir, 'edge-agent.db');
     let largest = 0;

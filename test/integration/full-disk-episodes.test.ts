@@ -43,6 +43,7 @@ describe('a full disk as a state lived through: two episodes on an 8 MiB tmpfs, 
         [['uplink', 'retry_initial_ms'], 100],
         [['uplink', 'retry_max_ms'], 500],
         [['http', 'listen'], `127.0.0.1:${await freePort()}`],
+        [['heartbeat', 'interval_s'], 0],
       ]);
       const reservePath = join(dir, 'edge-agent.db.reserve');
       let published = 0;
