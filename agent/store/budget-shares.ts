@@ -13,6 +13,10 @@ export const SIGNED_READING_BYTES = 256;
 /** Measured 52.6 bytes per guard row (3,448,832 bytes for 65,535 rows) plus its (source, seen_at) index entry. */
 export const GUARD_ROW_BYTES = 100;
 export const COUNTER_ROW_BYTES = 64;
+/** Events waiting for a batch may take this share of the budget (and at most 10,000 rows, store/event-store.ts); the oldest beyond it are dropped and counted (dropped_events). */
+export const EVENTS_SHARE = 1 / 16;
+/** Bytes an event row is counted at: its text plus the row and index overhead. */
+export const EVENT_ROW_OVERHEAD_BYTES = 40;
 /** One page for each of the ~20 tables and indexes, meta, and the first pages of growth. */
 export const SCHEMA_BYTES = 32 * 4096;
 /** Pending batches' footprint per envelope byte (row, index entries and envelope). */
@@ -72,20 +76,20 @@ export function pendingShareBytes(i: Pick<BudgetInputs, 'maxPending' | 'maxReadi
 }
 
 /**
- * The smallest store.max_bytes that holds the shares: data allowance (budget minus twice the WAL
- * allowance, store/budget.ts) at least `undroppable`, and above the margin it may be passed by.
+ * The smallest store.max_bytes that holds the shares: the data allowance (budget minus twice the
+ * WAL allowance, store/budget.ts) less the events' share at least `undroppable`.
  */
 export function minimumBudget(i: BudgetInputs): number {
   const need = budgetShares(i).undroppable;
-  const fits = (m: number) => m - 2 * walLimitFor(m) >= need;
-  // fits() is a saw-tooth (the WAL allowance steps every 8 bytes); "this and the next 8 fit" is
+  const fits = (m: number) => m - 2 * walLimitFor(m) - Math.floor(m * EVENTS_SHARE) >= need;
+  // fits() is a saw-tooth (the WAL allowance steps every 8 bytes, the events share every 16); "this and the next 16 fit" is
   // monotone, so a binary search finds the budget from which every larger one fits.
   const fitsFrom = (m: number) => {
-    for (let k = 0; k <= 8; k++) if (!fits(m + k)) return false;
+    for (let k = 0; k <= 16; k++) if (!fits(m + k)) return false;
     return true;
   };
   let lo = need;
-  let hi = need + 2 * 4 * 1024 * 1024 + 16;
+  let hi = Math.ceil(((need + 2 * 4 * 1024 * 1024) * 16) / 15) + 64;
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
     if (fitsFrom(mid)) hi = mid;

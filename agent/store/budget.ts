@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import { isStoreFull, RepeatedLog } from '../repeated-log.js';
 import type { Db } from './database.js';
-import { GUARD_ROW_BYTES, PENDING_BYTES_PER_ENVELOPE_BYTE, walLimitFor } from './budget-shares.js';
+import { EVENT_ROW_OVERHEAD_BYTES, EVENTS_SHARE, GUARD_ROW_BYTES, PENDING_BYTES_PER_ENVELOPE_BYTE, walLimitFor } from './budget-shares.js';
 import { capCounters } from './counter-cap.js';
 import { DiskReserve } from './disk-reserve.js';
 import type { RedeliveryGuardPruner } from './redelivery-guard.js';
@@ -104,6 +104,13 @@ export class StoreBudget {
         "INSERT INTO counters (name, label, value) VALUES ('dropped', ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
       ),
       queueDrop: db.prepare('INSERT INTO drops_unreported (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count'),
+      eventBytes: db.prepare(
+        `SELECT count(*) AS n, coalesce(sum(length(kind) + length(key) + coalesce(length(detail), 0) + ${EVENT_ROW_OVERHEAD_BYTES}), 0) AS bytes FROM events WHERE batch_seq IS NULL`,
+      ),
+      dropOldestEvents: db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE batch_seq IS NULL ORDER BY id LIMIT ?)'),
+      countDroppedEvents: db.prepare(
+        "INSERT INTO counters (name, label, value) VALUES ('dropped_events', '', ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
+      ),
       // When the oldest drop not yet carried upstream happened: status and /healthz say for how long.
       dropsSince: db.prepare("INSERT INTO meta (key, value) VALUES ('drops_unreported_since', ?) ON CONFLICT (key) DO NOTHING"),
     };
@@ -217,7 +224,22 @@ export class StoreBudget {
 
   /** Redelivery guard and counters to their shares; returns the rows deleted or folded. */
   housekeeping(): number {
-    return (this.guard?.prune() ?? 0) + capCounters(this.db);
+    return (this.guard?.prune() ?? 0) + capCounters(this.db) + this.capEvents();
+  }
+
+  /** Events waiting for a batch held to their share of the budget: the oldest beyond it go, counted as dropped_events. */
+  private capEvents(): number {
+    if (this.maxBytes <= 0) return 0;
+    const share = Math.floor(this.maxBytes * EVENTS_SHARE);
+    const { n, bytes } = this.q.eventBytes.get() as { n: number; bytes: number };
+    if (bytes <= share || n === 0) return 0;
+    const excess = Math.min(n, Math.ceil((bytes - share) / (bytes / n)));
+    this.db.transaction(() => {
+      this.q.dropOldestEvents.run(excess);
+      this.q.countDroppedEvents.run(excess);
+    })();
+    this.log.warn({ dropped_events: excess, share_bytes: share }, 'events waiting for a batch passed their share of the store budget: dropped the oldest');
+    return excess;
   }
 
   private free(targetUsedBytes: number, result: EnforceResult, chunkMax = CHUNK_MAX): void {
