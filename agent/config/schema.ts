@@ -81,6 +81,10 @@ export const configSchema = z.strictObject({
   clock: z.strictObject({
     /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
     synced: z.enum(['auto', 'always', 'never']).default('auto'),
+    /** A jump of the wall clock against the monotonic clock larger than this is a step (an event, readings flagged). */
+    step_threshold_ms: z.number().int().min(100).default(2000),
+    /** After a step, gateway-timed readings are flagged not synchronised (q = 2) until the clock has gone this long without another. */
+    step_settle_s: z.number().int().min(1).default(600),
   }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

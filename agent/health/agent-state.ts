@@ -94,6 +94,12 @@ export class AgentState implements AgentStateView {
     return this.clock.isSynced();
   }
 
+  /** The last wall-clock step seen while running, if any (clock/clock-step.ts). */
+  clockStep(): { stepMs: number; agoMs: number; trusted: boolean } | undefined {
+    const s = this.clock.steps?.lastStep();
+    return s ? { stepMs: s.stepMs, agoMs: s.agoMs, trusted: this.clock.steps!.trusted() } : undefined;
+  }
+
   uplink(): { lastSuccessAt: number | null; consecutiveFailures: number; lastError: string | null; lastErrorAt: number | null } | undefined {
     if (!this.uplinkView) return undefined;
     const num = (k: string) => {

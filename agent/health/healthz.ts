@@ -34,15 +34,22 @@ export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.
     uplink: safely('uplink', () => checkUplink(state, limits, now)),
     sources: safely('sources', () => checkSources(state)),
     drops: safely('drops', () => checkDrops(state, now)),
-    clock: safely('clock', () =>
-      state.clockSynced()
+    clock: safely('clock', () => {
+      const step = state.clockStep();
+      if (step && !step.trusted) {
+        return {
+          ok: false,
+          reason: `gateway clock stepped by ${Math.round(step.stepMs / 1000)} s ${secs(step.agoMs)} ago: gateway-timed readings are flagged not synchronised (q 2) until it has been stable for clock.step_settle_s`,
+        };
+      }
+      return state.clockSynced()
         ? { ok: true, reason: 'gateway clock is synchronised' }
         : {
             ok: false,
             reason:
               'gateway clock is not known to be synchronised (no NTP sync reported): readings are flagged gateway-unsynced; enable NTP, or set clock.synced: always on a board with a trusted clock',
-          },
-    ),
+          };
+    }),
   };
   const ready = Object.values(checks).every((c) => c.ok);
   return { status: ready ? 'ok' : 'fail', live: true, ready, checked_at: new Date(now).toISOString(), checks };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ClockStatus } from '../clock/clock-status.js';
+import { ClockStatus, probeOsClockSync, probeOsClockSyncAsync } from '../clock/clock-status.js';
+import type { ClockStep } from '../clock/clock-step.js';
 import type { LoadedConfig } from '../config/load.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { recipientBoxKey } from '../identity/seal.js';
@@ -16,7 +17,7 @@ import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
 import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
 import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
-import { EventStore } from '../store/event-store.js';
+import { EventStore, type AgentEventInput } from '../store/event-store.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
@@ -89,6 +90,8 @@ export class Agent {
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
   private readonly heartbeat: Heartbeat;
+  private readonly events: EventStore;
+  private readonly eventFailed: RepeatedLog;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
@@ -122,7 +125,14 @@ export class Agent {
       this.releaseLock();
       throw err;
     }
-    this.clock = new ClockStatus(config.clock.synced);
+    this.events = new EventStore(this.db, this.bootCounter);
+    this.eventFailed = new RepeatedLog(log, 'warn', 'could not record an event for upstream (the store refused it)');
+    this.clock = new ClockStatus(
+      config.clock.synced,
+      probeOsClockSync,
+      { thresholdMs: config.clock.step_threshold_ms, settleMs: config.clock.step_settle_s * 1000, onStep: (step) => this.clockStepped(step) },
+      probeOsClockSyncAsync,
+    );
 
     this.observability = new Observability(this.db, config.http, log);
     this.readingStore = new ReadingStore(this.db, this.bootCounter);
@@ -151,7 +161,7 @@ export class Agent {
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
     const configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
     this.heartbeat = new Heartbeat(
-      new EventStore(this.db, this.bootCounter),
+      this.events,
       config.heartbeat.interval_s * 1000,
       () => ({
         uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
@@ -214,6 +224,7 @@ export class Agent {
     await this.startInference();
     this.batcher.start();
     this.heartbeat.start();
+    this.clock.start();
     this.forwarder?.start();
     for (const s of this.sources) {
       try {
@@ -305,6 +316,7 @@ export class Agent {
     await this.inference?.stop();
     await this.alertPublisher?.stop();
     this.heartbeat.stop();
+    this.clock.stop();
     this.batcher.stop();
     this.batcher.cutDue(true);
     await this.forwarder?.drain(drainMs);
@@ -327,6 +339,29 @@ export class Agent {
       ...(this.inference ? { inference: this.inference.snapshot() } : {}),
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
     };
+  }
+
+  /**
+   * The wall clock stepped (monotonic clock against wall clock, clock/clock-step.ts): readings it
+   * stamps are flagged not synchronised until it settles; the network hears of it as an event.
+   */
+  private clockStepped(step: ClockStep): void {
+    this.log.warn(
+      { step_ms: step.stepMs, before: new Date(step.beforeMs).toISOString(), after: new Date(step.afterMs).toISOString(), settle_s: this.loaded.config.clock.step_settle_s },
+      'gateway clock stepped: gateway-timed readings are flagged not synchronised until it has been stable for clock.step_settle_s',
+    );
+    this.recordEvent({ kind: 'clock.step', key: '', ts: step.afterMs, detail: { step_ms: step.stepMs, before_ms: step.beforeMs, after_ms: step.afterMs } }, 'clock_steps');
+  }
+
+  /** An event for upstream (Events API) and its counter; a full store must not turn it into a crash. */
+  recordEvent(event: AgentEventInput, counter?: string): void {
+    try {
+      this.events.record(event);
+      if (counter) this.readingStore.addCounter(counter, event.key);
+      this.eventFailed.recovered();
+    } catch (err) {
+      this.eventFailed.report(err, { kind: event.kind });
+    }
   }
 
   private lastRoomMadeAt = -Infinity;
