@@ -86,7 +86,7 @@ export class AgentState implements AgentStateView {
     return readCounters(this.db);
   }
 
-  sources(): { id: string; type: string; connected: boolean; endpoint: string; lastError?: string; lastMessageAt?: number; counters?: Record<string, number> }[] {
+  sources(): { id: string; type: string; connected: boolean; endpoint: string; lastError?: string; lastMessageAt?: number; counters?: Record<string, number>; lossAt?: number; loss?: string }[] {
     return this.sourceList.map((s) => ({ id: s.id, ...s.health() }));
   }
 

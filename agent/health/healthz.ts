@@ -32,7 +32,7 @@ export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.
     store: safely('store', () => checkStore(state, now)),
     buffer: safely('buffer', () => checkBuffer(state, now)),
     uplink: safely('uplink', () => checkUplink(state, limits, now)),
-    sources: safely('sources', () => checkSources(state)),
+    sources: safely('sources', () => checkSources(state, now)),
     drops: safely('drops', () => checkDrops(state, now)),
     clock: safely('clock', () => {
       const step = state.clockStep();
@@ -128,13 +128,21 @@ function checkDrops(state: AgentState, now: number): Check {
   return { ok: true, reason: text };
 }
 
-function checkSources(state: AgentState): Check {
+/** How long a source's upstream loss keeps the sources check failing. */
+const SOURCE_LOSS_HOLD_MS = 10 * 60_000;
+
+function checkSources(state: AgentState, now: number): Check {
   const sources = state.sources();
   if (sources.length === 0) return { ok: true, reason: 'no sources configured' };
   const down = sources.filter((s) => !s.connected);
-  if (down.length === 0) return { ok: true, reason: `${sources.length} connected: ${sources.map((s) => s.id).join(', ')}` };
+  // Data lost upstream (a broker that lost the session) fails the check for a while: someone should look.
+  const lost = sources.filter((s) => s.lossAt !== undefined && now - s.lossAt < SOURCE_LOSS_HOLD_MS);
+  if (down.length === 0 && lost.length === 0) return { ok: true, reason: `${sources.length} connected: ${sources.map((s) => s.id).join(', ')}` };
   return {
     ok: false,
-    reason: down.map((s) => `${s.id} (${s.type}) not connected to ${s.endpoint}${s.lastError ? `: ${s.lastError}` : ''}`).join('; '),
+    reason: [
+      ...down.map((s) => `${s.id} (${s.type}) not connected to ${s.endpoint}${s.lastError ? `: ${s.lastError}` : ''}`),
+      ...lost.map((s) => `${s.id} (${s.type}) lost data upstream ${secs(now - s.lossAt!)} ago: ${s.loss}`),
+    ].join('; '),
   };
 }

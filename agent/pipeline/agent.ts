@@ -19,7 +19,7 @@ import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
 import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
 import { EventStore, type AgentEventInput } from '../store/event-store.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
-import { setMeta } from '../store/meta.js';
+import { getMeta, setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
@@ -206,6 +206,17 @@ export class Agent {
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
         serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
+        event: (event, counter) => this.recordEvent(event, counter),
+        memo: {
+          get: (key) => getMeta(this.db, `source.${id}.${key}`),
+          set: (key, value) => {
+            try {
+              setMeta(this.db, `source.${id}.${key}`, value);
+            } catch (err) {
+              this.eventFailed.report(err, { source: id, key });
+            }
+          },
+        },
       }),
     );
     const forwarder = this.forwarder;

@@ -1,6 +1,7 @@
 import type { ClockStatus } from '../clock/clock-status.js';
 import type { Logger } from '../log.js';
 import type { GroupCommitWriter } from '../pipeline/group-commit.js';
+import type { AgentEventInput } from '../store/event-store.js';
 
 export interface SourceHealth {
   type: string;
@@ -14,6 +15,9 @@ export interface SourceHealth {
   lastError?: string;
   /** Source-specific counters (serial: CRC errors, gaps, ...). */
   counters?: Record<string, number>;
+  /** When the source last learned that data upstream of it was lost (MQTT: the broker lost the session), and why. */
+  lossAt?: number;
+  loss?: string;
 }
 
 export interface SourceContext {
@@ -26,6 +30,10 @@ export interface SourceContext {
   resolvePath(p: string): string;
   /** Serial sources: the highest committed sequence per sensor of a device session (PROTOCOL.md §4). */
   serialProgress(device: string, session: number): Map<number, number>;
+  /** Reports something upstream as an event (Events API) and counts it in `counter` (label: the event key). */
+  event?(event: AgentEventInput, counter?: string): void;
+  /** A few persistent values of this source (best effort: a full disk loses an update, never the source). */
+  memo?: { get(key: string): string | undefined; set(key: string, value: string): void };
 }
 
 /**

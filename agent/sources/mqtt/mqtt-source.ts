@@ -25,6 +25,9 @@ export class MqttSource implements Source {
   private pubacks: DeferredPubacks | undefined;
   private stopping = false;
   private commitFailed: RepeatedLog | undefined;
+  private lossAt: number | undefined;
+  private sessionNotedAt = 0;
+  private loss: string | undefined;
 
   constructor(
     private readonly cfg: MqttSourceConfig,
@@ -85,6 +88,7 @@ export class MqttSource implements Source {
     client.on('connect', (connack) => {
       this.connected = true;
       log.info({ url: this.cfg.url, session_present: connack.sessionPresent }, 'connected to broker');
+      this.noteSession(connack.sessionPresent === true);
       client.subscribe(this.cfg.topics, { qos: 1 }, (err, granted) => {
         if (err) {
           this.lastError = `subscribe: ${err.message}`;
@@ -115,6 +119,11 @@ export class MqttSource implements Source {
 
   private async handleMessage(topic: string, payload: Buffer, messageId: number | undefined, dup: boolean): Promise<void> {
     this.lastMessageAt = Date.now();
+    // The session was alive at least until now (for the "away longer than session_expiry_s" test).
+    if (this.lastMessageAt - this.sessionNotedAt > 60_000) {
+      this.sessionNotedAt = this.lastMessageAt;
+      this.ctx.memo?.set('session_seen_at', String(this.lastMessageAt));
+    }
     const filter = this.cfg.topics.find((f) => topicMatches(f, topic)) ?? topic;
     let result: ParseResult;
     if (payload.length > this.cfg.max_payload_bytes) {
@@ -142,6 +151,31 @@ export class MqttSource implements Source {
     this.stats.duplicates += r.duplicates;
   }
 
+  /**
+   * [MQTT-3.2.2-2]: session_present false on a reconnect means the broker no longer has our
+   * persistent session, and with it the QoS 1 messages it was holding for us: readings lost
+   * before they reached the agent. A warning, a counter, a /healthz reason and an event, never
+   * just an info line. "Before" is remembered across restarts (memo), so a broker that lost the
+   * session while the agent was down is noticed too.
+   */
+  private noteSession(present: boolean): void {
+    const now = Date.now();
+    const before = this.ctx.memo?.get('session_seen_at');
+    this.ctx.memo?.set('session_seen_at', String(now));
+    if (present || before === undefined) return;
+    const lastSeen = Number(before);
+    const expired = now - lastSeen > this.cfg.session_expiry_s * 1000;
+    this.lossAt = now;
+    this.loss = `broker ${this.cfg.url} had no session for client_id ${this.cfg.client_id} (session_present false): messages it queued for us are lost${
+      expired ? ` (the agent was away longer than session_expiry_s ${this.cfg.session_expiry_s})` : '; check the broker keeps sessions: persistence true with a persistence_location its user can write (README, Broker settings)'
+    }`;
+    this.ctx.log.warn({ url: this.cfg.url, client_id: this.cfg.client_id, last_connected: new Date(lastSeen).toISOString(), expired }, 'broker lost the persistent session: QoS 1 messages queued for the agent are gone');
+    this.ctx.event?.(
+      { kind: 'source.session_lost', key: this.id, ts: now, detail: { broker: this.cfg.url.slice(0, 256), session_expiry_s: this.cfg.session_expiry_s, last_connected_ms: lastSeen, expired } },
+      'session_lost',
+    );
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     const client = this.client;
@@ -154,6 +188,10 @@ export class MqttSource implements Source {
     const h: SourceHealth = { type: 'mqtt', connected: this.connected, endpoint: `${this.cfg.url} ${this.cfg.topics.join(' ')}`, ...this.stats };
     if (this.lastMessageAt !== undefined) h.lastMessageAt = this.lastMessageAt;
     if (this.lastError !== undefined) h.lastError = this.lastError;
+    if (this.lossAt !== undefined) {
+      h.lossAt = this.lossAt;
+      h.loss = this.loss!;
+    }
     return h;
   }
 }
