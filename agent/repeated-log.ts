@@ -19,6 +19,7 @@ export function isStoreFull(err: unknown): boolean {
 
 /** The log fields of an error: its message and code for a condition we can name, the whole error (stack) otherwise. */
 export function errorFields(err: unknown): Record<string, unknown> {
+  if (err === undefined) return {};
   const code = errorCode(err);
   if (code !== undefined && NAMED_CODES.has(code)) return { error: (err as Error).message, code };
   return { err };

@@ -31,6 +31,7 @@ import { brokerConnectOptions } from '../sources/mqtt/connection.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
 import { Batcher } from './batcher.js';
+import { SensorRateWatch } from './rate-watch.js';
 import { Heartbeat } from './heartbeat.js';
 import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
@@ -138,6 +139,7 @@ export class Agent {
     this.readingStore = new ReadingStore(this.db, this.bootCounter);
     this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes));
     this.observability.watchWriter(this.writer);
+    this.watchRates(log);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
       batches,
@@ -373,6 +375,29 @@ export class Agent {
     } catch (err) {
       this.eventFailed.report(err, { kind: event.kind });
     }
+  }
+
+  /**
+   * Silent gaps of sensors without `seq` become counted gaps (counter rate_gaps, per sensor): the
+   * expected-rate watch (pipeline/rate-watch.ts) judges each commit's readings off the ack path.
+   */
+  private watchRates(log: Logger): void {
+    const watch = new SensorRateWatch();
+    const failed = new RepeatedLog(log, 'warn', 'could not count rate gaps (the store refused the write)');
+    const gapLog = new RepeatedLog(log, 'warn', 'a sensor without seq went silent for several of its intervals: readings lost upstream, counted in rate_gaps');
+    this.writer.onCommittedReadings((readings) => {
+      const gaps = watch.observe(readings);
+      if (gaps.length === 0) return;
+      const first = gaps[0]!;
+      gapLog.report(undefined, { sensor: first.sensor, source: first.source, missing: first.missing, gap_ms: first.gapMs, interval_ms: first.intervalMs, sensors: gaps.length });
+      try {
+        this.db.transaction(() => {
+          for (const g of gaps) this.readingStore.addCounter('rate_gaps', g.sensor, g.missing);
+        })();
+      } catch (err) {
+        failed.report(err);
+      }
+    });
   }
 
   private lastRoomMadeAt = -Infinity;
