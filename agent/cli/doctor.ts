@@ -12,6 +12,7 @@ interface DoctorCliOptions {
   minFreeMb: number;
   timeoutMs: number;
   modelsDir?: string;
+  brokerConfig?: string;
 }
 
 const MARK: Record<CheckResult['status'], string> = { pass: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: '-   ' };
@@ -32,12 +33,13 @@ export function registerDoctorCommand(program: Command): void {
     .option('--json', 'print the findings as JSON')
     .option('--min-free-mb <n>', 'fail the disk check below this much free space', positiveInt('--min-free-mb'), 256)
     .option('--models-dir <dir>', 'directory holding manifest.json (default: the models shipped with edge-agent)')
+    .option('--broker-config <file>', "the broker's mosquitto.conf, to check the settings that keep QoS 1 messages (default /etc/mosquitto/mosquitto.conf for a broker on this machine)")
     .option('--timeout-ms <n>', 'time allowed to each network check', positiveInt('--timeout-ms'), 5000)
     .action(async (opts: DoctorCliOptions) => {
       let results: CheckResult[];
       try {
         const loaded = loadConfig(absDir(opts.dataDir));
-        results = await runDoctor(loaded, { minFreeMb: opts.minFreeMb, timeoutMs: opts.timeoutMs, ...(opts.modelsDir ? { modelsDir: resolve(opts.modelsDir) } : {}) });
+        results = await runDoctor(loaded, { minFreeMb: opts.minFreeMb, timeoutMs: opts.timeoutMs, ...(opts.modelsDir ? { modelsDir: resolve(opts.modelsDir) } : {}), ...(opts.brokerConfig ? { brokerConfig: resolve(opts.brokerConfig) } : {}) });
       } catch (err) {
         // Without a valid config nothing else can be checked: that is the one finding.
         const fix = err instanceof AgentError && err.code === 'CONFIG_NOT_FOUND' ? `create one: edge-agent init --data-dir ${opts.dataDir}` : 'fix the keys named above in edge-agent.yaml';

@@ -8,6 +8,8 @@ import { freePort, waitFor } from './ports.js';
 export interface Broker {
   port: number;
   url: string;
+  /** The broker's mosquitto.conf (for doctor --broker-config). */
+  conf: string;
   stop(): Promise<void>;
   /** Stops and starts the broker on the same port (with `persistent`, sessions and queues survive). */
   restart(downMs?: number): Promise<void>;
@@ -51,6 +53,7 @@ export async function startMosquitto(extraConfig: string[] = [], opts: { persist
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    conf,
     stop,
     restart: async (downMs = 1000) => {
       await stop();

@@ -3,7 +3,12 @@ import { errorMessage } from '../../errors.js';
 import { publicKeyFromDeviceId } from '../../identity/device-id.js';
 import { checkHttpEndpoint } from './http-check.js';
 import { checkModels } from './model-check.js';
+import pino from 'pino';
+import { brokerConnectOptions } from '../../sources/mqtt/connection.js';
+import { checkBrokerKeepsSession, checkMosquittoConfig } from './mosquitto-check.js';
 import { checkBroker } from './mqtt-check.js';
+
+const silentLog = pino({ level: 'silent' });
 import { checkSerialDevice } from './serial-check.js';
 import { checkClock, checkDisk, checkSecretFile, secretFilesOf } from './system-checks.js';
 import { skip, type CheckResult } from './types.js';
@@ -14,6 +19,8 @@ export interface DoctorOptions {
   timeoutMs: number;
   /** Default: inference.models_dir of the config, else the models shipped with edge-agent. */
   modelsDir?: string;
+  /** The broker's mosquitto.conf (default /etc/mosquitto/mosquitto.conf for a broker on this machine). */
+  brokerConfig?: string;
 }
 
 /** Runs every check that applies to this config; network checks run concurrently. */
@@ -35,14 +42,20 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
 
   const network: Promise<CheckResult>[] = [];
   const mqtt = Object.entries(config.sources).filter(([, s]) => s.type === 'mqtt');
+  const sessionChecks: Promise<CheckResult>[] = [];
   for (const [id, s] of mqtt) {
-    if (s.type === 'mqtt') network.push(guard('broker', id, () => checkBroker({ check: 'broker', where: `sources.${id}`, ...s }, loaded.resolvePath, opts.timeoutMs)));
+    if (s.type !== 'mqtt') continue;
+    network.push(guard('broker', id, () => checkBroker({ check: 'broker', where: `sources.${id}`, ...s }, loaded.resolvePath, opts.timeoutMs)));
+    sessionChecks.push(guard('broker-session', id, () => checkBrokerKeepsSession(id, s.url, brokerConnectOptions(s, id, loaded.resolvePath, silentLog), opts.timeoutMs)));
   }
   const uplink = config.uplink;
   if (uplink?.type === 'mqtt') network.push(guard('uplink', uplink.url, () => checkBroker({ check: 'uplink', where: 'uplink', ...uplink }, loaded.resolvePath, opts.timeoutMs)));
   if (uplink?.type === 'http') network.push(guard('uplink', uplink.url, () => checkHttpUplink(uplink, loaded.resolvePath, opts.timeoutMs)));
   const networkResults = await Promise.all(network);
   results.push(...networkResults.filter((r) => r.check === 'broker'));
+  // What keeps QoS 1 messages at the broker (README, Broker settings): sessions over the wire, queue and persistence from its config.
+  results.push(...(await Promise.all(sessionChecks)));
+  for (const [id, s] of mqtt) if (s.type === 'mqtt') results.push(...checkMosquittoConfig(id, opts.brokerConfig, s.url));
   if (mqtt.length === 0) results.push(skip('broker', '-', 'no MQTT source configured'));
   results.push(...networkResults.filter((r) => r.check === 'uplink'));
   if (!config.uplink) results.push(skip('uplink', '-', 'no uplink configured: batches stay on this gateway'));
