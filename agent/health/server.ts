@@ -1,15 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentState } from './agent-state.js';
 import { checkHealth, type HealthLimits } from './healthz.js';
 import type { Metrics } from './metrics.js';
 import { statusOverview } from './status-api.js';
+import { BEAT_INTERVAL_MS, HTTP_WORKER_SOURCE, LIVE_STALL_MS, type HttpWorkerData } from './http-worker.js';
 
 interface Asset {
   body: Buffer;
@@ -60,9 +61,29 @@ export interface HealthServerOptions {
   limits: HealthLimits;
 }
 
-/** The local endpoint: /healthz, /healthz/live, /metrics, the status page at / and its JSON at /api/status. */
+interface Reply {
+  status: number;
+  headers: Record<string, string | number>;
+  body: Buffer | string | null;
+}
+
+interface WorkerRequest {
+  type: 'request';
+  id: number;
+  method: string;
+  url: string;
+  host: string | undefined;
+}
+
+/**
+ * The local endpoint: /healthz, /healthz/live, /metrics, the status page at / and its JSON at
+ * /api/status. The socket is served by a worker thread (health/http-worker.ts) that answers
+ * /healthz/live itself; the rest is answered here, on the main thread, where the state is.
+ */
 export class HealthServer {
-  private readonly server: Server;
+  private worker: Worker | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private readonly beat = new SharedArrayBuffer(8);
   private readonly assets = loadAssets();
 
   constructor(
@@ -70,70 +91,96 @@ export class HealthServer {
     private readonly state: AgentState,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-  ) {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.log.warn({ err, url: req.url }, 'health endpoint request failed');
-        if (!res.headersSent) this.send(res, 500, 'text/plain; charset=utf-8', `internal error: ${errorMessage(err)}\n`);
-        else res.destroy();
-      });
-    });
-    this.server.keepAliveTimeout = 5000;
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 10_000;
-  }
+  ) {}
 
   /** Resolves with the bound address once listening. */
   listen(): Promise<{ host: string; port: number }> {
+    const beat = new Float64Array(this.beat);
+    beat[0] = performance.timeOrigin + performance.now();
+    const data: HttpWorkerData = { host: this.opts.host, port: this.opts.port, beat: this.beat, checkHost: isLoopback(this.opts.host), stallMs: LIVE_STALL_MS };
+    const worker = new Worker(HTTP_WORKER_SOURCE, { eval: true, workerData: data });
+    // The worker must never keep a stopping agent alive, nor its failure take the agent down.
+    worker.unref();
+    worker.on('error', (err) => this.log.error({ err }, 'health endpoint thread failed; /healthz is not served'));
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ host: a.address, port: a.port });
-      });
+      const onMessage = (m: { type: string; host?: string; port?: number; message?: string; code?: string }) => {
+        if (m.type === 'listening') {
+          this.worker = worker;
+          this.beatTimer = setInterval(() => (beat[0] = performance.timeOrigin + performance.now()), BEAT_INTERVAL_MS);
+          this.beatTimer.unref();
+          worker.on('message', (msg: WorkerRequest) => {
+            if (msg.type === 'request') this.answer(msg);
+          });
+          resolve({ host: m.host!, port: m.port! });
+        } else if (m.type === 'error') {
+          void worker.terminate();
+          reject(Object.assign(new Error(m.message), { code: m.code }));
+        } else return;
+        worker.off('message', onMessage);
+      };
+      worker.on('message', onMessage);
     });
   }
 
   close(): Promise<void> {
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    const worker = this.worker;
+    this.worker = undefined;
+    if (!worker) return Promise.resolve();
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      const done = () => void worker.terminate().then(() => resolve());
+      worker.on('message', (m: { type: string }) => m.type === 'closed' && done());
+      worker.postMessage({ type: 'close' });
+      setTimeout(done, 2000).unref();
     });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (isLoopback(this.opts.host) && !hostAllowed(req.headers.host)) return this.send(res, 421, 'text/plain; charset=utf-8', 'unexpected Host header: use the address the endpoint listens on\n');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      return this.send(res, 405, 'text/plain; charset=utf-8', 'read-only endpoint: GET or HEAD\n');
+  private answer(m: WorkerRequest): void {
+    this.handle(m.method, m.url, m.host)
+      .catch((err: unknown): Reply => {
+        this.log.warn({ err, url: m.url }, 'health endpoint request failed');
+        return reply(500, 'text/plain; charset=utf-8', `internal error: ${errorMessage(err)}\n`);
+      })
+      .then((r) => {
+        const body = m.method === 'HEAD' ? null : r.body;
+        this.worker?.postMessage({ type: 'response', id: m.id, status: r.status, headers: r.headers, body: body === null ? null : typeof body === 'string' ? Buffer.from(body) : body });
+      });
+  }
+
+  private async handle(method: string, url: string, host: string | undefined): Promise<Reply> {
+    if (isLoopback(this.opts.host) && !hostAllowed(host)) return reply(421, 'text/plain; charset=utf-8', 'unexpected Host header: use the address the endpoint listens on\n');
+    if (method !== 'GET' && method !== 'HEAD') {
+      const r = reply(405, 'text/plain; charset=utf-8', 'read-only endpoint: GET or HEAD\n');
+      r.headers.Allow = 'GET, HEAD';
+      return r;
     }
-    const path = new URL(req.url ?? '/', 'http://local').pathname;
+    const path = new URL(url, 'http://local').pathname;
     switch (path) {
       case '/healthz': {
         const report = checkHealth(this.state, this.opts.limits);
-        return this.json(res, report.ready ? 200 : 503, report);
+        return json(report.ready ? 200 : 503, report);
       }
       case '/healthz/live':
-        return this.json(res, 200, { live: true, uptime_s: Math.round(process.uptime()) });
+        // Answered by the worker thread; reached only when the Host check failed there.
+        return json(200, { live: true, uptime_s: Math.round(process.uptime()) });
       case '/metrics':
-        return this.send(res, 200, this.metrics.contentType, await this.metrics.render());
+        return reply(200, this.metrics.contentType, await this.metrics.render());
       case '/api/status':
-        return this.json(res, 200, statusOverview(this.state, this.opts.limits));
+        return json(200, statusOverview(this.state, this.opts.limits));
     }
     const asset = this.assets.get(path) ?? (path === '/index.html' ? this.assets.get('/') : undefined);
-    if (!asset) return this.send(res, 404, 'text/plain; charset=utf-8', `not found: ${path} (try /, /healthz, /metrics)\n`);
+    if (!asset) return reply(404, 'text/plain; charset=utf-8', `not found: ${path} (try /, /healthz, /metrics)\n`);
     // Everything the page loads comes from here; no inline script, nothing from elsewhere.
-    res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
-    return this.send(res, 200, asset.type, asset.body);
+    const r = reply(200, asset.type, asset.body);
+    r.headers['Content-Security-Policy'] = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+    return r;
   }
+}
 
-  private json(res: ServerResponse, status: number, body: unknown): void {
-    this.send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`);
-  }
+function json(status: number, body: unknown): Reply {
+  return reply(status, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`);
+}
 
-  private send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
-    res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(body) });
-    res.end(res.req.method === 'HEAD' ? undefined : body);
-  }
+function reply(status: number, type: string, body: string | Buffer): Reply {
+  return { status, headers: { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(body) }, body };
 }
