@@ -11,6 +11,8 @@ interface Drain {
 
 /** Below this many pending batches there is no backlog worth reporting (one or two is normal flow). */
 export const DRAIN_REPORT_MIN_BATCHES = 5;
+/** Unbatched readings at or above this when the pending batches run out are a held backlog still to be cut, not the end. */
+const HELD_READINGS_MIN = 1000;
 
 /**
  * Reports the delivery of an uplink backlog (at start, or after an outage) as plain periodic
@@ -20,6 +22,7 @@ export const DRAIN_REPORT_MIN_BATCHES = 5;
 export class BacklogDrainReporter {
   private active: Drain | undefined;
   private readonly pendingStmt;
+  private readonly heldStmt;
 
   constructor(
     db: Db,
@@ -27,6 +30,7 @@ export class BacklogDrainReporter {
     private readonly opts: { minBatches?: number; lineIntervalS?: number } = {},
   ) {
     this.pendingStmt = db.prepare("SELECT count(*) AS n, max(seq) AS last, min(created_at) AS oldest FROM batches WHERE state = 'pending'");
+    this.heldStmt = db.prepare('SELECT count(*) FROM (SELECT 1 FROM readings WHERE batch_seq IS NULL LIMIT ?)').pluck().bind(HELD_READINGS_MIN);
   }
 
   /** The forwarder calls this when it starts and when the uplink recovers from failures. */
@@ -49,12 +53,26 @@ export class BacklogDrainReporter {
     this.active = drain as Drain;
   }
 
-  /** A batch of the backlog was delivered or rejected by the receiver (either way, it is no longer waiting). */
-  settled(seq: number): void {
+  /**
+   * A batch of the backlog was delivered or rejected by the receiver (either way, it is no longer
+   * waiting). Batches cut during the drain from readings held back by batch.max_pending belong to
+   * the same backlog: the total grows with them, and "done" is said once, when no batch is pending
+   * and no held readings wait to be cut (one episode, one "done": issue 20).
+   */
+  settled(_seq: number): void {
     const a = this.active;
-    if (!a || seq > a.lastSeq) return;
+    if (!a) return;
     a.done++;
-    const finished = seq >= a.lastSeq || a.done >= a.total;
+    const { n, last } = this.pendingStmt.get() as { n: number; last: number | null };
+    if (last !== null && last > a.lastSeq) a.lastSeq = last;
+    // The forwarder reports the outcome before it records it: the batch just settled still reads as pending.
+    const left = Math.max(0, n - 1);
+    const total = a.done + left;
+    if (total !== a.total) {
+      a.total = total;
+      a.progress.setTotal(total);
+    }
+    const finished = left === 0 && (this.heldStmt.get() as number) < HELD_READINGS_MIN;
     if (finished) this.active = undefined;
     // The final line needs the count too: the reporter only learns it through update().
     a.progress.update(a.done);

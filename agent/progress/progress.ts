@@ -6,6 +6,8 @@ export interface Progress {
   update(done: number, extra?: string): void;
   /** Ends the report: the bar is completed, or a last plain line is written. */
   finish(extra?: string): void;
+  /** The total grew (or shrank) while running, e.g. a backlog that is still being added to. */
+  setTotal(total: number): void;
 }
 
 export interface ProgressOptions {
@@ -55,6 +57,10 @@ class BarProgress implements Progress {
     this.bar.update({ extra });
     this.bar.stop();
   }
+
+  setTotal(total: number): void {
+    this.bar.setTotal(total);
+  }
 }
 
 class LineProgress implements Progress {
@@ -62,12 +68,18 @@ class LineProgress implements Progress {
   private lastLine = this.started;
   private done = 0;
   private readonly intervalMs: number;
+  private total: number | undefined;
 
   constructor(
     private readonly opts: ProgressOptions,
     private readonly stream: NodeJS.WriteStream,
   ) {
     this.intervalMs = (opts.lineIntervalS ?? 5) * 1000;
+    this.total = opts.total;
+  }
+
+  setTotal(total: number): void {
+    this.total = total;
   }
 
   update(done: number, extra?: string): void {
@@ -83,7 +95,8 @@ class LineProgress implements Progress {
   }
 
   private write(extra: string | undefined, final = false): void {
-    const { label, total, unit } = this.opts;
+    const { label, unit } = this.opts;
+    const total = this.total;
     const of = total === undefined ? `${this.done} ${unit}` : `${this.done}/${total} ${unit} (${((100 * this.done) / Math.max(1, total)).toFixed(1)}%)`;
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
     this.stream.write(`${label}: ${final ? 'done, ' : ''}${of}, ${rate(this.done, this.started)} ${unit}/s, ${secs} s${extra ? `, ${extra}` : ''}\n`);

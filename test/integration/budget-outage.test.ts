@@ -125,6 +125,12 @@ describe('a 4 MB budget under a 100,000-reading outage (real mosquitto, the refe
       }, 120_000, 200);
       const stats = await (await fetch(`http://127.0.0.1:${receiverPort}/v1/stats`)).json();
       expect(stats).toMatchObject({ rejected: 0, gaps: 0, dropped: done.dropped.total });
+      // One true thing per state change: one holding warning for the outage, one "done" for the drain.
+      await agent.waitForOutput(/uplink backlog: done/, 30_000);
+      const out = agent.output();
+      expect(out.match(/holding readings unbatched/g)).toHaveLength(1);
+      expect(out.match(/uplink backlog: done/g)).toHaveLength(1);
+      expect(out.match(/uplink caught up: every held reading is in a batch again/g)).toHaveLength(1);
       expect(stats.readings + stats.dropped).toBe(READINGS);
       console.log(
         `4 MiB budget, ${READINGS} single-reading messages with the uplink down (load ${loadavg().map((l) => l.toFixed(1)).join(' ')}): ` +
