@@ -37,7 +37,8 @@ export class BacklogDrainReporter {
   maybeStart(): void {
     if (this.active) return;
     const { n, last, oldest } = this.pendingStmt.get() as { n: number; last: number | null; oldest: number | null };
-    if (n < (this.opts.minBatches ?? DRAIN_REPORT_MIN_BATCHES) || last === null) return;
+    // A backlog is batches waiting, or readings held unbatched behind batch.max_pending (they become batches as it drains).
+    if (last === null || (n < (this.opts.minBatches ?? DRAIN_REPORT_MIN_BATCHES) && (this.heldStmt.get() as number) < HELD_READINGS_MIN)) return;
     this.log.info({ backlog_batches: n, oldest_cut_at: oldest === null ? null : new Date(oldest).toISOString() }, `uplink backlog: delivering ${n} pending batches`);
     const log = this.log;
     const drain: { progress?: Progress; lastSeq: number; total: number; done: number } = { lastSeq: last, total: n, done: 0 };
