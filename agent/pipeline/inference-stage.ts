@@ -7,6 +7,7 @@ import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
 import type { Metrics } from '../health/metrics.js';
 import type { Logger } from '../log.js';
+import { RepeatedLog } from '../repeated-log.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
 import { VerdictStore } from '../store/verdict-store.js';
@@ -95,7 +96,13 @@ export class InferenceStage {
   ) {
     this.router = new Router(bindings);
     this.verdictStore = new VerdictStore(db, bootCounter);
+    // A full disk fails every pass: once a minute with a count, no stack trace each (issue 20).
+    this.verdictsFailed = new RepeatedLog(log, 'error', 'could not commit verdicts; they are lost, the readings are stored');
+    this.stateFailed = new RepeatedLog(log, 'warn', 'could not save the inference state; a restart would warm up again');
   }
+
+  private readonly verdictsFailed: RepeatedLog;
+  private readonly stateFailed: RepeatedLog;
 
   /** Loads and checks every bound model (sha256, graph, binding shape) and restores saved series state. */
   static async create(
@@ -219,7 +226,11 @@ export class InferenceStage {
       } catch (err) {
         // A model failing on one pass must not stop the agent: those readings stay unscored, counted.
         this.stats.errors++;
-        this.counters.addCounter('inference_errors', binding.id, list.length);
+        try {
+          this.counters.addCounter('inference_errors', binding.id, list.length);
+        } catch (countErr) {
+          this.verdictsFailed.report(countErr);
+        }
         this.log.error({ err, binding: binding.id, model: binding.runner.entry.id, rows: list.length }, 'inference failed for a pass; readings stored unscored');
         continue;
       }
@@ -231,9 +242,10 @@ export class InferenceStage {
     let ids: number[];
     try {
       ids = this.verdictStore.commit(fresh);
+      this.verdictsFailed.recovered();
     } catch (err) {
       this.stats.errors++;
-      this.log.error({ err, verdicts: fresh.length }, 'could not commit verdicts; they are lost, the readings are stored');
+      this.verdictsFailed.report(err, { verdicts: fresh.length });
       return;
     }
     this.stats.verdicts += fresh.length;
@@ -285,8 +297,9 @@ export class InferenceStage {
           for (const [key, state] of b.runner.exportState()) put.run(b.id, key, sha, JSON.stringify(state), now);
         }
       })();
+      this.stateFailed.recovered();
     } catch (err) {
-      this.log.warn({ err }, 'could not save the inference state; a restart would warm up again');
+      this.stateFailed.report(err);
     }
   }
 
