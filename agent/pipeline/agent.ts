@@ -9,7 +9,7 @@ import { readKeyFile, type Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { BatchStore } from '../store/batch-store.js';
 import type { Db } from '../store/database.js';
-import { DiskReserve } from '../store/disk-reserve.js';
+import { DiskReserve, START_SLICE_BYTES } from '../store/disk-reserve.js';
 import { openStoreForRun } from '../store/open-for-run.js';
 import { RepeatedLog } from '../repeated-log.js';
 import { acquireDataDirLock } from '../store/lock.js';
@@ -117,9 +117,10 @@ export class Agent {
       ? createUplink(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
-    this.releaseLock = acquireDataDirLock(loaded.dataDir);
     const budgetLog = log.child({ component: 'store-budget' });
     const reserve = new DiskReserve(dbPath, budgetLog);
+    // Only once the lock file exists is the ballast ours to shrink (a full disk at start-up).
+    this.releaseLock = acquireDataDirLock(loaded.dataDir, () => reserve.release(START_SLICE_BYTES, 'disk full at start-up') > 0);
     try {
       ({ db: this.db, bootCounter: this.bootCounter } = openStoreForRun(dbPath, this.identity.deviceId, reserve, budgetLog));
     } catch (err) {

@@ -271,7 +271,7 @@ export class StoreBudget {
         const held = this.heldShares();
         this.log.error(
           { used_bytes: u.usedBytes, max_bytes: this.maxBytes, ...held },
-          `store over its budget with nothing left to drop: ${held.pending_batch_bytes >= held.guard_bytes ? 'signed batches waiting for the uplink fill it (lower batch.max_pending or batch.max_readings, or raise store.max_bytes)' : 'the MQTT redelivery guard fills it (lower max_inflight of the MQTT sources, or raise store.max_bytes)'}`,
+          `${this.maxBytes > 0 ? 'store over its budget' : 'disk full'} with nothing left to drop: ${held.pending_batch_bytes >= held.guard_bytes ? 'signed batches waiting for the uplink fill it (lower batch.max_pending or batch.max_readings, or raise store.max_bytes)' : 'the MQTT redelivery guard fills it (lower max_inflight of the MQTT sources, or raise store.max_bytes)'}`,
         );
         break;
       }

@@ -4,6 +4,20 @@ import { AgentError } from '../errors.js';
 
 export const LOCK_FILE = 'agent.lock';
 
+/**
+ * The lock is ours once the file exists (created exclusively); on a disk full to the last block
+ * its one line needs room: `makeRoom` gives some back (a slice of the disk reserve) and the write
+ * is tried again.
+ */
+function writePid(fd: number, makeRoom: (() => boolean) | undefined): void {
+  try {
+    writeSync(fd, `${process.pid}\n`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || !makeRoom?.()) throw err;
+    writeSync(fd, `${process.pid}\n`);
+  }
+}
+
 function isLiveAgent(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
@@ -21,13 +35,24 @@ function isLiveAgent(pid: number): boolean {
  * chain. The lock file holds the owner's pid; a lock left by a dead process (power cut,
  * kill -9) is taken over. Returns the release function.
  */
-export function acquireDataDirLock(dataDir: string): () => void {
+export function acquireDataDirLock(dataDir: string, makeRoom?: () => boolean): () => void {
   const path = join(dataDir, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
+      try {
+        writePid(fd, makeRoom);
+      } catch (err) {
+        closeSync(fd);
+        unlinkSync(path);
+        throw new AgentError('STORE_FULL', `the disk holding ${dataDir} is full: could not write the lock file ${path} (${(err as Error).message}); free some space on that file system`, { cause: err });
+      } finally {
+        try {
+          closeSync(fd);
+        } catch {
+          // closed above
+        }
+      }
       return () => {
         try {
           if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);

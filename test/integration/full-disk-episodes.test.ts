@@ -19,7 +19,11 @@ const size = (p: string) => {
 };
 
 const disk = smallDisk(8);
-afterAll(() => disk?.release());
+const tiny = smallDisk(4);
+afterAll(() => {
+  disk?.release();
+  tiny?.release();
+});
 
 const PER_MESSAGE = 20;
 const MESSAGES = 6000;
@@ -120,6 +124,26 @@ describe('a full disk as a state lived through: two episodes on an 8 MiB tmpfs, 
     } finally {
       for (const a of agents) await a.stop('SIGKILL');
       await broker.stop();
+    }
+  });
+
+  it.skipIf(!tiny)('starts on a disk full to the last block (lock file, boot counter): a slice of the ballast makes the room', { timeout: 120_000 }, async () => {
+    const dir = join(tiny!.dir, 'agent');
+    expect(cli(['init', '--data-dir', dir, '--mqtt-url', 'mqtt://127.0.0.1:1', '--no-http']).code).toBe(0);
+    patchConfig(dir, [[['heartbeat', 'interval_s'], 0]]);
+    const first = cliBackground(['run', '--data-dir', dir]);
+    await first.waitForOutput(/agent running/);
+    expect(await first.stop('SIGTERM')).toBe(0);
+    tiny!.fillUp();
+    expect(tiny!.freeBytes()).toBe(0);
+    const second = cliBackground(['run', '--data-dir', dir]);
+    try {
+      await second.waitForOutput(/"boot":2[^\n]*agent running/, 30_000);
+      expect(second.output()).toMatch(/disk full at start-up: released the disk reserve to make room/);
+      expect(second.proc.exitCode).toBeNull();
+      console.log(`start on a full disk: boot 2 counted, ballast now ${size(join(dir, 'edge-agent.db.reserve'))} bytes`);
+    } finally {
+      expect(await second.stop('SIGTERM')).toBe(0);
     }
   });
 });
