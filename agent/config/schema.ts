@@ -7,7 +7,7 @@ import { mqttSourceSchema } from '../sources/mqtt/config.js';
 import { serialSourceSchema } from '../sources/serial/config.js';
 import { simulatorSourceSchema } from '../sources/simulator/config.js';
 import { mqttUplinkSchema } from '../uplink/mqtt/config.js';
-import { tlsSchema } from './tls.js';
+import { tlsSchema } from '../util/tls.js';
 
 // Strict objects everywhere: an unknown key is a typo the operator wants to hear about.
 

@@ -1,6 +1,6 @@
 import type { UplinkConfig } from '../config/schema.js';
-import { readSecretFile } from '../config/secret-file.js';
-import { loadTlsOptions } from '../config/tls.js';
+import { readSecretFile } from '../util/secret-file.js';
+import { loadTlsOptions } from '../util/tls.js';
 import type { Logger } from '../log.js';
 import { HttpUplink } from './http/http-uplink.js';
 import { defaultUplinkClientId, topicFor } from './mqtt/config.js';

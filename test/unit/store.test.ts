@@ -7,7 +7,7 @@ import { verifyStoreChain } from '../../agent/identity/chain-verify.js';
 import { verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
-import { backoffDelay } from '../../agent/pipeline/backoff.js';
+import { backoffDelay } from '../../agent/util/backoff.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import { openDatabase } from '../../agent/store/database.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../agent/store/migrations.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import type { TlsConfig } from '../../config/tls.js';
+import type { TlsConfig } from '../../util/tls.js';
 import { errorMessage } from '../../errors.js';
 import { tlsFor } from './tls-options.js';
 import { fail, pass, type CheckResult } from './types.js';

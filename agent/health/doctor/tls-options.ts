@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { loadTlsOptions, type TlsConfig, type TlsOptions } from '../../config/tls.js';
+import { loadTlsOptions, type TlsConfig, type TlsOptions } from '../../util/tls.js';
 import { errorMessage } from '../../errors.js';
 import { fail, warn, type CheckResult } from './types.js';
 

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { HttpUplinkConfig } from '../../config/schema.js';
-import type { TlsOptions } from '../../config/tls.js';
+import type { TlsOptions } from '../../util/tls.js';
 import { errorMessage } from '../../errors.js';
 import { tlsFor } from './tls-options.js';
 import { fail, pass, warn, type CheckResult } from './types.js';

@@ -1,7 +1,7 @@
 import coap from 'coap';
 import { isIPv6 } from 'node:net';
 import { CONTENT_FORMAT, parseByContentFormat } from '../../payloads/content-format.js';
-import { backoffDelay } from '../../pipeline/backoff.js';
+import { backoffDelay } from '../../util/backoff.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { CoapObserveSourceConfig } from './config.js';
 

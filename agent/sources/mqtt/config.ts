@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tlsSchema } from '../../config/tls.js';
+import { tlsSchema } from '../../util/tls.js';
 
 /** '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]. */
 export function isValidTopicFilter(filter: string): boolean {

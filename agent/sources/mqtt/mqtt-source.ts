@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { describeTlsError } from '../../config/tls.js';
+import { describeTlsError } from '../../util/tls.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
 import { brokerConnectOptions } from './connection.js';
 import { DeferredPubacks } from './deferred-puback.js';
-import { topicMatches } from './topic.js';
+import { topicMatches } from '../../util/topic-filter.js';
 
 /**
  * Subscribes with QoS 1 on a persistent MQTT 5 session and sends each PUBACK only after the

@@ -1,5 +1,5 @@
 import { SerialPort } from 'serialport';
-import { backoffDelay } from '../../pipeline/backoff.js';
+import { backoffDelay } from '../../util/backoff.js';
 import { checkSensorId } from '../../payloads/types.js';
 import type { SerialProgress } from '../../store/reading-store.js';
 import type { Reading } from '../../types.js';
