@@ -5,8 +5,7 @@ import { canonicalEncode } from './canonical.js';
 import type { Db } from '../store/database.js';
 import { BatchStore } from '../store/batch-store.js';
 import { getMeta } from '../store/meta.js';
-import { rowToReading } from '../store/reading-store.js';
-import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from '../store/verdict-store.js';
+import { BatchContents } from '../store/audit-queries.js';
 import { toBatchVerdicts, type BatchModelRef, type BatchVerdict } from './verdict-format.js';
 
 export interface ChainReport {
@@ -34,8 +33,7 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
   const deviceKey = device ? publicKeyFromDeviceId(device) : undefined;
   const store = new BatchStore(db);
   const report: ChainReport = { device, batches: 0, readings: 0, delivered: 0, receiptsVerified: 0, deliveredWithoutReceipt: 0, problems: [] };
-  const readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq = ? ORDER BY id');
-  const verdictsOf = db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq = ? ORDER BY id`);
+  const contents = new BatchContents(db);
   let prev: { seq: number; hash: Uint8Array } | undefined;
 
   for (const row of store.all()) {
@@ -61,16 +59,15 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
 
     // Readings still in the buffer must be byte-identical to what was signed.
     const signed = new Map(body.r.map((r) => [r.i, r]));
-    const rows = readingsOf.all(row.seq) as Parameters<typeof rowToReading>[0][];
-    for (const r of rows) {
+    for (const r of contents.readings(row.seq)) {
       const s = signed.get(r.id);
       if (!s) report.problems.push(`${where}: stored reading ${r.id} is marked as in this batch but was not signed in it`);
-      else if (!readingBytes(toBatchReading(rowToReading(r))).equals(readingBytes(s))) {
+      else if (!readingBytes(toBatchReading(r)).equals(readingBytes(s))) {
         report.problems.push(`${where}: stored reading ${r.id} (sensor ${r.sensor}) differs from the signed one`);
       }
     }
     const signedVerdicts = new Map((body.vd ?? []).map((v) => [v.i, verdictBytes(v, body.m ?? [])]));
-    const stored = toBatchVerdicts((verdictsOf.all(row.seq) as VerdictRow[]).map(rowToVerdict));
+    const stored = toBatchVerdicts(contents.verdicts(row.seq));
     for (const v of stored.vd) {
       const s = signedVerdicts.get(v.i);
       if (!s) report.problems.push(`${where}: stored verdict ${v.i} is marked as in this batch but was not signed in it`);
