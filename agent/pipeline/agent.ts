@@ -10,7 +10,7 @@ import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
-import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
+import { readCursors, ReadingStore } from '../store/reading-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
 import { createUplink } from '../uplink/registry.js';
@@ -143,11 +143,11 @@ export class Agent {
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       createSource(cfg, {
         id,
-        writer: this.writer,
+        sink: this.writer,
         clock: this.clock,
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
-        serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
+        cursors: (prefix) => readCursors(this.db, id, prefix),
       }),
     );
     const forwarder = this.forwarder;

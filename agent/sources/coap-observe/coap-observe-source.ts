@@ -171,7 +171,7 @@ export class CoapObserveSource implements Source {
     }
     // Notifications are not acknowledged after the commit: CoAP observe has no such hook,
     // so a crash between receipt and commit loses at most the notifications in flight.
-    this.ctx.writer.submit({ source: this.id, readings: parsed.readings, rejected }).then(
+    this.ctx.sink.submit({ source: this.id, readings: parsed.readings, rejected }).then(
       (r) => {
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;

@@ -69,7 +69,7 @@ export class CoapServerSource implements Source {
     const rejected = this.pendingRejections;
     this.pendingRejections = [];
     if (rejected.length === 0) return Promise.resolve();
-    return this.ctx.writer.submit({ source: this.id, readings: [], rejected }).then(
+    return this.ctx.sink.submit({ source: this.id, readings: [], rejected }).then(
       () => undefined,
       (err: Error) => {
         this.lastError = `store: ${err.message}`;
@@ -110,7 +110,7 @@ export class CoapServerSource implements Source {
     this.pendingRejections = [];
     let result;
     try {
-      result = await this.ctx.writer.submit({ source: this.id, readings, rejected });
+      result = await this.ctx.sink.submit({ source: this.id, readings, rejected });
     } catch (err) {
       this.lastError = `store: ${(err as Error).message}`;
       this.ctx.log.error({ err, remote: req.remote.address }, 'could not commit CoAP readings; answering 5.03');

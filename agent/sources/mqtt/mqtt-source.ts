@@ -129,9 +129,10 @@ export class MqttSource implements Source {
       readings: result.readings,
       rejected,
       trackSeq: true,
-      ...(messageId !== undefined && fingerprint ? { redelivery: { messageId, fingerprint, dup } } : {}),
+      // A QoS 1 message redelivered after a lost PUBACK keeps its packet id and DUP is set [MQTT-3.3.1-1].
+      ...(messageId !== undefined && fingerprint ? { resend: { key: String(messageId), fingerprint, resent: dup } } : {}),
     };
-    const r = await this.ctx.writer.submit(sub);
+    const r = await this.ctx.sink.submit(sub);
     this.stats.accepted += r.accepted;
     this.stats.duplicates += r.duplicates;
   }
