@@ -54,7 +54,7 @@ export class MqttSource implements Source {
           // Not committed, so no PUBACK: the broker keeps the message and redelivers it after we reconnect.
           this.lastError = `store: ${err.message}`;
           log.error({ err, topic }, 'could not commit readings; dropping the connection so the broker redelivers');
-          setTimeout(() => this.client?.stream.destroy(), 1000);
+          setTimeout(() => this.pubacks?.dropConnection(), 1000);
         };
         if (this.pubacks?.supported && packet.messageId !== undefined) {
           this.pubacks.track(packet.messageId, commit);
@@ -76,7 +76,7 @@ export class MqttSource implements Source {
     const client = mqtt.connect(this.cfg.url, options);
     this.client = client;
     this.pubacks = new DeferredPubacks(client);
-    if (!this.pubacks.supported) log.warn('this mqtt.js has no _sendPacket: acknowledging one message per commit (slower, still durable)');
+    if (!this.pubacks.supported) log.warn({ reason: this.pubacks.reason }, 'PUBACK deferral unavailable: acknowledging one message per commit (slower, still durable)');
     client.on('connect', (connack) => {
       this.connected = true;
       log.info({ url: this.cfg.url, session_present: connack.sessionPresent }, 'connected to broker');
