@@ -5,13 +5,18 @@ import { findModel, loadManifest, type Manifest, type ModelEntry } from '../infe
 import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
-import type { Metrics } from '../health/metrics.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
 import { InferenceStateStore } from '../store/inference-state-store.js';
 import { VerdictStore } from '../store/verdict-store.js';
 import type { StoredReading } from '../types.js';
+
+/** What the score stage reports to whoever observes it (health/metrics.ts implements it); it never calls health itself. */
+export interface ScoreObserver {
+  inferenceRun(modelId: string, seconds: number, windows: number): void;
+  alertChanged(modelId: string, key: string, raised: boolean): void;
+}
 
 /** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
 const PASS_READINGS = 16_384;
@@ -91,7 +96,7 @@ export class InferenceStage {
     bootCounter: number,
     private readonly onVerdicts: (n: number) => void,
     private readonly publisher: AlertPublisher | undefined,
-    private readonly metrics: Pick<Metrics, 'inferenceRun' | 'alertChanged'> | undefined,
+    private readonly metrics: ScoreObserver | undefined,
     private readonly log: Logger,
   ) {
     this.router = new Router(bindings);
@@ -110,7 +115,7 @@ export class InferenceStage {
       bootCounter: number;
       onVerdicts: (n: number) => void;
       publisher?: AlertPublisher;
-      metrics?: Pick<Metrics, 'inferenceRun' | 'alertChanged'>;
+      metrics?: ScoreObserver;
       log: Logger;
     },
   ): Promise<InferenceStage> {
