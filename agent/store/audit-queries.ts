@@ -10,7 +10,7 @@ export class BatchContents {
   private readonly verdictsOf;
 
   constructor(db: Db) {
-    this.readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq = ? ORDER BY id');
+    this.readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq = ? ORDER BY id');
     this.verdictsOf = db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq = ? ORDER BY id`);
   }
 
