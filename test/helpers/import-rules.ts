@@ -2,8 +2,7 @@
  * Where each file of agent/ sits in the run (docs/architecture.md, "Import rules"), and which imports that allows.
  * Paths are relative to agent/. The stage order is the direction of data.
  */
-export const STAGES = ['sources', 'ingest', 'commit', 'score', 'batch', 'uplink'] as const;
-export type StageName = (typeof STAGES)[number];
+import { STAGE_ORDER as STAGES, type StageName } from '../../agent/run/stage.js';
 
 export type Place =
   /** Imports only other leaves: shared types, contracts, codecs, utilities. */
@@ -36,7 +35,6 @@ const RULES: [RegExp, Place][] = [
   [/^health\/doctor\//, { kind: 'assembly' }],
   [/^health\//, { kind: 'side' }],
   [/^(run|config|cli)\//, { kind: 'assembly' }],
-  [/^pipeline\/agent\.ts$/, { kind: 'assembly' }],
   [/^receiver\//, { kind: 'network' }],
 ];
 

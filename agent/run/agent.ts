@@ -21,10 +21,12 @@ import type { AlertPublisher } from '../inference/alert-publisher.js';
 import { brokerConnectOptions } from '../sources/mqtt/connection.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
-import { Batcher } from './batcher.js';
-import { Forwarder } from './forwarder.js';
-import { GroupCommitWriter } from './group-commit.js';
-import { InferenceStage, type InferenceStats } from './inference-stage.js';
+import { IngestStage } from '../ingest/ingest-stage.js';
+import { Batcher } from '../pipeline/batcher.js';
+import { Forwarder } from '../pipeline/forwarder.js';
+import { GroupCommitWriter } from '../pipeline/group-commit.js';
+import { InferenceStage, type InferenceStats } from '../pipeline/inference-stage.js';
+import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -58,7 +60,11 @@ function parseUplinkKey(loaded: LoadedConfig, name: 'receiver_key' | 'encrypt_to
   }
 }
 
-/** One running agent: store, sources, batcher and forwarder, started and stopped in the right order. */
+/**
+ * One running agent, assembled here and nowhere else: the store, then one ordered list of stages
+ * (`stages`: sources → ingest → commit → score → batch → uplink, agent/run/stage.ts), each given
+ * the interface of the next, with health and metrics observing from the side.
+ */
 export class Agent {
   readonly identity: Identity;
   readonly bootCounter: number;
@@ -82,6 +88,8 @@ export class Agent {
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
+  /** The run, in the direction of data; started last to first, stopped first to last. */
+  private readonly stages: readonly RunStage[];
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -150,10 +158,12 @@ export class Agent {
       this.batcher.onBatch(() => this.forwarder?.wake());
     }
 
+    // Sources hand their readings to ingest, which checks them and hands them to commit.
+    const ingest = new IngestStage(this.writer);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       createSource(cfg, {
         id,
-        sink: this.writer,
+        sink: ingest,
         clock: this.clock,
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
@@ -170,12 +180,40 @@ export class Agent {
       forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
       { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms, storeMaxBytes: config.store.max_bytes, ...(config.uplink ? { maxPendingBatches: config.batch.max_pending } : {}) },
     );
+
+    this.stages = [
+      { name: 'sources', start: () => this.startSources(), stop: async () => void (await Promise.allSettled(this.sources.map((s) => s.stop()))) },
+      // Stateless: it checks each submission on its way to commit.
+      { name: 'ingest', start: () => undefined, stop: () => undefined },
+      { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
+      // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
+      { name: 'score', start: () => this.startInference(), stop: () => this.stopInference() },
+      {
+        name: 'batch',
+        start: () => this.batcher.start(),
+        stop: () => {
+          this.batcher.stop();
+          this.batcher.cutDue(true);
+        },
+      },
+      { name: 'uplink', start: () => this.forwarder?.start(), stop: ({ drainMs }) => this.stopUplink(drainMs) },
+    ];
+    checkStageOrder(this.stages);
   }
 
   async start(): Promise<void> {
-    await this.startInference();
-    this.batcher.start();
-    this.forwarder?.start();
+    await startStages(this.stages);
+    // The side: health, metrics and the status snapshot observe the running stages.
+    await this.observability.start(this.state);
+    this.writeSnapshot();
+    this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
+    this.log.info(
+      { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
+      'agent running',
+    );
+  }
+
+  private async startSources(): Promise<void> {
     for (const s of this.sources) {
       try {
         await s.start();
@@ -185,20 +223,35 @@ export class Agent {
       }
     }
     if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
-    await this.observability.start(this.state);
-    this.writeSnapshot();
-    this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
+  }
+
+  /** Retention and the disk budget, now and on timers. */
+  private startStoreUpkeep(): void {
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.enforceBudget();
     this.budgetTimer = setInterval(() => this.enforceBudget(), BUDGET_INTERVAL_MS);
-    this.log.info(
-      { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
-      'agent running',
-    );
   }
 
-  /** Loads the bound models before any source starts: a tampered model or a bad binding stops the start with its reason. */
+  /** Commits what was accepted; nothing more is accepted. */
+  private stopCommit(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.budgetTimer) clearInterval(this.budgetTimer);
+    this.writer.close();
+  }
+
+  private async stopInference(): Promise<void> {
+    await this.inference?.stop();
+    await this.alertPublisher?.stop();
+  }
+
+  private async stopUplink(drainMs: number): Promise<void> {
+    await this.forwarder?.drain(drainMs);
+    await this.forwarder?.stop();
+    await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
+  }
+
+  /** Loads and checks the bound models, then scores every committed reading off the acknowledgement path. */
   private async startInference(): Promise<void> {
     const cfg = this.loaded.config.inference;
     if (!cfg || Object.keys(cfg.bindings).length === 0) return;
@@ -258,18 +311,8 @@ export class Agent {
    */
   async stop(drainMs = 2000): Promise<void> {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    if (this.budgetTimer) clearInterval(this.budgetTimer);
-    await Promise.allSettled(this.sources.map((s) => s.stop()));
     await this.observability.stop();
-    this.writer.close();
-    await this.inference?.stop();
-    await this.alertPublisher?.stop();
-    this.batcher.stop();
-    this.batcher.cutDue(true);
-    await this.forwarder?.drain(drainMs);
-    await this.forwarder?.stop();
-    await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
+    await stopStages(this.stages, drainMs, this.log);
     this.writeSnapshot(false);
     this.db.close();
     this.releaseLock();
