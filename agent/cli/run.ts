@@ -9,7 +9,7 @@ export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): 
   const log = createLogger(logLevel ?? loaded.config.log.level);
   // Loaded on demand: status, verify and keys start faster without the MQTT client.
   const { Agent } = await import('../run/agent.js');
-  const agent = new Agent(loaded, log);
+  const agent = await Agent.create(loaded, log);
   // The handler is in place before start: a SIGTERM while models load or sources connect (systemd
   // stopping a slow start) waits for the start to finish, then stops cleanly, instead of killing.
   const started = agent.start();

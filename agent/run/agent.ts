@@ -12,9 +12,9 @@ import { StoreBudget } from '../store/budget.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { readCursors, ReadingStore } from '../store/reading-store.js';
-import { createSource } from '../sources/registry.js';
+import { loadSourceFactories, type SourceFactory } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
-import { createUplink } from '../uplink/registry.js';
+import { loadUplinkFactory, type UplinkFactory } from '../uplink/registry.js';
 import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
@@ -91,16 +91,27 @@ export class Agent {
   /** The run, in the direction of data; started last to first, stopped first to last. */
   private readonly stages: readonly RunStage[];
 
-  constructor(
+  /** Loads the code of the configured source and uplink plugins, then assembles the run. */
+  static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
+    const { config } = loaded;
+    const plugins = {
+      sources: await loadSourceFactories(Object.values(config.sources).map((s) => s.type)),
+      ...(config.uplink ? { uplink: await loadUplinkFactory(config.uplink.type) } : {}),
+    };
+    return new Agent(loaded, log, plugins);
+  }
+
+  private constructor(
     private readonly loaded: LoadedConfig,
     private readonly log: Logger,
+    plugins: { sources: Map<string, SourceFactory>; uplink?: UplinkFactory },
   ) {
     const { config } = loaded;
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
     const receiverKey = parseReceiverKey(loaded);
     // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
     this.uplink = config.uplink
-      ? createUplink(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      ? plugins.uplink!(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     this.releaseLock = acquireDataDirLock(loaded.dataDir);
@@ -161,7 +172,7 @@ export class Agent {
     // Sources hand their readings to ingest, which checks them and hands them to commit.
     const ingest = new IngestStage(this.writer);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
-      createSource(cfg, {
+      plugins.sources.get(cfg.type)!(cfg, {
         id,
         sink: ingest,
         clock: this.clock,

@@ -23,6 +23,8 @@ const RULES: [RegExp, Place][] = [
   [/^identity\/chain-verify\.ts$/, { kind: 'network' }],
   [/^identity\//, { kind: 'leaf' }],
   [/^(sources|uplink)\/registry\.ts$/, { kind: 'assembly' }],
+  // A plugin's registration and doctor check: read by the registry, init and doctor, never by a stage.
+  [/^(sources|uplink)\/[^/]+\/(plugin|doctor-check)\.ts$/, { kind: 'assembly' }],
   [/^sources\//, { kind: 'stage', stage: 'sources' }],
   [/^ingest\//, { kind: 'stage', stage: 'ingest' }],
   [/^store\//, { kind: 'store' }],
