@@ -21,6 +21,7 @@ export class Observability {
   private readonly drain: BacklogDrainReporter;
   private readonly queries: HealthQueries;
   private server: HealthServer | undefined;
+  private bound: { host: string; port: number } | undefined;
 
   constructor(
     db: Db,
@@ -72,11 +73,17 @@ export class Observability {
     try {
       const bound = await server.listen();
       this.server = server;
+      this.bound = bound;
       const shown = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
       this.log.info({ listen: `${shown}:${bound.port}` }, `health, metrics and status page on http://${shown}:${bound.port}/`);
     } catch (err) {
       this.log.error({ err, listen: this.http.listen }, 'health endpoint could not listen (http.listen); the agent runs on without it');
     }
+  }
+
+  /** Where the endpoint listens (the port the kernel chose for port 0), when it does. */
+  address(): { host: string; port: number } | undefined {
+    return this.bound;
   }
 
   async stop(): Promise<void> {

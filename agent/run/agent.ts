@@ -43,6 +43,17 @@ export interface AgentSnapshot {
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
 }
 
+/** The line `edge-agent run --ready-fd N` writes once the agent is ready (README.md, "CLI"). */
+export interface ReadyReport {
+  ready: true;
+  pid: number;
+  device: string;
+  boot: number;
+  sources: string[];
+  /** The health endpoint's address (its real port when configured with port 0), null when not served. */
+  http: { host: string; port: number } | null;
+}
+
 function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
   return parseUplinkKey(loaded, 'receiver_key');
 }
@@ -328,6 +339,16 @@ export class Agent {
     this.db.close();
     this.releaseLock();
     this.log.info('agent stopped');
+  }
+
+  /**
+   * Resolves once the run is started and every source takes input: what `run --ready-fd` reports,
+   * so tests and supervisors wait for this fact instead of reading log text.
+   */
+  async whenReady(): Promise<ReadyReport> {
+    await Promise.all(this.sources.map((s) => s.ready?.() ?? Promise.resolve()));
+    const http = this.observability.address();
+    return { ready: true, pid: process.pid, device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), http: http ?? null };
   }
 
   snapshot(): AgentSnapshot {

@@ -36,6 +36,12 @@ export interface SourceContext {
 export interface Source {
   readonly id: string;
   start(): Promise<void>;
+  /**
+   * Resolves once the source takes input (MQTT: the broker granted the subscription, so nothing
+   * published from now on is dropped). Absent: ready once started. Never rejects; may never resolve
+   * (a broker that never answers), so the run does not wait on it.
+   */
+  ready?(): Promise<void>;
   stop(): Promise<void>;
   health(): SourceHealth;
 }

@@ -133,6 +133,8 @@ export class CoapServerSource implements Source {
 
   health(): SourceHealth {
     const h: SourceHealth = { type: 'coap-server', connected: this.listening, endpoint: this.bound || this.cfg.listen, ...this.stats };
+    // What became of each datagram (request, duplicate, ping, malformed datagram...): shown by status and the status page.
+    if (this.endpoint.outcomes.size > 0) h.counters = Object.fromEntries(this.endpoint.outcomes);
     if (this.lastMessageAt !== undefined) h.lastMessageAt = this.lastMessageAt;
     if (this.lastError !== undefined) h.lastError = this.lastError;
     return h;

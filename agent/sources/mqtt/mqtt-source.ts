@@ -23,6 +23,8 @@ export class MqttSource implements Source {
   private lastError: string | undefined;
   private pubacks: DeferredPubacks | undefined;
   private stopping = false;
+  private markSubscribed!: () => void;
+  private readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
 
   constructor(
     private readonly cfg: MqttSourceConfig,
@@ -88,6 +90,7 @@ export class MqttSource implements Source {
         }
         // Until the SUBACK, a new session has no subscription and the broker drops what sensors publish.
         log.info({ topics: this.cfg.topics, session_present: connack.sessionPresent }, 'subscribed with QoS 1');
+        this.markSubscribed();
         for (const g of granted ?? []) {
           if (g.qos !== 1) {
             this.lastError = `broker granted ${g.topic} with code ${g.qos}, not QoS 1`;
@@ -135,6 +138,11 @@ export class MqttSource implements Source {
     const r = await this.ctx.sink.submit(sub);
     this.stats.accepted += r.accepted;
     this.stats.duplicates += r.duplicates;
+  }
+
+  /** Ready once the first SUBACK arrived: from then on the broker keeps what sensors publish for us. */
+  ready(): Promise<void> {
+    return this.subscribed;
   }
 
   async stop(): Promise<void> {
