@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ThrottledWarn } from '../../agent/log-throttle.js';
+import { ThrottledWarn } from '../../agent/util/log-throttle.js';
 import { parsePayload } from '../../agent/payloads/parse.js';
 
 const ctx = (defaultSensor: string) => ({ defaultSensor, nowMs: 1_763_000_000_000, clockSynced: true });

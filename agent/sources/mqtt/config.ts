@@ -1,16 +1,6 @@
 import { z } from 'zod';
-import { tlsSchema } from '../../config/tls.js';
-
-/** '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]. */
-export function isValidTopicFilter(filter: string): boolean {
-  if (filter.includes('\u0000')) return false;
-  const levels = filter.split('/');
-  return levels.every((level, i) => {
-    if (level.includes('#')) return level === '#' && i === levels.length - 1;
-    if (level.includes('+')) return level === '+';
-    return true;
-  });
-}
+import { tlsSchema } from '../../util/tls.js';
+import { isValidTopicFilter } from '../../util/topic-filter.js';
 
 export const mqttSourceSchema = z.strictObject({
   type: z.literal('mqtt'),

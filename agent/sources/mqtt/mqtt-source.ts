@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { describeTlsError } from '../../config/tls.js';
-import { excerpt, ThrottledWarn } from '../../log-throttle.js';
+import { describeTlsError } from '../../util/tls.js';
+import { excerpt, ThrottledWarn } from '../../util/log-throttle.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
 import { brokerConnectOptions } from './connection.js';
 import { DeferredPubacks } from './deferred-puback.js';
-import { topicMatches } from './topic.js';
+import { topicMatches } from '../../util/topic-filter.js';
 
 /**
  * Subscribes with QoS 1 on a persistent MQTT 5 session and sends each PUBACK only after the
@@ -25,6 +25,8 @@ export class MqttSource implements Source {
   private lastError: string | undefined;
   private pubacks: DeferredPubacks | undefined;
   private stopping = false;
+  private markSubscribed!: () => void;
+  private readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
 
   constructor(
     private readonly cfg: MqttSourceConfig,
@@ -57,7 +59,7 @@ export class MqttSource implements Source {
           // Not committed, so no PUBACK: the broker keeps the message and redelivers it after we reconnect.
           this.lastError = `store: ${err.message}`;
           log.error({ err, topic }, 'could not commit readings; dropping the connection so the broker redelivers');
-          setTimeout(() => this.client?.stream.destroy(), 1000);
+          setTimeout(() => this.pubacks?.dropConnection(), 1000);
         };
         if (this.pubacks?.supported && packet.messageId !== undefined) {
           this.pubacks.track(packet.messageId, commit);
@@ -79,7 +81,7 @@ export class MqttSource implements Source {
     const client = mqtt.connect(this.cfg.url, options);
     this.client = client;
     this.pubacks = new DeferredPubacks(client);
-    if (!this.pubacks.supported) log.warn('this mqtt.js has no _sendPacket: acknowledging one message per commit (slower, still durable)');
+    if (!this.pubacks.supported) log.warn({ reason: this.pubacks.reason }, 'PUBACK deferral unavailable: acknowledging one message per commit (slower, still durable)');
     client.on('connect', (connack) => {
       this.connected = true;
       log.info({ url: this.cfg.url, session_present: connack.sessionPresent }, 'connected to broker');
@@ -91,6 +93,7 @@ export class MqttSource implements Source {
         }
         // Until the SUBACK, a new session has no subscription and the broker drops what sensors publish.
         log.info({ topics: this.cfg.topics, session_present: connack.sessionPresent }, 'subscribed with QoS 1');
+        this.markSubscribed();
         for (const g of granted ?? []) {
           if (g.qos !== 1) {
             this.lastError = `broker granted ${g.topic} with code ${g.qos}, not QoS 1`;
@@ -133,11 +136,17 @@ export class MqttSource implements Source {
       readings: result.readings,
       rejected,
       trackSeq: true,
-      ...(messageId !== undefined && fingerprint ? { redelivery: { messageId, fingerprint, dup } } : {}),
+      // A QoS 1 message redelivered after a lost PUBACK keeps its packet id and DUP is set [MQTT-3.3.1-1].
+      ...(messageId !== undefined && fingerprint ? { resend: { key: String(messageId), fingerprint, resent: dup } } : {}),
     };
-    const r = await this.ctx.writer.submit(sub);
+    const r = await this.ctx.sink.submit(sub);
     this.stats.accepted += r.accepted;
     this.stats.duplicates += r.duplicates;
+  }
+
+  /** Ready once the first SUBACK arrived: from then on the broker keeps what sensors publish for us. */
+  ready(): Promise<void> {
+    return this.subscribed;
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Logger } from './log.js';
+import type { Logger } from 'pino';
 
 /**
  * Warnings that can repeat per message (a sensor publishing garbage at 10 Hz) are logged at most
