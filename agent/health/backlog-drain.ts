@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { createProgress, type Progress } from '../progress/progress.js';
 import type { Db } from '../store/database.js';
+import { HealthQueries } from '../store/health-queries.js';
 
 interface Drain {
   progress: Progress;
@@ -21,24 +22,22 @@ const HELD_READINGS_MIN = 1000;
  */
 export class BacklogDrainReporter {
   private active: Drain | undefined;
-  private readonly pendingStmt;
-  private readonly heldStmt;
+  private readonly queries: HealthQueries;
 
   constructor(
     db: Db,
     private readonly log: Logger,
     private readonly opts: { minBatches?: number; lineIntervalS?: number } = {},
   ) {
-    this.pendingStmt = db.prepare("SELECT count(*) AS n, max(seq) AS last, min(created_at) AS oldest FROM batches WHERE state = 'pending'");
-    this.heldStmt = db.prepare('SELECT count(*) FROM (SELECT 1 FROM readings WHERE batch_seq IS NULL LIMIT ?)').pluck().bind(HELD_READINGS_MIN);
+    this.queries = new HealthQueries(db);
   }
 
   /** The forwarder calls this when it starts and when the uplink recovers from failures. */
   maybeStart(): void {
     if (this.active) return;
-    const { n, last, oldest } = this.pendingStmt.get() as { n: number; last: number | null; oldest: number | null };
+    const { n, last, oldest } = this.queries.pendingSummary();
     // A backlog is batches waiting, or readings held unbatched behind batch.max_pending (they become batches as it drains).
-    if (last === null || (n < (this.opts.minBatches ?? DRAIN_REPORT_MIN_BATCHES) && (this.heldStmt.get() as number) < HELD_READINGS_MIN)) return;
+    if (last === null || (n < (this.opts.minBatches ?? DRAIN_REPORT_MIN_BATCHES) && this.queries.countUnbatchedUpTo(HELD_READINGS_MIN) < HELD_READINGS_MIN)) return;
     this.log.info({ backlog_batches: n, oldest_cut_at: oldest === null ? null : new Date(oldest).toISOString() }, `uplink backlog: delivering ${n} pending batches`);
     const log = this.log;
     const drain: { progress?: Progress; lastSeq: number; total: number; done: number } = { lastSeq: last, total: n, done: 0 };
@@ -64,7 +63,7 @@ export class BacklogDrainReporter {
     const a = this.active;
     if (!a) return;
     a.done++;
-    const { n, last } = this.pendingStmt.get() as { n: number; last: number | null };
+    const { n, last } = this.queries.pendingSummary();
     if (last !== null && last > a.lastSeq) a.lastSeq = last;
     // The forwarder reports the outcome before it records it: the batch just settled still reads as pending.
     const left = Math.max(0, n - 1);
@@ -73,7 +72,7 @@ export class BacklogDrainReporter {
       a.total = total;
       a.progress.setTotal(total);
     }
-    const finished = left === 0 && (this.heldStmt.get() as number) < HELD_READINGS_MIN;
+    const finished = left === 0 && this.queries.countUnbatchedUpTo(HELD_READINGS_MIN) < HELD_READINGS_MIN;
     if (finished) this.active = undefined;
     // The final line needs the count too: the reporter only learns it through update().
     a.progress.update(a.done);

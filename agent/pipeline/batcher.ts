@@ -1,6 +1,6 @@
 import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
-import { isStoreFull, RepeatedLog } from '../repeated-log.js';
+import { isStoreFull, RepeatedLog } from '../util/repeated-log.js';
 import { PENDING_BYTES_PER_ENVELOPE_BYTE } from '../store/budget-shares.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { AnyBatch } from '../identity/batch-any.js';

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
-import { errorFields } from '../repeated-log.js';
+import { errorFields } from '../util/repeated-log.js';
 
 /** The ballast never takes more than this, nor less than the floor (a DELETE and a checkpoint need room). */
 export const RESERVE_MAX_BYTES = 2 * 1024 * 1024;

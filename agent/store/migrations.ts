@@ -156,12 +156,38 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE readings ADD COLUMN flags INTEGER;
   ALTER TABLE verdicts ADD COLUMN flags INTEGER;
   `,
-  // 6 (issue 20, budgets that hold): when each MQTT redelivery guard row was last written, so the
-  // guard is pruned by age and size (store/redelivery-guard.ts) instead of growing to one row per
+  // (house) source-neutral resend guard and stream cursors: the store keeps what a source asks it
+  // to (a message key and fingerprint; a position per named stream), not MQTT or serial types.
+  // Rows of the MQTT redelivery guard and the serial progress carry over, keyed as the sources
+  // now name them (packet id as text; "device/session/sensor").
+  `
+  CREATE TABLE source_resend_guard (
+    source TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    PRIMARY KEY (source, message_key)
+  ) WITHOUT ROWID;
+  INSERT INTO source_resend_guard (source, message_key, fingerprint)
+    SELECT source, CAST(message_id AS TEXT), fingerprint FROM mqtt_redelivery;
+  DROP TABLE mqtt_redelivery;
+
+  CREATE TABLE source_cursors (
+    source TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (source, stream)
+  ) WITHOUT ROWID;
+  INSERT INTO source_cursors (source, stream, position, updated_at)
+    SELECT source, device || '/' || session || '/' || sensor, last_seq, updated_at FROM serial_progress;
+  DROP TABLE serial_progress;
+  `,
+  // 7 (issue 20, budgets that hold): when each resend guard row was last written, so the guard is
+  // pruned by age and size (store/redelivery-guard.ts) instead of growing to one row per MQTT
   // packet id (65,535 rows, 3.45 MB per source, measured).
   `
-  ALTER TABLE mqtt_redelivery ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;
-  CREATE INDEX mqtt_redelivery_seen ON mqtt_redelivery(source, seen_at);
+  ALTER TABLE source_resend_guard ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX source_resend_guard_seen ON source_resend_guard(source, seen_at);
   `,
 ];
 

@@ -1,6 +1,6 @@
 import { AgentError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isStoreFull } from '../repeated-log.js';
+import { isStoreFull } from '../util/repeated-log.js';
 import { openDatabase, type Db } from './database.js';
 import { START_SLICE_BYTES, type DiskReserve } from './disk-reserve.js';
 import { bindDevice, nextBootCounter } from './meta.js';

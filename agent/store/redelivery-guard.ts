@@ -1,7 +1,7 @@
 import type { Db } from './database.js';
 
 /**
- * The MQTT redelivery guard (table mqtt_redelivery) only has to recognise a message the broker
+ * The MQTT redelivery guard (table source_resend_guard) only has to recognise a message the broker
  * sends again after a crash: one that was committed but whose PUBACK was lost. Only messages in
  * flight can be redelivered [MQTT-4.4.0-1], at most `max_inflight` (MQTT 5 Receive Maximum), so
  * the newest `guardRowsFor(max_inflight)` rows per source are all it needs; rows older than the
@@ -20,10 +20,10 @@ export class RedeliveryGuardPruner {
     private readonly sources: ReadonlyMap<string, { rows: number; maxAgeMs: number }>,
   ) {
     this.q = {
-      nthNewest: db.prepare<[string, number], number>('SELECT seen_at FROM mqtt_redelivery WHERE source = ? ORDER BY seen_at DESC LIMIT 1 OFFSET ?').pluck(),
-      deleteOlder: db.prepare('DELETE FROM mqtt_redelivery WHERE source = ? AND seen_at < ?'),
+      nthNewest: db.prepare<[string, number], number>('SELECT seen_at FROM source_resend_guard WHERE source = ? ORDER BY seen_at DESC LIMIT 1 OFFSET ?').pluck(),
+      deleteOlder: db.prepare('DELETE FROM source_resend_guard WHERE source = ? AND seen_at < ?'),
       // Rows of sources no longer configured are never looked up again.
-      deleteOthers: db.prepare(`DELETE FROM mqtt_redelivery WHERE source NOT IN (SELECT value FROM json_each(?))`),
+      deleteOthers: db.prepare(`DELETE FROM source_resend_guard WHERE source NOT IN (SELECT value FROM json_each(?))`),
     };
   }
 

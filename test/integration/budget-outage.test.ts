@@ -98,7 +98,7 @@ describe('a 4 MB budget under a 100,000-reading outage (real mosquitto, the refe
       }, 30_000, 200);
       clearInterval(sampler);
       const sdb = new Database(dbPath, { readonly: true });
-      const guardRows = sdb.prepare('SELECT count(*) FROM mqtt_redelivery').pluck().get() as number;
+      const guardRows = sdb.prepare('SELECT count(*) FROM source_resend_guard').pluck().get() as number;
       // The newest-first window: the readings kept unbatched are the newest ones.
       const kept = sdb.prepare('SELECT count(*) AS n, min(ts) AS oldest, max(ts) AS newest FROM readings WHERE batch_seq IS NULL').get() as { n: number; oldest: number; newest: number };
       sdb.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SensorRateWatch } from '../../agent/pipeline/rate-watch.js';
+import { SensorRateWatch } from '../../agent/ingest/rate-watch.js';
 import type { StoredReading } from '../../agent/types.js';
 
 let id = 0;

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { errorMessage } from '../../errors.js';
-import { fail, pass, skip, warn, type CheckResult } from './types.js';
+import { fail, pass, skip, warn, type CheckResult } from '../../contracts/doctor-check.js';
 
 /** Below this queue, a stalled or restarting agent loses QoS 1 messages the broker drops silently (README, Broker settings). */
 const MIN_QUEUED = 100_000;

@@ -1,4 +1,4 @@
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** SQLite result codes (and errno names) that are conditions we can name: no stack trace for them. */
 const NAMED_CODES = new Set(['SQLITE_FULL', 'SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_READONLY', 'ENOSPC', 'EROFS', 'EIO', 'STORE_FULL']);
