@@ -75,7 +75,9 @@ describe('disk budget: uplink down, small store budget, readings keep arriving (
       const holding = status(dir);
       expect(largest, `store grew to ${largest} bytes (${worst})`).toBeLessThanOrEqual(BUDGET + SLACK);
       console.log(`disk budget ${BUDGET} bytes: the store's largest footprint was ${largest} (${worst})`);
-      expect(holding.batches.pending).toBe(3); // batch.max_pending: nothing more was signed
+      // batch.max_pending: no more reading batches were signed; a batch of drops alone may pass it by one (wire-format.md §12.12).
+      expect(holding.batches.pending).toBeGreaterThanOrEqual(3);
+      expect(holding.batches.pending).toBeLessThanOrEqual(4);
       expect(holding.batches.delivered).toBe(0);
       expect(holding.dropped.total).toBeGreaterThan(total / 2);
       for (const s of SENSORS) expect(holding.dropped.by_sensor[s]).toBeGreaterThan(0);
