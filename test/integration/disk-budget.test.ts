@@ -27,7 +27,7 @@ const SENSORS = ['d0', 'd1', 'd2'];
 const T0 = 1_763_200_000; // seconds
 
 describe('disk budget: uplink down, small store budget, readings keep arriving (real processes)', () => {
-  it('never grows past the budget, drops the oldest unbatched readings counted per sensor, and the receiver learns of every drop', async () => {
+  it('never grows past the budget, drops the oldest unbatched readings counted per sensor, and the receiver learns of every drop', { timeout: 180_000 }, async () => {
     const broker = await startMosquitto();
     const receiverPort = await freePort();
     const dir = tempDir('agent');
