@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ClockStatus, probeOsClockSync, probeOsClockSyncAsync } from '../clock/clock-status.js';
-import type { ClockStep } from '../clock/clock-step.js';
 import type { LoadedConfig } from '../config/load.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { recipientBoxKey } from '../identity/seal.js';
@@ -17,9 +16,9 @@ import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
 import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
 import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
-import { EventStore, type AgentEventInput } from '../store/event-store.js';
+import { EventStore } from '../store/event-store.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
-import { getMeta, setMeta } from '../store/meta.js';
+import { setMeta } from '../store/meta.js';
 import { readCursors, ReadingStore } from '../store/reading-store.js';
 import { loadSourceFactories, type SourceFactory } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
@@ -39,7 +38,7 @@ import { Forwarder } from '../pipeline/forwarder.js';
 import { GroupCommitWriter } from '../pipeline/group-commit.js';
 import { InferenceStage, type InferenceStats } from '../pipeline/inference-stage.js';
 import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
-import { SensorRateWatch } from '../ingest/rate-watch.js';
+import { LossReporting } from './loss-reporting.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -111,7 +110,7 @@ export class Agent {
   private readonly releaseLock: () => void;
   private readonly heartbeat: Heartbeat;
   private readonly events: EventStore;
-  private readonly eventFailed: RepeatedLog;
+  private readonly losses: LossReporting;
   private readonly budgetFailed: RepeatedLog;
   private readonly snapshotFailed: RepeatedLog;
   private readonly pruneFailed: RepeatedLog;
@@ -163,19 +162,19 @@ export class Agent {
       throw err;
     }
     this.events = new EventStore(this.db, this.bootCounter);
-    this.eventFailed = new RepeatedLog(log, 'warn', 'could not record an event for upstream (the store refused it)');
+    this.readingStore = new ReadingStore(this.db, this.bootCounter);
+    this.losses = new LossReporting(this.db, this.events, this.readingStore, log);
     this.clock = new ClockStatus(
       config.clock.synced,
       probeOsClockSync,
-      { thresholdMs: config.clock.step_threshold_ms, settleMs: config.clock.step_settle_s * 1000, onStep: (step) => this.clockStepped(step) },
+      { thresholdMs: config.clock.step_threshold_ms, settleMs: config.clock.step_settle_s * 1000, onStep: (step) => this.losses.clockStepped(step, config.clock.step_settle_s) },
       probeOsClockSyncAsync,
     );
 
     this.observability = new Observability(this.db, config.http, log);
-    this.readingStore = new ReadingStore(this.db, this.bootCounter);
     this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes));
     this.observability.watchWriter(this.writer);
-    this.watchRates(log);
+    this.losses.watchRates(this.writer);
     const batches = new BatchStore(this.db);
     this.batcher = new Batcher(
       batches,
@@ -250,17 +249,8 @@ export class Agent {
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
         cursors: (prefix) => readCursors(this.db, id, prefix),
-        event: (event, counter) => this.recordEvent(event, counter),
-        memo: {
-          get: (key) => getMeta(this.db, `source.${id}.${key}`),
-          set: (key, value) => {
-            try {
-              setMeta(this.db, `source.${id}.${key}`, value);
-            } catch (err) {
-              this.eventFailed.report(err, { source: id, key });
-            }
-          },
-        },
+        event: (event, counter) => this.losses.record(event, counter),
+        memo: this.losses.memo(id),
       }),
     );
     const forwarder = this.forwarder;
@@ -453,50 +443,6 @@ export class Agent {
       ...(this.inference ? { inference: this.inference.snapshot() } : {}),
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
     };
-  }
-
-  /**
-   * The wall clock stepped (monotonic clock against wall clock, clock/clock-step.ts): readings it
-   * stamps are flagged not synchronised until it settles; the network hears of it as an event.
-   */
-  private clockStepped(step: ClockStep): void {
-    this.log.warn(
-      { step_ms: step.stepMs, before: new Date(step.beforeMs).toISOString(), after: new Date(step.afterMs).toISOString(), settle_s: this.loaded.config.clock.step_settle_s },
-      'gateway clock stepped: gateway-timed readings are flagged not synchronised until it has been stable for clock.step_settle_s',
-    );
-    this.recordEvent({ kind: 'clock.step', key: '', ts: step.afterMs, detail: { step_ms: step.stepMs, before_ms: step.beforeMs, after_ms: step.afterMs } }, 'clock_steps');
-  }
-
-  /** An event for upstream (Events API) and its counter; a full store must not turn it into a crash. */
-  recordEvent(event: AgentEventInput, counter?: string): void {
-    try {
-      this.events.record(event);
-      if (counter) this.readingStore.addCounter(counter, event.key);
-      this.eventFailed.recovered();
-    } catch (err) {
-      this.eventFailed.report(err, { kind: event.kind });
-    }
-  }
-
-  /**
-   * Silent gaps of sensors without `seq` become counted gaps (counter rate_gaps, per sensor): the
-   * expected-rate watch (pipeline/rate-watch.ts) judges each commit's readings off the ack path.
-   */
-  private watchRates(log: Logger): void {
-    const watch = new SensorRateWatch();
-    const failed = new RepeatedLog(log, 'warn', 'could not count rate gaps (the store refused the write)');
-    const gapLog = new RepeatedLog(log, 'warn', 'a sensor without seq went silent for several of its intervals: readings lost upstream, counted in rate_gaps');
-    this.writer.onCommittedReadings((readings) => {
-      const gaps = watch.observe(readings);
-      if (gaps.length === 0) return;
-      const first = gaps[0]!;
-      gapLog.report(undefined, { sensor: first.sensor, source: first.source, missing: first.missing, gap_ms: first.gapMs, interval_ms: first.intervalMs, sensors: gaps.length });
-      try {
-        this.readingStore.addCounters(gaps.map((g) => ({ name: 'rate_gaps', label: g.sensor, n: g.missing })));
-      } catch (err) {
-        failed.report(err);
-      }
-    });
   }
 
   private lastRoomMadeAt = -Infinity;

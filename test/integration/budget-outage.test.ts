@@ -86,10 +86,20 @@ describe('a 4 MB budget under a 100,000-reading outage (real mosquitto, the refe
         500,
       );
       await pub.endAsync();
+      // The fact to wait for: the newest reading published is in the store (acknowledged), the older ones stored or counted dropped.
+      const newest = (T0 + READINGS - 1) * 1000;
+      await waitFor('the newest reading stored', () => {
+        const db = new Database(dbPath, { readonly: true });
+        try {
+          return db.prepare('SELECT 1 FROM readings WHERE ts = ?').get(newest) !== undefined;
+        } finally {
+          db.close();
+        }
+      }, 240_000, 500);
       const held = await waitFor('every reading stored or counted dropped', () => {
         const s = status(dir);
         return s.readings.total + s.dropped.total >= READINGS ? s : undefined;
-      }, 240_000, 500);
+      }, 60_000, 500);
       const ingestS = (performance.now() - started) / 1000;
       // A batch of drops alone is cut even though max_pending batches wait (wire-format.md §4.5).
       const stuck = await waitFor('a drops-only batch past max_pending', () => {
