@@ -3,6 +3,7 @@ import { chmodSync, existsSync, openSync, closeSync, readFileSync, renameSync, s
 import nacl from 'tweetnacl';
 import { AgentError } from '../errors.js';
 import { deviceIdFromPublicKey } from './device-id.js';
+import { weakPointReason } from './ed25519-points.js';
 
 // DER prefixes of RFC 8410 structures for ed25519: PKCS#8 private key (seed follows) and
 // SubjectPublicKeyInfo (public key follows). The key file is plain PKCS#8 PEM, so
@@ -67,8 +68,13 @@ export class Identity {
 
 const publicKeyCache = new Map<string, KeyObject>();
 
+/**
+ * RFC 8032 §5.1.7 verification (node:crypto, which also requires S < L), and, as libsodium, a
+ * public key or R of small order or in a non-canonical encoding never verifies (§5).
+ */
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
+  if (weakPointReason(publicKey) !== undefined || weakPointReason(signature.subarray(0, 32)) !== undefined) return false;
   const cacheKey = Buffer.from(publicKey).toString('hex');
   let key = publicKeyCache.get(cacheKey);
   if (!key) {
