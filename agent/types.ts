@@ -35,4 +35,6 @@ export interface StoredReading extends Reading {
   source: string;
   /** The gateway's boot counter when it accepted the reading: orders gateway-timed readings across reboots. */
   boot: number;
+  /** Data-quality flags (docs/wire-format.md §12.3, READING_FLAGS); absent or 0 when none is set. */
+  flags?: number;
 }

@@ -22,7 +22,7 @@ const TIME_SOURCE_CODE: Record<TimeSource, 0 | 1 | 2> = { sensor: 0, 'gateway-sy
 const TIME_SOURCE_OF_CODE: readonly TimeSource[] = ['sensor', 'gateway-synced', 'gateway-unsynced'];
 
 // wire-format.md §3: one reading.
-const readingSchema = z
+export const readingSchema = z
   .object({
     i: uint,
     b: uint,
@@ -38,7 +38,7 @@ const readingSchema = z
 
 // wire-format.md §4: readings the gateway dropped under its disk budget since the previous batch, per sensor.
 const dropSchema = z.object({ s: text(1, 256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
-const dropsSchema = z
+export const dropsSchema = z
   .array(dropSchema)
   .min(1)
   .max(MAX_DROPS)
@@ -128,7 +128,7 @@ export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
 }
 
 /** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */
-function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
+export function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
   let t0 = Infinity;
   let t1 = -Infinity;
   for (const x of body.r) {
@@ -199,7 +199,18 @@ function arrayHeaderLength(n: number): number {
   return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
 }
 
-export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id' | 'duplicate-verdict-id';
+export type BatchRejectReason =
+  | 'malformed'
+  | 'bad-signature'
+  | 'bad-merkle-root'
+  | 'bad-count'
+  | 'bad-time-range'
+  | 'duplicate-reading-id'
+  | 'duplicate-verdict-id'
+  // version 3 (§12.9)
+  | 'bad-data-hash'
+  | 'undecryptable'
+  | 'bad-attestation';
 
 /** What an unverified batch claims (its `dev` and `seq`), for log lines only: never trusted for anything else. */
 export interface ClaimedBatch {
@@ -243,7 +254,7 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byte
 
 /**
  * Everything a third party checks on one batch alone (wire-format.md §6.1), in its order, stopping
- * at the first problem: the envelope and body decoded under the limits of §4.6 (deterministic CBOR,
+ * at the first problem: the envelope and body decoded under the limits of §6.3 (deterministic CBOR,
  * nothing built past a limit), the signature over the body bytes under `dev`, then the body's
  * schema, reading count, ids, time range and Merkle roots. Chain checks need the neighbouring
  * batches and are the caller's.

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, openSync, closeSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import ed2curve from 'ed2curve';
 import nacl from 'tweetnacl';
 import { AgentError } from '../errors.js';
 import { deviceIdFromPublicKey } from './device-id.js';
@@ -39,6 +40,14 @@ export class Identity {
 
   sign(message: Uint8Array): Uint8Array {
     return new Uint8Array(sign(null, message, this.privateKey));
+  }
+
+  /**
+   * The X25519 secret key of this identity (RFC 7748 form of the Ed25519 key), to open batches
+   * sealed to its did:key (docs/wire-format.md §12.6). Made on demand, never stored.
+   */
+  boxSecretKey(): Uint8Array {
+    return ed2curve.convertSecretKey(nacl.sign.keyPair.fromSeed(this.seed).secretKey);
   }
 
   /** The slow reference path, kept to prove the fast path agrees with it. */

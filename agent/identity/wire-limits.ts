@@ -1,7 +1,7 @@
 import type { CborLimits } from './bounded-cbor.js';
 
 /**
- * The hard limits of docs/wire-format.md §4.6, enforced while decoding (bounded-cbor.ts), before
+ * The hard limits of docs/wire-format.md §6.3, enforced while decoding (bounded-cbor.ts), before
  * any object is built. Each is at least what the reference agent can produce (`batch.max_readings`
  * is at most 10,000, and a batch takes at most as many verdicts).
  */
@@ -17,7 +17,7 @@ export const MAX_OUTPUTS = 32;
 export const MAX_BODY_DEPTH = 4;
 /** 256 UTF-16 code units (§3's longest string) take at most 768 bytes of UTF-8. */
 export const MAX_TEXT_BYTES = 768;
-/** All array items and map entries of one body together; a full batch of §4.6 has about 860,000. */
+/** All array items and map entries of one body together; a full batch of §6.3 has about 860,000. */
 export const MAX_BODY_ITEMS = 1_000_000;
 /** No map of this format has more keys (the body has 16). */
 export const MAX_MAP_KEYS = 16;

@@ -12,7 +12,7 @@ import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt
 import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
 
-/** The envelope limit of wire-format.md §4.6; a larger POST gets 413. */
+/** The envelope limit of wire-format.md §6.3; a larger POST gets 413. */
 export const DEFAULT_MAX_BODY_BYTES = MAX_ENVELOPE_BYTES;
 /** Batches per second per source address (token bucket); a gateway draining a backlog at this pace moves 50,000 readings/s. */
 export const DEFAULT_RATE_PER_S = 50;
