@@ -119,6 +119,8 @@ class Scanner {
       case 0:
         return arg;
       case 1:
+        // −1 − (2^53 − 1) = −2^53 is a float in this format (§2 rule 4), never an integer.
+        if (arg === Number.MAX_SAFE_INTEGER) this.fail('integer beyond -(2^53 - 1) (§1)', start);
         return -1 - arg;
       case 2: {
         const max = this.limits.byteStringBytesByPath?.[path] ?? this.limits.maxByteStringBytes;
