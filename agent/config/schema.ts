@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { urlPortProblem } from './port-range.js';
 import { inferenceSchema } from '../inference/config.js';
 import { httpSchema } from '../health/config.js';
 import { coapObserveSourceSchema } from '../sources/coap-observe/config.js';
@@ -7,6 +8,7 @@ import { mqttSourceSchema } from '../sources/mqtt/config.js';
 import { serialSourceSchema } from '../sources/serial/config.js';
 import { simulatorSourceSchema } from '../sources/simulator/config.js';
 import { mqttUplinkSchema } from '../uplink/mqtt/config.js';
+import { didKeySchema } from './did-key.js';
 import { tlsSchema } from './tls.js';
 
 // Strict objects everywhere: an unknown key is a typo the operator wants to hear about.
@@ -15,9 +17,12 @@ const sourceSchema = z.discriminatedUnion('type', [mqttSourceSchema, coapServerS
 
 const httpUplinkSchema = z.strictObject({
   type: z.literal('http'),
-  url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL'),
+  url: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL')
+    .refine((u) => urlPortProblem(u) === undefined, { error: (i) => urlPortProblem(String(i.input)) ?? 'bad port' }),
   /** did:key of the receiver; when set, every delivery must come with a receipt it signed. */
-  receiver_key: z.string().optional(),
+  receiver_key: didKeySchema.optional(),
   timeout_ms: z.number().int().min(100).default(10_000),
   retry_initial_ms: z.number().int().min(10).default(500),
   retry_max_ms: z.number().int().min(10).default(60_000),

@@ -2,6 +2,8 @@ import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyO
 import { chmodSync, existsSync, openSync, closeSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import ed2curve from 'ed2curve';
 import nacl from 'tweetnacl';
+import { dirname } from 'node:path';
+import { existsOrPermission, isPermissionError, permissionError } from '../config/file-access.js';
 import { AgentError } from '../errors.js';
 import { deviceIdFromPublicKey } from './device-id.js';
 import { weakPointReason } from './ed25519-points.js';
@@ -117,10 +119,17 @@ export function writeKeyFile(path: string, identity: Identity, force: boolean): 
 
 /** Loads a key file; refuses one that group or others can read (it is the device's identity). */
 export function readKeyFile(path: string): Identity {
-  if (!existsSync(path)) throw new AgentError('KEY_NOT_FOUND', `key file ${path} not found (run edge-agent init)`);
+  if (!existsOrPermission(path, dirname(path))) throw new AgentError('KEY_NOT_FOUND', `key file ${path} not found (run edge-agent init)`);
   const mode = statSync(path).mode & 0o777;
   if (mode & 0o077) {
     throw new AgentError('KEY_PERMISSIONS', `key file ${path} has mode ${mode.toString(8)}; it must not be readable by group or others (chmod 600 ${path})`);
   }
-  return Identity.fromPem(readFileSync(path, 'utf8'), path);
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (isPermissionError(err)) throw permissionError(path, 'read', dirname(path), err);
+    throw err;
+  }
+  return Identity.fromPem(pem, path);
 }

@@ -1,3 +1,4 @@
+import { keyMismatch, restoreHint } from '../identity/key-backup.js';
 import type { Db } from './database.js';
 
 export function getMeta(db: Db, key: string): string | undefined {
@@ -18,10 +19,11 @@ export function nextBootCounter(db: Db): number {
 }
 
 /** Binds a store to one device key: a store signed by one identity must not be continued by another. */
-export function bindDevice(db: Db, deviceId: string, path: string): void {
+export function bindDevice(db: Db, deviceId: string, path: string, keyPath?: string): void {
   const bound = getMeta(db, 'device_id');
   if (bound === undefined) setMeta(db, 'device_id', deviceId);
   else if (bound !== deviceId) {
-    throw new Error(`store ${path} belongs to device ${bound}, but the key file is ${deviceId}; use the matching key or another --data-dir`);
+    const hint = keyPath ? restoreHint(keyPath) : 'use the matching key file or another --data-dir';
+    throw keyMismatch(`store ${path} belongs to device ${bound}, but the key file${keyPath ? ` ${keyPath}` : ''} is ${deviceId}; ${hint}`);
   }
 }

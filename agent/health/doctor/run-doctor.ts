@@ -1,7 +1,9 @@
 import type { LoadedConfig } from '../../config/load.js';
 import { errorMessage } from '../../errors.js';
 import { publicKeyFromDeviceId } from '../../identity/device-id.js';
+import { splitListen } from '../../sources/coap-server/config.js';
 import { checkHttpEndpoint } from './http-check.js';
+import { checkDataDir, checkReceiverKey, checkUdpListen } from './local-checks.js';
 import { checkModels } from './model-check.js';
 import { checkBroker } from './mqtt-check.js';
 import { checkSerialDevice } from './serial-check.js';
@@ -40,17 +42,27 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
   }
   const uplink = config.uplink;
   if (uplink?.type === 'mqtt') network.push(guard('uplink', uplink.url, () => checkBroker({ check: 'uplink', where: 'uplink', ...uplink }, loaded.resolvePath, opts.timeoutMs)));
-  if (uplink?.type === 'http') network.push(guard('uplink', uplink.url, () => checkHttpUplink(uplink, loaded.resolvePath, opts.timeoutMs)));
+  if (uplink?.type === 'http') {
+    network.push(guard('uplink', uplink.url, () => checkHttpUplink(uplink, loaded.resolvePath, opts.timeoutMs)));
+    network.push(guard('receiver-key', uplink.url, () => checkReceiverKey(uplink.url, uplink.receiver_key, opts.timeoutMs)));
+  }
   const networkResults = await Promise.all(network);
   results.push(...networkResults.filter((r) => r.check === 'broker'));
   if (mqtt.length === 0) results.push(skip('broker', '-', 'no MQTT source configured'));
-  results.push(...networkResults.filter((r) => r.check === 'uplink'));
+  results.push(...networkResults.filter((r) => r.check === 'uplink' || r.check === 'receiver-key'));
   if (!config.uplink) results.push(skip('uplink', '-', 'no uplink configured: batches stay on this gateway'));
 
   if (config.http) {
     const http = config.http;
     results.push(await guard('http', http.listen, () => checkHttpEndpoint(http, opts.timeoutMs)));
   } else results.push(skip('http', '-', 'no health endpoint configured (http)'));
+  const coap = Object.entries(config.sources).filter(([, s]) => s.type === 'coap-server');
+  for (const [id, s] of coap) {
+    if (s.type !== 'coap-server') continue;
+    const { host, port } = splitListen(s.listen);
+    results.push(await guard('coap', `sources.${id}.listen`, () => checkUdpListen(id, host, port, loaded.dataDir)));
+  }
+  results.push(await guard('data-dir', loaded.dataDir, () => checkDataDir(loaded.dataDir, loaded.resolvePath(config.store.path))));
   results.push(await guard('clock', 'gateway clock', () => checkClock(config.clock.synced)));
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { urlPortProblem } from '../../config/port-range.js';
 import { tlsSchema } from '../../config/tls.js';
 
 /** '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]. */
@@ -14,7 +15,10 @@ export function isValidTopicFilter(filter: string): boolean {
 
 export const mqttSourceSchema = z.strictObject({
   type: z.literal('mqtt'),
-  url: z.string().regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT'),
+  url: z
+    .string()
+    .regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT')
+    .refine((u) => urlPortProblem(u) === undefined, { error: (i) => urlPortProblem(String(i.input)) ?? 'bad port' }),
   topics: z.array(z.string().min(1).max(1024).refine(isValidTopicFilter, 'is not a valid MQTT topic filter (MQTT 3.1.1 §4.7.1)')).min(1),
   /** Must be stable across restarts: the broker keeps the persistent session under it. */
   client_id: z.string().min(1).max(64),

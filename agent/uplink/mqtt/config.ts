@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { didKeySchema } from '../../config/did-key.js';
+import { urlPortProblem } from '../../config/port-range.js';
 import { tlsSchema } from '../../config/tls.js';
 
 /** `{device}` in a topic stands for the device id (did:key:...), so one config fits every gateway. */
@@ -14,13 +16,16 @@ const topicName = z
 export const mqttUplinkSchema = z
   .strictObject({
     type: z.literal('mqtt'),
-    url: z.string().regex(/^mqtts?:\/\/[^/\s]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT'),
+    url: z
+      .string()
+      .regex(/^mqtts?:\/\/[^/\s]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT')
+      .refine((u) => urlPortProblem(u) === undefined, { error: (i) => urlPortProblem(String(i.input)) ?? 'bad port' }),
     /** Batches are published here with QoS 1; the payload is the signed envelope (docs/wire-format.md). */
     topic: topicName.default(`edge/${DEVICE_PLACEHOLDER}/batches`),
     /** With receiver_key: the receiver's replies (signed receipts) arrive here, matched by seq. */
     reply_topic: topicName.default(`edge/${DEVICE_PLACEHOLDER}/receipts`),
     /** did:key of the receiver; when set, a PUBACK is not enough: every delivery needs its signed receipt. */
-    receiver_key: z.string().optional(),
+    receiver_key: didKeySchema.optional(),
     /** Must be stable and unique (not the MQTT source's): the broker keeps the session under it. Default: derived from the device id. */
     client_id: z.string().min(1).max(64).optional(),
     username: z.string().optional(),
