@@ -267,7 +267,13 @@ export class ReceiverStore {
    */
   countRejection(reason: string): void {
     this.pendingRejections.set(reason, (this.pendingRejections.get(reason) ?? 0) + 1);
-    this.flushTimer ??= setTimeout(() => this.flushRejections(), REJECTION_FLUSH_MS).unref();
+    this.flushTimer ??= setTimeout(() => {
+      try {
+        this.flushRejections();
+      } catch {
+        // Kept pending: stats() and close() retry the write and throw to a caller that reports it (HTTP 500, the log).
+      }
+    }, REJECTION_FLUSH_MS).unref();
   }
 
   private flushRejections(): void {
@@ -275,10 +281,10 @@ export class ReceiverStore {
     this.flushTimer = undefined;
     if (this.pendingRejections.size === 0 || !this.db.open) return;
     const pending = [...this.pendingRejections];
-    this.pendingRejections.clear();
     this.db.transaction(() => {
       for (const [reason, n] of pending) this.q.countBy.run('rejected', reason, n);
     })();
+    this.pendingRejections.clear();
   }
 
   stats(): ReceiverStats {

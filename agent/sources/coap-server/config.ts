@@ -22,7 +22,8 @@ export const coapServerSourceSchema = z
   })
   .superRefine((cfg, ctx) => {
     const port = Number(/:(\d+)$/.exec(cfg.listen)?.[1] ?? '0');
-    if (/:\d+$/.test(cfg.listen) && !portInRange(port)) ctx.addIssue({ code: 'custom', path: ['listen'], message: `port ${port} is out of range 1..65535` });
+    // Port 0 asks the system for a free one (tests, ad-hoc runs).
+    if (/:\d+$/.test(cfg.listen) && port !== 0 && !portInRange(port)) ctx.addIssue({ code: 'custom', path: ['listen'], message: `port ${port} is out of range 1..65535` });
     const host = cfg.listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     if (WILDCARDS.has(host) && !cfg.bind_all_interfaces) {
       ctx.addIssue({ code: 'custom', path: ['listen'], message: `${host} listens on every interface; name one address, or set bind_all_interfaces: true (and allow_from)` });
