@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { StoredReading } from '../types.js';
 import { BatchVerificationError, dropsSchema, readingSchema, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
-import { canonicalDecode, canonicalEncode } from './canonical.js';
+import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
+import { canonicalEncode } from './canonical.js';
 import { eventWireSchema, toBatchEvent, type StoredEvent } from './event-format.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
@@ -25,6 +25,22 @@ export const V3_LIMITS = {
   attestations: 1_000,
   models: 64,
 } as const;
+
+/** What decode() allows per structure (bounded-cbor.ts); the schemas below then check each field exactly. */
+const V3_DECODE_LIMITS: Record<string, CborLimits> = {
+  envelope: { maxBytes: V3_LIMITS.envelopeBytes, maxDepth: 1, maxTextBytes: 8, maxByteStringBytes: V3_LIMITS.dataBytes + 1024, maxLength: 3, maxItems: 3 },
+  header: { maxBytes: V3_LIMITS.headerBytes, maxDepth: 4, maxTextBytes: 768, maxByteStringBytes: 64, maxLength: 32, lengthByPath: { m: V3_LIMITS.models }, maxItems: 2_000 },
+  data: {
+    maxBytes: V3_LIMITS.dataBytes,
+    maxDepth: 4,
+    maxTextBytes: 768,
+    maxByteStringBytes: 512,
+    maxLength: 32,
+    lengthByPath: { r: V3_LIMITS.readings, vd: V3_LIMITS.verdicts, ev: V3_LIMITS.events, drops: V3_LIMITS.drops, att: V3_LIMITS.attestations, 'att.*.r': V3_LIMITS.readings },
+    maxItems: 2_000_000,
+  },
+  element: { maxBytes: V3_LIMITS.dataBytes, maxDepth: 2, maxTextBytes: 768, maxByteStringBytes: 512, maxLength: 32, maxItems: 1_000 },
+};
 
 /** §12.3 reading flags; bits 10 and up must be 0. */
 export const READING_FLAGS = {
@@ -133,15 +149,21 @@ export interface BatchContentV3 {
   attestations?: readonly BatchAttestation[];
 }
 
-const newSalt = () => new Uint8Array(randomBytes(16));
 const EMPTY_ROOT = sha256();
 
-export function buildBatchV3(identity: Identity, head: BatchHeader, content: BatchContentV3, options: { sealTo?: Uint8Array } = {}): SignedBatchV3 {
+export interface BuildOptionsV3 {
+  /** Seal the data to this Ed25519 public key (§12.6). */
+  sealTo?: Uint8Array;
+  /** Fixed ephemeral key and nonce instead of random ones: test vectors only. */
+  sealFixed?: { ephemeralSecret: Uint8Array; nonce: Uint8Array };
+}
+
+export function buildBatchV3(identity: Identity, head: BatchHeader, content: BatchContentV3, options: BuildOptionsV3 = {}): SignedBatchV3 {
   const sealed = options.sealTo !== undefined;
   const r = content.readings.map((x) => {
     const w: z.infer<typeof readingV3> = toBatchReading(x);
     if (x.flags) w.f = x.flags;
-    if (sealed) w.z = newSalt();
+    if (sealed) w.z = identity.saltFor('r', x.id);
     return w;
   });
   const verdicts = content.verdicts ?? [];
@@ -150,12 +172,12 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
     const w: z.infer<typeof verdictV3> = { ...v };
     const f = verdicts[k]!.flags;
     if (f) w.f = f;
-    if (sealed) w.z = newSalt();
+    if (sealed) w.z = identity.saltFor('vd', v.i);
     return w;
   });
   const ev = (content.events ?? []).map((e) => {
     const w: z.infer<typeof eventV3> = toBatchEvent(e);
-    if (sealed) w.z = newSalt();
+    if (sealed) w.z = identity.saltFor('ev', e.id);
     return w;
   });
   const data: BatchDataV3 = { r, vd, ev };
@@ -185,7 +207,7 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
   };
   let payload: { data: Uint8Array } | { sealed: Uint8Array } = { data: dataBytes };
   if (options.sealTo) {
-    const box = seal(dataBytes, options.sealTo);
+    const box = seal(dataBytes, options.sealTo, options.sealFixed);
     header.ch = sha256(box.sealed);
     header.enc = box.enc;
     payload = { sealed: box.sealed };
@@ -217,11 +239,27 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 }
 
 function decode(bytes: Uint8Array, what: string): unknown {
+  // Bounded (§12.9 limits checked while decoding, nothing built past one): issue 12's 2,000,000 empty maps cost nothing here either.
   try {
-    return canonicalDecode(bytes, what);
+    return decodeBounded(bytes, V3_DECODE_LIMITS[what] ?? V3_DECODE_LIMITS.element!).value;
   } catch (err) {
-    throw new BatchVerificationError('malformed', (err as Error).message);
+    if (err instanceof CborLimitError) throw new BatchVerificationError('malformed', `${what}: ${err.message} (byte ${err.offset})`);
+    throw err;
   }
+}
+
+/** A signed header's fields, checked against §12.2 (the signature is the caller's). */
+export function parseV3Header(headerBytes: Uint8Array): BatchHeaderV3 {
+  if (headerBytes.length > V3_LIMITS.headerBytes) throw new BatchVerificationError('malformed', `header is ${headerBytes.length} bytes, over the ${V3_LIMITS.headerBytes} of §12.9`);
+  return parse(headerSchema, decode(headerBytes, 'header'), 'header');
+}
+
+/** One reading, verdict or event leaf, checked against §12.3/§12.5 (for proofs, §12.8). */
+export function parseV3Element(kind: 'reading' | 'verdict' | 'event', leaf: Uint8Array, header: BatchHeaderV3): unknown {
+  const schema = kind === 'reading' ? readingV3 : kind === 'verdict' ? verdictV3 : eventV3;
+  const element = parse(schema as z.ZodType<unknown>, decode(leaf, kind), kind);
+  if (kind === 'verdict' && (element as { m: number }).m >= header.m.length) throw new BatchVerificationError('malformed', "verdict: field m names no entry of the header's m");
+  return element;
 }
 
 /** True for an encoded envelope of version 3 (§12.1: it has `hdr`, versions 1 and 2 have `body`). */
@@ -238,8 +276,7 @@ export function isV3Envelope(envelope: Uint8Array): boolean {
 export function verifyBatchV3Envelope(envelope: Uint8Array, options: { openWith?: Uint8Array } = {}): SignedBatchV3 {
   if (envelope.length > V3_LIMITS.envelopeBytes) throw new BatchVerificationError('malformed', `envelope is ${envelope.length} bytes, over the ${V3_LIMITS.envelopeBytes} of §12.9`);
   const env = parse(envelopeSchema, decode(envelope, 'envelope'), 'envelope');
-  if (env.hdr.length > V3_LIMITS.headerBytes) throw new BatchVerificationError('malformed', `header is ${env.hdr.length} bytes, over the ${V3_LIMITS.headerBytes} of §12.9`);
-  const header = parse(headerSchema, decode(env.hdr, 'header'), 'header');
+  const header = parseV3Header(env.hdr);
   if (!verifySignature(header.dev, env.hdr, env.sig)) throw new BatchVerificationError('bad-signature', `signature does not verify with the device key of batch ${header.seq}`);
   const hash = sha256(env.hdr);
   const base = { header, headerBytes: env.hdr, signature: env.sig, hash, envelope };

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, openSync, closeSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import ed2curve from 'ed2curve';
 import nacl from 'tweetnacl';
@@ -50,6 +50,16 @@ export class Identity {
    */
   boxSecretKey(): Uint8Array {
     return ed2curve.convertSecretKey(nacl.sign.keyPair.fromSeed(this.seed).secretKey);
+  }
+
+  /**
+   * The 16-byte salt of element `id` of kind `what` in a sealed batch (docs/wire-format.md §12.6):
+   * HMAC-SHA256 under a key derived from the device seed, so only the device can make it and it can
+   * re-derive it to check its own sealed batches against their roots.
+   */
+  saltFor(what: 'r' | 'vd' | 'ev', id: number): Uint8Array {
+    const key = createHmac('sha256', 'edge-agent/salt/1').update(this.seed).digest();
+    return new Uint8Array(createHmac('sha256', key).update(`${what}:${id}`).digest().subarray(0, 16));
   }
 
   /** The slow reference path, kept to prove the fast path agrees with it. */

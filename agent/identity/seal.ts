@@ -26,10 +26,11 @@ export function recipientBoxKey(to: Uint8Array): Uint8Array {
   return key;
 }
 
-export function seal(plaintext: Uint8Array, to: Uint8Array): { enc: SealInfo; sealed: Uint8Array } {
+/** `fixed` makes the ephemeral key and nonce given instead of random: for test vectors only. */
+export function seal(plaintext: Uint8Array, to: Uint8Array, fixed?: { ephemeralSecret: Uint8Array; nonce: Uint8Array }): { enc: SealInfo; sealed: Uint8Array } {
   const recipient = recipientBoxKey(to);
-  const ephemeral = nacl.box.keyPair.fromSecretKey(new Uint8Array(randomBytes(32)));
-  const nonce = new Uint8Array(randomBytes(nacl.box.nonceLength));
+  const ephemeral = nacl.box.keyPair.fromSecretKey(fixed?.ephemeralSecret ?? new Uint8Array(randomBytes(32)));
+  const nonce = fixed?.nonce ?? new Uint8Array(randomBytes(nacl.box.nonceLength));
   const sealed = nacl.box(plaintext, nonce, recipient, ephemeral.secretKey);
   return { enc: { alg: SEAL_ALG, to: Uint8Array.from(to), epk: ephemeral.publicKey, nonce }, sealed };
 }

@@ -43,7 +43,7 @@ export const BODY_LIMITS: CborLimits = {
   spansOf: ['r', 'vd'],
 };
 
-/** Receipts (§8) are small: six keys, 32-byte keys and hash. */
+/** Receipts (§8, §12.10) are small: at most ten keys, 32-byte keys and hashes, a CID of about 60 characters. */
 export const MAX_RECEIPT_BYTES = 1024;
 export const RECEIPT_ENVELOPE_LIMITS: CborLimits = { maxBytes: MAX_RECEIPT_BYTES, maxDepth: 1, maxTextBytes: 8, maxByteStringBytes: 1024, maxLength: 2, maxItems: 2 };
-export const RECEIPT_BODY_LIMITS: CborLimits = { maxBytes: MAX_RECEIPT_BYTES, maxDepth: 1, maxTextBytes: 32, maxByteStringBytes: 32, maxLength: 6, maxItems: 6 };
+export const RECEIPT_BODY_LIMITS: CborLimits = { maxBytes: MAX_RECEIPT_BYTES, maxDepth: 1, maxTextBytes: 128, maxByteStringBytes: 32, maxLength: 10, maxItems: 10 };

@@ -1,9 +1,38 @@
-import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../identity/batch-format.js';
-import { deviceIdFromPublicKey } from '../identity/device-id.js';
+import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
+import { BatchVerificationError, hex } from '../identity/batch-format.js';
+import { batchCidText } from '../identity/cid.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { Logger } from '../log.js';
 import type { ReceiverStore } from './receiver-store.js';
+
+/**
+ * What every receiver front end (HTTP, MQTT bridge) does with an envelope: verify it whatever its
+ * version (wire-format.md §6.1, §12.9), opening sealed batches with the receiver's own key, and
+ * sign the receipt of the matching version (§8, §12.10). `durability` is what the receipt promises.
+ */
+export class BatchIntake {
+  private readonly boxKey: Uint8Array;
+
+  constructor(
+    private readonly identity: Identity,
+    private readonly durability: 'disk' | 'quorum' = 'disk',
+  ) {
+    this.boxKey = identity.boxSecretKey();
+  }
+
+  /** Throws BatchVerificationError with the spec's reason. */
+  verify(envelope: Uint8Array): AnyBatch {
+    return verifyAnyBatchEnvelope(envelope, { openWith: this.boxKey });
+  }
+
+  receipt(batch: AnyBatch, receivedAt: number): Uint8Array {
+    const fields = { dev: batch.body.dev, seq: batch.body.seq, hash: batch.hash, at: receivedAt };
+    if (batch.version !== 3 || !batch.v3) return signReceipt(this.identity, fields);
+    const h = batch.v3.header;
+    return signReceipt(this.identity, fields, { dh: h.dh, ...(h.ch ? { ch: h.ch } : {}), cid: batchCidText(batch.envelope), dur: this.durability });
+  }
+}
 
 /** HTTP status of each refusal (docs/wire-format.md §7). */
 export const REJECT_STATUS: Readonly<Record<string, number>> = {
@@ -18,6 +47,10 @@ export const REJECT_STATUS: Readonly<Record<string, number>> = {
   'duplicate-verdict-id': 422,
   'bad-time-range': 422,
   'bad-merkle-root': 422,
+  // §12.9 (version 3): 422 for a data hash or attestation that does not match; 400 for a batch sealed to another key.
+  'bad-data-hash': 422,
+  'bad-attestation': 422,
+  'undecryptable': 400,
 };
 
 export type IntakeAnswer =
@@ -30,19 +63,20 @@ export type IntakeAnswer =
  * (§8). The public boundary shared by `POST /v1/batches` and the MQTT bridge; it never throws for
  * anything a client sent (a store failure does throw: the caller answers 500 / withholds the PUBACK).
  */
-export function createBatchIntake(store: ReceiverStore, identity: Identity, log: Logger): (envelope: Uint8Array, receivedAt: number) => IntakeAnswer {
+export function createBatchIntake(store: ReceiverStore, identity: Identity, log: Logger, durability: 'disk' | 'quorum' = 'disk'): (envelope: Uint8Array, receivedAt: number) => IntakeAnswer {
+  const intake = new BatchIntake(identity, durability);
   return (envelope, receivedAt) => {
-    let batch: SignedBatch;
+    let batch: AnyBatch;
     try {
-      batch = verifyBatchEnvelope(envelope);
+      batch = intake.verify(envelope);
     } catch (err) {
       if (!(err instanceof BatchVerificationError)) throw err;
       store.countRejection(err.reason);
       log.warn({ ...err.claimed, reason: err.reason, detail: err.message }, 'batch rejected');
       return { kind: 'rejected', status: REJECT_STATUS[err.reason] ?? 422, verified: false, reply: { status: 'rejected', reason: err.reason, detail: err.message, ...err.claimed } };
     }
-    const { seq, dev } = batch.body;
-    const result = store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    const { seq } = batch.body;
+    const result = store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
     if (result.kind === 'conflict') {
       store.countRejection(result.reason);
       log.warn({ device: result.device, seq, reason: result.reason, detail: result.detail }, 'batch rejected');
@@ -58,7 +92,7 @@ export function createBatchIntake(store: ReceiverStore, identity: Identity, log:
     return {
       kind: 'stored',
       status: 200,
-      reply: { status: result.kind, device: result.device ?? deviceIdFromPublicKey(dev), seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64') },
+      reply: { status: result.kind, device: result.device, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64') },
     };
   };
 }

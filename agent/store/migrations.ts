@@ -151,6 +151,10 @@ export const MIGRATIONS: readonly string[] = [
     batch_seq INTEGER
   );
   CREATE INDEX events_unbatched ON events(id) WHERE batch_seq IS NULL;
+
+  -- Data-quality flags of a reading and flags of a verdict (§12.3): annotations, never edits.
+  ALTER TABLE readings ADD COLUMN flags INTEGER;
+  ALTER TABLE verdicts ADD COLUMN flags INTEGER;
   `,
 ];
 
