@@ -32,6 +32,12 @@ export interface CborLimits {
   maxItems: number;
   /** Paths of arrays whose items' byte spans to report (Merkle leaves, §3: slices of the body). */
   spansOf?: readonly string[];
+  /**
+   * false: plain CBOR from a sensor (SenML CBOR, RFC 8428 §6), same limits but no determinism:
+   * any argument width, any key order, integer or text keys, any float width, `null`; maps are
+   * returned as `Map`. Indefinite lengths, tags and `undefined` are still refused.
+   */
+  deterministic?: boolean;
 }
 
 export class CborLimitError extends Error {
@@ -72,7 +78,11 @@ class Scanner {
     private readonly b: Uint8Array,
     private readonly limits: CborLimits,
     private readonly spans: Map<string, [number, number][]>,
-  ) {}
+  ) {
+    this.strict = limits.deterministic ?? true;
+  }
+
+  private readonly strict: boolean;
 
   private fail(message: string, at = this.pos): never {
     throw new CborLimitError(message, at);
@@ -92,7 +102,7 @@ class Scanner {
     for (let k = 0; k < size; k++) v = v * 256 + this.b[this.pos + k]!;
     this.pos += size;
     const min = size === 1 ? 24 : size === 2 ? 0x100 : size === 4 ? 0x10000 : 0x100000000;
-    if (v < min) this.fail('argument not in its shortest form (§2 rule 2)', start);
+    if (this.strict && v < min) this.fail('argument not in its shortest form (§2 rule 2)', start);
     // Beyond 2^53 - 1 a JavaScript number is not exact (§1: integers are within ±(2^53−1)).
     if (v > Number.MAX_SAFE_INTEGER) this.fail('integer or length beyond 2^53 - 1 (§1)', start);
     return v;
@@ -135,7 +145,7 @@ class Scanner {
       case 4:
         return this.array(arg, depth + 1, path, start);
       case 5:
-        return this.map(arg, depth + 1, path, start);
+        return this.strict ? this.map(arg, depth + 1, path, start) : this.plainMap(arg, depth + 1, path, start);
       default:
         return this.fail(`tag ${arg} (§2 rule 1: no tags)`, start);
     }
@@ -203,15 +213,33 @@ class Scanner {
     return out;
   }
 
+  /** A map of plain CBOR: integer or text keys, any order, none twice. */
+  private plainMap(len: number, depth: number, path: string, start: number): Map<string | number, unknown> {
+    this.enter(len, depth, path, start, 'map');
+    const out = new Map<string | number, unknown>();
+    for (let k = 0; k < len; k++) {
+      const keyFrom = this.pos;
+      this.need(1);
+      const major = this.b[this.pos]! >> 5;
+      if (major !== 0 && major !== 1 && major !== 3) this.fail(`map key at ${path || '(top)'} is neither an integer nor a text string`, keyFrom);
+      const key = this.item(depth, path) as string | number;
+      if (out.has(key)) this.fail(`duplicate map key ${JSON.stringify(key)} at ${path || '(top)'}`, keyFrom);
+      out.set(key, this.item(depth, path === '' ? String(key) : `${path}.${String(key)}`));
+    }
+    return out;
+  }
+
   private simple(info: number, start: number): unknown {
     if (info === 20) return false;
     if (info === 21) return true;
+    if (!this.strict && info === 22) return null;
     const size = info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
     if (size === 0) this.fail(info === 22 ? 'null (§2 rule 1)' : info === 23 ? 'undefined (§2 rule 1)' : `simple value ${info} (§2 rule 1)`, start);
     this.need(size);
     const view = new DataView(this.b.buffer, this.b.byteOffset + this.pos, size);
     const value = size === 2 ? halfToNumber(view.getUint16(0)) : size === 4 ? view.getFloat32(0) : view.getFloat64(0);
     this.pos += size;
+    if (!this.strict) return value;
     // §2 rules 3 and 4: the float must be exactly the encoding the reference encoder writes.
     const canonical = encode(value, rfc8949EncodeOptions);
     if (canonical.length !== size + 1 || !sameBytes(canonical, this.b, start)) {
