@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { isPermissionError, permissionError } from '../config/file-access.js';
+import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDoctorCommand } from './doctor.js';

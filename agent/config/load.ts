@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { AgentError } from '../errors.js';
-import { existsOrPermission, isPermissionError, permissionError } from './file-access.js';
+import { existsOrPermission, isPermissionError, permissionError } from '../util/file-access.js';
 import { configSchema, type AgentConfig } from './schema.js';
 
 export const CONFIG_FILE = 'edge-agent.yaml';

@@ -1,6 +1,5 @@
 import { copyFileSync, existsSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
 import { AgentError } from '../errors.js';
 
 /**
@@ -39,21 +38,6 @@ export function replacedKeys(keyPath: string): string[] {
       .map((f) => join(dir, f));
   } catch {
     return [];
-  }
-}
-
-/** The device a store is bound to (meta.device_id), read without migrating or locking; undefined when unknown. */
-export function storeDevice(storePath: string): string | undefined {
-  if (!existsSync(storePath)) return undefined;
-  try {
-    const db = new Database(storePath, { readonly: true, fileMustExist: true });
-    try {
-      return (db.prepare("SELECT value FROM meta WHERE key = 'device_id'").pluck().get() as string | undefined) ?? undefined;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return undefined;
   }
 }
 

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, openSync, closeSync, readFileSync, renameSync, s
 import ed2curve from 'ed2curve';
 import nacl from 'tweetnacl';
 import { dirname } from 'node:path';
-import { existsOrPermission, isPermissionError, permissionError } from '../config/file-access.js';
+import { existsOrPermission, isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 import { deviceIdFromPublicKey } from './device-id.js';
 import { weakPointReason } from './ed25519-points.js';

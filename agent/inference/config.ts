@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isValidTopicFilter } from '../sources/mqtt/config.js';
-import { didKeySchema } from '../config/did-key.js';
+import { isValidTopicFilter } from '../util/topic-filter.js';
+import { didKeySchema } from '../identity/did-key-schema.js';
 
 const modelId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a model id of the manifest');
 

@@ -1,5 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { describeTlsError, type TlsOptions } from '../config/tls.js';
+import { describeTlsError, type TlsOptions } from '../util/tls.js';
 import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';

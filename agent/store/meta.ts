@@ -1,3 +1,5 @@
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { keyMismatch, restoreHint } from '../identity/key-backup.js';
 import type { Db } from './database.js';
 
@@ -25,5 +27,20 @@ export function bindDevice(db: Db, deviceId: string, path: string, keyPath?: str
   else if (bound !== deviceId) {
     const hint = keyPath ? restoreHint(keyPath) : 'use the matching key file or another --data-dir';
     throw keyMismatch(`store ${path} belongs to device ${bound}, but the key file${keyPath ? ` ${keyPath}` : ''} is ${deviceId}; ${hint}`);
+  }
+}
+
+/** The device a store is bound to (meta.device_id), read without migrating or locking; undefined when unknown. */
+export function storeDevice(storePath: string): string | undefined {
+  if (!existsSync(storePath)) return undefined;
+  try {
+    const db = new Database(storePath, { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare("SELECT value FROM meta WHERE key = 'device_id'").pluck().get() as string | undefined) ?? undefined;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
   }
 }

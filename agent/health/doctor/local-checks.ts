@@ -1,17 +1,15 @@
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
-import { createSocket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { permissionError, runningUser } from '../../config/file-access.js';
+import { permissionError, runningUser } from '../../util/file-access.js';
 import { errorMessage } from '../../errors.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../../identity/device-id.js';
 import { LOCK_FILE } from '../../store/lock.js';
-import { fail, pass, skip, warn, type CheckResult } from './types.js';
+import { fail, pass, skip, warn, type CheckResult } from '../../contracts/doctor-check.js';
 
 /**
  * Doctor checks of what the agent needs on this machine and from its receiver (issue 12): the data
- * dir and store writable by the user the agent runs as, every UDP listen port free or the running
- * agent's, and the receiver's published key equal to `receiver_key`.
+ * dir and store writable by the user the agent runs as, and the receiver's published key equal to
+ * `receiver_key`. (A CoAP listen port: sources/coap-server/doctor-check.ts.)
  */
 
 const writable = (p: string, dir = false) => {
@@ -34,37 +32,6 @@ export function checkDataDir(dataDir: string, storePath: string): CheckResult {
     }
   }
   return pass('data-dir', dataDir, `the data dir${existsSync(storePath) ? ' and the store' : ''} are writable by ${user}`);
-}
-
-/** The pid of a live agent holding the data dir's lock, if any. */
-function runningAgent(dataDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dataDir, LOCK_FILE), 'utf8').trim());
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A CoAP listen address: free for the agent, or held by the agent running on this data dir. */
-export function checkUdpListen(sourceId: string, host: string, port: number, dataDir: string): Promise<CheckResult> {
-  const shown = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const subject = `sources.${sourceId}.listen`;
-  return new Promise((resolve) => {
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      socket.close();
-      if (err.code === 'EADDRINUSE') {
-        const pid = runningAgent(dataDir);
-        if (pid !== undefined) return resolve(pass('coap', subject, `udp ${shown} is held by the running agent (pid ${pid})`));
-        return resolve(fail('coap', subject, `udp ${shown} is taken by another program, and no agent runs on this data dir`, `find it (ss -lunp | grep ':${port} ') and stop it, or choose another port in ${subject}`));
-      }
-      if (err.code === 'EADDRNOTAVAIL') return resolve(fail('coap', subject, `${host} is not an address of this machine`, `set ${subject} to one of its addresses (ip -brief address)`));
-      resolve(fail('coap', subject, `cannot listen on udp ${shown}: ${errorMessage(err)}`, `choose another port in ${subject} (above 1023 without privileges)`));
-    });
-    socket.bind(port, host, () => socket.close(() => resolve(pass('coap', subject, `udp ${shown} is free for the CoAP endpoint (the agent is not running)`))));
-  });
 }
 
 /** GET /v1/receiver next to the uplink URL (wire-format.md §7) must publish the configured receiver_key. */

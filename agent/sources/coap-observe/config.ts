@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { urlPortProblem } from '../../config/port-range.js';
+import { urlPortProblem } from '../../util/port-range.js';
 
 export const coapObserveSourceSchema = z.strictObject({
   type: z.literal('coap-observe'),

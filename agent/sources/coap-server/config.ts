@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { portInRange } from '../../config/port-range.js';
+import { portInRange } from '../../util/port-range.js';
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { didKeySchema } from '../../config/did-key.js';
-import { urlPortProblem } from '../../config/port-range.js';
-import { tlsSchema } from '../../config/tls.js';
+import { didKeySchema } from '../../identity/did-key-schema.js';
+import { urlPortProblem } from '../../util/port-range.js';
+import { tlsSchema } from '../../util/tls.js';
 
 /** `{device}` in a topic stands for the device id (did:key:...), so one config fits every gateway. */
 export const DEVICE_PLACEHOLDER = '{device}';

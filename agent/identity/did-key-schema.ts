@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { publicKeyFromDeviceId } from '../identity/device-id.js';
+import { publicKeyFromDeviceId } from './device-id.js';
 
 function keyProblem(text: string): string | undefined {
   try {
