@@ -6,6 +6,7 @@ import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import type { ReceiverOptions, RunningReceiver } from '../receiver/server.js';
 import { absDir, parseHostPort, parseLogLevel, stopOnSignal } from './common.js';
+import { urlPortProblem } from '../util/port-range.js';
 
 interface ReceiveOptions {
   listen: string;
@@ -45,6 +46,8 @@ function receiverOptions(opts: ReceiveOptions, log: Logger): Omit<ReceiverOption
   if (opts.tlsCert && opts.tlsKey) out.tls = { cert: readFlagFile(opts.tlsCert, '--tls-cert'), key: readFlagFile(opts.tlsKey, '--tls-key') };
   if (opts.mqttUrl) {
     if (!/^mqtts?:\/\/[^/\s]+$/.test(opts.mqttUrl)) throw new AgentError('USAGE', `--mqtt-url: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got "${opts.mqttUrl}"`);
+    const badPort = urlPortProblem(opts.mqttUrl);
+    if (badPort) throw new AgentError('USAGE', `--mqtt-url: ${badPort}`);
     const tlsConfig = {
       insecure_skip_verify: false,
       ...(opts.mqttCaFile ? { ca_file: opts.mqttCaFile } : {}),

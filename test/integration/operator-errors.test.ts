@@ -157,6 +157,8 @@ describe('Found 9: flag and config values refused where they are read, with the 
     const dir = join(tempDir('ops'), 'data');
     let r = cli(['init', '--data-dir', dir, '--mqtt-url', 'mqtt://127.0.0.1:99999']);
     expect(r).toMatchObject({ code: 2, stderr: 'edge-agent: --mqtt-url: port 99999 is out of range 1..65535\n' });
+    // The receiver's --mqtt-url too (it was a RangeError from the MQTT client).
+    expect(cli(['receive', '--listen', '127.0.0.1:0', '--data-dir', tempDir('receiver'), '--mqtt-url', 'mqtt://127.0.0.1:99999'])).toMatchObject({ code: 2, stderr: 'edge-agent: --mqtt-url: port 99999 is out of range 1..65535\n' });
     const ok = initDir(['--mqtt-url', 'mqtt://127.0.0.1:1883', '--no-http']);
     patchConfig(ok.dir, [[['sources', 'mqtt', 'url'], 'mqtt://127.0.0.1:99999']]);
     r = cli(['run', '--data-dir', ok.dir]);
