@@ -6,6 +6,7 @@ import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import type { ReceiverOptions, RunningReceiver } from '../receiver/server.js';
 import { absDir, parseHostPort, parseLogLevel, stopOnSignal } from './common.js';
+import { isPermissionError, permissionError } from '../util/file-access.js';
 import { urlPortProblem } from '../util/port-range.js';
 
 interface ReceiveOptions {
@@ -72,6 +73,9 @@ async function runReceiver(opts: ReceiveOptions): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof AgentError || typeof code !== 'string') throw err;
+    // The data dir or a file in it, not the address: named with its owner, mode and the fix.
+    const path = (err as NodeJS.ErrnoException).path;
+    if (isPermissionError(err) && typeof path === 'string') throw permissionError(path, 'write', absDir(opts.dataDir), err);
     // EADDRINUSE, EADDRNOTAVAIL, EACCES, ENOTFOUND...: the --listen value cannot be used here.
     throw new AgentError('USAGE', `--listen ${opts.listen}: cannot listen (${errorMessage(err)})`, { cause: err });
   }

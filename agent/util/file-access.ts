@@ -1,4 +1,4 @@
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { AgentError } from '../errors.js';
@@ -72,7 +72,8 @@ export function permissionError(path: string, want: Access, dataDir?: string, ca
   const o = owner(b.path);
   const what = o?.isDir ? 'directory' : 'file';
   const who = o ? `it is owned by ${o.text} with mode ${o.mode}` : 'its owner and mode cannot be read';
-  const chownTarget = dataDir ?? b.path;
+  // The data dir when it exists (everything in it belongs to the agent's user), else what blocks.
+  const chownTarget = dataDir !== undefined && existsSync(dataDir) ? dataDir : b.path;
   const chmod = o?.isDir ? `chmod u+rwx ${b.path}` : /\.key$|\.key\./.test(b.path) ? `chmod 600 ${b.path}` : `chmod u+rw ${b.path}`;
   return new AgentError(
     'PERMISSION',

@@ -121,6 +121,13 @@ describe.skipIf(!asRoot)('Found 8: permission problems name the file, owner, mod
     expect(d.stdout).toContain(`FAIL config          ${dir}: cannot enter directory ${dir}`);
     expect(d.stdout).toContain(`fix: sudo chown -R nobody: ${dir} && chmod u+rwx ${dir}`);
     expect(d.stdout).not.toContain('no config at');
+    // The receiver too: its data dir inside one it cannot enter is not a --listen problem.
+    const rcv = cliAsNobody(['receive', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'receiver')]);
+    expect(rcv.code).toBe(2);
+    expect(rcv.stderr).toBe(
+      `edge-agent: cannot enter directory ${dir} (on the way to ${join(dir, 'receiver')}): permission denied; it is owned by root:root with mode 700, and edge-agent runs as nobody (uid 65534). ` +
+        `Fix: sudo chown -R nobody: ${dir} && chmod u+rwx ${dir} (files made by \`sudo edge-agent init\` belong to root), or run edge-agent as the owner\n`,
+    );
   });
 
   it('files left owned by root after `sudo edge-agent init`: the key file is named with its owner and mode, exit 2 (systemd does not restart)', () => {
