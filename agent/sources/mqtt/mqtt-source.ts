@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describeTlsError } from '../../util/tls.js';
+import { excerpt, ThrottledWarn } from '../../util/log-throttle.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
@@ -18,6 +19,7 @@ export class MqttSource implements Source {
   readonly id: string;
   private client: MqttClient | undefined;
   private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
+  private readonly rejectWarn: ThrottledWarn;
   private connected = false;
   private lastMessageAt: number | undefined;
   private lastError: string | undefined;
@@ -31,6 +33,7 @@ export class MqttSource implements Source {
     private readonly ctx: SourceContext,
   ) {
     this.id = ctx.id;
+    this.rejectWarn = new ThrottledWarn(ctx.log);
   }
 
   async start(): Promise<void> {
@@ -119,12 +122,13 @@ export class MqttSource implements Source {
       result = { readings: [], rejections: [{ reason: `payload of ${payload.length} bytes exceeds max_payload_bytes ${this.cfg.max_payload_bytes}` }] };
     } else {
       const now = Date.now();
-      result = parsePayload(payload, { defaultSensor: sensorFromTopic(filter, topic), nowMs: now, clockSynced: this.ctx.clock.isSynced(now) });
+      result = parsePayload(payload, { defaultSensor: sensorFromTopic(filter, topic), nowMs: now, clockSynced: this.ctx.clock.isSynced(now) }, this.cfg.fields);
     }
     const rejected = result.rejections.map((r) => r.reason);
     if (rejected.length > 0) {
       this.stats.rejected += rejected.length;
-      this.ctx.log.warn({ topic, reasons: rejected.slice(0, 5), payload_bytes: payload.length }, 'rejected payload');
+      // Counted every time; logged at most once a minute per topic, with an excerpt to recognise it by.
+      this.rejectWarn.warn(topic, { topic, reasons: rejected.slice(0, 5), payload_bytes: payload.length, excerpt: excerpt(payload) }, 'rejected payload');
     }
     const fingerprint = messageId === undefined ? undefined : createHash('sha256').update(topic).update('\0').update(payload).digest();
     const sub = {
