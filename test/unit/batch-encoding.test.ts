@@ -20,5 +20,5 @@ describe('batch body encoding reuses the Merkle leaves', () => {
         else expect(() => verifyBatchEnvelope(b.envelope)).toThrow(/array of 65536 at r, more than the limit of 10000/);
       }
     }
-  });
+  }, 180_000); // 65,536-reading batches: a minute on a machine loaded by other suites, seconds on a calm one
 });
