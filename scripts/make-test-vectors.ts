@@ -59,7 +59,7 @@ const BATCH3_VERDICTS: StoredVerdict[] = [
 const BATCH4_READINGS: StoredReading[] = [{ id: 14, sensor: 'pump1/temp', ts: T + 69_000, timeSource: 'sensor', value: 22.5, unit: 'Cel', source: 'mqtt', boot: 2 }];
 const BATCH4_DROPS = [{ s: 'pump1/temp', n: 1 }, { s: 'pump1/flow', n: 1 }];
 
-/** Batch 5: one reading and a verdict whose outputs are `__proto__` and `error` (a leaf a naive parser rebuilds without `__proto__`). */
+/** Standalone batch: one reading and a verdict whose outputs are `__proto__` and `error` (a leaf a naive parser rebuilds without `__proto__`). */
 const BATCH5_READINGS: StoredReading[] = [{ id: 40, sensor: 'pump1/temp', ts: T + 75_000, timeSource: 'gateway-synced', value: 22, unit: 'Cel', source: 'mqtt', boot: 2 }];
 const BATCH5_VERDICTS: StoredVerdict[] = [
   { id: 4, key: 'pump1/temp', modelId: 'stream-ad', modelSha256: Uint8Array.from({ length: 32 }, (_, k) => 0xa0 + k), windowStart: T + 45_000, ts: T + 75_000, readingId: 40, outputs: JSON.parse('{"__proto__": 0.25, "error": 1.5}') as Record<string, number>, score: 0.25, value: 0.25, threshold: 0.5, alert: false, changed: false },
@@ -201,8 +201,9 @@ export function makeVectors() {
   const b2 = buildBatch(device, { seq: 2, prevHash: b1.hash, bootCounter: 2, clockSynced: true, createdMs: T + 2_000 }, BATCH2_READINGS);
   const b3 = buildBatch(device, { seq: 3, prevHash: b2.hash, bootCounter: 2, clockSynced: true, createdMs: T + 62_000 }, BATCH3_READINGS, BATCH3_VERDICTS);
   const b4 = buildBatch(device, { seq: 4, prevHash: b3.hash, bootCounter: 2, clockSynced: true, createdMs: T + 70_000, drops: BATCH4_DROPS }, BATCH4_READINGS);
-  // Batch 5 (issue 12): an output named "__proto__", which §4.4's pattern allows; JSON.parse makes it an own key.
-  const b5 = buildBatch(device, { seq: 5, prevHash: b4.hash, bootCounter: 2, clockSynced: true, createdMs: T + 80_000 }, BATCH5_READINGS, BATCH5_VERDICTS);
+  // Issue 12: an output named "__proto__", which §4.4's pattern allows (JSON.parse makes it an own key). Outside the
+  // chain (seq 100, prev not a held batch), so that no seq of the device is signed twice (version 3's vectors take seq 5).
+  const protoBatch = buildBatch(device, { seq: 100, prevHash: new Uint8Array(32).fill(0x55), bootCounter: 2, clockSynced: true, createdMs: T + 80_000 }, BATCH5_READINGS, BATCH5_VERDICTS);
   const receiptFields = { dev: device.publicKey, seq: 1, hash: b1.hash, at: T + 1_200 };
   const receipt = signReceipt(receiver, receiptFields);
   const receiptEnv = canonicalDecode(receipt, 'receipt') as { body: Uint8Array; sig: Uint8Array };
@@ -219,7 +220,7 @@ export function makeVectors() {
       const leaves = MERKLE_LEAVES.slice(0, n);
       return { leaves, leafHashes: leaves.map((l) => hex(leafHash(b(l)))), root: hex(merkleRoot(leaves.map(b))) };
     }),
-    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2), batchVector('batch-3', BATCH3_READINGS, b3, BATCH3_VERDICTS), batchVector('batch-4-with-drops', BATCH4_READINGS, b4), batchVector('batch-5-output-named-proto', BATCH5_READINGS, b5, BATCH5_VERDICTS)],
+    batches: [batchVector('batch-1', BATCH1_READINGS, b1), batchVector('batch-2', BATCH2_READINGS, b2), batchVector('batch-3', BATCH3_READINGS, b3, BATCH3_VERDICTS), batchVector('batch-4-with-drops', BATCH4_READINGS, b4)],
     receipt: {
       name: 'receipt-for-batch-1',
       fields: { dev: hex(receiptFields.dev), seq: receiptFields.seq, hash: hex(receiptFields.hash), at: receiptFields.at },
@@ -229,6 +230,12 @@ export function makeVectors() {
       base64: Buffer.from(receipt).toString('base64'),
     },
     negative: negativeVectors(device, receiver, b1, b3),
+    standalone: [
+      {
+        ...batchVector('output-named-proto', BATCH5_READINGS, protoBatch, BATCH5_VERDICTS),
+        description: 'a valid version-2 batch outside the chain (seq 100) whose verdict has outputs "__proto__" and "error" (§4.4): a verifier keeps both, and the leaf and vroot match',
+      },
+    ],
     negativeReceipts: [
       { name: 'receipt-for-another-seq', error: 'another batch', description: 'a valid receipt for seq 2, checked as the receipt of batch 1', envelope: hex(wrongSeq) },
       { name: 'receipt-signed-by-device', error: 'signature does not verify', description: 'the receipt body of batch 1 (rcv = receiver key) signed by the device key', envelope: hex(byDevice) },
