@@ -26,6 +26,8 @@ export interface SerialProgress {
   session: number;
   sensor: number;
   seq: number;
+  /** Readings of this sensor the device declared lost (PROTOCOL.md §3.8): counted as serial_lost. */
+  lost?: { count: number; label: string };
 }
 
 export interface SubmitResult {
@@ -143,7 +145,10 @@ export class ReadingStore {
       if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
-    for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
+    for (const p of sub.serialProgress ?? []) {
+      this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
+      if (p.lost) this.countIn('serial_lost', p.lost.label, p.lost.count);
+    }
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
     return { accepted, duplicates };

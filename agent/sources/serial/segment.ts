@@ -1,0 +1,148 @@
+import type { SerialProgress } from '../../store/reading-store.js';
+import type { Reading } from '../../types.js';
+import type { Frame, ProtocolVersion, SensorInfo } from './protocol.js';
+
+/** RFC 1982 serial number arithmetic on 32 bits (PROTOCOL.md §3.3): is a after b? */
+export const after = (a: number, b: number) => a !== b && ((a - b) >>> 0) < 0x80000000;
+
+/** One device boot session as the gateway knows it after accepting its HELLO (PROTOCOL.md §4.1). */
+export interface DeviceSession {
+  uid: string;
+  session: number;
+  version: ProtocolVersion;
+  firmware: string;
+  sensors: Map<number, SensorInfo>;
+  /** Settled progress per sensor index, exactly as the store has committed it (§4.2). */
+  committed: Map<number, number>;
+  /** Version 1: ERROR 2 seen, and the sensors whose one overflow hole was then accepted (§7). */
+  overflowSeen: boolean;
+  jumped: Set<number>;
+}
+
+/** What the serial source counts beside the store's counters, for the source's whole life. */
+export interface LineCounters {
+  gaps: number;
+  lost: number;
+  out_of_order: number;
+  resent: number;
+  errors_from_device: number;
+  reopens: number;
+  hello_requests: number;
+}
+
+/**
+ * The frames between two HELLOs, judged against one session's committed progress and turned into
+ * one store submission. Nothing in it is acknowledged before the submission commits; then the
+ * ACKs are computed from the committed progress, for this segment's session (§3.3).
+ */
+export class Segment {
+  readonly readings: Reading[] = [];
+  readonly rejected: string[] = [];
+  /** Settled progress this segment adds, per sensor index. */
+  readonly progress = new Map<number, number>();
+  /** Sensors that sent a duplicate: their current ACK is repeated (§4.2). */
+  readonly reack = new Set<number>();
+  /** Readings declared lost per sensor index (§3.8). */
+  readonly lost = new Map<number, number>();
+  /** Resends of readings already settled (§4.2). */
+  duplicates = 0;
+
+  constructor(
+    readonly dev: DeviceSession | undefined,
+    private readonly counters: LineCounters,
+    private readonly requestHello: (version: ProtocolVersion) => void,
+  ) {}
+
+  get storesSomething(): boolean {
+    return this.readings.length > 0 || this.rejected.length > 0 || this.progress.size > 0;
+  }
+
+  /** The last settled sequence of a sensor: this segment's, else the committed one. */
+  private last(sensor: number): number | undefined {
+    return this.progress.get(sensor) ?? this.dev?.committed.get(sensor);
+  }
+
+  /** The device's session if `f` belongs to it; otherwise counts why not and asks for HELLO (§3.2, §3.6). */
+  private sessionOf(f: Frame & { session?: number }, what: string): DeviceSession | undefined {
+    const dev = this.dev;
+    if (!dev) {
+      this.rejected.push(`${what} before hello`);
+      this.requestHello(f.version);
+      return undefined;
+    }
+    if (f.version !== dev.version || (dev.version === 2 && f.session !== dev.session)) {
+      this.rejected.push(`${what} of another session`);
+      this.requestHello(f.version);
+      return undefined;
+    }
+    return dev;
+  }
+
+  reading(f: Extract<Frame, { type: 'reading' }>, now: number, timeSource: Reading['timeSource']): void {
+    const dev = this.sessionOf(f, 'reading');
+    if (!dev) return;
+    const last = this.last(f.sensor);
+    if (last !== undefined && !after(f.seq, last)) {
+      this.counters.resent++;
+      this.duplicates++;
+      this.reack.add(f.sensor);
+      return;
+    }
+    // §4.3: the next expected number is progress + 1, or 0 for a sensor with no progress.
+    const expected = last === undefined ? 0 : (last + 1) >>> 0;
+    if (f.seq !== expected) {
+      // Version 1 after ERROR 2: the first jump of each sensor is the overflow's hole (§7).
+      if (dev.version === 1 && dev.overflowSeen && !dev.jumped.has(f.sensor) && after(f.seq, expected)) {
+        this.counters.gaps += (f.seq - expected) >>> 0;
+        dev.jumped.add(f.sensor);
+      } else {
+        // Not stored, not acknowledged: the device's resend, oldest first, fills the hole.
+        this.counters.out_of_order++;
+        return;
+      }
+    }
+    const info = dev.sensors.get(f.sensor);
+    // §3.2: refused for good, counted, and settled so that the device stops resending it.
+    if (!info) this.rejected.push(`sensor index ${f.sensor} not in HELLO`);
+    else if (f.values.some((v) => !Number.isFinite(v))) this.rejected.push('non-finite value');
+    else {
+      f.values.forEach((value, k) => {
+        this.readings.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource, value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq });
+      });
+    }
+    this.progress.set(f.sensor, f.seq);
+  }
+
+  /** §3.8: the device lost this sensor's unacknowledged readings up to `throughSeq` for good. */
+  lostNotice(f: Extract<Frame, { type: 'lost' }>): void {
+    const dev = this.sessionOf(f, 'lost notice');
+    if (!dev) return;
+    const last = this.last(f.sensor);
+    if (last !== undefined && !after(f.throughSeq, last)) {
+      this.reack.add(f.sensor); // already settled: say so again
+      return;
+    }
+    const n = last === undefined ? f.throughSeq + 1 : (f.throughSeq - last) >>> 0;
+    this.lost.set(f.sensor, (this.lost.get(f.sensor) ?? 0) + n);
+    this.counters.lost += n;
+    this.progress.set(f.sensor, f.throughSeq);
+  }
+
+  heartbeat(f: Extract<Frame, { type: 'heartbeat' }>): void {
+    // §3.5: a version 2 heartbeat of another session means its HELLO was lost.
+    const dev = this.dev;
+    if (f.version === 2 && (!dev || dev.version !== 2 || dev.session !== f.session)) this.requestHello(2);
+  }
+
+  /** The store's view of this segment: the progress rows to commit with the readings. */
+  serialProgress(source: string): SerialProgress[] {
+    const dev = this.dev;
+    if (!dev) return [];
+    return [...this.progress].map(([sensor, seq]) => {
+      const lost = this.lost.get(sensor);
+      const p: SerialProgress = { device: dev.uid, session: dev.session, sensor, seq };
+      if (lost) p.lost = { count: lost, label: `${source}: ${dev.sensors.get(sensor)?.id ?? `index ${sensor}`}` };
+      return p;
+    });
+  }
+}
