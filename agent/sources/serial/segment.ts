@@ -17,7 +17,23 @@ export interface DeviceSession {
   /** Version 1: ERROR 2 seen, and the sensors whose one overflow hole was then accepted (§7). */
   overflowSeen: boolean;
   jumped: Set<number>;
+  /**
+   * Readings that came ahead of a hole, per sensor, held in memory (never acknowledged) until the
+   * hole is filled: then they are stored with it, and the device's go-back resend of them is a
+   * duplicate rather than the only copy. Bounded by MAX_AHEAD per sensor.
+   */
+  ahead: Map<number, Map<number, Held>>;
 }
+
+/** A reading held ahead of a hole, with the gateway time it arrived at (its timestamp, §3.2). */
+export interface Held {
+  f: Extract<Frame, { type: 'reading' }>;
+  now: number;
+  timeSource: Reading['timeSource'];
+}
+
+/** Readings held ahead of a hole per sensor (§4.3): a bound on memory, whatever the line does. */
+export const MAX_AHEAD = 2048;
 
 /** What the serial source counts beside the store's counters, for the source's whole life. */
 export interface LineCounters {
@@ -98,11 +114,39 @@ export class Segment {
       } else {
         // Not stored, not acknowledged: the device's resend, oldest first, fills the hole.
         this.counters.out_of_order++;
+        this.holdAhead(dev, { f, now, timeSource }, expected);
         return;
       }
     }
+    this.settle(dev, f, now, timeSource);
+    this.takeAhead(dev, f.sensor);
+  }
+
+  private holdAhead(dev: DeviceSession, h: Held, expected: number): void {
+    if (!dev.sensors.has(h.f.sensor) || !after(h.f.seq, expected) || ((h.f.seq - expected) >>> 0) > MAX_AHEAD) return;
+    let held = dev.ahead.get(h.f.sensor);
+    if (!held) dev.ahead.set(h.f.sensor, (held = new Map()));
+    if (held.size < MAX_AHEAD && !held.has(h.f.seq)) held.set(h.f.seq, h);
+  }
+
+  /** After progress moved: the readings held just behind it follow, in order. */
+  private takeAhead(dev: DeviceSession, sensor: number): void {
+    const held = dev.ahead.get(sensor);
+    if (!held || held.size === 0) return;
+    for (;;) {
+      const last = this.last(sensor);
+      if (last === undefined) return;
+      for (const seq of held.keys()) if (!after(seq, last)) held.delete(seq); // settled meanwhile
+      const next = held.get((last + 1) >>> 0);
+      if (!next) return;
+      held.delete(next.f.seq);
+      this.settle(dev, next.f, next.now, next.timeSource);
+    }
+  }
+
+  /** §3.2: stored, or refused for good (counted), and in either case settled. */
+  private settle(dev: DeviceSession, f: Extract<Frame, { type: 'reading' }>, now: number, timeSource: Reading['timeSource']): void {
     const info = dev.sensors.get(f.sensor);
-    // §3.2: refused for good, counted, and settled so that the device stops resending it.
     if (!info) this.rejected.push(`sensor index ${f.sensor} not in HELLO`);
     else if (f.values.some((v) => !Number.isFinite(v))) this.rejected.push('non-finite value');
     else {
@@ -126,6 +170,7 @@ export class Segment {
     this.lost.set(f.sensor, (this.lost.get(f.sensor) ?? 0) + n);
     this.counters.lost += n;
     this.progress.set(f.sensor, f.throughSeq);
+    this.takeAhead(dev, f.sensor);
   }
 
   heartbeat(f: Extract<Frame, { type: 'heartbeat' }>): void {

@@ -231,6 +231,7 @@ export class SerialSource implements Source {
       committed,
       overflowSeen: same && this.device!.overflowSeen,
       jumped: same ? this.device!.jumped : new Set(),
+      ahead: same ? this.device!.ahead : new Map(),
     };
     if (!same) this.ctx.log.info({ path: this.cfg.path, device: uid, session: f.session, version: f.version, firmware: this.device.firmware, sensors: f.sensors.map((s) => s.id), known: committed.size > 0 }, 'device said hello');
     if (f.version === 2) this.write({ version: 2, type: 'hello-ack', session: f.session, uptimeMs: f.uptimeMs ?? 0, state: committed.size > 0 ? HELLO_STATE.known : HELLO_STATE.new });
