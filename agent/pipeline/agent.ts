@@ -12,6 +12,7 @@ import { StoreBudget } from '../store/budget.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
+import { EventStore } from '../store/event-store.js';
 import { createSource } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
 import { createUplink } from '../uplink/registry.js';
@@ -150,6 +151,7 @@ export class Agent {
       this.batcher.onBatch(() => this.forwarder?.wake());
     }
 
+    const sourceEvents = new EventStore(this.db, this.bootCounter);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       createSource(cfg, {
         id,
@@ -158,6 +160,7 @@ export class Agent {
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
         serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
+        events: sourceEvents,
       }),
     );
     const forwarder = this.forwarder;

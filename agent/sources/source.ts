@@ -1,6 +1,7 @@
 import type { ClockStatus } from '../clock/clock-status.js';
 import type { Logger } from '../log.js';
 import type { GroupCommitWriter } from '../pipeline/group-commit.js';
+import type { AgentEventInput } from '../store/event-store.js';
 
 export interface SourceHealth {
   type: string;
@@ -26,6 +27,8 @@ export interface SourceContext {
   resolvePath(p: string): string;
   /** Serial sources: the highest committed sequence per sensor of a device session (PROTOCOL.md §4). */
   serialProgress(device: string, session: number): Map<number, number>;
+  /** Events carried upstream in the next batch (store/event-store.ts), e.g. 'serial.session'. */
+  events?: { record(e: AgentEventInput): number };
 }
 
 /**

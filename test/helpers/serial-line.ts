@@ -5,7 +5,7 @@ import { FrameDecoder } from '../../agent/sources/serial/frame-decoder.js';
 import { encodeFrame, type Frame } from '../../agent/sources/serial/protocol.js';
 import { waitFor } from './ports.js';
 
-export type Received = { frame: Frame; at: number; whileLocked: boolean };
+export type Received = { frame: Frame; at: number; lockedHold: number | undefined };
 
 /**
  * The device end of a pty, played by hand: writes frames (several in one write, when the test
@@ -16,13 +16,14 @@ export class DeviceLine {
   readonly received: Received[] = [];
   private readonly decoder = new FrameDecoder();
   private lock: Database.Database | undefined;
+  private holds = 0;
 
   private constructor(
     private readonly port: SerialPort,
     private readonly dbPath: string,
   ) {
     port.on('data', (chunk: Buffer) => {
-      for (const frame of this.decoder.push(chunk)) this.received.push({ frame, at: Date.now(), whileLocked: this.lock !== undefined });
+      for (const frame of this.decoder.push(chunk)) this.received.push({ frame, at: Date.now(), lockedHold: this.lock ? this.holds : undefined });
     });
   }
 
@@ -61,6 +62,7 @@ export class DeviceLine {
     const db = new Database(this.dbPath, { timeout: 10_000 });
     db.prepare('BEGIN IMMEDIATE').run();
     this.lock = db;
+    this.holds++;
   }
 
   /** Runs `during` with the store locked; unlocked whatever happens, so one failure cannot lock the next test out. */
@@ -79,22 +81,24 @@ export class DeviceLine {
     this.lock = undefined;
   }
 
-  /** ACK frames that reached the device while the store could not commit: each one is a premature ACK. */
+  /** ACK frames that reached the device during the last hold of the lock, when the store could not commit: each one is a premature ACK. */
   acksWhileLocked(): Extract<Frame, { type: 'ack' }>[] {
-    return this.received.filter((r) => r.whileLocked && r.frame.type === 'ack').map((r) => r.frame as Extract<Frame, { type: 'ack' }>);
+    return this.received.filter((r) => r.lockedHold === this.holds && r.frame.type === 'ack').map((r) => r.frame as Extract<Frame, { type: 'ack' }>);
   }
 
   /** What the store holds: committed progress per (session, sensor) and readings per sensor name. */
-  store(): { progress(session: number, sensor: number): number | undefined; values(sensor: string): number[]; counter(name: string, label: string): number } {
+  store(): { progress(session: number, sensor: number): number | undefined; values(sensor: string): number[]; counter(name: string, label: string): number; events(kind: string): { key: string; detail: Record<string, unknown> }[] } {
     const db = new Database(this.dbPath, { readonly: true });
     try {
       const progress = db.prepare('SELECT session, sensor, last_seq FROM serial_progress').all() as { session: number; sensor: number; last_seq: number }[];
       const readings = db.prepare('SELECT sensor, value FROM readings ORDER BY id').all() as { sensor: string; value: number }[];
       const counters = db.prepare('SELECT name, label, value FROM counters').all() as { name: string; label: string; value: number }[];
+      const events = db.prepare('SELECT kind, key, detail FROM events ORDER BY id').all() as { kind: string; key: string; detail: string | null }[];
       return {
         progress: (session, sensor) => progress.find((p) => p.session === session && p.sensor === sensor)?.last_seq,
         values: (sensor) => readings.filter((r) => r.sensor === sensor).map((r) => r.value),
         counter: (name, label) => counters.find((c) => c.name === name && c.label === label)?.value ?? 0,
+        events: (kind) => events.filter((e) => e.kind === kind).map((e) => ({ key: e.key, detail: e.detail ? (JSON.parse(e.detail) as Record<string, unknown>) : {} })),
       };
     } finally {
       db.close();

@@ -144,6 +144,7 @@ describe('serial: acknowledged means committed, in every interleaving (issue 19)
       await waitFor(`counter ${reason}`, () => line.store().counter('rejected', `serial: ${reason}`) === 1);
     }
     expect(line.store().values('r/a')).toEqual([]);
+    expect(line.store().events('serial.hello_refused').map((e) => e.detail.reason)).toEqual(cases.map(([, reason]) => reason));
   });
 
   it('v2, Found 3: a lost boot HELLO: the new boot\'s READING is not filed under the old boot\'s names; HELLO_REQUEST, then the right name', async () => {
@@ -176,6 +177,7 @@ describe('serial: acknowledged means committed, in every interleaving (issue 19)
     await line.send({ version: 2, type: 'lost', session, sensor: 0, throughSeq: 5 }, reading(2, session, 0, 6), reading(2, session, 0, 7));
     await line.expect('ack', (f) => f.session === session && f.sensor === 0 && f.seq === 7, from);
     expect(line.store().counter('serial_lost', 'serial: i5/a')).toBe(3);
+    expect(line.store().events('serial.lost')).toContainEqual({ key: 'i5/a', detail: { source: 'serial', device: 'ee19000000000032', session, count: 3, through_seq: 5 } });
     // A later line error (8 lost) is not an overflow: 9 waits for 8.
     from = line.received.length;
     await line.send(reading(2, session, 0, 9), reading(2, session, 1, 1));

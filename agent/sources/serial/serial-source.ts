@@ -106,6 +106,15 @@ export class SerialSource implements Source {
     if (this.port?.isOpen) this.port.write(Buffer.from(encodeFrame(frame)));
   }
 
+  /** An event for the network (carried in the next batch); a failure to store it is logged, never fatal. */
+  private event(kind: string, key: string, detail: Record<string, string | number | boolean>): void {
+    try {
+      this.ctx.events?.record({ kind, key, detail });
+    } catch (err) {
+      this.ctx.log.warn({ err, kind, key }, 'could not store an event for the network');
+    }
+  }
+
   private ack(dev: DeviceSession, sensor: number): void {
     const seq = dev.committed.get(sensor);
     if (seq !== undefined) this.write({ version: dev.version, type: 'ack', session: dev.session, sensor, seq });
@@ -194,6 +203,9 @@ export class SerialSource implements Source {
     if (!dev) return;
     // Only now, committed: tell the device what it may drop (PROTOCOL.md §3.3).
     for (const [sensor, seq] of seg.progress) dev.committed.set(sensor, seq);
+    for (const [sensor, count] of seg.lost) {
+      this.event('serial.lost', dev.sensors.get(sensor)?.id ?? `${this.id}/index-${sensor}`, { source: this.id, device: dev.uid, session: dev.session, count, through_seq: seg.progress.get(sensor) ?? -1 });
+    }
     for (const sensor of new Set([...seg.progress.keys(), ...seg.reack])) this.ack(dev, sensor);
   }
 
@@ -217,6 +229,7 @@ export class SerialSource implements Source {
       this.lastError = `device ${uid}: ${refusal}`;
       this.ctx.log.error({ path: this.cfg.path, device: uid, session: f.session, reason: refusal }, 'HELLO refused: fix the firmware sensor table (firmware-bridge/PROTOCOL.md §3.1)');
       if (f.version === 2) this.write({ version: 2, type: 'hello-ack', session: f.session, uptimeMs: f.uptimeMs ?? 0, state: HELLO_STATE.refused });
+      this.event('serial.hello_refused', this.id, { device: uid, session: f.session, reason: refusal.slice(0, 256) });
       return;
     }
     const same = this.device?.uid === uid && this.device.session === f.session && this.device.version === f.version;
@@ -233,6 +246,7 @@ export class SerialSource implements Source {
       jumped: same ? this.device!.jumped : new Set(),
       ahead: same ? this.device!.ahead : new Map(),
     };
+    if (!same && committed.size === 0) this.event('serial.session', this.id, { device: uid, session: f.session, protocol: f.version, firmware: this.device.firmware.slice(0, 256), sensors: f.sensors.map((x) => `${x.index}=${x.id}`).join(' ').slice(0, 256) });
     if (!same) this.ctx.log.info({ path: this.cfg.path, device: uid, session: f.session, version: f.version, firmware: this.device.firmware, sensors: f.sensors.map((s) => s.id), known: committed.size > 0 }, 'device said hello');
     if (f.version === 2) this.write({ version: 2, type: 'hello-ack', session: f.session, uptimeMs: f.uptimeMs ?? 0, state: committed.size > 0 ? HELLO_STATE.known : HELLO_STATE.new });
     // A session seen before (we restarted, or the line dropped): say at once what we already hold.
