@@ -159,6 +159,8 @@ class Bridge {
     e.count = count;
     for (uint8_t i = 0; i < count; i++) e.values[i] = values[i];
     e.sent_ms = now_ms;
+    e.due = !accepted_;  // sampled before the session is accepted: goes out once it is (not a resend)
+    e.counted = false;
     count_++;
     if (accepted_) send_entry(e, now_ms);
   }
@@ -175,18 +177,19 @@ class Bridge {
     }
   }
 
-  // Call often. §4.2: resends when the oldest unacknowledged reading was last sent resend_ms ago;
+  // Call often. §4.2: readings last sent resend_ms ago go again, oldest first, at most
+  // RESEND_BURST per call, so that a long backlog never stops the device from reading ACKs;
   // HELLO every hello_ms until accepted, or after hello_ms without an ACK; heartbeats (§3.5).
   void poll(uint32_t now_ms, uint32_t resend_ms = 1000, uint32_t hello_ms = 5000) {
     if (!accepted_) {
       if (now_ms - last_hello_ms_ >= hello_ms) hello(now_ms);
-    } else if ((count_ > 0 || lost_pending_) && now_ms - last_ack_ms_ > hello_ms) {
-      hello(now_ms);
-      resend(now_ms);
-    } else if (count_ > 0 && now_ms - ring_[head_].sent_ms >= resend_ms) {
-      resend(now_ms);
-    } else if (lost_pending_ && now_ms - lost_sent_ms_ >= resend_ms) {
-      send_lost_all(now_ms);
+    } else {
+      if ((count_ > 0 || lost_pending_) && now_ms - last_ack_ms_ > hello_ms) {
+        hello(now_ms);
+        resend(now_ms);
+      }
+      if (lost_pending_ && now_ms - lost_sent_ms_ >= resend_ms) send_lost_all(now_ms);
+      send_due(now_ms, resend_ms);
     }
     if (now_ms - last_send_ms_ > 2000) {
       Frame f = Frame();
@@ -198,6 +201,8 @@ class Bridge {
     }
   }
 
+  static const size_t RESEND_BURST = 32;
+
   size_t buffered() const { return count_; }
   uint32_t session() const { return session_; }
   bool accepted() const { return accepted_; }
@@ -207,7 +212,7 @@ class Bridge {
   uint32_t session_changes = 0;  // sessions given up because another boot had used them (§3.7 state 1)
 
  private:
-  struct Entry { uint8_t sensor; uint32_t seq; uint32_t uptime_ms; uint32_t sent_ms; uint8_t count; float values[MAX_VALUES]; };
+  struct Entry { uint8_t sensor; uint32_t seq; uint32_t uptime_ms; uint32_t sent_ms; uint8_t count; bool due; bool counted; float values[MAX_VALUES]; };
 
   static void copy(char* dst, const char* src, size_t max) {
     size_t i = 0;
@@ -260,9 +265,23 @@ class Bridge {
   void send_lost_all(uint32_t now_ms) {
     for (uint8_t s = 0; s < MAX_SENSORS; s++) if (lost_pending_ & (1u << s)) send_lost(s, now_ms);
   }
+  // Makes every unacknowledged reading due now: poll() sends them, oldest first, in bursts.
   void resend(uint32_t now_ms, bool counted = true) {
     send_lost_all(now_ms);  // §3.8: the holes first, so the readings after them are in order
-    for (size_t i = 0; i < count_; i++) { send_entry(ring_[(head_ + i) % RING], now_ms); if (counted) resent++; }
+    for (size_t i = 0; i < count_; i++) { Entry& e = ring_[(head_ + i) % RING]; e.due = true; e.counted = counted; }
+    send_due(now_ms, 0xFFFFFFFFu);
+  }
+  // §4.2: sends up to RESEND_BURST readings, oldest first, that are due (marked, or last sent resend_ms ago).
+  void send_due(uint32_t now_ms, uint32_t resend_ms) {
+    size_t sent = 0;
+    for (size_t i = 0; i < count_ && sent < RESEND_BURST; i++) {
+      Entry& e = ring_[(head_ + i) % RING];
+      if (!e.due && now_ms - e.sent_ms < resend_ms) continue;
+      if (!e.due || e.counted) resent++;
+      e.due = false;
+      send_entry(e, now_ms);
+      sent++;
+    }
   }
   // Drops acknowledged entries of `sensor` (serial-number comparison, RFC 1982), and the LOST
   // notice the ACK covers.

@@ -44,6 +44,8 @@ export interface LineCounters {
   errors_from_device: number;
   reopens: number;
   hello_requests: number;
+  /** Frames of a session the gateway has no HELLO for (yet): not refused, the device resends them after its HELLO. */
+  awaiting_hello: number;
 }
 
 /**
@@ -79,15 +81,15 @@ export class Segment {
   }
 
   /** The device's session if `f` belongs to it; otherwise counts why not and asks for HELLO (§3.2, §3.6). */
-  private sessionOf(f: Frame & { session?: number }, what: string): DeviceSession | undefined {
+  private sessionOf(f: Frame & { session?: number }): DeviceSession | undefined {
     const dev = this.dev;
     if (!dev) {
-      this.rejected.push(`${what} before hello`);
+      this.counters.awaiting_hello++; // not a refusal: nothing is acknowledged, the device resends after HELLO
       this.requestHello(f.version);
       return undefined;
     }
     if (f.version !== dev.version || (dev.version === 2 && f.session !== dev.session)) {
-      this.rejected.push(`${what} of another session`);
+      this.counters.awaiting_hello++;
       this.requestHello(f.version);
       return undefined;
     }
@@ -95,7 +97,7 @@ export class Segment {
   }
 
   reading(f: Extract<Frame, { type: 'reading' }>, now: number, timeSource: Reading['timeSource']): void {
-    const dev = this.sessionOf(f, 'reading');
+    const dev = this.sessionOf(f);
     if (!dev) return;
     const last = this.last(f.sensor);
     if (last !== undefined && !after(f.seq, last)) {
@@ -159,7 +161,7 @@ export class Segment {
 
   /** §3.8: the device lost this sensor's unacknowledged readings up to `throughSeq` for good. */
   lostNotice(f: Extract<Frame, { type: 'lost' }>): void {
-    const dev = this.sessionOf(f, 'lost notice');
+    const dev = this.sessionOf(f);
     if (!dev) return;
     const last = this.last(f.sensor);
     if (last !== undefined && !after(f.throughSeq, last)) {
@@ -174,9 +176,9 @@ export class Segment {
   }
 
   heartbeat(f: Extract<Frame, { type: 'heartbeat' }>): void {
-    // §3.5: a version 2 heartbeat of another session means its HELLO was lost.
+    // §3.5: a heartbeat before any HELLO, or (version 2) of another session, means the HELLO was lost.
     const dev = this.dev;
-    if (f.version === 2 && (!dev || dev.version !== 2 || dev.session !== f.session)) this.requestHello(2);
+    if (!dev || dev.version !== f.version || (f.version === 2 && dev.session !== f.session)) this.requestHello(f.version);
   }
 
   /** The store's view of this segment: the progress rows to commit with the readings. */

@@ -11,6 +11,8 @@ import { Segment, type DeviceSession, type LineCounters } from './segment.js';
 
 /** Frames waiting for the store while a commit runs: past this the line's frames are dropped (the device resends). */
 const MAX_QUEUED_FRAMES = 50_000;
+/** Frames judged per submission: keeps each transaction, and each turn of the event loop, short. */
+const MAX_SEGMENT_FRAMES = 5_000;
 
 type Hello = Extract<Frame, { type: 'hello' }>;
 
@@ -36,8 +38,9 @@ export class SerialSource implements Source {
   private device: DeviceSession | undefined;
   private lastHelloRequest = 0;
   private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
-  private readonly extra: LineCounters = { gaps: 0, lost: 0, out_of_order: 0, resent: 0, errors_from_device: 0, reopens: 0, hello_requests: 0 };
+  private readonly extra: LineCounters = { gaps: 0, lost: 0, out_of_order: 0, resent: 0, errors_from_device: 0, reopens: 0, hello_requests: 0, awaiting_hello: 0 };
   private lastMessageAt: number | undefined;
+  private lastRefusal = { reason: '', at: 0 };
   private lastError: string | undefined;
   private queue: Frame[] = [];
   private pendingRejected: string[] = [];
@@ -77,7 +80,8 @@ export class SerialSource implements Source {
       this.lines = new LineDecoder();
       this.ctx.log.info({ path: this.cfg.path, baud: this.cfg.baud, mode: this.cfg.mode }, 'serial port open');
       // Ask the device who it is: after a gateway restart it may be mid-stream (PROTOCOL.md §3.6).
-      if (this.cfg.mode === 'frames') this.write({ version: this.device?.version ?? 2, type: 'hello-request' });
+      // In both versions while we do not know which it speaks (each drops the other's frames).
+      if (this.cfg.mode === 'frames') for (const version of this.device ? [this.device.version] : ([2, 1] as const)) this.write({ version, type: 'hello-request' });
     });
     port.on('data', (chunk: Buffer) => this.onData(chunk));
     port.on('close', () => this.lost(`${this.cfg.path} closed`));
@@ -159,8 +163,8 @@ export class SerialSource implements Source {
   /** Handles queued frames in arrival order: a segment up to the next HELLO, committed, then the HELLO. */
   private async drain(): Promise<void> {
     while (this.queue.length > 0 || this.pendingRejected.length > 0) {
-      const frames = this.queue;
-      this.queue = [];
+      const frames = this.queue.length > MAX_SEGMENT_FRAMES ? this.queue.splice(0, MAX_SEGMENT_FRAMES) : this.queue;
+      if (frames === this.queue) this.queue = [];
       const seg = new Segment(this.device, this.extra, (v) => this.requestHello(v));
       seg.rejected.push(...this.pendingRejected.splice(0));
       const now = Date.now();
@@ -227,7 +231,11 @@ export class SerialSource implements Source {
       this.device = undefined;
       this.pendingRejected.push(refusal);
       this.lastError = `device ${uid}: ${refusal}`;
-      this.ctx.log.error({ path: this.cfg.path, device: uid, session: f.session, reason: refusal }, 'HELLO refused: fix the firmware sensor table (firmware-bridge/PROTOCOL.md §3.1)');
+      // The device says HELLO again every few seconds: one log line a minute per reason is enough.
+      if (refusal !== this.lastRefusal.reason || Date.now() - this.lastRefusal.at > 60_000) {
+        this.lastRefusal = { reason: refusal, at: Date.now() };
+        this.ctx.log.error({ path: this.cfg.path, device: uid, session: f.session, reason: refusal }, 'HELLO refused: fix the firmware sensor table (firmware-bridge/PROTOCOL.md §3.1)');
+      }
       if (f.version === 2) this.write({ version: 2, type: 'hello-ack', session: f.session, uptimeMs: f.uptimeMs ?? 0, state: HELLO_STATE.refused });
       this.event('serial.hello_refused', this.id, { device: uid, session: f.session, reason: refusal.slice(0, 256) });
       return;
