@@ -60,8 +60,8 @@ export class Segment {
   readonly progress = new Map<number, number>();
   /** Sensors that sent a duplicate: their current ACK is repeated (§4.2). */
   readonly reack = new Set<number>();
-  /** Readings declared lost per sensor index (§3.8). */
-  readonly lost = new Map<number, number>();
+  /** Readings declared lost per sensor index, and the last seq declared (§3.8). */
+  readonly lost = new Map<number, { count: number; through: number }>();
   /** Resends of readings already settled (§4.2). */
   duplicates = 0;
 
@@ -169,7 +169,7 @@ export class Segment {
       return;
     }
     const n = last === undefined ? f.throughSeq + 1 : (f.throughSeq - last) >>> 0;
-    this.lost.set(f.sensor, (this.lost.get(f.sensor) ?? 0) + n);
+    this.lost.set(f.sensor, { count: (this.lost.get(f.sensor)?.count ?? 0) + n, through: f.throughSeq });
     this.counters.lost += n;
     this.progress.set(f.sensor, f.throughSeq);
     this.takeAhead(dev, f.sensor);
@@ -188,7 +188,7 @@ export class Segment {
     return [...this.progress].map(([sensor, seq]) => {
       const lost = this.lost.get(sensor);
       const p: SerialProgress = { device: dev.uid, session: dev.session, sensor, seq };
-      if (lost) p.lost = { count: lost, label: `${source}: ${dev.sensors.get(sensor)?.id ?? `index ${sensor}`}` };
+      if (lost) p.lost = { count: lost.count, label: `${source}: ${dev.sensors.get(sensor)?.id ?? `index ${sensor}`}` };
       return p;
     });
   }

@@ -207,8 +207,8 @@ export class SerialSource implements Source {
     if (!dev) return;
     // Only now, committed: tell the device what it may drop (PROTOCOL.md §3.3).
     for (const [sensor, seq] of seg.progress) dev.committed.set(sensor, seq);
-    for (const [sensor, count] of seg.lost) {
-      this.event('serial.lost', dev.sensors.get(sensor)?.id ?? `${this.id}/index-${sensor}`, { source: this.id, device: dev.uid, session: dev.session, count, through_seq: seg.progress.get(sensor) ?? -1 });
+    for (const [sensor, { count, through }] of seg.lost) {
+      this.event('serial.lost', dev.sensors.get(sensor)?.id ?? `${this.id}/index-${sensor}`, { source: this.id, device: dev.uid, session: dev.session, count, through_seq: through });
     }
     for (const sensor of new Set([...seg.progress.keys(), ...seg.reack])) this.ack(dev, sensor);
   }
