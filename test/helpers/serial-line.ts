@@ -90,7 +90,11 @@ export class DeviceLine {
   store(): { progress(session: number, sensor: number): number | undefined; values(sensor: string): number[]; counter(name: string, label: string): number; events(kind: string): { key: string; detail: Record<string, unknown> }[] } {
     const db = new Database(this.dbPath, { readonly: true });
     try {
-      const progress = db.prepare('SELECT session, sensor, last_seq FROM serial_progress').all() as { session: number; sensor: number; last_seq: number }[];
+      // The serial source's progress: stream cursors named device/session/sensor (agent/sources/serial/stream-cursors.ts).
+      const progress = (db.prepare("SELECT stream, position FROM source_cursors WHERE source = 'serial'").all() as { stream: string; position: number }[]).map((c) => {
+        const [, session, sensor] = c.stream.split('/');
+        return { session: Number(session), sensor: Number(sensor), last_seq: c.position };
+      });
       const readings = db.prepare('SELECT sensor, value FROM readings ORDER BY id').all() as { sensor: string; value: number }[];
       const counters = db.prepare('SELECT name, label, value FROM counters').all() as { name: string; label: string; value: number }[];
       const events = db.prepare('SELECT kind, key, detail FROM events ORDER BY id').all() as { kind: string; key: string; detail: string | null }[];

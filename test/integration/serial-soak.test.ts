@@ -20,6 +20,7 @@ const REBOOTS = Number(process.env.SERIAL_SOAK_REBOOTS ?? 2);
 const RATE = Number(process.env.SERIAL_SOAK_RATE ?? 1500);
 const SEED = Number(process.env.SERIAL_SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const SENSORS = 3;
+const DEVICE = '514d000000000001'; // the simulator's uid
 
 const FAULTS = {
   toGateway: { drop: 0.01, duplicate: 0.01, corrupt: 0.005, reorder: 0.01 },
@@ -51,8 +52,9 @@ describe('serial soak: faulty line, gateway kills, device reboots (issue 19)', (
     let acksChecked = 0;
     const onGatewayFrame = (f: Frame) => {
       if (f.type !== 'ack') return;
-      progress ??= db.prepare('SELECT max(last_seq) FROM serial_progress WHERE session = ? AND sensor = ?').pluck();
-      const committed = progress.get(f.session, f.sensor) as number | null;
+      // The serial source's progress: the stream cursor device/session/sensor (agent/sources/serial/stream-cursors.ts).
+      progress ??= db.prepare("SELECT position FROM source_cursors WHERE source = 'serial' AND stream = ?").pluck();
+      const committed = (progress.get(`${DEVICE}/${f.session}/${f.sensor}`) as number | undefined) ?? null;
       acksChecked++;
       if (committed === null || committed < f.seq) violations.push(`ACK(session ${f.session}, sensor ${f.sensor}, seq ${f.seq}) while the store held ${committed}`);
       const key = `${f.session}/${f.sensor}`;
@@ -68,10 +70,9 @@ describe('serial soak: faulty line, gateway kills, device reboots (issue 19)', (
         await waitFor(`simulator past ${at} samples`, () => sent() >= at || sim.output().includes('done'), 10 * 60_000, 50);
         await agent.stop('SIGKILL');
         // After the kill the store is exactly what was committed: every ACK the device got must be in it.
-        const check = db.prepare('SELECT max(last_seq) FROM serial_progress WHERE session = ? AND sensor = ?').pluck();
+        const check = db.prepare("SELECT position FROM source_cursors WHERE source = 'serial' AND stream = ?").pluck();
         for (const [key, seq] of acked) {
-          const [session, sensor] = key.split('/').map(Number);
-          const held = check.get(session, sensor) as number | null;
+          const held = (check.get(`${DEVICE}/${key}`) as number | undefined) ?? null;
           if (held === null || held < seq) afterKill.push(`kill ${k + 1}: ACK ${key} seq ${seq}, store ${held}`);
         }
         agent = cliBackground(['run', '--data-dir', dir]);

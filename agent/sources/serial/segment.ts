@@ -1,4 +1,3 @@
-import type { SerialProgress } from '../../store/reading-store.js';
 import type { Reading } from '../../types.js';
 import type { Frame, ProtocolVersion, SensorInfo } from './protocol.js';
 
@@ -181,15 +180,10 @@ export class Segment {
     if (!dev || dev.version !== f.version || (f.version === 2 && dev.session !== f.session)) this.requestHello(f.version);
   }
 
-  /** The store's view of this segment: the progress rows to commit with the readings. */
-  serialProgress(source: string): SerialProgress[] {
+  /** §3.8: the readings declared lost, as counters committed with the segment (`serial_lost`, by sensor). */
+  lostCounts(source: string): { name: string; label: string; n: number }[] {
     const dev = this.dev;
     if (!dev) return [];
-    return [...this.progress].map(([sensor, seq]) => {
-      const lost = this.lost.get(sensor);
-      const p: SerialProgress = { device: dev.uid, session: dev.session, sensor, seq };
-      if (lost) p.lost = { count: lost.count, label: `${source}: ${dev.sensors.get(sensor)?.id ?? `index ${sensor}`}` };
-      return p;
-    });
+    return [...this.lost].map(([sensor, { count }]) => ({ name: 'serial_lost', label: `${source}: ${dev.sensors.get(sensor)?.id ?? `index ${sensor}`}`, n: count }));
   }
 }

@@ -1,5 +1,5 @@
 import { SerialPort } from 'serialport';
-import { backoffDelay } from '../../pipeline/backoff.js';
+import { backoffDelay } from '../../util/backoff.js';
 import type { Reading } from '../../types.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { SerialSourceConfig } from './config.js';
@@ -8,6 +8,7 @@ import { helloRefusal } from './hello-check.js';
 import { LineDecoder } from './line-decoder.js';
 import { encodeFrame, HELLO_STATE, type Frame, type ProtocolVersion } from './protocol.js';
 import { Segment, type DeviceSession, type LineCounters } from './segment.js';
+import { cursorsOf, progressOf, sessionPrefix } from './stream-cursors.js';
 
 /** Frames waiting for the store while a commit runs: past this the line's frames are dropped (the device resends). */
 const MAX_QUEUED_FRAMES = 50_000;
@@ -194,7 +195,7 @@ export class SerialSource implements Source {
     this.stats.duplicates += seg.duplicates;
     if (seg.storesSomething) {
       try {
-        const r = await this.ctx.writer.submit({ source: this.id, readings: seg.readings, rejected: seg.rejected, serialProgress: seg.serialProgress(this.id) });
+        const r = await this.ctx.sink.submit({ source: this.id, readings: seg.readings, rejected: seg.rejected, ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress) } : {}), counts: seg.lostCounts(this.id) });
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;
       } catch (err) {
@@ -242,7 +243,7 @@ export class SerialSource implements Source {
     }
     const same = this.device?.uid === uid && this.device.session === f.session && this.device.version === f.version;
     // The store is the only truth for what was committed: no commit is running now.
-    const committed = this.ctx.serialProgress(uid, f.session);
+    const committed = progressOf(this.ctx.cursors(sessionPrefix(uid, f.session)), uid, f.session);
     this.device = {
       uid,
       session: f.session,
@@ -269,7 +270,7 @@ export class SerialSource implements Source {
     for (const [reason, n] of this.lines.rejected) for (let i = 0; i < n - (before.get(reason) ?? 0); i++) rejected.push(`line: ${reason}`);
     this.stats.rejected += rejected.length;
     if (readings.length === 0 && rejected.length === 0) return;
-    const commit = this.ctx.writer.submit({ source: this.id, readings, rejected }).then(
+    const commit = this.ctx.sink.submit({ source: this.id, readings, rejected }).then(
       (r) => {
         this.stats.accepted += r.accepted;
       },
