@@ -32,6 +32,10 @@ export interface DirectionStats {
 
 async function openPort(path: string): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+  // Closing a port cancels its pending read ("Canceled"): that is how the line ends, not a fault.
+  port.on('error', (err) => {
+    if (!/Canceled/.test(err.message)) throw err;
+  });
   await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())));
   return port;
 }
