@@ -89,7 +89,11 @@ describe('serial soak: faulty line, gateway kills, device reboots (issue 19)', (
       const rows = rdb.prepare('SELECT sensor, value FROM readings').all() as { sensor: string; value: number }[];
       rdb.close();
       const byName = new Map<string, number[]>();
-      for (const r of rows) byName.set(r.sensor, [...(byName.get(r.sensor) ?? []), r.value]);
+      for (const r of rows) {
+        const list = byName.get(r.sensor);
+        if (list) list.push(r.value);
+        else byName.set(r.sensor, [r.value]);
+      }
       const done = /done (.*)/.exec(sim.output())?.[1];
       console.log(
         `serial soak: ${rows.length} readings at the receiver of ${READINGS} sampled in ${seconds.toFixed(1)} s; simulator: ${done}; ` +
