@@ -44,13 +44,14 @@ static uint32_t now_ms();
 
 static void write_all(const uint8_t* data, size_t len, void*) {
   uint32_t since = now_ms();
+  bool started = false;  // once a frame's first byte is out, the rest follows (a UART never cuts a frame it began)
   while (len > 0 && fd >= 0 && !write_failed) {
     ssize_t n = write(fd, data, len);
-    if (n > 0) { data += n; len -= (size_t)n; since = now_ms(); continue; }
+    if (n > 0) { data += n; len -= (size_t)n; since = now_ms(); started = true; continue; }
     if (n < 0 && errno == EAGAIN) {
-      // Nobody drains the line (the gateway is down or restarting): like a UART, drop the bytes
-      // rather than block; the protocol's resends recover them. A vanished pty shows up as EIO/HUP on read.
-      if (now_ms() - since >= 200) return;
+      // Nobody drains the line (the gateway is down or restarting): like a UART, drop the frame
+      // rather than block; the protocol's resends recover it. A vanished pty shows up as EIO/HUP on read.
+      if (now_ms() - since >= (started ? 2000u : 200u)) return;
       pollfd p = {fd, POLLOUT, 0};
       poll(&p, 1, 20);
       continue;
