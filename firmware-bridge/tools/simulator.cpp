@@ -3,7 +3,7 @@
 // a rate, ACKs, resends, LOST, reopen, and reboots.
 //
 //   simulator --path P [--sensors N] [--rate R] [--count C] [--session S] [--reopen] [--linger-ms MS]
-//             [--reboots K] [--reuse-session]
+//             [--reboots K] [--reuse-session] [--resend-ms MS (default 500)]
 //
 // --rate is samples per second over all sensors; --count stops sampling after C samples and
 // exits once all are acknowledged (or after --linger-ms without progress). --reboots K reboots
@@ -73,7 +73,7 @@ static bool open_port(const char* path) {
 
 int main(int argc, char** argv) {
   const char* path = NULL;
-  int sensors = 2, count = -1, linger_ms = 10000, reboots = 0;
+  int sensors = 2, count = -1, linger_ms = 10000, reboots = 0, resend_ms = 500;
   double rate = 100;
   uint32_t session = (uint32_t)time(NULL) ^ (uint32_t)getpid();
   bool reopen = false, reuse_session = false;
@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--count")) { count = atoi(v); i++; }
     else if (!strcmp(a, "--session")) { session = (uint32_t)strtoul(v, NULL, 10); i++; }
     else if (!strcmp(a, "--linger-ms")) { linger_ms = atoi(v); i++; }
+    else if (!strcmp(a, "--resend-ms")) { resend_ms = atoi(v); i++; }
     else if (!strcmp(a, "--reboots")) { reboots = atoi(v); i++; }
     else if (!strcmp(a, "--reuse-session")) reuse_session = true;
     else if (!strcmp(a, "--reopen")) reopen = true;
@@ -163,7 +164,7 @@ int main(int argc, char** argv) {
       write_failed = false;
       board->hello(now_ms());
     }
-    board->poll(now_ms(), 500, 3000);
+    board->poll(now_ms(), (uint32_t)resend_ms, 3000);
     if (board->buffered() != last_buffered) { last_buffered = board->buffered(); last_progress = now_ms(); }
     unsigned long resent = resent_before + board->resent, lost = lost_before + board->lost, changes = changes_before + board->session_changes;
     if (now_ms() - last_stat >= 500) {

@@ -18,6 +18,7 @@ const READINGS = Number(process.env.SERIAL_SOAK_READINGS ?? 30_000);
 const KILLS = Number(process.env.SERIAL_SOAK_KILLS ?? 4);
 const REBOOTS = Number(process.env.SERIAL_SOAK_REBOOTS ?? 2);
 const RATE = Number(process.env.SERIAL_SOAK_RATE ?? 1500);
+const RESEND_MS = Number(process.env.SERIAL_SOAK_RESEND_MS ?? 1000); // PROTOCOL.md §4.2's SHOULD
 const SEED = Number(process.env.SERIAL_SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const SENSORS = 3;
 const DEVICE = '514d000000000001'; // the simulator's uid
@@ -29,7 +30,7 @@ const FAULTS = {
 
 describe('serial soak: faulty line, gateway kills, device reboots (issue 19)', () => {
   it(`${READINGS} readings from ${SENSORS} sensors, ${REBOOTS} reboots, ${KILLS} SIGKILLs: exactly once at the receiver, under the right names, no ACK before commit`, { timeout: 30 * 60_000 }, async () => {
-    console.log(`serial soak: seed ${SEED} (replay with SERIAL_SOAK_SEED=${SEED}), ${READINGS} readings, ${KILLS} kills, ${REBOOTS} reboots, ${RATE}/s`);
+    console.log(`serial soak: seed ${SEED} (replay with SERIAL_SOAK_SEED=${SEED}), ${READINGS} readings, ${KILLS} kills, ${REBOOTS} reboots, ${RATE}/s, resend after ${RESEND_MS} ms`);
     buildFirmwareTools();
     const rand = seededRandom(SEED ^ 0x5eed);
     const started = performance.now();
@@ -61,7 +62,7 @@ describe('serial soak: faulty line, gateway kills, device reboots (issue 19)', (
       acked.set(key, Math.max(acked.get(key) ?? -1, f.seq));
     };
     const line = await FaultyLine.start(deviceSide.gateway, gatewaySide.device, SEED, FAULTS, onGatewayFrame);
-    const sim = startSimulator(['--path', deviceSide.device, '--sensors', String(SENSORS), '--rate', String(RATE), '--count', String(READINGS), '--reboots', String(REBOOTS), '--reuse-session', '--session', '424242', '--linger-ms', '60000']);
+    const sim = startSimulator(['--path', deviceSide.device, '--sensors', String(SENSORS), '--rate', String(RATE), '--count', String(READINGS), '--reboots', String(REBOOTS), '--reuse-session', '--session', '424242', '--linger-ms', '60000', '--resend-ms', String(RESEND_MS)]);
     const sent = () => Number(/stat sent=(\d+)(?![\s\S]*stat sent=)/.exec(sim.output())?.[1] ?? 0);
     const afterKill: string[] = [];
     try {
