@@ -137,11 +137,15 @@ export class Segment {
     for (;;) {
       const last = this.last(sensor);
       if (last === undefined) return;
-      for (const seq of held.keys()) if (!after(seq, last)) held.delete(seq); // settled meanwhile
       const next = held.get((last + 1) >>> 0);
-      if (!next) return;
+      if (!next) break;
       held.delete(next.f.seq);
       this.settle(dev, next.f, next.now, next.timeSource);
+    }
+    // What a LOST notice jumped over, or a resend settled, is no longer ahead: forget it when the hold is full.
+    if (held.size >= MAX_AHEAD / 2) {
+      const last = this.last(sensor)!;
+      for (const seq of held.keys()) if (!after(seq, last)) held.delete(seq);
     }
   }
 

@@ -62,8 +62,13 @@ export class SerialSource implements Source {
     // A vanished pty or a hung USB adapter does not always raise close or error: silence does.
     // (Frames mode only: a text-mode sketch owes us no heartbeat.)
     if (this.cfg.mode === 'frames') {
+      let lastTick = performance.now();
       this.watchdog = setInterval(() => {
-        if (this.connected && performance.now() - this.lastByteMono > this.cfg.silence_timeout_ms) this.lost(`no data for ${this.cfg.silence_timeout_ms} ms`);
+        const now = performance.now();
+        // A tick that comes late means this process was busy, and bytes may be waiting unread: not silence.
+        const late = now - lastTick > 1500;
+        lastTick = now;
+        if (!late && this.connected && now - this.lastByteMono > this.cfg.silence_timeout_ms) this.lost(`no data for ${this.cfg.silence_timeout_ms} ms`);
       }, 500);
     }
   }
