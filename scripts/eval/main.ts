@@ -1,10 +1,11 @@
 /**
- * npm run eval [-- --data DIR] [--models DIR] [--write]
+ * npm run eval [-- --data DIR] [--models DIR] [--write] [--only nab]
  *
  * Validation figures of the shipped models, measured through the agent's own runtime
  * (agent/inference: openModel, runner.push): SKAB with its protocol (first 400 rows of each file
  * warm up, the rest are scored) for skab-pump and, per channel, stream-ad; C-MAPSS FD001 RMSE and
- * NASA score on the held-out engines for cmapss-rul; and the cost of one `session.run`.
+ * NASA score on the held-out engines for cmapss-rul; stream-ad on the NAB development split through
+ * `edge-agent replay` (nab.ts; needs a build, which npm run eval does); and the cost of one `session.run`.
  * --write stores the figures in models/eval.json and the manifest's `metrics.eval`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { loadManifest } from '../../agent/inference/index.js';
 import { dataDirFromArgs, loadCmapss, loadSkab } from '../train/lib/datasets.js';
 import { evalSkabPump, evalStreamAd } from './skab.js';
 import { evalCmapss } from './cmapss.js';
+import { evalNab, nabScorer, printNab } from './nab.js';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,6 +46,12 @@ async function main(): Promise<void> {
   const manifest = loadManifest(modelsDir);
   const ids = manifest.models.map((m) => m.id);
   const report: Record<string, Record<string, unknown>> = {};
+  if (ids.includes('stream-ad')) {
+    const r = await evalNab(path.join(dataDir, 'nab-dev'), modelsDir, { scorer: nabScorer(dataDir) });
+    report['stream-ad'] = { nab_dev: r };
+    printNab(r);
+  }
+  if (argValue('only') === 'nab') return;
   const skab = ids.includes('stream-ad') || ids.includes('skab-pump') ? loadSkab(dataDir) : null;
 
   if (skab && ids.includes('skab-pump')) {
@@ -56,7 +64,7 @@ async function main(): Promise<void> {
   }
   if (skab && ids.includes('stream-ad')) {
     const r = await evalStreamAd(modelsDir, skab.faults);
-    report['stream-ad'] = { skab: r };
+    report['stream-ad'] = { ...report['stream-ad'], skab: r };
     console.log(`stream-ad  SKAB per channel (each channel its own key), pooled: F1 ${r.pooled.f1.toFixed(3)}  FAR ${pct(r.pooled.far)}%  MAR ${pct(r.pooled.mar)}%  (MCC ${r.pooled.mcc.toFixed(3)})`);
     for (const [ch, f] of Object.entries(r.perChannel)) console.log(`  ${ch.padEnd(20)} F1 ${f.f1.toFixed(3)}  FAR ${pct(f.far)}%  MAR ${pct(f.mar)}%  MCC ${f.mcc.toFixed(3)}`);
     console.log(`  any channel alerting:  F1 ${r.anyChannel.f1.toFixed(3)}  FAR ${pct(r.anyChannel.far)}%  MAR ${pct(r.anyChannel.mar)}%`);

@@ -54,8 +54,8 @@ describe('edge-agent replay', () => {
     expect(out[0]).toBe('timestamp,value,error,anomaly_score,alert');
     expect(lines(join(dir, 'shipped-prefix.out.csv'))).toEqual(out.slice(0, 721));
     const scores = out.slice(1).map((l) => Number(l.split(',')[3]));
-    expect(scores.slice(0, 400).every((x) => x === 0)).toBe(true); // warm-up
-    expect(Math.max(...scores.slice(700, 760))).toBeGreaterThan(0.9); // the level shift
+    expect(scores.slice(0, 150).every((x) => x === 0)).toBe(true); // the shipped model's 150-row warm-up
+    expect(Math.max(...scores.slice(700, 760))).toBeGreaterThanOrEqual(0.9); // the level shift
   });
 
   it('groups rows per asset so windows never cross assets, and keeps the input columns and delimiter', () => {
