@@ -51,6 +51,7 @@ const scoreSchema = z.strictObject({
       decades: positive,
       peak_window: z.number().int().min(1).max(10_000),
       range_margin: finite.refine((n) => n >= 0, 'must be >= 0'),
+      range_after: z.number().int().min(0).default(0),
       range_score: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
       stuck_min_run: z.number().int().min(0),
       stuck_factor: finite.refine((n) => n >= 0, 'must be >= 0'),

@@ -110,7 +110,7 @@ export class ModelRunner {
       this.warmup = warmup;
       this.online = {
         params: { ...n, warmup },
-        events: { range_margin: c.range_margin, stuck_min_run: c.stuck_min_run, stuck_factor: c.stuck_factor },
+        events: { range_margin: c.range_margin, range_after: c.range_after, stuck_min_run: c.stuck_min_run, stuck_factor: c.stuck_factor },
         onset: c,
       };
     } else if (options.warmup !== undefined) {

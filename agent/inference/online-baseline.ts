@@ -46,6 +46,9 @@ export interface BaselineState {
   binMean: number[];
   binVar: number[];
   binCount: number[];
+  /** Per bin: the day (ts / 24 h) it was last seen, and on how many different days it has been seen. */
+  binDay: number[];
+  binDays: number[];
   /** Smoothed ratio of the bin variance to the level variance (1 until measured). */
   seasonalRatio: number;
 }
@@ -66,6 +69,8 @@ export interface Observation {
 
 export interface EventParams {
   range_margin: number;
+  /** Readings seen before the range rule applies (a range from few readings is too narrow). */
+  range_after: number;
   stuck_min_run: number;
   stuck_factor: number;
 }
@@ -86,6 +91,8 @@ export function newBaseline(p: OnlineParams): BaselineState {
     binMean: new Array<number>(p.daily_bins).fill(0),
     binVar: new Array<number>(p.daily_bins).fill(0),
     binCount: new Array<number>(p.daily_bins).fill(0),
+    binDay: new Array<number>(p.daily_bins).fill(-1),
+    binDays: new Array<number>(p.daily_bins).fill(0),
     seasonalRatio: 1,
   };
 }
@@ -124,8 +131,15 @@ export function observe(s: BaselineState, p: OnlineParams, e: EventParams, x: nu
     const b = hourBin(ts, p.daily_bins);
     const count = s.binCount[b]!;
     const binScale = Math.max(Math.sqrt(unbiased(s.binVar[b]!, p.bin_halflife, count)), s.resolution, p.min_std);
-    if (count >= p.bin_min) {
-      if (s.seasonalRatio < p.seasonal_ratio) obs.seasonalZ = Math.abs(x - s.binMean[b]!) / binScale;
+    const day = Math.floor(ts / 86_400_000);
+    if (day !== s.binDay[b]) {
+      s.binDay[b] = day;
+      s.binDays[b]!++;
+    }
+    // A bin says something about "this hour of the day" only once it has been seen on other days:
+    // the ratio is measured from the second day, the context used from the third.
+    if (count >= p.bin_min && s.binDays[b]! >= 2) {
+      if (s.binDays[b]! >= 3 && s.seasonalRatio < p.seasonal_ratio) obs.seasonalZ = Math.abs(x - s.binMean[b]!) / binScale;
       s.seasonalRatio += SEASONAL_RATIO_RATE * (s.binVar[b]! / Math.max(s.var, 1e-300) - s.seasonalRatio);
     }
     if (count === 0) s.binMean[b] = x;
@@ -138,7 +152,7 @@ export function observe(s: BaselineState, p: OnlineParams, e: EventParams, x: nu
     s.binCount[b] = count + 1;
   }
 
-  if (warm && e.range_margin > 0) {
+  if (warm && s.n >= e.range_after && e.range_margin > 0) {
     // The range never counts as narrower than ten quantisation steps: a sensor constant so far
     // that moves by one step is not "outside everything seen".
     const range = Math.max(s.hi - s.lo, 10 * s.resolution);
@@ -173,7 +187,7 @@ export function baselineProblem(s: unknown, p: OnlineParams): string | null {
   const o = s as Record<string, unknown>;
   const num = (k: string) => typeof o[k] === 'number' && Number.isFinite(o[k]);
   for (const k of ['n', 'mean', 'var', 'prev', 'resolution', 'hi', 'lo', 'run', 'longestRun', 'seasonalRatio']) if (!num(k)) return `${k} is not a number`;
-  for (const k of ['binMean', 'binVar', 'binCount']) {
+  for (const k of ['binMean', 'binVar', 'binCount', 'binDay', 'binDays']) {
     const a = o[k];
     if (!Array.isArray(a) || a.length !== p.daily_bins || !a.every((v) => typeof v === 'number' && Number.isFinite(v))) return `${k} does not have ${p.daily_bins} numbers`;
   }

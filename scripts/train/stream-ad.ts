@@ -37,7 +37,8 @@ export const STREAM_AD_SCORE = {
   type: 'onset-tail',
   decades: 20,
   peak_window: 30,
-  range_margin: 0.2,
+  range_margin: 0.3,
+  range_after: 600,
   range_score: 0.9,
   stuck_min_run: 10,
   stuck_factor: 2,
@@ -74,7 +75,7 @@ export interface TrainedStreamAd {
  * ends at a row after the warm-up and is normalised by the baseline as it stood at that row.
  */
 export function onlineWindows(values: ArrayLike<number>, window: number, clip: number, params: OnlineParams = STREAM_AD_ONLINE): Float32Array[] {
-  const events: EventParams = { range_margin: 0, stuck_min_run: 0, stuck_factor: 0 };
+  const events: EventParams = { range_margin: 0, range_after: 0, stuck_min_run: 0, stuck_factor: 0 };
   const b = newBaseline(params);
   const out: Float32Array[] = [];
   for (let t = 0; t < values.length; t++) {
