@@ -90,7 +90,7 @@ describe('on-device anomaly detection, live over MQTT', () => {
       expect(raised.payload).toMatchObject({ device: deviceId, series: 'pump1/vibration', model: 'stream-ad', model_sha256: sha, alert: true, threshold: 0.35 });
       expect(raised.payload.score as number).toBeGreaterThan(0.5);
       // The message names the series, the model, the score and the last reading with its unit.
-      expect(raised.payload.message).toMatch(/^pump1\/vibration: anomaly raised by stream-ad \(score 0\.\d\d at or above 0\.5\); last reading [\d.]+$/);
+      expect(raised.payload.message).toMatch(/^pump1\/vibration: anomaly raised by stream-ad \(score 0\.\d\d at or above 0\.35\); last reading [\d.]+$/);
       expect(raised.payload.reading_value).toEqual(expect.any(Number));
       // Home Assistant sees a binary_sensor for the series, its state ON with the score and reason as attributes.
       const node = `edge_agent_${deviceId.slice(-12)}`;
