@@ -2,7 +2,7 @@ import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
 import type { ModelEntry } from './manifest.js';
 import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
-import { onsetScore, type OnsetParams, type OnsetState } from './onset-score.js';
+import { onsetScore, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
 
@@ -71,8 +71,10 @@ interface Job {
   windowStart: number;
   rowIndex: number;
   ref?: number;
-  /** Normalisation "online": what the baseline said about the row. */
-  obs?: Observation;
+  /** Normalisation "online": what the baseline said about the row (plain fields: no object per reading). */
+  seasonalZ?: number;
+  outOfRange?: boolean;
+  stuck?: boolean;
 }
 
 /**
@@ -89,6 +91,8 @@ export class ModelRunner {
   private readonly warmup: number | undefined;
   private readonly online: { params: OnlineParams; events: EventParams; onset: OnsetParams } | undefined;
   private buf = new Float32Array(0);
+  private readonly obs: Observation = { scale: 0, mean: 0, seasonalZ: 0, outOfRange: false, stuck: false };
+  private readonly onset: OnsetResult = { score: 0, surprise: 0 };
   private jobs: Job[] = [];
 
   constructor(
@@ -154,7 +158,7 @@ export class ModelRunner {
         ewma: s.ewma.current ?? null,
         q: s.q,
         alert: { ...s.alert },
-        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: { recent: [...s.online.onset.recent] }, raw: [...s.online.raw] } } : {}),
+        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: { recent: [...s.online.onset.recent], at: s.online.onset.at ?? 0 }, raw: [...s.online.raw] } } : {}),
       });
     }
     return out;
@@ -184,7 +188,7 @@ export class ModelRunner {
       if (problem || !o || !okLen(o.raw, this.w) || !Array.isArray(o.onset?.recent) || !o.onset.recent.every((x) => typeof x === 'number' && Number.isFinite(x))) {
         throw new Error(`saved state of key ${key} does not fit model ${this.entry.id}: ${problem ?? 'raw window or onset memory malformed'}`);
       }
-      online = { baseline: structuredClone(o.baseline), onset: { recent: o.onset.recent.slice(-this.online.onset.peak_window) }, raw: Float64Array.from(o.raw) };
+      online = { baseline: structuredClone(o.baseline), onset: { recent: o.onset.recent.slice(0, this.online.onset.peak_window), at: Number.isInteger(o.onset.at) ? o.onset.at! % this.online.onset.peak_window : 0 }, raw: Float64Array.from(o.raw) };
     }
     this.keys.set(key, {
       rows: saved.rows,
@@ -277,13 +281,13 @@ export class ModelRunner {
   private acceptOnline(s: KeyState, row: Row, rowIndex: number, windows: number): number {
     const o = s.online!;
     const x = row.values[0]!;
-    const obs = observe(o.baseline, this.online!.params, this.online!.events, x, row.ts);
+    const obs = observe(o.baseline, this.online!.params, this.online!.events, x, row.ts, this.obs);
     o.raw[s.rows % this.w] = x;
     if (s.rows === 0) s.firstTs = row.ts;
     s.ringTs[s.rows % this.w] = row.ts;
     s.rows++;
     if (s.rows <= this.warmup!) return windows;
-    const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex, obs };
+    const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex, seasonalZ: obs.seasonalZ, outOfRange: obs.outOfRange, stuck: obs.stuck };
     if (row.ref !== undefined) job.ref = row.ref;
     const clip = this.entry.clip;
     return this.schedule(job, windows, (slot) => {
@@ -398,7 +402,11 @@ export class ModelRunner {
     }
     let scoreValue: number | undefined;
     let surprise: number | undefined;
-    if (score && s.online && job.obs) ({ score: scoreValue, surprise } = onsetScore(this.online!.onset, s.online.onset, values[score.output]!, job.obs));
+    if (score && s.online && job.seasonalZ !== undefined) {
+      const r = onsetScore(this.online!.onset, s.online.onset, values[score.output]!, job as Required<Pick<Job, 'seasonalZ' | 'outOfRange' | 'stuck'>>, this.onset);
+      scoreValue = r.score;
+      surprise = r.surprise;
+    }
     else if (score) scoreValue = scoreOf(s.ewma.push(values[score.output]!), s.q);
     const rule = this.entry.alert;
     const pick = (name: string) => (name === 'score' ? scoreValue! : name === 'surprise' ? surprise! : values[name]!);

@@ -97,7 +97,13 @@ export function newBaseline(p: OnlineParams): BaselineState {
   };
 }
 
-const rate = (halflife: number) => 1 - 2 ** (-1 / halflife);
+const rates = new Map<number, number>();
+/** The update rate of a half-life (memoised: it is needed for every reading). */
+function rate(halflife: number): number {
+  let a = rates.get(halflife);
+  if (a === undefined) rates.set(halflife, (a = 1 - 2 ** (-1 / halflife)));
+  return a;
+}
 
 /**
  * An exponentially weighted variance started at 0 is too small by the factor 1 - 2^(-n/h) after
@@ -105,6 +111,7 @@ const rate = (halflife: number) => 1 - 2 ** (-1 / halflife);
  * the warm-up would look several deviations away.
  */
 function unbiased(v: number, halflife: number, n: number): number {
+  if (n > 60 * halflife) return v; // the correction is below 1e-18
   const weight = 1 - 2 ** (-n / halflife);
   return weight > 0 ? v / weight : 0;
 }
@@ -118,13 +125,17 @@ function hourBin(ts: number, bins: number): number {
  * Takes one reading: first measures it against the baseline as it stood (so a row's verdict
  * depends only on earlier rows and itself), then learns from it.
  */
-export function observe(s: BaselineState, p: OnlineParams, e: EventParams, x: number, ts: number): Observation {
+export function observe(s: BaselineState, p: OnlineParams, e: EventParams, x: number, ts: number, obs: Observation = { scale: 0, mean: 0, seasonalZ: 0, outOfRange: false, stuck: false }): Observation {
   const first = s.n === 0;
   const step = first ? 0 : x - s.prev;
   if (step !== 0 && (s.resolution === 0 || Math.abs(step) < s.resolution)) s.resolution = Math.abs(step);
   if (first) s.mean = s.hi = s.lo = x;
   const scale = Math.max(Math.sqrt(unbiased(s.var, p.halflife, s.n)), s.resolution, p.min_std);
-  const obs: Observation = { scale, mean: s.mean, seasonalZ: 0, outOfRange: false, stuck: false };
+  obs.scale = scale;
+  obs.mean = s.mean;
+  obs.seasonalZ = 0;
+  obs.outOfRange = false;
+  obs.stuck = false;
   const warm = s.n >= p.warmup;
 
   if (p.daily_bins > 0) {

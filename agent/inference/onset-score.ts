@@ -25,8 +25,15 @@ export interface OnsetParams {
 }
 
 export interface OnsetState {
-  /** Raw scores of the last `peak_window` rows, oldest first. */
+  /** Raw scores of the last `peak_window` rows (a ring once full: `at` is the oldest). */
   recent: number[];
+  at?: number;
+}
+
+/** The result of `onsetScore`, reused between calls (it runs once per reading and must not allocate). */
+export interface OnsetResult {
+  score: number;
+  surprise: number;
 }
 
 /** Complementary error function (Numerical Recipes erfcc, fractional error below 1.2e-7). */
@@ -44,15 +51,22 @@ export function erfc(x: number): number {
 }
 
 /** One row's score and surprise from the model's squared surprise (in baseline variances) and the baseline's observation. */
-export function onsetScore(p: OnsetParams, st: OnsetState, modelError: number, obs: Observation): { score: number; surprise: number } {
+export function onsetScore(p: OnsetParams, st: OnsetState, modelError: number, obs: Pick<Observation, 'seasonalZ' | 'outOfRange' | 'stuck'>, out: OnsetResult): OnsetResult {
   const z = Math.max(Math.sqrt(Math.max(0, modelError)), obs.seasonalZ);
   const tail = erfc(z / Math.SQRT2) / 2;
   let raw = Math.min(1, -Math.log10(Math.max(tail, 1e-300)) / p.decades);
   if (obs.outOfRange) raw = Math.max(raw, p.range_score);
   if (obs.stuck) raw = Math.max(raw, p.stuck_score);
+  const recent = st.recent;
   let peak = 0;
-  for (const q of st.recent) if (q > peak) peak = q;
-  st.recent.push(raw);
-  if (st.recent.length > p.peak_window) st.recent.shift();
-  return { score: raw > peak ? raw : 0, surprise: raw };
+  for (let i = 0; i < recent.length; i++) if (recent[i]! > peak) peak = recent[i]!;
+  if (recent.length < p.peak_window) recent.push(raw);
+  else {
+    const at = st.at ?? 0;
+    recent[at] = raw;
+    st.at = (at + 1) % p.peak_window;
+  }
+  out.score = raw > peak ? raw : 0;
+  out.surprise = raw;
+  return out;
 }
