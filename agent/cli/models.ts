@@ -36,11 +36,11 @@ export function registerModelsCommand(program: Command): void {
       const manifest = loadManifest(await modelsDirOf(flags));
       if (flags.json) return printJson(manifest.models.map(({ training: _t, ...m }) => m));
       for (const m of manifest.models) {
-        const rule = `${m.alert.output} ${m.alert.direction === 'above' ? '>=' : '<='} ${m.alert.on} (clears at ${m.alert.off})`;
+        const rule = `${m.alert.output} ${m.alert.direction === 'above' ? '>=' : '<='} ${m.alert.on} (clears at ${m.alert.clear_output ?? m.alert.output} ${m.alert.direction === 'above' ? '<' : '>'} ${m.alert.off} for ${m.alert.off_count} rows)`;
         process.stdout.write(
           `${m.id} ${m.version} (${m.task}): ${m.description}\n` +
             `  file ${m.file}, sha256 ${m.sha256}\n` +
-            `  input ${m.input.window} x [${m.input.features.join(', ')}], ${m.normalisation.type === 'warmup' ? `warm-up ${m.normalisation.warmup} rows` : 'fixed normalisation'}\n` +
+            `  input ${m.input.window} x [${m.input.features.join(', ')}], ${m.normalisation.type === 'warmup' ? `warm-up ${m.normalisation.warmup} rows` : m.normalisation.type === 'online' ? `online baseline (keeps learning), warm-up ${m.normalisation.warmup} rows` : 'fixed normalisation'}\n` +
             `  outputs ${m.outputs.map((o) => o.name).join(', ')}${m.score ? ', score' : ''}; alert when ${rule}\n`,
         );
       }

@@ -9,7 +9,7 @@
  * `edge-agent replay` (nab.ts; needs a build, which npm run eval does); and the cost of one `session.run`.
  * --write stores the figures in models/eval.json and the manifest's `metrics.eval`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadManifest } from '../../agent/inference/index.js';
@@ -89,7 +89,10 @@ async function main(): Promise<void> {
     console.log(`${m.id}: one session.run, 1 thread, min/median/max µs: batch 1 ${b1.min}/${b1.median}/${b1.max}, batch 256 ${b256.min}/${b256.median}/${b256.max}`);
   }
   if (process.argv.includes('--write')) {
-    writeFileSync(path.join(modelsDir, 'eval.json'), `${JSON.stringify(report, roundReplacer, 2)}\n`);
+    // With --only, the other models' figures stay as they were.
+    const evalPath = path.join(modelsDir, 'eval.json');
+    const previous = only !== undefined && existsSync(evalPath) ? (JSON.parse(readFileSync(evalPath, 'utf8')) as Record<string, unknown>) : {};
+    writeFileSync(evalPath, `${JSON.stringify({ ...previous, ...report }, roundReplacer, 2)}\n`);
     const manifestPath = path.join(modelsDir, 'manifest.json');
     const raw = JSON.parse(readFileSync(manifestPath, 'utf8')) as { models: { id: string; metrics?: Record<string, unknown> }[] };
     for (const m of raw.models) if (report[m.id]) m.metrics = { ...(m.metrics ?? {}), eval: JSON.parse(JSON.stringify(report[m.id], roundReplacer)) };

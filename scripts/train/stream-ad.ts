@@ -46,7 +46,7 @@ export const STREAM_AD_SCORE = {
 } as const;
 
 /** Raised by an onset (the score), held until the surprise has stayed low for 10 rows. */
-export const STREAM_AD_ALERT = { output: 'score', direction: 'above', on: 0.35, off: 0.1, on_count: 1, off_count: 10, clear_output: 'surprise' } as const;
+export const STREAM_AD_ALERT = { output: 'score', direction: 'above', on: 0.4, off: 0.1, on_count: 1, off_count: 10, clear_output: 'surprise' } as const;
 
 export const STREAM_AD_CONFIG = {
   window: 16,

@@ -118,7 +118,7 @@ describe('edge-agent models', () => {
     const list = cli(['models', 'list', '--models-dir', d]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/mean-square 1\.0\.0 \(anomaly\)/);
-    expect(list.stdout).toMatch(/alert when rul <= 0 \(clears at 1\)/);
+    expect(list.stdout).toMatch(/alert when rul <= 0 \(clears at rul > 1 for 1 rows\)/);
     expect(cli(['models', 'verify', '--models-dir', d]).code).toBe(0);
     writeFileSync(join(d, 'window-mean.onnx'), Buffer.concat([readFileSync(join(d, 'window-mean.onnx')), Buffer.from([0])]));
     const v = cli(['models', 'verify', '--models-dir', d]);
