@@ -334,6 +334,8 @@ export class Agent {
     });
     this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.inference.start();
+    const stage = this.inference;
+    this.state.inferenceWarnings = () => stage.warnings();
     await this.alertPublisher?.start();
   }
 
