@@ -4,6 +4,7 @@ import { isStoreFull, RepeatedLog } from '../util/repeated-log.js';
 import { PENDING_BYTES_PER_ENVELOPE_BYTE } from '../store/budget-shares.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { AnyBatch } from '../identity/batch-any.js';
+import { batchEncoder } from './batch-encoder.js';
 
 export interface BatcherOptions {
   maxReadings: number;
@@ -105,7 +106,7 @@ export class Batcher {
         }
         return pending;
       }
-      const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, this.cutOptions());
+      const batch = this.store.cutBatch(this.opts.maxReadings, batchEncoder(this.identity, this.cutOptions()));
       if (!batch) {
         this.waiting = 0;
         this.oldestAtMono = undefined;
@@ -149,7 +150,8 @@ export class Batcher {
     const pending = pendingKnown ?? (maxPending === Infinity ? 0 : this.store.pendingCount());
     const readingBatchComing = this.waiting > 0 && pending < maxPending;
     if (readingBatchComing || pending > maxPending) return;
-    const batch = this.store.cutBatch(this.identity, 0, { ...this.cutOptions(), dropsOnly: true });
+    // No readings or verdicts: the drops (and waiting events) alone.
+    const batch = this.store.cutBatch(0, batchEncoder(this.identity, this.cutOptions()));
     if (!batch) return;
     this.log.info({ seq: batch.body.seq, dropped: drops.readings, sensors: drops.sensors, pending: pending + 1 }, 'cut a batch of drops alone: no reading batch could carry them');
     for (const l of this.listeners) l(batch);

@@ -156,7 +156,7 @@ export class Agent {
     // Only once the lock file exists is the ballast ours to shrink (a full disk at start-up).
     this.releaseLock = acquireDataDirLock(loaded.dataDir, () => reserve.release(START_SLICE_BYTES, 'disk full at start-up') > 0);
     try {
-      ({ db: this.db, bootCounter: this.bootCounter } = openStoreForRun(dbPath, this.identity.deviceId, reserve, budgetLog));
+      ({ db: this.db, bootCounter: this.bootCounter } = openStoreForRun(dbPath, this.identity.deviceId, loaded.resolvePath(config.device.key_file), reserve, budgetLog));
     } catch (err) {
       this.releaseLock();
       throw err;
@@ -251,6 +251,7 @@ export class Agent {
         cursors: (prefix) => readCursors(this.db, id, prefix),
         event: (event, counter) => this.losses.record(event, counter),
         memo: this.losses.memo(id),
+        events: this.events,
       }),
     );
     const forwarder = this.forwarder;
@@ -309,6 +310,9 @@ export class Agent {
       try {
         await s.start();
       } catch (err) {
+        // A source whose config cannot work (its listen port taken) fails the start: an agent
+        // without that input is not what the operator configured (issue 12).
+        if (err instanceof AgentError && err.exitCode === 2) throw err;
         // One broken source must not stop the others (or the delivery of what is already stored).
         this.log.error({ err, source: s.id }, 'source failed to start; the others keep running');
       }
@@ -362,6 +366,8 @@ export class Agent {
     });
     this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.inference.start();
+    const stage = this.inference;
+    this.state.inferenceWarnings = () => stage.warnings();
     await this.alertPublisher?.start();
   }
 

@@ -30,6 +30,8 @@ export interface SourceContext {
   resolvePath(p: string): string;
   /** This source's committed stream positions (`Submission.cursors`) whose name starts with `prefix`. */
   cursors(prefix: string): Map<string, number>;
+  /** Events carried upstream in the next batch (store/event-store.ts), e.g. 'serial.session'. */
+  events?: { record(e: AgentEventInput): number };
   /** Reports something upstream as an event (Events API) and counts it in `counter` (label: the event key). */
   event?(event: AgentEventInput, counter?: string): void;
   /** A few persistent values of this source (best effort: a full disk loses an update, never the source). */

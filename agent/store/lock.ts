@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 
 export const LOCK_FILE = 'agent.lock';
@@ -61,6 +62,7 @@ export function acquireDataDirLock(dataDir: string, makeRoom?: () => boolean): (
         }
       };
     } catch (err) {
+      if (isPermissionError(err)) throw permissionError(path, 'write', dataDir, err);
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(readFileSync(path, 'utf8').trim());
       if (isLiveAgent(owner)) {

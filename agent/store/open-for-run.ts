@@ -11,13 +11,13 @@ import { bindDevice, nextBootCounter } from './meta.js';
  * then all of it, so an agent that died on a full disk starts again; the budget then frees space
  * and writes the ballast back. Only a disk full with no ballast left stops the start, with what to do.
  */
-export function openStoreForRun(path: string, deviceId: string, reserve: DiskReserve, log: Logger): { db: Db; bootCounter: number } {
+export function openStoreForRun(path: string, deviceId: string, keyFile: string, reserve: DiskReserve, log: Logger): { db: Db; bootCounter: number } {
   const slices = [START_SLICE_BYTES, Infinity];
   for (let attempt = 0; ; attempt++) {
     let db: Db | undefined;
     try {
       db = openDatabase(path);
-      bindDevice(db, deviceId, path);
+      bindDevice(db, deviceId, path, keyFile);
       return { db, bootCounter: nextBootCounter(db) };
     } catch (err) {
       db?.close();
