@@ -28,7 +28,7 @@ export class RelearnStore {
   private readonly finish;
   private readonly forget;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.forget = db.prepare('DELETE FROM inference_state WHERE binding = ? AND key = ?');
     this.insert = db.prepare('INSERT INTO relearn_requests (selector, target, requested_at) VALUES (?, ?, ?)');
     this.pendingRows = db.prepare('SELECT id, selector, target, requested_at FROM relearn_requests WHERE done_at IS NULL ORDER BY id');
@@ -45,6 +45,11 @@ export class RelearnStore {
 
   markDone(id: number, matched: number, now = Date.now()): void {
     this.finish.run(now, matched, id);
+  }
+
+  /** Runs `fn` (forgetting states, recording events, marking done) in one transaction. */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   /** Deletes a series' saved state, so a restart does not bring the old baseline back. */
