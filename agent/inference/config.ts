@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidTopicFilter } from '../util/topic-filter.js';
+import { didKeySchema } from '../identity/did-key-schema.js';
 
 const modelId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a model id of the manifest');
 
@@ -30,7 +31,7 @@ export const inferenceSchema = z.strictObject({
   /** Directory holding manifest.json; default: the models shipped with edge-agent. */
   models_dir: z.string().min(1).optional(),
   /** did:key of the model publisher: when set, manifest.json must carry its signature (manifest.json.sig). */
-  publisher_key: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an ed25519 did:key (did:key:z6Mk...)').optional(),
+  publisher_key: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an ed25519 did:key (did:key:z6Mk...)').pipe(didKeySchema).optional(),
   bindings: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'binding ids are lowercase letters, digits, - and _'), bindingSchema),
   /**
    * Committed readings waiting for inference beyond this are not scored (counted as

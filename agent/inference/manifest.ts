@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -12,6 +12,8 @@ export const MANIFEST_FORMAT = 'edge-agent/models/1';
 export const MANIFEST_FILE = 'manifest.json';
 /** Detached Ed25519 signature of manifest.json's exact bytes by the model publisher (64 bytes, base64). */
 export const MANIFEST_SIGNATURE_FILE = 'manifest.json.sig';
+/** manifest.json is a few KiB; anything past this is refused before it is parsed. */
+const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The models shipped with the package (`models/` at the package root). */
 export const SHIPPED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../models');
@@ -156,6 +158,8 @@ export function loadManifest(dir: string, opts: { publisherKey?: Uint8Array } = 
   const path = join(dir, MANIFEST_FILE);
   let raw: unknown;
   try {
+    // A manifest lists a few models; one far larger is not one (and JSON.parse has no limits).
+    if (statSync(path).size > MAX_MANIFEST_BYTES) throw new AgentError('MODEL_INVALID', `${path}: larger than ${MAX_MANIFEST_BYTES} bytes; not a model manifest`);
     const bytes = readFileSync(path);
     if (opts.publisherKey) checkManifestSignature(dir, bytes, opts.publisherKey);
     raw = JSON.parse(bytes.toString('utf8'));

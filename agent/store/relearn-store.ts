@@ -35,6 +35,11 @@ export class RelearnStore {
     this.finish = db.prepare('UPDATE relearn_requests SET done_at = ?, matched = ? WHERE id = ?');
   }
 
+  /** Runs `fn` in one transaction: a series' reset, its event and the request's completion together. */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   request(selector: RelearnSelector, target: string, now = Date.now()): number {
     return Number(this.insert.run(selector, selector === 'all' ? '' : target, now).lastInsertRowid);
   }
