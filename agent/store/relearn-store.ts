@@ -52,11 +52,6 @@ export class RelearnStore {
     this.finish.run(now, matched, id);
   }
 
-  /** Runs `fn` (forgetting states, recording events, marking done) in one transaction. */
-  atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
-  }
-
   /** Deletes a series' saved state, so a restart does not bring the old baseline back. */
   forgetState(binding: string, key: string): void {
     this.forget.run(binding, key);
