@@ -76,7 +76,7 @@ describe('a 4 MB budget under a 100,000-reading outage (real mosquitto, the refe
     try {
       const agent = cliBackground(['run', '--data-dir', dir]);
       procs.push(agent);
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const started = performance.now();
       const pub = await connectPublisher(broker.url);
       // One reading per message: the redelivery guard's worst case (a row per packet id).

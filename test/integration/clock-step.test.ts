@@ -31,7 +31,7 @@ describe('a clock stepped back a day while running (real agent under libfaketime
     const agent = cliBackground(['run', '--data-dir', dir], { env: clock.env });
     const healthClock = async () => (await (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).json()).checks.clock as { ok: boolean; reason: string };
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       const phase = async (from: number) => {
         await publishAll(pub, numbers(from, 100));

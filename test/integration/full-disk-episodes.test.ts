@@ -73,7 +73,7 @@ describe('a full disk as a state lived through: two episodes on an 8 MiB tmpfs, 
 
       const first = cliBackground(['run', '--data-dir', dir]);
       agents.push(first);
-      await first.waitForOutput(/subscribed with QoS 1/);
+      await first.waitForReady();
       const reserveSize = size(reservePath);
       expect(reserveSize).toBeGreaterThan(0);
       const s1 = await phase(1);
@@ -88,7 +88,7 @@ describe('a full disk as a state lived through: two episodes on an 8 MiB tmpfs, 
       expect(disk!.freeBytes()).toBeLessThan(64 * 1024);
       const second = cliBackground(['run', '--data-dir', dir]);
       agents.push(second);
-      await second.waitForOutput(/subscribed with QoS 1/, 60_000);
+      await second.waitForReady(60_000);
       const s2 = await phase(2);
       await waitFor('the second episode', () => (second.output().match(/released the disk reserve/g)?.length ?? 0) >= 1 && second.output().match(/disk reserve re-established/), 60_000, 200);
       expect(second.proc.exitCode).toBeNull();

@@ -28,7 +28,7 @@ describe('a broker restart that loses the agent session (real mosquitto, real re
   it('is a warning, a counter, a /healthz reason and a source.session_lost event upstream', { timeout: 120_000 }, async () => {
     const { broker, receiver, dir, device, httpPort, agent } = await scenario(false);
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       await publishAll(pub, numbers(0, 50));
       await waitFor('50 readings at the receiver', async () => (await receiver.stats()).readings >= 50, 30_000, 100);
@@ -61,7 +61,7 @@ describe('a broker restart that loses the agent session (real mosquitto, real re
   it('a broker that keeps the session (persistence true) raises nothing', { timeout: 120_000 }, async () => {
     const { broker, receiver, dir, agent } = await scenario(true);
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       await broker.restart(200);
       await waitFor('the reconnect', () => (agent.output().match(/"session_present":true[^\n]*connected to broker/g)?.length ?? 0) >= 1, 30_000, 100);
       expect(agent.output()).not.toMatch(/broker lost the persistent session/);
