@@ -21,7 +21,13 @@ const positive = finite.refine((n) => n > 0, 'must be > 0');
 
 const normalisationSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fixed'), mean: z.array(finite).min(1), std: z.array(positive).min(1) }),
-  z.strictObject({ type: z.literal('warmup'), warmup: z.number().int().min(2), min_std: positive }),
+  z.strictObject({
+    type: z.literal('warmup'),
+    warmup: z.number().int().min(2),
+    min_std: positive,
+    /** Per feature, half-life in rows of a baseline that follows slow drift after warm-up; 0 = frozen (baseline.ts). */
+    follow: z.array(finite.refine((h) => h >= 0, 'must be >= 0 (0 = frozen)')).optional(),
+  }),
 ]);
 
 const scoreSchema = z.strictObject({
@@ -77,8 +83,10 @@ const modelEntrySchema = z
       const f = m.input.features.length;
       if (m.normalisation.mean.length !== f) issue(['normalisation', 'mean'], `needs ${f} values, one per feature`);
       if (m.normalisation.std.length !== f) issue(['normalisation', 'std'], `needs ${f} values, one per feature`);
-    } else if (m.normalisation.warmup < m.input.window) {
-      issue(['normalisation', 'warmup'], `must be at least the window (${m.input.window}) so calibration has a full window`);
+    } else {
+      if (m.normalisation.warmup < m.input.window) issue(['normalisation', 'warmup'], `must be at least the window (${m.input.window}) so calibration has a full window`);
+      const follow = m.normalisation.follow;
+      if (follow && follow.length !== m.input.features.length) issue(['normalisation', 'follow'], `needs ${m.input.features.length} half-lives, one per feature`);
     }
     if (m.task === 'anomaly') {
       if (!m.score) issue(['score'], 'anomaly models need a score section');

@@ -1,5 +1,6 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
+import { followBaseline, followRates } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
@@ -80,6 +81,8 @@ export class ModelRunner {
   private readonly w: number;
   private readonly f: number;
   private readonly warmup: number | undefined;
+  /** Per-feature rates of the drift-following baseline, when the manifest asks for one. */
+  private readonly follow: Float64Array | undefined;
   private buf = new Float32Array(0);
   private jobs: Job[] = [];
 
@@ -94,6 +97,7 @@ export class ModelRunner {
     if (n.type === 'warmup') {
       this.warmup = options.warmup ?? n.warmup;
       if (this.warmup < this.w) throw new Error(`model ${this.entry.id}: warmup ${this.warmup} is shorter than the window ${this.w}`);
+      if (n.follow) this.follow = followRates(n.follow);
     } else if (options.warmup !== undefined) {
       throw new Error(`model ${this.entry.id} uses fixed normalisation: a warmup does not apply`);
     }
@@ -214,7 +218,9 @@ export class ModelRunner {
       if (s.warm.length < this.warmup!) return windows;
       return this.endWarmup(s, row.key, rowIndex, windows);
     }
-    this.append(s, this.normalise(s, row.values), row.ts);
+    const z = this.normalise(s, row.values);
+    if (this.follow) followBaseline(s.mean, s.std, z, this.follow);
+    this.append(s, z, row.ts);
     if (s.rows < this.w && this.entry.input.pad === 'none') return windows;
     const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex };
     if (row.ref !== undefined) job.ref = row.ref;
