@@ -27,6 +27,12 @@ const normalisationSchema = z.discriminatedUnion('type', [
     min_std: positive,
     /** Per feature, half-life in rows of a baseline that follows slow drift after warm-up; 0 = frozen (baseline.ts). */
     follow: z.array(finite.refine((h) => h >= 0, 'must be >= 0 (0 = frozen)')).optional(),
+    /** The baseline moves by at most follow_clip standard deviations x its rate per row (default: clip). */
+    follow_clip: positive.optional(),
+    /** Rate multiplier while the key is in alert: 0 freezes the baseline during an alert, so a fault is not learnt as normal. */
+    follow_in_alert: finite.refine((m) => m >= 0 && m <= 1, 'must be in [0, 1]').optional(),
+    /** After this many verdicts in alert, the key's baseline moves to the level of its last window (a new normal). */
+    relearn_after: z.number().int().min(1).optional(),
   }),
 ]);
 
@@ -87,6 +93,8 @@ const modelEntrySchema = z
       if (m.normalisation.warmup < m.input.window) issue(['normalisation', 'warmup'], `must be at least the window (${m.input.window}) so calibration has a full window`);
       const follow = m.normalisation.follow;
       if (follow && follow.length !== m.input.features.length) issue(['normalisation', 'follow'], `needs ${m.input.features.length} half-lives, one per feature`);
+      if (m.normalisation.follow_clip !== undefined && !follow) issue(['normalisation', 'follow_clip'], 'applies only with "follow"');
+      if (m.normalisation.follow_in_alert !== undefined && !follow) issue(['normalisation', 'follow_in_alert'], 'applies only with "follow"');
     }
     if (m.task === 'anomaly') {
       if (!m.score) issue(['score'], 'anomaly models need a score section');

@@ -7,12 +7,13 @@ import { normalise } from '../../scripts/train/lib/contract.js';
 import { writeFixtureModels } from '../helpers/onnx-fixtures.js';
 
 /** The fixture `mean-square` (error = mean of the squared normalised window, W = 4, warm-up 8), with `normalisation.follow`. */
-function fixtureWithFollow(follow: number[] | undefined): string {
+function fixtureWithFollow(follow: number[] | undefined, extra: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'follow-'));
   writeFixtureModels(dir);
   const path = join(dir, 'manifest.json');
   const manifest = JSON.parse(readFileSync(path, 'utf8')) as { models: { normalisation: Record<string, unknown> }[] };
   if (follow) manifest.models[0]!.normalisation.follow = follow;
+  Object.assign(manifest.models[0]!.normalisation, extra);
   writeFileSync(path, JSON.stringify(manifest));
   return dir;
 }
@@ -83,9 +84,43 @@ describe('normalisation.follow: a baseline that follows drift after warm-up (REA
   });
 
   it('refuses a follow list that does not give one half-life per feature, naming the key', () => {
+    expect(() => loadManifest(fixtureWithFollow(undefined, { follow_in_alert: 0 }))).toThrow(/normalisation\.follow_in_alert: applies only with "follow"/);
     const dir = fixtureWithFollow([3, 3]);
     expect(() => loadManifest(dir)).toThrow(/models\[0\] \(mean-square\)\.normalisation\.follow: needs 1 half-lives, one per feature/);
     const negative = fixtureWithFollow([-1]);
     expect(() => loadManifest(negative)).toThrow(/normalisation\.follow\[0\]: must be >= 0/);
+  });
+
+  it('follow_in_alert 0 stands still during an alert, so a lasting fault stays visible; the same rows batched or one by one agree', async () => {
+    const slow = 30; // a slower baseline than H, so the fault is still over the limit when the alert rises
+    const b = 1 - 2 ** (-1 / slow);
+    const dir = fixtureWithFollow([slow], { follow_in_alert: 0 });
+    const rows = series([...warm, ...new Array<number>(30).fill(3)]);
+    const out = await (await openModel(dir, 'mean-square')).push(rows);
+    // Raised by the 3rd post-warm-up row (its 2nd window over the limit); from the next row on the
+    // baseline stays where that row left it: z stays 2(1-b)^3 and the alert never clears.
+    expect(out[9]!.alert).toBe(false);
+    expect(out[10]!.alert).toBe(true);
+    expect(out[37]!.outputs.error!).toBeCloseTo((2 * (1 - b) ** 3) ** 2, 5);
+    expect(out[37]!.alert).toBe(true);
+    const one = await openModel(dir, 'mean-square');
+    const byOne: (Verdict | null)[] = [];
+    for (const r of rows) byOne.push(...(await one.push([r])));
+    const strip = (vs: (Verdict | null)[]) => vs.map((v) => (v ? { ...v, modelSha256: undefined } : null));
+    expect(strip(byOne)).toEqual(strip(out));
+  });
+
+  it('relearn_after: an alert that lasts that many rows moves the baseline to the new level, then clears and re-arms', async () => {
+    const dir = fixtureWithFollow(undefined, { relearn_after: 10 });
+    const out = await (await openModel(dir, 'mean-square')).push(series([...warm, ...new Array<number>(30).fill(3), ...new Array<number>(10).fill(9)]));
+    const raised = out.map((v, i) => (v?.changed && v.alert ? i : -1)).filter((i) => i >= 0);
+    const cleared = out.map((v, i) => (v?.changed && !v.alert ? i : -1)).filter((i) => i >= 0);
+    // Raised at row 10, in alert for 10 rows, re-centred on 3: error 0 from there on, cleared after off_count 2.
+    expect(raised[0]).toBe(10);
+    expect(cleared[0]).toBeGreaterThan(18);
+    expect(cleared[0]).toBeLessThan(25);
+    expect(out[30]!.outputs.error!).toBeCloseTo(0, 6);
+    // A new change (3 -> 9) raises a new alert against the new level.
+    expect(raised[1]).toBeGreaterThan(38);
   });
 });
