@@ -1,11 +1,12 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { describeTlsError, type TlsOptions } from '../config/tls.js';
-import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../identity/batch-format.js';
+import { describeTlsError, type TlsOptions } from '../util/tls.js';
+import type { AnyBatch } from '../identity/batch-any.js';
+import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import type { Identity } from '../identity/keys.js';
-import { signReceipt } from '../identity/receipt.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';
+import { BatchIntake } from './batch-intake.js';
 import type { ReceiverStore } from './receiver-store.js';
 
 export interface MqttBridgeOptions {
@@ -43,6 +44,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
     });
   };
 
+  const intake = new BatchIntake(identity);
   const handle = (topic: string, payload: Buffer): void => {
     if (payload.length > opts.maxBodyBytes) {
       store.countRejection('too-large');
@@ -50,9 +52,9 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
       return;
     }
     const receivedAt = Date.now();
-    let batch: SignedBatch;
+    let batch: AnyBatch;
     try {
-      batch = verifyBatchEnvelope(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+      batch = intake.verify(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
     } catch (err) {
       if (!(err instanceof BatchVerificationError)) throw err;
       store.countRejection(err.reason);
@@ -63,7 +65,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
     const signer = deviceIdFromPublicKey(dev);
     const named = topic.split('/').find((level) => level.startsWith('did:key:'));
     if (named !== undefined && named !== signer) log.warn({ topic, signer, seq }, 'topic names another device than the signature; the signature wins');
-    const result = store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    const result = store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
     if (result.kind === 'conflict') {
       store.countRejection(result.reason);
       log.warn({ device: signer, seq, reason: result.reason, detail: result.detail }, 'batch rejected');

@@ -3,11 +3,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../identity/batch-format.js';
+import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { canonicalDecode } from '../identity/canonical.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
-import { signReceipt } from '../identity/receipt.js';
+import type { AnyBatch } from '../identity/batch-any.js';
+import { BatchIntake } from './batch-intake.js';
 import type { Logger } from '../log.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
@@ -45,6 +46,8 @@ export interface RunningReceiver {
 
 const REJECT_STATUS: Record<string, number> = {
   'malformed': 400,
+  // wire-format.md §12.9: sealed to a key this receiver does not hold.
+  'undecryptable': 400,
   'bad-signature': 403,
   'too-large': 413,
   'unsupported-media-type': 415,
@@ -132,6 +135,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const identity = loadOrCreateReceiverKey(opts.dataDir);
+  const intake = new BatchIntake(identity);
   writeFileSync(join(opts.dataDir, RECEIVER_PUB_FILE), `${identity.deviceId}\n`);
   const store = new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
 
@@ -177,15 +181,15 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (body === undefined) return rejectEarly(res, new Rejection('too-large', `body larger than ${maxBody} bytes`));
     const receivedAt = Date.now();
     const envelope = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    let batch: SignedBatch;
+    let batch: AnyBatch;
     try {
-      batch = verifyBatchEnvelope(envelope);
+      batch = intake.verify(envelope);
     } catch (err) {
       if (err instanceof BatchVerificationError) return reject(res, new Rejection(err.reason, err.message, claimed(envelope)));
       throw err;
     }
     const { seq, dev } = batch.body;
-    const result = store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    const result = store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
     if (result.kind === 'conflict') return reject(res, new Rejection(result.reason, result.detail, { device: result.device, seq }));
     if (result.kind === 'accepted' && result.gapBefore) log.info({ device: result.device, seq }, 'batch accepted with a gap before it');
     log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
@@ -212,7 +216,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
     if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, { ...store.stats(), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
-    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts)$/.exec(path);
+    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events|availability)$/.exec(path);
     if (m) {
       return only('GET', () => {
         let device: string;
@@ -221,7 +225,15 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         } catch (err) {
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
-        const list = m[2] === 'alerts' ? store.alertChanges(device) : store.deviceBatches(device);
+        const q = new URL(req.url ?? '/', 'http://receiver').searchParams;
+        const list =
+          m[2] === 'alerts'
+            ? store.alertChanges(device)
+            : m[2] === 'events'
+              ? store.deviceEvents(device, eventsAfter(req.url))
+              : m[2] === 'availability'
+                ? store.availability(device, timeParam(q.get('from')), timeParam(q.get('to')) ?? Date.now())
+                : store.deviceBatches(device);
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -287,4 +299,17 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       server.closeIdleConnections();
     }));
   return { url, port, publicKey: identity.publicKey, close };
+}
+
+/** `?after=N` of GET /v1/devices/DID/events: events after id N (0 when absent or not a number). */
+function eventsAfter(url: string | undefined): number {
+  const after = Number(new URL(url ?? '/', 'http://receiver').searchParams.get('after') ?? 0);
+  return Number.isSafeInteger(after) && after > 0 ? after : 0;
+}
+
+/** A `from`/`to` query parameter: ms since the epoch; undefined when absent or not a whole number. */
+function timeParam(text: string | null): number | undefined {
+  if (text === null || text === '') return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
