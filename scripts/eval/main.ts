@@ -1,5 +1,5 @@
 /**
- * npm run eval [-- --data DIR] [--models DIR] [--cmapss-seeds 1,2,3|none] [--write]
+ * npm run eval [-- --data DIR] [--models DIR] [--only id,id] [--cmapss-seeds 1,2,3|none] [--write]
  *
  * Validation figures of the shipped models, measured through the agent's own runtime
  * (agent/inference: openModel, runner.push): SKAB with its protocol (first 400 rows of each file
@@ -49,7 +49,9 @@ async function main(): Promise<void> {
   const dataDir = dataDirFromArgs(process.argv);
   const modelsDir = path.resolve(argValue('models') ?? 'models');
   const manifest = loadManifest(modelsDir);
-  const ids = manifest.models.map((m) => m.id);
+  const only = argValue('only')?.split(',');
+  for (const id of only ?? []) if (!manifest.models.some((m) => m.id === id)) throw new Error(`--only: no model "${id}" in the manifest`);
+  const ids = manifest.models.map((m) => m.id).filter((id) => !only || only.includes(id));
   const report: Record<string, Record<string, unknown>> = {};
   const skab = ids.includes('stream-ad') || ids.includes('skab-pump') ? loadSkab(dataDir) : null;
 
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
     console.log(`  runtime (shipped model, all 100 engines, in-sample): ${r.runtime.verdicts} verdicts, mean rul_sd ${r.runtime.meanRulSd.toFixed(2)}, mean rul - service_within ${r.runtime.meanSlack.toFixed(2)} cycles`);
     console.log('  published FD001 test RMSE: CNN 18.45, LSTM 16.14, deep CNN 12.61, DA-TCN 11.78, TCNN-Transformer 11.40');
   }
-  for (const m of manifest.models) {
+  for (const m of manifest.models.filter((x) => ids.includes(x.id))) {
     const file = path.join(modelsDir, m.file);
     const f = m.input.features.length;
     const b1 = await runCost(file, m.input.window, f, 1, 300);
@@ -102,7 +104,10 @@ async function main(): Promise<void> {
   // One JSON line with every figure, for programs (and the model card's tables).
   console.log(JSON.stringify({ summary: report }, roundReplacer));
   if (process.argv.includes('--write')) {
-    writeFileSync(path.join(modelsDir, 'eval.json'), `${JSON.stringify(report, roundReplacer, 2)}\n`);
+    // With --only, the other models' figures in eval.json stay as they were.
+    const evalPath = path.join(modelsDir, 'eval.json');
+    const previous = only ? (JSON.parse(readFileSync(evalPath, 'utf8')) as Record<string, unknown>) : {};
+    writeFileSync(evalPath, `${JSON.stringify({ ...previous, ...report }, roundReplacer, 2)}\n`);
     const manifestPath = path.join(modelsDir, 'manifest.json');
     const raw = JSON.parse(readFileSync(manifestPath, 'utf8')) as { models: { id: string; metrics?: Record<string, unknown> }[] };
     for (const m of raw.models) if (report[m.id]) m.metrics = { ...(m.metrics ?? {}), eval: JSON.parse(JSON.stringify(report[m.id], roundReplacer)) };
