@@ -1,23 +1,18 @@
 /**
  * Architecture exploration (not part of npm run train): trains one variant of a model with a
  * JSON override of its config and prints its validation figures.
- *   node dist/scripts/train/explore.js skab-pump '{"window":32}' [--data DIR]
- *   node dist/scripts/train/explore.js stream-ad '{"window":16}'
+ *   node dist/scripts/train/explore.js skab-pump '{"factors":[1.5]}' [--all] [--data DIR]
+ *   (stream-ad 2 is explored with npm run eval -- --nab-sweep: its choices are made on NAB, not SKAB)
  * cmapss-rul has its own k-fold runner: node dist/scripts/train/cmapss-cv.js '{"hidden":[64,32]}'
  */
 import { dataDirFromArgs, loadSkab } from './lib/datasets.js';
-import { trainStreamAd, STREAM_AD_CONFIG } from './stream-ad.js';
 import { trainSkabPump, SKAB_PUMP_CONFIG } from './skab-pump.js';
 
 const id = process.argv[2];
 const override = JSON.parse(process.argv[3] ?? '{}') as Record<string, unknown>;
 const data = dataDirFromArgs(process.argv);
 const r = (o: object) => JSON.stringify(o, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v));
-if (id === 'stream-ad') {
-  const { free, faults } = loadSkab(data);
-  const t = trainStreamAd(free, faults, { ...STREAM_AD_CONFIG, ...override }, true);
-  console.log(`${id} ${r(override)} ${t.trainingSeconds.toFixed(0)}s params ${t.model.mlp.parameterCount()}\n  cv ${r(t.tuned.crossValidated)}\n  in ${r(t.tuned.inSample)} chosen ${r(t.tuned.chosen)}`);
-} else if (id === 'skab-pump') {
+if (id === 'skab-pump') {
   const { free, faults } = loadSkab(data);
   const t = await trainSkabPump(free, faults, { ...SKAB_PUMP_CONFIG, ...override }, true, (s) => console.error(s));
   const s = t.selection;
@@ -32,5 +27,5 @@ if (id === 'stream-ad') {
   }
   console.log(`  cv ${r(s.crossValidated)}\n  in ${r(s.inSample)}\n  free ${r(s.free)}\n  chosen ${r(t.chosen)}`);
 } else {
-  throw new Error('usage: explore.js stream-ad|skab-pump [JSON config override]');
+  throw new Error('usage: explore.js skab-pump [JSON config override] [--all]');
 }

@@ -31,11 +31,13 @@ const RULES: [RegExp, Place][] = [
   [/^pipeline\/group-commit\.ts$/, { kind: 'stage', stage: 'commit' }],
   [/^inference\//, { kind: 'stage', stage: 'score' }],
   [/^pipeline\/inference-stage\.ts$/, { kind: 'stage', stage: 'score' }],
-  [/^pipeline\/(batcher|heartbeat)\.ts$/, { kind: 'stage', stage: 'batch' }],
+  [/^pipeline\/(batcher|heartbeat|batch-encoder)\.ts$/, { kind: 'stage', stage: 'batch' }],
   [/^uplink\//, { kind: 'stage', stage: 'uplink' }],
   [/^pipeline\/forwarder\.ts$/, { kind: 'stage', stage: 'uplink' }],
   [/^health\/doctor\//, { kind: 'assembly' }],
   [/^health\//, { kind: 'side' }],
+  // Side outputs (Home Assistant discovery, last values for messages): fed by the run, called by no stage but through contracts.
+  [/^integrations\//, { kind: 'side' }],
   [/^(run|config|cli)\//, { kind: 'assembly' }],
   [/^receiver\//, { kind: 'network' }],
 ];
