@@ -7,6 +7,7 @@ import { writeConfig } from '../config/write.js';
 import { AgentError } from '../errors.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { Identity, writeKeyFile } from '../identity/keys.js';
+import { recipientBoxKey } from '../identity/seal.js';
 import { absDir, collect, dataDirOption, printJson } from './common.js';
 
 interface InitOptions {
@@ -15,6 +16,8 @@ interface InitOptions {
   mqttTopic?: string[];
   uplinkUrl?: string;
   receiverKey?: string;
+  /** uplink.encrypt_to: seal every batch to this network key (docs/wire-format.md §12.6). */
+  encryptTo?: string;
   simulator?: number;
   coapListen?: string;
   serialPath?: string;
@@ -76,11 +79,19 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     // The health/metrics/status endpoint is on by default, on loopback (agent/health/config.ts).
     ...(opts.http === false ? {} : { http: { listen: opts.httpListen ?? '127.0.0.1:9464' } }),
     ...(opts.uplinkUrl
-      ? { uplink: { type: /^mqtts?:\/\//.test(opts.uplinkUrl) ? 'mqtt' : 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
+      ? {
+          uplink: {
+            type: /^mqtts?:\/\//.test(opts.uplinkUrl) ? 'mqtt' : 'http',
+            url: opts.uplinkUrl,
+            ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}),
+            ...(opts.encryptTo ? { encrypt_to: opts.encryptTo } : {}),
+          },
+        }
       : {}),
   };
   if (opts.http === false && opts.httpListen) throw new AgentError('USAGE', '--http-listen and --no-http contradict each other');
   if (opts.receiverKey && !opts.uplinkUrl) throw new AgentError('USAGE', '--receiver-key needs --uplink-url');
+  if (opts.encryptTo && !opts.uplinkUrl) throw new AgentError('USAGE', '--encrypt-to needs --uplink-url (it seals what the uplink sends)');
   if (opts.uplinkUrl && !/^(https?|mqtts?):\/\//.test(opts.uplinkUrl)) {
     throw new AgentError('USAGE', `--uplink-url: expected http(s)://HOST/PATH (a receiver) or mqtt(s)://HOST:PORT (a broker), got "${opts.uplinkUrl}"`);
   }
@@ -98,6 +109,14 @@ export function runInit(opts: InitOptions): { deviceId: string; configPath: stri
       publicKeyFromDeviceId(opts.receiverKey);
     } catch (err) {
       throw new AgentError('USAGE', `--receiver-key: ${(err as Error).message}`);
+    }
+  }
+  if (opts.encryptTo) {
+    try {
+      // The X25519 form must exist too (§12.6): a did:key that is not a curve point cannot be sealed to.
+      recipientBoxKey(publicKeyFromDeviceId(opts.encryptTo));
+    } catch (err) {
+      throw new AgentError('USAGE', `--encrypt-to: ${(err as Error).message}; give the network's did:key (edge-agent receive prints it)`);
     }
   }
   const dir = absDir(opts.dataDir);
@@ -123,6 +142,7 @@ export function registerInitCommand(program: Command): void {
     .option('--mqtt-topic <filter>', 'topic filter to subscribe with QoS 1 (repeatable; default sensors/#)', collect)
     .option('--uplink-url <url>', 'where to deliver signed batches: http(s)://host:8080/v1/batches, or an MQTT broker mqtt(s)://host:1883 (topic edge/<device id>/batches)')
     .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
+    .option('--encrypt-to <did>', "seal every batch's data to this network key (did:key, usually the receiver's): brokers and relays see only signed headers")
     .option('--serial-path <path>', 'serial device of a firmware-bridge sensor board (prefer /dev/serial/by-id/...)')
     .option('--serial-baud <n>', 'serial baud rate (default 115200)', (v) => {
       const n = Number(v);

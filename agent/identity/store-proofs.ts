@@ -1,0 +1,53 @@
+import type { Db } from '../store/database.js';
+import { BatchStore } from '../store/batch-store.js';
+import { batchOfElement, storedBatchContents, type ElementKind } from '../store/batch-contents.js';
+import { verifyAnyBatchEnvelope, type AnyBatch } from './batch-any.js';
+import type { BatchDataV3 } from './batch-v3.js';
+import { ProofUnavailable, proveElement, rebuildSealedData } from './element-proof.js';
+import type { Identity } from './keys.js';
+import type { Proof } from './proof.js';
+
+/**
+ * Proofs (docs/wire-format.md §12.8) from an agent's own store. The device key is needed only for
+ * sealed batches, whose data the agent rebuilds from its rows (it does not hold the network key),
+ * so it is asked for lazily.
+ */
+export class StoreProofs {
+  private readonly batches: BatchStore;
+  private readonly cache = new Map<number, { batch: AnyBatch; data?: BatchDataV3 }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly identity: () => Identity,
+  ) {
+    this.batches = new BatchStore(db);
+  }
+
+  /** The batch seq holding the element; throws ProofUnavailable naming why there is none. */
+  batchOf(kind: ElementKind, id: number): number {
+    const seq = batchOfElement(this.db, kind, id);
+    if (seq === undefined) throw new ProofUnavailable('not-found', `no ${kind} ${id} in this store (never stored, or deleted with its delivered batch after store.retain_delivered_hours)`);
+    if (seq === null) throw new ProofUnavailable('not-batched', `${kind} ${id} is not in a signed batch yet; prove it after the next batch is cut (batch.max_age_ms)`);
+    return seq;
+  }
+
+  /** The verified batch `seq`, with its data rebuilt when it is sealed (cached: an export proves many readings of one batch). */
+  batch(seq: number): { batch: AnyBatch; data?: BatchDataV3 } {
+    const hit = this.cache.get(seq);
+    if (hit) return hit;
+    const row = this.batches.get(seq);
+    if (!row) throw new ProofUnavailable('not-found', `batch ${seq} is not in this store`);
+    const batch = verifyAnyBatchEnvelope(new Uint8Array(row.envelope));
+    const entry: { batch: AnyBatch; data?: BatchDataV3 } = { batch };
+    if (batch.version === 3 && batch.v3 && !batch.v3.data) entry.data = rebuildSealedData(this.identity(), batch.v3, storedBatchContents(this.db, seq));
+    if (this.cache.size > 64) this.cache.clear();
+    this.cache.set(seq, entry);
+    return entry;
+  }
+
+  prove(kind: ElementKind, id: number): { seq: number; proof: Proof } {
+    const seq = this.batchOf(kind, id);
+    const { batch, data } = this.batch(seq);
+    return { seq, proof: proveElement(batch, kind, id, data) };
+  }
+}
