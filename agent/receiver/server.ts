@@ -9,6 +9,8 @@ import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device
 import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
 import type { AnyBatch } from '../identity/batch-any.js';
 import { BatchIntake } from './batch-intake.js';
+import { ProofUnavailable, proveElement } from '../identity/element-proof.js';
+import type { ProofKind } from '../identity/proof.js';
 import type { Logger } from '../log.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
@@ -54,6 +56,7 @@ const REJECT_STATUS: Record<string, number> = {
   'seq-conflict': 409,
   'chain-broken': 409,
 };
+const PROOF_KINDS: Record<string, ProofKind> = { readings: 'reading', verdicts: 'verdict', events: 'event' };
 const ACCEPTED_TYPES = new Set(['application/cbor', 'application/octet-stream']);
 
 /** Loads DIR/receiver.key, or creates it (mode 0600) on first start. */
@@ -118,9 +121,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 /** What an unverified batch claims to be, for log lines only: never trusted for anything else. */
 function claimed(envelope: Uint8Array): Record<string, unknown> {
   try {
-    const env = canonicalDecode(envelope, 'envelope') as { body?: unknown };
-    if (!(env.body instanceof Uint8Array)) return {};
-    const body = canonicalDecode(env.body, 'body') as { dev?: unknown; seq?: unknown };
+    // Versions 1-2 sign a `body`, version 3 a `hdr` (wire-format.md §12.1); both carry dev and seq.
+    const env = canonicalDecode(envelope, 'envelope') as { body?: unknown; hdr?: unknown };
+    const signed = env.hdr ?? env.body;
+    if (!(signed instanceof Uint8Array) || signed.length > 16 * 1024 * 1024) return {};
+    const body = canonicalDecode(signed, 'body') as { dev?: unknown; seq?: unknown };
     const out: Record<string, unknown> = {};
     if (body.dev instanceof Uint8Array && body.dev.length === 32) out.claimed_device = deviceIdFromPublicKey(body.dev);
     if (typeof body.seq === 'number') out.claimed_seq = body.seq;
@@ -202,6 +207,27 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     });
   };
 
+  /**
+   * GET /v1/devices/DID/{readings,verdicts,events}/ID/proof: the element's proof (wire-format.md
+   * §12.8) from the batch it was stored from, opened with the receiver's key when sealed.
+   */
+  const serveProof = (res: ServerResponse, did: string, kind: ProofKind, id: number): void => {
+    let device: string;
+    try {
+      device = deviceIdFromPublicKey(publicKeyFromDeviceId(did));
+    } catch (err) {
+      return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
+    }
+    const envelope = store.elementEnvelope(device, kind, id);
+    if (!envelope) return sendJson(res, 404, { status: 'error', reason: 'not-found', detail: `no ${kind} ${id} of ${device} is held here` });
+    try {
+      sendJson(res, 200, proveElement(intake.verify(envelope), kind, id));
+    } catch (err) {
+      if (!(err instanceof ProofUnavailable)) throw err;
+      sendJson(res, err.reason === 'needs-version-3' ? 422 : 404, { status: 'error', reason: err.reason === 'needs-version-3' ? 'proof-needs-version-3' : err.reason, detail: err.message });
+    }
+  };
+
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let path: string;
     try {
@@ -216,6 +242,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
     if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, { ...store.stats(), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
+    const proof = /^\/v1\/devices\/([^/]+)\/(readings|verdicts|events)\/(\d{1,15})\/proof$/.exec(path);
+    if (proof) return only('GET', () => serveProof(res, decodeURIComponent(proof[1]!), PROOF_KINDS[proof[2]!]!, Number(proof[3])));
     const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events)$/.exec(path);
     if (m) {
       return only('GET', () => {
