@@ -1,0 +1,120 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fromV3, verifyAnyBatchEnvelope } from '../../agent/identity/batch-any.js';
+import { buildBatch } from '../../agent/identity/batch-format.js';
+import { buildBatchV3, type BatchContentV3 } from '../../agent/identity/batch-v3.js';
+import { verifyBatchCar } from '../../agent/identity/car-archive.js';
+import { canonicalDecode, canonicalEncode } from '../../agent/identity/canonical.js';
+import { ProofUnavailable, proveElement, rebuildSealedData } from '../../agent/identity/element-proof.js';
+import { Identity } from '../../agent/identity/keys.js';
+import { buildProduct, ProductVerificationError, verifyProduct, type DataProduct } from '../../agent/identity/product.js';
+import { verifyProof } from '../../agent/identity/proof.js';
+import type { StoredReading } from '../../agent/types.js';
+import { tempDir } from '../helpers/setup.js';
+
+const device = Identity.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => i + 1));
+const network = Identity.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => 100 + i));
+const head = (seq: number) => ({ seq, prevHash: new Uint8Array(32).fill(seq), bootCounter: 1, clockSynced: true, createdMs: 1_763_000_100_000 });
+const reading = (id: number): StoredReading => ({ id, boot: 1, sensor: `s${id % 3}`, ts: 1_763_000_000_000 + id * 1000, timeSource: 'sensor', value: id / 4, source: 'mqtt' });
+const content = (from: number, n: number): BatchContentV3 => ({ readings: Array.from({ length: n }, (_, k) => reading(from + k)) });
+
+function failure(fn: () => unknown): string {
+  try {
+    fn();
+    return 'valid';
+  } catch (err) {
+    if (err instanceof ProductVerificationError || err instanceof ProofUnavailable) return err.reason;
+    if (err instanceof Error && 'reason' in err) return String((err as { reason: unknown }).reason);
+    throw err;
+  }
+}
+
+describe('proofs need version 3 (docs/wire-format.md §12.8)', () => {
+  it('a reading of a version-1 or version-2 batch gets an error naming batch.format: 3, not a proof', () => {
+    const v1 = verifyAnyBatchEnvelope(buildBatch(device, { ...head(1), prevHash: new Uint8Array(32) }, content(1, 4).readings).envelope);
+    expect(v1.version).toBe(1);
+    expect(() => proveElement(v1, 'reading', 2)).toThrow(/version-1 batch.*batch\.format: 3/);
+    expect(failure(() => proveElement(v1, 'reading', 2))).toBe('needs-version-3');
+  });
+
+  it("a sealed batch is proven from the device's own rows, and rows changed since it was signed are refused", () => {
+    const signed = buildBatchV3(device, head(2), content(1, 9), { sealTo: network.publicKey });
+    const relayView = verifyAnyBatchEnvelope(signed.envelope);
+    expect(relayView.opened).toBe(false);
+    const data = rebuildSealedData(device, relayView.v3!, content(1, 9));
+    const proof = proveElement(relayView, 'reading', 5, data);
+    expect(verifyProof(proof, device.publicKey).element).toMatchObject({ i: 5, v: 1.25 });
+    // Equal to what the recipient gets by opening the box.
+    const opened = fromV3(buildBatchV3(device, head(2), content(1, 9), { sealTo: network.publicKey }));
+    expect(proveElement(verifyAnyBatchEnvelope(signed.envelope, { openWith: network.boxSecretKey() }), 'reading', 5)).toEqual(proof);
+    expect(opened.sealed).toBe(true);
+    const edited = content(1, 9);
+    edited.readings[3] = { ...edited.readings[3]!, value: 99 };
+    expect(failure(() => rebuildSealedData(device, relayView.v3!, edited))).toBe('store-mismatch');
+  });
+});
+
+describe('data products (docs/wire-format.md §12.14)', () => {
+  const b1 = fromV3(buildBatchV3(device, head(1), content(1, 10)));
+  const b2 = fromV3(buildBatchV3(device, head(2), content(11, 10)));
+  const mine = (b: typeof b1) => b.body.r.filter((r) => r.s === 's1').map((r) => ({ seq: b.body.seq, proof: proveElement(b, 'reading', r.i) }));
+  const items = [...mine(b1), ...mine(b2)];
+  const from = 1_763_000_000_000;
+  const to = from + 100_000;
+  const product = buildProduct(device, 's1', from, to, items, 1_763_000_200_000);
+  const copy = (): DataProduct => JSON.parse(JSON.stringify(product)) as DataProduct;
+
+  it('verifies without the rest of the batches, against the named or given device key', () => {
+    expect(verifyProduct(copy(), device.publicKey)).toMatchObject({ sensor: 's1', readings: items.length, batches: 2 });
+    expect(failure(() => verifyProduct(copy(), network.publicKey))).toBe('bad-signature');
+  });
+
+  it('fails when a reading is left out, changed, duplicated or of another sensor, or the manifest is edited or re-signed', () => {
+    const removed = copy();
+    removed.readings.splice(2, 1);
+    expect(failure(() => verifyProduct(removed))).toBe('incomplete');
+
+    const doubled = copy();
+    doubled.readings[2] = doubled.readings[1]!;
+    expect(failure(() => verifyProduct(doubled))).toBe('incomplete');
+
+    const changed = copy();
+    const leaf = canonicalDecode(new Uint8Array(Buffer.from(changed.readings[0]!.leaf, 'hex')), 'leaf') as Record<string, unknown>;
+    changed.readings[0]!.leaf = Buffer.from(canonicalEncode({ ...leaf, v: 7 })).toString('hex');
+    expect(failure(() => verifyProduct(changed))).toBe('bad-merkle-root');
+
+    // A manifest that leaves a reading out too must be signed again, which only the device can do.
+    const manifest = canonicalDecode(new Uint8Array(Buffer.from(product.manifest, 'hex')), 'manifest') as { items: number[][] };
+    const shorter = copy();
+    shorter.readings.splice(2, 1);
+    shorter.manifest = Buffer.from(canonicalEncode({ ...manifest, items: manifest.items.filter((_, k) => k !== 2) })).toString('hex');
+    expect(failure(() => verifyProduct(shorter))).toBe('bad-signature');
+    const forged = buildProduct(network, 's1', from, to, items);
+    expect(failure(() => verifyProduct({ ...forged, device: device.deviceId }))).toBe('bad-signature');
+
+    // The device's own manifest for another sensor's readings, presented as s1's.
+    const s2 = buildProduct(device, 's2', from, to, b1.body.r.filter((r) => r.s === 's2').map((r) => ({ seq: 1, proof: proveElement(b1, 'reading', r.i) })));
+    expect(failure(() => verifyProduct({ ...s2, sensor: 's1' }))).toBe('malformed');
+    const narrow = buildProduct(device, 's1', from, from + 5_000, items);
+    expect(failure(() => verifyProduct(narrow))).toBe('out-of-range');
+  });
+
+  it('rejects malformed products before building anything large', () => {
+    expect(failure(() => verifyProduct({ ...copy(), readings: 'x' }))).toBe('malformed');
+    expect(failure(() => verifyProduct({ ...copy(), extra: 1 }))).toBe('malformed');
+    expect(failure(() => verifyProduct({ ...copy(), manifest: 'zz' }))).toBe('malformed');
+  });
+});
+
+describe('CAR archives (docs/wire-format.md §12.11)', () => {
+  it('refuses a section length that claims more than a batch may have, and a truncated file, with the byte offset', async () => {
+    const dir = tempDir('car');
+    // A header length of 2^40 (varint), then nothing.
+    writeFileSync(join(dir, 'huge.car'), Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x20]));
+    const huge = await verifyBatchCar(join(dir, 'huge.car'));
+    expect(huge.problems.join()).toMatch(/header at byte 0 claims \d+ bytes, over the 65536/);
+    writeFileSync(join(dir, 'short.car'), Buffer.from([0x30, 0xa2]));
+    expect((await verifyBatchCar(join(dir, 'short.car'))).problems.join()).toMatch(/runs past the end of the file/);
+  });
+});
