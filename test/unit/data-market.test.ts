@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromV3, verifyAnyBatchEnvelope } from '../../agent/identity/batch-any.js';
@@ -12,6 +12,7 @@ import { buildProduct, ProductVerificationError, verifyProduct, type DataProduct
 import { verifyProof } from '../../agent/identity/proof.js';
 import type { StoredReading } from '../../agent/types.js';
 import { tempDir } from '../helpers/setup.js';
+import { renderProductVectors } from '../../scripts/make-product-vectors.js';
 
 const device = Identity.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => i + 1));
 const network = Identity.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => 100 + i));
@@ -116,5 +117,25 @@ describe('CAR archives (docs/wire-format.md §12.11)', () => {
     expect(huge.problems.join()).toMatch(/header at byte 0 claims \d+ bytes, over the 65536/);
     writeFileSync(join(dir, 'short.car'), Buffer.from([0x30, 0xa2]));
     expect((await verifyBatchCar(join(dir, 'short.car'))).problems.join()).toMatch(/runs past the end of the file/);
+  });
+});
+
+describe('data product vectors (docs/wire-format-product-vectors.json)', () => {
+  const file = join(import.meta.dirname, '../../docs/wire-format-product-vectors.json');
+  const vectors = JSON.parse(readFileSync(file, 'utf8')) as {
+    device: string;
+    batches: { seq: number; cid: string; envelope: string }[];
+    product: DataProduct;
+    negative: { name: string; reason: string; product: unknown }[];
+  };
+
+  it('are what the generator makes, byte for byte', () => {
+    expect(readFileSync(file, 'utf8')).toBe(renderProductVectors());
+  });
+
+  it('the batches verify, the product verifies, every negative fails with its reason', () => {
+    for (const b of vectors.batches) expect(verifyAnyBatchEnvelope(new Uint8Array(Buffer.from(b.envelope, 'hex'))).body.seq).toBe(b.seq);
+    expect(verifyProduct(vectors.product).readings).toBe(4);
+    for (const n of vectors.negative) expect(failure(() => verifyProduct(n.product)), n.name).toBe(n.reason);
   });
 });
