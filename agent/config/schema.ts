@@ -74,6 +74,10 @@ export const configSchema = z.strictObject({
   inference: inferenceSchema.optional(),
   /** Health, metrics and status page endpoint; absent = not served. */
   http: httpSchema.optional(),
+  /** Signed heartbeats (agent.heartbeat events in the chain) every interval_s, even without readings; 0 = none. */
+  heartbeat: z.strictObject({
+    interval_s: z.number().int().refine((n) => n === 0 || n >= 5, 'must be 0 (no heartbeats) or at least 5').default(300),
+  }).prefault({}),
   clock: z.strictObject({
     /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
     synced: z.enum(['auto', 'always', 'never']).default('auto'),

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ClockStatus } from '../clock/clock-status.js';
 import type { LoadedConfig } from '../config/load.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
@@ -9,6 +11,7 @@ import { openDatabase, type Db } from '../store/database.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
+import { EventStore } from '../store/event-store.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
 import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
@@ -22,6 +25,7 @@ import { brokerConnectOptions } from '../sources/mqtt/connection.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
 import { Batcher } from './batcher.js';
+import { Heartbeat } from './heartbeat.js';
 import { Forwarder } from './forwarder.js';
 import { GroupCommitWriter } from './group-commit.js';
 import { InferenceStage, type InferenceStats } from './inference-stage.js';
@@ -79,6 +83,7 @@ export class Agent {
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
+  private readonly heartbeat: Heartbeat;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
@@ -130,6 +135,21 @@ export class Agent {
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    const configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
+    this.heartbeat = new Heartbeat(
+      new EventStore(this.db, this.bootCounter),
+      config.heartbeat.interval_s * 1000,
+      () => ({
+        uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+        boot: this.bootCounter,
+        clockSynced: this.clock.isSynced(),
+        storeBytes: this.budget.usage().usedBytes,
+        oldestPendingMs: batches.oldestPendingAgeMs(Date.now()),
+        configVersion,
+        models: [...new Set(Object.values(this.inference?.snapshot().bindings ?? {}).map((b) => b.model))].join(','),
+      }),
+      log.child({ component: 'heartbeat' }),
+    );
     this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, log.child({ component: 'store-budget' }));
     this.writer.onCommitted(() => this.enforceBudget());
     this.writer.onStoreFull(() => {
@@ -175,6 +195,7 @@ export class Agent {
   async start(): Promise<void> {
     await this.startInference();
     this.batcher.start();
+    this.heartbeat.start();
     this.forwarder?.start();
     for (const s of this.sources) {
       try {
@@ -265,6 +286,7 @@ export class Agent {
     this.writer.close();
     await this.inference?.stop();
     await this.alertPublisher?.stop();
+    this.heartbeat.stop();
     this.batcher.stop();
     this.batcher.cutDue(true);
     await this.forwarder?.drain(drainMs);

@@ -244,7 +244,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
     const proof = /^\/v1\/devices\/([^/]+)\/(readings|verdicts|events)\/(\d{1,15})\/proof$/.exec(path);
     if (proof) return only('GET', () => serveProof(res, decodeURIComponent(proof[1]!), PROOF_KINDS[proof[2]!]!, Number(proof[3])));
-    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events)$/.exec(path);
+    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events|availability)$/.exec(path);
     if (m) {
       return only('GET', () => {
         let device: string;
@@ -253,7 +253,15 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         } catch (err) {
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
-        const list = m[2] === 'alerts' ? store.alertChanges(device) : m[2] === 'events' ? store.deviceEvents(device, eventsAfter(req.url)) : store.deviceBatches(device);
+        const q = new URL(req.url ?? '/', 'http://receiver').searchParams;
+        const list =
+          m[2] === 'alerts'
+            ? store.alertChanges(device)
+            : m[2] === 'events'
+              ? store.deviceEvents(device, eventsAfter(req.url))
+              : m[2] === 'availability'
+                ? store.availability(device, timeParam(q.get('from')), timeParam(q.get('to')) ?? Date.now())
+                : store.deviceBatches(device);
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -325,4 +333,11 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
 function eventsAfter(url: string | undefined): number {
   const after = Number(new URL(url ?? '/', 'http://receiver').searchParams.get('after') ?? 0);
   return Number.isSafeInteger(after) && after > 0 ? after : 0;
+}
+
+/** A `from`/`to` query parameter: ms since the epoch; undefined when absent or not a whole number. */
+function timeParam(text: string | null): number | undefined {
+  if (text === null || text === '') return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
 }

@@ -45,6 +45,8 @@ describe('uplink backlog drain progress in the agent log', () => {
       [['uplink', 'retry_initial_ms'], 100],
       [['uplink', 'retry_max_ms'], 300],
       [['uplink', 'max_batches_per_s'], 2],
+      // These tests count batches, one per reading: no heartbeat batches in between.
+      [['heartbeat', 'interval_s'], 0],
     ]);
   });
   afterAll(async () => {

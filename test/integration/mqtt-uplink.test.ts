@@ -1,6 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hex, verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
+import { verifyAnyBatchEnvelope as verifyBatchEnvelope } from '../../agent/identity/batch-any.js';
+import { hex } from '../../agent/identity/batch-format.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
