@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalDecode, canonicalEncode } from '../../agent/identity/canonical.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
+import { fetchRetry } from '../helpers/http.js';
 import { tempDir } from '../helpers/setup.js';
 
 // Issue 15, "What it must show" 2-4, on the data of a demo run (sealed, version-3 batches):
@@ -23,14 +24,7 @@ const out = tempDir('market-out');
 const file = (name: string) => join(out, name);
 const readJson = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
 const writeJson = (f: string, v: unknown) => writeFileSync(f, JSON.stringify(v));
-/** fetch, once more when a kept-alive socket was closed by the server just as it was reused (undici: "other side closed"). */
-const get = async (url: string) => {
-  try {
-    return await fetch(url);
-  } catch {
-    return await fetch(url);
-  }
-};
+const get = (url: string) => fetchRetry(url);
 
 beforeAll(async () => {
   base = tempDir('market');

@@ -12,6 +12,7 @@ import { publicKeyFromDeviceId } from '../../agent/identity/device-id.js';
 import { openDatabase } from '../../agent/store/database.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { fetchRetry } from '../helpers/http.js';
 import { waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
@@ -29,7 +30,7 @@ let receiverUrl: string;
 let receiverKey: string;
 const cleanups: (() => Promise<unknown>)[] = [];
 
-const getJson = async (url: string) => (await fetch(url)).json() as Promise<Record<string, unknown>>;
+const getJson = async (url: string) => (await fetchRetry(url)).json() as Promise<Record<string, unknown>>;
 
 beforeAll(async () => {
   broker = await startMosquitto();
@@ -69,7 +70,7 @@ async function publishSecrets(sensorTopic: string, count: number) {
 }
 
 const readingsOf = async (deviceId: string) => {
-  const batches = (await (await fetch(`${receiverUrl}/v1/devices/${deviceId}/batches`)).json()) as { readings: number; sealed: boolean; cid: string; seq: number }[];
+  const batches = (await (await fetchRetry(`${receiverUrl}/v1/devices/${deviceId}/batches`)).json()) as { readings: number; sealed: boolean; cid: string; seq: number }[];
   return Array.isArray(batches) ? batches : [];
 };
 
@@ -187,7 +188,7 @@ describe('sealed batches end to end (wire-format.md §12.6)', () => {
     const exported = join(tempDir('exp'), 'b1.cbor');
     expect(cli(['export', '--data-dir', dir, '--seq', '1', '-o', exported]).code).toBe(0);
     const { readFileSync } = await import('node:fs');
-    const res = await fetch(`${receiverUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: Buffer.from(tamperCiphertext(new Uint8Array(readFileSync(exported)))) });
+    const res = await fetchRetry(`${receiverUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: Buffer.from(tamperCiphertext(new Uint8Array(readFileSync(exported)))) });
     expect(res.status).toBe(422);
     expect(((await res.json()) as { reason: string }).reason).toBe('bad-data-hash');
   }, 120_000);
