@@ -10,6 +10,8 @@ import { ProofUnavailable, proveElement, rebuildSealedData } from '../../agent/i
 import { Identity } from '../../agent/identity/keys.js';
 import { buildProduct, ProductVerificationError, verifyProduct, type DataProduct } from '../../agent/identity/product.js';
 import { verifyProof } from '../../agent/identity/proof.js';
+import { signReceipt, verifyReceipt } from '../../agent/identity/receipt.js';
+import { batchCidText } from '../../agent/identity/cid.js';
 import type { StoredReading } from '../../agent/types.js';
 import { tempDir } from '../helpers/setup.js';
 import { renderProductVectors } from '../../scripts/make-product-vectors.js';
@@ -137,5 +139,25 @@ describe('data product vectors (docs/wire-format-product-vectors.json)', () => {
     for (const b of vectors.batches) expect(verifyAnyBatchEnvelope(new Uint8Array(Buffer.from(b.envelope, 'hex'))).body.seq).toBe(b.seq);
     expect(verifyProduct(vectors.product).readings).toBe(4);
     for (const n of vectors.negative) expect(failure(() => verifyProduct(n.product)), n.name).toBe(n.reason);
+  });
+});
+
+describe('receipts of version-3 batches bind dh, ch and the CID (docs/wire-format.md §12.10)', () => {
+  const receiver = Identity.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => 200 - i));
+  const sealed = buildBatchV3(device, head(4), content(1, 3), { sealTo: receiver.publicKey });
+  const expectation = { receiverKey: receiver.publicKey, device: device.publicKey, seq: 4, batchHash: sealed.hash, envelope: sealed.envelope };
+  const fields = { dev: device.publicKey, seq: 4, hash: sealed.hash, at: 1 };
+  const right = { dh: sealed.header.dh, ch: sealed.header.ch!, cid: batchCidText(sealed.envelope), dur: 'disk' as const };
+
+  it('accepts the receiver’s receipt/2 for exactly the envelope sent', () => {
+    expect(verifyReceipt(signReceipt(receiver, fields, right), expectation).fmt).toBe('edge-agent/receipt/2');
+  });
+
+  it('refuses one naming another plaintext, ciphertext or CID, and a receipt/1', () => {
+    const other = new Uint8Array(32).fill(7);
+    for (const wrong of [{ ...right, dh: other }, { ...right, ch: other }, { ...right, cid: batchCidText(new Uint8Array([1])) }]) {
+      expect(() => verifyReceipt(signReceipt(receiver, fields, wrong), expectation)).toThrow(/another data hash, ciphertext hash or CID/);
+    }
+    expect(() => verifyReceipt(signReceipt(receiver, fields), expectation)).toThrow(/needs an edge-agent\/receipt\/2 receipt/);
   });
 });
