@@ -63,6 +63,10 @@ describe('proofs of single readings and verdicts (wire-format.md §12.8)', () =>
     const verdict = cli(['proof', '--data-dir', agentDir, '--verdict', '1', '-o', file('v1.json')]);
     expect(verdict.code, verdict.stderr).toBe(0);
     expect(verifyProofFile(file('v1.json')).result).toMatchObject({ valid: true, kind: 'verdict' });
+    // The agent's start heartbeat (agent.heartbeat) is event 1.
+    const event = cli(['proof', '--data-dir', agentDir, '--event', '1', '-o', file('e1.json')]);
+    expect(event.code, event.stderr).toBe(0);
+    expect(verifyProofFile(file('e1.json')).result).toMatchObject({ valid: true, kind: 'event', element: { k: 'agent.heartbeat' } });
 
     const proof = readJson(file('r7.json'));
     const leaf = canonicalDecode(new Uint8Array(Buffer.from(proof.leaf, 'hex')), 'leaf') as { v: number };
