@@ -5,8 +5,8 @@ import { AgentError } from '../errors.js';
 import { writeBatchCar } from '../identity/car-archive.js';
 import { batchCidText } from '../identity/cid.js';
 import { buildProduct, PRODUCT_MAX_READINGS } from '../identity/product.js';
-import { StoreProofs } from '../identity/store-proofs.js';
-import { batchEnvelopes, heldBatchRange, oldestHeldBatch, sensorReadingsInRange } from '../store/batch-contents.js';
+import { StoreProofs } from '../store/store-proofs.js';
+import { batchEnvelopes, heldBatchRange, newestBatch, oldestHeldBatch, sensorReadingsInRange } from '../store/batch-contents.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { absDir, dataDirOption, isoTime } from './common.js';
@@ -88,9 +88,9 @@ async function exportCar(db: Db, loaded: LoadedConfig, file: string, fromSeq?: n
   const from = fromSeq ?? held.first;
   const to = toSeq ?? held.last;
   if (from > to) throw new AgentError('USAGE', `--from-seq ${from} is after --to-seq ${to}`);
-  const rootRow = db.prepare('SELECT envelope FROM batches WHERE seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT 1').get(to, from) as { envelope: Buffer } | undefined;
-  if (!rootRow) throw new AgentError('USAGE', `no batches between ${from} and ${to} (the store holds ${held.first}..${held.last})`);
-  const root = new Uint8Array(rootRow.envelope);
+  const newest = newestBatch(db, from, to);
+  if (!newest) throw new AgentError('USAGE', `no batches between ${from} and ${to} (the store holds ${held.first}..${held.last})`);
+  const root = newest.envelope;
   const r = await writeBatchCar(file, root, batchEnvelopes(db, from, to));
   process.stdout.write(`CARv1 archive of ${r.blocks} batches (${from}..${to}, ${r.bytes} bytes) written to ${file}\n  root cid ${batchCidText(root)}\n`);
 }

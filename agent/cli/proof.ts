@@ -8,7 +8,7 @@ import { ProofUnavailable } from '../identity/element-proof.js';
 import { readKeyFile } from '../identity/keys.js';
 import { isProduct, ProductVerificationError, verifyProduct } from '../identity/product.js';
 import { verifyProof, type ProofKind } from '../identity/proof.js';
-import { StoreProofs } from '../identity/store-proofs.js';
+import { StoreProofs } from '../store/store-proofs.js';
 import { openDatabase } from '../store/database.js';
 import type { LoadedConfig } from '../config/load.js';
 import { absDir, dataDirOption, isoTime, printJson } from './common.js';

@@ -1,8 +1,7 @@
 import type { BatchContentV3 } from '../identity/batch-v3.js';
 import type { StoredEvent } from '../identity/event-format.js';
 import type { Db } from './database.js';
-import { rowToReading } from './reading-store.js';
-import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from './verdict-store.js';
+import { BatchContents } from './audit-queries.js';
 
 /**
  * What proofs, data products and archives read from the agent's store: which batch holds an
@@ -21,12 +20,9 @@ export function batchOfElement(db: Db, kind: ElementKind, id: number): number | 
 
 /** The stored readings, verdicts and events of batch `seq`, in id order (the order the batch signed them in). */
 export function storedBatchContents(db: Db, seq: number): BatchContentV3 {
-  const readings = (
-    db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq = ? ORDER BY id').all(seq) as Parameters<
-      typeof rowToReading
-    >[0][]
-  ).map(rowToReading);
-  const verdicts = (db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq = ? ORDER BY id`).all(seq) as VerdictRow[]).map(rowToVerdict);
+  const rows = new BatchContents(db);
+  const readings = rows.readings(seq);
+  const verdicts = rows.verdicts(seq);
   const events = (db.prepare('SELECT id, ts, kind, key, detail FROM events WHERE batch_seq = ? ORDER BY id').all(seq) as { id: number; ts: number; kind: string; key: string; detail: string | null }[]).map(
     (r): StoredEvent => ({ id: r.id, ts: r.ts, kind: r.kind, key: r.key, ...(r.detail ? { detail: JSON.parse(r.detail) as StoredEvent['detail'] } : {}) }),
   );
@@ -61,4 +57,10 @@ export function* batchEnvelopes(db: Db, from: number, to: number): Generator<{ s
 export function heldBatchRange(db: Db): { first: number; last: number } | undefined {
   const row = db.prepare('SELECT min(seq) AS first, max(seq) AS last FROM batches').get() as { first: number | null; last: number | null };
   return row.first === null || row.last === null ? undefined : { first: row.first, last: row.last };
+}
+
+/** The newest batch with seq in [from, to] (default: any), for an archive's root and the status's CID. */
+export function newestBatch(db: Db, from = 1, to = Number.MAX_SAFE_INTEGER): { seq: number; envelope: Uint8Array } | undefined {
+  const row = db.prepare('SELECT seq, envelope FROM batches WHERE seq BETWEEN ? AND ? ORDER BY seq DESC LIMIT 1').get(from, to) as { seq: number; envelope: Buffer } | undefined;
+  return row ? { seq: row.seq, envelope: new Uint8Array(row.envelope) } : undefined;
 }

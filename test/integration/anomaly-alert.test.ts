@@ -64,7 +64,7 @@ describe('on-device anomaly detection, live over MQTT', () => {
     const agent = cliBackground(['run', '--data-dir', A]);
     try {
       await agent.waitForOutput(/inference running/);
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const sensor = await mqtt.connectAsync(broker.url, { clientId: 'pump1-fw' });
       const t0 = 1_763_000_000;
       // The shipped streaming detector (stream-ad) learns each sensor during a 400-reading warm-up.

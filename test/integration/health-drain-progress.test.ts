@@ -58,7 +58,7 @@ describe('uplink backlog drain progress in the agent log', () => {
   it('reports a backlog found at start with periodic delivered/total lines and rate, until drained', async () => {
     // The receiver is not there yet: 16 batches pile up, then the agent stops.
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await publish(16, 0);
     await waitFor('16 pending batches', () => pending() === 16 || undefined);
     await agent.stop();

@@ -89,7 +89,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await publishReadings(sensors, 0, 600);
     await waitFor('600 readings upstream', () => net.arrivals.reduce((n, a) => n + a.readings, 0) >= 600, 30_000);
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 10_000, 100);
@@ -102,7 +102,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
   it('keeps batches while nobody subscribes (PUBACK 0x10) instead of publishing them into the void', async () => {
     const { sensors, upstream, dir } = await setup();
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await publishReadings(sensors, 0, 100);
     await waitFor('a failed delivery', () => /no subscriber for edge\//.test(status(dir).uplink.last_error ?? ''), 10_000, 100);
     expect(status(dir).batches.delivered).toBe(0);
@@ -117,7 +117,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     const total = 3000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {
@@ -150,7 +150,7 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
     patchConfig(dir, [[['uplink', 'receiver_key'], receiverKey]]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     const total = 2000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {

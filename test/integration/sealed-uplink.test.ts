@@ -59,7 +59,7 @@ async function sealedAgent(uplinkUrl: string, sensorTopic: string) {
   ]);
   const agent = cliBackground(['run', '--data-dir', dir, '--log-level', 'info']);
   cleanups.push(() => agent.stop('SIGKILL'));
-  await agent.waitForOutput(/subscribed with QoS 1/, 30_000);
+  await agent.waitForReady(30_000);
   return { dir, deviceId: JSON.parse(init.stdout).device_id as string, agent };
 }
 

@@ -69,7 +69,7 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
       [['batch', 'max_age_ms'], 100],
     ]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     // Alerts go to the sensors' broker the way the source reaches it: this one demands a client certificate.
     await agent.waitForOutput(/alert publisher connected/);
     const pub = await mqtt.connectAsync(sensors.url, clientTls());

@@ -1,11 +1,11 @@
-import type { Db } from '../store/database.js';
-import { BatchStore } from '../store/batch-store.js';
-import { batchOfElement, storedBatchContents, type ElementKind } from '../store/batch-contents.js';
-import { verifyAnyBatchEnvelope, type AnyBatch } from './batch-any.js';
-import type { BatchDataV3 } from './batch-v3.js';
-import { ProofUnavailable, proveElement, rebuildSealedData } from './element-proof.js';
-import type { Identity } from './keys.js';
-import type { Proof } from './proof.js';
+import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
+import type { BatchDataV3 } from '../identity/batch-v3.js';
+import { ProofUnavailable, proveElement, rebuildSealedData } from '../identity/element-proof.js';
+import type { Identity } from '../identity/keys.js';
+import type { Proof } from '../identity/proof.js';
+import { batchOfElement, storedBatchContents, type ElementKind } from './batch-contents.js';
+import { BatchStore } from './batch-store.js';
+import type { Db } from './database.js';
 
 /**
  * Proofs (docs/wire-format.md §12.8) from an agent's own store. The device key is needed only for
