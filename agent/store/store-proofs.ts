@@ -1,6 +1,5 @@
-import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
-import type { BatchDataV3 } from '../identity/batch-v3.js';
-import { ProofUnavailable, proveElement, rebuildSealedData } from '../identity/element-proof.js';
+import { verifyAnyBatchEnvelope } from '../identity/batch-any.js';
+import { BatchProver, ProofUnavailable, rebuildSealedData } from '../identity/element-proof.js';
 import type { Identity } from '../identity/keys.js';
 import type { Proof } from '../identity/proof.js';
 import { batchOfElement, storedBatchContents, type ElementKind } from './batch-contents.js';
@@ -14,7 +13,7 @@ import type { Db } from './database.js';
  */
 export class StoreProofs {
   private readonly batches: BatchStore;
-  private readonly cache = new Map<number, { batch: AnyBatch; data?: BatchDataV3 }>();
+  private readonly cache = new Map<number, BatchProver>();
 
   constructor(
     private readonly db: Db,
@@ -31,23 +30,23 @@ export class StoreProofs {
     return seq;
   }
 
-  /** The verified batch `seq`, with its data rebuilt when it is sealed (cached: an export proves many readings of one batch). */
-  batch(seq: number): { batch: AnyBatch; data?: BatchDataV3 } {
+  /** A prover for the verified batch `seq`, its data rebuilt when it is sealed (cached: an export proves many readings of one batch). */
+  private prover(seq: number): BatchProver {
     const hit = this.cache.get(seq);
     if (hit) return hit;
     const row = this.batches.get(seq);
     if (!row) throw new ProofUnavailable('not-found', `batch ${seq} is not in this store`);
     const batch = verifyAnyBatchEnvelope(new Uint8Array(row.envelope));
-    const entry: { batch: AnyBatch; data?: BatchDataV3 } = { batch };
-    if (batch.version === 3 && batch.v3 && !batch.v3.data) entry.data = rebuildSealedData(this.identity(), batch.v3, storedBatchContents(this.db, seq));
-    if (this.cache.size > 64) this.cache.clear();
-    this.cache.set(seq, entry);
-    return entry;
+    const data = batch.version === 3 && batch.v3 && !batch.v3.data ? rebuildSealedData(this.identity(), batch.v3, storedBatchContents(this.db, seq)) : undefined;
+    const prover = new BatchProver(batch, data);
+    // Readings come in id order, so batches are visited one after another: a small cache suffices.
+    if (this.cache.size >= 8) this.cache.clear();
+    this.cache.set(seq, prover);
+    return prover;
   }
 
   prove(kind: ElementKind, id: number): { seq: number; proof: Proof } {
     const seq = this.batchOf(kind, id);
-    const { batch, data } = this.batch(seq);
-    return { seq, proof: proveElement(batch, kind, id, data) };
+    return { seq, proof: this.prover(seq).prove(kind, id) };
   }
 }

@@ -6,10 +6,10 @@ import { buildBatch } from '../../agent/identity/batch-format.js';
 import { buildBatchV3, type BatchContentV3 } from '../../agent/identity/batch-v3.js';
 import { verifyBatchCar } from '../../agent/identity/car-archive.js';
 import { canonicalDecode, canonicalEncode } from '../../agent/identity/canonical.js';
-import { ProofUnavailable, proveElement, rebuildSealedData } from '../../agent/identity/element-proof.js';
+import { BatchProver, ProofUnavailable, proveElement, rebuildSealedData } from '../../agent/identity/element-proof.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { buildProduct, ProductVerificationError, verifyProduct, type DataProduct } from '../../agent/identity/product.js';
-import { verifyProof } from '../../agent/identity/proof.js';
+import { makeProof, verifyProof } from '../../agent/identity/proof.js';
 import { signReceipt, verifyReceipt } from '../../agent/identity/receipt.js';
 import { batchCidText } from '../../agent/identity/cid.js';
 import type { StoredReading } from '../../agent/types.js';
@@ -34,6 +34,14 @@ function failure(fn: () => unknown): string {
 }
 
 describe('proofs need version 3 (docs/wire-format.md §12.8)', () => {
+  it('BatchProver gives exactly makeProof\'s proof for every reading of batches of 1 to 33 readings', () => {
+    for (let n = 1; n <= 33; n++) {
+      const signed = buildBatchV3(device, head(n), content(1, n));
+      const prover = new BatchProver(fromV3(signed));
+      for (let k = 0; k < n; k++) expect(prover.prove('reading', k + 1)).toEqual(makeProof(signed, 'reading', k));
+    }
+  });
+
   it('a reading of a version-1 or version-2 batch gets an error naming batch.format: 3, not a proof', () => {
     const v1 = verifyAnyBatchEnvelope(buildBatch(device, { ...head(1), prevHash: new Uint8Array(32) }, content(1, 4).readings).envelope);
     expect(v1.version).toBe(1);
