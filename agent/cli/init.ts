@@ -22,6 +22,7 @@ interface InitOptions extends Record<string, unknown> {
   encryptTo?: string;
   anomalySensors?: string[];
   alertTopic?: string;
+  haDiscovery?: boolean;
   httpListen?: string;
   /** false with --no-http. */
   http?: boolean;
@@ -44,6 +45,7 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     throw new AgentError('USAGE', '--alert-topic needs --anomaly-sensors');
   }
   if (opts.alertTopic && !sources.mqtt) throw new AgentError('USAGE', '--alert-topic needs --mqtt-url (alerts are published on that broker)');
+  if (opts.haDiscovery && !sources.mqtt) throw new AgentError('USAGE', '--ha-discovery needs --mqtt-url (Home Assistant listens on that broker)');
   const raw = {
     version: 1,
     device: {},
@@ -53,6 +55,7 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     clock: {},
     log: {},
     ...(inference ? { inference } : {}),
+    ...(opts.haDiscovery ? { home_assistant: { mqtt_source: 'mqtt' } } : {}),
     // The health/metrics/status endpoint is on by default, on loopback (agent/health/config.ts).
     ...(opts.http === false ? {} : { http: { listen: opts.httpListen ?? '127.0.0.1:9464' } }),
     ...(opts.uplinkUrl
@@ -124,6 +127,7 @@ export function registerInitCommand(program: Command): void {
     .option('--no-http', 'do not serve /healthz, /metrics and the status page')
     .option('--anomaly-sensors <filter>', "score these sensors with the streaming anomaly detector, e.g. 'pump1/#' or '#' (repeatable)", collect)
     .option('--alert-topic <prefix>', 'publish alert changes under this MQTT topic prefix (default edge-agent/alerts)')
+    .option('--ha-discovery', 'announce the agent, its sensors and anomaly alerts to Home Assistant (MQTT discovery on the --mqtt-url broker)')
     .option('--force', 'replace an existing config and device key (the old identity is lost)')
     .option('--json', 'print the result as JSON')
     .action((opts: InitOptions) => {

@@ -1,5 +1,10 @@
 import { AgentError, errorMessage } from '../errors.js';
-import type { AlertPublisher } from '../inference/alert-publisher.js';
+import type { StoredVerdict } from '../identity/verdict-format.js';
+
+/** Where alert changes go besides the store: the alert publisher, Home Assistant (any number, fanned out by the run). */
+export interface AlertSink {
+  publish(v: StoredVerdict): void;
+}
 import type { InferenceConfig } from '../inference/config.js';
 import { findModel, loadManifest, type Manifest, type ModelEntry } from '../inference/manifest.js';
 import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
@@ -95,7 +100,7 @@ export class InferenceStage {
     private readonly counters: ReadingStore,
     bootCounter: number,
     private readonly onVerdicts: (n: number) => void,
-    private readonly publisher: AlertPublisher | undefined,
+    private readonly publisher: AlertSink | undefined,
     private readonly metrics: ScoreObserver | undefined,
     private readonly log: Logger,
   ) {
@@ -114,7 +119,7 @@ export class InferenceStage {
       counters: ReadingStore;
       bootCounter: number;
       onVerdicts: (n: number) => void;
-      publisher?: AlertPublisher;
+      publisher?: AlertSink;
       metrics?: ScoreObserver;
       log: Logger;
     },
