@@ -271,3 +271,18 @@ describe('reference receiver', () => {
     });
   });
 });
+
+describe('proofs served by the receiver (docs/wire-format.md §12.8)', () => {
+  it('a reading of a version-1 batch gets 422 proof-needs-version-3 naming batch.format: 3; an unknown one 404', async () => {
+    const r = await start();
+    const device = Identity.generate();
+    const [b1] = chain(device, 1);
+    expect((await r.post(b1!.envelope)).status).toBe(200);
+    const refused = await r.get(`/v1/devices/${device.deviceId}/readings/10/proof`);
+    expect(refused.status).toBe(422);
+    expect(refused.json.reason).toBe('proof-needs-version-3');
+    expect(refused.json.detail).toMatch(/batch\.format: 3/);
+    expect((await r.get(`/v1/devices/${device.deviceId}/readings/99/proof`)).status).toBe(404);
+    expect((await r.get(`/v1/devices/${device.deviceId}/verdicts/1/proof`)).status).toBe(404);
+  });
+});
