@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +110,16 @@ function tamperCiphertext(envelope: Uint8Array): Uint8Array {
 }
 
 describe('sealed batches end to end (wire-format.md §12.6)', () => {
+  it('init --encrypt-to writes uplink.encrypt_to, and refuses a key that is not a did:key or has no uplink', () => {
+    const dir = tempDir('enc-init');
+    expect(cli(['init', '--data-dir', dir, '--uplink-url', receiverUrl + '/v1/batches', '--encrypt-to', receiverKey, '--no-http']).code).toBe(0);
+    expect(readFileSync(join(dir, 'edge-agent.yaml'), 'utf8')).toContain(`encrypt_to: ${receiverKey}`);
+    const bad = cli(['init', '--data-dir', tempDir('enc-bad'), '--uplink-url', receiverUrl + '/v1/batches', '--encrypt-to', 'did:key:z6MkNOTAKEY']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--encrypt-to: /);
+    expect(cli(['init', '--data-dir', tempDir('enc-nouplink'), '--encrypt-to', receiverKey]).code).toBe(2);
+  });
+
   it('over MQTT: a subscriber on the batch topic sees no sensor id or value, the receiver stores every reading, a changed ciphertext byte is rejected, receipts verify', async () => {
     // The relay's view: a plain subscriber on the batch topic, as any broker user could run it.
     const sniffer: ChildProcess = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', '127.0.0.1', '-p', String(broker.port), '-t', 'edge/+/batches', '-q', '1', '-F', '%x', '-d'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -187,7 +198,6 @@ describe('sealed batches end to end (wire-format.md §12.6)', () => {
 
     const exported = join(tempDir('exp'), 'b1.cbor');
     expect(cli(['export', '--data-dir', dir, '--seq', '1', '-o', exported]).code).toBe(0);
-    const { readFileSync } = await import('node:fs');
     const res = await fetchRetry(`${receiverUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: Buffer.from(tamperCiphertext(new Uint8Array(readFileSync(exported)))) });
     expect(res.status).toBe(422);
     expect(((await res.json()) as { reason: string }).reason).toBe('bad-data-hash');
