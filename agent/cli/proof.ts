@@ -102,7 +102,12 @@ export function verifyProofFile(file: string, opts: { deviceKey?: string; json?:
       if (opts.json) return printJson({ valid: true, file, kind: 'product', ...c });
       return void process.stdout.write(
         `valid data product: ${c.readings} readings of sensor ${c.sensor} from ${isoTime(c.from)} to ${isoTime(c.to)}, ` +
-          `in ${c.batches} batches of ${c.device}, complete as the device's signed manifest lists them\n`,
+          `in ${c.batches} batches of ${c.device}, complete as the device's signed manifest lists them\n` +
+          (c.sensorSeqGaps === null
+            ? ''
+            : c.sensorSeqGaps === 0
+              ? "  the sensor's own sequence numbers are continuous\n"
+              : `  NOTE ${c.sensorSeqGaps} of the sensor's own sequence numbers are missing in the range (readings it numbered that never reached a batch)\n`),
       );
     }
     const { header, element } = verifyProof(read.value, key);

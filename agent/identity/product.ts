@@ -71,6 +71,12 @@ export interface ProductCheck {
   readings: number;
   batches: number;
   createdAt: number;
+  /**
+   * When every reading carries the sensor's own sequence number `n` (§3): how many numbers are
+   * missing between the lowest and highest, i.e. readings the sensor numbered that are not in the
+   * product (lost before the gateway, or left out of its batches). Null when some reading has no `n`.
+   */
+  sensorSeqGaps: number | null;
 }
 
 export type ProductRejectReason = 'malformed' | 'bad-signature' | 'incomplete' | 'out-of-range';
@@ -126,6 +132,8 @@ export function verifyProduct(input: unknown, deviceKey?: Uint8Array): ProductCh
     throw fail('incomplete', `the manifest names ${manifest.items.length} readings of ${p.sensor} in the range, the product holds ${p.readings.length}`);
   }
   const headers = new Map<number, string>();
+  const sensorSeqs: number[] = [];
+  let allNumbered = true;
   p.readings.forEach((raw, k) => {
     const [seq, index] = manifest.items[k]!;
     const where = `reading ${k + 1} of ${p.readings.length}`;
@@ -139,11 +147,28 @@ export function verifyProduct(input: unknown, deviceKey?: Uint8Array): ProductCh
     const seen = headers.get(seq);
     if (seen !== undefined && seen !== proof.hdr) throw fail('bad-signature', `${where}: two different headers for batch ${seq}`);
     headers.set(seq, proof.hdr);
-    const r = element as { s: string; t: number; i: number };
+    const r = element as { s: string; t: number; i: number; n?: number };
+    if (r.n === undefined) allNumbered = false;
+    else sensorSeqs.push(r.n);
     if (r.s !== p.sensor) throw fail('out-of-range', `${where} (reading id ${r.i}) is of sensor ${r.s}, not ${p.sensor}`);
     if (r.t < p.from || r.t > p.to) throw fail('out-of-range', `${where} (reading id ${r.i}) has t ${r.t}, outside ${p.from}..${p.to}`);
   });
-  return { device: p.device, sensor: p.sensor, from: p.from, to: p.to, readings: p.readings.length, batches: headers.size, createdAt: manifest.at };
+  return {
+    device: p.device,
+    sensor: p.sensor,
+    from: p.from,
+    to: p.to,
+    readings: p.readings.length,
+    batches: headers.size,
+    createdAt: manifest.at,
+    sensorSeqGaps: allNumbered && sensorSeqs.length > 0 ? seqGaps(sensorSeqs) : null,
+  };
+}
+
+/** Numbers missing between the lowest and highest of `seqs` (each counted once; repeats ignored). */
+function seqGaps(seqs: number[]): number {
+  const distinct = [...new Set(seqs)].sort((a, b) => a - b);
+  return distinct[distinct.length - 1]! - distinct[0]! + 1 - distinct.length;
 }
 
 /** True for a parsed JSON object that says it is a data product. */

@@ -111,6 +111,14 @@ describe('data products (docs/wire-format.md §12.14)', () => {
     expect(failure(() => verifyProduct(narrow))).toBe('out-of-range');
   });
 
+  it("reports gaps in the sensor's own sequence numbers, when every reading has one", () => {
+    expect(verifyProduct(copy()).sensorSeqGaps).toBeNull();
+    const numbered = (id: number, n: number): StoredReading => ({ ...reading(id), sensor: 's1', seq: n });
+    const b = fromV3(buildBatchV3(device, head(7), { readings: [numbered(1, 5), numbered(2, 6), numbered(3, 9)] }));
+    const p = buildProduct(device, 's1', from, to, [1, 2, 3].map((i) => ({ seq: 7, proof: proveElement(b, 'reading', i) })));
+    expect(verifyProduct(p).sensorSeqGaps).toBe(2);
+  });
+
   it('rejects malformed products before building anything large', () => {
     expect(failure(() => verifyProduct({ ...copy(), readings: 'x' }))).toBe('malformed');
     expect(failure(() => verifyProduct({ ...copy(), extra: 1 }))).toBe('malformed');
