@@ -17,5 +17,5 @@ describe('batch body encoding reuses the Merkle leaves', () => {
         expect(verifyBatchEnvelope(b.envelope).body.n).toBe(n);
       }
     }
-  });
+  }, 180_000); // 65,536-reading batches: a minute on a machine loaded by other suites, seconds on a calm one
 });
