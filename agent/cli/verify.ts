@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { AgentError } from '../errors.js';
 import { verifyAnyBatchEnvelope } from '../identity/batch-any.js';
@@ -7,6 +7,7 @@ import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { looksLikeCar, verifyBatchCar } from '../identity/car-archive.js';
 import { batchCidText } from '../identity/cid.js';
 import { verifyStoreChain } from '../identity/chain-verify.js';
+import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { openDatabase } from '../store/database.js';
 import { absDir, isoTime, printJson } from './common.js';
@@ -48,6 +49,9 @@ async function verifyFile(file: string, json: boolean): Promise<void> {
   if (first === 0x7b) return verifyProofFile(file, { json });
   if (first !== undefined && looksLikeCar(Uint8Array.of(first))) return verifyCarFile(file, json);
   try {
+    // Never read more than an envelope can be (wire-format.md §6.3).
+    const size = statSync(file).size;
+    if (size > MAX_ENVELOPE_BYTES) throw new BatchVerificationError('malformed', `envelope: ${size} bytes, more than the limit of ${MAX_ENVELOPE_BYTES}`);
     const b = verifyAnyBatchEnvelope(new Uint8Array(readFileSync(file)));
     const summary = {
       valid: true,
