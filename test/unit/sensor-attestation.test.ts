@@ -1,10 +1,14 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildBatchV3, type BatchAttestation } from '../../agent/identity/batch-v3.js';
-import { Identity } from '../../agent/identity/keys.js';
+import { Identity, verifySignature } from '../../agent/identity/keys.js';
+import { ATTEST_TYPE, decodeAttestBody } from '../../agent/sources/serial/attest-frame.js';
+import { cobsDecode } from '../../agent/sources/serial/cobs.js';
+import { crc32c } from '../../agent/sources/serial/crc32c.js';
+import { renderAttestVectors } from '../../scripts/make-attest-vectors.js';
 import { attestationDigest, checkAttestationBindings, decodeAttestationMessage, encodeAttestationMessage } from '../../agent/identity/sensor-attestation.js';
 import { startReceiver, type RunningReceiver } from '../../agent/receiver/server.js';
 import type { StoredReading } from '../../agent/types.js';
@@ -64,5 +68,29 @@ describe('sensor attestations (PROTOCOL.md §3.9)', () => {
     const partial = { ...signedByTheSensor(), r: [100, 101, 103] };
     const gap = buildBatchV3(gateway, { ...head, seq: 2, prevHash: honest.hash }, { readings: values.map((_, k) => reading(k)), attestations: [partial] });
     expect((await post(r, gap.envelope)).json.detail).toMatch(/covers sequence numbers 0\.\.3/);
+  });
+});
+
+describe('ATTEST frame vectors (firmware-bridge/attest-vectors.json)', () => {
+  const file = join(import.meta.dirname, '../../firmware-bridge/attest-vectors.json');
+  const v = JSON.parse(readFileSync(file, 'utf8'));
+  const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+
+  it('are what the generator makes, byte for byte', () => {
+    expect(readFileSync(file, 'utf8')).toBe(renderAttestVectors());
+  });
+
+  it('the wire bytes decode (COBS, CRC-32C) to the fields; the message binds the readings and the signature verifies under the sensor key', () => {
+    const wire = bytes(v.frame.wire);
+    expect(wire[wire.length - 1]).toBe(0);
+    const payload = cobsDecode(wire.subarray(0, wire.length - 1))!;
+    expect([payload[0], payload[1]]).toEqual([2, ATTEST_TYPE]);
+    expect(new DataView(payload.buffer, payload.byteOffset).getUint32(payload.length - 4, true)).toBe(crc32c(payload, 0, payload.length - 4));
+    const frame = decodeAttestBody(payload.subarray(2, payload.length - 4));
+    expect(frame).toMatchObject({ session: 7, sensor: 0, firstSeq: 0, lastSeq: 3 });
+    expect(Buffer.from(attestationDigest(v.readings)).toString('hex')).toBe(v.digest);
+    expect(Buffer.from(decodeAttestationMessage(bytes(v.message))!.digest).toString('hex')).toBe(v.digest);
+    expect(verifySignature(bytes(v.key.publicKey), bytes(v.message), (frame as { sig: Uint8Array }).sig)).toBe(true);
+    for (const m of v.malformed) expect(decodeAttestBody(bytes(m.body)), m.name).toBe('malformed');
   });
 });
