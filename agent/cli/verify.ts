@@ -6,6 +6,7 @@ import { verifyAnyBatchEnvelope } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { looksLikeCar, verifyBatchCar } from '../identity/car-archive.js';
 import { batchCidText } from '../identity/cid.js';
+import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import { verifyStoreChain } from '../identity/chain-verify.js';
 import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
@@ -53,6 +54,9 @@ async function verifyFile(file: string, json: boolean): Promise<void> {
     const size = statSync(file).size;
     if (size > MAX_ENVELOPE_BYTES) throw new BatchVerificationError('malformed', `envelope: ${size} bytes, more than the limit of ${MAX_ENVELOPE_BYTES}`);
     const b = verifyAnyBatchEnvelope(new Uint8Array(readFileSync(file)));
+    // wire-format.md §12.7 / PROTOCOL.md §3.9: sensor attestations must bind the readings they name.
+    const unbound = b.v3?.data ? checkAttestationBindings(b.v3.data) : [];
+    if (unbound.length > 0) throw new BatchVerificationError('bad-attestation', unbound[0]!);
     const summary = {
       valid: true,
       file,

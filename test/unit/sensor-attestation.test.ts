@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -12,6 +12,7 @@ import { renderAttestVectors } from '../../scripts/make-attest-vectors.js';
 import { attestationDigest, checkAttestationBindings, decodeAttestationMessage, encodeAttestationMessage } from '../../agent/identity/sensor-attestation.js';
 import { startReceiver, type RunningReceiver } from '../../agent/receiver/server.js';
 import type { StoredReading } from '../../agent/types.js';
+import { cli } from '../helpers/cli.js';
 
 // firmware-bridge/PROTOCOL.md §3.9 and docs/wire-format.md §12.7: a sensor board signs its readings;
 // the receiver checks that the batch's readings are the ones it signed.
@@ -92,5 +93,18 @@ describe('ATTEST frame vectors (firmware-bridge/attest-vectors.json)', () => {
     expect(Buffer.from(decodeAttestationMessage(bytes(v.message))!.digest).toString('hex')).toBe(v.digest);
     expect(verifySignature(bytes(v.key.publicKey), bytes(v.message), (frame as { sig: Uint8Array }).sig)).toBe(true);
     for (const m of v.malformed) expect(decodeAttestBody(bytes(m.body)), m.name).toBe('malformed');
+  });
+});
+
+describe('edge-agent verify FILE checks attestation bindings too', () => {
+  it('exit 0 for the readings the sensor signed, 1 with bad-attestation for a changed one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-att-cli-'));
+    const head = { seq: 1, prevHash: new Uint8Array(32), bootCounter: 1, clockSynced: true, createdMs: 1_763_000_100_000 };
+    writeFileSync(join(dir, 'ok.cbor'), buildBatchV3(gateway, head, { readings: values.map((_, k) => reading(k)), attestations: [signedByTheSensor()] }).envelope);
+    writeFileSync(join(dir, 'bad.cbor'), buildBatchV3(gateway, head, { readings: values.map((_, k) => reading(k, k === 0 ? 0 : values[k]!)), attestations: [signedByTheSensor()] }).envelope);
+    expect(cli(['verify', join(dir, 'ok.cbor')]).code).toBe(0);
+    const bad = cli(['verify', join(dir, 'bad.cbor'), '--json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).reason).toBe('bad-attestation');
   });
 });
