@@ -139,7 +139,7 @@ export class Agent {
     let db: Db | undefined;
     try {
       db = openDatabase(dbPath);
-      bindDevice(db, this.identity.deviceId, dbPath);
+      bindDevice(db, this.identity.deviceId, dbPath, loaded.resolvePath(config.device.key_file));
       this.bootCounter = nextBootCounter(db);
     } catch (err) {
       db?.close();
@@ -278,6 +278,9 @@ export class Agent {
       try {
         await s.start();
       } catch (err) {
+        // A source whose config cannot work (its listen port taken) fails the start: an agent
+        // without that input is not what the operator configured (issue 12).
+        if (err instanceof AgentError && err.exitCode === 2) throw err;
         // One broken source must not stop the others (or the delivery of what is already stored).
         this.log.error({ err, source: s.id }, 'source failed to start; the others keep running');
       }
@@ -331,6 +334,8 @@ export class Agent {
     });
     this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.inference.start();
+    const stage = this.inference;
+    this.state.inferenceWarnings = () => stage.warnings();
     await this.alertPublisher?.start();
   }
 

@@ -97,6 +97,8 @@ export class SerialSource implements Source {
   private lost(reason: string): void {
     if (this.stopped || this.reopenTimer) return;
     if (this.connected) this.ctx.log.warn({ path: this.cfg.path, reason }, 'serial port lost; reopening');
+    // A device that is not there (or not ours to open) is said once at warn, then at debug while it stays so.
+    else this.ctx.log[reason === this.lastError ? 'debug' : 'warn']({ path: this.cfg.path, reason }, 'cannot open the serial port; retrying with back-off (is the device plugged in? ls -l /dev/serial/by-id/)');
     this.connected = false;
     this.lastError = reason;
     this.failures++;
