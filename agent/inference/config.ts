@@ -40,6 +40,8 @@ export const inferenceSchema = z.strictObject({
    * ingest and fall behind (measured: 200,000 QoS 1 readings at full speed held 100,000 here).
    */
   max_queue: z.number().int().min(100).max(10_000_000).default(20_000),
+  /** A binding that has matched no sensor after this many readings is warned about (log, status, /healthz). */
+  unmatched_warn_after: z.number().int().min(1).max(100_000_000).default(1000),
   /** How often each series' state (warm-up, calibration, window) is saved, so a restart resumes it. */
   state_save_interval_s: z.number().int().min(1).max(86_400).default(60),
   /** Alert changes are also published here, for Node-RED or Home Assistant. */

@@ -211,6 +211,7 @@ export class Agent {
 
     // Sources hand their readings to ingest, which checks them and hands them to commit.
     const ingest = new IngestStage(this.writer);
+    const sourceEvents = new EventStore(this.db, this.bootCounter);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
         id,
@@ -219,6 +220,7 @@ export class Agent {
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
         cursors: (prefix) => readCursors(this.db, id, prefix),
+        events: sourceEvents,
       }),
     );
     const forwarder = this.forwarder;
@@ -332,6 +334,8 @@ export class Agent {
     });
     this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.inference.start();
+    const stage = this.inference;
+    this.state.inferenceWarnings = () => stage.warnings();
     await this.alertPublisher?.start();
   }
 
