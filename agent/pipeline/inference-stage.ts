@@ -342,7 +342,7 @@ export class InferenceStage {
     try {
       for (const req of this.relearnStore.pending()) {
         let matched = 0;
-        this.db.transaction(() => {
+        this.relearnStore.atomically(() => {
           for (const b of this.bindings) {
             for (const key of b.runner.keyNames()) {
               if (!relearnMatches(req, key)) continue;
@@ -353,7 +353,7 @@ export class InferenceStage {
             }
           }
           this.relearnStore.markDone(req.id, matched);
-        })();
+        });
         this.relearned += matched;
         const what = req.selector === 'all' ? 'all series' : `${req.selector} ${req.target}`;
         if (matched > 0) this.log.info({ request: req.id, series: matched }, `relearn: ${what}: ${matched} series start a fresh baseline`);

@@ -28,11 +28,16 @@ export class RelearnStore {
   private readonly finish;
   private readonly forget;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.forget = db.prepare('DELETE FROM inference_state WHERE binding = ? AND key = ?');
     this.insert = db.prepare('INSERT INTO relearn_requests (selector, target, requested_at) VALUES (?, ?, ?)');
     this.pendingRows = db.prepare('SELECT id, selector, target, requested_at FROM relearn_requests WHERE done_at IS NULL ORDER BY id');
     this.finish = db.prepare('UPDATE relearn_requests SET done_at = ?, matched = ? WHERE id = ?');
+  }
+
+  /** Runs `fn` in one transaction: a series' reset, its event and the request's completion together. */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   request(selector: RelearnSelector, target: string, now = Date.now()): number {

@@ -46,7 +46,7 @@ describe('models relearn and unmatched bindings, live over MQTT', () => {
     const agent = cliBackground(['run', '--data-dir', A]);
     try {
       await agent.waitForOutput(/inference running/);
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       await publishAll(pub, Array.from({ length: 200 }, (_, i) => ({ topic: 'sensors/pump1/temp', payload: String(20 + (i % 7) * 0.1) })));
       await pub.endAsync();
