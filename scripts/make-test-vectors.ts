@@ -325,7 +325,12 @@ function main(args: string[]): void {
     process.stdout.write(annotate(b(makeVectors().batches[0]!.bodyCbor)).join('\n') + '\n');
     return;
   }
-  if (args.includes('--check')) {
+  writeOrCheck(file, text, args.includes('--check'));
+}
+
+/** Writes a vectors file, or with `check` exits 1 when the file on disk differs from `text`. */
+export function writeOrCheck(file: string, text: string, check: boolean): void {
+  if (check) {
     const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
     if (current !== text) {
       process.stderr.write(`${file} is out of date: run npm run vectors\n`);

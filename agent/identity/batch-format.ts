@@ -129,15 +129,18 @@ export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
 
 /** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */
 export function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
+  return spanOfTimes([body.r, body.vd ?? []]);
+}
+
+/** Smallest and largest `t` over several lists (Infinity / -Infinity when all are empty). */
+export function spanOfTimes(lists: readonly (readonly { t: number }[])[]): { t0: number; t1: number } {
   let t0 = Infinity;
   let t1 = -Infinity;
-  for (const x of body.r) {
-    if (x.t < t0) t0 = x.t;
-    if (x.t > t1) t1 = x.t;
-  }
-  for (const x of body.vd ?? []) {
-    if (x.t < t0) t0 = x.t;
-    if (x.t > t1) t1 = x.t;
+  for (const list of lists) {
+    for (const x of list) {
+      if (x.t < t0) t0 = x.t;
+      if (x.t > t1) t1 = x.t;
+    }
   }
   return { t0, t1 };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { StoredReading } from '../types.js';
-import { BatchVerificationError, dropsSchema, readingSchema, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
+import { BatchVerificationError, dropsSchema, readingSchema, spanOfTimes, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
 import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
 import { canonicalEncode } from './canonical.js';
 import { eventWireSchema, toBatchEvent, type StoredEvent } from './event-format.js';
@@ -220,15 +220,8 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
 
 /** §12.2: t0/t1 over readings, verdicts and events; both `created` when there are none. */
 function timeSpan(data: Pick<BatchDataV3, 'r' | 'vd' | 'ev'>, created: number): { t0: number; t1: number } {
-  let t0 = Infinity;
-  let t1 = -Infinity;
-  for (const list of [data.r, data.vd, data.ev]) {
-    for (const x of list) {
-      if (x.t < t0) t0 = x.t;
-      if (x.t > t1) t1 = x.t;
-    }
-  }
-  return t0 === Infinity ? { t0: created, t1: created } : { t0, t1 };
+  const span = spanOfTimes([data.r, data.vd, data.ev]);
+  return span.t0 === Infinity ? { t0: created, t1: created } : span;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
