@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'MODEL_INVALID'
   | 'MODEL_TAMPERED'
   | 'REPLAY_INPUT'
-  | 'USAGE';
+  | 'USAGE'
+  | 'PERMISSION'
+  | 'KEY_MISMATCH';
 
 export class AgentError extends Error {
   readonly code: ErrorCode;

@@ -54,6 +54,22 @@ export const configSchema = z.strictObject({
   inference: inferenceSchema.optional(),
   /** Health, metrics and status page endpoint; absent = not served. */
   http: httpSchema.optional(),
+  /**
+   * Home Assistant MQTT discovery (agent/integrations/home-assistant.ts): the agent, each sensor and
+   * each anomaly series as entities, with availability (last will) on the sensors' broker.
+   */
+  home_assistant: z
+    .strictObject({
+      discovery_prefix: z.string().min(1).max(128).regex(/^[^+#]+$/, 'must not hold MQTT wildcards').default('homeassistant'),
+      /** Our state topics live under this; default edge-agent/<node id>. */
+      base_topic: z.string().min(1).max(128).regex(/^[^+#]+$/, 'must not hold MQTT wildcards').optional(),
+      /** The broker: its own url, or the MQTT source to share (default: the only one). */
+      url: z.string().regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT').optional(),
+      mqtt_source: z.string().optional(),
+      state_interval_s: z.number().int().min(1).max(3600).default(10),
+      max_entities: z.number().int().min(1).max(10_000).default(500),
+    })
+    .optional(),
   /** Signed heartbeats (agent.heartbeat events in the chain) every interval_s, even without readings; 0 = none. */
   heartbeat: z.strictObject({
     interval_s: z.number().int().refine((n) => n === 0 || n >= 5, 'must be 0 (no heartbeats) or at least 5').default(300),

@@ -1,5 +1,7 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { StoredVerdict } from '../identity/verdict-format.js';
+import { connectSideClient } from '../util/side-client.js';
+import { alertMessage } from './alert-message.js';
 import type { Logger } from '../log.js';
 
 export interface AlertPublisherOptions {
@@ -10,6 +12,8 @@ export interface AlertPublisherOptions {
   topicPrefix: string;
   retain: boolean;
   deviceId: string;
+  /** The series' last committed reading, so the message names the value and unit an operator knows. */
+  lastReading?: (series: string) => { value: number; unit?: string } | undefined;
 }
 
 /** '+', '#' and NUL may not appear in a topic name [MQTT-4.7.3-2]; sensor ids may hold them. */
@@ -33,15 +37,7 @@ export class AlertPublisher {
   ) {}
 
   async start(): Promise<void> {
-    const mqtt = await import('mqtt');
-    this.client = mqtt.connect(this.opts.url, {
-      clientId: this.opts.clientId,
-      protocolVersion: 5,
-      clean: true,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      ...this.opts.connect,
-    });
+    this.client = await connectSideClient(this.opts.url, this.opts.clientId, this.opts.connect);
     this.client.on('connect', () => this.log.info({ url: this.opts.url, prefix: this.opts.topicPrefix }, 'alert publisher connected'));
     this.client.on('error', (err) => this.log.warn({ err, url: this.opts.url }, 'alert publisher: broker error; retrying'));
   }
@@ -52,7 +48,10 @@ export class AlertPublisher {
 
   publish(v: StoredVerdict): void {
     if (!this.client) return;
+    const reading = this.opts.lastReading?.(v.key);
     const payload = {
+      message: alertMessage(v, reading),
+      ...(reading ? { reading_value: reading.value, ...(reading.unit !== undefined ? { unit: reading.unit } : {}) } : {}),
       device: this.opts.deviceId,
       series: v.key,
       model: v.modelId,

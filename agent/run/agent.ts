@@ -21,12 +21,14 @@ import { loadUplinkFactory, type UplinkFactory } from '../uplink/registry.js';
 import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
-import { brokerConnectOptions } from '../sources/mqtt/connection.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
 import { IngestStage } from '../ingest/ingest-stage.js';
 import { Batcher } from '../pipeline/batcher.js';
 import { Heartbeat } from '../pipeline/heartbeat.js';
+import { resolveSideBroker } from './side-broker.js';
+import { LastValues } from '../integrations/last-values.js';
+import type { HomeAssistant } from '../integrations/home-assistant.js';
 import { Forwarder } from '../pipeline/forwarder.js';
 import { GroupCommitWriter } from '../pipeline/group-commit.js';
 import { InferenceStage, type InferenceStats } from '../pipeline/inference-stage.js';
@@ -101,6 +103,9 @@ export class Agent {
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
   private readonly heartbeat: Heartbeat;
+  /** Side outputs fed from the run: last values for alert messages, Home Assistant discovery. */
+  private readonly lastValues = new LastValues();
+  private homeAssistant: HomeAssistant | undefined;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
@@ -134,7 +139,7 @@ export class Agent {
     let db: Db | undefined;
     try {
       db = openDatabase(dbPath);
-      bindDevice(db, this.identity.deviceId, dbPath);
+      bindDevice(db, this.identity.deviceId, dbPath, loaded.resolvePath(config.device.key_file));
       this.bootCounter = nextBootCounter(db);
     } catch (err) {
       db?.close();
@@ -165,6 +170,10 @@ export class Agent {
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    this.writer.onCommittedReadings((readings) => {
+      this.lastValues.note(readings);
+      this.homeAssistant?.noteReadings(readings);
+    });
     const configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
     this.heartbeat = new Heartbeat(
       new EventStore(this.db, this.bootCounter),
@@ -202,6 +211,7 @@ export class Agent {
 
     // Sources hand their readings to ingest, which checks them and hands them to commit.
     const ingest = new IngestStage(this.writer);
+    const sourceEvents = new EventStore(this.db, this.bootCounter);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
         id,
@@ -210,6 +220,7 @@ export class Agent {
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
         cursors: (prefix) => readCursors(this.db, id, prefix),
+        events: sourceEvents,
       }),
     );
     const forwarder = this.forwarder;
@@ -249,6 +260,8 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // Side output first, so the entities of the first readings are announced.
+    await this.startHomeAssistant();
     await startStages(this.stages);
     // The side: health, metrics and the status snapshot observe the running stages.
     await this.observability.start(this.state);
@@ -265,6 +278,9 @@ export class Agent {
       try {
         await s.start();
       } catch (err) {
+        // A source whose config cannot work (its listen port taken) fails the start: an agent
+        // without that input is not what the operator configured (issue 12).
+        if (err instanceof AgentError && err.exitCode === 2) throw err;
         // One broken source must not stop the others (or the delivery of what is already stored).
         this.log.error({ err, source: s.id }, 'source failed to start; the others keep running');
       }
@@ -312,32 +328,19 @@ export class Agent {
       counters: this.readingStore,
       bootCounter: this.bootCounter,
       onVerdicts: (n) => this.batcher.noteCommitted(n),
-      ...(this.alertPublisher ? { publisher: this.alertPublisher } : {}),
+      publisher: { publish: (v) => (this.alertPublisher?.publish(v), this.homeAssistant?.publish(v)) },
       metrics: this.observability.metrics,
       log: this.log.child({ component: 'inference' }),
     });
     this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.inference.start();
+    const stage = this.inference;
+    this.state.inferenceWarnings = () => stage.warnings();
     await this.alertPublisher?.start();
   }
 
   private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
-    const where = `${this.loaded.path}: inference.alerts`;
-    const mqttSources = Object.entries(this.loaded.config.sources).filter(([, s]) => s.type === 'mqtt');
-    let url = alerts.url;
-    let connect = {};
-    let clientId = `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`;
-    if (url === undefined) {
-      const id = alerts.mqtt_source ?? (mqttSources.length === 1 ? mqttSources[0]![0] : undefined);
-      const source = mqttSources.find(([sid]) => sid === id)?.[1];
-      if (!id || !source || source.type !== 'mqtt') {
-        throw new AgentError('CONFIG_INVALID', `${where}: name the broker with url, or mqtt_source (one of: ${mqttSources.map(([sid]) => sid).join(', ') || 'no MQTT source configured'})`);
-      }
-      // The sensors' broker, reached exactly as the source reaches it: credentials and TLS included.
-      url = source.url;
-      connect = brokerConnectOptions(source, id, this.loaded.resolvePath, this.log.child({ component: 'alerts' }));
-      clientId = `${source.client_id.slice(0, 56)}-alerts`;
-    }
+    const { url, connect, clientId } = resolveSideBroker(this.loaded, 'inference.alerts', alerts, 'alerts', `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`, this.log.child({ component: 'alerts' }));
     const { AlertPublisher } = await import('../inference/alert-publisher.js');
     return new AlertPublisher(
       {
@@ -347,9 +350,34 @@ export class Agent {
         topicPrefix: alerts.topic_prefix,
         retain: alerts.retain,
         deviceId: this.identity.deviceId,
+        lastReading: (series) => this.lastValues.get(series),
       },
       this.log.child({ component: 'alerts' }),
     );
+  }
+
+  private async startHomeAssistant(): Promise<void> {
+    const cfg = this.loaded.config.home_assistant;
+    if (!cfg) return;
+    const log = this.log.child({ component: 'home-assistant' });
+    const nodeId = `edge_agent_${this.identity.deviceId.slice(-12)}`;
+    const broker = resolveSideBroker(this.loaded, 'home_assistant', cfg, 'ha', `edge-agent-ha-${this.identity.deviceId.slice(-12)}`, log);
+    const { HomeAssistant } = await import('../integrations/home-assistant.js');
+    const batches = new BatchStore(this.db);
+    this.homeAssistant = new HomeAssistant(
+      {
+        ...broker,
+        discoveryPrefix: cfg.discovery_prefix,
+        baseTopic: cfg.base_topic ?? `edge-agent/${nodeId}`,
+        nodeId,
+        deviceId: this.identity.deviceId,
+        stateIntervalMs: cfg.state_interval_s * 1000,
+        maxEntities: cfg.max_entities,
+        agentState: () => ({ unbatched_readings: batches.unbatchedSummary().count, pending_batches: batches.pendingCount(), uptime_s: Math.round((Date.now() - this.startedAt) / 1000) }),
+      },
+      log,
+    );
+    await this.homeAssistant.start();
   }
 
   /**
@@ -360,6 +388,7 @@ export class Agent {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     await this.observability.stop();
     await stopStages(this.stages, drainMs, this.log);
+    await this.homeAssistant?.stop();
     this.writeSnapshot(false);
     this.db.close();
     this.releaseLock();

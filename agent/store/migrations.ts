@@ -137,7 +137,7 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (source, sensor)
   ) WITHOUT ROWID;
   `,
-  // 5 (wire format v3): events the agent reports upstream (docs/wire-format.md §4.6): clock steps,
+  // 5 (wire format v3): events the agent reports upstream (docs/wire-format.md §12.5): clock steps,
   // lost broker sessions, relearned baselines, quarantines... Carried by the next batch cut, like
   // verdicts; `batch_seq` is set in the same transaction that records the batch.
   `
@@ -181,6 +181,20 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO source_cursors (source, stream, position, updated_at)
     SELECT source, device || '/' || session || '/' || sensor, last_seq, updated_at FROM serial_progress;
   DROP TABLE serial_progress;
+  `,
+  // 7 (models relearn): operator requests that series start a fresh baseline, written by
+  // `edge-agent models relearn` whether or not the agent runs; the inference stage applies
+  // pending ones (at start and about every second) and sets done_at with how many series matched.
+  `
+  CREATE TABLE relearn_requests (
+    id INTEGER PRIMARY KEY,
+    selector TEXT NOT NULL CHECK (selector IN ('sensor', 'asset', 'all')),
+    target TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    done_at INTEGER,
+    matched INTEGER
+  );
+  CREATE INDEX relearn_pending ON relearn_requests(id) WHERE done_at IS NULL;
   `,
 ];
 

@@ -36,6 +36,8 @@ const RULES: [RegExp, Place][] = [
   [/^pipeline\/forwarder\.ts$/, { kind: 'stage', stage: 'uplink' }],
   [/^health\/doctor\//, { kind: 'assembly' }],
   [/^health\//, { kind: 'side' }],
+  // Side outputs (Home Assistant discovery, last values for messages): fed by the run, called by no stage but through contracts.
+  [/^integrations\//, { kind: 'side' }],
   [/^(run|config|cli)\//, { kind: 'assembly' }],
   [/^receiver\//, { kind: 'network' }],
 ];

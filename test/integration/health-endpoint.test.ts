@@ -168,7 +168,8 @@ describe('health endpoint configuration', () => {
     const dir = tempDir('health-wild');
     const r = cli(['init', '--data-dir', dir, '--http-listen', '0.0.0.0:9464']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/http\.listen: 0\.0\.0\.0 listens on every interface .*bind_all_interfaces: true/);
+    // init names the flag the value came from (issue 12).
+    expect(r.stderr).toMatch(/--http-listen: 0\.0\.0\.0 listens on every interface .*bind_all_interfaces: true/);
     expect(cli(['init', '--data-dir', dir, '--http-listen', '127.0.0.1:1', '--no-http']).code).toBe(2);
   });
 });

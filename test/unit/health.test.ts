@@ -174,6 +174,6 @@ describe('http config', () => {
     expect(() => parseConfig(`${base}http: { listen: "[::]:9464" }\n`, 'f.yaml')).toThrow(/http\.listen: :: listens on every interface/);
     expect(parseConfig(`${base}http: { listen: "0.0.0.0:9464", bind_all_interfaces: true }\n`, 'f.yaml').http?.listen).toBe('0.0.0.0:9464');
     expect(() => parseConfig(`${base}http: { listen: "127.0.0.1:70000" }\n`, 'f.yaml')).toThrow(/port 70000 is out of range/);
-    expect(() => parseConfig(`${base}http: { listen: "gateway.local:9464" }\n`, 'f.yaml')).toThrow(/http\.listen: must be IPv4:PORT/);
+    expect(() => parseConfig(`${base}http: { listen: "gateway.local:9464" }\n`, 'f.yaml')).toThrow(/http\.listen: must be HOST:PORT: IPv4:PORT/);
   });
 });
