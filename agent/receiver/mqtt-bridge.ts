@@ -6,7 +6,7 @@ import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';
-import type { ReceiverStore } from './receiver-store.js';
+import type { ReceiverBackend } from './backend.js';
 
 export interface MqttBridgeOptions {
   url: string;
@@ -35,7 +35,7 @@ export interface MqttBridge {
  * someone holding a device's real batch could swap its signature and have the receiver tell
  * that device "rejected" about the real hash.
  */
-export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverStore, identity: Identity, log: Logger): Promise<MqttBridge> {
+export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBackend, identity: Identity, log: Logger): Promise<MqttBridge> {
   let client: MqttClient | undefined;
   const reply = (device: string, body: Record<string, unknown>) => {
     client?.publish(topicFor(opts.replyTopic, device), JSON.stringify(body), { qos: 1, properties: { contentType: 'application/json' } }, (err) => {
@@ -43,7 +43,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
     });
   };
 
-  const handle = (topic: string, payload: Buffer): void => {
+  const handle = async (topic: string, payload: Buffer): Promise<void> => {
     if (payload.length > opts.maxBodyBytes) {
       store.countRejection('too-large');
       log.warn({ topic, bytes: payload.length, limit: opts.maxBodyBytes }, 'batch rejected: too large');
@@ -63,7 +63,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
     const signer = deviceIdFromPublicKey(dev);
     const named = topic.split('/').find((level) => level.startsWith('did:key:'));
     if (named !== undefined && named !== signer) log.warn({ topic, signer, seq }, 'topic names another device than the signature; the signature wins');
-    const result = store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    const result = await store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
     if (result.kind === 'conflict') {
       store.countRejection(result.reason);
       log.warn({ device: signer, seq, reason: result.reason, detail: result.detail }, 'batch rejected');
@@ -84,14 +84,11 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
     properties: { sessionExpiryInterval: 7 * 24 * 3600, maximumPacketSize: opts.maxBodyBytes + 64 * 1024 },
     ...(opts.url.startsWith('mqtts://') ? (opts.tls ?? {}) : {}),
     customHandleAcks: (topic, payload, _packet, done) => {
-      try {
-        handle(topic, payload);
-        done(0);
-      } catch (err) {
+      handle(topic, payload).then(() => done(0), (err: unknown) => {
         // Not stored: no PUBACK, so the broker redelivers after the reconnect.
         log.error({ err, topic }, 'could not store a batch; dropping the connection so the broker redelivers');
         client?.stream.destroy();
-      }
+      });
     },
   };
   client = mqtt.connect(opts.url, options);

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
+import { BackendUnavailableError, type ReceiverBackend } from './backend.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Batches per second per source address (token bucket); a gateway draining a backlog at this pace moves 50,000 readings/s. */
@@ -34,6 +35,8 @@ export interface ReceiverOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Also take batches from an MQTT broker (agents with an mqtt uplink). */
   mqtt?: Omit<MqttBridgeOptions, 'maxBodyBytes' | 'clientId'> & { clientId?: string };
+  /** Another store than DIR/receiver.db (the fleet backend), signing with this receiver key. */
+  backend?: { store: ReceiverBackend; identity: Identity };
 }
 
 export interface RunningReceiver {
@@ -131,9 +134,9 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const log = opts.logger;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const identity = loadOrCreateReceiverKey(opts.dataDir);
+  const identity = opts.backend?.identity ?? loadOrCreateReceiverKey(opts.dataDir);
   writeFileSync(join(opts.dataDir, RECEIVER_PUB_FILE), `${identity.deviceId}\n`);
-  const store = new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
+  const store: ReceiverBackend = opts.backend?.store ?? new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
 
   const reject = (res: ServerResponse, r: Rejection): void => {
     store.countRejection(r.reason);
@@ -185,7 +188,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       throw err;
     }
     const { seq, dev } = batch.body;
-    const result = store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    const result = await store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
     if (result.kind === 'conflict') return reject(res, new Rejection(result.reason, result.detail, { device: result.device, seq }));
     if (result.kind === 'accepted' && result.gapBefore) log.info({ device: result.device, seq }, 'batch accepted with a gap before it');
     log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
@@ -210,18 +213,18 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       method === allowed ? handler() : sendJson(res, 405, { status: 'error', reason: 'method-not-allowed', detail: `${path} takes ${allowed}` }, { allow: allowed });
 
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
-    if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, { ...store.stats(), rate_limited: rateLimited }));
+    if (path === '/v1/stats') return only('GET', async () => sendJson(res, 200, { ...(await store.stats()), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
     const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts)$/.exec(path);
     if (m) {
-      return only('GET', () => {
+      return only('GET', async () => {
         let device: string;
         try {
           device = deviceIdFromPublicKey(publicKeyFromDeviceId(decodeURIComponent(m[1]!)));
         } catch (err) {
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
-        const list = m[2] === 'alerts' ? store.alertChanges(device) : store.deviceBatches(device);
+        const list = await (m[2] === 'alerts' ? store.alertChanges(device) : store.deviceBatches(device));
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -233,6 +236,11 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     route(req, res).catch((err: unknown) => {
       // A client that hangs up mid-body is not a receiver failure.
       if (req.socket.destroyed) return log.debug({ err, url: req.url }, 'client went away');
+      if (err instanceof BackendUnavailableError && !res.headersSent) {
+        log.warn({ url: req.url, detail: err.message }, 'store unavailable (503)');
+        res.shouldKeepAlive = false;
+        return sendJson(res, 503, { status: 'error', reason: 'unavailable', detail: err.message }, { 'retry-after': String(err.retryAfterS) });
+      }
       log.error({ err, method: req.method, url: req.url }, 'request handler failed');
       if (res.headersSent) res.destroy();
       else {
@@ -253,7 +261,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       });
     });
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   server.on('error', (err) => log.error({ err }, 'receiver server error'));
@@ -266,7 +274,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody }, store, identity, log.child({ via: 'mqtt' }));
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      store.close();
+      await store.close();
       throw err;
     }
   }
@@ -279,10 +287,10 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       const force = setTimeout(() => server.closeAllConnections(), 5000);
       server.close(() => {
         clearTimeout(force);
-        void (bridge?.close() ?? Promise.resolve()).finally(() => {
-          store.close();
-          resolve();
-        });
+        void (bridge?.close() ?? Promise.resolve())
+          .then(() => store.close())
+          .catch((err: unknown) => log.error({ err }, 'closing the receiver store failed'))
+          .finally(() => resolve());
       });
       server.closeIdleConnections();
     }));
