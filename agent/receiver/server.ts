@@ -232,12 +232,18 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     sendJson(res, 404, { status: 'error', reason: 'not-found', detail: `no such path: ${method} ${path}` });
   };
 
+  let unavailable = 0;
+  let lastUnavailableWarn = 0;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((err: unknown) => {
       // A client that hangs up mid-body is not a receiver failure.
       if (req.socket.destroyed) return log.debug({ err, url: req.url }, 'client went away');
       if (err instanceof BackendUnavailableError && !res.headersSent) {
-        log.warn({ url: req.url, detail: err.message }, 'store unavailable (503)');
+        // One warning a second at most: during an outage every request fails the same way.
+        unavailable++;
+        const now = Date.now();
+        log[now - lastUnavailableWarn >= 1000 ? 'warn' : 'debug']({ url: req.url, detail: err.message, unavailable }, 'store unavailable (503)');
+        if (now - lastUnavailableWarn >= 1000) lastUnavailableWarn = now;
         res.shouldKeepAlive = false;
         return sendJson(res, 503, { status: 'error', reason: 'unavailable', detail: err.message }, { 'retry-after': String(err.retryAfterS) });
       }

@@ -39,6 +39,11 @@ export class PgChainStore {
     const b = batch.body;
     const device = deviceIdFromPublicKey(b.dev);
     const client = await this.pool.connect();
+    // A connection that breaks while checked out (PostgreSQL restarting between two statements)
+    // emits 'error' with no listener of the pool's: the next statement fails and is answered 503.
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken = err);
+    client.on('error', onError);
     let open = false;
     try {
       await client.query('BEGIN');
@@ -106,10 +111,12 @@ export class PgChainStore {
       open = false;
       return { kind: 'accepted', device, receipt, gapBefore: decision.gapBefore };
     } catch (err) {
-      if (open) await client.query('ROLLBACK').catch(() => undefined);
+      // The ROLLBACK is best effort: on a broken connection the server has already rolled back.
+      if (open && !broken) await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken ?? false);
     }
   }
 
