@@ -1,0 +1,185 @@
+import mqtt from 'mqtt';
+import { connect as natsConnect } from 'nats';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBatch, hex, ZERO_HASH, type SignedBatch } from '../../agent/identity/batch-format.js';
+import { Identity } from '../../agent/identity/keys.js';
+import { verifyReceipt } from '../../agent/identity/receipt.js';
+import { createLogger } from '../../agent/log.js';
+import { startReceiver, type RunningReceiver } from '../../agent/receiver/server.js';
+import { STREAM } from '../../agent/receiver/fleet/batch-log.js';
+import type { StoredReading } from '../../agent/types.js';
+import { fleetUp, makeReceiverKey, startReplica, type Fleet, type Replica } from '../../scripts/fleet/lib/harness.js';
+import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { waitFor } from '../helpers/ports.js';
+import { tempDir } from '../helpers/setup.js';
+
+/** A gateway's chain built by hand, so tests can send batches out of order, twice or forked. */
+function chain(identity: Identity, count: number, readingsEach = 3, salt = 0): SignedBatch[] {
+  const out: SignedBatch[] = [];
+  let prev = ZERO_HASH;
+  let id = 1;
+  for (let seq = 1; seq <= count; seq++) {
+    const readings: StoredReading[] = Array.from({ length: readingsEach }, (_, k) => ({ id: id++, boot: 1, sensor: 't', ts: 1_763_000_000_000 + seq * 1000 + k, timeSource: 'gateway-synced', value: seq + k / 10 + salt, source: 'test' }));
+    const b = buildBatch(identity, { seq, prevHash: prev, bootCounter: 1, clockSynced: true, createdMs: 1_763_000_000_000 + seq }, readings);
+    out.push(b);
+    prev = b.hash;
+  }
+  return out;
+}
+
+async function post(url: string, body: Uint8Array): Promise<{ status: number; json: Record<string, unknown>; retryAfter: string | null }> {
+  const res = await fetch(`${url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown>, retryAfter: res.headers.get('retry-after') };
+}
+const get = async (url: string, path: string) => {
+  const res = await fetch(`${url}${path}`);
+  return { status: res.status, json: (await res.json()) as unknown };
+};
+
+describe('fleet receiver: the same API and answers as the SQLite receiver, over NATS JetStream + PostgreSQL', () => {
+  let fleet: Fleet;
+  let key: ReturnType<typeof makeReceiverKey>;
+  const replicas: Replica[] = [];
+  let sqlite: RunningReceiver;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    fleet = fleetUp();
+    key = makeReceiverKey();
+    replicas.push(await startReplica(fleet, 'a', key.file), await startReplica(fleet, 'b', key.file));
+    sqlite = await startReceiver({ host: '127.0.0.1', port: 0, dataDir: tempDir('fleet-sqlite-twin'), logger: createLogger('silent'), ratePerS: 0 });
+    db = new pg.Client({ connectionString: fleet.postgresUrl });
+    await db.connect();
+  }, 120_000);
+
+  afterAll(async () => {
+    await db?.end();
+    await sqlite?.close();
+    await Promise.all(replicas.map((r) => r.stop()));
+    fleet?.down();
+  });
+
+  it('answers every case of the chain rules exactly as the SQLite receiver does', async () => {
+    const gw = Identity.generate();
+    const [b1, b2, b3] = chain(gw, 3) as [SignedBatch, SignedBatch, SignedBatch];
+    const [f1, f2] = chain(gw, 2, 3, 0.5) as [SignedBatch, SignedBatch]; // a fork: other readings, same seqs
+    const tampered = Uint8Array.from(b2.envelope);
+    tampered[tampered.length - 1]! ^= 1;
+    const steps: [string, Uint8Array][] = [
+      ['seq 1', b1.envelope],
+      ['seq 1 again', b1.envelope],
+      ['another seq 1', f1.envelope],
+      ['seq 3 before 2 (gap)', b3.envelope],
+      ['a forked seq 2', f2.envelope],
+      ['bad signature', tampered],
+      ['seq 2, filling the gap', b2.envelope],
+    ];
+    const fleetUrl = replicas[0]!.url;
+    const firstReceipt: Record<string, unknown> = {};
+    for (const [what, envelope] of steps) {
+      const [s, f] = [await post(sqlite.url, envelope), await post(fleetUrl, envelope)];
+      const comparable = (a: Record<string, unknown>) => ({ ...a, receipt: typeof a.receipt });
+      expect({ what, status: f.status, ...comparable(f.json) }).toEqual({ what, status: s.status, ...comparable(s.json) });
+      if (f.json.receipt) {
+        const r = new Uint8Array(Buffer.from(f.json.receipt as string, 'base64'));
+        const seq = f.json.seq as number;
+        const batch = [b1, b2, b3][seq - 1]!;
+        verifyReceipt(r, { receiverKey: key.identity.publicKey, device: gw.publicKey, seq, batchHash: batch.hash });
+        if (f.json.status === 'accepted') firstReceipt[seq] = f.json.receipt;
+        else expect(f.json.receipt).toBe(firstReceipt[seq]); // a duplicate gets the receipt sent the first time
+      }
+    }
+    expect((await post(fleetUrl, b1.envelope)).json.status).toBe('duplicate');
+    const list = async (url: string) => ((await get(url, `/v1/devices/${gw.deviceId}/batches`)).json as { received_at: number }[]).map(({ received_at: _, ...rest }) => rest);
+    expect(await list(fleetUrl)).toEqual(await list(sqlite.url));
+    expect(await list(replicas[1]!.url)).toEqual(await list(sqlite.url)); // any replica answers the same
+    const unknown = Identity.generate().deviceId;
+    expect((await get(fleetUrl, `/v1/devices/${unknown}/batches`)).status).toBe(404);
+    expect((await get(fleetUrl, `/v1/devices/not-a-did/alerts`)).status).toBe(404);
+    expect((await get(fleetUrl, '/v1/receiver')).json).toEqual({ public_key: key.identity.deviceId });
+    // Rejections are counted in PostgreSQL (off the answer path), so wait for the count to land.
+    const pick = (s: Record<string, unknown>) => ({ batches: s.batches, readings: s.readings, gaps: s.gaps, rejected: s.rejected, rejected_by_reason: s.rejected_by_reason });
+    const want = pick((await get(sqlite.url, '/v1/stats')).json as Record<string, unknown>);
+    await waitFor('the fleet counts the same rejections', async () => JSON.stringify(pick((await get(fleetUrl, '/v1/stats')).json as Record<string, unknown>)) === JSON.stringify(want), 10_000, 100);
+  });
+
+  it('never lets two replicas both accept conflicting batches', async () => {
+    const pairs = Array.from({ length: 30 }, () => {
+      const gw = Identity.generate();
+      return { gw, a: chain(gw, 1, 2, 0)[0]!, b: chain(gw, 1, 2, 0.25)[0]! };
+    });
+    const answers = await Promise.all(pairs.map(({ a, b }) => Promise.all([post(replicas[0]!.url, a.envelope), post(replicas[1]!.url, b.envelope)])));
+    for (const [k, [ra, rb]] of answers.entries()) {
+      const statuses = [ra.status, rb.status].sort();
+      expect(statuses, `pair ${k}`).toEqual([200, 409]);
+      const winner = ra.status === 200 ? pairs[k]!.a : pairs[k]!.b;
+      const held = await db.query('SELECT hash FROM batches WHERE device = $1', [pairs[k]!.gw.deviceId]);
+      expect(held.rows.map((r: { hash: Buffer }) => r.hash.toString('hex'))).toEqual([hex(winner.hash)]);
+    }
+  });
+
+  it('answers a replay the stream has long forgotten with duplicate and the same receipt, from PostgreSQL', async () => {
+    const gw = Identity.generate();
+    const [b1] = chain(gw, 1) as [SignedBatch];
+    const first = await post(replicas[0]!.url, b1.envelope);
+    expect(first.json.status).toBe('accepted');
+    // What days later means for the log: its copy is gone (max_age), far outside the de-dup window.
+    const nc = await natsConnect({ servers: fleet.natsUrls.split(',') });
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.purge(STREAM);
+    expect((await jsm.streams.info(STREAM)).state.messages).toBe(0);
+    const replay = await post(replicas[1]!.url, b1.envelope);
+    expect(replay.json.status).toBe('duplicate');
+    expect(replay.json.receipt).toBe(first.json.receipt);
+    expect((await jsm.streams.info(STREAM)).state.messages).toBe(0); // answered without logging it again
+    await nc.close();
+  });
+
+  it('shares MQTT batches among replicas (shared subscription): each answered once, on the signer’s reply topic', async () => {
+    const broker: Broker = await startMosquitto();
+    const bridged = [await startReplica(fleet, 'm1', key.file, ['--mqtt-url', broker.url, '--log-level', 'debug']), await startReplica(fleet, 'm2', key.file, ['--mqtt-url', broker.url, '--log-level', 'debug'])];
+    try {
+      await Promise.all(bridged.map((r) => waitFor(`${r.name} subscribed`, () => /receiver subscribed to batches over MQTT/.test(r.output()), 30_000, 50)));
+      const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+      const replies: Record<string, unknown>[] = [];
+      client.on('message', (_t, payload) => replies.push(JSON.parse(payload.toString()) as Record<string, unknown>));
+      await client.subscribeAsync('edge/+/receipts', { qos: 1 });
+      const gateways = Array.from({ length: 8 }, () => Identity.generate());
+      const batches = gateways.flatMap((gw) => chain(gw, 5).map((b) => ({ gw, b })));
+      for (const { gw, b } of batches) await client.publishAsync(`edge/${gw.deviceId}/batches`, Buffer.from(b.envelope), { qos: 1 });
+      await waitFor(`${batches.length} replies`, () => replies.length >= batches.length, 30_000, 50);
+      expect(replies.every((r) => r.status === 'accepted')).toBe(true);
+      expect(new Set(replies.map((r) => `${r.device} ${r.seq}`)).size).toBe(batches.length);
+      const taken = bridged.map((r) => (r.output().match(/"via":"mqtt".*batch received|batch received.*"via":"mqtt"/g) ?? []).length);
+      expect(taken.reduce((a, b) => a + b, 0)).toBe(batches.length);
+      expect(Math.min(...taken)).toBeGreaterThan(0); // both replicas did part of the work
+      await client.endAsync();
+    } finally {
+      await Promise.all(bridged.map((r) => r.stop()));
+      await broker.stop();
+    }
+  });
+
+  it('signs no receipt while the stream has no quorum (503, nothing stored), and takes the batch once it has', async () => {
+    const gw = Identity.generate();
+    const [b1] = chain(gw, 1) as [SignedBatch];
+    fleet.ctl('kill', 'nats-2');
+    fleet.ctl('kill', 'nats-3');
+    try {
+      const refused = await post(replicas[0]!.url, b1.envelope);
+      expect(refused.status).toBe(503);
+      expect(refused.json.reason).toBe('unavailable');
+      expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+      expect((await db.query('SELECT 1 FROM batches WHERE device = $1', [gw.deviceId])).rowCount).toBe(0);
+    } finally {
+      fleet.ctl('start', 'nats-2');
+      fleet.ctl('start', 'nats-3');
+    }
+    const ok = await waitFor('the batch accepted once the quorum is back', async () => {
+      const r = await post(replicas[0]!.url, b1.envelope);
+      return r.status === 200 ? r : undefined;
+    }, 60_000, 500);
+    expect(ok.json.status).toBe('accepted');
+  }, 120_000);
+});
