@@ -42,6 +42,8 @@ for n in 1 2 3; do
   cat >"$DIR/nats-$n.conf" <<CONF
 server_name: nats-$n
 listen: 127.0.0.1:${P[$((n - 1))]}
+# Batches up to the receiver's 8 MiB body limit (the NATS default is 1 MB).
+max_payload: 8MB
 http: 127.0.0.1:${P[$((n + 5))]}
 jetstream {
   store_dir: "$DIR/nats-$n/js"

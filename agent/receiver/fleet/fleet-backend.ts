@@ -100,18 +100,24 @@ export class FleetBackend implements ReceiverBackend {
 
   async ingest(batch: SignedBatch, receivedAt: number, makeReceipt: () => Uint8Array): Promise<IngestResult> {
     const device = deviceIdFromPublicKey(batch.body.dev);
+    const t0 = performance.now();
     const held = await this.pg('look up the batch', () => this.store.heldAt(device, batch.body.seq));
     if (held) {
       const decision = decideChain(batch, { same: { ...held, prev: new Uint8Array(32) } });
       if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: decision.receipt };
       if (decision.kind === 'conflict') return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
     }
+    const t1 = performance.now();
     try {
       await this.log.append(batch, device);
     } catch (err) {
       throw new BackendUnavailableError(`the batch log (NATS JetStream) did not confirm the batch: ${(err as Error).message}; nothing was stored`, 2, { cause: err });
     }
-    return this.pg('store the batch', () => this.store.apply(batch, receivedAt, 'replica', makeReceipt));
+    const t2 = performance.now();
+    const result = await this.pg('store the batch', () => this.store.apply(batch, receivedAt, 'replica', makeReceipt));
+    const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+    this.opts.logger.debug({ device, seq: batch.body.seq, ms_lookup: ms(t0, t1), ms_log: ms(t1, t2), ms_store: ms(t2, performance.now()) }, 'fleet ingest timings');
+    return result;
   }
 
   /** One message of the log: applied unless a replica already stored it. */

@@ -115,3 +115,25 @@ export async function startReplica(fleet: Fleet, name: string, keyFile: string, 
 
 export const resolveDist = (rel: string) => resolve(ROOT, 'dist', rel);
 export const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as unknown;
+
+/** Empties the query store and the log between benchmark runs (never used on a real fleet). */
+export async function resetFleet(fleet: Fleet): Promise<void> {
+  const [{ default: pg }, { connect }] = await Promise.all([import('pg'), import('nats')]);
+  const client = new pg.Client({ connectionString: fleet.postgresUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query("SELECT to_regclass('batches') IS NOT NULL AS ok");
+    if (rows[0]?.ok) await client.query('TRUNCATE devices, batches, receipts, readings, verdicts, events, counters');
+  } finally {
+    await client.end();
+  }
+  const nc = await connect({ servers: fleet.natsUrls.split(',') });
+  try {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.purge('EDGE_BATCHES').catch((err: Error) => {
+      if (!/stream not found/i.test(err.message)) throw err;
+    });
+  } finally {
+    await nc.close();
+  }
+}
