@@ -25,6 +25,8 @@ export interface Reading {
   unit?: string;
   /** The sensor's own sequence number, when it provides one. */
   seq?: number;
+  /** Data-quality flags set by the ingest stages (docs/wire-format.md §12.3, READING_FLAGS); absent or 0 when none. */
+  flags?: number;
 }
 
 /** A reading as it sits in the store: numbered by the gateway and tagged with its source. */

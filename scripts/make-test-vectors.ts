@@ -247,7 +247,7 @@ export function annotate(bytes: Uint8Array): string[] {
   return out;
 }
 
-function repoRoot(): string {
+export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { AgentError } from '../errors.js';
-import { BatchVerificationError, hex, verifyBatchEnvelope } from '../identity/batch-format.js';
+import { verifyAnyBatchEnvelope } from '../identity/batch-any.js';
+import { BatchVerificationError, hex } from '../identity/batch-format.js';
+import { batchCidText } from '../identity/cid.js';
 import { verifyStoreChain } from '../identity/chain-verify.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { openDatabase } from '../store/database.js';
@@ -17,10 +19,14 @@ interface VerifyOptions {
 function verifyFile(file: string, json: boolean): void {
   if (!existsSync(file)) throw new AgentError('USAGE', `batch file ${file} not found`);
   try {
-    const b = verifyBatchEnvelope(new Uint8Array(readFileSync(file)));
+    const b = verifyAnyBatchEnvelope(new Uint8Array(readFileSync(file)));
     const summary = {
       valid: true,
       file,
+      version: b.version,
+      cid: batchCidText(b.envelope),
+      sealed: b.sealed,
+      events: b.events.length,
       device: deviceIdFromPublicKey(b.body.dev),
       seq: b.body.seq,
       hash: hex(b.hash),
@@ -34,7 +40,8 @@ function verifyFile(file: string, json: boolean): void {
     if (json) printJson(summary);
     else {
       process.stdout.write(
-        `valid batch ${summary.seq} from ${summary.device}\n  ${summary.readings} readings ${isoTime(summary.t0)} .. ${isoTime(summary.t1)}\n` +
+        `valid batch ${summary.seq} from ${summary.device} (version ${summary.version}${summary.sealed ? ', sealed: header checked, data not opened' : ''})\n` +
+          `  ${summary.readings} readings${summary.events > 0 ? `, ${summary.events} events` : ''} ${isoTime(summary.t0)} .. ${isoTime(summary.t1)}\n  cid ${summary.cid}\n` +
           `  hash ${summary.hash}\n  prev ${summary.prev}\n  boot ${summary.boot}, clock ${summary.clock_synced ? 'synchronised' : 'not known to be synchronised'}\n`,
       );
     }

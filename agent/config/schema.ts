@@ -18,6 +18,8 @@ const httpUplinkSchema = z.strictObject({
   url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL'),
   /** did:key of the receiver; when set, every delivery must come with a receipt it signed. */
   receiver_key: z.string().optional(),
+  /** did:key of the network key to seal every batch to (docs/wire-format.md §12.6): relays see headers, not data. */
+  encrypt_to: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an Ed25519 did:key (did:key:z6Mk...)').optional(),
   timeout_ms: z.number().int().min(100).default(10_000),
   retry_initial_ms: z.number().int().min(10).default(500),
   retry_max_ms: z.number().int().min(10).default(60_000),
@@ -59,6 +61,12 @@ export const configSchema = z.strictObject({
      * batches are never dropped (that would break the chain). Applies only with an uplink.
      */
     max_pending: z.number().int().min(1).default(100),
+    /**
+     * Wire format of new batches: auto = the lowest version that carries each batch (1 or 2 as
+     * before; 3 for events, flags, sealing); 3 = always version 3, so every reading has a
+     * single-reading proof (docs/wire-format.md §12.12).
+     */
+    format: z.union([z.literal('auto'), z.literal(3)]).default('auto'),
   }),
   sources: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'source ids are lowercase letters, digits, - and _'), sourceSchema),
   uplink: uplinkSchema.optional(),

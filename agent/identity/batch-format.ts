@@ -22,7 +22,7 @@ const int = z.number().int().refine(Number.isSafeInteger, 'must be a safe intege
 const uint = int.refine((n) => n >= 0, 'must not be negative');
 
 // wire-format.md §3: one reading.
-const readingSchema = z
+export const readingSchema = z
   .object({
     i: uint,
     b: uint,
@@ -38,7 +38,7 @@ const readingSchema = z
 
 // wire-format.md §4: readings the gateway dropped under its disk budget since the previous batch, per sensor.
 const dropSchema = z.object({ s: z.string().min(1).max(256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
-const dropsSchema = z
+export const dropsSchema = z
   .array(dropSchema)
   .min(1)
   .max(100_000)
@@ -126,7 +126,7 @@ export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
 }
 
 /** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */
-function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
+export function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
   let t0 = Infinity;
   let t1 = -Infinity;
   for (const x of body.r) {
@@ -196,7 +196,18 @@ function arrayHeaderLength(n: number): number {
   return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
 }
 
-export type BatchRejectReason = 'malformed' | 'bad-signature' | 'bad-merkle-root' | 'bad-count' | 'bad-time-range' | 'duplicate-reading-id' | 'duplicate-verdict-id';
+export type BatchRejectReason =
+  | 'malformed'
+  | 'bad-signature'
+  | 'bad-merkle-root'
+  | 'bad-count'
+  | 'bad-time-range'
+  | 'duplicate-reading-id'
+  | 'duplicate-verdict-id'
+  // version 3 (§12.9)
+  | 'bad-data-hash'
+  | 'undecryptable'
+  | 'bad-attestation';
 
 export class BatchVerificationError extends Error {
   constructor(

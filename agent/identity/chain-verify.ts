@@ -1,8 +1,11 @@
 import { publicKeyFromDeviceId } from './device-id.js';
-import { hex, toBatchReading, verifyBatchEnvelope, ZERO_HASH, type BatchReading } from './batch-format.js';
+import { verifyAnyBatchEnvelope, type AnyBatch } from './batch-any.js';
+import { hex, toBatchReading, ZERO_HASH, type BatchReading } from './batch-format.js';
 import { verifyReceipt } from './receipt.js';
 import { canonicalEncode } from './canonical.js';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
+import type { StoredReading } from '../types.js';
 import { BatchStore } from '../store/batch-store.js';
 import { getMeta } from '../store/meta.js';
 import { rowToReading } from '../store/reading-store.js';
@@ -21,6 +24,8 @@ export interface ChainReport {
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 const readingBytes = (r: BatchReading) => Buffer.from(canonicalEncode(r));
+/** A stored reading as its batch's version encodes it: version 3 adds the flags (§12.3). */
+const asSigned = (r: StoredReading, version: number): BatchReading => (version === 3 && r.flags ? ({ ...toBatchReading(r), f: r.flags } as BatchReading) : toBatchReading(r));
 /** A verdict with its model reference resolved, so verdicts from different model tables compare. */
 const verdictBytes = (v: BatchVerdict, models: readonly BatchModelRef[]) => Buffer.from(canonicalEncode({ ...v, m: models[v.m] ?? null }));
 
@@ -34,7 +39,7 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
   const deviceKey = device ? publicKeyFromDeviceId(device) : undefined;
   const store = new BatchStore(db);
   const report: ChainReport = { device, batches: 0, readings: 0, delivered: 0, receiptsVerified: 0, deliveredWithoutReceipt: 0, problems: [] };
-  const readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq = ? ORDER BY id');
+  const readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq = ? ORDER BY id');
   const verdictsOf = db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq = ? ORDER BY id`);
   let prev: { seq: number; hash: Uint8Array } | undefined;
 
@@ -43,7 +48,7 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
     report.batches++;
     let batch;
     try {
-      batch = verifyBatchEnvelope(new Uint8Array(row.envelope));
+      batch = verifyAnyBatchEnvelope(new Uint8Array(row.envelope));
     } catch (err) {
       report.problems.push(`${where}: ${(err as Error).message}`);
       prev = { seq: row.seq, hash: new Uint8Array(row.hash) };
@@ -59,23 +64,9 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
     if (expectedPrev && !same(body.prev, expectedPrev)) report.problems.push(`${where}: prev hash ${hex(body.prev).slice(0, 16)} does not link to batch ${row.seq - 1}`);
     prev = { seq: row.seq, hash: batch.hash };
 
-    // Readings still in the buffer must be byte-identical to what was signed.
-    const signed = new Map(body.r.map((r) => [r.i, r]));
-    const rows = readingsOf.all(row.seq) as Parameters<typeof rowToReading>[0][];
-    for (const r of rows) {
-      const s = signed.get(r.id);
-      if (!s) report.problems.push(`${where}: stored reading ${r.id} is marked as in this batch but was not signed in it`);
-      else if (!readingBytes(toBatchReading(rowToReading(r))).equals(readingBytes(s))) {
-        report.problems.push(`${where}: stored reading ${r.id} (sensor ${r.sensor}) differs from the signed one`);
-      }
-    }
-    const signedVerdicts = new Map((body.vd ?? []).map((v) => [v.i, verdictBytes(v, body.m ?? [])]));
-    const stored = toBatchVerdicts((verdictsOf.all(row.seq) as VerdictRow[]).map(rowToVerdict));
-    for (const v of stored.vd) {
-      const s = signedVerdicts.get(v.i);
-      if (!s) report.problems.push(`${where}: stored verdict ${v.i} is marked as in this batch but was not signed in it`);
-      else if (!verdictBytes(v, stored.m).equals(s)) report.problems.push(`${where}: stored verdict ${v.i} (key ${v.k}) differs from the signed one`);
-    }
+    // A sealed batch's data stays closed here (the agent does not hold the network key): its
+    // header, signature and chain were checked above; its readings are compared by the receiver.
+    if (!batch.sealed) compareContents(row.seq, batch.version, body, readingsOf, verdictsOf, report.problems);
 
     if (row.state === 'delivered') {
       report.delivered++;
@@ -93,4 +84,25 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
     }
   }
   return report;
+}
+
+/** Rows still in the buffer must be byte-identical to what batch `seq` signed (an edited row is caught). */
+function compareContents(seq: number, version: number, body: AnyBatch['body'], readingsOf: Statement, verdictsOf: Statement, problems: string[]): void {
+  const where = `batch ${seq}`;
+  const signed = new Map(body.r.map((r) => [r.i, r]));
+  for (const r of readingsOf.all(seq) as Parameters<typeof rowToReading>[0][]) {
+    const s = signed.get(r.id);
+    if (!s) problems.push(`${where}: stored reading ${r.id} is marked as in this batch but was not signed in it`);
+    else if (!readingBytes(asSigned(rowToReading(r), version)).equals(readingBytes(s))) problems.push(`${where}: stored reading ${r.id} (sensor ${r.sensor}) differs from the signed one`);
+  }
+  const signedVerdicts = new Map((body.vd ?? []).map((v) => [v.i, verdictBytes(v, body.m ?? [])]));
+  const rows = (verdictsOf.all(seq) as VerdictRow[]).map(rowToVerdict);
+  const stored = toBatchVerdicts(rows);
+  stored.vd.forEach((v, k) => {
+    const s = signedVerdicts.get(v.i);
+    const flags = rows[k]!.flags;
+    const mine = version === 3 && flags ? { ...v, f: flags } : v;
+    if (!s) problems.push(`${where}: stored verdict ${v.i} is marked as in this batch but was not signed in it`);
+    else if (!verdictBytes(mine, stored.m).equals(s)) problems.push(`${where}: stored verdict ${v.i} (key ${v.k}) differs from the signed one`);
+  });
 }

@@ -1,5 +1,6 @@
-import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, openSync, closeSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import ed2curve from 'ed2curve';
 import nacl from 'tweetnacl';
 import { AgentError } from '../errors.js';
 import { deviceIdFromPublicKey } from './device-id.js';
@@ -38,6 +39,24 @@ export class Identity {
 
   sign(message: Uint8Array): Uint8Array {
     return new Uint8Array(sign(null, message, this.privateKey));
+  }
+
+  /**
+   * The X25519 secret key of this identity (RFC 7748 form of the Ed25519 key), to open batches
+   * sealed to its did:key (docs/wire-format.md §12.6). Made on demand, never stored.
+   */
+  boxSecretKey(): Uint8Array {
+    return ed2curve.convertSecretKey(nacl.sign.keyPair.fromSeed(this.seed).secretKey);
+  }
+
+  /**
+   * The 16-byte salt of element `id` of kind `what` in a sealed batch (docs/wire-format.md §12.6):
+   * HMAC-SHA256 under a key derived from the device seed, so only the device can make it and it can
+   * re-derive it to check its own sealed batches against their roots.
+   */
+  saltFor(what: 'r' | 'vd' | 'ev', id: number): Uint8Array {
+    const key = createHmac('sha256', 'edge-agent/salt/1').update(this.seed).digest();
+    return new Uint8Array(createHmac('sha256', key).update(`${what}:${id}`).digest().subarray(0, 16));
   }
 
   /** The slow reference path, kept to prove the fast path agrees with it. */

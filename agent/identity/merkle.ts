@@ -30,3 +30,56 @@ function rootOfHashes(hashes: Uint8Array[], start: number, end: number): Uint8Ar
   while (k * 2 < n) k *= 2;
   return sha256(NODE, rootOfHashes(hashes, start, start + k), rootOfHashes(hashes, start + k, end));
 }
+
+/**
+ * The audit path of leaf `index` in the tree of `leaves` (RFC 6962 §2.1.1 PATH(m, D[n])): the
+ * sibling hashes from the leaf up, so a verifier holding one leaf and the root can check inclusion.
+ */
+export function auditPath(leaves: readonly Uint8Array[], index: number): Uint8Array[] {
+  if (!Number.isInteger(index) || index < 0 || index >= leaves.length) throw new Error(`leaf index ${index} is outside a tree of ${leaves.length}`);
+  const hashes = leaves.map(leafHash);
+  const path: Uint8Array[] = [];
+  const walk = (m: number, start: number, end: number): void => {
+    const n = end - start;
+    if (n === 1) return;
+    let k = 1;
+    while (k * 2 < n) k *= 2;
+    if (m < k) {
+      walk(m, start, start + k);
+      path.push(rootOfHashes(hashes, start + k, end));
+    } else {
+      walk(m - k, start + k, end);
+      path.push(rootOfHashes(hashes, start, start + k));
+    }
+  };
+  walk(index, 0, hashes.length);
+  return path;
+}
+
+/**
+ * The root an audit path leads to from a leaf hash (RFC 9162 §2.1.3.2, the verification of
+ * RFC 6962's paths); null when the path has the wrong length for `index` in a tree of `size`.
+ */
+export function rootFromAuditPath(leafHashValue: Uint8Array, index: number, size: number, path: readonly Uint8Array[]): Uint8Array | null {
+  if (!Number.isInteger(index) || !Number.isInteger(size) || index < 0 || index >= size) return null;
+  let fn = index;
+  let sn = size - 1;
+  let r = leafHashValue;
+  for (const p of path) {
+    if (sn === 0) return null;
+    if (fn % 2 === 1 || fn === sn) {
+      r = sha256(NODE, p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      r = sha256(NODE, r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? r : null;
+}

@@ -5,6 +5,8 @@ import { verifySignature } from './keys.js';
 
 /** A delivery receipt signed by the receiver (docs/wire-format.md §8). */
 export const RECEIPT_FORMAT = 'edge-agent/receipt/1';
+/** The receipt of a version-3 batch (§12.10): also names the data hash, the CID and the durability. */
+export const RECEIPT_FORMAT_V2 = 'edge-agent/receipt/2';
 
 const byteString = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a byte string');
 const bytes = (n: number) => byteString.refine((b) => b.length === n, `must be ${n} bytes`);
@@ -20,12 +22,27 @@ const receiptBodySchema = z
     at: uint,
   })
   .strict();
+const receiptV2BodySchema = receiptBodySchema.extend({
+  fmt: z.literal(RECEIPT_FORMAT_V2),
+  dh: bytes(32),
+  ch: bytes(32).optional(),
+  cid: z.string().regex(/^b[a-z2-7]{1,100}$/, 'must be a base32 CIDv1'),
+  dur: z.enum(['disk', 'quorum']),
+});
 const receiptEnvelopeSchema = z.object({ body: byteString, sig: bytes(64) }).strict();
 
-export type ReceiptBody = z.infer<typeof receiptBodySchema>;
+export type ReceiptBody = z.infer<typeof receiptBodySchema> | z.infer<typeof receiptV2BodySchema>;
+type ReceiptFields = Omit<z.infer<typeof receiptBodySchema>, 'fmt' | 'rcv'>;
+/** The version-3 additions (§12.10); given, the receipt is `edge-agent/receipt/2`. */
+export interface ReceiptV2Fields {
+  dh: Uint8Array;
+  ch?: Uint8Array;
+  cid: string;
+  dur: 'disk' | 'quorum';
+}
 
-export function signReceipt(receiver: Identity, fields: Omit<ReceiptBody, 'fmt' | 'rcv'>): Uint8Array {
-  const body: ReceiptBody = { fmt: RECEIPT_FORMAT, rcv: receiver.publicKey, ...fields };
+export function signReceipt(receiver: Identity, fields: ReceiptFields, v2?: ReceiptV2Fields): Uint8Array {
+  const body: ReceiptBody = v2 ? { fmt: RECEIPT_FORMAT_V2, rcv: receiver.publicKey, ...fields, ...v2 } : { fmt: RECEIPT_FORMAT, rcv: receiver.publicKey, ...fields };
   const bodyBytes = canonicalEncode(body);
   return canonicalEncode({ body: bodyBytes, sig: receiver.sign(bodyBytes) });
 }
@@ -41,7 +58,10 @@ export interface ReceiptExpectation {
 export function verifyReceipt(envelope: Uint8Array, expect: ReceiptExpectation): ReceiptBody {
   const env = receiptEnvelopeSchema.safeParse(canonicalDecode(envelope, 'receipt'));
   if (!env.success) throw new Error(`receipt envelope: ${env.error.issues[0]!.path.join('.')} ${env.error.issues[0]!.message}`);
-  const body = receiptBodySchema.safeParse(canonicalDecode(env.data.body, 'receipt body'));
+  const decoded = canonicalDecode(env.data.body, 'receipt body');
+  // Dispatch on fmt, so a broken receipt of either version gets that version's precise message.
+  const isV2 = typeof decoded === 'object' && decoded !== null && (decoded as { fmt?: unknown }).fmt === RECEIPT_FORMAT_V2;
+  const body = (isV2 ? receiptV2BodySchema : receiptBodySchema).safeParse(decoded);
   if (!body.success) throw new Error(`receipt body: ${body.error.issues[0]!.path.join('.')} ${body.error.issues[0]!.message}`);
   const r = body.data;
   const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));

@@ -54,6 +54,8 @@ export interface StoredVerdict {
   threshold: number;
   alert: boolean;
   changed: boolean;
+  /** Verdict flags (docs/wire-format.md §12.3, VERDICT_FLAGS): filled window, learning, suppressed. */
+  flags?: number;
 }
 
 /** What a model said about a window, before the store numbers it (agent/inference). */

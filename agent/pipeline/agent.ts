@@ -1,6 +1,7 @@
 import { ClockStatus } from '../clock/clock-status.js';
 import type { LoadedConfig } from '../config/load.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
+import { recipientBoxKey } from '../identity/seal.js';
 import { readKeyFile, type Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { BatchStore } from '../store/batch-store.js';
@@ -41,12 +42,19 @@ export interface AgentSnapshot {
 }
 
 function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
-  const text = loaded.config.uplink?.receiver_key;
+  return parseUplinkKey(loaded, 'receiver_key');
+}
+
+/** uplink.receiver_key or uplink.encrypt_to as key bytes; a config error naming the key otherwise. */
+function parseUplinkKey(loaded: LoadedConfig, name: 'receiver_key' | 'encrypt_to'): Uint8Array | undefined {
+  const text = loaded.config.uplink?.[name];
   if (!text) return undefined;
   try {
-    return publicKeyFromDeviceId(text);
+    const key = publicKeyFromDeviceId(text);
+    if (name === 'encrypt_to') recipientBoxKey(key);
+    return key;
   } catch (err) {
-    throw new AgentError('CONFIG_INVALID', `${loaded.path}: uplink.receiver_key: ${(err as Error).message}`);
+    throw new AgentError('CONFIG_INVALID', `${loaded.path}: uplink.${name}: ${(err as Error).message}`);
   }
 }
 
@@ -116,6 +124,8 @@ export class Agent {
         clockSynced: () => this.clock.isSynced(),
         // Without an uplink, batches are kept for export: nothing drains them, so no cap.
         maxPending: config.uplink ? config.batch.max_pending : Infinity,
+        format: config.batch.format,
+        ...(config.uplink?.encrypt_to ? { sealTo: parseUplinkKey(loaded, 'encrypt_to')! } : {}),
       },
       log.child({ component: 'batcher' }),
     );

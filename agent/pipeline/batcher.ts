@@ -1,7 +1,7 @@
 import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import type { BatchStore } from '../store/batch-store.js';
-import type { SignedBatch } from '../identity/batch-format.js';
+import type { AnyBatch } from '../identity/batch-any.js';
 
 export interface BatcherOptions {
   maxReadings: number;
@@ -10,6 +10,10 @@ export interface BatcherOptions {
   clockSynced: () => boolean;
   /** No batch is cut while this many wait for the uplink (batch.max_pending); Infinity without an uplink. */
   maxPending?: number;
+  /** batch.format (docs/wire-format.md §12.12). */
+  format?: 'auto' | 3;
+  /** uplink.encrypt_to as a public key: seal every batch to it (§12.6). */
+  sealTo?: Uint8Array;
 }
 
 /**
@@ -22,7 +26,8 @@ export class Batcher {
   private oldestAtMono: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private holding = false;
-  private readonly listeners: ((b: SignedBatch) => void)[] = [];
+  private lastEventCheck = 0;
+  private readonly listeners: ((b: AnyBatch) => void)[] = [];
 
   constructor(
     private readonly store: BatchStore,
@@ -31,7 +36,7 @@ export class Batcher {
     private readonly log: Logger,
   ) {}
 
-  onBatch(listener: (b: SignedBatch) => void): void {
+  onBatch(listener: (b: AnyBatch) => void): void {
     this.listeners.push(listener);
   }
 
@@ -56,6 +61,7 @@ export class Batcher {
 
   /** Cuts every batch that is due; `all` cuts the remainder too (shutdown). */
   cutDue(all = false): void {
+    this.noteWaitingEvents();
     const aged = this.oldestAtMono !== undefined && performance.now() - this.oldestAtMono >= this.opts.maxAgeMs;
     if (!all && !aged && this.waiting < this.opts.maxReadings) return;
     const maxPending = this.opts.maxPending ?? Infinity;
@@ -74,6 +80,8 @@ export class Batcher {
           bootCounter: this.opts.bootCounter,
           clockSynced: this.opts.clockSynced(),
           now: Date.now(),
+          ...(this.opts.format ? { format: this.opts.format } : {}),
+          ...(this.opts.sealTo ? { sealTo: this.opts.sealTo } : {}),
         });
         if (!batch) {
           this.waiting = 0;
@@ -82,7 +90,7 @@ export class Batcher {
         }
         pending++;
         const verdicts = batch.body.vd?.length ?? 0;
-        this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts);
+        this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts - batch.events.length);
         this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
         for (const l of this.listeners) l(batch);
         if (!all && !aged && this.waiting < this.opts.maxReadings) {
@@ -92,6 +100,22 @@ export class Batcher {
       }
     } catch (err) {
       this.log.error({ err }, 'cutting a batch failed; will retry on the next tick');
+    }
+  }
+
+  /**
+   * Events are recorded by any stage (a clock step, a lost session), not through noteCommitted; a
+   * quiet agent looks for them once per max_age_ms, so an event waits at most about twice that.
+   */
+  private noteWaitingEvents(): void {
+    if (this.waiting > 0) return;
+    const now = performance.now();
+    if (now - this.lastEventCheck < this.opts.maxAgeMs) return;
+    this.lastEventCheck = now;
+    const events = this.store.unbatchedEvents();
+    if (events > 0) {
+      this.waiting = events;
+      this.oldestAtMono = now - this.opts.maxAgeMs;
     }
   }
 

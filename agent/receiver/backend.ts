@@ -1,5 +1,9 @@
+import type { AnyBatch } from '../identity/batch-any.js';
 import type { SignedBatch } from '../identity/batch-format.js';
-import type { AlertChange, DeviceBatch, IngestResult, ReceiverStats } from './receiver-store.js';
+import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from './receiver-store.js';
+
+/** A verified batch of any version (versions 1 and 2 carry no events and are never sealed). */
+export type IngestBatch = SignedBatch & Partial<Pick<AnyBatch, 'version' | 'events' | 'sealed'>>;
 
 /**
  * Where the receiver keeps what it accepted: the embedded SQLite store (`ReceiverStore`, the
@@ -9,11 +13,13 @@ import type { AlertChange, DeviceBatch, IngestResult, ReceiverStats } from './re
  * durable where the backend promises.
  */
 export interface ReceiverBackend {
-  ingest(batch: SignedBatch, receivedAt: number, makeReceipt: () => Uint8Array): IngestResult | Promise<IngestResult>;
+  ingest(batch: IngestBatch, receivedAt: number, makeReceipt: () => Uint8Array): IngestResult | Promise<IngestResult>;
   countRejection(reason: string): void;
   stats(): ReceiverStats | Promise<ReceiverStats>;
   deviceBatches(device: string): DeviceBatch[] | undefined | Promise<DeviceBatch[] | undefined>;
   alertChanges(device: string): AlertChange[] | undefined | Promise<AlertChange[] | undefined>;
+  /** Events of a device with an id above `after`, oldest first, at most `limit` (wire-format.md §12). */
+  deviceEvents(device: string, after?: number, limit?: number): DeviceEvent[] | undefined | Promise<DeviceEvent[] | undefined>;
   close(): void | Promise<void>;
 }
 

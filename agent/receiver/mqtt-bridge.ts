@@ -1,12 +1,13 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describeTlsError, type TlsOptions } from '../config/tls.js';
-import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../identity/batch-format.js';
+import type { AnyBatch } from '../identity/batch-any.js';
+import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import type { Identity } from '../identity/keys.js';
-import { signReceipt } from '../identity/receipt.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';
 import type { ReceiverBackend } from './backend.js';
+import { BatchIntake } from './batch-intake.js';
 
 export interface MqttBridgeOptions {
   url: string;
@@ -17,6 +18,8 @@ export interface MqttBridgeOptions {
   clientId: string;
   tls?: TlsOptions;
   maxBodyBytes: number;
+  /** What receipts promise (wire-format.md §12.10): 'disk' for SQLite, 'quorum' for the fleet. */
+  durability?: 'disk' | 'quorum';
 }
 
 export interface MqttBridge {
@@ -43,6 +46,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBa
     });
   };
 
+  const intake = new BatchIntake(identity, opts.durability ?? 'disk');
   const handle = async (topic: string, payload: Buffer): Promise<void> => {
     if (payload.length > opts.maxBodyBytes) {
       store.countRejection('too-large');
@@ -50,9 +54,9 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBa
       return;
     }
     const receivedAt = Date.now();
-    let batch: SignedBatch;
+    let batch: AnyBatch;
     try {
-      batch = verifyBatchEnvelope(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+      batch = intake.verify(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
     } catch (err) {
       if (!(err instanceof BatchVerificationError)) throw err;
       store.countRejection(err.reason);
@@ -63,7 +67,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBa
     const signer = deviceIdFromPublicKey(dev);
     const named = topic.split('/').find((level) => level.startsWith('did:key:'));
     if (named !== undefined && named !== signer) log.warn({ topic, signer, seq }, 'topic names another device than the signature; the signature wins');
-    const result = await store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    const result = await store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
     if (result.kind === 'conflict') {
       store.countRejection(result.reason);
       log.warn({ device: signer, seq, reason: result.reason, detail: result.detail }, 'batch rejected');

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { AgentError } from '../errors.js';
+import type { AnyBatch } from '../identity/batch-any.js';
 import { hex, type SignedBatch } from '../identity/batch-format.js';
 import { decideChain } from './chain-decision.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
@@ -78,6 +79,23 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX verdicts_alert_changes ON verdicts(device, id) WHERE changed = 1;
   `,
+  // 3 (wire format v3, §12): events, reading and verdict flags, and whether a batch came sealed.
+  `
+  CREATE TABLE events (
+    device TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT,
+    detail TEXT,
+    batch_seq INTEGER NOT NULL,
+    PRIMARY KEY (device, id)
+  ) WITHOUT ROWID;
+  ALTER TABLE readings ADD COLUMN flags INTEGER;
+  ALTER TABLE verdicts ADD COLUMN flags INTEGER;
+  ALTER TABLE batches ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE batches ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const RECEIVER_SCHEMA_VERSION = MIGRATIONS.length;
@@ -149,6 +167,16 @@ export interface AlertChange {
   outputs: Record<string, number>;
 }
 
+/** An event a device reported (wire-format.md §12.5), as the receiver lists it. */
+export interface DeviceEvent {
+  event_id: number;
+  batch_seq: number;
+  ts: number;
+  kind: string;
+  key: string | null;
+  detail: Record<string, string | number | boolean> | null;
+}
+
 export interface DeviceBatch {
   seq: number;
   hash: string;
@@ -168,16 +196,20 @@ function statements(db: ReceiverDb) {
        ON CONFLICT (device) DO UPDATE SET last_seen = excluded.last_seen`,
     ),
     insertBatch: db.prepare(
-      `INSERT INTO batches (device, seq, hash, prev, envelope, receipt, received_at, reading_count, t0, t1, boot, sync)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO batches (device, seq, hash, prev, envelope, receipt, received_at, reading_count, t0, t1, boot, sync, version, sealed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertReading: db.prepare(
-      `INSERT OR IGNORE INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq, flags)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertVerdict: db.prepare(
-      `INSERT OR IGNORE INTO verdicts (device, id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, batch_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO verdicts (device, id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, batch_seq, flags)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertEvent: db.prepare('INSERT OR IGNORE INTO events (device, id, ts, kind, key, detail, batch_seq) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    deviceEvents: db.prepare<[string, number, number], { event_id: number; batch_seq: number; ts: number; kind: string; key: string | null; detail: string | null }>(
+      'SELECT id AS event_id, batch_seq, ts, kind, key, detail FROM events WHERE device = ? AND id > ? ORDER BY id LIMIT ?',
     ),
     alertChanges: db.prepare<[string], Record<string, unknown> & { model_sha256: Buffer; outputs: string; alert: number }>(
       `SELECT id AS verdict_id, batch_seq, key, model_id AS model, model_sha256, alert, window_start, ts, reading_id, score, value, threshold, outputs
@@ -219,7 +251,7 @@ export class ReceiverStore {
    * Checks a verified batch against what is held for its device (idempotency, chain links)
    * and stores it with its readings and receipt, all in one transaction.
    */
-  ingest(batch: SignedBatch, receivedAt: number, makeReceipt: () => Uint8Array): IngestResult {
+  ingest(batch: SignedBatch & Partial<Pick<AnyBatch, 'version' | 'events' | 'sealed'>>, receivedAt: number, makeReceipt: () => Uint8Array): IngestResult {
     const b = batch.body;
     const device = deviceIdFromPublicKey(b.dev);
     const run = this.db.transaction((): IngestResult => {
@@ -230,12 +262,15 @@ export class ReceiverStore {
       const gapBefore = decision.gapBefore;
       const receipt = makeReceipt();
       this.q.upsertDevice.run(device, buf(b.dev), receivedAt, receivedAt);
-      this.q.insertBatch.run(device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), buf(receipt), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync ? 1 : 0);
-      for (const r of b.r) this.q.insertReading.run(device, r.i, r.s, r.t, r.q, r.v, r.u ?? null, r.n ?? null, r.src, r.b, b.seq);
-      for (const v of b.vd ?? []) {
+      const version = batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2);
+      this.q.insertBatch.run(device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), buf(receipt), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync ? 1 : 0, version, batch.sealed ? 1 : 0);
+      // Version 3 adds flags (§12.3); `f` is absent on earlier versions' elements.
+      for (const r of b.r as (typeof b.r[number] & { f?: number })[]) this.q.insertReading.run(device, r.i, r.s, r.t, r.q, r.v, r.u ?? null, r.n ?? null, r.src, r.b, b.seq, r.f ?? null);
+      for (const v of (b.vd ?? []) as (NonNullable<typeof b.vd>[number] & { f?: number })[]) {
         const model = b.m![v.m]!;
-        this.q.insertVerdict.run(device, v.i, v.k, model.id, buf(model.h), v.w, v.t, v.r ?? null, v.s ?? null, JSON.stringify(v.o), v.v, v.th, v.a ? 1 : 0, v.c ? 1 : 0, b.seq);
+        this.q.insertVerdict.run(device, v.i, v.k, model.id, buf(model.h), v.w, v.t, v.r ?? null, v.s ?? null, JSON.stringify(v.o), v.v, v.th, v.a ? 1 : 0, v.c ? 1 : 0, b.seq, v.f ?? null);
       }
+      for (const e of batch.events ?? []) this.q.insertEvent.run(device, e.i, e.t, e.k, e.s ?? null, e.d ? JSON.stringify(e.d) : null, b.seq);
       // Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
       for (const d of b.drops ?? []) this.q.countBy.run('dropped', `${device} ${d.s}`, d.n);
       return { kind: 'accepted', device, receipt, gapBefore };
@@ -279,6 +314,12 @@ export class ReceiverStore {
       state: alert === 1 ? 'raised' : 'cleared',
       outputs: JSON.parse(outputs) as Record<string, number>,
     }));
+  }
+
+  /** Events of a device after event id `after`, oldest first (at most `limit`); undefined for an unknown device. */
+  deviceEvents(device: string, after = 0, limit = 1000): DeviceEvent[] | undefined {
+    if (!this.q.device.get(device)) return undefined;
+    return this.q.deviceEvents.all(device, after, limit).map((e) => ({ ...e, detail: e.detail ? (JSON.parse(e.detail) as DeviceEvent['detail']) : null }));
   }
 
   close(): void {

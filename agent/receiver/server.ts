@@ -3,11 +3,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../identity/batch-format.js';
+import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { canonicalDecode } from '../identity/canonical.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
-import { signReceipt } from '../identity/receipt.js';
+import type { AnyBatch } from '../identity/batch-any.js';
+import { BatchIntake } from './batch-intake.js';
 import type { Logger } from '../log.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
@@ -35,8 +36,8 @@ export interface ReceiverOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Also take batches from an MQTT broker (agents with an mqtt uplink). */
   mqtt?: Omit<MqttBridgeOptions, 'maxBodyBytes' | 'clientId'> & { clientId?: string };
-  /** Another store than DIR/receiver.db (the fleet backend), signing with this receiver key. */
-  backend?: { store: ReceiverBackend; identity: Identity };
+  /** Another store than DIR/receiver.db (the fleet backend), signing with this receiver key; `durability` is what its receipts promise (§12.10). */
+  backend?: { store: ReceiverBackend; identity: Identity; durability: 'disk' | 'quorum' };
 }
 
 export interface RunningReceiver {
@@ -48,6 +49,8 @@ export interface RunningReceiver {
 
 const REJECT_STATUS: Record<string, number> = {
   'malformed': 400,
+  // wire-format.md §12.9: sealed to a key this receiver does not hold.
+  'undecryptable': 400,
   'bad-signature': 403,
   'too-large': 413,
   'unsupported-media-type': 415,
@@ -135,6 +138,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const identity = opts.backend?.identity ?? loadOrCreateReceiverKey(opts.dataDir);
+  const durability = opts.backend?.durability ?? 'disk';
+  const intake = new BatchIntake(identity, durability);
   writeFileSync(join(opts.dataDir, RECEIVER_PUB_FILE), `${identity.deviceId}\n`);
   const store: ReceiverBackend = opts.backend?.store ?? new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
 
@@ -180,15 +185,15 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (body === undefined) return rejectEarly(res, new Rejection('too-large', `body larger than ${maxBody} bytes`));
     const receivedAt = Date.now();
     const envelope = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    let batch: SignedBatch;
+    let batch: AnyBatch;
     try {
-      batch = verifyBatchEnvelope(envelope);
+      batch = intake.verify(envelope);
     } catch (err) {
       if (err instanceof BatchVerificationError) return reject(res, new Rejection(err.reason, err.message, claimed(envelope)));
       throw err;
     }
     const { seq, dev } = batch.body;
-    const result = await store.ingest(batch, receivedAt, () => signReceipt(identity, { dev, seq, hash: batch.hash, at: receivedAt }));
+    const result = await store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
     if (result.kind === 'conflict') return reject(res, new Rejection(result.reason, result.detail, { device: result.device, seq }));
     if (result.kind === 'accepted' && result.gapBefore) log.info({ device: result.device, seq }, 'batch accepted with a gap before it');
     log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
@@ -215,7 +220,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
     if (path === '/v1/stats') return only('GET', async () => sendJson(res, 200, { ...(await store.stats()), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
-    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts)$/.exec(path);
+    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events)$/.exec(path);
     if (m) {
       return only('GET', async () => {
         let device: string;
@@ -224,7 +229,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         } catch (err) {
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
-        const list = await (m[2] === 'alerts' ? store.alertChanges(device) : store.deviceBatches(device));
+        const list = await (m[2] === 'alerts' ? store.alertChanges(device) : m[2] === 'events' ? store.deviceEvents(device, eventsAfter(req.url)) : store.deviceBatches(device));
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -277,7 +282,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   if (opts.mqtt) {
     const clientId = opts.mqtt.clientId ?? `edge-agent-receiver-${identity.deviceId.slice('did:key:z'.length, 'did:key:z'.length + 16)}`;
     try {
-      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody }, store, identity, log.child({ via: 'mqtt' }));
+      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody, durability }, store, identity, log.child({ via: 'mqtt' }));
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();
@@ -301,4 +306,10 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       server.closeIdleConnections();
     }));
   return { url, port, publicKey: identity.publicKey, close };
+}
+
+/** `?after=N` of GET /v1/devices/DID/events: events after id N (0 when absent or not a number). */
+function eventsAfter(url: string | undefined): number {
+  const after = Number(new URL(url ?? '/', 'http://receiver').searchParams.get('after') ?? 0);
+  return Number.isSafeInteger(after) && after > 0 ? after : 0;
 }

@@ -1,8 +1,11 @@
-import { buildBatch, ZERO_HASH, type BatchDrop, type SignedBatch } from '../identity/batch-format.js';
+import { buildAnyBatchV3, type AnyBatch } from '../identity/batch-any.js';
+import { buildBatch, ZERO_HASH, type BatchDrop } from '../identity/batch-format.js';
+import { V3_LIMITS } from '../identity/batch-v3.js';
 import type { Identity } from '../identity/keys.js';
 import type { StoredReading } from '../types.js';
 import type { Db } from './database.js';
 import { rowToReading } from './reading-store.js';
+import { markEventsBatched, unbatchedEvents } from './event-store.js';
 import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from './verdict-store.js';
 
 export type BatchState = 'pending' | 'delivered' | 'rejected';
@@ -22,6 +25,16 @@ export interface BatchRow {
   attempts: number;
   delivered_at: number | null;
   last_error: string | null;
+}
+
+export interface CutOptions {
+  bootCounter: number;
+  clockSynced: boolean;
+  now: number;
+  /** batch.format: 'auto' writes the lowest version that carries the batch; 3 always version 3. */
+  format?: 'auto' | 3;
+  /** uplink.encrypt_to: seal the data to this Ed25519 key (wire-format.md §12.6); implies version 3. */
+  sealTo?: Uint8Array;
 }
 
 export interface UnbatchedSummary {
@@ -50,31 +63,39 @@ export class BatchStore {
   }
 
   /**
-   * Takes up to `maxReadings` unbatched readings and as many unbatched verdicts, in acceptance
-   * order, signs them as the next batch of the chain and records it, all in one transaction: a
-   * crash leaves either no batch or a complete one whose readings and verdicts are marked.
+   * Takes up to `maxReadings` unbatched readings and as many unbatched verdicts (and up to 1,000
+   * events), in acceptance order, signs them as the next batch of the chain and records it, all in
+   * one transaction: a crash leaves either no batch or a complete one whose contents are marked.
+   * The version is the lowest that carries the contents (docs/wire-format.md §12.12) unless
+   * `format` is 3; a batch of drops or events alone is version 3.
    */
-  cutBatch(identity: Identity, maxReadings: number, header: { bootCounter: number; clockSynced: boolean; now: number }): SignedBatch | null {
+  cutBatch(identity: Identity, maxReadings: number, header: CutOptions): AnyBatch | null {
     return this.db.transaction(() => {
       const rows = this.db
-        .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?')
+        .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?')
         .all(maxReadings) as Parameters<typeof rowToReading>[0][];
       const verdicts = (
         this.db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq IS NULL ORDER BY id LIMIT ?`).all(maxReadings) as VerdictRow[]
       ).map(rowToVerdict);
-      if (rows.length === 0 && verdicts.length === 0) return null;
+      const events = unbatchedEvents(this.db, V3_LIMITS.events);
+      // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4.5).
+      const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0 ORDER BY sensor').all() as BatchDrop[];
+      if (rows.length === 0 && verdicts.length === 0 && events.length === 0 && drops.length === 0) return null;
       const readings: StoredReading[] = rows.map(rowToReading);
       const last = this.lastBatch();
       const seq = last.seq + 1;
-      // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4.5).
-      const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0').all() as BatchDrop[];
       if (drops.length > 0) this.db.prepare('DELETE FROM drops_unreported').run();
-      const batch = buildBatch(
-        identity,
-        { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now, ...(drops.length > 0 ? { drops } : {}) },
-        readings,
-        verdicts,
-      );
+      const head = { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now };
+      const needsV3 =
+        header.format === 3 ||
+        header.sealTo !== undefined ||
+        events.length > 0 ||
+        (readings.length === 0 && verdicts.length === 0) ||
+        readings.some((r) => r.flags) ||
+        verdicts.some((v) => v.flags);
+      const batch: AnyBatch = needsV3
+        ? buildAnyBatchV3(identity, head, { readings, verdicts, events, drops }, header.sealTo ? { sealTo: header.sealTo } : {})
+        : { ...buildBatch(identity, { ...head, ...(drops.length > 0 ? { drops } : {}) }, readings, verdicts), version: verdicts.length > 0 || drops.length > 0 ? 2 : 1, events: [], sealed: false, opened: true };
       // A batch of verdicts only has no reading range: 0..0 marks no reading.
       const firstId = readings[0]?.id ?? 0;
       const lastId = readings[readings.length - 1]?.id ?? 0;
@@ -84,12 +105,18 @@ export class BatchStore {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
         )
         .run(seq, batch.hash, last.hash, batch.envelope, readings.length, firstId, lastId, batch.body.t0, batch.body.t1, header.now);
-      this.db.prepare('UPDATE readings SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
+      if (readings.length > 0) this.db.prepare('UPDATE readings SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
       if (verdicts.length > 0) {
         this.db.prepare('UPDATE verdicts SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, verdicts[0]!.id, verdicts[verdicts.length - 1]!.id);
       }
+      if (events.length > 0) markEventsBatched(this.db, seq, events[0]!.id, events[events.length - 1]!.id);
       return batch;
     })();
+  }
+
+  /** Events waiting for a batch (a quiet agent still cuts one for them). */
+  unbatchedEvents(): number {
+    return this.db.prepare('SELECT count(*) FROM events WHERE batch_seq IS NULL').pluck().get() as number;
   }
 
   /** Signed batches waiting for the uplink (the batcher stops cutting at batch.max_pending). */

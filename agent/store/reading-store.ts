@@ -43,6 +43,7 @@ interface ReadingRow {
   seq: number | null;
   source: string;
   boot: number;
+  flags?: number | null;
 }
 
 export function rowToReading(row: ReadingRow): StoredReading {
@@ -57,6 +58,7 @@ export function rowToReading(row: ReadingRow): StoredReading {
   };
   if (row.unit !== null) r.unit = row.unit;
   if (row.seq !== null) r.seq = row.seq;
+  if (row.flags) r.flags = row.flags;
   return r;
 }
 
@@ -65,7 +67,7 @@ export function rowToReading(row: ReadingRow): StoredReading {
  * (349 vs 8 ns measured), and every committed reading is read by the inference stage and metrics.
  */
 function storedReadingOf(r: Reading, id: number, source: string, boot: number): StoredReading {
-  return { id, sensor: r.sensor, ts: r.ts, timeSource: r.timeSource, value: r.value, unit: r.unit, seq: r.seq, source, boot };
+  return { id, sensor: r.sensor, ts: r.ts, timeSource: r.timeSource, value: r.value, unit: r.unit, seq: r.seq, source, boot, flags: r.flags };
 }
 
 const TIME_SOURCE_INDEX = new Map<TimeSource, number>(TIME_SOURCES.map((t, i) => [t, i]));
@@ -86,8 +88,8 @@ export class ReadingStore {
     private readonly bootCounter: number,
   ) {
     this.insert = db.prepare(
-      `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot, flags)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.redeliveryGet = db.prepare('SELECT fingerprint FROM mqtt_redelivery WHERE source = ? AND message_id = ?').pluck();
     this.redeliveryPut = db.prepare('INSERT OR REPLACE INTO mqtt_redelivery (source, message_id, fingerprint) VALUES (?, ?, ?)');
@@ -138,6 +140,7 @@ export class ReadingStore {
         sub.source,
         receivedAt,
         this.bootCounter,
+        r.flags || null,
       );
       accepted += info.changes;
       if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));

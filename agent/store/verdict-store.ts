@@ -16,9 +16,10 @@ export interface VerdictRow {
   threshold: number;
   alert: number;
   changed: number;
+  flags?: number | null;
 }
 
-export const VERDICT_COLUMNS = 'id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed';
+export const VERDICT_COLUMNS = 'id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, flags';
 
 export function rowToVerdict(row: VerdictRow): StoredVerdict {
   const v: StoredVerdict = {
@@ -36,6 +37,7 @@ export function rowToVerdict(row: VerdictRow): StoredVerdict {
   };
   if (row.reading_id !== null) v.readingId = row.reading_id;
   if (row.score !== null) v.score = row.score;
+  if (row.flags) v.flags = row.flags;
   return v;
 }
 
@@ -49,8 +51,8 @@ export class VerdictStore {
     private readonly bootCounter: number,
   ) {
     this.insert = db.prepare(
-      `INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, boot, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, boot, created_at, flags)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertAll = db.transaction((verdicts: readonly Verdict[], now: number) =>
       verdicts.map(
@@ -71,6 +73,7 @@ export class VerdictStore {
               v.changed ? 1 : 0,
               this.bootCounter,
               now,
+              v.flags || null,
             ).lastInsertRowid,
           ),
       ),

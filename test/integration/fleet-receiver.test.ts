@@ -3,6 +3,7 @@ import { connect as natsConnect } from 'nats';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBatch, hex, ZERO_HASH, type SignedBatch } from '../../agent/identity/batch-format.js';
+import { buildBatchV3 } from '../../agent/identity/batch-v3.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { verifyReceipt } from '../../agent/identity/receipt.js';
 import { createLogger } from '../../agent/log.js';
@@ -102,6 +103,32 @@ describe('fleet receiver: the same API and answers as the SQLite receiver, over 
     const pick = (s: Record<string, unknown>) => ({ batches: s.batches, readings: s.readings, gaps: s.gaps, rejected: s.rejected, rejected_by_reason: s.rejected_by_reason });
     const want = pick((await get(sqlite.url, '/v1/stats')).json as Record<string, unknown>);
     await waitFor('the fleet counts the same rejections', async () => JSON.stringify(pick((await get(fleetUrl, '/v1/stats')).json as Record<string, unknown>)) === JSON.stringify(want), 10_000, 100);
+  });
+
+  it('takes version-3 batches (events, flags, sealed) like the SQLite receiver; its receipts promise a quorum', async () => {
+    const gw = Identity.generate();
+    const readings: StoredReading[] = [{ id: 1, boot: 1, sensor: 't', ts: 1_763_000_000_000, timeSource: 'gateway-synced', value: 21.5, source: 'test', flags: 1 } as StoredReading];
+    const events = [{ id: 1, ts: 1_763_000_000_001, kind: 'clock.step', key: '', detail: { step_ms: 1200 } }, { id: 2, ts: 1_763_000_000_002, kind: 'source.session_lost', key: 'mqtt' }];
+    const head = { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: 1_763_000_000_003 };
+    const plain = buildBatchV3(gw, head, { readings, events });
+    const gw2 = Identity.generate();
+    const sealed = buildBatchV3(gw2, head, { readings, events }, { sealTo: key.identity.publicKey });
+    const fleetUrl = replicas[0]!.url;
+    for (const [what, b, dev] of [['plain', plain, gw], ['sealed', sealed, gw2]] as const) {
+      const f = await post(fleetUrl, b.envelope);
+      expect(f.status, what).toBe(200);
+      expect(f.json.status).toBe('accepted');
+      const body = verifyReceipt(new Uint8Array(Buffer.from(f.json.receipt as string, 'base64')), { receiverKey: key.identity.publicKey, device: dev.publicKey, seq: 1, batchHash: b.hash }) as { dur?: string };
+      expect(body.dur).toBe('quorum');
+      expect((await post(replicas[1]!.url, b.envelope)).json.receipt).toBe(f.json.receipt);
+    }
+    expect((await post(sqlite.url, plain.envelope)).json.status).toBe('accepted');
+    const evFleet = (await get(fleetUrl, `/v1/devices/${gw.deviceId}/events`)).json;
+    expect(evFleet).toEqual((await get(sqlite.url, `/v1/devices/${gw.deviceId}/events`)).json);
+    expect(evFleet).toHaveLength(2);
+    expect((await get(replicas[1]!.url, `/v1/devices/${gw2.deviceId}/events?after=1`)).json).toEqual([expect.objectContaining({ event_id: 2, kind: 'source.session_lost', key: 'mqtt' })]);
+    const flags = await db.query('SELECT flags FROM readings WHERE device = $1', [gw.deviceId]);
+    expect(flags.rows).toEqual([{ flags: 1 }]);
   });
 
   it('never lets two replicas both accept conflicting batches', async () => {

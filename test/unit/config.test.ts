@@ -19,7 +19,7 @@ log: {}
 describe('config validation', () => {
   it('fills defaults for a minimal valid config', () => {
     const c = parseConfig(valid, 'edge-agent.yaml');
-    expect(c.batch).toEqual({ max_readings: 100, max_age_ms: 5000, max_pending: 100 });
+    expect(c.batch).toEqual({ max_readings: 100, max_age_ms: 5000, max_pending: 100, format: 'auto' });
     expect(c.store.path).toBe('edge-agent.db');
     const mqtt = c.sources.mqtt!;
     expect(mqtt.type === 'mqtt' && mqtt.session_expiry_s).toBe(604800);

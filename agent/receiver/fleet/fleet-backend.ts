@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { ConsumerMessages, JsMsg } from 'nats';
-import { BatchVerificationError, hex, verifyBatchEnvelope, type SignedBatch } from '../../identity/batch-format.js';
+import type { AnyBatch } from '../../identity/batch-any.js';
+import { BatchVerificationError, hex } from '../../identity/batch-format.js';
 import { deviceIdFromPublicKey } from '../../identity/device-id.js';
 import type { Identity } from '../../identity/keys.js';
-import { signReceipt } from '../../identity/receipt.js';
 import type { Logger } from '../../log.js';
-import { BackendUnavailableError, type ReceiverBackend } from '../backend.js';
+import { BackendUnavailableError, type IngestBatch, type ReceiverBackend } from '../backend.js';
+import { BatchIntake } from '../batch-intake.js';
 import { decideChain } from '../chain-decision.js';
 import type { IngestResult } from '../receiver-store.js';
 import { BatchLog, DEVICE_HEADER, PARTITIONS, SEQ_HEADER } from './batch-log.js';
@@ -53,13 +54,17 @@ export class FleetBackend implements ReceiverBackend {
   private readonly following: ConsumerMessages[] = [];
   private readonly stopping = new AbortController();
   private appliedFromLog = 0;
+  /** Verifies logged envelopes of any version and signs their receipts like the front ends do. */
+  private readonly intake: BatchIntake;
 
   private constructor(
     private readonly opts: FleetBackendOptions,
     private readonly pool: pg.Pool,
     private readonly store: PgChainStore,
     private readonly log: BatchLog,
-  ) {}
+  ) {
+    this.intake = new BatchIntake(opts.identity, 'quorum');
+  }
 
   static async open(opts: FleetBackendOptions): Promise<FleetBackend> {
     const logger = opts.logger;
@@ -98,7 +103,7 @@ export class FleetBackend implements ReceiverBackend {
     return this.log.maxPayload - 4096;
   }
 
-  async ingest(batch: SignedBatch, receivedAt: number, makeReceipt: () => Uint8Array): Promise<IngestResult> {
+  async ingest(batch: IngestBatch, receivedAt: number, makeReceipt: () => Uint8Array): Promise<IngestResult> {
     const device = deviceIdFromPublicKey(batch.body.dev);
     const t0 = performance.now();
     const held = await this.pg('look up the batch', () => this.store.heldAt(device, batch.body.seq));
@@ -136,17 +141,17 @@ export class FleetBackend implements ReceiverBackend {
     }
     const held = device && Number.isSafeInteger(seq) ? await this.store.heldAt(device, seq) : undefined;
     if (held && hex(held.hash) === msgId) return m.ack();
-    let batch: SignedBatch;
+    let batch: AnyBatch;
     try {
-      batch = verifyBatchEnvelope(m.data);
+      batch = this.intake.verify(m.data);
     } catch (err) {
       if (!(err instanceof BatchVerificationError)) throw err;
       // Only verified envelopes are logged; one that fails now was written by something else.
       this.opts.logger.error({ stream_seq: m.seq, reason: err.reason, detail: err.message }, 'logged envelope does not verify; skipped');
       return m.term();
     }
-    const { dev, seq: bseq } = batch.body;
-    const result = await this.store.apply(batch, loggedAt, 'log', () => signReceipt(this.opts.identity, { dev, seq: bseq, hash: batch.hash, at: loggedAt }));
+    const bseq = batch.body.seq;
+    const result = await this.store.apply(batch, loggedAt, 'log', () => this.intake.receipt(batch, loggedAt));
     if (result.kind === 'accepted') {
       this.appliedFromLog++;
       this.opts.logger.info({ device: result.device, seq: bseq, applied_from_log: this.appliedFromLog }, 'stored a logged batch that no replica had stored');
@@ -179,6 +184,10 @@ export class FleetBackend implements ReceiverBackend {
 
   alertChanges(device: string) {
     return this.pg('list alerts', () => this.store.alertChanges(device));
+  }
+
+  deviceEvents(device: string, after?: number, limit?: number) {
+    return this.pg('list events', () => this.store.deviceEvents(device, after, limit));
   }
 
   private closing: Promise<void> | undefined;

@@ -28,6 +28,8 @@ const MIGRATIONS: readonly string[] = [
     t1 bigint NOT NULL,
     boot bigint NOT NULL,
     sync boolean NOT NULL,
+    version smallint NOT NULL,
+    sealed boolean NOT NULL,
     PRIMARY KEY (device, seq)
   );
   CREATE TABLE receipts (
@@ -53,6 +55,8 @@ const MIGRATIONS: readonly string[] = [
     source text NOT NULL,
     boot bigint NOT NULL,
     batch_seq bigint NOT NULL,
+    -- quality flags of version 3 (wire-format.md §12.3); null before
+    flags integer,
     PRIMARY KEY (device, id)
   );
   CREATE TABLE verdicts (
@@ -71,17 +75,18 @@ const MIGRATIONS: readonly string[] = [
     alert boolean NOT NULL,
     changed boolean NOT NULL,
     batch_seq bigint NOT NULL,
+    flags integer,
     PRIMARY KEY (device, id)
   );
   CREATE INDEX verdicts_alert_changes ON verdicts (device, id) WHERE changed;
-  -- Agent events carried by version 3 batches (kind, key, ts, detail), keyed by the device's event id.
+  -- Agent events carried by version 3 batches (wire-format.md §12), keyed by the device's event id.
   CREATE TABLE events (
     device text NOT NULL,
     id bigint NOT NULL,
-    kind text NOT NULL,
-    key text NOT NULL,
     ts bigint NOT NULL,
-    detail jsonb NOT NULL,
+    kind text NOT NULL,
+    key text,
+    detail jsonb,
     batch_seq bigint NOT NULL,
     PRIMARY KEY (device, id)
   );

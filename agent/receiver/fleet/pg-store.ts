@@ -1,8 +1,9 @@
 import pg from 'pg';
-import { hex, type SignedBatch } from '../../identity/batch-format.js';
+import { hex } from '../../identity/batch-format.js';
+import type { IngestBatch } from '../backend.js';
 import { deviceIdFromPublicKey } from '../../identity/device-id.js';
 import { decideChain, type HeldBatch } from '../chain-decision.js';
-import type { AlertChange, DeviceBatch, IngestResult, ReceiverStats } from '../receiver-store.js';
+import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from '../receiver-store.js';
 
 export type Via = 'replica' | 'log';
 
@@ -35,7 +36,7 @@ export class PgChainStore {
   }
 
   /** Decides the chain for a verified batch already in the replicated log, and stores it with its receipt. */
-  async apply(batch: SignedBatch, receivedAt: number, via: Via, makeReceipt: () => Uint8Array): Promise<IngestResult> {
+  async apply(batch: IngestBatch, receivedAt: number, via: Via, makeReceipt: () => Uint8Array): Promise<IngestResult> {
     const b = batch.body;
     const device = deviceIdFromPublicKey(b.dev);
     const client = await this.pool.connect();
@@ -69,40 +70,49 @@ export class PgChainStore {
       }
       const receipt = makeReceipt();
       await client.query(
-        `INSERT INTO batches (device, seq, hash, prev, envelope, received_at, reading_count, t0, t1, boot, sync)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync],
+        `INSERT INTO batches (device, seq, hash, prev, envelope, received_at, reading_count, t0, t1, boot, sync, version, sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync, batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2), batch.sealed ?? false],
       );
       await client.query('INSERT INTO receipts (device, seq, receipt, signed_at, via) VALUES ($1, $2, $3, $4, $5)', [device, b.seq, buf(receipt), receivedAt, via]);
-      if (b.r.length > 0) {
+      // Version 3 adds flags (§12.3); `f` is absent on earlier versions' elements.
+      const readings = b.r as (typeof b.r[number] & { f?: number })[];
+      if (readings.length > 0) {
         // One statement for all readings; a reading re-sent in another batch is stored once.
         await client.query(
-          `INSERT INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq)
-           SELECT $1, i, s, t, q, v, u, n, src, rb, $2
-           FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::smallint[], $7::float8[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])
-             AS x(i, s, t, q, v, u, n, src, rb)
+          `INSERT INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq, flags)
+           SELECT $1, i, s, t, q, v, u, n, src, rb, $2, f
+           FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::smallint[], $7::float8[], $8::text[], $9::bigint[], $10::text[], $11::bigint[], $12::integer[])
+             AS x(i, s, t, q, v, u, n, src, rb, f)
            ON CONFLICT (device, id) DO NOTHING`,
           [
             device,
             b.seq,
-            b.r.map((r) => r.i),
-            b.r.map((r) => r.s),
-            b.r.map((r) => r.t),
-            b.r.map((r) => r.q),
-            b.r.map((r) => r.v),
-            b.r.map((r) => r.u ?? null),
-            b.r.map((r) => r.n ?? null),
-            b.r.map((r) => r.src),
-            b.r.map((r) => r.b),
+            readings.map((r) => r.i),
+            readings.map((r) => r.s),
+            readings.map((r) => r.t),
+            readings.map((r) => r.q),
+            readings.map((r) => r.v),
+            readings.map((r) => r.u ?? null),
+            readings.map((r) => r.n ?? null),
+            readings.map((r) => r.src),
+            readings.map((r) => r.b),
+            readings.map((r) => r.f ?? null),
           ],
         );
       }
-      for (const v of b.vd ?? []) {
+      for (const v of (b.vd ?? []) as (NonNullable<typeof b.vd>[number] & { f?: number })[]) {
         const model = b.m![v.m]!;
         await client.query(
-          `INSERT INTO verdicts (device, id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, batch_seq)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (device, id) DO NOTHING`,
-          [device, v.i, v.k, model.id, buf(model.h), v.w, v.t, v.r ?? null, v.s ?? null, JSON.stringify(v.o), v.v, v.th, v.a, v.c, b.seq],
+          `INSERT INTO verdicts (device, id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, batch_seq, flags)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (device, id) DO NOTHING`,
+          [device, v.i, v.k, model.id, buf(model.h), v.w, v.t, v.r ?? null, v.s ?? null, JSON.stringify(v.o), v.v, v.th, v.a, v.c, b.seq, v.f ?? null],
+        );
+      }
+      for (const e of batch.events ?? []) {
+        await client.query(
+          'INSERT INTO events (device, id, ts, kind, key, detail, batch_seq) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device, id) DO NOTHING',
+          [device, e.i, e.t, e.k, e.s ?? null, e.d ? JSON.stringify(e.d) : null, b.seq],
         );
       }
       // Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
@@ -177,6 +187,15 @@ export class PgChainStore {
       [device],
     );
     return rows.map((r) => ({ seq: num(r.seq), hash: hex(r.hash), received_at: num(r.received_at), readings: r.readings }));
+  }
+
+  async deviceEvents(device: string, after = 0, limit = 1000): Promise<DeviceEvent[] | undefined> {
+    if (!(await this.known(device))) return undefined;
+    const { rows } = await this.pool.query<{ event_id: string; batch_seq: string; ts: string; kind: string; key: string | null; detail: DeviceEvent['detail'] }>(
+      'SELECT id AS event_id, batch_seq, ts, kind, key, detail FROM events WHERE device = $1 AND id > $2 ORDER BY id LIMIT $3',
+      [device, after, limit],
+    );
+    return rows.map((e) => ({ event_id: num(e.event_id), batch_seq: num(e.batch_seq), ts: num(e.ts), kind: e.kind, key: e.key, detail: e.detail }));
   }
 
   async alertChanges(device: string): Promise<AlertChange[] | undefined> {

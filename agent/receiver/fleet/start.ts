@@ -21,7 +21,7 @@ export async function startFleetReceiver(flags: FleetFlags, opts: ReceiverOption
     clientId: opts.mqtt.clientId ?? `edge-agent-receiver-${fleetOpts.replicaName}`.slice(0, 64),
   };
   try {
-    return await startReceiver({ ...opts, maxBodyBytes, ...(mqtt ? { mqtt } : {}), backend: { store: backend, identity: fleetOpts.identity } });
+    return await startReceiver({ ...opts, maxBodyBytes, ...(mqtt ? { mqtt } : {}), backend: { store: backend, identity: fleetOpts.identity, durability: 'quorum' } });
   } catch (err) {
     await backend.close();
     throw err;

@@ -21,6 +21,8 @@ export const mqttUplinkSchema = z
     reply_topic: topicName.default(`edge/${DEVICE_PLACEHOLDER}/receipts`),
     /** did:key of the receiver; when set, a PUBACK is not enough: every delivery needs its signed receipt. */
     receiver_key: z.string().optional(),
+    /** did:key of the network key to seal every batch to (docs/wire-format.md §12.6). */
+    encrypt_to: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an Ed25519 did:key (did:key:z6Mk...)').optional(),
     /** Must be stable and unique (not the MQTT source's): the broker keeps the session under it. Default: derived from the device id. */
     client_id: z.string().min(1).max(64).optional(),
     username: z.string().optional(),
