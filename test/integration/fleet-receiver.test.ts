@@ -30,7 +30,15 @@ function chain(identity: Identity, count: number, readingsEach = 3, salt = 0): S
 }
 
 async function post(url: string, body: Uint8Array): Promise<{ status: number; json: Record<string, unknown>; retryAfter: string | null }> {
-  const res = await fetch(`${url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
+  let res: Response;
+  try {
+    res = await fetch(`${url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
+  } catch (err) {
+    // A kept-alive socket the server closed (its 5 s idle timeout) just as fetch reused it: send
+    // again, as an agent does. Sending a batch twice is safe by design (a duplicate, same receipt).
+    if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+    res = await fetch(`${url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
+  }
   return { status: res.status, json: (await res.json()) as Record<string, unknown>, retryAfter: res.headers.get('retry-after') };
 }
 const get = async (url: string, path: string) => {

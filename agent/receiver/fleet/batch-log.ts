@@ -58,7 +58,7 @@ export class BatchLog {
 
   static async open(opts: BatchLogOptions): Promise<BatchLog> {
     const log = opts.logger;
-    const nc = await connect({ servers: opts.servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 10_000, waitOnFirstConnect: true });
+    const nc = await connect({ servers: opts.servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 10_000 });
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') log.info({ nats: s.type, server: s.data }, `nats ${s.type}`);

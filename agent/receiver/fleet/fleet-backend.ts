@@ -5,6 +5,7 @@ import type { AnyBatch } from '../../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../../identity/batch-format.js';
 import { deviceIdFromPublicKey } from '../../identity/device-id.js';
 import type { Identity } from '../../identity/keys.js';
+import { AgentError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { BackendUnavailableError, type IngestBatch, type ReceiverBackend } from '../backend.js';
 import { BatchIntake } from '../batch-intake.js';
@@ -76,7 +77,8 @@ export class FleetBackend implements ReceiverBackend {
       await migrateFleetSchema(pool, where);
     } catch (err) {
       await pool.end();
-      throw err;
+      if (err instanceof AgentError || !isPgUnavailable(err)) throw err;
+      throw new AgentError('BACKEND_UNREACHABLE', `cannot reach ${where}: ${(err as Error).message}; is it running and does --postgres-url name it? (scripts/fleet/up.sh starts a local one)`, { cause: err });
     }
     let log: BatchLog;
     try {
@@ -90,7 +92,7 @@ export class FleetBackend implements ReceiverBackend {
       });
     } catch (err) {
       await pool.end();
-      throw err;
+      throw new AgentError('BACKEND_UNREACHABLE', `cannot use the NATS JetStream cluster at ${opts.natsServers.join(',')}: ${(err as Error).message}; are the nodes up, with JetStream on, and does --nats-url name them?`, { cause: err });
     }
     const backend = new FleetBackend(opts, pool, new PgChainStore(pool), log);
     for (let p = 0; p < PARTITIONS; p++) backend.following.push(await log.follow(p, (m) => backend.project(m), logger.child({ projector: p })));

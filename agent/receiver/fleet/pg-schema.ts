@@ -90,6 +90,18 @@ const MIGRATIONS: readonly string[] = [
     batch_seq bigint NOT NULL,
     PRIMARY KEY (device, id)
   );
+  -- Locks the device (its row, upserted) until the end of the transaction, then returns what is
+  -- held at seq - 1, seq and seq + 1. In one call: one round trip. A VOLATILE function takes a new
+  -- snapshot per statement, so the SELECT sees what the previous lock holder committed.
+  CREATE FUNCTION edge_hold_device(p_device text, p_key bytea, p_at bigint, p_seq bigint)
+  RETURNS TABLE (held_seq bigint, held_hash bytea, held_prev bytea, held_receipt bytea) LANGUAGE plpgsql VOLATILE AS $fn$
+  BEGIN
+    INSERT INTO devices (device, public_key, first_seen, last_seen) VALUES (p_device, p_key, p_at, p_at)
+    ON CONFLICT (device) DO UPDATE SET last_seen = greatest(devices.last_seen, excluded.last_seen);
+    RETURN QUERY SELECT b.seq, b.hash, b.prev, r.receipt FROM batches b JOIN receipts r USING (device, seq)
+      WHERE b.device = p_device AND b.seq BETWEEN p_seq - 1 AND p_seq + 1;
+  END
+  $fn$;
   CREATE TABLE counters (
     name text NOT NULL,
     label text NOT NULL,

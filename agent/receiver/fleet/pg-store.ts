@@ -49,18 +49,14 @@ export class PgChainStore {
     try {
       await client.query('BEGIN');
       open = true;
-      // Takes (or waits for) the device's row lock until COMMIT/ROLLBACK.
-      await client.query(
-        `INSERT INTO devices (device, public_key, first_seen, last_seen) VALUES ($1, $2, $3, $3)
-         ON CONFLICT (device) DO UPDATE SET last_seen = greatest(devices.last_seen, excluded.last_seen)`,
-        [device, buf(b.dev), receivedAt],
-      );
-      const { rows } = await client.query<{ seq: string; hash: Buffer; prev: Buffer; receipt: Buffer }>(
-        `SELECT b.seq, b.hash, b.prev, r.receipt FROM batches b JOIN receipts r USING (device, seq)
-         WHERE b.device = $1 AND b.seq BETWEEN $2 AND $3`,
-        [device, b.seq - 1, b.seq + 1],
-      );
-      const held = new Map<number, HeldBatch>(rows.map((r) => [num(r.seq), { hash: r.hash, prev: r.prev, receipt: r.receipt }]));
+      // Takes (or waits for) the device's row lock until COMMIT/ROLLBACK, then reads its neighbours.
+      const { rows } = await client.query<{ held_seq: string; held_hash: Buffer; held_prev: Buffer; held_receipt: Buffer }>('SELECT * FROM edge_hold_device($1, $2, $3, $4)', [
+        device,
+        buf(b.dev),
+        receivedAt,
+        b.seq,
+      ]);
+      const held = new Map<number, HeldBatch>(rows.map((r) => [num(r.held_seq), { hash: r.held_hash, prev: r.held_prev, receipt: r.held_receipt }]));
       const decision = decideChain(batch, { before: held.get(b.seq - 1), same: held.get(b.seq), after: held.get(b.seq + 1) });
       if (decision.kind !== 'accept') {
         await client.query('ROLLBACK');
@@ -69,38 +65,36 @@ export class PgChainStore {
         return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
       }
       const receipt = makeReceipt();
-      await client.query(
-        `INSERT INTO batches (device, seq, hash, prev, envelope, received_at, reading_count, t0, t1, boot, sync, version, sealed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync, batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2), batch.sealed ?? false],
-      );
-      await client.query('INSERT INTO receipts (device, seq, receipt, signed_at, via) VALUES ($1, $2, $3, $4, $5)', [device, b.seq, buf(receipt), receivedAt, via]);
       // Version 3 adds flags (§12.3); `f` is absent on earlier versions' elements.
       const readings = b.r as (typeof b.r[number] & { f?: number })[];
-      if (readings.length > 0) {
-        // One statement for all readings; a reading re-sent in another batch is stored once.
-        await client.query(
-          `INSERT INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq, flags)
-           SELECT $1, i, s, t, q, v, u, n, src, rb, $2, f
-           FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::smallint[], $7::float8[], $8::text[], $9::bigint[], $10::text[], $11::bigint[], $12::integer[])
-             AS x(i, s, t, q, v, u, n, src, rb, f)
-           ON CONFLICT (device, id) DO NOTHING`,
-          [
-            device,
-            b.seq,
-            readings.map((r) => r.i),
-            readings.map((r) => r.s),
-            readings.map((r) => r.t),
-            readings.map((r) => r.q),
-            readings.map((r) => r.v),
-            readings.map((r) => r.u ?? null),
-            readings.map((r) => r.n ?? null),
-            readings.map((r) => r.src),
-            readings.map((r) => r.b),
-            readings.map((r) => r.f ?? null),
-          ],
-        );
-      }
+      // Batch, receipt and all readings in one statement (one round trip: under load each one
+      // waits for a CPU); the foreign key from receipts is checked at the end of the statement.
+      // A reading re-sent in another batch is stored once.
+      await client.query(
+        `WITH b AS (
+           INSERT INTO batches (device, seq, hash, prev, envelope, received_at, reading_count, t0, t1, boot, sync, version, sealed)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING device, seq),
+         rc AS (INSERT INTO receipts (device, seq, receipt, signed_at, via) SELECT device, seq, $14, $6, $15 FROM b)
+         INSERT INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq, flags)
+         SELECT $1, i, s, t, q, v, u, n, src, rb, $2, f
+         FROM unnest($16::bigint[], $17::text[], $18::bigint[], $19::smallint[], $20::float8[], $21::text[], $22::bigint[], $23::text[], $24::bigint[], $25::integer[])
+           AS x(i, s, t, q, v, u, n, src, rb, f)
+         ON CONFLICT (device, id) DO NOTHING`,
+        [
+          device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync,
+          batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2), batch.sealed ?? false, buf(receipt), via,
+          readings.map((r) => r.i),
+          readings.map((r) => r.s),
+          readings.map((r) => r.t),
+          readings.map((r) => r.q),
+          readings.map((r) => r.v),
+          readings.map((r) => r.u ?? null),
+          readings.map((r) => r.n ?? null),
+          readings.map((r) => r.src),
+          readings.map((r) => r.b),
+          readings.map((r) => r.f ?? null),
+        ],
+      );
       for (const v of (b.vd ?? []) as (NonNullable<typeof b.vd>[number] & { f?: number })[]) {
         const model = b.m![v.m]!;
         await client.query(
