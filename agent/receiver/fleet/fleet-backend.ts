@@ -108,12 +108,11 @@ export class FleetBackend implements ReceiverBackend {
   async ingest(batch: IngestBatch, receivedAt: number, makeReceipt: () => Uint8Array): Promise<IngestResult> {
     const device = deviceIdFromPublicKey(batch.body.dev);
     const t0 = performance.now();
-    const held = await this.pg('look up the batch', () => this.store.heldAt(device, batch.body.seq));
-    if (held) {
-      const decision = decideChain(batch, { same: { ...held, prev: new Uint8Array(32) } });
-      if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: decision.receipt };
-      if (decision.kind === 'conflict') return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
-    }
+    // Replays and conflicts are answered from what is held, without logging anything.
+    const seen = await this.pg('look up the batch', () => this.store.neighbours(device, batch.body.seq));
+    const decision = decideChain(batch, seen);
+    if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: decision.receipt };
+    if (decision.kind === 'conflict') return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
     const t1 = performance.now();
     try {
       await this.log.append(batch, device);
@@ -121,7 +120,7 @@ export class FleetBackend implements ReceiverBackend {
       throw new BackendUnavailableError(`the batch log (NATS JetStream) did not confirm the batch: ${(err as Error).message}; nothing was stored`, 2, { cause: err });
     }
     const t2 = performance.now();
-    const result = await this.pg('store the batch', () => this.store.apply(batch, receivedAt, 'replica', makeReceipt));
+    const result = await this.pg('store the batch', () => this.store.apply(batch, receivedAt, 'replica', makeReceipt, seen));
     const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
     this.opts.logger.debug({ device, seq: batch.body.seq, ms_lookup: ms(t0, t1), ms_log: ms(t1, t2), ms_store: ms(t2, performance.now()) }, 'fleet ingest timings');
     return result;
@@ -141,8 +140,8 @@ export class FleetBackend implements ReceiverBackend {
       await sleep(wait, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       if (this.stopping.signal.aborted) return m.nak();
     }
-    const held = device && Number.isSafeInteger(seq) ? await this.store.heldAt(device, seq) : undefined;
-    if (held && hex(held.hash) === msgId) return m.ack();
+    const seen = device && Number.isSafeInteger(seq) ? await this.store.neighbours(device, seq) : undefined;
+    if (seen?.same && hex(seen.same.hash) === msgId) return m.ack();
     let batch: AnyBatch;
     try {
       batch = this.intake.verify(m.data);
@@ -153,7 +152,7 @@ export class FleetBackend implements ReceiverBackend {
       return m.term();
     }
     const bseq = batch.body.seq;
-    const result = await this.store.apply(batch, loggedAt, 'log', () => this.intake.receipt(batch, loggedAt));
+    const result = await this.store.apply(batch, loggedAt, 'log', () => this.intake.receipt(batch, loggedAt), seen && seen.same === undefined && batch.body.seq === seq ? seen : undefined);
     if (result.kind === 'accepted') {
       this.appliedFromLog++;
       this.opts.logger.info({ device: result.device, seq: bseq, applied_from_log: this.appliedFromLog }, 'stored a logged batch that no replica had stored');

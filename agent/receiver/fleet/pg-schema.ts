@@ -90,24 +90,55 @@ const MIGRATIONS: readonly string[] = [
     batch_seq bigint NOT NULL,
     PRIMARY KEY (device, id)
   );
-  -- Locks the device (its row, upserted) until the end of the transaction, then returns what is
-  -- held at seq - 1, seq and seq + 1. In one call: one round trip. A VOLATILE function takes a new
-  -- snapshot per statement, so the SELECT sees what the previous lock holder committed.
-  CREATE FUNCTION edge_hold_device(p_device text, p_key bytea, p_at bigint, p_seq bigint)
-  RETURNS TABLE (held_seq bigint, held_hash bytea, held_prev bytea, held_receipt bytea) LANGUAGE plpgsql VOLATILE AS $fn$
-  BEGIN
-    INSERT INTO devices (device, public_key, first_seen, last_seen) VALUES (p_device, p_key, p_at, p_at)
-    ON CONFLICT (device) DO UPDATE SET last_seen = greatest(devices.last_seen, excluded.last_seen);
-    RETURN QUERY SELECT b.seq, b.hash, b.prev, r.receipt FROM batches b JOIN receipts r USING (device, seq)
-      WHERE b.device = p_device AND b.seq BETWEEN p_seq - 1 AND p_seq + 1;
-  END
-  $fn$;
   CREATE TABLE counters (
     name text NOT NULL,
     label text NOT NULL,
     value bigint NOT NULL,
     PRIMARY KEY (name, label)
   );
+  -- Stores one batch if, under the device's row lock, what is held at seq - 1, seq and seq + 1
+  -- is still what the caller read and decided on (agent/receiver/chain-decision.ts); otherwise
+  -- returns false and the caller reads and decides again. One call, one round trip: under load
+  -- each round trip waits for a CPU. A VOLATILE function takes a new snapshot per statement, so
+  -- the checks after the lock see what the previous holder committed.
+  CREATE FUNCTION edge_store_batch(
+    p_device text, p_key bytea, p_at bigint, p_seq bigint, p_seen_before bytea, p_seen_after bytea,
+    p_hash bytea, p_prev bytea, p_envelope bytea, p_count integer, p_t0 bigint, p_t1 bigint, p_boot bigint,
+    p_sync boolean, p_version smallint, p_sealed boolean, p_receipt bytea, p_via text,
+    r_i bigint[], r_s text[], r_t bigint[], r_q smallint[], r_v float8[], r_u text[], r_n bigint[], r_src text[], r_b bigint[], r_f integer[],
+    p_verdicts jsonb, p_events jsonb, p_drops jsonb
+  ) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+  BEGIN
+    INSERT INTO devices (device, public_key, first_seen, last_seen) VALUES (p_device, p_key, p_at, p_at)
+    ON CONFLICT (device) DO UPDATE SET last_seen = greatest(devices.last_seen, excluded.last_seen);
+    IF EXISTS (SELECT 1 FROM batches WHERE device = p_device AND seq = p_seq)
+       OR (SELECT hash FROM batches WHERE device = p_device AND seq = p_seq - 1) IS DISTINCT FROM p_seen_before
+       OR (SELECT hash FROM batches WHERE device = p_device AND seq = p_seq + 1) IS DISTINCT FROM p_seen_after THEN
+      RETURN false;
+    END IF;
+    INSERT INTO batches (device, seq, hash, prev, envelope, received_at, reading_count, t0, t1, boot, sync, version, sealed)
+    VALUES (p_device, p_seq, p_hash, p_prev, p_envelope, p_at, p_count, p_t0, p_t1, p_boot, p_sync, p_version, p_sealed);
+    INSERT INTO receipts (device, seq, receipt, signed_at, via) VALUES (p_device, p_seq, p_receipt, p_at, p_via);
+    -- A reading or verdict re-sent in another batch is stored once (keyed by the device's own id).
+    INSERT INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq, flags)
+    SELECT p_device, x.i, x.s, x.t, x.q, x.v, x.u, x.n, x.src, x.rb, p_seq, x.f
+    FROM unnest(r_i, r_s, r_t, r_q, r_v, r_u, r_n, r_src, r_b, r_f) AS x(i, s, t, q, v, u, n, src, rb, f)
+    ON CONFLICT (device, id) DO NOTHING;
+    INSERT INTO verdicts (device, id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, batch_seq, flags)
+    SELECT p_device, (x->>'i')::bigint, x->>'k', x->>'model', decode(x->>'h', 'hex'), (x->>'w')::bigint, (x->>'t')::bigint,
+           (x->>'r')::bigint, (x->>'s')::float8, x->'o', (x->>'v')::float8, (x->>'th')::float8, (x->>'a')::boolean, (x->>'c')::boolean, p_seq, (x->>'f')::integer
+    FROM jsonb_array_elements(p_verdicts) AS x
+    ON CONFLICT (device, id) DO NOTHING;
+    INSERT INTO events (device, id, ts, kind, key, detail, batch_seq)
+    SELECT p_device, (x->>'i')::bigint, (x->>'t')::bigint, x->>'k', x->>'s', x->'d', p_seq FROM jsonb_array_elements(p_events) AS x
+    ON CONFLICT (device, id) DO NOTHING;
+    -- Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
+    INSERT INTO counters (name, label, value)
+    SELECT 'dropped', p_device || ' ' || (x->>'s'), (x->>'n')::bigint FROM jsonb_array_elements(p_drops) AS x
+    ON CONFLICT (name, label) DO UPDATE SET value = counters.value + excluded.value;
+    RETURN true;
+  END
+  $fn$;
   `,
 ];
 

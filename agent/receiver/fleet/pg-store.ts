@@ -7,128 +7,99 @@ import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats
 
 export type Via = 'replica' | 'log';
 
-/** What is held at one (device, seq), read without a lock: enough to answer a replay. */
-export interface HeldAt {
-  hash: Uint8Array;
-  receipt: Uint8Array;
-}
+/** What a device holds around one seq (chain-decision.ts). */
+export type Neighbours = { before: HeldBatch | undefined; same: HeldBatch | undefined; after: HeldBatch | undefined };
+
+/** Rounds of read-decide-store when other replicas keep changing the same device's neighbours. */
+const MAX_ATTEMPTS = 10;
 
 const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const num = (v: string | number | null | undefined) => Number(v ?? 0);
 
 /**
- * The fleet's query store in PostgreSQL. Every chain decision happens in one transaction that
- * first upserts the device row: the row lock it takes serialises all replicas working on that
- * device, so two of them can never both accept conflicting batches (and UNIQUE (device, seq)
- * is the last word should anything slip past). SQL for the fleet backend lives here only.
+ * The fleet's query store in PostgreSQL. A batch is stored by one call that first upserts the
+ * device row: the row lock it takes serialises all replicas working on that device, and under it
+ * the neighbours the decision was made on are checked again, so two replicas can never both
+ * accept conflicting batches (and UNIQUE (device, seq) is the last word should anything slip
+ * past). SQL for the fleet backend lives here and in pg-schema.ts only.
  */
 export class PgChainStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  /** The batch held at (device, seq), if any: replays are answered from here without touching the log. */
-  async heldAt(device: string, seq: number): Promise<HeldAt | undefined> {
-    const { rows } = await this.pool.query<{ hash: Buffer; receipt: Buffer }>(
-      'SELECT b.hash, r.receipt FROM batches b JOIN receipts r USING (device, seq) WHERE b.device = $1 AND b.seq = $2',
-      [device, seq],
+  /** What is held at seq - 1, seq and seq + 1 of a device, read without a lock: enough to decide, and to answer a replay. */
+  async neighbours(device: string, seq: number): Promise<Neighbours> {
+    const { rows } = await this.pool.query<{ seq: string; hash: Buffer; prev: Buffer; receipt: Buffer }>(
+      `SELECT b.seq, b.hash, b.prev, r.receipt FROM batches b JOIN receipts r USING (device, seq)
+       WHERE b.device = $1 AND b.seq BETWEEN $2 AND $3`,
+      [device, seq - 1, seq + 1],
     );
-    const row = rows[0];
-    return row ? { hash: new Uint8Array(row.hash), receipt: new Uint8Array(row.receipt) } : undefined;
+    const at = (s: number): HeldBatch | undefined => {
+      const r = rows.find((x) => num(x.seq) === s);
+      return r && { hash: new Uint8Array(r.hash), prev: new Uint8Array(r.prev), receipt: new Uint8Array(r.receipt) };
+    };
+    return { before: at(seq - 1), same: at(seq), after: at(seq + 1) };
   }
 
-  /** Decides the chain for a verified batch already in the replicated log, and stores it with its receipt. */
-  async apply(batch: IngestBatch, receivedAt: number, via: Via, makeReceipt: () => Uint8Array): Promise<IngestResult> {
+  /**
+   * Decides the chain (decideChain, the rules both backends share) for a verified batch already in
+   * the replicated log, and stores it with its receipt. Optimistic: the decision is made on what
+   * was read (`seen`, or a fresh read), and edge_store_batch stores only if, under the device's row
+   * lock, the neighbours are still those; otherwise it reads and decides again. So two replicas can
+   * never both accept conflicting batches, in one round trip per attempt.
+   */
+  async apply(batch: IngestBatch, receivedAt: number, via: Via, makeReceipt: () => Uint8Array, seen?: Neighbours): Promise<IngestResult> {
     const b = batch.body;
     const device = deviceIdFromPublicKey(b.dev);
-    const client = await this.pool.connect();
-    // A connection that breaks while checked out (PostgreSQL restarting between two statements)
-    // emits 'error' with no listener of the pool's: the next statement fails and is answered 503.
-    let broken: Error | undefined;
-    const onError = (err: Error) => (broken = err);
-    client.on('error', onError);
-    let open = false;
-    try {
-      await client.query('BEGIN');
-      open = true;
-      // Takes (or waits for) the device's row lock until COMMIT/ROLLBACK, then reads its neighbours.
-      const { rows } = await client.query<{ held_seq: string; held_hash: Buffer; held_prev: Buffer; held_receipt: Buffer }>('SELECT * FROM edge_hold_device($1, $2, $3, $4)', [
-        device,
-        buf(b.dev),
-        receivedAt,
-        b.seq,
-      ]);
-      const held = new Map<number, HeldBatch>(rows.map((r) => [num(r.held_seq), { hash: r.held_hash, prev: r.held_prev, receipt: r.held_receipt }]));
-      const decision = decideChain(batch, { before: held.get(b.seq - 1), same: held.get(b.seq), after: held.get(b.seq + 1) });
-      if (decision.kind !== 'accept') {
-        await client.query('ROLLBACK');
-        open = false;
-        if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: new Uint8Array(decision.receipt) };
-        return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
-      }
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const held = attempt === 0 && seen ? seen : await this.neighbours(device, b.seq);
+      const decision = decideChain(batch, held);
+      if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: decision.receipt };
+      if (decision.kind === 'conflict') return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
       const receipt = makeReceipt();
-      // Version 3 adds flags (§12.3); `f` is absent on earlier versions' elements.
-      const readings = b.r as (typeof b.r[number] & { f?: number })[];
-      // Batch, receipt and all readings in one statement (one round trip: under load each one
-      // waits for a CPU); the foreign key from receipts is checked at the end of the statement.
-      // A reading re-sent in another batch is stored once.
-      await client.query(
-        `WITH b AS (
-           INSERT INTO batches (device, seq, hash, prev, envelope, received_at, reading_count, t0, t1, boot, sync, version, sealed)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING device, seq),
-         rc AS (INSERT INTO receipts (device, seq, receipt, signed_at, via) SELECT device, seq, $14, $6, $15 FROM b)
-         INSERT INTO readings (device, id, sensor, ts, time_quality, value, unit, seq, source, boot, batch_seq, flags)
-         SELECT $1, i, s, t, q, v, u, n, src, rb, $2, f
-         FROM unnest($16::bigint[], $17::text[], $18::bigint[], $19::smallint[], $20::float8[], $21::text[], $22::bigint[], $23::text[], $24::bigint[], $25::integer[])
-           AS x(i, s, t, q, v, u, n, src, rb, f)
-         ON CONFLICT (device, id) DO NOTHING`,
-        [
-          device, b.seq, buf(batch.hash), buf(b.prev), buf(batch.envelope), receivedAt, b.r.length, b.t0, b.t1, b.boot, b.sync,
-          batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2), batch.sealed ?? false, buf(receipt), via,
-          readings.map((r) => r.i),
-          readings.map((r) => r.s),
-          readings.map((r) => r.t),
-          readings.map((r) => r.q),
-          readings.map((r) => r.v),
-          readings.map((r) => r.u ?? null),
-          readings.map((r) => r.n ?? null),
-          readings.map((r) => r.src),
-          readings.map((r) => r.b),
-          readings.map((r) => r.f ?? null),
-        ],
-      );
-      for (const v of (b.vd ?? []) as (NonNullable<typeof b.vd>[number] & { f?: number })[]) {
-        const model = b.m![v.m]!;
-        await client.query(
-          `INSERT INTO verdicts (device, id, key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, batch_seq, flags)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (device, id) DO NOTHING`,
-          [device, v.i, v.k, model.id, buf(model.h), v.w, v.t, v.r ?? null, v.s ?? null, JSON.stringify(v.o), v.v, v.th, v.a, v.c, b.seq, v.f ?? null],
-        );
-      }
-      for (const e of batch.events ?? []) {
-        await client.query(
-          'INSERT INTO events (device, id, ts, kind, key, detail, batch_seq) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device, id) DO NOTHING',
-          [device, e.i, e.t, e.k, e.s ?? null, e.d ? JSON.stringify(e.d) : null, b.seq],
-        );
-      }
-      // Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
-      for (const d of b.drops ?? []) await this.countBy(client, 'dropped', `${device} ${d.s}`, d.n);
-      await client.query('COMMIT');
-      open = false;
-      return { kind: 'accepted', device, receipt, gapBefore: decision.gapBefore };
-    } catch (err) {
-      // The ROLLBACK is best effort: on a broken connection the server has already rolled back.
-      if (open && !broken) await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken ?? false);
+      if (await this.storeIfUnchanged(device, batch, receivedAt, via, receipt, held)) return { kind: 'accepted', device, receipt, gapBefore: decision.gapBefore };
     }
+    throw new Error(`device ${device} changed under ${MAX_ATTEMPTS} attempts to store seq ${b.seq}; another replica is writing it as fast`);
+  }
+
+  private async storeIfUnchanged(device: string, batch: IngestBatch, at: number, via: Via, receipt: Uint8Array, seen: Neighbours): Promise<boolean> {
+    const b = batch.body;
+    // Version 3 adds flags (§12.3); `f` is absent on earlier versions' elements.
+    const readings = b.r as (typeof b.r[number] & { f?: number })[];
+    const verdicts = ((b.vd ?? []) as (NonNullable<typeof b.vd>[number] & { f?: number })[]).map((v) => {
+      const model = b.m![v.m]!;
+      return { i: v.i, k: v.k, model: model.id, h: hex(model.h), w: v.w, t: v.t, r: v.r ?? null, s: v.s ?? null, o: v.o, v: v.v, th: v.th, a: v.a, c: v.c, f: v.f ?? null };
+    });
+    const { rows } = await this.pool.query<{ stored: boolean }>(
+      `SELECT edge_store_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+         $19::bigint[], $20::text[], $21::bigint[], $22::smallint[], $23::float8[], $24::text[], $25::bigint[], $26::text[], $27::bigint[], $28::integer[],
+         $29::jsonb, $30::jsonb, $31::jsonb) AS stored`,
+      [
+        device, buf(b.dev), at, b.seq, seen.before ? buf(seen.before.hash) : null, seen.after ? buf(seen.after.hash) : null,
+        buf(batch.hash), buf(b.prev), buf(batch.envelope), b.r.length, b.t0, b.t1, b.boot,
+        b.sync, batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2), batch.sealed ?? false, buf(receipt), via,
+        readings.map((r) => r.i),
+        readings.map((r) => r.s),
+        readings.map((r) => r.t),
+        readings.map((r) => r.q),
+        readings.map((r) => r.v),
+        readings.map((r) => r.u ?? null),
+        readings.map((r) => r.n ?? null),
+        readings.map((r) => r.src),
+        readings.map((r) => r.b),
+        readings.map((r) => r.f ?? null),
+        JSON.stringify(verdicts),
+        JSON.stringify(batch.events ?? []),
+        JSON.stringify(b.drops ?? []),
+      ],
+    );
+    return rows[0]?.stored === true;
   }
 
   async countRejection(reason: string): Promise<void> {
     await this.countBy(this.pool, 'rejected', reason, 1);
   }
 
-  private async countBy(q: pg.Pool | pg.PoolClient, name: string, label: string, n: number): Promise<void> {
+  private async countBy(q: pg.Pool, name: string, label: string, n: number): Promise<void> {
     await q.query(
       `INSERT INTO counters (name, label, value) VALUES ($1, $2, $3)
        ON CONFLICT (name, label) DO UPDATE SET value = counters.value + excluded.value`,
