@@ -30,7 +30,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const agentDir = join(base, 'agent');
   const receiverDir = join(base, 'receiver');
   const log = createLogger('warn');
-  const [{ Agent }, { startReceiver }] = await Promise.all([import('../pipeline/agent.js'), import('../receiver/server.js')]);
+  const [{ Agent }, { startReceiver }] = await Promise.all([import('../run/agent.js'), import('../receiver/server.js')]);
   const receiver = await startReceiver({ host: '127.0.0.1', port: 0, dataDir: receiverDir, logger: log.child({ component: 'receiver' }) });
   const receiverDid = deviceIdFromPublicKey(receiver.publicKey);
   const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -45,7 +45,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   out(`agent     ${init.deviceId}\ndata      ${base}`);
   out(`models    stream-ad judges every sensor (400-reading warm-up)${opts.fault ? '; sim-01 fails after 600 readings' : ''}`);
 
-  const agent = new Agent(loadConfig(agentDir), log.child({ component: 'agent' }));
+  const agent = await Agent.create(loadConfig(agentDir), log.child({ component: 'agent' }));
   await agent.start();
   const stats = async () => (await (await fetch(`${receiver.url}/v1/stats`)).json()) as Record<string, number>;
   const started = Date.now();

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { runDoctor } from '../health/doctor/run-doctor.js';
-import type { CheckResult } from '../health/doctor/types.js';
+import type { CheckResult } from '../contracts/doctor-check.js';
 import { absDir, dataDirOption, printJson } from './common.js';
 
 interface DoctorCliOptions {

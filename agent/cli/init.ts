@@ -7,22 +7,19 @@ import { writeConfig } from '../config/write.js';
 import { AgentError } from '../errors.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { Identity, writeKeyFile } from '../identity/keys.js';
+import { SOURCE_PLUGINS } from '../sources/registry.js';
+import { uplinkPluginForUrl } from '../uplink/registry.js';
 import { absDir, collect, dataDirOption, printJson } from './common.js';
 
-interface InitOptions {
+/** The common flags; each source plugin adds its own (its plugin.ts, `init.flags`). */
+interface InitOptions extends Record<string, unknown> {
   dataDir: string;
   mqttUrl?: string;
-  mqttTopic?: string[];
   uplinkUrl?: string;
   receiverKey?: string;
-  simulator?: number;
-  coapListen?: string;
-  serialPath?: string;
-  serialBaud?: number;
-  serialMode?: string;
-  coapObserve?: string[];
   anomalySensors?: string[];
   alertTopic?: string;
+  haDiscovery?: boolean;
   httpListen?: string;
   /** false with --no-http. */
   http?: boolean;
@@ -32,27 +29,8 @@ interface InitOptions {
 
 export function buildInitialConfig(opts: InitOptions, identity: Identity): AgentConfig {
   const sources: Record<string, unknown> = {};
-  if (opts.mqttUrl) {
-    sources.mqtt = {
-      type: 'mqtt',
-      url: opts.mqttUrl,
-      topics: opts.mqttTopic && opts.mqttTopic.length > 0 ? opts.mqttTopic : ['sensors/#'],
-      // Stable across restarts, unique per device: the broker keeps our persistent session under it.
-      client_id: `edge-agent-${identity.deviceId.slice('did:key:z'.length, 'did:key:z'.length + 16)}`,
-    };
-  } else if (opts.mqttTopic) {
-    throw new AgentError('USAGE', '--mqtt-topic needs --mqtt-url');
-  }
-  if (opts.serialPath) {
-    sources.serial = { type: 'serial', path: opts.serialPath, ...(opts.serialBaud ? { baud: opts.serialBaud } : {}), ...(opts.serialMode ? { mode: opts.serialMode } : {}) };
-  } else if (opts.serialBaud || opts.serialMode) {
-    throw new AgentError('USAGE', '--serial-baud and --serial-mode need --serial-path');
-  }
-  if (opts.coapListen) sources.coap = { type: 'coap-server', listen: opts.coapListen };
-  (opts.coapObserve ?? []).forEach((url, i) => {
-    sources[`coap-observe-${i + 1}`] = { type: 'coap-observe', url };
-  });
-  if (opts.simulator !== undefined) sources.simulator = { type: 'simulator', sensors: opts.simulator, interval_ms: 1000 };
+  // Each source plugin turns its own flags into source configs (sources/*/plugin.ts).
+  for (const plugin of SOURCE_PLUGINS) Object.assign(sources, plugin.init?.configs(opts, identity) ?? {});
   let inference: Record<string, unknown> | undefined;
   if (opts.anomalySensors && opts.anomalySensors.length > 0) {
     inference = {
@@ -64,6 +42,7 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     throw new AgentError('USAGE', '--alert-topic needs --anomaly-sensors');
   }
   if (opts.alertTopic && !sources.mqtt) throw new AgentError('USAGE', '--alert-topic needs --mqtt-url (alerts are published on that broker)');
+  if (opts.haDiscovery && !sources.mqtt) throw new AgentError('USAGE', '--ha-discovery needs --mqtt-url (Home Assistant listens on that broker)');
   const raw = {
     version: 1,
     device: {},
@@ -73,10 +52,11 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     clock: {},
     log: {},
     ...(inference ? { inference } : {}),
+    ...(opts.haDiscovery ? { home_assistant: { mqtt_source: 'mqtt' } } : {}),
     // The health/metrics/status endpoint is on by default, on loopback (agent/health/config.ts).
     ...(opts.http === false ? {} : { http: { listen: opts.httpListen ?? '127.0.0.1:9464' } }),
     ...(opts.uplinkUrl
-      ? { uplink: { type: /^mqtts?:\/\//.test(opts.uplinkUrl) ? 'mqtt' : 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
+      ? { uplink: { type: uplinkPluginForUrl(opts.uplinkUrl)?.type ?? 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
       : {}),
   };
   if (opts.http === false && opts.httpListen) throw new AgentError('USAGE', '--http-listen and --no-http contradict each other');
@@ -115,32 +95,19 @@ export function runInit(opts: InitOptions): { deviceId: string; configPath: stri
 }
 
 export function registerInitCommand(program: Command): void {
-  program
-    .command('init')
+  const init = program.command('init');
+  // The source plugins' flags first, in registry order.
+  for (const plugin of SOURCE_PLUGINS) for (const f of plugin.init?.flags ?? []) init.option(f.flags, f.description, f.parse as (v: string, p: unknown) => unknown);
+  init
     .description('create the device key (ed25519, mode 0600) and a validated config in the data dir')
     .addOption(dataDirOption())
-    .option('--mqtt-url <url>', 'MQTT broker to read sensors from, e.g. mqtt://127.0.0.1:1883')
-    .option('--mqtt-topic <filter>', 'topic filter to subscribe with QoS 1 (repeatable; default sensors/#)', collect)
     .option('--uplink-url <url>', 'where to deliver signed batches: http(s)://host:8080/v1/batches, or an MQTT broker mqtt(s)://host:1883 (topic edge/<device id>/batches)')
     .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
-    .option('--serial-path <path>', 'serial device of a firmware-bridge sensor board (prefer /dev/serial/by-id/...)')
-    .option('--serial-baud <n>', 'serial baud rate (default 115200)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 300) throw new AgentError('USAGE', `--serial-baud: expected a baud rate, got "${v}"`);
-      return n;
-    })
-    .option('--serial-mode <mode>', 'frames (firmware-bridge protocol, default) or text (name=value lines)')
-    .option('--coap-listen <host:port>', 'accept readings POSTed by CoAP sensors on this address (e.g. 127.0.0.1:5683)')
-    .option('--coap-observe <url>', 'observe a CoAP resource, e.g. coap://10.0.0.7/temp (repeatable)', collect)
     .option('--http-listen <host:port>', 'health, metrics and status page endpoint (default 127.0.0.1:9464; 0.0.0.0 needs http.bind_all_interfaces in the config)')
     .option('--no-http', 'do not serve /healthz, /metrics and the status page')
-    .option('--simulator <n>', 'add a simulated source with N sensors (demo, install check)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--simulator: expected 1..10000, got "${v}"`);
-      return n;
-    })
     .option('--anomaly-sensors <filter>', "score these sensors with the streaming anomaly detector, e.g. 'pump1/#' or '#' (repeatable)", collect)
     .option('--alert-topic <prefix>', 'publish alert changes under this MQTT topic prefix (default edge-agent/alerts)')
+    .option('--ha-discovery', 'announce the agent, its sensors and anomaly alerts to Home Assistant (MQTT discovery on the --mqtt-url broker)')
     .option('--force', 'replace an existing config and device key (the old identity is lost)')
     .option('--json', 'print the result as JSON')
     .action((opts: InitOptions) => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { loadTlsOptions } from '../config/tls.js';
+import { loadTlsOptions } from '../util/tls.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';

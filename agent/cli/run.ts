@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
+import { writeSync } from 'node:fs';
+import { AgentError, errorMessage } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { absDir, dataDirOption, parseLogLevel, stopOnSignal } from './common.js';
 
 /** Runs the agent until SIGINT/SIGTERM, then stops it cleanly: commit, cut the last batch, close the store. */
-export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): Promise<void> {
+export async function runAgentForeground(dataDir: string, logLevel?: LogLevel, readyFd?: number): Promise<void> {
   const loaded = loadConfig(absDir(dataDir));
   const log = createLogger(logLevel ?? loaded.config.log.level);
   // Loaded on demand: status, verify and keys start faster without the MQTT client.
-  const { Agent } = await import('../pipeline/agent.js');
-  const agent = new Agent(loaded, log);
+  const { Agent } = await import('../run/agent.js');
+  const agent = await Agent.create(loaded, log);
   // The handler is in place before start: a SIGTERM while models load or sources connect (systemd
   // stopping a slow start) waits for the start to finish, then stops cleanly, instead of killing.
   const started = agent.start();
@@ -19,6 +21,17 @@ export async function runAgentForeground(dataDir: string, logLevel?: LogLevel): 
   });
   try {
     await started;
+    if (readyFd !== undefined) {
+      // One JSON line once every source takes input (MQTT: subscription granted); the log says the same.
+      void agent.whenReady().then((report) => {
+        log.info({ http: report.http }, 'agent ready');
+        try {
+          writeSync(readyFd, `${JSON.stringify(report)}\n`);
+        } catch (err) {
+          log.error({ fd: readyFd, err: errorMessage(err) }, `--ready-fd ${readyFd}: cannot write the ready line (is the descriptor open?)`);
+        }
+      });
+    }
   } catch (err) {
     // A start that fails part-way (a model refused, a port taken after sources connected) must not
     // leave sources acknowledging readings in a process that reports failure: stop what started.
@@ -34,7 +47,15 @@ export function registerRunCommand(program: Command): void {
     .description('run the agent in the foreground: read sensors, store, sign and deliver batches')
     .addOption(dataDirOption())
     .option('--log-level <level>', 'override log.level from the config (fatal, error, warn, info, debug, trace)')
-    .action(async (opts: { dataDir: string; logLevel?: string }) => {
-      await runAgentForeground(opts.dataDir, parseLogLevel(opts.logLevel));
+    .option('--ready-fd <n>', 'write one JSON line to this open file descriptor once every source takes input: {"ready":true,"pid","device","boot","sources","http":{"host","port"}|null}', parseReadyFd)
+    .action(async (opts: { dataDir: string; logLevel?: string; readyFd?: number }) => {
+      await runAgentForeground(opts.dataDir, parseLogLevel(opts.logLevel), opts.readyFd);
     });
+}
+
+function parseReadyFd(value: string): number {
+  const n = Number(value);
+  // 0 is stdin; 2 is the log. 1 (stdout) is allowed: the agent writes nothing else there.
+  if (!/^\d{1,4}$/.test(value) || n === 0 || n === 2) throw new AgentError('USAGE', `--ready-fd: expected an open file descriptor number such as 3 (not 0 or 2), got "${value}"`);
+  return n;
 }

@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { BatchStore } from '../store/batch-store.js';
-import { openDatabase, type Db } from '../store/database.js';
+import { openDatabase } from '../store/database.js';
 import type { InferenceStats } from '../pipeline/inference-stage.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
+import { StatusQueries } from '../store/status-queries.js';
 import { absDir, dataDirOption, isoTime, printJson } from './common.js';
 
 function processAlive(pid: number): boolean {
@@ -31,6 +32,7 @@ export function collectStatus(dataDir: string) {
   const db = openDatabase(dbPath, { readonly: true });
   try {
     const batches = new BatchStore(db);
+    const queries = new StatusQueries(db);
     const unbatched = batches.unbatchedSummary();
     const byState = batches.countsByState();
     const oldestPending = batches.nextPending();
@@ -56,7 +58,7 @@ export function collectStatus(dataDir: string) {
       boot: num('boot_counter'),
       readings: {
         buffered: unbatched.count,
-        total: (db.prepare('SELECT count(*) FROM readings').pluck().get() as number) ?? 0,
+        total: queries.readingsTotal(),
       },
       batches: {
         pending: byState.pending,
@@ -64,7 +66,7 @@ export function collectStatus(dataDir: string) {
         rejected: byState.rejected,
         oldest_pending_seq: oldestPending?.seq ?? null,
         oldest_pending_created_at: oldestPending?.created_at ?? null,
-        receipts: db.prepare('SELECT count(*) FROM receipts').pluck().get() as number,
+        receipts: queries.receipts(),
       },
       uplink: {
         url: loaded.config.uplink?.url ?? null,
@@ -84,31 +86,19 @@ export function collectStatus(dataDir: string) {
       dropped: {
         total: dropped.reduce((a, c) => a + c.value, 0),
         by_sensor: Object.fromEntries(dropped.map((c) => [c.label, c.value])),
-        not_yet_reported: (db.prepare('SELECT coalesce(sum(count), 0) FROM drops_unreported').pluck().get() as number) ?? 0,
+        not_yet_reported: queries.dropsNotYetReported(),
       },
       counters,
       sources: snapshot?.sources ?? {},
       verdicts: {
-        stored: db.prepare('SELECT count(*) FROM verdicts').pluck().get() as number,
-        buffered: db.prepare('SELECT count(*) FROM verdicts WHERE batch_seq IS NULL').pluck().get() as number,
-        alerts_active: alertsActive(db),
+        ...queries.verdictCounts(),
+        alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
     };
   } finally {
     db.close();
   }
-}
-
-/** Series whose latest verdict holds an alert, per model. */
-function alertsActive(db: Db): { series: string; model: string; since: number }[] {
-  return db
-    .prepare(
-      `SELECT v.key AS series, v.model_id AS model, v.ts AS since FROM verdicts v
-       JOIN (SELECT key, model_id, max(id) AS id FROM verdicts WHERE changed = 1 GROUP BY key, model_id) last ON last.id = v.id
-       WHERE v.alert = 1 ORDER BY v.key`,
-    )
-    .all() as { series: string; model: string; since: number }[];
 }
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;

@@ -1,35 +1,15 @@
 import { z } from 'zod';
 import { inferenceSchema } from '../inference/config.js';
 import { httpSchema } from '../health/config.js';
-import { coapObserveSourceSchema } from '../sources/coap-observe/config.js';
-import { coapServerSourceSchema } from '../sources/coap-server/config.js';
-import { mqttSourceSchema } from '../sources/mqtt/config.js';
-import { serialSourceSchema } from '../sources/serial/config.js';
-import { simulatorSourceSchema } from '../sources/simulator/config.js';
-import { mqttUplinkSchema } from '../uplink/mqtt/config.js';
-import { tlsSchema } from './tls.js';
+import { sourceSchema, type SourceConfig } from '../sources/registry.js';
+import { uplinkSchema, type UplinkConfig } from '../uplink/registry.js';
+
+export type { SourceConfig, UplinkConfig };
+export type { HttpUplinkConfig } from '../uplink/http/config.js';
 
 // Strict objects everywhere: an unknown key is a typo the operator wants to hear about.
 
-const sourceSchema = z.discriminatedUnion('type', [mqttSourceSchema, coapServerSourceSchema, coapObserveSourceSchema, serialSourceSchema, simulatorSourceSchema]);
-
-const httpUplinkSchema = z.strictObject({
-  type: z.literal('http'),
-  url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL'),
-  /** did:key of the receiver; when set, every delivery must come with a receipt it signed. */
-  receiver_key: z.string().optional(),
-  /** did:key of the network key to seal every batch to (docs/wire-format.md §12.6): relays see headers, not data. */
-  encrypt_to: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an Ed25519 did:key (did:key:z6Mk...)').optional(),
-  timeout_ms: z.number().int().min(100).default(10_000),
-  retry_initial_ms: z.number().int().min(10).default(500),
-  retry_max_ms: z.number().int().min(10).default(60_000),
-  /** Upper bound on deliveries per second, so a backlog drains without saturating a thin uplink; 0 = no limit. */
-  max_batches_per_s: z.number().min(0).default(0),
-  /** For https:// URLs: custom CA, client certificate (mutual TLS), servername. */
-  tls: tlsSchema.optional(),
-}).refine((c) => c.tls === undefined || c.url.startsWith('https://'), { message: 'is set but url is http://: use https:// for TLS', path: ['tls'] });
-
-const uplinkSchema = z.discriminatedUnion('type', [httpUplinkSchema, mqttUplinkSchema]);
+// Source and uplink schemas come from their plugin folders, one registry line each (sources/registry.ts, uplink/registry.ts).
 
 export const configSchema = z.strictObject({
   version: z.literal(1),
@@ -74,6 +54,26 @@ export const configSchema = z.strictObject({
   inference: inferenceSchema.optional(),
   /** Health, metrics and status page endpoint; absent = not served. */
   http: httpSchema.optional(),
+  /**
+   * Home Assistant MQTT discovery (agent/integrations/home-assistant.ts): the agent, each sensor and
+   * each anomaly series as entities, with availability (last will) on the sensors' broker.
+   */
+  home_assistant: z
+    .strictObject({
+      discovery_prefix: z.string().min(1).max(128).regex(/^[^+#]+$/, 'must not hold MQTT wildcards').default('homeassistant'),
+      /** Our state topics live under this; default edge-agent/<node id>. */
+      base_topic: z.string().min(1).max(128).regex(/^[^+#]+$/, 'must not hold MQTT wildcards').optional(),
+      /** The broker: its own url, or the MQTT source to share (default: the only one). */
+      url: z.string().regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT').optional(),
+      mqtt_source: z.string().optional(),
+      state_interval_s: z.number().int().min(1).max(3600).default(10),
+      max_entities: z.number().int().min(1).max(10_000).default(500),
+    })
+    .optional(),
+  /** Signed heartbeats (agent.heartbeat events in the chain) every interval_s, even without readings; 0 = none. */
+  heartbeat: z.strictObject({
+    interval_s: z.number().int().refine((n) => n === 0 || n >= 5, 'must be 0 (no heartbeats) or at least 5').default(300),
+  }).prefault({}),
   clock: z.strictObject({
     /** auto: trust the OS's NTP status; always/never: override it (e.g. a board with a GPS clock). */
     synced: z.enum(['auto', 'always', 'never']).default('auto'),
@@ -84,6 +84,3 @@ export const configSchema = z.strictObject({
 });
 
 export type AgentConfig = z.infer<typeof configSchema>;
-export type SourceConfig = z.infer<typeof sourceSchema>;
-export type HttpUplinkConfig = z.infer<typeof httpUplinkSchema>;
-export type UplinkConfig = z.infer<typeof uplinkSchema>;

@@ -3,6 +3,7 @@ import type { ClockStatus } from '../clock/clock-status.js';
 import type { Source } from '../sources/source.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { Db } from '../store/database.js';
+import { HealthQueries, type PendingBatchHead } from '../store/health-queries.js';
 import { getMeta, setMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
 import type { AgentStateView } from './metrics.js';
@@ -19,7 +20,7 @@ export interface UplinkView {
  * store (same connection as the agent, so reads see every commit) and the live components.
  */
 export class AgentState implements AgentStateView {
-  private readonly stmts;
+  private readonly queries: HealthQueries;
 
   constructor(
     readonly db: Db,
@@ -31,20 +32,15 @@ export class AgentState implements AgentStateView {
     /** storeMaxBytes: store.max_bytes, 0 = no budget; maxPendingBatches: batch.max_pending when there is an uplink. */
     readonly info: { deviceId: string; boot: number; startedAt: number; batchMaxAgeMs: number; storeMaxBytes?: number; maxPendingBatches?: number },
   ) {
-    this.stmts = {
-      oldestPending: db.prepare("SELECT seq, created_at, attempts, last_error FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1"),
-      // Both walk the partial index readings_unbatched: the first row only, and at most `?` rows.
-      oldestUnbatched: db.prepare('SELECT received_at FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT 1').pluck(),
-      countUnbatchedUpTo: db.prepare('SELECT count(*) FROM (SELECT 1 FROM readings WHERE batch_seq IS NULL LIMIT ?)').pluck(),
-    };
+    this.queries = new HealthQueries(db);
   }
 
   batchCounts(): Record<string, number> {
     return this.batches.countsByState();
   }
 
-  oldestPending(): { seq: number; created_at: number; attempts: number; last_error: string | null } | undefined {
-    return this.stmts.oldestPending.get() as { seq: number; created_at: number; attempts: number; last_error: string | null } | undefined;
+  oldestPending(): PendingBatchHead | undefined {
+    return this.queries.oldestPending();
   }
 
   oldestPendingCreatedAt(): number | null {
@@ -60,8 +56,8 @@ export class AgentState implements AgentStateView {
    * million (batch.max_pending), and a health probe must not count them all.
    */
   unbatchedUpTo(cap: number): { count: number; more: boolean; oldestReceivedAt: number | null } {
-    const count = this.stmts.countUnbatchedUpTo.get(cap + 1) as number;
-    const oldest = (this.stmts.oldestUnbatched.get() as number | undefined) ?? null;
+    const count = this.queries.countUnbatchedUpTo(cap + 1);
+    const oldest = this.queries.oldestUnbatchedReceivedAt();
     return { count: Math.min(count, cap), more: count > cap, oldestReceivedAt: oldest };
   }
 

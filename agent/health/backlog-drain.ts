@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { createProgress, type Progress } from '../progress/progress.js';
 import type { Db } from '../store/database.js';
+import { HealthQueries } from '../store/health-queries.js';
 
 interface Drain {
   progress: Progress;
@@ -19,20 +20,20 @@ export const DRAIN_REPORT_MIN_BATCHES = 5;
  */
 export class BacklogDrainReporter {
   private active: Drain | undefined;
-  private readonly pendingStmt;
+  private readonly queries: HealthQueries;
 
   constructor(
     db: Db,
     private readonly log: Logger,
     private readonly opts: { minBatches?: number; lineIntervalS?: number } = {},
   ) {
-    this.pendingStmt = db.prepare("SELECT count(*) AS n, max(seq) AS last, min(created_at) AS oldest FROM batches WHERE state = 'pending'");
+    this.queries = new HealthQueries(db);
   }
 
   /** The forwarder calls this when it starts and when the uplink recovers from failures. */
   maybeStart(): void {
     if (this.active) return;
-    const { n, last, oldest } = this.pendingStmt.get() as { n: number; last: number | null; oldest: number | null };
+    const { n, last, oldest } = this.queries.pendingSummary();
     if (n < (this.opts.minBatches ?? DRAIN_REPORT_MIN_BATCHES) || last === null) return;
     this.log.info({ backlog_batches: n, oldest_cut_at: oldest === null ? null : new Date(oldest).toISOString() }, `uplink backlog: delivering ${n} pending batches`);
     const log = this.log;

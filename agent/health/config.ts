@@ -5,7 +5,7 @@ const WILDCARDS = new Set(['0.0.0.0', '::']);
 /** The local health, metrics and status page endpoint (`http:` in edge-agent.yaml). */
 export const httpSchema = z
   .strictObject({
-    /** HOST:PORT. Loopback by default: the page and metrics show sensor data and need no login. */
+    /** HOST:PORT. Loopback by default: the page and metrics show sensor data and need no login. Port 0: any free port, reported in the log and on `run --ready-fd`. */
     listen: z
       .string()
       .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):\d{1,5}$/, 'must be IPv4:PORT, [IPv6]:PORT or localhost:PORT')
@@ -26,7 +26,7 @@ export const httpSchema = z
         message: `${host} listens on every interface and the endpoint has no authentication; name one address, or set bind_all_interfaces: true (and firewall the port)`,
       });
     }
-    if (port < 1 || port > 65535) ctx.addIssue({ code: 'custom', path: ['listen'], message: `port ${port} is out of range 1..65535` });
+    if (port > 65535) ctx.addIssue({ code: 'custom', path: ['listen'], message: `port ${port} is out of range 0..65535` });
   });
 
 export type HttpConfig = z.infer<typeof httpSchema>;

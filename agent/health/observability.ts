@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { DeliveryObserver } from '../pipeline/forwarder.js';
 import type { GroupCommitWriter } from '../pipeline/group-commit.js';
 import type { Db } from '../store/database.js';
+import { HealthQueries } from '../store/health-queries.js';
 import type { AgentState } from './agent-state.js';
 import { BacklogDrainReporter } from './backlog-drain.js';
 import { Metrics } from './metrics.js';
@@ -18,8 +19,9 @@ const DEFAULT_MAX_SENSOR_LABELS = 500;
 export class Observability {
   readonly metrics: Metrics;
   private readonly drain: BacklogDrainReporter;
-  private readonly deliveredBySensor;
+  private readonly queries: HealthQueries;
   private server: HealthServer | undefined;
+  private bound: { host: string; port: number } | undefined;
 
   constructor(
     db: Db,
@@ -28,7 +30,7 @@ export class Observability {
   ) {
     this.metrics = new Metrics({ maxSensorLabels: http?.max_sensor_labels ?? DEFAULT_MAX_SENSOR_LABELS, processMetrics: true });
     this.drain = new BacklogDrainReporter(db, log.child({ component: 'uplink' }));
-    this.deliveredBySensor = db.prepare('SELECT source, sensor, count(*) AS n FROM readings WHERE batch_seq = ? GROUP BY source, sensor');
+    this.queries = new HealthQueries(db);
   }
 
   /** Counts committed readings per source and sensor. */
@@ -52,7 +54,7 @@ export class Observability {
       attempt: (seq, seconds, outcome) => {
         this.metrics.uplinkAttempt(seconds, outcome);
         if (outcome === 'delivered') {
-          for (const r of this.deliveredBySensor.all(seq) as { source: string; sensor: string; n: number }[]) this.metrics.readingsDelivered(r.source, r.sensor, r.n);
+          for (const r of this.queries.deliveredBySensor(seq)) this.metrics.readingsDelivered(r.source, r.sensor, r.n);
         }
         if (outcome !== 'failed') this.drain.settled(seq);
       },
@@ -71,11 +73,17 @@ export class Observability {
     try {
       const bound = await server.listen();
       this.server = server;
+      this.bound = bound;
       const shown = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
       this.log.info({ listen: `${shown}:${bound.port}` }, `health, metrics and status page on http://${shown}:${bound.port}/`);
     } catch (err) {
       this.log.error({ err, listen: this.http.listen }, 'health endpoint could not listen (http.listen); the agent runs on without it');
     }
+  }
+
+  /** Where the endpoint listens (the port the kernel chose for port 0), when it does. */
+  address(): { host: string; port: number } | undefined {
+    return this.bound;
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Db } from '../store/database.js';
+import { StatusQueries } from '../store/status-queries.js';
 import type { AgentState } from './agent-state.js';
 import { checkHealth, type HealthLimits } from './healthz.js';
 
@@ -31,22 +31,9 @@ export interface AlertRow {
   threshold: number | null;
 }
 
-interface VerdictRow {
-  key: string;
-  model_id: string;
-  ts: number;
-  score: number | null;
-  threshold: number | null;
-  alert: number;
-}
-
-function hasTable(db: Db, name: string): boolean {
-  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-}
-
 /** Everything the status page shows, in one JSON document (the page polls it). */
 export function statusOverview(state: AgentState, limits: HealthLimits, now = Date.now()) {
-  const db = state.db;
+  const queries = new StatusQueries(state.db);
   const series = new Map<string, SensorSeries>();
   const entry = (key: string) => {
     let s = series.get(key);
@@ -56,12 +43,7 @@ export function statusOverview(state: AgentState, limits: HealthLimits, now = Da
     }
     return s;
   };
-  const readings = db.prepare('SELECT sensor, ts, value, unit FROM readings ORDER BY id DESC LIMIT ?').all(RECENT_READINGS) as {
-    sensor: string;
-    ts: number;
-    value: number;
-    unit: string | null;
-  }[];
+  const readings = queries.recentReadings(RECENT_READINGS);
   for (const r of readings) {
     const s = entry(r.sensor);
     if (s.values.length >= MAX_POINTS) continue;
@@ -69,23 +51,16 @@ export function statusOverview(state: AgentState, limits: HealthLimits, now = Da
     s.unit ??= r.unit;
   }
   let alerts: AlertRow[] = [];
-  const verdictsAvailable = hasTable(db, 'verdicts');
+  const verdictsAvailable = queries.hasTable('verdicts');
   if (verdictsAvailable) {
-    const verdicts = db.prepare('SELECT key, model_id, ts, score, threshold, alert FROM verdicts ORDER BY id DESC LIMIT ?').all(RECENT_VERDICTS) as VerdictRow[];
+    const verdicts = queries.recentVerdicts(RECENT_VERDICTS);
     for (const v of verdicts) {
       const s = entry(v.key);
       if (v.score === null) continue;
       if (!s.latestScore) s.latestScore = { ts: v.ts, score: v.score, model: v.model_id, alert: v.alert === 1, threshold: v.threshold };
       if (s.scores.length < MAX_POINTS) s.scores.push([v.ts, v.score]);
     }
-    alerts = (
-      db
-        .prepare(
-          `SELECT key, model_id, ts, score, threshold, alert FROM verdicts
-           WHERE id > (SELECT coalesce(max(id), 0) FROM verdicts) - ? AND changed = 1 ORDER BY id DESC LIMIT 50`,
-        )
-        .all(ALERT_SCAN_VERDICTS) as VerdictRow[]
-    ).map((v) => ({ ts: v.ts, key: v.key, model: v.model_id, raised: v.alert === 1, score: v.score, threshold: v.threshold }));
+    alerts = queries.recentAlertChanges(ALERT_SCAN_VERDICTS, 50).map((v) => ({ ts: v.ts, key: v.key, model: v.model_id, raised: v.alert === 1, score: v.score, threshold: v.threshold }));
   }
   const all = [...series.values()];
   for (const s of all) {

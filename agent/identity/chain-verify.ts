@@ -3,13 +3,11 @@ import { verifyAnyBatchEnvelope, type AnyBatch } from './batch-any.js';
 import { hex, toBatchReading, ZERO_HASH, type BatchReading } from './batch-format.js';
 import { verifyReceipt } from './receipt.js';
 import { canonicalEncode } from './canonical.js';
-import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
 import type { StoredReading } from '../types.js';
 import { BatchStore } from '../store/batch-store.js';
 import { getMeta } from '../store/meta.js';
-import { rowToReading } from '../store/reading-store.js';
-import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from '../store/verdict-store.js';
+import { BatchContents } from '../store/audit-queries.js';
 import { toBatchVerdicts, type BatchModelRef, type BatchVerdict } from './verdict-format.js';
 
 export interface ChainReport {
@@ -39,8 +37,7 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
   const deviceKey = device ? publicKeyFromDeviceId(device) : undefined;
   const store = new BatchStore(db);
   const report: ChainReport = { device, batches: 0, readings: 0, delivered: 0, receiptsVerified: 0, deliveredWithoutReceipt: 0, problems: [] };
-  const readingsOf = db.prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq = ? ORDER BY id');
-  const verdictsOf = db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq = ? ORDER BY id`);
+  const contents = new BatchContents(db);
   let prev: { seq: number; hash: Uint8Array } | undefined;
 
   for (const row of store.all()) {
@@ -66,7 +63,7 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
 
     // A sealed batch's data stays closed here (the agent does not hold the network key): its
     // header, signature and chain were checked above; its readings are compared by the receiver.
-    if (!batch.sealed) compareContents(row.seq, batch.version, body, readingsOf, verdictsOf, report.problems);
+    if (!batch.sealed) compareContents(row.seq, batch.version, body, contents, report.problems);
 
     if (row.state === 'delivered') {
       report.delivered++;
@@ -87,16 +84,16 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
 }
 
 /** Rows still in the buffer must be byte-identical to what batch `seq` signed (an edited row is caught). */
-function compareContents(seq: number, version: number, body: AnyBatch['body'], readingsOf: Statement, verdictsOf: Statement, problems: string[]): void {
+function compareContents(seq: number, version: number, body: AnyBatch['body'], contents: BatchContents, problems: string[]): void {
   const where = `batch ${seq}`;
   const signed = new Map(body.r.map((r) => [r.i, r]));
-  for (const r of readingsOf.all(seq) as Parameters<typeof rowToReading>[0][]) {
+  for (const r of contents.readings(seq)) {
     const s = signed.get(r.id);
     if (!s) problems.push(`${where}: stored reading ${r.id} is marked as in this batch but was not signed in it`);
-    else if (!readingBytes(asSigned(rowToReading(r), version)).equals(readingBytes(s))) problems.push(`${where}: stored reading ${r.id} (sensor ${r.sensor}) differs from the signed one`);
+    else if (!readingBytes(asSigned(r, version)).equals(readingBytes(s))) problems.push(`${where}: stored reading ${r.id} (sensor ${r.sensor}) differs from the signed one`);
   }
   const signedVerdicts = new Map((body.vd ?? []).map((v) => [v.i, verdictBytes(v, body.m ?? [])]));
-  const rows = (verdictsOf.all(seq) as VerdictRow[]).map(rowToVerdict);
+  const rows = contents.verdicts(seq);
   const stored = toBatchVerdicts(rows);
   stored.vd.forEach((v, k) => {
     const s = signedVerdicts.get(v.i);

@@ -1,5 +1,6 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { StoredVerdict } from '../identity/verdict-format.js';
+import { alertMessage } from './alert-message.js';
 import type { Logger } from '../log.js';
 
 export interface AlertPublisherOptions {
@@ -10,6 +11,8 @@ export interface AlertPublisherOptions {
   topicPrefix: string;
   retain: boolean;
   deviceId: string;
+  /** The series' last committed reading, so the message names the value and unit an operator knows. */
+  lastReading?: (series: string) => { value: number; unit?: string } | undefined;
 }
 
 /** '+', '#' and NUL may not appear in a topic name [MQTT-4.7.3-2]; sensor ids may hold them. */
@@ -52,7 +55,10 @@ export class AlertPublisher {
 
   publish(v: StoredVerdict): void {
     if (!this.client) return;
+    const reading = this.opts.lastReading?.(v.key);
     const payload = {
+      message: alertMessage(v, reading),
+      ...(reading ? { reading_value: reading.value, ...(reading.unit !== undefined ? { unit: reading.unit } : {}) } : {}),
       device: this.opts.deviceId,
       series: v.key,
       model: v.modelId,

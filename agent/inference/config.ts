@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isValidTopicFilter } from '../sources/mqtt/config.js';
+import { isValidTopicFilter } from '../util/topic-filter.js';
 
 const modelId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a model id of the manifest');
 

@@ -1,4 +1,4 @@
-import { topicMatches } from '../sources/mqtt/topic.js';
+import { topicMatches } from '../util/topic-filter.js';
 import type { StoredReading } from '../types.js';
 import type { BindingConfig } from './config.js';
 import type { ModelRunner, Row } from './model-runner.js';

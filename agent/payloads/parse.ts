@@ -1,17 +1,21 @@
+import { parseDeviceObject, type FieldMapping } from './device-json.js';
 import { parseSenmlPack } from './senml.js';
 import { parseBareNumber, parseJsonObject } from './simple.js';
 import { MAX_SENSOR_ID, type ParseContext, type ParseResult } from './types.js';
 
 export type { ParseContext, ParseResult, Rejection } from './types.js';
+export type { FieldMapping } from './device-json.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** The keys of the simple `{"v", "t", "n", "u", "seq"}` object (simple.ts). */
+const SIMPLE_KEYS = ['v', 't', 'n', 'u', 'seq'];
 
 /**
  * Turns one message payload into readings. Never throws: unusable input comes back as
  * rejections with a short, specific reason; a bad record in a SenML pack rejects only itself.
  * Format by first character: '[' SenML JSON pack, '{' JSON object, else a bare number.
  */
-export function parsePayload(payload: Uint8Array, ctx: ParseContext): ParseResult {
+export function parsePayload(payload: Uint8Array, ctx: ParseContext, fields?: FieldMapping): ParseResult {
   if (ctx.defaultSensor.length > MAX_SENSOR_ID) return reject(`sensor id from the topic is longer than ${MAX_SENSOR_ID} characters`);
   let text: string;
   try {
@@ -33,6 +37,9 @@ export function parsePayload(payload: Uint8Array, ctx: ParseContext): ParseResul
   }
   if (Array.isArray(json)) return parseSenmlPack(json, ctx);
   if (typeof json === 'object' && json !== null) {
+    // Without "v": a device object of named fields (Zigbee2MQTT, Tasmota, Shelly), one reading each.
+    // (An object with the simple format's own keys but no "v" is a broken simple reading, not a device.)
+    if (!SIMPLE_KEYS.some((k) => k in json)) return parseDeviceObject(json as Record<string, unknown>, ctx, fields);
     const r = parseJsonObject(json as Record<string, unknown>, ctx);
     return typeof r === 'string' ? reject(r) : { readings: [r], rejections: [] };
   }

@@ -3,8 +3,8 @@ import type { BatchStore } from '../store/batch-store.js';
 import { setMeta } from '../store/meta.js';
 import type { Db } from '../store/database.js';
 import type { Uplink } from '../uplink/uplink.js';
-import { backoffDelay } from './backoff.js';
-import { WakeableSleep } from './wakeable-sleep.js';
+import { backoffDelay } from '../util/backoff.js';
+import { WakeableSleep } from '../util/wakeable-sleep.js';
 
 export interface ForwarderOptions {
   retryInitialMs: number;

@@ -1,4 +1,5 @@
-import type { ReadingStore, Submission, SubmitResult } from '../store/reading-store.js';
+import type { ReadingSink, Submission, SubmitResult } from '../contracts/reading-sink.js';
+import type { ReadingStore } from '../store/reading-store.js';
 import type { StoredReading } from '../types.js';
 
 interface Pending {
@@ -13,7 +14,7 @@ interface Pending {
  * each fsync carries many readings; an idle agent commits at once, with no added latency.
  * A promise resolves only after its readings are committed: the moment a source may acknowledge.
  */
-export class GroupCommitWriter {
+export class GroupCommitWriter implements ReadingSink {
   private queue: Pending[] = [];
   private scheduled = false;
   private closed = false;

@@ -1,16 +1,27 @@
 import { AgentError, errorMessage } from '../errors.js';
-import type { AlertPublisher } from '../inference/alert-publisher.js';
+import type { StoredVerdict } from '../identity/verdict-format.js';
+
+/** Where alert changes go besides the store: the alert publisher, Home Assistant (any number, fanned out by the run). */
+export interface AlertSink {
+  publish(v: StoredVerdict): void;
+}
 import type { InferenceConfig } from '../inference/config.js';
 import { findModel, loadManifest, type Manifest, type ModelEntry } from '../inference/manifest.js';
 import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
-import type { Metrics } from '../health/metrics.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
+import { InferenceStateStore } from '../store/inference-state-store.js';
 import { VerdictStore } from '../store/verdict-store.js';
 import type { StoredReading } from '../types.js';
+
+/** What the score stage reports to whoever observes it (health/metrics.ts implements it); it never calls health itself. */
+export interface ScoreObserver {
+  inferenceRun(modelId: string, seconds: number, windows: number): void;
+  alertChanged(modelId: string, key: string, raised: boolean): void;
+}
 
 /** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
 const PASS_READINGS = 16_384;
@@ -89,8 +100,8 @@ export class InferenceStage {
     private readonly counters: ReadingStore,
     bootCounter: number,
     private readonly onVerdicts: (n: number) => void,
-    private readonly publisher: AlertPublisher | undefined,
-    private readonly metrics: Pick<Metrics, 'inferenceRun' | 'alertChanged'> | undefined,
+    private readonly publisher: AlertSink | undefined,
+    private readonly metrics: ScoreObserver | undefined,
     private readonly log: Logger,
   ) {
     this.router = new Router(bindings);
@@ -108,8 +119,8 @@ export class InferenceStage {
       counters: ReadingStore;
       bootCounter: number;
       onVerdicts: (n: number) => void;
-      publisher?: AlertPublisher;
-      metrics?: Pick<Metrics, 'inferenceRun' | 'alertChanged'>;
+      publisher?: AlertSink;
+      metrics?: ScoreObserver;
       log: Logger;
     },
   ): Promise<InferenceStage> {
@@ -277,21 +288,19 @@ export class InferenceStage {
 
   private saveState(): void {
     try {
-      const put = this.db.prepare('INSERT OR REPLACE INTO inference_state (binding, key, model_sha256, state, updated_at) VALUES (?, ?, ?, ?, ?)');
-      const now = Date.now();
-      this.db.transaction(() => {
-        for (const b of this.bindings) {
-          const sha = Buffer.from(b.runner.entry.sha256, 'hex');
-          for (const [key, state] of b.runner.exportState()) put.run(b.id, key, sha, JSON.stringify(state), now);
-        }
-      })();
+      const rows = [];
+      for (const b of this.bindings) {
+        const modelSha256 = Buffer.from(b.runner.entry.sha256, 'hex');
+        for (const [key, state] of b.runner.exportState()) rows.push({ binding: b.id, key, modelSha256, state: JSON.stringify(state) });
+      }
+      new InferenceStateStore(this.db).save(rows);
     } catch (err) {
       this.log.warn({ err }, 'could not save the inference state; a restart would warm up again');
     }
   }
 
   private restoreState(): void {
-    const rows = this.db.prepare('SELECT binding, key, model_sha256, state FROM inference_state').all() as { binding: string; key: string; model_sha256: Buffer; state: string }[];
+    const rows = new InferenceStateStore(this.db).load();
     let restored = 0;
     for (const row of rows) {
       const b = this.bindings.find((x) => x.id === row.binding);

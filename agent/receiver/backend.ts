@@ -1,5 +1,6 @@
 import type { AnyBatch } from '../identity/batch-any.js';
 import type { SignedBatch } from '../identity/batch-format.js';
+import type { Availability } from './availability.js';
 import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from './receiver-store.js';
 
 /** A verified batch of any version (versions 1 and 2 carry no events and are never sealed). */
@@ -20,6 +21,8 @@ export interface ReceiverBackend {
   alertChanges(device: string): AlertChange[] | undefined | Promise<AlertChange[] | undefined>;
   /** Events of a device with an id above `after`, oldest first, at most `limit` (wire-format.md §12). */
   deviceEvents(device: string, after?: number, limit?: number): DeviceEvent[] | undefined | Promise<DeviceEvent[] | undefined>;
+  /** Availability over [from, to] from the device's signed heartbeats (availability.ts). */
+  availability(device: string, from: number | undefined, to: number): Availability | undefined | Promise<Availability | undefined>;
   close(): void | Promise<void>;
 }
 

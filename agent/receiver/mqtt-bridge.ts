@@ -1,5 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { describeTlsError, type TlsOptions } from '../config/tls.js';
+import { describeTlsError, type TlsOptions } from '../util/tls.js';
 import type { AnyBatch } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { AgentError } from '../errors.js';
 import type { AnyBatch } from '../identity/batch-any.js';
+import { computeAvailability, type Availability } from './availability.js';
 import { hex, type SignedBatch } from '../identity/batch-format.js';
 import { decideChain } from './chain-decision.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
@@ -208,6 +209,9 @@ function statements(db: ReceiverDb) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertEvent: db.prepare('INSERT OR IGNORE INTO events (device, id, ts, kind, key, detail, batch_seq) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    heartbeats: db.prepare<[string, number, number], { ts: number; kind: 'agent.heartbeat' | 'agent.stop'; detail: string | null }>(
+      "SELECT ts, kind, detail FROM events WHERE device = ? AND kind IN ('agent.heartbeat', 'agent.stop') AND ts BETWEEN ? AND ? ORDER BY ts",
+    ),
     deviceEvents: db.prepare<[string, number, number], { event_id: number; batch_seq: number; ts: number; kind: string; key: string | null; detail: string | null }>(
       'SELECT id AS event_id, batch_seq, ts, kind, key, detail FROM events WHERE device = ? AND id > ? ORDER BY id LIMIT ?',
     ),
@@ -320,6 +324,18 @@ export class ReceiverStore {
   deviceEvents(device: string, after = 0, limit = 1000): DeviceEvent[] | undefined {
     if (!this.q.device.get(device)) return undefined;
     return this.q.deviceEvents.all(device, after, limit).map((e) => ({ ...e, detail: e.detail ? (JSON.parse(e.detail) as DeviceEvent['detail']) : null }));
+  }
+
+  /** Availability over [from, to] from the device's signed heartbeats (receiver/availability.ts); undefined for an unknown device. */
+  availability(device: string, from: number | undefined, to: number): Availability | undefined {
+    if (!this.q.device.get(device)) return undefined;
+    // The heartbeat just before `from` (up to a day) says whether the device was up at `from`.
+    const marks = this.q.heartbeats.all(device, (from ?? 0) - 86_400_000, to).map((m) => {
+      const d = m.detail ? (JSON.parse(m.detail) as Record<string, unknown>) : {};
+      return { ts: m.ts, kind: m.kind, ...(typeof d.interval_s === 'number' ? { intervalS: d.interval_s } : {}), ...(typeof d.boot === 'number' ? { boot: d.boot } : {}) };
+    });
+    const start = from ?? marks.find((m) => m.kind === 'agent.heartbeat')?.ts ?? to;
+    return computeAvailability(marks, start, to);
   }
 
   close(): void {

@@ -220,7 +220,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
     if (path === '/v1/stats') return only('GET', async () => sendJson(res, 200, { ...(await store.stats()), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
-    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events)$/.exec(path);
+    const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events|availability)$/.exec(path);
     if (m) {
       return only('GET', async () => {
         let device: string;
@@ -229,7 +229,14 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         } catch (err) {
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
-        const list = await (m[2] === 'alerts' ? store.alertChanges(device) : m[2] === 'events' ? store.deviceEvents(device, eventsAfter(req.url)) : store.deviceBatches(device));
+        const q = new URL(req.url ?? '/', 'http://receiver').searchParams;
+        const list = await (m[2] === 'alerts'
+          ? store.alertChanges(device)
+          : m[2] === 'events'
+            ? store.deviceEvents(device, eventsAfter(req.url))
+            : m[2] === 'availability'
+              ? store.availability(device, timeParam(q.get('from')), timeParam(q.get('to')) ?? Date.now())
+              : store.deviceBatches(device));
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -312,4 +319,11 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
 function eventsAfter(url: string | undefined): number {
   const after = Number(new URL(url ?? '/', 'http://receiver').searchParams.get('after') ?? 0);
   return Number.isSafeInteger(after) && after > 0 ? after : 0;
+}
+
+/** A `from`/`to` query parameter: ms since the epoch; undefined when absent or not a whole number. */
+function timeParam(text: string | null): number | undefined {
+  if (text === null || text === '') return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
 }

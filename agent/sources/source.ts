@@ -1,6 +1,6 @@
 import type { ClockStatus } from '../clock/clock-status.js';
 import type { Logger } from '../log.js';
-import type { GroupCommitWriter } from '../pipeline/group-commit.js';
+import type { ReadingSink } from '../contracts/reading-sink.js';
 
 export interface SourceHealth {
   type: string;
@@ -19,23 +19,29 @@ export interface SourceHealth {
 export interface SourceContext {
   id: string;
   /** `submit` resolves once the readings are committed: only then may the source acknowledge. */
-  writer: GroupCommitWriter;
+  sink: ReadingSink;
   clock: ClockStatus;
   log: Logger;
   /** Resolves paths in the config (password files...) against the data dir. */
   resolvePath(p: string): string;
-  /** Serial sources: the highest committed sequence per sensor of a device session (PROTOCOL.md §4). */
-  serialProgress(device: string, session: number): Map<number, number>;
+  /** This source's committed stream positions (`Submission.cursors`) whose name starts with `prefix`. */
+  cursors(prefix: string): Map<string, number>;
 }
 
 /**
  * A source turns bytes from sensors into readings. Every source obeys one rule: it
- * acknowledges to its sender only what `writer.submit` has committed. A failing source must
+ * acknowledges to its sender only what `sink.submit` has committed. A failing source must
  * not take the agent down: errors are logged, counted and shown in `health()`.
  */
 export interface Source {
   readonly id: string;
   start(): Promise<void>;
+  /**
+   * Resolves once the source takes input (MQTT: the broker granted the subscription, so nothing
+   * published from now on is dropped). Absent: ready once started. Never rejects; may never resolve
+   * (a broker that never answers), so the run does not wait on it.
+   */
+  ready?(): Promise<void>;
   stop(): Promise<void>;
   health(): SourceHealth;
 }

@@ -124,6 +124,12 @@ export class BatchStore {
     return this.db.prepare("SELECT count(*) FROM batches WHERE state = 'pending'").pluck().get() as number;
   }
 
+  /** Age of the oldest batch waiting for the uplink (by its cut time), ms; 0 when none waits. */
+  oldestPendingAgeMs(now: number): number {
+    const at = this.db.prepare("SELECT min(created_at) FROM batches WHERE state = 'pending'").pluck().get() as number | null;
+    return at === null ? 0 : Math.max(0, now - at);
+  }
+
   nextPending(): BatchRow | undefined {
     return this.db.prepare("SELECT * FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1").get() as BatchRow | undefined;
   }

@@ -156,6 +156,32 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE readings ADD COLUMN flags INTEGER;
   ALTER TABLE verdicts ADD COLUMN flags INTEGER;
   `,
+  // (house) source-neutral resend guard and stream cursors: the store keeps what a source asks it
+  // to (a message key and fingerprint; a position per named stream), not MQTT or serial types.
+  // Rows of the MQTT redelivery guard and the serial progress carry over, keyed as the sources
+  // now name them (packet id as text; "device/session/sensor").
+  `
+  CREATE TABLE source_resend_guard (
+    source TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    PRIMARY KEY (source, message_key)
+  ) WITHOUT ROWID;
+  INSERT INTO source_resend_guard (source, message_key, fingerprint)
+    SELECT source, CAST(message_id AS TEXT), fingerprint FROM mqtt_redelivery;
+  DROP TABLE mqtt_redelivery;
+
+  CREATE TABLE source_cursors (
+    source TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (source, stream)
+  ) WITHOUT ROWID;
+  INSERT INTO source_cursors (source, stream, position, updated_at)
+    SELECT source, device || '/' || session || '/' || sensor, last_seq, updated_at FROM serial_progress;
+  DROP TABLE serial_progress;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

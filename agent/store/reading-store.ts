@@ -1,37 +1,9 @@
 import type { Reading, StoredReading, TimeSource } from '../types.js';
 import { TIME_SOURCES } from '../types.js';
+import type { Submission, SubmitResult } from '../contracts/reading-sink.js';
 import type { Db } from './database.js';
 
-export interface Redelivery {
-  messageId: number;
-  fingerprint: Uint8Array;
-  /** The MQTT DUP flag: set by the broker on a redelivery [MQTT-3.3.1-1]. */
-  dup: boolean;
-}
-
-export interface Submission {
-  source: string;
-  readings: readonly Reading[];
-  redelivery?: Redelivery;
-  /** Reasons of rejected payloads or records, counted in the same transaction. */
-  rejected?: readonly string[];
-  /** Count jumps in the readings' `seq` per sensor (counters seq_gaps, seq_rewinds): MQTT sources. */
-  trackSeq?: boolean;
-  /** Serial devices: highest sequence number now committed per (device, session, sensor). */
-  serialProgress?: readonly SerialProgress[];
-}
-
-export interface SerialProgress {
-  device: string;
-  session: number;
-  sensor: number;
-  seq: number;
-}
-
-export interface SubmitResult {
-  accepted: number;
-  duplicates: number;
-}
+export type { ReadingSink, ResendGuard, StreamCursor, Submission, SubmitResult } from '../contracts/reading-sink.js';
 
 interface ReadingRow {
   id: number;
@@ -75,11 +47,11 @@ const TIME_SOURCE_INDEX = new Map<TimeSource, number>(TIME_SOURCES.map((t, i) =>
 /** The readings buffer: group-committed inserts with de-duplication, and the unbatched queue. */
 export class ReadingStore {
   private readonly insert;
-  private readonly redeliveryGet;
-  private readonly redeliveryPut;
+  private readonly resendGet;
+  private readonly resendPut;
   private readonly counterAdd;
   private readonly commitGroup;
-  private readonly progressPut;
+  private readonly cursorPut;
   private readonly seqGet;
   private readonly seqPut;
 
@@ -91,14 +63,14 @@ export class ReadingStore {
       `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot, flags)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.redeliveryGet = db.prepare('SELECT fingerprint FROM mqtt_redelivery WHERE source = ? AND message_id = ?').pluck();
-    this.redeliveryPut = db.prepare('INSERT OR REPLACE INTO mqtt_redelivery (source, message_id, fingerprint) VALUES (?, ?, ?)');
+    this.resendGet = db.prepare('SELECT fingerprint FROM source_resend_guard WHERE source = ? AND message_key = ?').pluck();
+    this.resendPut = db.prepare('INSERT OR REPLACE INTO source_resend_guard (source, message_key, fingerprint) VALUES (?, ?, ?)');
     this.counterAdd = db.prepare(
       'INSERT INTO counters (name, label, value) VALUES (?, ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value',
     );
-    this.progressPut = db.prepare(
-      `INSERT INTO serial_progress (source, device, session, sensor, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (source, device, session, sensor) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+    this.cursorPut = db.prepare(
+      `INSERT INTO source_cursors (source, stream, position, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
     );
     this.seqGet = db.prepare('SELECT last_seq FROM sensor_seq WHERE source = ? AND sensor = ?').pluck();
     this.seqPut = db.prepare(
@@ -119,14 +91,14 @@ export class ReadingStore {
 
   private apply(sub: Submission, receivedAt: number, stored: StoredReading[] | undefined): SubmitResult {
     for (const reason of sub.rejected ?? []) this.countIn('rejected', `${sub.source}: ${reason}`, 1);
-    const red = sub.redelivery;
-    if (red) {
-      const previous = this.redeliveryGet.get(sub.source, red.messageId) as Buffer | undefined;
-      if (red.dup && previous && previous.equals(red.fingerprint)) {
+    const guard = sub.resend;
+    if (guard) {
+      const previous = this.resendGet.get(sub.source, guard.key) as Buffer | undefined;
+      if (guard.resent && previous && previous.equals(guard.fingerprint)) {
         this.countIn('duplicates', sub.source, sub.readings.length);
         return { accepted: 0, duplicates: sub.readings.length };
       }
-      this.redeliveryPut.run(sub.source, red.messageId, red.fingerprint);
+      this.resendPut.run(sub.source, guard.key, guard.fingerprint);
     }
     let accepted = 0;
     for (const r of sub.readings) {
@@ -146,7 +118,7 @@ export class ReadingStore {
       if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
-    for (const p of sub.serialProgress ?? []) this.progressPut.run(sub.source, p.device, p.session, p.sensor, p.seq, receivedAt);
+    for (const c of sub.cursors ?? []) this.cursorPut.run(sub.source, c.stream, c.position, receivedAt);
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
     return { accepted, duplicates };
@@ -179,11 +151,10 @@ export function readCounters(db: Db): { name: string; label: string; value: numb
   return db.prepare('SELECT name, label, value FROM counters ORDER BY name, label').all() as { name: string; label: string; value: number }[];
 }
 
-/** The highest committed sequence per sensor for one serial device session (PROTOCOL.md §4). */
-export function readSerialProgress(db: Db, source: string, device: string, session: number): Map<number, number> {
-  const rows = db.prepare('SELECT sensor, last_seq FROM serial_progress WHERE source = ? AND device = ? AND session = ?').all(source, device, session) as {
-    sensor: number;
-    last_seq: number;
-  }[];
-  return new Map(rows.map((r) => [r.sensor, r.last_seq]));
+/** A source's committed stream positions whose stream name starts with `prefix` (all when ''). */
+export function readCursors(db: Db, source: string, prefix: string): Map<string, number> {
+  const rows = db
+    .prepare("SELECT stream, position FROM source_cursors WHERE source = ? AND substr(stream, 1, length(?)) = ?")
+    .all(source, prefix, prefix) as { stream: string; position: number }[];
+  return new Map(rows.map((r) => [r.stream, r.position]));
 }

@@ -1,45 +1,30 @@
-import type { UplinkConfig } from '../config/schema.js';
-import { readSecretFile } from '../config/secret-file.js';
-import { loadTlsOptions } from '../config/tls.js';
-import type { Logger } from '../log.js';
-import { HttpUplink } from './http/http-uplink.js';
-import { defaultUplinkClientId, topicFor } from './mqtt/config.js';
-import { MqttUplink } from './mqtt/mqtt-uplink.js';
+import { z } from 'zod';
+import { httpUplinkPlugin } from './http/plugin.js';
+import { mqttUplinkPlugin } from './mqtt/plugin.js';
+import type { UplinkContext } from './plugin.js';
 import type { Uplink } from './uplink.js';
 
-export interface UplinkContext {
-  deviceId: string;
-  /** Parsed uplink.receiver_key, when set. */
-  receiverKey?: Uint8Array;
-  resolvePath(p: string): string;
-  log: Logger;
+export type { UplinkContext } from './plugin.js';
+
+/** One line per uplink plugin (its folder's plugin.ts): config schema, init URL schemes, doctor check, code. */
+export const UPLINK_PLUGINS = [httpUplinkPlugin, mqttUplinkPlugin] as const;
+
+type Schemas<T extends readonly unknown[]> = { -readonly [K in keyof T]: T[K] extends { schema: infer S } ? S : never };
+
+export const uplinkSchema = z.discriminatedUnion('type', UPLINK_PLUGINS.map((p) => p.schema) as unknown as Schemas<typeof UPLINK_PLUGINS>);
+export type UplinkConfig = z.infer<typeof uplinkSchema>;
+export type UplinkFactory = (cfg: UplinkConfig, ctx: UplinkContext) => Uplink;
+
+export function uplinkPlugin(type: UplinkConfig['type']): (typeof UPLINK_PLUGINS)[number] {
+  return UPLINK_PLUGINS.find((p) => p.type === type)!;
 }
 
-/** One line per uplink type. */
-export function createUplink(cfg: UplinkConfig, ctx: UplinkContext): Uplink {
-  const receiverKey = ctx.receiverKey ? { receiverKey: ctx.receiverKey } : {};
-  if (cfg.type === 'http') {
-    const tls = cfg.url.startsWith('https://') ? { tls: loadTlsOptions(cfg.tls, 'uplink.tls', ctx.resolvePath, ctx.log) } : {};
-    return new HttpUplink({ url: cfg.url, timeoutMs: cfg.timeout_ms, ...receiverKey, ...tls });
-  }
-  const password = cfg.password_file ? readSecretFile(ctx.resolvePath(cfg.password_file), 'uplink.password_file', ctx.log) : undefined;
-  const tls = cfg.url.startsWith('mqtts://') ? { tls: loadTlsOptions(cfg.tls, 'uplink.tls', ctx.resolvePath, ctx.log) } : {};
-  return new MqttUplink(
-    {
-      url: cfg.url,
-      topic: topicFor(cfg.topic, ctx.deviceId),
-      replyTopic: topicFor(cfg.reply_topic, ctx.deviceId),
-      clientId: cfg.client_id ?? defaultUplinkClientId(ctx.deviceId),
-      ...(cfg.username !== undefined ? { username: cfg.username } : {}),
-      ...(password !== undefined ? { password } : {}),
-      sessionExpiryS: cfg.session_expiry_s,
-      keepaliveS: cfg.keepalive_s,
-      timeoutMs: cfg.timeout_ms,
-      reconnectInitialMs: cfg.retry_initial_ms,
-      reconnectMaxMs: cfg.retry_max_ms,
-      ...receiverKey,
-      ...tls,
-    },
-    ctx.log,
-  );
+/** The uplink plugin `edge-agent init --uplink-url` picks by the URL's scheme. */
+export function uplinkPluginForUrl(url: string): (typeof UPLINK_PLUGINS)[number] | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//.exec(url)?.[1];
+  return UPLINK_PLUGINS.find((p) => scheme !== undefined && p.urlSchemes.includes(scheme));
+}
+
+export async function loadUplinkFactory(type: UplinkConfig['type']): Promise<UplinkFactory> {
+  return (await uplinkPlugin(type).load()) as UplinkFactory;
 }

@@ -32,7 +32,7 @@ async function agentConsumer(url: string, dir: string): Promise<Consumer> {
   const db = openDatabase(join(dir, 'edge-agent.db'));
   const writer = new GroupCommitWriter(new ReadingStore(db, 1));
   const cfg = mqttSourceSchema.parse({ type: 'mqtt', url, topics: ['sensors/#'], client_id: 'bench-agent' });
-  const source = new MqttSource(cfg, { id: 'mqtt', writer, clock: new ClockStatus('always'), log: pino({ level: 'warn' }), resolvePath: (p) => p, serialProgress: () => new Map() });
+  const source = new MqttSource(cfg, { id: 'mqtt', sink: writer, clock: new ClockStatus('always'), log: pino({ level: 'warn' }), resolvePath: (p) => p, cursors: () => new Map() });
   await source.start();
   while (!source.health().connected) await new Promise((r) => setTimeout(r, 20));
   return {

@@ -28,5 +28,5 @@ export function freshStore(name: string) {
 
 /** What a source gets from the agent: the writer, a clock taken as synchronised, a silent logger. */
 export function sourceContext(id: string, writer: GroupCommitWriter): SourceContext {
-  return { id, writer, clock: new ClockStatus('always'), log: pino({ level: 'silent' }), resolvePath: (p) => p, serialProgress: () => new Map() };
+  return { id, sink: writer, clock: new ClockStatus('always'), log: pino({ level: 'silent' }), resolvePath: (p) => p, cursors: () => new Map() };
 }

@@ -50,7 +50,7 @@ describe('on-device anomaly detection, live over MQTT', () => {
     const init = cli([
       'init', '--data-dir', A, '--mqtt-url', broker.url, '--mqtt-topic', 'sensors/#',
       '--uplink-url', `${receiver.baseUrl}/v1/batches`, '--receiver-key', receiver.publicKey,
-      '--anomaly-sensors', 'pump1/#', '--alert-topic', 'site7/alerts',
+      '--anomaly-sensors', 'pump1/#', '--alert-topic', 'site7/alerts', '--ha-discovery',
     ]);
     expect(init.code, init.stderr).toBe(0);
     const deviceId = /device id (did:key:\w+)/.exec(init.stdout)![1]!;
@@ -60,11 +60,15 @@ describe('on-device anomaly detection, live over MQTT', () => {
     const watcher = await mqtt.connectAsync(broker.url, { clientId: 'ha-watcher' });
     watcher.on('message', (topic, payload, packet) => alerts.push({ topic, payload: JSON.parse(payload.toString()), retain: packet.retain }));
     await watcher.subscribeAsync('site7/alerts/#', { qos: 1 });
+    const ha = new Map<string, Record<string, unknown>>();
+    const haWatcher = await mqtt.connectAsync(broker.url, { clientId: 'ha-discovery-watcher' });
+    haWatcher.on('message', (topic, payload) => ha.set(topic, JSON.parse(payload.toString()) as Record<string, unknown>));
+    await haWatcher.subscribeAsync(['homeassistant/#', 'edge-agent/+/anomaly/#'], { qos: 1 });
 
     const agent = cliBackground(['run', '--data-dir', A]);
     try {
       await agent.waitForOutput(/inference running/);
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const sensor = await mqtt.connectAsync(broker.url, { clientId: 'pump1-fw' });
       const t0 = 1_763_000_000;
       // The shipped streaming detector (stream-ad) learns each sensor during a 400-reading warm-up.
@@ -85,6 +89,16 @@ describe('on-device anomaly detection, live over MQTT', () => {
       expect(raised.retain).toBe(false); // delivered live; a late subscriber gets it retained
       expect(raised.payload).toMatchObject({ device: deviceId, series: 'pump1/vibration', model: 'stream-ad', model_sha256: sha, alert: true, threshold: 0.5 });
       expect(raised.payload.score as number).toBeGreaterThan(0.5);
+      // The message names the series, the model, the score and the last reading with its unit.
+      expect(raised.payload.message).toMatch(/^pump1\/vibration: anomaly raised by stream-ad \(score 0\.\d\d at or above 0\.5\); last reading [\d.]+$/);
+      expect(raised.payload.reading_value).toEqual(expect.any(Number));
+      // Home Assistant sees a binary_sensor for the series, its state ON with the score and reason as attributes.
+      const node = `edge_agent_${deviceId.slice(-12)}`;
+      const haConfig = await waitFor('the anomaly binary_sensor', () => ha.get(`homeassistant/binary_sensor/${node}/stream-ad_pump1_vibration/config`), 20_000);
+      expect(haConfig).toMatchObject({ device_class: 'problem', state_topic: `edge-agent/${node}/anomaly/stream-ad/pump1/vibration`, value_template: '{{ value_json.state }}' });
+      const haState = await waitFor('the anomaly state', () => ha.get(`edge-agent/${node}/anomaly/stream-ad/pump1/vibration`), 20_000);
+      expect(haState).toMatchObject({ state: 'ON', model: 'stream-ad', reason: raised.payload.message });
+      await haWatcher.endAsync();
       expect(new Date(raised.payload.time as string).getTime()).toBeGreaterThanOrEqual((t0 + 500) * 1000);
 
       let changes: AlertChange[] = [];

@@ -120,7 +120,7 @@ describe('bad input everywhere: each names the thing at fault', () => {
     expect(cli(['init', '--data-dir', dir, '--mqtt-url', broker.url, '--coap-listen', `127.0.0.1:${coapPort}`]).code).toBe(0);
     const agent = cliBackground(['run', '--data-dir', dir]);
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       const bad: [string, string | Buffer, RegExp][] = [
         ['sensors/bad/nan', 'NaN', /not JSON, SenML or a number/],

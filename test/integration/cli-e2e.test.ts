@@ -28,7 +28,7 @@ describe('edge-agent as a user types it: init, receive, run, mosquitto_pub, stat
     const deviceId = /device id (did:key:\w+)/.exec(init.stdout)![1]!;
 
     const agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     const second = cli(['run', '--data-dir', A]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/another edge-agent \(pid \d+\) is running/);

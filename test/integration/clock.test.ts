@@ -42,7 +42,7 @@ describe('clock trouble: real agent processes under libfaketime', () => {
     patchConfig(dir, [[['batch', 'max_age_ms'], 200], [['clock', 'synced'], 'always']]);
     const agent = cliBackground(['run', '--data-dir', dir], { env: fakeClockEnv('@1970-01-02 00:00:00') });
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       await publishAll(pub, numbers(0, 300));
       await pub.endAsync();
@@ -69,7 +69,7 @@ describe('clock trouble: real agent processes under libfaketime', () => {
     const clock = jumpingClock(dir);
     const agent = cliBackground(['run', '--data-dir', dir], { env: clock.env });
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       const phase = async (from: number) => {
         await publishAll(pub, numbers(from, 200));

@@ -51,7 +51,7 @@ describe('disk budget: uplink down, small store budget, readings keep arriving (
       largest = Math.max(largest, db + wal);
     }, 20);
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       // SenML packs of 20 readings: the MQTT redelivery guard (one row per packet id, not
       // droppable) stays small beside the readings.

@@ -25,7 +25,7 @@ describe('bad days: uplink outage and broker restart (real processes)', () => {
     ]);
     const agent = cliBackground(['run', '--data-dir', dir]);
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       const total = 3000;
       await publishAll(pub, Array.from({ length: total }, (_, i) => ({ topic: `sensors/o${i % 5}`, payload: JSON.stringify({ v: i, t: 1_763_000_000 + i }) })));
@@ -76,7 +76,7 @@ describe('bad days: uplink outage and broker restart (real processes)', () => {
     patchConfig(dir, [[['batch', 'max_age_ms'], 200]]);
     const agent = cliBackground(['run', '--data-dir', dir]);
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       const total = 3000;
       const messages = Array.from({ length: total }, (_, i) => ({ topic: `sensors/b${i % 4}`, payload: JSON.stringify({ v: i, t: 1_763_100_000 + i }) }));

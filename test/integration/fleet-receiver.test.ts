@@ -116,7 +116,12 @@ describe('fleet receiver: the same API and answers as the SQLite receiver, over 
   it('takes version-3 batches (events, flags, sealed) like the SQLite receiver; its receipts promise a quorum', async () => {
     const gw = Identity.generate();
     const readings: StoredReading[] = [{ id: 1, boot: 1, sensor: 't', ts: 1_763_000_000_000, timeSource: 'gateway-synced', value: 21.5, source: 'test', flags: 1 } as StoredReading];
-    const events = [{ id: 1, ts: 1_763_000_000_001, kind: 'clock.step', key: '', detail: { step_ms: 1200 } }, { id: 2, ts: 1_763_000_000_002, kind: 'source.session_lost', key: 'mqtt' }];
+    const events = [
+      { id: 1, ts: 1_763_000_000_001, kind: 'clock.step', key: '', detail: { step_ms: 1200 } },
+      { id: 2, ts: 1_763_000_000_002, kind: 'source.session_lost', key: 'mqtt' },
+      { id: 3, ts: 1_763_000_000_003, kind: 'agent.heartbeat', key: '', detail: { interval_s: 60, boot: 1 } },
+      { id: 4, ts: 1_763_000_030_000, kind: 'agent.stop', key: '' },
+    ];
     const head = { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: 1_763_000_000_003 };
     const plain = buildBatchV3(gw, head, { readings, events });
     const gw2 = Identity.generate();
@@ -133,8 +138,12 @@ describe('fleet receiver: the same API and answers as the SQLite receiver, over 
     expect((await post(sqlite.url, plain.envelope)).json.status).toBe('accepted');
     const evFleet = (await get(fleetUrl, `/v1/devices/${gw.deviceId}/events`)).json;
     expect(evFleet).toEqual((await get(sqlite.url, `/v1/devices/${gw.deviceId}/events`)).json);
-    expect(evFleet).toHaveLength(2);
-    expect((await get(replicas[1]!.url, `/v1/devices/${gw2.deviceId}/events?after=1`)).json).toEqual([expect.objectContaining({ event_id: 2, kind: 'source.session_lost', key: 'mqtt' })]);
+    expect(evFleet).toHaveLength(4);
+    const range = '?from=1763000000000&to=1763000120000';
+    const avFleet = (await get(fleetUrl, `/v1/devices/${gw.deviceId}/availability${range}`)).json;
+    expect(avFleet).toEqual((await get(sqlite.url, `/v1/devices/${gw.deviceId}/availability${range}`)).json);
+    expect(avFleet).toMatchObject({ heartbeats: 1, interval_s: 60 });
+    expect((await get(replicas[1]!.url, `/v1/devices/${gw2.deviceId}/events?after=3`)).json).toEqual([expect.objectContaining({ event_id: 4, kind: 'agent.stop' })]);
     const flags = await db.query('SELECT flags FROM readings WHERE device = $1', [gw.deviceId]);
     expect(flags.rows).toEqual([{ flags: 1 }]);
   });

@@ -45,6 +45,8 @@ describe('uplink backlog drain progress in the agent log', () => {
       [['uplink', 'retry_initial_ms'], 100],
       [['uplink', 'retry_max_ms'], 300],
       [['uplink', 'max_batches_per_s'], 2],
+      // These tests count batches, one per reading: no heartbeat batches in between.
+      [['heartbeat', 'interval_s'], 0],
     ]);
   });
   afterAll(async () => {
@@ -56,7 +58,7 @@ describe('uplink backlog drain progress in the agent log', () => {
   it('reports a backlog found at start with periodic delivered/total lines and rate, until drained', async () => {
     // The receiver is not there yet: 16 batches pile up, then the agent stops.
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await publish(16, 0);
     await waitFor('16 pending batches', () => pending() === 16 || undefined);
     await agent.stop();

@@ -58,7 +58,7 @@ describe('health endpoint: /healthz, /metrics through a running agent', () => {
       [['http', 'max_sensor_labels'], 3],
     ]);
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await agent.waitForOutput(/status page on http:\/\/127\.0\.0\.1:\d+\//);
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hex, verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
+import { verifyAnyBatchEnvelope as verifyBatchEnvelope } from '../../agent/identity/batch-any.js';
+import { hex } from '../../agent/identity/batch-format.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
@@ -88,7 +89,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await publishReadings(sensors, 0, 600);
     await waitFor('600 readings upstream', () => net.arrivals.reduce((n, a) => n + a.readings, 0) >= 600, 30_000);
     await waitFor('nothing pending', () => status(dir).batches.pending === 0, 10_000, 100);
@@ -101,7 +102,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
   it('keeps batches while nobody subscribes (PUBACK 0x10) instead of publishing them into the void', async () => {
     const { sensors, upstream, dir } = await setup();
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await publishReadings(sensors, 0, 100);
     await waitFor('a failed delivery', () => /no subscriber for edge\//.test(status(dir).uplink.last_error ?? ''), 10_000, 100);
     expect(status(dir).batches.delivered).toBe(0);
@@ -116,7 +117,7 @@ describe('MQTT uplink: batches published with QoS 1 to an upstream broker (real 
     const net = await batchSubscriber(upstream.url);
     cleanups.push(() => net.close());
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     const total = 3000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {
@@ -149,7 +150,7 @@ describe('MQTT uplink with signed receipts from the reference receiver (edge-age
     await receiver.waitForOutput(/receiver subscribed to batches over MQTT/);
     patchConfig(dir, [[['uplink', 'receiver_key'], receiverKey]]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     const total = 2000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 100) {

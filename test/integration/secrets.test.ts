@@ -70,7 +70,7 @@ describe('secrets never reach the log', () => {
     ]);
     const agent = cliBackground(['run', '--data-dir', dir, '--log-level', 'debug']);
     cleanups.push(() => agent.stop('SIGKILL'));
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     const pub = await mqtt.connectAsync(sensors.url);
     for (let i = 0; i < 20; i++) await pub.publishAsync('sensors/x', JSON.stringify({ v: i }), { qos: 1 });
     await pub.endAsync();

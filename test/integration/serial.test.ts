@@ -6,6 +6,7 @@ import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { waitFor } from '../helpers/ports.js';
 import { buildFirmwareTools, startPtyPair, startSimulator } from '../helpers/serial.js';
 import { tempDir } from '../helpers/setup.js';
+import { seededRandom } from '../helpers/seeded.js';
 
 /** (sensor, seq) of every reading the agent stored, and how many rows. */
 function storedSeqs(dir: string): { rows: number; uniq: number } {
@@ -64,17 +65,18 @@ describe('serial sensors over a pty, with the g++-built firmware simulator as th
     const a = agentOn(ptys.gateway);
     let agent = a.start();
     const count = 6000;
+    const random = seededRandom('serial kill points');
     const sim = startSimulator(['--path', ptys.device, '--sensors', '3', '--rate', '1000', '--count', String(count), '--linger-ms', '20000']);
     try {
       await agent.waitForOutput(/device said hello/);
       for (let kill = 0; kill < 3; kill++) {
-        await new Promise((r) => setTimeout(r, 700 + Math.random() * 500));
+        await new Promise((r) => setTimeout(r, random.int(700, 1200)));
         await agent.stop('SIGKILL');
         await new Promise((r) => setTimeout(r, 300));
         agent = a.start();
         await agent.waitForOutput(/serial port open/);
       }
-      expect(await sim.exited, `simulator:\n${sim.output().slice(-400)}\nagent:\n${agent.output().slice(-600)}`).toBe(0);
+      expect(await sim.exited, `${random.describe()}\nsimulator:\n${sim.output().slice(-400)}\nagent:\n${agent.output().slice(-600)}`).toBe(0);
       expect(sim.output()).toMatch(/resent=[1-9]/); // the firmware really had to resend
       await expectEachStoredOnce(a.dir, count);
     } finally {

@@ -19,7 +19,7 @@ describe('slow consumer: mosquitto drops QoS 1 messages past max_queued_messages
     patchConfig(dir, [[['sources', 'mqtt', 'max_inflight'], 100]]);
     const agent = cliBackground(['run', '--data-dir', dir]);
     try {
-      await agent.waitForOutput(/subscribed with QoS 1/);
+      await agent.waitForReady();
       const pub = await connectPublisher(broker.url);
       await publishAll(pub, seqMessages(0, 100));
       await waitFor('the first 100 readings', () => status(dir).readings.total === 100, 20_000, 100);

@@ -44,7 +44,7 @@ describe('status page in headless Chromium', () => {
     expect(cli(['init', '--data-dir', A, '--mqtt-url', broker.url, '--http-listen', `127.0.0.1:${port}`]).code).toBe(0);
     patchConfig(A, [[['clock', 'synced'], 'always']]);
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     await agent.waitForOutput(/status page on/);
     const pub = await connectPublisher(broker.url);
     const t0 = Date.now() - 60_000;

@@ -2,7 +2,8 @@ import mqtt from 'mqtt';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { buildBatch, verifyBatchEnvelope, ZERO_HASH } from '../../agent/identity/batch-format.js';
+import { verifyAnyBatchEnvelope as verifyBatchEnvelope } from '../../agent/identity/batch-any.js';
+import { buildBatch, ZERO_HASH } from '../../agent/identity/batch-format.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { startReceiver } from '../../agent/receiver/server.js';
 import { HttpUplink } from '../../agent/uplink/http/http-uplink.js';
@@ -68,7 +69,7 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
       [['batch', 'max_age_ms'], 100],
     ]);
     const agent = runAgent(dir);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     // Alerts go to the sensors' broker the way the source reaches it: this one demands a client certificate.
     await agent.waitForOutput(/alert publisher connected/);
     const pub = await mqtt.connectAsync(sensors.url, clientTls());

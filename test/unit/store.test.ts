@@ -7,13 +7,13 @@ import { verifyStoreChain } from '../../agent/identity/chain-verify.js';
 import { verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
-import { backoffDelay } from '../../agent/pipeline/backoff.js';
+import { backoffDelay } from '../../agent/util/backoff.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import { openDatabase } from '../../agent/store/database.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../agent/store/migrations.js';
 import { bindDevice, nextBootCounter } from '../../agent/store/meta.js';
 import { pruneDelivered } from '../../agent/store/retention.js';
-import { readCounters, ReadingStore } from '../../agent/store/reading-store.js';
+import { readCounters, readCursors, ReadingStore } from '../../agent/store/reading-store.js';
 import type { Reading } from '../../agent/types.js';
 import { countCommits } from '../helpers/store.js';
 
@@ -47,10 +47,29 @@ describe('readings store', () => {
     const store = new ReadingStore(db, 1);
     const fp = Buffer.from('aa', 'hex');
     const g = [reading('g', 5, 1, 'gateway-unsynced')];
-    expect(store.commit([{ source: 'mqtt', readings: g, redelivery: { messageId: 7, fingerprint: fp, dup: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
-    expect(store.commit([{ source: 'mqtt', readings: g, redelivery: { messageId: 7, fingerprint: fp, dup: true } }])[0]).toEqual({ accepted: 0, duplicates: 1 });
+    expect(store.commit([{ source: 'mqtt', readings: g, resend: { key: '7', fingerprint: fp, resent: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+    expect(store.commit([{ source: 'mqtt', readings: g, resend: { key: '7', fingerprint: fp, resent: true } }])[0]).toEqual({ accepted: 0, duplicates: 1 });
     // Packet ids are reused after their PUBACK: a fresh message (no DUP) with id 7 is new data.
-    expect(store.commit([{ source: 'mqtt', readings: g, redelivery: { messageId: 7, fingerprint: fp, dup: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+    expect(store.commit([{ source: 'mqtt', readings: g, resend: { key: '7', fingerprint: fp, resent: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+  });
+
+  it('keeps the MQTT redelivery guard and the serial progress of a store made before the neutral source tables', () => {
+    const path = dbPath();
+    const old = new Database(path);
+    const neutral = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE source_cursors'));
+    for (let v = 0; v < neutral; v++) old.exec(MIGRATIONS[v]!);
+    old.pragma(`user_version = ${neutral}`);
+    old.prepare('INSERT INTO mqtt_redelivery (source, message_id, fingerprint) VALUES (?, ?, ?)').run('mqtt', 7, Buffer.from('aa', 'hex'));
+    old.prepare('INSERT INTO serial_progress (source, device, session, sensor, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run('mcu', 'ab12', 3, 1, 41, 5);
+    old.close();
+
+    const db = openDatabase(path);
+    const store = new ReadingStore(db, 1);
+    // The broker's redelivery of packet 7 (DUP, same bytes) after the upgrade is still a duplicate.
+    const g = [reading('g', 5, 1, 'gateway-unsynced')];
+    expect(store.commit([{ source: 'mqtt', readings: g, resend: { key: '7', fingerprint: Buffer.from('aa', 'hex'), resent: true } }])[0]).toEqual({ accepted: 0, duplicates: 1 });
+    expect(readCursors(db, 'mcu', 'ab12/3/')).toEqual(new Map([['ab12/3/1', 41]]));
+    expect(readCursors(db, 'mcu', 'ab12/4/')).toEqual(new Map());
   });
 
   it('counts rejected payloads persistently by source and reason', () => {

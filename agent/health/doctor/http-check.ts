@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { errorMessage } from '../../errors.js';
 import { splitHttpListen, type HttpConfig } from '../config.js';
-import { fail, pass, warn, type CheckResult } from './types.js';
+import { fail, pass, warn, type CheckResult } from '../../contracts/doctor-check.js';
 
 const CHECK = 'http';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '../../errors.js';
-import { fail, pass, skip, type CheckResult } from './types.js';
+import { fail, pass, skip, type CheckResult } from '../../contracts/doctor-check.js';
 
 const CHECK = 'models';
 

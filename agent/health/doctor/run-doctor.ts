@@ -3,11 +3,11 @@ import { errorMessage } from '../../errors.js';
 import { publicKeyFromDeviceId } from '../../identity/device-id.js';
 import { checkHttpEndpoint } from './http-check.js';
 import { checkModels } from './model-check.js';
-import { checkBroker } from './mqtt-check.js';
-import { checkSerialDevice } from './serial-check.js';
+import type { PluginDoctor } from '../../contracts/plugin.js';
+import { SOURCE_PLUGINS } from '../../sources/registry.js';
+import { uplinkPlugin } from '../../uplink/registry.js';
 import { checkClock, checkDisk, checkSecretFile, secretFilesOf } from './system-checks.js';
-import { skip, type CheckResult } from './types.js';
-import { checkHttpUplink } from './uplink-check.js';
+import { skip, type CheckResult } from '../../contracts/doctor-check.js';
 
 export interface DoctorOptions {
   minFreeMb: number;
@@ -29,22 +29,24 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
     }
   };
 
-  const serial = Object.entries(config.sources).filter(([, s]) => s.type === 'serial');
-  for (const [id, s] of serial) if (s.type === 'serial') results.push(await guard('serial', id, () => checkSerialDevice(id, s.path)));
-  if (serial.length === 0) results.push(skip('serial', '-', 'no serial source configured'));
-
-  const network: Promise<CheckResult>[] = [];
-  const mqtt = Object.entries(config.sources).filter(([, s]) => s.type === 'mqtt');
-  for (const [id, s] of mqtt) {
-    if (s.type === 'mqtt') network.push(guard('broker', id, () => checkBroker({ check: 'broker', where: `sources.${id}`, ...s }, loaded.resolvePath, opts.timeoutMs)));
+  // Each plugin brings its own check (sources/*/plugin.ts, uplink/*/plugin.ts): local ones first, then the network ones concurrently.
+  const env = { resolvePath: loaded.resolvePath, timeoutMs: opts.timeoutMs };
+  const withDoctor = SOURCE_PLUGINS.flatMap((p) => (p.doctor ? [{ type: p.type, doctor: p.doctor as PluginDoctor<unknown> }] : []));
+  const runChecks = (doctor: PluginDoctor<unknown>, type: string) =>
+    Object.entries(config.sources)
+      .filter(([, s]) => s.type === type)
+      .map(([id, s]) => guard(doctor.check, id, () => doctor.run(id, s, env)));
+  const reportOf = async (doctor: PluginDoctor<unknown>, checks: Promise<CheckResult>[]) => (checks.length > 0 ? Promise.all(checks) : [skip(doctor.check, '-', doctor.none)]);
+  for (const { type, doctor } of withDoctor.filter((p) => !p.doctor.network)) {
+    for (const check of runChecks(doctor, type)) results.push(await check);
+    if (!Object.values(config.sources).some((s) => s.type === type)) results.push(skip(doctor.check, '-', doctor.none));
   }
+  const network = withDoctor.filter((p) => p.doctor.network).map(({ type, doctor }) => reportOf(doctor, runChecks(doctor, type)));
   const uplink = config.uplink;
-  if (uplink?.type === 'mqtt') network.push(guard('uplink', uplink.url, () => checkBroker({ check: 'uplink', where: 'uplink', ...uplink }, loaded.resolvePath, opts.timeoutMs)));
-  if (uplink?.type === 'http') network.push(guard('uplink', uplink.url, () => checkHttpUplink(uplink, loaded.resolvePath, opts.timeoutMs)));
-  const networkResults = await Promise.all(network);
-  results.push(...networkResults.filter((r) => r.check === 'broker'));
-  if (mqtt.length === 0) results.push(skip('broker', '-', 'no MQTT source configured'));
-  results.push(...networkResults.filter((r) => r.check === 'uplink'));
+  const uplinkDoctor = uplink ? (uplinkPlugin(uplink.type).doctor as PluginDoctor<unknown> | undefined) : undefined;
+  const uplinkCheck = uplink && uplinkDoctor ? guard(uplinkDoctor.check, uplink.url, () => uplinkDoctor.run('uplink', uplink, env)) : undefined;
+  for (const report of await Promise.all(network)) results.push(...report);
+  if (uplinkCheck) results.push(await uplinkCheck);
   if (!config.uplink) results.push(skip('uplink', '-', 'no uplink configured: batches stay on this gateway'));
 
   if (config.http) {

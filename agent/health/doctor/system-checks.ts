@@ -1,6 +1,6 @@
 import { existsSync, statfsSync, statSync } from 'node:fs';
 import { ClockStatus, type ClockPolicy } from '../../clock/clock-status.js';
-import { fail, pass, type CheckResult } from './types.js';
+import { fail, pass, type CheckResult } from '../../contracts/doctor-check.js';
 
 export function checkClock(policy: ClockPolicy): CheckResult {
   const synced = new ClockStatus(policy).isSynced();

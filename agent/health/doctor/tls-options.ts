@@ -1,7 +1,7 @@
 import pino from 'pino';
-import { loadTlsOptions, type TlsConfig, type TlsOptions } from '../../config/tls.js';
+import { loadTlsOptions, type TlsConfig, type TlsOptions } from '../../util/tls.js';
 import { errorMessage } from '../../errors.js';
-import { fail, warn, type CheckResult } from './types.js';
+import { fail, warn, type CheckResult } from '../../contracts/doctor-check.js';
 
 /**
  * The TLS options the agent itself would use for a `tls:` block (same files, same checks), or

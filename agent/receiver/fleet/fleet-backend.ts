@@ -187,6 +187,10 @@ export class FleetBackend implements ReceiverBackend {
     return this.pg('list alerts', () => this.store.alertChanges(device));
   }
 
+  availability(device: string, from: number | undefined, to: number) {
+    return this.pg('compute availability', () => this.store.availability(device, from, to));
+  }
+
   deviceEvents(device: string, after?: number, limit?: number) {
     return this.pg('list events', () => this.store.deviceEvents(device, after, limit));
   }

@@ -90,6 +90,8 @@ const MIGRATIONS: readonly string[] = [
     batch_seq bigint NOT NULL,
     PRIMARY KEY (device, id)
   );
+  -- Heartbeats for GET /v1/devices/DID/availability.
+  CREATE INDEX events_heartbeats ON events (device, kind, ts);
   CREATE TABLE counters (
     name text NOT NULL,
     label text NOT NULL,

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { hex } from '../../identity/batch-format.js';
 import type { IngestBatch } from '../backend.js';
 import { deviceIdFromPublicKey } from '../../identity/device-id.js';
+import { computeAvailability, type Availability } from '../availability.js';
 import { decideChain, type HeldBatch } from '../chain-decision.js';
 import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from '../receiver-store.js';
 
@@ -161,6 +162,21 @@ export class PgChainStore {
       [device, after, limit],
     );
     return rows.map((e) => ({ event_id: num(e.event_id), batch_seq: num(e.batch_seq), ts: num(e.ts), kind: e.kind, key: e.key, detail: e.detail }));
+  }
+
+  async availability(device: string, from: number | undefined, to: number): Promise<Availability | undefined> {
+    if (!(await this.known(device))) return undefined;
+    // The heartbeat just before `from` (up to a day) says whether the device was up at `from`.
+    const { rows } = await this.pool.query<{ ts: string; kind: 'agent.heartbeat' | 'agent.stop'; detail: Record<string, unknown> | null }>(
+      "SELECT ts, kind, detail FROM events WHERE device = $1 AND kind IN ('agent.heartbeat', 'agent.stop') AND ts BETWEEN $2 AND $3 ORDER BY ts",
+      [device, (from ?? 0) - 86_400_000, to],
+    );
+    const marks = rows.map((m) => {
+      const d = m.detail ?? {};
+      return { ts: num(m.ts), kind: m.kind, ...(typeof d.interval_s === 'number' ? { intervalS: d.interval_s } : {}), ...(typeof d.boot === 'number' ? { boot: d.boot } : {}) };
+    });
+    const start = from ?? marks.find((m) => m.kind === 'agent.heartbeat')?.ts ?? to;
+    return computeAvailability(marks, start, to);
   }
 
   async alertChanges(device: string): Promise<AlertChange[] | undefined> {

@@ -1,7 +1,7 @@
 import coap from 'coap';
 import { isIPv6 } from 'node:net';
 import { CONTENT_FORMAT, parseByContentFormat } from '../../payloads/content-format.js';
-import { backoffDelay } from '../../pipeline/backoff.js';
+import { backoffDelay } from '../../util/backoff.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { CoapObserveSourceConfig } from './config.js';
 
@@ -171,7 +171,7 @@ export class CoapObserveSource implements Source {
     }
     // Notifications are not acknowledged after the commit: CoAP observe has no such hook,
     // so a crash between receipt and commit loses at most the notifications in flight.
-    this.ctx.writer.submit({ source: this.id, readings: parsed.readings, rejected }).then(
+    this.ctx.sink.submit({ source: this.id, readings: parsed.readings, rejected }).then(
       (r) => {
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;

@@ -69,7 +69,7 @@ export class CoapServerSource implements Source {
     const rejected = this.pendingRejections;
     this.pendingRejections = [];
     if (rejected.length === 0) return Promise.resolve();
-    return this.ctx.writer.submit({ source: this.id, readings: [], rejected }).then(
+    return this.ctx.sink.submit({ source: this.id, readings: [], rejected }).then(
       () => undefined,
       (err: Error) => {
         this.lastError = `store: ${err.message}`;
@@ -110,7 +110,7 @@ export class CoapServerSource implements Source {
     this.pendingRejections = [];
     let result;
     try {
-      result = await this.ctx.writer.submit({ source: this.id, readings, rejected });
+      result = await this.ctx.sink.submit({ source: this.id, readings, rejected });
     } catch (err) {
       this.lastError = `store: ${(err as Error).message}`;
       this.ctx.log.error({ err, remote: req.remote.address }, 'could not commit CoAP readings; answering 5.03');
@@ -133,6 +133,8 @@ export class CoapServerSource implements Source {
 
   health(): SourceHealth {
     const h: SourceHealth = { type: 'coap-server', connected: this.listening, endpoint: this.bound || this.cfg.listen, ...this.stats };
+    // What became of each datagram (request, duplicate, ping, malformed datagram...): shown by status and the status page.
+    if (this.endpoint.outcomes.size > 0) h.counters = Object.fromEntries(this.endpoint.outcomes);
     if (this.lastMessageAt !== undefined) h.lastMessageAt = this.lastMessageAt;
     if (this.lastError !== undefined) h.lastError = this.lastError;
     return h;

@@ -1,16 +1,6 @@
 import { z } from 'zod';
-import { tlsSchema } from '../../config/tls.js';
-
-/** '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]. */
-export function isValidTopicFilter(filter: string): boolean {
-  if (filter.includes('\u0000')) return false;
-  const levels = filter.split('/');
-  return levels.every((level, i) => {
-    if (level.includes('#')) return level === '#' && i === levels.length - 1;
-    if (level.includes('+')) return level === '+';
-    return true;
-  });
-}
+import { tlsSchema } from '../../util/tls.js';
+import { isValidTopicFilter } from '../../util/topic-filter.js';
 
 export const mqttSourceSchema = z.strictObject({
   type: z.literal('mqtt'),
@@ -28,6 +18,17 @@ export const mqttSourceSchema = z.strictObject({
   max_inflight: z.number().int().min(1).max(65535).default(1000),
   /** TLS for mqtts:// (certificate verification on by default; CA, client certificate for mutual TLS). */
   tls: tlsSchema.optional(),
+  /**
+   * JSON objects of named fields (Zigbee2MQTT, Tasmota, Shelly): which fields become readings and
+   * their units (agent/payloads/device-json.ts; README "Common device payloads").
+   */
+  fields: z
+    .strictObject({
+      include: z.array(z.string().min(1).max(256)).max(256).optional(),
+      exclude: z.array(z.string().min(1).max(256)).max(256).optional(),
+      units: z.record(z.string().min(1).max(256), z.string().min(1).max(32)).optional(),
+    })
+    .optional(),
 }).refine((c) => c.tls === undefined || c.url.startsWith('mqtts://'), { message: 'is set but url is mqtt://: use mqtts:// for TLS', path: ['tls'] });
 
 export type MqttSourceConfig = z.infer<typeof mqttSourceSchema>;

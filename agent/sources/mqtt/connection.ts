@@ -1,6 +1,6 @@
 import type { IClientOptions } from 'mqtt';
-import { readSecretFile } from '../../config/secret-file.js';
-import { loadTlsOptions } from '../../config/tls.js';
+import { readSecretFile } from '../../util/secret-file.js';
+import { loadTlsOptions } from '../../util/tls.js';
 import type { Logger } from '../../log.js';
 import type { MqttSourceConfig } from './config.js';
 

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { describeTlsError } from '../../config/tls.js';
+import { describeTlsError } from '../../util/tls.js';
+import { excerpt, ThrottledWarn } from '../../util/log-throttle.js';
 import { parsePayload, sensorFromTopic, type ParseResult } from '../../payloads/parse.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { MqttSourceConfig } from './config.js';
 import { brokerConnectOptions } from './connection.js';
 import { DeferredPubacks } from './deferred-puback.js';
-import { topicMatches } from './topic.js';
+import { topicMatches } from '../../util/topic-filter.js';
 
 /**
  * Subscribes with QoS 1 on a persistent MQTT 5 session and sends each PUBACK only after the
@@ -18,17 +19,21 @@ export class MqttSource implements Source {
   readonly id: string;
   private client: MqttClient | undefined;
   private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
+  private readonly rejectWarn: ThrottledWarn;
   private connected = false;
   private lastMessageAt: number | undefined;
   private lastError: string | undefined;
   private pubacks: DeferredPubacks | undefined;
   private stopping = false;
+  private markSubscribed!: () => void;
+  private readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
 
   constructor(
     private readonly cfg: MqttSourceConfig,
     private readonly ctx: SourceContext,
   ) {
     this.id = ctx.id;
+    this.rejectWarn = new ThrottledWarn(ctx.log);
   }
 
   async start(): Promise<void> {
@@ -54,7 +59,7 @@ export class MqttSource implements Source {
           // Not committed, so no PUBACK: the broker keeps the message and redelivers it after we reconnect.
           this.lastError = `store: ${err.message}`;
           log.error({ err, topic }, 'could not commit readings; dropping the connection so the broker redelivers');
-          setTimeout(() => this.client?.stream.destroy(), 1000);
+          setTimeout(() => this.pubacks?.dropConnection(), 1000);
         };
         if (this.pubacks?.supported && packet.messageId !== undefined) {
           this.pubacks.track(packet.messageId, commit);
@@ -76,7 +81,7 @@ export class MqttSource implements Source {
     const client = mqtt.connect(this.cfg.url, options);
     this.client = client;
     this.pubacks = new DeferredPubacks(client);
-    if (!this.pubacks.supported) log.warn('this mqtt.js has no _sendPacket: acknowledging one message per commit (slower, still durable)');
+    if (!this.pubacks.supported) log.warn({ reason: this.pubacks.reason }, 'PUBACK deferral unavailable: acknowledging one message per commit (slower, still durable)');
     client.on('connect', (connack) => {
       this.connected = true;
       log.info({ url: this.cfg.url, session_present: connack.sessionPresent }, 'connected to broker');
@@ -88,6 +93,7 @@ export class MqttSource implements Source {
         }
         // Until the SUBACK, a new session has no subscription and the broker drops what sensors publish.
         log.info({ topics: this.cfg.topics, session_present: connack.sessionPresent }, 'subscribed with QoS 1');
+        this.markSubscribed();
         for (const g of granted ?? []) {
           if (g.qos !== 1) {
             this.lastError = `broker granted ${g.topic} with code ${g.qos}, not QoS 1`;
@@ -116,12 +122,13 @@ export class MqttSource implements Source {
       result = { readings: [], rejections: [{ reason: `payload of ${payload.length} bytes exceeds max_payload_bytes ${this.cfg.max_payload_bytes}` }] };
     } else {
       const now = Date.now();
-      result = parsePayload(payload, { defaultSensor: sensorFromTopic(filter, topic), nowMs: now, clockSynced: this.ctx.clock.isSynced(now) });
+      result = parsePayload(payload, { defaultSensor: sensorFromTopic(filter, topic), nowMs: now, clockSynced: this.ctx.clock.isSynced(now) }, this.cfg.fields);
     }
     const rejected = result.rejections.map((r) => r.reason);
     if (rejected.length > 0) {
       this.stats.rejected += rejected.length;
-      this.ctx.log.warn({ topic, reasons: rejected.slice(0, 5), payload_bytes: payload.length }, 'rejected payload');
+      // Counted every time; logged at most once a minute per topic, with an excerpt to recognise it by.
+      this.rejectWarn.warn(topic, { topic, reasons: rejected.slice(0, 5), payload_bytes: payload.length, excerpt: excerpt(payload) }, 'rejected payload');
     }
     const fingerprint = messageId === undefined ? undefined : createHash('sha256').update(topic).update('\0').update(payload).digest();
     const sub = {
@@ -129,11 +136,17 @@ export class MqttSource implements Source {
       readings: result.readings,
       rejected,
       trackSeq: true,
-      ...(messageId !== undefined && fingerprint ? { redelivery: { messageId, fingerprint, dup } } : {}),
+      // A QoS 1 message redelivered after a lost PUBACK keeps its packet id and DUP is set [MQTT-3.3.1-1].
+      ...(messageId !== undefined && fingerprint ? { resend: { key: String(messageId), fingerprint, resent: dup } } : {}),
     };
-    const r = await this.ctx.writer.submit(sub);
+    const r = await this.ctx.sink.submit(sub);
     this.stats.accepted += r.accepted;
     this.stats.duplicates += r.duplicates;
+  }
+
+  /** Ready once the first SUBACK arrived: from then on the broker keeps what sensors publish for us. */
+  ready(): Promise<void> {
+    return this.subscribed;
   }
 
   async stop(): Promise<void> {

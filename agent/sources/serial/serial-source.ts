@@ -1,12 +1,12 @@
 import { SerialPort } from 'serialport';
-import { backoffDelay } from '../../pipeline/backoff.js';
+import { backoffDelay } from '../../util/backoff.js';
 import { checkSensorId } from '../../payloads/types.js';
-import type { SerialProgress } from '../../store/reading-store.js';
 import type { Reading } from '../../types.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { SerialSourceConfig } from './config.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { LineDecoder } from './line-decoder.js';
+import { cursorsOf, progressOf, sessionPrefix } from './stream-cursors.js';
 import { encodeFrame, type Frame, type SensorInfo } from './protocol.js';
 
 interface Device {
@@ -134,8 +134,8 @@ export class SerialSource implements Source {
     this.stats.rejected += rejected.length;
     if (readings.length === 0 && rejected.length === 0 && progress.size === 0 && reack.size === 0) return;
     const device = this.device;
-    const serialProgress: SerialProgress[] = device ? [...progress].map(([sensor, seq]) => ({ device: device.uid, session: device.session, sensor, seq })) : [];
-    this.track(this.ctx.writer.submit({ source: this.id, readings, rejected, serialProgress }).then(
+    const cursors = device ? cursorsOf(device.uid, device.session, progress) : [];
+    this.track(this.ctx.sink.submit({ source: this.id, readings, rejected, cursors }).then(
       (r) => {
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;
@@ -147,7 +147,7 @@ export class SerialSource implements Source {
       (err: Error) => {
         // Not committed: no ACK, and forget what was taken, so the device's resend is stored.
         this.lastError = `store: ${err.message}`;
-        if (device) for (const p of serialProgress) device.taken.delete(p.sensor);
+        if (device) for (const sensor of progress.keys()) device.taken.delete(sensor);
         this.ctx.log.error({ err, path: this.cfg.path }, 'could not commit serial readings; the device will resend');
       },
     ));
@@ -164,7 +164,7 @@ export class SerialSource implements Source {
     // The same session saying hello again keeps what is taken in memory: some of it may still be
     // on its way to the store, which is all the database would know.
     const same = this.device?.uid === uid && this.device.session === f.session;
-    const taken = same ? this.device!.taken : this.ctx.serialProgress(uid, f.session);
+    const taken = same ? this.device!.taken : progressOf(this.ctx.cursors(sessionPrefix(uid, f.session)), uid, f.session);
     this.device = { uid, session: f.session, firmware: `${f.firmware} ${f.fwVersion}`, sensors: new Map(f.sensors.map((s) => [s.index, s])), taken, overflowed: same && this.device!.overflowed };
     this.ctx.log.info({ path: this.cfg.path, device: uid, session: f.session, firmware: this.device.firmware, sensors: f.sensors.map((s) => s.id) }, 'device said hello');
     // A session seen before (we restarted, or the line dropped): say at once what we already hold.
@@ -223,7 +223,7 @@ export class SerialSource implements Source {
     for (const [reason, n] of this.lines.rejected) for (let i = 0; i < n - (before.get(reason) ?? 0); i++) rejected.push(`line: ${reason}`);
     this.stats.rejected += rejected.length;
     if (readings.length === 0 && rejected.length === 0) return;
-    this.track(this.ctx.writer.submit({ source: this.id, readings, rejected }).then(
+    this.track(this.ctx.sink.submit({ source: this.id, readings, rejected }).then(
       (r) => {
         this.stats.accepted += r.accepted;
       },

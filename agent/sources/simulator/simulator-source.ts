@@ -51,7 +51,7 @@ export class SimulatorSource implements Source {
       readings.push({ sensor: `sim-${String(i + 1).padStart(2, '0')}`, ts: now, timeSource, value: Math.round(value * 1000) / 1000, unit: 'Cel' });
     }
     this.tick++;
-    this.inFlight = this.ctx.writer.submit({ source: this.id, readings }).then(
+    this.inFlight = this.ctx.sink.submit({ source: this.id, readings }).then(
       (r) => {
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;

@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import { describeTlsError, type TlsOptions } from '../../config/tls.js';
+import { describeTlsError, type TlsOptions } from '../../util/tls.js';
 import { hex } from '../../identity/batch-format.js';
 import { verifyReceipt } from '../../identity/receipt.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tlsSchema } from '../../config/tls.js';
+import { tlsSchema } from '../../util/tls.js';
 
 /** `{device}` in a topic stands for the device id (did:key:...), so one config fits every gateway. */
 export const DEVICE_PLACEHOLDER = '{device}';

@@ -1,8 +1,8 @@
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
-import { describeTlsError, type TlsOptions } from '../../config/tls.js';
+import { describeTlsError, type TlsOptions } from '../../util/tls.js';
 import { hex } from '../../identity/batch-format.js';
 import type { Logger } from '../../log.js';
-import { backoffDelay } from '../../pipeline/backoff.js';
+import { backoffDelay } from '../../util/backoff.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
 import { ReplyBook, verifyReply } from './replies.js';
 

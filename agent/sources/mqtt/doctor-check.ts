@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import type { TlsConfig } from '../../config/tls.js';
+import type { TlsConfig } from '../../util/tls.js';
 import { errorMessage } from '../../errors.js';
-import { tlsFor } from './tls-options.js';
-import { fail, pass, type CheckResult } from './types.js';
+import { tlsFor } from '../../health/doctor/tls-options.js';
+import { fail, pass, type CheckResult } from '../../contracts/doctor-check.js';
 
 export interface BrokerTarget {
   /** "broker" for an MQTT source, "uplink" for the MQTT uplink. */

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ClockStatus } from '../clock/clock-status.js';
 import type { LoadedConfig } from '../config/load.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
@@ -9,22 +11,28 @@ import { openDatabase, type Db } from '../store/database.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
+import { EventStore } from '../store/event-store.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { bindDevice, nextBootCounter, setMeta } from '../store/meta.js';
-import { readSerialProgress, ReadingStore } from '../store/reading-store.js';
-import { createSource } from '../sources/registry.js';
+import { readCursors, ReadingStore } from '../store/reading-store.js';
+import { loadSourceFactories, type SourceFactory } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
-import { createUplink } from '../uplink/registry.js';
+import { loadUplinkFactory, type UplinkFactory } from '../uplink/registry.js';
 import type { Uplink } from '../uplink/uplink.js';
 import { AgentError } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
-import { brokerConnectOptions } from '../sources/mqtt/connection.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
-import { Batcher } from './batcher.js';
-import { Forwarder } from './forwarder.js';
-import { GroupCommitWriter } from './group-commit.js';
-import { InferenceStage, type InferenceStats } from './inference-stage.js';
+import { IngestStage } from '../ingest/ingest-stage.js';
+import { Batcher } from '../pipeline/batcher.js';
+import { Heartbeat } from '../pipeline/heartbeat.js';
+import { resolveSideBroker } from './side-broker.js';
+import { LastValues } from '../integrations/last-values.js';
+import type { HomeAssistant } from '../integrations/home-assistant.js';
+import { Forwarder } from '../pipeline/forwarder.js';
+import { GroupCommitWriter } from '../pipeline/group-commit.js';
+import { InferenceStage, type InferenceStats } from '../pipeline/inference-stage.js';
+import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -39,6 +47,17 @@ export interface AgentSnapshot {
   sources: Record<string, SourceHealth>;
   inference?: InferenceStats;
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
+}
+
+/** The line `edge-agent run --ready-fd N` writes once the agent is ready (README.md, "CLI"). */
+export interface ReadyReport {
+  ready: true;
+  pid: number;
+  device: string;
+  boot: number;
+  sources: string[];
+  /** The health endpoint's address (its real port when configured with port 0), null when not served. */
+  http: { host: string; port: number } | null;
 }
 
 function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
@@ -58,7 +77,11 @@ function parseUplinkKey(loaded: LoadedConfig, name: 'receiver_key' | 'encrypt_to
   }
 }
 
-/** One running agent: store, sources, batcher and forwarder, started and stopped in the right order. */
+/**
+ * One running agent, assembled here and nowhere else: the store, then one ordered list of stages
+ * (`stages`: sources → ingest → commit → score → batch → uplink, agent/run/stage.ts), each given
+ * the interface of the next, with health and metrics observing from the side.
+ */
 export class Agent {
   readonly identity: Identity;
   readonly bootCounter: number;
@@ -79,20 +102,37 @@ export class Agent {
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
+  private readonly heartbeat: Heartbeat;
+  /** Side outputs fed from the run: last values for alert messages, Home Assistant discovery. */
+  private readonly lastValues = new LastValues();
+  private homeAssistant: HomeAssistant | undefined;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
+  /** The run, in the direction of data; started last to first, stopped first to last. */
+  private readonly stages: readonly RunStage[];
 
-  constructor(
+  /** Loads the code of the configured source and uplink plugins, then assembles the run. */
+  static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
+    const { config } = loaded;
+    const plugins = {
+      sources: await loadSourceFactories(Object.values(config.sources).map((s) => s.type)),
+      ...(config.uplink ? { uplink: await loadUplinkFactory(config.uplink.type) } : {}),
+    };
+    return new Agent(loaded, log, plugins);
+  }
+
+  private constructor(
     private readonly loaded: LoadedConfig,
     private readonly log: Logger,
+    plugins: { sources: Map<string, SourceFactory>; uplink?: UplinkFactory },
   ) {
     const { config } = loaded;
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
     const receiverKey = parseReceiverKey(loaded);
     // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
     this.uplink = config.uplink
-      ? createUplink(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      ? plugins.uplink!(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     this.releaseLock = acquireDataDirLock(loaded.dataDir);
@@ -130,6 +170,25 @@ export class Agent {
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    this.writer.onCommittedReadings((readings) => {
+      this.lastValues.note(readings);
+      this.homeAssistant?.noteReadings(readings);
+    });
+    const configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
+    this.heartbeat = new Heartbeat(
+      new EventStore(this.db, this.bootCounter),
+      config.heartbeat.interval_s * 1000,
+      () => ({
+        uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+        boot: this.bootCounter,
+        clockSynced: this.clock.isSynced(),
+        storeBytes: this.budget.usage().usedBytes,
+        oldestPendingMs: batches.oldestPendingAgeMs(Date.now()),
+        configVersion,
+        models: [...new Set(Object.values(this.inference?.snapshot().bindings ?? {}).map((b) => b.model))].join(','),
+      }),
+      log.child({ component: 'heartbeat' }),
+    );
     this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, log.child({ component: 'store-budget' }));
     this.writer.onCommitted(() => this.enforceBudget());
     this.writer.onStoreFull(() => {
@@ -150,14 +209,16 @@ export class Agent {
       this.batcher.onBatch(() => this.forwarder?.wake());
     }
 
+    // Sources hand their readings to ingest, which checks them and hands them to commit.
+    const ingest = new IngestStage(this.writer);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
-      createSource(cfg, {
+      plugins.sources.get(cfg.type)!(cfg, {
         id,
-        writer: this.writer,
+        sink: ingest,
         clock: this.clock,
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
-        serialProgress: (device, session) => readSerialProgress(this.db, id, device, session),
+        cursors: (prefix) => readCursors(this.db, id, prefix),
       }),
     );
     const forwarder = this.forwarder;
@@ -170,12 +231,47 @@ export class Agent {
       forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
       { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms, storeMaxBytes: config.store.max_bytes, ...(config.uplink ? { maxPendingBatches: config.batch.max_pending } : {}) },
     );
+
+    this.stages = [
+      { name: 'sources', start: () => this.startSources(), stop: async () => void (await Promise.allSettled(this.sources.map((s) => s.stop()))) },
+      // Stateless: it checks each submission on its way to commit.
+      { name: 'ingest', start: () => undefined, stop: () => undefined },
+      { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
+      // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
+      { name: 'score', start: () => this.startInference(), stop: () => this.stopInference() },
+      {
+        name: 'batch',
+        start: () => {
+          this.batcher.start();
+          // Heartbeats are events for the batches: started after the batcher, the last (agent.stop) recorded before the final cut.
+          this.heartbeat.start();
+        },
+        stop: () => {
+          this.heartbeat.stop();
+          this.batcher.stop();
+          this.batcher.cutDue(true);
+        },
+      },
+      { name: 'uplink', start: () => this.forwarder?.start(), stop: ({ drainMs }) => this.stopUplink(drainMs) },
+    ];
+    checkStageOrder(this.stages);
   }
 
   async start(): Promise<void> {
-    await this.startInference();
-    this.batcher.start();
-    this.forwarder?.start();
+    // Side output first, so the entities of the first readings are announced.
+    await this.startHomeAssistant();
+    await startStages(this.stages);
+    // The side: health, metrics and the status snapshot observe the running stages.
+    await this.observability.start(this.state);
+    this.writeSnapshot();
+    this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
+    this.log.info(
+      { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
+      'agent running',
+    );
+  }
+
+  private async startSources(): Promise<void> {
     for (const s of this.sources) {
       try {
         await s.start();
@@ -185,20 +281,35 @@ export class Agent {
       }
     }
     if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
-    await this.observability.start(this.state);
-    this.writeSnapshot();
-    this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
+  }
+
+  /** Retention and the disk budget, now and on timers. */
+  private startStoreUpkeep(): void {
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.enforceBudget();
     this.budgetTimer = setInterval(() => this.enforceBudget(), BUDGET_INTERVAL_MS);
-    this.log.info(
-      { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
-      'agent running',
-    );
   }
 
-  /** Loads the bound models before any source starts: a tampered model or a bad binding stops the start with its reason. */
+  /** Commits what was accepted; nothing more is accepted. */
+  private stopCommit(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.budgetTimer) clearInterval(this.budgetTimer);
+    this.writer.close();
+  }
+
+  private async stopInference(): Promise<void> {
+    await this.inference?.stop();
+    await this.alertPublisher?.stop();
+  }
+
+  private async stopUplink(drainMs: number): Promise<void> {
+    await this.forwarder?.drain(drainMs);
+    await this.forwarder?.stop();
+    await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
+  }
+
+  /** Loads and checks the bound models, then scores every committed reading off the acknowledgement path. */
   private async startInference(): Promise<void> {
     const cfg = this.loaded.config.inference;
     if (!cfg || Object.keys(cfg.bindings).length === 0) return;
@@ -212,7 +323,7 @@ export class Agent {
       counters: this.readingStore,
       bootCounter: this.bootCounter,
       onVerdicts: (n) => this.batcher.noteCommitted(n),
-      ...(this.alertPublisher ? { publisher: this.alertPublisher } : {}),
+      publisher: { publish: (v) => (this.alertPublisher?.publish(v), this.homeAssistant?.publish(v)) },
       metrics: this.observability.metrics,
       log: this.log.child({ component: 'inference' }),
     });
@@ -222,22 +333,7 @@ export class Agent {
   }
 
   private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
-    const where = `${this.loaded.path}: inference.alerts`;
-    const mqttSources = Object.entries(this.loaded.config.sources).filter(([, s]) => s.type === 'mqtt');
-    let url = alerts.url;
-    let connect = {};
-    let clientId = `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`;
-    if (url === undefined) {
-      const id = alerts.mqtt_source ?? (mqttSources.length === 1 ? mqttSources[0]![0] : undefined);
-      const source = mqttSources.find(([sid]) => sid === id)?.[1];
-      if (!id || !source || source.type !== 'mqtt') {
-        throw new AgentError('CONFIG_INVALID', `${where}: name the broker with url, or mqtt_source (one of: ${mqttSources.map(([sid]) => sid).join(', ') || 'no MQTT source configured'})`);
-      }
-      // The sensors' broker, reached exactly as the source reaches it: credentials and TLS included.
-      url = source.url;
-      connect = brokerConnectOptions(source, id, this.loaded.resolvePath, this.log.child({ component: 'alerts' }));
-      clientId = `${source.client_id.slice(0, 56)}-alerts`;
-    }
+    const { url, connect, clientId } = resolveSideBroker(this.loaded, 'inference.alerts', alerts, 'alerts', `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`, this.log.child({ component: 'alerts' }));
     const { AlertPublisher } = await import('../inference/alert-publisher.js');
     return new AlertPublisher(
       {
@@ -247,9 +343,34 @@ export class Agent {
         topicPrefix: alerts.topic_prefix,
         retain: alerts.retain,
         deviceId: this.identity.deviceId,
+        lastReading: (series) => this.lastValues.get(series),
       },
       this.log.child({ component: 'alerts' }),
     );
+  }
+
+  private async startHomeAssistant(): Promise<void> {
+    const cfg = this.loaded.config.home_assistant;
+    if (!cfg) return;
+    const log = this.log.child({ component: 'home-assistant' });
+    const nodeId = `edge_agent_${this.identity.deviceId.slice(-12)}`;
+    const broker = resolveSideBroker(this.loaded, 'home_assistant', cfg, 'ha', `edge-agent-ha-${this.identity.deviceId.slice(-12)}`, log);
+    const { HomeAssistant } = await import('../integrations/home-assistant.js');
+    const batches = new BatchStore(this.db);
+    this.homeAssistant = new HomeAssistant(
+      {
+        ...broker,
+        discoveryPrefix: cfg.discovery_prefix,
+        baseTopic: cfg.base_topic ?? `edge-agent/${nodeId}`,
+        nodeId,
+        deviceId: this.identity.deviceId,
+        stateIntervalMs: cfg.state_interval_s * 1000,
+        maxEntities: cfg.max_entities,
+        agentState: () => ({ unbatched_readings: batches.unbatchedSummary().count, pending_batches: batches.pendingCount(), uptime_s: Math.round((Date.now() - this.startedAt) / 1000) }),
+      },
+      log,
+    );
+    await this.homeAssistant.start();
   }
 
   /**
@@ -258,22 +379,23 @@ export class Agent {
    */
   async stop(drainMs = 2000): Promise<void> {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    if (this.budgetTimer) clearInterval(this.budgetTimer);
-    await Promise.allSettled(this.sources.map((s) => s.stop()));
     await this.observability.stop();
-    this.writer.close();
-    await this.inference?.stop();
-    await this.alertPublisher?.stop();
-    this.batcher.stop();
-    this.batcher.cutDue(true);
-    await this.forwarder?.drain(drainMs);
-    await this.forwarder?.stop();
-    await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
+    await stopStages(this.stages, drainMs, this.log);
+    await this.homeAssistant?.stop();
     this.writeSnapshot(false);
     this.db.close();
     this.releaseLock();
     this.log.info('agent stopped');
+  }
+
+  /**
+   * Resolves once the run is started and every source takes input: what `run --ready-fd` reports,
+   * so tests and supervisors wait for this fact instead of reading log text.
+   */
+  async whenReady(): Promise<ReadyReport> {
+    await Promise.all(this.sources.map((s) => s.ready?.() ?? Promise.resolve()));
+    const http = this.observability.address();
+    return { ready: true, pid: process.pid, device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), http: http ?? null };
   }
 
   snapshot(): AgentSnapshot {

@@ -1,11 +1,11 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { HttpUplinkConfig } from '../../config/schema.js';
-import type { TlsOptions } from '../../config/tls.js';
+import type { HttpUplinkConfig } from './config.js';
+import type { TlsOptions } from '../../util/tls.js';
 import { errorMessage } from '../../errors.js';
-import { tlsFor } from './tls-options.js';
-import { fail, pass, warn, type CheckResult } from './types.js';
+import { tlsFor } from '../../health/doctor/tls-options.js';
+import { fail, pass, warn, type CheckResult } from '../../contracts/doctor-check.js';
 
 const CHECK = 'uplink';
 const EXPIRY_WARN_DAYS = 14;

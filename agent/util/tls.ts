@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { AgentError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Logger } from 'pino';
 
 /**
  * TLS settings shared by the MQTT source and both uplinks. Certificate verification is on

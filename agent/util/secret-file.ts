@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { AgentError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Logger } from 'pino';
 
 /**
  * Reads a password file named by config key `key` (trailing newline trimmed). A file others can

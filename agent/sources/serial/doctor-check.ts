@@ -1,5 +1,5 @@
 import { closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
-import { fail, pass, type CheckResult } from './types.js';
+import { fail, pass, type CheckResult } from '../../contracts/doctor-check.js';
 
 const CHECK = 'serial';
 

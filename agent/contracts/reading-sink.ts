@@ -1,0 +1,52 @@
+import type { Reading } from '../types.js';
+
+/**
+ * The contract between a source and the stages after it (design.md, "Data flow"). A source hands
+ * its readings to a `ReadingSink`; `submit` resolves only once they are committed (SQLite, WAL,
+ * synchronous=FULL), and only then may the source acknowledge upstream (MQTT PUBACK, CoAP 2.04,
+ * serial ACK). A rejection means nothing was committed: the source must not acknowledge.
+ * Sources know this interface only, never the writer that implements it.
+ */
+export interface ReadingSink {
+  submit(sub: Submission): Promise<SubmitResult>;
+}
+
+/** A sender-assigned message key a source may see again after a lost acknowledgement. */
+export interface ResendGuard {
+  /** The key the sender may resend under (MQTT packet id, CoAP message id...), per source. */
+  key: string;
+  /** Identifies the message's content (e.g. sha256 of the payload). */
+  fingerprint: Uint8Array;
+  /**
+   * The sender says this is a resend (MQTT DUP flag [MQTT-3.3.1-1]): the submission is a duplicate
+   * when the key's last committed fingerprint equals this one. Without it the key is simply reused.
+   */
+  resent: boolean;
+}
+
+/** A position in one of a source's input streams, committed in the same transaction as the readings. */
+export interface StreamCursor {
+  /** Which stream, named by the source (serial: device/session/sensor), at most 256 characters. */
+  stream: string;
+  /** The highest position now committed (serial: the sensor's sequence number). */
+  position: number;
+}
+
+export interface Submission {
+  /** Id of the source instance in the config. */
+  source: string;
+  readings: readonly Reading[];
+  /** Set by sources whose sender may resend a message after a lost acknowledgement. */
+  resend?: ResendGuard;
+  /** Reasons of rejected payloads or records, counted in the same transaction. */
+  rejected?: readonly string[];
+  /** Count jumps in the readings' `seq` per sensor (counters seq_gaps, seq_rewinds). */
+  trackSeq?: boolean;
+  /** Positions to commit with the readings; read back through `SourceContext.cursors`. */
+  cursors?: readonly StreamCursor[];
+}
+
+export interface SubmitResult {
+  accepted: number;
+  duplicates: number;
+}
