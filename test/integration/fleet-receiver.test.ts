@@ -8,7 +8,7 @@ import { Identity } from '../../agent/identity/keys.js';
 import { verifyReceipt } from '../../agent/identity/receipt.js';
 import { createLogger } from '../../agent/log.js';
 import { startReceiver, type RunningReceiver } from '../../agent/receiver/server.js';
-import { STREAM } from '../../agent/receiver/fleet/batch-log.js';
+import { BatchLog, STREAM } from '../../agent/receiver/fleet/batch-log.js';
 import type { StoredReading } from '../../agent/types.js';
 import { fleetUp, makeReceiverKey, startReplica, type Fleet, type Replica } from '../../scripts/fleet/lib/harness.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
@@ -178,6 +178,21 @@ describe('fleet receiver: the same API and answers as the SQLite receiver, over 
     expect(replay.json.receipt).toBe(first.json.receipt);
     expect((await jsm.streams.info(STREAM)).state.messages).toBe(0); // answered without logging it again
     await nc.close();
+  });
+
+  it('stores a batch that reached the log but no replica stored (a replica killed between PubAck and commit)', async () => {
+    const gw = Identity.generate();
+    const [b1] = chain(gw, 1) as [SignedBatch];
+    // What a replica leaves behind when it dies right after the PubAck: the envelope in the stream only.
+    const log = await BatchLog.open({ servers: fleet.natsUrls.split(','), replicas: 3, maxAgeMs: 86_400_000, duplicateWindowMs: 120_000, name: 'test', logger: createLogger('silent') });
+    await log.append(b1, gw.deviceId);
+    await log.close();
+    const row = await waitFor('the projector to store it', async () => (await db.query('SELECT r.receipt, r.via FROM receipts r WHERE device = $1 AND seq = 1', [gw.deviceId])).rows[0] as { receipt: Buffer; via: string } | undefined, 60_000, 200);
+    expect(row.via).toBe('log');
+    verifyReceipt(new Uint8Array(row.receipt), { receiverKey: key.identity.publicKey, device: gw.publicKey, seq: 1, batchHash: b1.hash });
+    const resent = await post(replicas[1]!.url, b1.envelope); // the gateway, back, sends it again
+    expect(resent.json.status).toBe('duplicate');
+    expect(Buffer.from(resent.json.receipt as string, 'base64').equals(row.receipt)).toBe(true);
   });
 
   it('shares MQTT batches among replicas (shared subscription): each answered once, on the signer’s reply topic', async () => {

@@ -152,7 +152,8 @@ export class FleetBackend implements ReceiverBackend {
       return m.term();
     }
     const bseq = batch.body.seq;
-    const result = await this.store.apply(batch, loggedAt, 'log', () => this.intake.receipt(batch, loggedAt), seen && seen.same === undefined && batch.body.seq === seq ? seen : undefined);
+    // Decided on a fresh read of the signer's own chain (the headers only routed the message here).
+    const result = await this.store.apply(batch, loggedAt, 'log', () => this.intake.receipt(batch, loggedAt));
     if (result.kind === 'accepted') {
       this.appliedFromLog++;
       this.opts.logger.info({ device: result.device, seq: bseq, applied_from_log: this.appliedFromLog }, 'stored a logged batch that no replica had stored');

@@ -75,6 +75,12 @@ export class ReplicaPool {
   }
 }
 
+/** When gateways stop building batches, and by when what is in flight must be acknowledged; may move while they run. */
+export interface RunClock {
+  stopAt: number;
+  deadline: number;
+}
+
 /** One simulated gateway: its own key, chain, reading ids, batch size and rate; real envelopes from the agent's code. */
 export class SimGateway {
   readonly identity = Identity.generate();
@@ -107,9 +113,9 @@ export class SimGateway {
   }
 
   /** Sends one batch until a replica answers with a verified receipt or a refusal, or the deadline passes. */
-  private async deliver(batch: SignedBatch, deadline: number): Promise<void> {
+  private async deliver(batch: SignedBatch, clock: RunClock): Promise<void> {
     const first = performance.now();
-    for (let attempt = 0; Date.now() < deadline; attempt++) {
+    for (let attempt = 0; Date.now() < clock.deadline; attempt++) {
       this.result.attempts++;
       const a = await this.pool.post(this.home, batch.envelope, attempt);
       const body = a.body;
@@ -134,16 +140,16 @@ export class SimGateway {
     this.result.unfinished.push(batch.body.seq);
   }
 
-  /** Builds and sends batches every intervalMs until stopAt; the batch in flight then is delivered by hardDeadline. */
-  async run(stopAt: number, hardDeadline: number): Promise<GatewayResult> {
+  /** Builds and sends batches every intervalMs until clock.stopAt; the batch in flight then is delivered by clock.deadline. */
+  async run(clock: RunClock): Promise<GatewayResult> {
     await new Promise((r) => setTimeout(r, this.random() * this.plan.intervalMs));
-    while (Date.now() < stopAt) {
+    while (Date.now() < clock.stopAt) {
       const started = Date.now();
       const batch = this.build();
       if (this.random() < this.plan.skipProbability) this.result.skipped.push(batch.body.seq);
-      else await this.deliver(batch, hardDeadline);
+      else await this.deliver(batch, clock);
       const wait = started + this.plan.intervalMs * (0.8 + 0.4 * this.random()) - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, stopAt - Date.now()))));
+      if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, clock.stopAt - Date.now()))));
     }
     return this.result;
   }

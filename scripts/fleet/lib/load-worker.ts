@@ -3,8 +3,8 @@
  * the replicas and writes every gateway's result (what was acknowledged, skipped, refused) as
  * JSON to the output file. Usage: node load-worker.js CONFIG_JSON OUTPUT_FILE
  */
-import { writeFileSync } from 'node:fs';
-import { ReplicaPool, SimGateway, type GatewayPlan, type GatewayResult } from './gateway.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { ReplicaPool, SimGateway, type GatewayPlan, type GatewayResult, type RunClock } from './gateway.js';
 import { seededRandom } from './random.js';
 
 export interface WorkerConfig {
@@ -17,6 +17,8 @@ export interface WorkerConfig {
   durationMs: number;
   /** After durationMs, how long in-flight batches may still take to be acknowledged. */
   drainMs: number;
+  /** When set, sending goes on past durationMs until this file exists (a test's faults are done). */
+  holdFile?: string;
   seed: number;
 }
 
@@ -36,8 +38,16 @@ async function main(): Promise<void> {
   let rssMax = 0;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 500);
   process.stdout.write(`started ${cfg.gateways}\n`);
-  const stopAt = Date.now() + cfg.durationMs;
-  const results = await Promise.all(gateways.map((g) => g.run(stopAt, stopAt + cfg.drainMs)));
+  const minStop = Date.now() + cfg.durationMs;
+  const clock: RunClock = cfg.holdFile ? { stopAt: Infinity, deadline: Infinity } : { stopAt: minStop, deadline: minStop + cfg.drainMs };
+  const holder = setInterval(() => {
+    if (!cfg.holdFile || Date.now() < minStop || !existsSync(cfg.holdFile)) return;
+    clock.stopAt = Date.now();
+    clock.deadline = clock.stopAt + cfg.drainMs;
+    clearInterval(holder);
+  }, 200);
+  if (!cfg.holdFile) clearInterval(holder);
+  const results = await Promise.all(gateways.map((g) => g.run(clock)));
   clearInterval(sampler);
   pool.close();
   const out: WorkerOutput = { gateways: results, rssMaxBytes: rssMax };

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ export interface LoadSpec {
   plans: GatewayPlan[];
   durationMs: number;
   drainMs: number;
+  /** See WorkerConfig.holdFile. */
+  holdFile?: string;
   seed: number;
 }
 
@@ -21,6 +23,8 @@ export interface LoadRun {
   /** Resolves when every worker has its gateways running. */
   started: Promise<void>;
   done: Promise<{ gateways: GatewayResult[]; workerRssMaxBytes: number[] }>;
+  /** SIGKILLs the workers still running (a test that failed half-way). */
+  kill(): void;
 }
 
 /** Spreads the gateways over a few worker processes (dist/scripts/fleet/lib/load-worker.js). */
@@ -29,6 +33,7 @@ export function startLoad(spec: LoadSpec): LoadRun {
   const per = Math.ceil(spec.gateways / spec.processes);
   const starts: Promise<void>[] = [];
   const ends: Promise<WorkerOutput>[] = [];
+  const procs: ChildProcess[] = [];
   for (let w = 0; w < spec.processes; w++) {
     const count = Math.min(per, spec.gateways - w * per);
     if (count <= 0) break;
@@ -40,10 +45,12 @@ export function startLoad(spec: LoadSpec): LoadRun {
       plans: spec.plans,
       durationMs: spec.durationMs,
       drainMs: spec.drainMs,
+      ...(spec.holdFile ? { holdFile: spec.holdFile } : {}),
       seed: (spec.seed + w * 7919) >>> 0,
     };
     const outFile = join(dir, `worker-${w}.json`);
     const proc = spawn(process.execPath, [resolveDist('scripts/fleet/lib/load-worker.js'), JSON.stringify(cfg), outFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(proc);
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -62,6 +69,7 @@ export function startLoad(spec: LoadSpec): LoadRun {
   }
   return {
     started: Promise.all(starts).then(() => undefined),
+    kill: () => procs.forEach((p) => p.exitCode === null && p.signalCode === null && p.kill('SIGKILL')),
     done: Promise.all(ends).then((outs) => ({ gateways: outs.flatMap((o) => o.gateways), workerRssMaxBytes: outs.map((o) => o.rssMaxBytes) })),
   };
 }
