@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'MODEL_TAMPERED'
   | 'REPLAY_INPUT'
   | 'BACKEND_UNREACHABLE'
-  | 'USAGE';
+  | 'USAGE'
+  | 'PERMISSION'
+  | 'KEY_MISMATCH';
 
 export class AgentError extends Error {
   readonly code: ErrorCode;

@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BATCH_FORMAT, BATCH_FORMAT_V2, buildBatch, hex, readingLeaves, toBatchReading, ZERO_HASH, type BatchBody, type SignedBatch } from '../agent/identity/batch-format.js';
 import { toBatchVerdicts, verdictLeaves, type StoredVerdict } from '../agent/identity/verdict-format.js';
 import { canonicalDecode, canonicalEncode } from '../agent/identity/canonical.js';
+import { smallOrderEncodings } from '../agent/identity/ed25519-points.js';
 import { Identity } from '../agent/identity/keys.js';
 import { leafHash, merkleRoot } from '../agent/identity/merkle.js';
 import { RECEIPT_FORMAT, signReceipt } from '../agent/identity/receipt.js';
@@ -57,6 +58,12 @@ const BATCH3_VERDICTS: StoredVerdict[] = [
  *  reports them per sensor in its optional `drops` field (§4.5). */
 const BATCH4_READINGS: StoredReading[] = [{ id: 14, sensor: 'pump1/temp', ts: T + 69_000, timeSource: 'sensor', value: 22.5, unit: 'Cel', source: 'mqtt', boot: 2 }];
 const BATCH4_DROPS = [{ s: 'pump1/temp', n: 1 }, { s: 'pump1/flow', n: 1 }];
+
+/** Standalone batch: one reading and a verdict whose outputs are `__proto__` and `error` (a leaf a naive parser rebuilds without `__proto__`). */
+const BATCH5_READINGS: StoredReading[] = [{ id: 40, sensor: 'pump1/temp', ts: T + 75_000, timeSource: 'gateway-synced', value: 22, unit: 'Cel', source: 'mqtt', boot: 2 }];
+const BATCH5_VERDICTS: StoredVerdict[] = [
+  { id: 4, key: 'pump1/temp', modelId: 'stream-ad', modelSha256: Uint8Array.from({ length: 32 }, (_, k) => 0xa0 + k), windowStart: T + 45_000, ts: T + 75_000, readingId: 40, outputs: JSON.parse('{"__proto__": 0.25, "error": 1.5}') as Record<string, number>, score: 0.25, value: 0.25, threshold: 0.5, alert: false, changed: false },
+];
 
 /** RFC 6962 / Certificate Transparency reference leaves; roots for these prefixes are published. */
 const MERKLE_LEAVES = ['', '00', '10', '2021', '3031'];
@@ -150,7 +157,41 @@ function negativeVectors(device: Identity, receiver: Identity, b1: SignedBatch, 
     { name: 'verdict-model-out-of-range', reason: 'malformed', description: 'batch 3 with a verdict naming model 2 of a 2-entry table (vroot recomputed), validly signed', envelope: signed(edited3((x) => { x.vd![2]!.m = 2; x.vroot = merkleRoot(verdictLeaves(x.vd!)); })) },
     { name: 'verdicts-in-version-1', reason: 'malformed', description: 'batch 3 labelled edge-agent/batch/1, validly signed (verdicts need version 2, §11)', envelope: signed(edited3((x) => void (x.fmt = BATCH_FORMAT))) },
     { name: 'duplicate-verdict-id', reason: 'duplicate-verdict-id', description: 'batch 3 with verdict 3 renumbered 2 (vroot recomputed), validly signed', envelope: signed(edited3((x) => { x.vd![2]!.i = 2; x.vroot = merkleRoot(verdictLeaves(x.vd!)); })) },
+    ...hardeningNegatives(signed, edited, edited3),
   ].map((v) => ({ ...v, envelope: hex(v.envelope) }));
+}
+
+const IDENTITY_POINT = b('01' + '00'.repeat(31));
+/** R = the identity point, S = 0: "verifies" any message under a small-order key in a lax verifier (§5). */
+const IDENTITY_SIGNATURE = b('01' + '00'.repeat(63));
+const EMOJI = '\u{1F600}'; // two UTF-16 code units, four UTF-8 bytes
+
+/** Added with the hardening of issue 12 (appended: the vectors above are unchanged byte for byte). */
+function hardeningNegatives(
+  signed: (body: Uint8Array) => Uint8Array,
+  edited: (edit: (body: BatchBody) => void) => Uint8Array,
+  edited3: (edit: (body: BatchBody) => void) => Uint8Array,
+) {
+  const env = (body: Uint8Array, sig: Uint8Array) => canonicalEncode({ body, sig });
+  const withDev = (dev: Uint8Array) => edited((x) => void (x.dev = dev));
+  return [
+    { name: 'dev-identity-point-forgery', reason: 'bad-signature', description: 'batch 1 with dev = the identity point 0100…00 and sig = 0100…00 || 00…00 (R = identity, S = 0): passes the RFC 8032 equation for any body, refused because dev has small order (§5)', envelope: env(withDev(IDENTITY_POINT), IDENTITY_SIGNATURE) },
+    { name: 'dev-small-order-8', reason: 'bad-signature', description: 'batch 1 with dev = a point of order 8 (26e8…fc05) and the identity signature', envelope: env(withDev(b('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05')), IDENTITY_SIGNATURE) },
+    { name: 'dev-non-canonical', reason: 'bad-signature', description: 'batch 1 with dev = edff…ff7f (y = p, a non-canonical encoding of y = 0) and the identity signature', envelope: env(withDev(b('ed' + 'ff'.repeat(30) + '7f')), IDENTITY_SIGNATURE) },
+    { name: 'sensor-257-utf16-units', reason: 'malformed', description: 'batch 1 with s = 129 emoji (258 UTF-16 code units, 129 code points; §3 counts code units), root recomputed, validly signed', envelope: signed(resealed(edited, (x) => void (x.r[0]!.s = EMOJI.repeat(129)))) },
+    { name: 'unit-33-utf16-units', reason: 'malformed', description: 'batch 1 with u = 17 emoji (34 UTF-16 code units), root recomputed, validly signed', envelope: signed(resealed(edited, (x) => void (x.r[0]!.u = EMOJI.repeat(17)))) },
+    { name: 'source-65-utf16-units', reason: 'malformed', description: 'batch 1 with src = 33 emoji (66 UTF-16 code units), root recomputed, validly signed', envelope: signed(resealed(edited, (x) => void (x.r[0]!.src = EMOJI.repeat(33)))) },
+    { name: 'verdict-key-257-utf16-units', reason: 'malformed', description: 'batch 3 with verdict 1 k = 129 emoji (258 UTF-16 code units), vroot recomputed, validly signed', envelope: signed(edited3((x) => { x.vd![0]!.k = EMOJI.repeat(129); x.vroot = merkleRoot(verdictLeaves(x.vd!)); })) },
+    { name: 'version-2-without-verdicts-or-drops', reason: 'malformed', description: 'batch 1 labelled edge-agent/batch/2, validly signed: a body without verdicts or drops is version 1 (§11)', envelope: signed(edited((x) => void (x.fmt = BATCH_FORMAT_V2))) },
+  ];
+}
+
+/** Edits batch 1's reading and recomputes root, so that only the edited rule can fail. */
+function resealed(edited: (edit: (body: BatchBody) => void) => Uint8Array, edit: (body: BatchBody) => void): Uint8Array {
+  return edited((x) => {
+    edit(x);
+    x.root = merkleRoot(readingLeaves(x.r));
+  });
 }
 
 export function makeVectors() {
@@ -160,6 +201,9 @@ export function makeVectors() {
   const b2 = buildBatch(device, { seq: 2, prevHash: b1.hash, bootCounter: 2, clockSynced: true, createdMs: T + 2_000 }, BATCH2_READINGS);
   const b3 = buildBatch(device, { seq: 3, prevHash: b2.hash, bootCounter: 2, clockSynced: true, createdMs: T + 62_000 }, BATCH3_READINGS, BATCH3_VERDICTS);
   const b4 = buildBatch(device, { seq: 4, prevHash: b3.hash, bootCounter: 2, clockSynced: true, createdMs: T + 70_000, drops: BATCH4_DROPS }, BATCH4_READINGS);
+  // Issue 12: an output named "__proto__", which §4.4's pattern allows (JSON.parse makes it an own key). Outside the
+  // chain (seq 100, prev not a held batch), so that no seq of the device is signed twice (version 3's vectors take seq 5).
+  const protoBatch = buildBatch(device, { seq: 100, prevHash: new Uint8Array(32).fill(0x55), bootCounter: 2, clockSynced: true, createdMs: T + 80_000 }, BATCH5_READINGS, BATCH5_VERDICTS);
   const receiptFields = { dev: device.publicKey, seq: 1, hash: b1.hash, at: T + 1_200 };
   const receipt = signReceipt(receiver, receiptFields);
   const receiptEnv = canonicalDecode(receipt, 'receipt') as { body: Uint8Array; sig: Uint8Array };
@@ -186,10 +230,27 @@ export function makeVectors() {
       base64: Buffer.from(receipt).toString('base64'),
     },
     negative: negativeVectors(device, receiver, b1, b3),
+    standalone: [
+      {
+        ...batchVector('output-named-proto', BATCH5_READINGS, protoBatch, BATCH5_VERDICTS),
+        description: 'a valid version-2 batch outside the chain (seq 100) whose verdict has outputs "__proto__" and "error" (§4.4): a verifier keeps both, and the leaf and vroot match',
+      },
+    ],
     negativeReceipts: [
       { name: 'receipt-for-another-seq', error: 'another batch', description: 'a valid receipt for seq 2, checked as the receipt of batch 1', envelope: hex(wrongSeq) },
       { name: 'receipt-signed-by-device', error: 'signature does not verify', description: 'the receipt body of batch 1 (rcv = receiver key) signed by the device key', envelope: hex(byDevice) },
+      {
+        name: 'receipt-rcv-identity-point',
+        error: 'rcv must be a usable Ed25519 public key',
+        description: 'the receipt of batch 1 with rcv = the identity point and the identity signature (R = identity, S = 0): refused whatever key is configured (§8)',
+        envelope: hex(canonicalEncode({ body: canonicalEncode({ ...(canonicalDecode(receiptEnv.body, 'receipt body') as object), rcv: IDENTITY_POINT }), sig: IDENTITY_SIGNATURE })),
+      },
     ],
+    smallOrderKeys: {
+      description: 'Ed25519 public keys (and signature R values) every verifier MUST refuse (§5): the 7 encodings of libsodium\'s small-order blocklist with either sign bit, and the non-canonical encodings y >= p',
+      smallOrder: smallOrderEncodings().map(hex),
+      nonCanonical: [0xed, 0xee, 0xef, 0xf0, 0xff].flatMap((first) => [`${first.toString(16)}${'ff'.repeat(30)}7f`, `${first.toString(16)}${'ff'.repeat(31)}`]),
+    },
   };
 }
 
@@ -264,7 +325,12 @@ function main(args: string[]): void {
     process.stdout.write(annotate(b(makeVectors().batches[0]!.bodyCbor)).join('\n') + '\n');
     return;
   }
-  if (args.includes('--check')) {
+  writeOrCheck(file, text, args.includes('--check'));
+}
+
+/** Writes a vectors file, or with `check` exits 1 when the file on disk differs from `text`. */
+export function writeOrCheck(file: string, text: string, check: boolean): void {
+  if (check) {
     const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
     if (current !== text) {
       process.stderr.write(`${file} is out of date: run npm run vectors\n`);

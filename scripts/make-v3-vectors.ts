@@ -6,7 +6,6 @@
  *   node dist/scripts/make-v3-vectors.js           writes the file
  *   node dist/scripts/make-v3-vectors.js --check   exits 1 if the file on disk differs
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hex } from '../agent/identity/batch-format.js';
@@ -18,7 +17,7 @@ import { sha256 } from '../agent/identity/merkle.js';
 import { makeProof } from '../agent/identity/proof.js';
 import { signReceipt } from '../agent/identity/receipt.js';
 import type { StoredReading } from '../agent/types.js';
-import { DEVICE_SEED, makeVectors, RECEIVER_SEED, repoRoot } from './make-test-vectors.js';
+import { DEVICE_SEED, makeVectors, RECEIVER_SEED, repoRoot, writeOrCheck } from './make-test-vectors.js';
 
 const T = 1_763_000_000_000;
 const SENSOR_SEED = Uint8Array.from({ length: 32 }, (_, k) => 0x41 + k);
@@ -135,18 +134,7 @@ export function renderV3Vectors(): string {
 }
 
 function main(args: string[]): void {
-  const file = join(repoRoot(), 'docs', 'wire-format-v3-vectors.json');
-  const text = renderV3Vectors();
-  if (args.includes('--check')) {
-    const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (current !== text) {
-      process.stderr.write(`${file} is out of date: run npm run vectors\n`);
-      process.exitCode = 1;
-    } else process.stdout.write(`${file} is up to date\n`);
-    return;
-  }
-  writeFileSync(file, text);
-  process.stdout.write(`wrote ${file}\n`);
+  writeOrCheck(join(repoRoot(), 'docs', 'wire-format-v3-vectors.json'), renderV3Vectors(), args.includes('--check'));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));

@@ -40,8 +40,11 @@ export function registerDoctorCommand(program: Command): void {
         results = await runDoctor(loaded, { minFreeMb: opts.minFreeMb, timeoutMs: opts.timeoutMs, ...(opts.modelsDir ? { modelsDir: resolve(opts.modelsDir) } : {}) });
       } catch (err) {
         // Without a valid config nothing else can be checked: that is the one finding.
-        const fix = err instanceof AgentError && err.code === 'CONFIG_NOT_FOUND' ? `create one: edge-agent init --data-dir ${opts.dataDir}` : 'fix the keys named above in edge-agent.yaml';
-        results = [{ check: 'config', subject: absDir(opts.dataDir), status: 'fail', detail: errorMessage(err), fix }];
+        const code = err instanceof AgentError ? err.code : undefined;
+        const [detail, permissionFix] = errorMessage(err).split('. Fix: ');
+        const fix =
+          code === 'CONFIG_NOT_FOUND' ? `create one: edge-agent init --data-dir ${opts.dataDir}` : code === 'PERMISSION' ? (permissionFix ?? 'give the agent\'s user access') : 'fix the keys named above in edge-agent.yaml';
+        results = [{ check: 'config', subject: absDir(opts.dataDir), status: 'fail', detail: code === 'PERMISSION' ? detail! : errorMessage(err), fix }];
       }
       const failed = results.filter((r) => r.status === 'fail').length;
       if (opts.json) printJson({ ok: failed === 0, failed, checks: results });

@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_FILE } from '../config/load.js';
+import { isPermissionError, permissionError } from '../util/file-access.js';
+import { CONFIG_FILE, loadConfig } from '../config/load.js';
 import { configSchema, type AgentConfig } from '../config/schema.js';
 import { writeConfig } from '../config/write.js';
 import { AgentError } from '../errors.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
+import { setKeyAside } from '../identity/key-backup.js';
+import { storeDevice } from '../store/meta.js';
 import { Identity, writeKeyFile } from '../identity/keys.js';
+import { acquireDataDirLock } from '../store/lock.js';
 import { SOURCE_PLUGINS } from '../sources/registry.js';
 import { uplinkPluginForUrl } from '../uplink/registry.js';
 import { absDir, collect, dataDirOption, printJson } from './common.js';
@@ -26,6 +30,21 @@ interface InitOptions extends Record<string, unknown> {
   force?: boolean;
   json?: boolean;
 }
+
+/** The flag that wrote each config key, so that a refused value is reported under the name the user typed. */
+const FLAG_OF_KEY: readonly [RegExp, string][] = [
+  [/^http\.listen$/, '--http-listen'],
+  [/^sources\.mqtt\.url$/, '--mqtt-url'],
+  [/^sources\.mqtt\.topics/, '--mqtt-topic'],
+  [/^sources\.coap\.listen$/, '--coap-listen'],
+  [/^sources\.coap-observe-\d+\.url$/, '--coap-observe'],
+  [/^sources\.serial\.path$/, '--serial-path'],
+  [/^sources\.serial\.mode$/, '--serial-mode'],
+  [/^uplink\.url$/, '--uplink-url'],
+  [/^uplink\.receiver_key$/, '--receiver-key'],
+  [/^inference\.bindings\.anomaly\.sensors/, '--anomaly-sensors'],
+  [/^inference\.alerts/, '--alert-topic'],
+];
 
 export function buildInitialConfig(opts: InitOptions, identity: Identity): AgentConfig {
   const sources: Record<string, unknown> = {};
@@ -67,12 +86,51 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new AgentError('USAGE', `invalid flag value for ${issue.path.join('.')}: ${issue.message}`);
+    const key = issue.path.join('.');
+    const flag = FLAG_OF_KEY.find(([re]) => re.test(key))?.[1];
+    throw new AgentError('USAGE', flag ? `${flag}: ${issue.message}` : `invalid flag value for ${key}: ${issue.message}`);
   }
   return parsed.data;
 }
 
-export function runInit(opts: InitOptions): { deviceId: string; configPath: string; keyPath: string } {
+/** Where an existing config keeps its key and store (a broken config: the defaults). */
+function existingPaths(dir: string): { keyPath: string; storePath: string } {
+  try {
+    const loaded = loadConfig(dir);
+    return { keyPath: loaded.resolvePath(loaded.config.device.key_file), storePath: loaded.resolvePath(loaded.config.store.path) };
+  } catch {
+    return { keyPath: join(dir, 'device.key'), storePath: join(dir, 'edge-agent.db') };
+  }
+}
+
+/**
+ * The gateway's identity cannot be lost by re-running init (issue 12): never while an agent runs
+ * on the data dir, never while a store bound to the key exists (its signed chain would be
+ * orphaned), and a replaced key is kept as `<key>.replaced-<time>` (`keys restore` puts it back).
+ */
+function guardIdentity(dir: string, configPath: string): { release: () => void; keyPath: string } {
+  const { keyPath, storePath } = existingPaths(dir);
+  let release: () => void;
+  try {
+    release = acquireDataDirLock(dir);
+  } catch (err) {
+    if (err instanceof AgentError && err.code === 'LOCKED') throw new AgentError('LOCKED', `refusing to replace the device key: ${err.message}`, { exitCode: 2 });
+    throw err;
+  }
+  if (existsSync(storePath)) {
+    release();
+    const bound = storeDevice(storePath);
+    throw new AgentError(
+      'KEY_EXISTS',
+      `refusing to replace the device key: ${storePath} holds the signed chain of ${bound ?? 'the current device'}, which a new key would orphan. ` +
+        `To keep this identity, edit ${configPath} instead of running init. To start over as a new device, first move the store aside (mv ${storePath} ${storePath}-wal ${storePath}-shm somewhere else) or use another --data-dir`,
+      { exitCode: 2 },
+    );
+  }
+  return { release, keyPath };
+}
+
+export function runInit(opts: InitOptions): { deviceId: string; configPath: string; keyPath: string; replacedKey?: string } {
   if (opts.receiverKey) {
     try {
       publicKeyFromDeviceId(opts.receiverKey);
@@ -87,11 +145,23 @@ export function runInit(opts: InitOptions): { deviceId: string; configPath: stri
   }
   const identity = Identity.generate();
   const config = buildInitialConfig(opts, identity);
-  mkdirSync(dir, { recursive: true, mode: 0o750 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  } catch (err) {
+    if (isPermissionError(err)) throw permissionError(dir, 'write', undefined, err);
+    throw err;
+  }
   const keyPath = join(dir, config.device.key_file);
-  writeKeyFile(keyPath, identity, opts.force ?? false);
-  writeConfig(configPath, config);
-  return { deviceId: identity.deviceId, configPath, keyPath };
+  const guard = opts.force ? guardIdentity(dir, configPath) : undefined;
+  try {
+    // --force replaces the config, never the identity without a copy: the old key is set aside.
+    const replacedKey = opts.force ? (setKeyAside(keyPath) ?? (guard!.keyPath !== keyPath ? setKeyAside(guard!.keyPath) : undefined)) : undefined;
+    writeKeyFile(keyPath, identity, opts.force ?? false);
+    writeConfig(configPath, config);
+    return { deviceId: identity.deviceId, configPath, keyPath, ...(replacedKey ? { replacedKey } : {}) };
+  } finally {
+    guard?.release();
+  }
 }
 
 export function registerInitCommand(program: Command): void {
@@ -108,11 +178,14 @@ export function registerInitCommand(program: Command): void {
     .option('--anomaly-sensors <filter>', "score these sensors with the streaming anomaly detector, e.g. 'pump1/#' or '#' (repeatable)", collect)
     .option('--alert-topic <prefix>', 'publish alert changes under this MQTT topic prefix (default edge-agent/alerts)')
     .option('--ha-discovery', 'announce the agent, its sensors and anomaly alerts to Home Assistant (MQTT discovery on the --mqtt-url broker)')
-    .option('--force', 'replace an existing config and device key (the old identity is lost)')
+    .option('--force', 'replace an existing config and device key; the old key is kept as device.key.replaced-<time>. Refused while the agent runs or a store exists')
     .option('--json', 'print the result as JSON')
     .action((opts: InitOptions) => {
       const r = runInit(opts);
-      if (opts.json) printJson({ device_id: r.deviceId, config: r.configPath, key: r.keyPath });
-      else process.stdout.write(`device id ${r.deviceId}\nconfig    ${r.configPath}\nkey       ${r.keyPath} (mode 0600)\n`);
+      if (opts.json) printJson({ device_id: r.deviceId, config: r.configPath, key: r.keyPath, ...(r.replacedKey ? { replaced_key: r.replacedKey } : {}) });
+      else {
+        process.stdout.write(`device id ${r.deviceId}\nconfig    ${r.configPath}\nkey       ${r.keyPath} (mode 0600)\n`);
+        if (r.replacedKey) process.stdout.write(`the previous key is kept as ${r.replacedKey}; to go back to it: edge-agent keys restore --data-dir ${opts.dataDir} ${r.replacedKey}\n`);
+      }
     });
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDoctorCommand } from './doctor.js';
@@ -37,6 +38,10 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (isPermissionError(err) && typeof err.path === 'string') {
+    // A permission problem nobody caught nearer: still named, with its fix, and no stack trace.
+    process.stderr.write(`edge-agent: ${permissionError(err.path, err.syscall === 'open' || err.syscall === 'read' ? 'read' : 'write').message}\n`);
+    process.exitCode = 2;
   } else if (err instanceof AgentError) {
     process.stderr.write(`edge-agent: ${err.message}\n`);
     process.exitCode = err.exitCode;

@@ -7,6 +7,8 @@ import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import type { ReceiverOptions, RunningReceiver } from '../receiver/server.js';
 import type { FleetFlags } from '../receiver/fleet/flags.js';
 import { absDir, parseHostPort, parseLogLevel, stopOnSignal } from './common.js';
+import { isPermissionError, permissionError } from '../util/file-access.js';
+import { urlPortProblem } from '../util/port-range.js';
 
 interface ReceiveOptions extends FleetFlags {
   backend: string;
@@ -47,6 +49,8 @@ function receiverOptions(opts: ReceiveOptions, log: Logger): Omit<ReceiverOption
   if (opts.tlsCert && opts.tlsKey) out.tls = { cert: readFlagFile(opts.tlsCert, '--tls-cert'), key: readFlagFile(opts.tlsKey, '--tls-key') };
   if (opts.mqttUrl) {
     if (!/^mqtts?:\/\/[^/\s]+$/.test(opts.mqttUrl)) throw new AgentError('USAGE', `--mqtt-url: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got "${opts.mqttUrl}"`);
+    const badPort = urlPortProblem(opts.mqttUrl);
+    if (badPort) throw new AgentError('USAGE', `--mqtt-url: ${badPort}`);
     const tlsConfig = {
       insecure_skip_verify: false,
       ...(opts.mqttCaFile ? { ca_file: opts.mqttCaFile } : {}),
@@ -75,6 +79,9 @@ async function runReceiver(opts: ReceiveOptions): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof AgentError || typeof code !== 'string') throw err;
+    // The data dir or a file in it, not the address: named with its owner, mode and the fix.
+    const path = (err as NodeJS.ErrnoException).path;
+    if (isPermissionError(err) && typeof path === 'string') throw permissionError(path, 'write', absDir(opts.dataDir), err);
     // EADDRINUSE, EADDRNOTAVAIL, EACCES, ENOTFOUND...: the --listen value cannot be used here.
     throw new AgentError('USAGE', `--listen ${opts.listen}: cannot listen (${errorMessage(err)})`, { cause: err });
   }

@@ -26,7 +26,7 @@ export function registerReplayCommand(program: Command): void {
     .option('-m, --model <id>', 'a model of the manifest (e.g. skab-pump, cmapss-rul), fed its input columns by name; default: the streaming detector (stream-ad) on column value')
     .option('--asset-column <column>', 'group rows per value of this column (e.g. unit); windows never cross assets')
     .option('--models-dir <dir>', 'directory holding manifest.json (default: the models shipped with edge-agent)')
-    .addOption(new Option('--warmup <rows>', 'override the warm-up length of a warm-up-calibrated model'))
+    .addOption(new Option('--warmup <rows>', 'override the warm-up length (rows before the first verdict) of a model with warm-up or online normalisation'))
     .option('--no-progress', 'no progress bar or lines on stderr')
     .option('--json', 'print the summary as JSON')
     .action(async (flags: ReplayFlags) => {
@@ -46,6 +46,7 @@ export function registerReplayCommand(program: Command): void {
         ...(warmup !== undefined ? { warmup } : {}),
         ...(flags.progress ? { progress: (total: number) => createProgress({ label: `replay ${flags.input}`, total, unit: 'bytes' }) } : {}),
       });
+      for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);
       if (flags.json) printJson(summary);
       else {
         process.stdout.write(

@@ -133,6 +133,7 @@ export function registerStatusCommand(program: Command): void {
         );
         for (const [id, b] of Object.entries(i.bindings)) lines.push(`  ${id}  model ${b.model}, ${b.series} series`);
         for (const [id, d] of Object.entries(i.disabled ?? {})) lines.push(`  ${id}  DISABLED (model ${d.model}): ${d.reason}`);
+        for (const [id, u] of Object.entries(i.unmatched ?? {})) lines.push(`  ${id}  MATCHES NO SENSOR after ${u.after} readings (filters: ${u.filters.join(', ')}); sensors that arrived: ${u.seen.join(', ')}`);
       }
       lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
       for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${isoTime(a.since)}`);

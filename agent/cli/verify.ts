@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { AgentError } from '../errors.js';
 import { verifyAnyBatchEnvelope } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
 import { verifyStoreChain } from '../identity/chain-verify.js';
+import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { openDatabase } from '../store/database.js';
 import { absDir, isoTime, printJson } from './common.js';
@@ -19,6 +20,9 @@ interface VerifyOptions {
 function verifyFile(file: string, json: boolean): void {
   if (!existsSync(file)) throw new AgentError('USAGE', `batch file ${file} not found`);
   try {
+    // Never read more than an envelope can be (wire-format.md §6.3).
+    const size = statSync(file).size;
+    if (size > MAX_ENVELOPE_BYTES) throw new BatchVerificationError('malformed', `envelope: ${size} bytes, more than the limit of ${MAX_ENVELOPE_BYTES}`);
     const b = verifyAnyBatchEnvelope(new Uint8Array(readFileSync(file)));
     const summary = {
       valid: true,

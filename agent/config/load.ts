@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { AgentError } from '../errors.js';
+import { existsOrPermission, isPermissionError, permissionError } from '../util/file-access.js';
 import { configSchema, type AgentConfig } from './schema.js';
 
 export const CONFIG_FILE = 'edge-agent.yaml';
@@ -47,10 +48,18 @@ export function parseConfig(text: string, file: string): AgentConfig {
 
 export function loadConfig(dataDir: string): LoadedConfig {
   const path = resolve(dataDir, CONFIG_FILE);
-  if (!existsSync(path)) {
+  // A data dir this user cannot enter is a permission problem, not a missing config.
+  if (!existsOrPermission(path, dataDir)) {
     throw new AgentError('CONFIG_NOT_FOUND', `no config at ${path}; create one with: edge-agent init --data-dir ${dataDir}`, { exitCode: 2 });
   }
-  const config = parseConfig(readFileSync(path, 'utf8'), path);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (isPermissionError(err)) throw permissionError(path, 'read', dataDir, err);
+    throw err;
+  }
+  const config = parseConfig(text, path);
   const dir = dirname(path);
   return { config, dataDir: dir, path, resolvePath: (p) => (isAbsolute(p) ? p : join(dir, p)) };
 }

@@ -44,6 +44,8 @@ export interface Submission {
   trackSeq?: boolean;
   /** Positions to commit with the readings; read back through `SourceContext.cursors`. */
   cursors?: readonly StreamCursor[];
+  /** Counters to add in the same transaction (serial: `serial_lost`, readings a device declared lost). */
+  counts?: readonly { name: string; label: string; n: number }[];
 }
 
 export interface SubmitResult {

@@ -35,6 +35,9 @@ export class AgentState implements AgentStateView {
     this.queries = new HealthQueries(db);
   }
 
+  /** Operator warnings of the inference stage (e.g. a binding that matched no sensor); set by the agent when inference runs. */
+  inferenceWarnings: (() => string[]) | undefined;
+
   batchCounts(): Record<string, number> {
     return this.batches.countsByState();
   }

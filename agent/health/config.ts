@@ -8,7 +8,7 @@ export const httpSchema = z
     /** HOST:PORT. Loopback by default: the page and metrics show sensor data and need no login. Port 0: any free port, reported in the log and on `run --ready-fd`. */
     listen: z
       .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):\d{1,5}$/, 'must be IPv4:PORT, [IPv6]:PORT or localhost:PORT')
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):\d{1,5}$/, 'must be HOST:PORT: IPv4:PORT, [IPv6]:PORT or localhost:PORT (e.g. 127.0.0.1:9464)')
       .default('127.0.0.1:9464'),
     /** Listening on every interface (0.0.0.0 / ::) must be asked for by name. */
     bind_all_interfaces: z.boolean().default(false),
@@ -18,6 +18,8 @@ export const httpSchema = z
     max_sensor_labels: z.number().int().min(1).max(10_000).default(500),
   })
   .superRefine((cfg, ctx) => {
+    // The pattern above has already named a listen value without HOST:PORT.
+    if (!/:\d+$/.test(cfg.listen)) return;
     const { host, port } = splitHttpListen(cfg.listen);
     if (WILDCARDS.has(host) && !cfg.bind_all_interfaces) {
       ctx.addIssue({

@@ -43,6 +43,11 @@ export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.
           },
     ),
   };
+  if (state.inferenceWarnings) {
+    // A warning, not a failure: a binding that scores nothing does not stop readings being stored and delivered.
+    const warnings = state.inferenceWarnings();
+    checks['inference'] = { ok: true, reason: warnings.length > 0 ? `warning: ${warnings.join('; ')}` : 'every binding has matched sensors or is waiting for readings' };
+  }
   const ready = Object.values(checks).every((c) => c.ok);
   return { status: ready ? 'ok' : 'fail', live: true, ready, checked_at: new Date(now).toISOString(), checks };
 }

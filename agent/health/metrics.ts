@@ -233,7 +233,7 @@ export class Metrics {
     });
     new Gauge({
       name: `${PREFIX}source_counter`,
-      help: "A source's own counters since start (serial: crc_errors, gaps, ...), by source and name",
+      help: "A source's own counters since the agent started, across port reopens (serial: crc_errors, gaps, ...), by source and name",
       labelNames: ['source', 'name'],
       registers,
       collect() {

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { StoredReading, TimeSource } from '../types.js';
-import { canonicalDecode, canonicalEncode } from './canonical.js';
+import { CborLimitError, decodeBounded } from './bounded-cbor.js';
+import { canonicalEncode } from './canonical.js';
+import { weakPointReason } from './ed25519-points.js';
 import { merkleRoot, sha256 } from './merkle.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
+import { deviceIdFromPublicKey } from './device-id.js';
 import { modelRefSchema, toBatchVerdicts, verdictLeaves, verdictSchema, type StoredVerdict } from './verdict-format.js';
+import { BODY_LIMITS, ENVELOPE_LIMITS, MAX_DROPS, MAX_MODELS, MAX_READINGS, MAX_VERDICTS } from './wire-limits.js';
+import { byteString, bytes32, bytesOf, int, text, uint } from './wire-types.js';
 
 /** The wire format of a signed batch, specified in docs/wire-format.md (section numbers cited below). */
 export const BATCH_FORMAT = 'edge-agent/batch/1';
@@ -16,32 +21,27 @@ export const ZERO_HASH = new Uint8Array(32);
 const TIME_SOURCE_CODE: Record<TimeSource, 0 | 1 | 2> = { sensor: 0, 'gateway-synced': 1, 'gateway-unsynced': 2 };
 const TIME_SOURCE_OF_CODE: readonly TimeSource[] = ['sensor', 'gateway-synced', 'gateway-unsynced'];
 
-const byteString = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a byte string');
-const bytes32 = byteString.refine((b) => b.length === 32, 'must be 32 bytes');
-const int = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer');
-const uint = int.refine((n) => n >= 0, 'must not be negative');
-
 // wire-format.md §3: one reading.
 export const readingSchema = z
   .object({
     i: uint,
     b: uint,
-    s: z.string().min(1).max(256),
+    s: text(1, 256),
     t: int,
     q: z.union([z.literal(0), z.literal(1), z.literal(2)]),
     v: z.number().refine(Number.isFinite, 'must be finite'),
-    u: z.string().min(1).max(32).optional(),
+    u: text(1, 32).optional(),
     n: uint.optional(),
-    src: z.string().min(1).max(64),
+    src: text(1, 64),
   })
   .strict();
 
 // wire-format.md §4: readings the gateway dropped under its disk budget since the previous batch, per sensor.
-const dropSchema = z.object({ s: z.string().min(1).max(256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
+const dropSchema = z.object({ s: text(1, 256), n: uint.refine((n) => n >= 1, 'must be at least 1') }).strict();
 export const dropsSchema = z
   .array(dropSchema)
   .min(1)
-  .max(100_000)
+  .max(MAX_DROPS)
   .refine((d) => new Set(d.map((x) => x.s)).size === d.length, 'names a sensor twice');
 
 // wire-format.md §4: the batch body, the signed bytes.
@@ -58,10 +58,10 @@ const bodySchema = z
     t1: int,
     n: uint,
     root: bytes32,
-    r: z.array(readingSchema),
+    r: z.array(readingSchema).max(MAX_READINGS),
     // §4.4: verdicts, their models and their Merkle root; absent together when there are none.
-    m: z.array(modelRefSchema).min(1).optional(),
-    vd: z.array(verdictSchema).min(1).optional(),
+    m: z.array(modelRefSchema).min(1).max(MAX_MODELS).optional(),
+    vd: z.array(verdictSchema).min(1).max(MAX_VERDICTS).optional(),
     vroot: bytes32.optional(),
     drops: dropsSchema.optional(),
   })
@@ -73,6 +73,8 @@ const bodySchema = z
     if (b.fmt === BATCH_FORMAT && present !== 0) issue('vd', `verdicts need fmt ${BATCH_FORMAT_V2}`);
     if (b.fmt === BATCH_FORMAT && b.drops !== undefined) issue('drops', `drops need fmt ${BATCH_FORMAT_V2}`);
     if (b.r.length === 0 && !b.vd) issue('r', 'a batch holds at least one reading or one verdict');
+    // §11: a body without verdicts and drops is version 1; its version-2 twin would give the same content a second hash.
+    if (b.fmt === BATCH_FORMAT_V2 && present === 0 && b.drops === undefined) issue('fmt', `a body without verdicts or drops is ${BATCH_FORMAT}`);
     if (b.m && new Set(b.m.map((x) => `${x.id}:${Buffer.from(x.h).toString('hex')}`)).size !== b.m.length) issue('m', 'a model appears twice');
     b.vd?.forEach((v, k) => {
       if (v.m >= (b.m?.length ?? 0)) ctx.addIssue({ code: 'custom', path: ['vd', k, 'm'], message: 'names no entry of m' });
@@ -80,7 +82,7 @@ const bodySchema = z
   });
 
 // wire-format.md §5: the envelope.
-const envelopeSchema = z.object({ body: byteString, sig: byteString.refine((b) => b.length === 64, 'must be 64 bytes') }).strict();
+const envelopeSchema = z.object({ body: byteString, sig: bytesOf(64) }).strict();
 
 export type BatchReading = z.infer<typeof readingSchema>;
 export type BatchBody = z.infer<typeof bodySchema>;
@@ -127,15 +129,18 @@ export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
 
 /** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */
 export function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: number } {
+  return spanOfTimes([body.r, body.vd ?? []]);
+}
+
+/** Smallest and largest `t` over several lists (Infinity / -Infinity when all are empty). */
+export function spanOfTimes(lists: readonly (readonly { t: number }[])[]): { t0: number; t1: number } {
   let t0 = Infinity;
   let t1 = -Infinity;
-  for (const x of body.r) {
-    if (x.t < t0) t0 = x.t;
-    if (x.t > t1) t1 = x.t;
-  }
-  for (const x of body.vd ?? []) {
-    if (x.t < t0) t0 = x.t;
-    if (x.t > t1) t1 = x.t;
+  for (const list of lists) {
+    for (const x of list) {
+      if (x.t < t0) t0 = x.t;
+      if (x.t > t1) t1 = x.t;
+    }
   }
   return { t0, t1 };
 }
@@ -166,7 +171,8 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
     body.vroot = merkleRoot(verdictLeaves(v.vd));
   }
   // Sorted by sensor, so the same drops always encode to the same bytes.
-  if (header.drops && header.drops.length > 0) body.drops = [...header.drops].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0)).map((d) => ({ s: d.s, n: d.n }));
+  // §4.5: bytewise by UTF-8, which JavaScript's `<` (UTF-16 code units) is not beyond U+FFFF.
+  if (header.drops && header.drops.length > 0) body.drops = [...header.drops].sort((a, b) => Buffer.compare(Buffer.from(a.s), Buffer.from(b.s))).map((d) => ({ s: d.s, n: d.n }));
   const bodyBytes = encodeBodyWithLeaves(body, leaves);
   const signature = identity.sign(bodyBytes);
   return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };
@@ -209,10 +215,17 @@ export type BatchRejectReason =
   | 'undecryptable'
   | 'bad-attestation';
 
+/** What an unverified batch claims (its `dev` and `seq`), for log lines only: never trusted for anything else. */
+export interface ClaimedBatch {
+  claimed_device?: string;
+  claimed_seq?: number;
+}
+
 export class BatchVerificationError extends Error {
   constructor(
     readonly reason: BatchRejectReason,
     message: string,
+    readonly claimed: ClaimedBatch = {},
   ) {
     super(message);
     this.name = 'BatchVerificationError';
@@ -224,50 +237,72 @@ function describeZodError(what: string, err: z.ZodError): string {
   return `${what}: field ${first.path.join('.') || '(root)'} ${first.message}`;
 }
 
+function decodeOrMalformed(bytes: Uint8Array, what: string, limits: typeof BODY_LIMITS, claimed: ClaimedBatch = {}) {
+  try {
+    return decodeBounded(bytes, limits);
+  } catch (err) {
+    if (!(err instanceof CborLimitError)) throw err;
+    throw new BatchVerificationError('malformed', `${what}: ${err.message} (byte ${err.offset})`, claimed);
+  }
+}
+
+function claimedOf(body: Record<string, unknown>): ClaimedBatch {
+  const out: ClaimedBatch = {};
+  if (body.dev instanceof Uint8Array && body.dev.length === 32) out.claimed_device = deviceIdFromPublicKey(body.dev);
+  if (typeof body.seq === 'number') out.claimed_seq = body.seq;
+  return out;
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
 /**
- * Everything a third party checks on one batch alone (wire-format.md §6): canonical
- * encoding, schema, signature by the device key it names, reading count, time range and
- * Merkle root. Chain checks need the neighbouring batches and are the caller's.
+ * Everything a third party checks on one batch alone (wire-format.md §6.1), in its order, stopping
+ * at the first problem: the envelope and body decoded under the limits of §6.3 (deterministic CBOR,
+ * nothing built past a limit), the signature over the body bytes under `dev`, then the body's
+ * schema, reading count, ids, time range and Merkle roots. Chain checks need the neighbouring
+ * batches and are the caller's.
  */
 export function verifyBatchEnvelope(envelope: Uint8Array): SignedBatch {
-  let env: z.infer<typeof envelopeSchema>;
-  let body: BatchBody;
-  try {
-    const parsedEnv = envelopeSchema.safeParse(canonicalDecode(envelope, 'envelope'));
-    if (!parsedEnv.success) throw new Error(describeZodError('envelope', parsedEnv.error));
-    env = parsedEnv.data;
-    const parsedBody = bodySchema.safeParse(canonicalDecode(env.body, 'body'));
-    if (!parsedBody.success) throw new Error(describeZodError('body', parsedBody.error));
-    body = parsedBody.data;
-  } catch (err) {
-    throw new BatchVerificationError('malformed', (err as Error).message);
+  const env = envelopeSchema.safeParse(decodeOrMalformed(envelope, 'envelope', ENVELOPE_LIMITS).value);
+  if (!env.success) throw new BatchVerificationError('malformed', describeZodError('envelope', env.error));
+  const { body: bodyBytes, sig } = env.data;
+  const decoded = decodeOrMalformed(bodyBytes, 'body', BODY_LIMITS);
+  const raw = decoded.value;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) throw new BatchVerificationError('malformed', 'body: not a map');
+  const claimed = claimedOf(raw as Record<string, unknown>);
+  // §6.1 step 3 before the schema: only `dev` is needed to check the signature.
+  const dev = (raw as Record<string, unknown>).dev;
+  if (!(dev instanceof Uint8Array) || dev.length !== 32) throw new BatchVerificationError('malformed', 'body: field dev must be a 32-byte byte string', claimed);
+  const weak = weakPointReason(dev);
+  if (weak) throw new BatchVerificationError('bad-signature', `device key dev is ${weak}`, claimed);
+  if (!verifySignature(dev, bodyBytes, sig)) {
+    throw new BatchVerificationError('bad-signature', `signature does not verify with the device key of batch ${claimed.claimed_seq ?? '?'}`, claimed);
   }
-  if (!verifySignature(body.dev, env.body, env.sig)) {
-    throw new BatchVerificationError('bad-signature', `signature does not verify with the device key of batch ${body.seq}`);
-  }
-  if (body.n !== body.r.length) throw new BatchVerificationError('bad-count', `n is ${body.n} but the batch holds ${body.r.length} readings`);
+  const parsedBody = bodySchema.safeParse(raw);
+  if (!parsedBody.success) throw new BatchVerificationError('malformed', describeZodError('body', parsedBody.error), claimed);
+  const body = parsedBody.data;
+  if (body.n !== body.r.length) throw new BatchVerificationError('bad-count', `n is ${body.n} but the batch holds ${body.r.length} readings`, claimed);
   const ids = new Set<number>();
   for (const x of body.r) {
-    if (ids.has(x.i)) throw new BatchVerificationError('duplicate-reading-id', `reading id ${x.i} appears twice`);
+    if (ids.has(x.i)) throw new BatchVerificationError('duplicate-reading-id', `reading id ${x.i} appears twice`, claimed);
     ids.add(x.i);
   }
   const verdictIds = new Set<number>();
   for (const x of body.vd ?? []) {
-    if (verdictIds.has(x.i)) throw new BatchVerificationError('duplicate-verdict-id', `verdict id ${x.i} appears twice`);
+    if (verdictIds.has(x.i)) throw new BatchVerificationError('duplicate-verdict-id', `verdict id ${x.i} appears twice`, claimed);
     verdictIds.add(x.i);
   }
   const { t0, t1 } = timeRange(body);
   if (t0 !== body.t0 || t1 !== body.t1) {
-    throw new BatchVerificationError('bad-time-range', `t0/t1 are ${body.t0}/${body.t1} but the readings and verdicts span ${t0}/${t1}`);
+    throw new BatchVerificationError('bad-time-range', `t0/t1 are ${body.t0}/${body.t1} but the readings and verdicts span ${t0}/${t1}`, claimed);
   }
-  const root = merkleRoot(readingLeaves(body.r));
-  if (!Buffer.from(root).equals(Buffer.from(body.root))) {
-    throw new BatchVerificationError('bad-merkle-root', 'Merkle root does not match the readings');
+  // §3, §4.4: the leaves are the items' bytes inside the (deterministic) body, sliced, not re-encoded.
+  const slices = (path: string) => decoded.spans.get(path)!.map(([from, to]) => bodyBytes.subarray(from, to));
+  if (!sameBytes(merkleRoot(slices('r')), body.root)) throw new BatchVerificationError('bad-merkle-root', 'Merkle root does not match the readings', claimed);
+  if (body.vd && !sameBytes(merkleRoot(slices('vd')), body.vroot!)) {
+    throw new BatchVerificationError('bad-merkle-root', 'verdict Merkle root vroot does not match the verdicts', claimed);
   }
-  if (body.vd && !Buffer.from(merkleRoot(verdictLeaves(body.vd))).equals(Buffer.from(body.vroot!))) {
-    throw new BatchVerificationError('bad-merkle-root', 'verdict Merkle root vroot does not match the verdicts');
-  }
-  return { body, bodyBytes: env.body, signature: env.sig, hash: sha256(env.body), envelope };
+  return { body, bodyBytes, signature: sig, hash: sha256(bodyBytes), envelope };
 }
 
 export function hex(bytes: Uint8Array): string {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { StoredReading } from '../types.js';
-import { BatchVerificationError, dropsSchema, readingSchema, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
-import { canonicalDecode, canonicalEncode } from './canonical.js';
+import { BatchVerificationError, dropsSchema, readingSchema, spanOfTimes, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
+import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
+import { canonicalEncode } from './canonical.js';
 import { eventWireSchema, toBatchEvent, type StoredEvent } from './event-format.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
@@ -24,6 +25,22 @@ export const V3_LIMITS = {
   attestations: 1_000,
   models: 64,
 } as const;
+
+/** What decode() allows per structure (bounded-cbor.ts); the schemas below then check each field exactly. */
+const V3_DECODE_LIMITS: Record<string, CborLimits> = {
+  envelope: { maxBytes: V3_LIMITS.envelopeBytes, maxDepth: 1, maxTextBytes: 8, maxByteStringBytes: V3_LIMITS.dataBytes + 1024, maxLength: 3, maxItems: 3 },
+  header: { maxBytes: V3_LIMITS.headerBytes, maxDepth: 4, maxTextBytes: 768, maxByteStringBytes: 64, maxLength: 32, lengthByPath: { m: V3_LIMITS.models }, maxItems: 2_000 },
+  data: {
+    maxBytes: V3_LIMITS.dataBytes,
+    maxDepth: 4,
+    maxTextBytes: 768,
+    maxByteStringBytes: 512,
+    maxLength: 32,
+    lengthByPath: { r: V3_LIMITS.readings, vd: V3_LIMITS.verdicts, ev: V3_LIMITS.events, drops: V3_LIMITS.drops, att: V3_LIMITS.attestations, 'att.*.r': V3_LIMITS.readings },
+    maxItems: 2_000_000,
+  },
+  element: { maxBytes: V3_LIMITS.dataBytes, maxDepth: 2, maxTextBytes: 768, maxByteStringBytes: 512, maxLength: 32, maxItems: 1_000 },
+};
 
 /** §12.3 reading flags; bits 10 and up must be 0. */
 export const READING_FLAGS = {
@@ -203,15 +220,8 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
 
 /** §12.2: t0/t1 over readings, verdicts and events; both `created` when there are none. */
 function timeSpan(data: Pick<BatchDataV3, 'r' | 'vd' | 'ev'>, created: number): { t0: number; t1: number } {
-  let t0 = Infinity;
-  let t1 = -Infinity;
-  for (const list of [data.r, data.vd, data.ev]) {
-    for (const x of list) {
-      if (x.t < t0) t0 = x.t;
-      if (x.t > t1) t1 = x.t;
-    }
-  }
-  return t0 === Infinity ? { t0: created, t1: created } : { t0, t1 };
+  const span = spanOfTimes([data.r, data.vd, data.ev]);
+  return span.t0 === Infinity ? { t0: created, t1: created } : span;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -222,10 +232,12 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 }
 
 function decode(bytes: Uint8Array, what: string): unknown {
+  // Bounded (§12.9 limits checked while decoding, nothing built past one): issue 12's 2,000,000 empty maps cost nothing here either.
   try {
-    return canonicalDecode(bytes, what);
+    return decodeBounded(bytes, V3_DECODE_LIMITS[what] ?? V3_DECODE_LIMITS.element!).value;
   } catch (err) {
-    throw new BatchVerificationError('malformed', (err as Error).message);
+    if (err instanceof CborLimitError) throw new BatchVerificationError('malformed', `${what}: ${err.message} (byte ${err.offset})`);
+    throw err;
   }
 }
 

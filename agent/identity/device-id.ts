@@ -1,4 +1,5 @@
 import bs58 from 'bs58';
+import { weakPointReason } from './ed25519-points.js';
 
 // did:key (W3C CCG did:key method): multibase base58btc ('z') of the multicodec
 // ed25519-pub prefix (0xed 0x01) followed by the 32-byte public key.
@@ -16,7 +17,7 @@ export function deviceIdFromPublicKey(publicKey: Uint8Array): string {
 /** Parses a did:key or a 64-digit hex ed25519 public key; throws with the reason otherwise. */
 export function publicKeyFromDeviceId(id: string): Uint8Array {
   const text = id.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return Uint8Array.from(Buffer.from(text, 'hex'));
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return usableKey(Uint8Array.from(Buffer.from(text, 'hex')), text);
   if (!text.startsWith(DID_KEY_PREFIX)) {
     throw new Error(`not a did:key ed25519 id or 64 hex digits: "${text.slice(0, 80)}"`);
   }
@@ -29,5 +30,12 @@ export function publicKeyFromDeviceId(id: string): Uint8Array {
   if (bytes.length !== 34 || bytes[0] !== 0xed || bytes[1] !== 0x01) {
     throw new Error('did:key does not hold an ed25519 public key (multicodec 0xed01, 32 bytes)');
   }
-  return bytes.slice(2);
+  return usableKey(bytes.slice(2), text);
+}
+
+/** A key of small order or non-canonical encoding verifies forgeries (wire-format.md §5): refused wherever a key is read. */
+function usableKey(key: Uint8Array, text: string): Uint8Array {
+  const weak = weakPointReason(key);
+  if (weak) throw new Error(`${text.slice(0, 80)} is not a usable Ed25519 public key: ${weak}`);
+  return key;
 }

@@ -2,8 +2,11 @@ import { createHmac, createPrivateKey, createPublicKey, randomBytes, sign, verif
 import { chmodSync, existsSync, openSync, closeSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import ed2curve from 'ed2curve';
 import nacl from 'tweetnacl';
+import { dirname } from 'node:path';
+import { existsOrPermission, isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 import { deviceIdFromPublicKey } from './device-id.js';
+import { weakPointReason } from './ed25519-points.js';
 
 // DER prefixes of RFC 8410 structures for ed25519: PKCS#8 private key (seed follows) and
 // SubjectPublicKeyInfo (public key follows). The key file is plain PKCS#8 PEM, so
@@ -86,8 +89,13 @@ export class Identity {
 
 const publicKeyCache = new Map<string, KeyObject>();
 
+/**
+ * RFC 8032 §5.1.7 verification (node:crypto, which also requires S < L), and, as libsodium, a
+ * public key or R of small order or in a non-canonical encoding never verifies (§5).
+ */
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
+  if (weakPointReason(publicKey) !== undefined || weakPointReason(signature.subarray(0, 32)) !== undefined) return false;
   const cacheKey = Buffer.from(publicKey).toString('hex');
   let key = publicKeyCache.get(cacheKey);
   if (!key) {
@@ -121,10 +129,17 @@ export function writeKeyFile(path: string, identity: Identity, force: boolean): 
 
 /** Loads a key file; refuses one that group or others can read (it is the device's identity). */
 export function readKeyFile(path: string): Identity {
-  if (!existsSync(path)) throw new AgentError('KEY_NOT_FOUND', `key file ${path} not found (run edge-agent init)`);
+  if (!existsOrPermission(path, dirname(path))) throw new AgentError('KEY_NOT_FOUND', `key file ${path} not found (run edge-agent init)`);
   const mode = statSync(path).mode & 0o777;
   if (mode & 0o077) {
     throw new AgentError('KEY_PERMISSIONS', `key file ${path} has mode ${mode.toString(8)}; it must not be readable by group or others (chmod 600 ${path})`);
   }
-  return Identity.fromPem(readFileSync(path, 'utf8'), path);
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (isPermissionError(err)) throw permissionError(path, 'read', dirname(path), err);
+    throw err;
+  }
+  return Identity.fromPem(pem, path);
 }

@@ -1,21 +1,23 @@
 import { z } from 'zod';
-import { canonicalDecode, canonicalEncode } from './canonical.js';
+import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
+import { canonicalEncode } from './canonical.js';
+import { weakPointReason } from './ed25519-points.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
+import { RECEIPT_BODY_LIMITS, RECEIPT_ENVELOPE_LIMITS } from './wire-limits.js';
+import { byteString, bytesOf as bytes } from './wire-types.js';
 
 /** A delivery receipt signed by the receiver (docs/wire-format.md §8). */
 export const RECEIPT_FORMAT = 'edge-agent/receipt/1';
 /** The receipt of a version-3 batch (§12.10): also names the data hash, the CID and the durability. */
 export const RECEIPT_FORMAT_V2 = 'edge-agent/receipt/2';
 
-const byteString = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a byte string');
-const bytes = (n: number) => byteString.refine((b) => b.length === n, `must be ${n} bytes`);
 const uint = z.number().int().nonnegative().refine(Number.isSafeInteger, 'must be a safe integer');
 
 const receiptBodySchema = z
   .object({
     fmt: z.literal(RECEIPT_FORMAT),
-    rcv: bytes(32),
+    rcv: bytes(32).refine((k) => weakPointReason(k) === undefined, 'must be a usable Ed25519 public key (not of small order, canonically encoded)'),
     dev: bytes(32),
     seq: uint,
     hash: bytes(32),
@@ -54,11 +56,20 @@ export interface ReceiptExpectation {
   batchHash: Uint8Array;
 }
 
-/** Checks that a receipt is signed by the expected receiver and speaks of exactly this batch. */
+function decode(bytes: Uint8Array, what: string, limits: CborLimits): unknown {
+  try {
+    return decodeBounded(bytes, limits).value;
+  } catch (err) {
+    if (err instanceof CborLimitError) throw new Error(`${what}: ${err.message} (byte ${err.offset})`);
+    throw err;
+  }
+}
+
+/** Checks that a receipt is signed by the expected receiver and speaks of exactly this batch (§8), decoded under hard limits. */
 export function verifyReceipt(envelope: Uint8Array, expect: ReceiptExpectation): ReceiptBody {
-  const env = receiptEnvelopeSchema.safeParse(canonicalDecode(envelope, 'receipt'));
+  const env = receiptEnvelopeSchema.safeParse(decode(envelope, 'receipt', RECEIPT_ENVELOPE_LIMITS));
   if (!env.success) throw new Error(`receipt envelope: ${env.error.issues[0]!.path.join('.')} ${env.error.issues[0]!.message}`);
-  const decoded = canonicalDecode(env.data.body, 'receipt body');
+  const decoded = decode(env.data.body, 'receipt body', RECEIPT_BODY_LIMITS);
   // Dispatch on fmt, so a broken receipt of either version gets that version's precise message.
   const isV2 = typeof decoded === 'object' && decoded !== null && (decoded as { fmt?: unknown }).fmt === RECEIPT_FORMAT_V2;
   const body = (isV2 ? receiptV2BodySchema : receiptBodySchema).safeParse(decoded);

@@ -1,32 +1,43 @@
 import { z } from 'zod';
 import { canonicalEncode } from './canonical.js';
+import { MAX_OUTPUTS } from './wire-limits.js';
+import { bytes32, finite, int, text, uint } from './wire-types.js';
 
 /**
  * Verdicts in a batch body (docs/wire-format.md §4.4): what a model said about a window of
  * readings, bound to the sha256 of the model file through the body's model table `m`.
  */
 
-const byteString = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a byte string');
-const int = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer');
-const uint = int.refine((n) => n >= 0, 'must not be negative');
-const finite = z.number().refine(Number.isFinite, 'must be finite');
+const OUTPUT_NAME = /^[a-z_][a-z0-9_]{0,22}$/;
+
+/**
+ * §4.4 `o`: output name → finite number, at least one. Checked on the object as decoded and kept
+ * as it is: z.record rebuilds the object by assignment, which silently drops an output named
+ * `__proto__` (a name the pattern allows), and the leaf would no longer match the signed bytes.
+ */
+const outputsSchema = z.custom<Record<string, number>>((o) => {
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || o instanceof Uint8Array) return false;
+  const names = Object.keys(o);
+  if (names.length === 0 || names.length > MAX_OUTPUTS) return false;
+  return names.every((k) => OUTPUT_NAME.test(k) && typeof (o as Record<string, unknown>)[k] === 'number' && Number.isFinite((o as Record<string, number>)[k]));
+}, `must map 1-${MAX_OUTPUTS} output names of 1-23 characters [a-z_][a-z0-9_]* to finite numbers`);
 
 export const modelRefSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a model id'),
-    h: byteString.refine((b) => b.length === 32, 'must be 32 bytes'),
+    h: bytes32,
   })
   .strict();
 
 export const verdictSchema = z
   .object({
     i: uint,
-    k: z.string().min(1).max(256),
+    k: text(1, 256),
     m: uint,
     r: uint.optional(),
     w: int,
     t: int,
-    o: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,22}$/, 'output names are 1-23 lowercase characters'), finite).refine((o) => Object.keys(o).length > 0, 'needs at least one output'),
+    o: outputsSchema,
     s: finite.refine((s) => s >= 0 && s <= 1, 'must be in [0, 1]').optional(),
     v: finite,
     th: finite,

@@ -1,5 +1,6 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { StoredVerdict } from '../identity/verdict-format.js';
+import { connectSideClient } from '../util/side-client.js';
 import { alertMessage } from './alert-message.js';
 import type { Logger } from '../log.js';
 
@@ -36,15 +37,7 @@ export class AlertPublisher {
   ) {}
 
   async start(): Promise<void> {
-    const mqtt = await import('mqtt');
-    this.client = mqtt.connect(this.opts.url, {
-      clientId: this.opts.clientId,
-      protocolVersion: 5,
-      clean: true,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      ...this.opts.connect,
-    });
+    this.client = await connectSideClient(this.opts.url, this.opts.clientId, this.opts.connect);
     this.client.on('connect', () => this.log.info({ url: this.opts.url, prefix: this.opts.topicPrefix }, 'alert publisher connected'));
     this.client.on('error', (err) => this.log.warn({ err, url: this.opts.url }, 'alert publisher: broker error; retrying'));
   }

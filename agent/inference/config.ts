@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidTopicFilter } from '../util/topic-filter.js';
+import { didKeySchema } from '../identity/did-key-schema.js';
 
 const modelId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a model id of the manifest');
 
@@ -30,7 +31,7 @@ export const inferenceSchema = z.strictObject({
   /** Directory holding manifest.json; default: the models shipped with edge-agent. */
   models_dir: z.string().min(1).optional(),
   /** did:key of the model publisher: when set, manifest.json must carry its signature (manifest.json.sig). */
-  publisher_key: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an ed25519 did:key (did:key:z6Mk...)').optional(),
+  publisher_key: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an ed25519 did:key (did:key:z6Mk...)').pipe(didKeySchema).optional(),
   bindings: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'binding ids are lowercase letters, digits, - and _'), bindingSchema),
   /**
    * Committed readings waiting for inference beyond this are not scored (counted as
@@ -39,6 +40,8 @@ export const inferenceSchema = z.strictObject({
    * ingest and fall behind (measured: 200,000 QoS 1 readings at full speed held 100,000 here).
    */
   max_queue: z.number().int().min(100).max(10_000_000).default(20_000),
+  /** A binding that has matched no sensor after this many readings is warned about (log, status, /healthz). */
+  unmatched_warn_after: z.number().int().min(1).max(100_000_000).default(1000),
   /** How often each series' state (warm-up, calibration, window) is saved, so a restart resumes it. */
   state_save_interval_s: z.number().int().min(1).max(86_400).default(60),
   /** Alert changes are also published here, for Node-RED or Home Assistant. */

@@ -5,6 +5,8 @@ export interface AlertRule {
   off: number;
   on_count: number;
   off_count: number;
+  /** What clearing is judged on, when not the value that raises (e.g. raise on "score", clear on "surprise"). */
+  clear_output?: string | undefined;
 }
 
 export interface AlertState {
@@ -14,14 +16,15 @@ export interface AlertState {
 
 /**
  * Raises after `on_count` consecutive values past `on`, clears after `off_count` consecutive
- * values back past `off`, so one noisy reading neither raises nor clears an alert.
+ * values back past `off`, so one noisy reading neither raises nor clears an alert. With
+ * `clearValue` (rule.clear_output), clearing is judged on that value instead.
  */
-export function stepAlert(rule: AlertRule, state: AlertState, value: number): { alert: boolean; changed: boolean } {
+export function stepAlert(rule: AlertRule, state: AlertState, value: number, clearValue: number = value): { alert: boolean; changed: boolean } {
   const above = rule.direction === 'above';
   const towardAlert = state.alert
     ? above
-      ? value < rule.off
-      : value > rule.off
+      ? clearValue < rule.off
+      : clearValue > rule.off
     : above
       ? value >= rule.on
       : value <= rule.on;

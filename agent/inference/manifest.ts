@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -12,6 +12,8 @@ export const MANIFEST_FORMAT = 'edge-agent/models/1';
 export const MANIFEST_FILE = 'manifest.json';
 /** Detached Ed25519 signature of manifest.json's exact bytes by the model publisher (64 bytes, base64). */
 export const MANIFEST_SIGNATURE_FILE = 'manifest.json.sig';
+/** manifest.json is a few KiB; anything past this is refused before it is parsed. */
+const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The models shipped with the package (`models/` at the package root). */
 export const SHIPPED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../models');
@@ -22,16 +24,42 @@ const positive = finite.refine((n) => n > 0, 'must be > 0');
 const normalisationSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fixed'), mean: z.array(finite).min(1), std: z.array(positive).min(1) }),
   z.strictObject({ type: z.literal('warmup'), warmup: z.number().int().min(2), min_std: positive }),
+  // Statistics that keep learning for the series' life (online-baseline.ts, README §1b).
+  z.strictObject({
+    type: z.literal('online'),
+    warmup: z.number().int().min(1),
+    halflife: positive,
+    robust_clip: positive,
+    min_std: positive,
+    daily_bins: z.number().int().min(0).max(96),
+    bin_halflife: positive,
+    bin_min: z.number().int().min(1),
+    seasonal_ratio: finite.refine((n) => n >= 0, 'must be >= 0'),
+  }),
 ]);
 
 const scoreSchema = z.strictObject({
   output: z.string().min(1),
   ewma_halflife: finite.refine((n) => n >= 0, 'must be >= 0').default(0),
-  calibration: z.strictObject({
-    type: z.literal('warmup-quantile'),
-    quantile: finite.refine((q) => q > 0 && q < 1, 'must be in (0, 1)'),
-    factor: positive,
-  }),
+  calibration: z.discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('warmup-quantile'),
+      quantile: finite.refine((q) => q > 0 && q < 1, 'must be in (0, 1)'),
+      factor: positive,
+    }),
+    // onset-score.ts, README §5b: a tail probability against the series' own running distribution.
+    z.strictObject({
+      type: z.literal('onset-tail'),
+      decades: positive,
+      peak_window: z.number().int().min(1).max(10_000),
+      range_margin: finite.refine((n) => n >= 0, 'must be >= 0'),
+      range_after: z.number().int().min(0).default(0),
+      range_score: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
+      stuck_min_run: z.number().int().min(0),
+      stuck_factor: finite.refine((n) => n >= 0, 'must be >= 0'),
+      stuck_score: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
+    }),
+  ]),
 });
 
 const alertSchema = z.strictObject({
@@ -41,6 +69,7 @@ const alertSchema = z.strictObject({
   off: finite,
   on_count: z.number().int().min(1),
   off_count: z.number().int().min(1),
+  clear_output: z.string().min(1).optional(),
 });
 
 const modelEntrySchema = z
@@ -80,13 +109,17 @@ const modelEntrySchema = z
     } else if (m.normalisation.warmup < m.input.window) {
       issue(['normalisation', 'warmup'], `must be at least the window (${m.input.window}) so calibration has a full window`);
     }
+    if (m.normalisation.type === 'online' && m.input.features.length !== 1) issue(['normalisation', 'type'], '"online" is implemented for single-channel models only');
     if (m.task === 'anomaly') {
       if (!m.score) issue(['score'], 'anomaly models need a score section');
       else if (!outputs.has(m.score.output)) issue(['score', 'output'], `"${m.score.output}" is not one of the outputs`);
-      if (m.score && m.normalisation.type !== 'warmup') issue(['normalisation', 'type'], 'anomaly scores are calibrated during warm-up: use "warmup"');
+      if (m.score?.calibration.type === 'warmup-quantile' && m.normalisation.type !== 'warmup') issue(['normalisation', 'type'], 'calibration "warmup-quantile" is made during warm-up: use normalisation "warmup"');
+      if (m.score?.calibration.type === 'onset-tail' && m.normalisation.type !== 'online') issue(['normalisation', 'type'], 'calibration "onset-tail" needs normalisation "online"');
     }
-    const alertables = new Set([...outputs, ...(m.score ? ['score'] : [])]);
-    if (!alertables.has(m.alert.output)) issue(['alert', 'output'], `"${m.alert.output}" is neither "score" nor an output`);
+    const onsetTail = m.score?.calibration.type === 'onset-tail';
+    const alertables = new Set([...outputs, ...(m.score ? ['score'] : []), ...(onsetTail ? ['surprise'] : [])]);
+    if (!alertables.has(m.alert.output)) issue(['alert', 'output'], `"${m.alert.output}" is neither "score"${onsetTail ? ', "surprise"' : ''} nor an output`);
+    if (m.alert.clear_output !== undefined && !alertables.has(m.alert.clear_output)) issue(['alert', 'clear_output'], `"${m.alert.clear_output}" is neither "score"${onsetTail ? ', "surprise"' : ''} nor an output`);
     if (m.alert.direction === 'above' && m.alert.off > m.alert.on) issue(['alert', 'off'], 'must be <= on for direction "above"');
     if (m.alert.direction === 'below' && m.alert.off < m.alert.on) issue(['alert', 'off'], 'must be >= on for direction "below"');
   });
@@ -125,6 +158,8 @@ export function loadManifest(dir: string, opts: { publisherKey?: Uint8Array } = 
   const path = join(dir, MANIFEST_FILE);
   let raw: unknown;
   try {
+    // A manifest lists a few models; one far larger is not one (and JSON.parse has no limits).
+    if (statSync(path).size > MAX_MANIFEST_BYTES) throw new AgentError('MODEL_INVALID', `${path}: larger than ${MAX_MANIFEST_BYTES} bytes; not a model manifest`);
     const bytes = readFileSync(path);
     if (opts.publisherKey) checkManifestSignature(dir, bytes, opts.publisherKey);
     raw = JSON.parse(bytes.toString('utf8'));

@@ -1,6 +1,8 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
 import type { ModelEntry } from './manifest.js';
+import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
+import { onsetScore, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
 
@@ -39,6 +41,8 @@ export interface SavedKeyState {
   ewma: number | null;
   q: number;
   alert: AlertState;
+  /** Normalisation "online" only: the baseline, the onset score's memory, the last W raw values. */
+  online?: { baseline: BaselineState; onset: OnsetState; raw: number[] };
 }
 
 /** Per-key state: normalisation, the last W normalised rows, calibration, smoothing, hysteresis. */
@@ -56,6 +60,7 @@ interface KeyState {
   calibration: number[];
   q: number;
   alert: AlertState;
+  online?: { baseline: BaselineState; onset: OnsetState; raw: Float64Array };
 }
 
 interface Job {
@@ -66,6 +71,10 @@ interface Job {
   windowStart: number;
   rowIndex: number;
   ref?: number;
+  /** Normalisation "online": what the baseline said about the row (plain fields: no object per reading). */
+  seasonalZ?: number;
+  outOfRange?: boolean;
+  stuck?: boolean;
 }
 
 /**
@@ -80,7 +89,10 @@ export class ModelRunner {
   private readonly w: number;
   private readonly f: number;
   private readonly warmup: number | undefined;
+  private readonly online: { params: OnlineParams; events: EventParams; onset: OnsetParams } | undefined;
   private buf = new Float32Array(0);
+  private readonly obs: Observation = { scale: 0, mean: 0, seasonalZ: 0, outOfRange: false, stuck: false };
+  private readonly onset: OnsetResult = { score: 0, surprise: 0 };
   private jobs: Job[] = [];
 
   constructor(
@@ -94,6 +106,17 @@ export class ModelRunner {
     if (n.type === 'warmup') {
       this.warmup = options.warmup ?? n.warmup;
       if (this.warmup < this.w) throw new Error(`model ${this.entry.id}: warmup ${this.warmup} is shorter than the window ${this.w}`);
+    } else if (n.type === 'online') {
+      const warmup = options.warmup ?? n.warmup;
+      if (warmup < this.w) throw new Error(`model ${this.entry.id}: warmup ${warmup} is shorter than the window ${this.w}`);
+      const c = this.entry.score?.calibration;
+      if (c?.type !== 'onset-tail') throw new Error(`model ${this.entry.id}: normalisation "online" needs calibration "onset-tail"`);
+      this.warmup = warmup;
+      this.online = {
+        params: { ...n, warmup },
+        events: { range_margin: c.range_margin, range_after: c.range_after, stuck_min_run: c.stuck_min_run, stuck_factor: c.stuck_factor },
+        onset: c,
+      };
     } else if (options.warmup !== undefined) {
       throw new Error(`model ${this.entry.id} uses fixed normalisation: a warmup does not apply`);
     }
@@ -101,6 +124,21 @@ export class ModelRunner {
 
   get keyCount(): number {
     return this.keys.size;
+  }
+
+  /** Rows a key needs before its first verdict (0 for fixed normalisation). */
+  get warmupRows(): number {
+    return this.warmup ?? 0;
+  }
+
+  /** The keys (series) with state. */
+  keyNames(): string[] {
+    return [...this.keys.keys()];
+  }
+
+  /** Forgets a key's state: its next row starts a fresh baseline and warm-up. Returns whether it had state. */
+  resetKey(key: string): boolean {
+    return this.keys.delete(key);
   }
 
   /** Each key's state as JSON-safe data, to persist across restarts (bound to the model's sha256 by the caller). */
@@ -120,6 +158,7 @@ export class ModelRunner {
         ewma: s.ewma.current ?? null,
         q: s.q,
         alert: { ...s.alert },
+        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: { recent: [...s.online.onset.recent], at: s.online.onset.at ?? 0 }, raw: [...s.online.raw] } } : {}),
       });
     }
     return out;
@@ -142,6 +181,15 @@ export class ModelRunner {
     ) {
       throw new Error(`saved state of key ${key} does not fit model ${this.entry.id} (window ${this.w}, ${this.f} features)`);
     }
+    let online: KeyState['online'];
+    if (this.online) {
+      const o = saved.online;
+      const problem = o ? baselineProblem(o.baseline, this.online.params) : 'no online baseline';
+      if (problem || !o || !okLen(o.raw, this.w) || !Array.isArray(o.onset?.recent) || !o.onset.recent.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+        throw new Error(`saved state of key ${key} does not fit model ${this.entry.id}: ${problem ?? 'raw window or onset memory malformed'}`);
+      }
+      online = { baseline: structuredClone(o.baseline), onset: { recent: o.onset.recent.slice(0, this.online.onset.peak_window), at: Number.isInteger(o.onset.at) ? o.onset.at! % this.online.onset.peak_window : 0 }, raw: Float64Array.from(o.raw) };
+    }
     this.keys.set(key, {
       rows: saved.rows,
       warm: saved.warm,
@@ -156,6 +204,7 @@ export class ModelRunner {
       calibration: [],
       q: saved.q,
       alert: { alert: saved.alert.alert, streak: saved.alert.streak },
+      ...(online ? { online } : {}),
     });
   }
 
@@ -183,10 +232,11 @@ export class ModelRunner {
     let s = this.keys.get(key);
     if (!s) {
       const fixed = this.entry.normalisation.type === 'fixed' ? this.entry.normalisation : undefined;
+      const online = this.online;
       s = {
         rows: 0,
-        warm: fixed ? null : [],
-        warmTs: fixed ? null : [],
+        warm: fixed || online ? null : [],
+        warmTs: fixed || online ? null : [],
         mean: Float64Array.from(fixed?.mean ?? new Array<number>(this.f).fill(0)),
         std: Float64Array.from(fixed?.std ?? new Array<number>(this.f).fill(1)),
         ring: new Float32Array(this.w * this.f),
@@ -198,6 +248,7 @@ export class ModelRunner {
         q: 1,
         alert: { alert: false, streak: 0 },
       };
+      if (online) s.online = { baseline: newBaseline(online.params), onset: { recent: [] }, raw: new Float64Array(this.w) };
       this.keys.set(key, s);
     }
     return s;
@@ -208,6 +259,7 @@ export class ModelRunner {
     if (row.values.length !== this.f) throw new Error(`model ${this.entry.id}, key ${row.key}: expected ${this.f} values, got ${row.values.length}`);
     this.stats.rows++;
     const s = this.stateOf(row.key);
+    if (s.online) return this.acceptOnline(s, row, rowIndex, windows);
     if (s.warm && s.warmTs) {
       s.warm.push([...row.values]);
       s.warmTs.push(row.ts);
@@ -219,6 +271,31 @@ export class ModelRunner {
     const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex };
     if (row.ref !== undefined) job.ref = row.ref;
     return this.schedule(job, windows, (slot) => this.copyWindow(s, slot));
+  }
+
+  /**
+   * Normalisation "online": the baseline measures the row (before learning from it), and the
+   * window of the last W raw values is normalised by that same baseline, so the model sees how
+   * the recent readings sit against the series' running normal.
+   */
+  private acceptOnline(s: KeyState, row: Row, rowIndex: number, windows: number): number {
+    const o = s.online!;
+    const x = row.values[0]!;
+    const obs = observe(o.baseline, this.online!.params, this.online!.events, x, row.ts, this.obs);
+    o.raw[s.rows % this.w] = x;
+    if (s.rows === 0) s.firstTs = row.ts;
+    s.ringTs[s.rows % this.w] = row.ts;
+    s.rows++;
+    if (s.rows <= this.warmup!) return windows;
+    const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex, seasonalZ: obs.seasonalZ, outOfRange: obs.outOfRange, stuck: obs.stuck };
+    if (row.ref !== undefined) job.ref = row.ref;
+    const clip = this.entry.clip;
+    return this.schedule(job, windows, (slot) => {
+      for (let i = 0; i < this.w; i++) {
+        const z = (o.raw[(s.rows - this.w + i) % this.w]! - obs.mean) / obs.scale;
+        slot[i] = z > clip ? clip : z < -clip ? -clip : z;
+      }
+    });
   }
 
   /** Freezes the key's normalisation from its warm-up rows and schedules the calibration windows. */
@@ -311,7 +388,7 @@ export class ModelRunner {
     const score = this.entry.score;
     if (job.kind !== 'verdict') {
       if (score && finite) s.calibration.push(s.ewma.push(values[score.output]!));
-      if (job.kind === 'calibrated' && score) {
+      if (job.kind === 'calibrated' && score?.calibration.type === 'warmup-quantile') {
         const errors = s.calibration.length > 0 ? s.calibration : [0];
         s.q = Math.max(quantile(errors, score.calibration.quantile) * score.calibration.factor, 1e-12);
         s.calibration = [];
@@ -324,10 +401,17 @@ export class ModelRunner {
       return null;
     }
     let scoreValue: number | undefined;
-    if (score) scoreValue = scoreOf(s.ewma.push(values[score.output]!), s.q);
+    let surprise: number | undefined;
+    if (score && s.online && job.seasonalZ !== undefined) {
+      const r = onsetScore(this.online!.onset, s.online.onset, values[score.output]!, job as Required<Pick<Job, 'seasonalZ' | 'outOfRange' | 'stuck'>>, this.onset);
+      scoreValue = r.score;
+      surprise = r.surprise;
+    }
+    else if (score) scoreValue = scoreOf(s.ewma.push(values[score.output]!), s.q);
     const rule = this.entry.alert;
-    const value = rule.output === 'score' ? scoreValue! : values[rule.output]!;
-    const { alert, changed } = stepAlert(rule, s.alert, value);
+    const pick = (name: string) => (name === 'score' ? scoreValue! : name === 'surprise' ? surprise! : values[name]!);
+    const value = pick(rule.output);
+    const { alert, changed } = stepAlert(rule, s.alert, value, rule.clear_output === undefined ? value : pick(rule.clear_output));
     const v: Verdict = {
       key: job.key,
       ts: job.ts,

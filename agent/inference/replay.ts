@@ -1,4 +1,5 @@
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, readSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify';
@@ -33,6 +34,12 @@ export interface ReplaySummary {
   verdicts: number;
   alertsRaised: number;
   seconds: number;
+  /** Rows a series needs before its first verdict. */
+  warmupRows: number;
+  /** Series (keys) that ended before their warm-up was over: they got no verdict at all. */
+  shorterThanWarmup: string[];
+  /** What the operator should know about this run (e.g. a file shorter than the warm-up). */
+  warnings: string[];
 }
 
 /** The header's delimiter: whichever of , ; TAB splits it into the most columns. */
@@ -75,11 +82,14 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
     throw new AgentError('MODEL_INVALID', `model ${modelId} takes ${entry.input.features.length} features; the default replay needs a single-channel model`);
   }
   let totalBytes: number;
+  let inputStat: Stats;
   try {
-    totalBytes = statSync(opts.input).size;
+    inputStat = statSync(opts.input);
+    totalBytes = inputStat.size;
   } catch (err) {
     throw new AgentError('REPLAY_INPUT', `--input ${opts.input}: ${(err as Error).message}`, { exitCode: 2 });
   }
+  refuseSameFile(opts.input, opts.output, inputStat);
   const delimiter = sniffDelimiter(opts.input);
   const runner = await openModel(opts.modelsDir, modelId, opts.warmup === undefined ? {} : { warmup: opts.warmup });
   const progress = opts.progress?.(totalBytes);
@@ -97,7 +107,10 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
     }),
   );
   const out = stringify({ delimiter });
-  const sink = createWriteStream(opts.output);
+  // Written beside the output and renamed at the end: a failed run never leaves a truncated or
+  // empty file under the output's name (rename within one directory is atomic on POSIX).
+  const temp = join(dirname(resolve(opts.output)), `.${basename(opts.output)}.${process.pid}.partial`);
+  const sink = createWriteStream(temp, { flags: 'wx' });
   out.pipe(sink);
 
   const anomaly = entry.task === 'anomaly';
@@ -110,6 +123,7 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
   let verdicts = 0;
   let alertsRaised = 0;
   let chunk: { cells: string[]; row: Row }[] = [];
+  const rowsPerKey = new Map<string, number>();
 
   const flush = async () => {
     if (chunk.length === 0) return;
@@ -152,7 +166,9 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
         return n;
       });
       const ts = tsIdx >= 0 ? parseTimestamp(cells[tsIdx]!, line, 'timestamp') : rows;
-      chunk.push({ cells, row: { key: assetIdx >= 0 ? cells[assetIdx]! : '', ts, values } });
+      const key = assetIdx >= 0 ? cells[assetIdx]! : '';
+      rowsPerKey.set(key, (rowsPerKey.get(key) ?? 0) + 1);
+      chunk.push({ cells, row: { key, ts, values } });
       rows++;
       if (chunk.length >= CHUNK_ROWS) await flush();
     }
@@ -162,6 +178,7 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
     input.destroy();
     out.end();
     await once(sink, 'close').catch(() => undefined);
+    rmSync(temp, { force: true });
     await runner.close();
     if (err instanceof AgentError) throw err;
     // csv-parse errors name the line already (e.g. a row with the wrong number of columns).
@@ -169,7 +186,14 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
   }
   out.end();
   await once(sink, 'close');
+  renameSync(temp, opts.output);
   progress?.finish(`${rows} rows, ${alertsRaised} alerts`);
+  const shorterThanWarmup = [...rowsPerKey].filter(([, n]) => n < runner.warmupRows).map(([k]) => k);
+  const warnings: string[] = [];
+  if (shorterThanWarmup.length > 0) {
+    const what = assetIdx >= 0 ? `${shorterThanWarmup.length} of ${rowsPerKey.size} assets (${shorterThanWarmup.slice(0, 5).join(', ')}${shorterThanWarmup.length > 5 ? ', ...' : ''}) have` : `the file has only ${rows} rows,`;
+    warnings.push(`${opts.input}: ${what} fewer than the ${runner.warmupRows}-row warm-up of model ${modelId}: no verdicts for them (score 0, alert 0); give it a longer file or --warmup`);
+  }
   const summary: ReplaySummary = {
     model: modelId,
     modelSha256: entry.sha256,
@@ -178,14 +202,31 @@ export async function replayCsv(opts: ReplayOptions): Promise<ReplaySummary> {
     verdicts,
     alertsRaised,
     seconds: (performance.now() - started) / 1000,
+    warmupRows: runner.warmupRows,
+    shorterThanWarmup,
+    warnings,
   };
   await runner.close();
   return summary;
 }
 
-/** Cells added to a row: the outputs, the calibrated score (0 while warming up), the alert state. */
+/** Refuses an output that is the input itself (same path, or another name of the same file). */
+function refuseSameFile(input: string, output: string, inputStat: Stats): void {
+  let same = resolve(input) === resolve(output);
+  if (!same) {
+    try {
+      const o = statSync(output);
+      same = o.ino === inputStat.ino && o.dev === inputStat.dev;
+    } catch {
+      // No output file yet: it cannot be the input.
+    }
+  }
+  if (same) throw new AgentError('USAGE', `--output ${output} is the input file: replay would overwrite what it reads; choose another output path`, { exitCode: 2 });
+}
+
+/** Cells added to a row: the outputs, the calibrated score (0 while warming up), the alert (1 while raised, else 0). */
 function outputCells(v: Verdict | null, outputs: string[], anomaly: boolean): string[] {
-  if (!v) return [...outputs.map(() => ''), ...(anomaly ? ['0'] : []), ''];
+  if (!v) return [...outputs.map(() => ''), ...(anomaly ? ['0'] : []), '0'];
   return [...outputs.map((o) => fmt(v.outputs[o]!)), ...(anomaly ? [fmt(v.score!)] : []), v.alert ? '1' : '0'];
 }
 

@@ -6,6 +6,8 @@ import type { ModelRunner, Row } from './model-runner.js';
 /** One configured binding with its runner and the state of row assembly. */
 export class Binding {
   readonly series = new Set<string>();
+  /** Whether any reading has matched this binding since start (or since its restored state). */
+  matchedAny = false;
   /** Multivariate: the latest value of each channel, and which have news since the last row. */
   private readonly latest: Float64Array;
   private readonly fresh: boolean[];
@@ -39,6 +41,7 @@ export class Binding {
    * channel has had a new reading since the last row, from each channel's latest value.
    */
   rowOf(r: StoredReading): Row | 'unscored' | undefined {
+    this.matchedAny = true;
     if (!this.multivariate) {
       if (!this.series.has(r.sensor)) {
         if (this.series.size >= this.cfg.max_series) return 'unscored';

@@ -1,6 +1,7 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { StoredVerdict } from '../identity/verdict-format.js';
 import { alertMessage } from '../inference/alert-message.js';
+import { connectSideClient } from '../util/side-client.js';
 import type { Logger } from '../log.js';
 import type { StoredReading } from '../types.js';
 
@@ -70,15 +71,8 @@ export class HomeAssistant {
   }
 
   async start(): Promise<void> {
-    const mqtt = await import('mqtt');
-    this.client = mqtt.connect(this.opts.url, {
-      clientId: this.opts.clientId,
-      protocolVersion: 5,
-      clean: true,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      ...this.opts.connect,
-      // The broker says `offline` for us when we die or lose the link (MQTT 5 §3.1.2.5).
+    // The broker says `offline` for us when we die or lose the link (MQTT 5 §3.1.2.5).
+    this.client = await connectSideClient(this.opts.url, this.opts.clientId, this.opts.connect, {
       will: { topic: this.availabilityTopic, payload: Buffer.from('offline'), qos: 1, retain: true },
     });
     this.client.on('connect', () => {

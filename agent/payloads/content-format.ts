@@ -1,5 +1,6 @@
-import { decode } from 'cborg';
+import { CborLimitError, decodeBounded, type CborLimits } from '../identity/bounded-cbor.js';
 import { parsePayload, type ParseContext, type ParseResult } from './parse.js';
+import { MAX_PACK_RECORDS } from './types.js';
 import { parseSenmlPack } from './senml.js';
 
 /** CoAP Content-Format ids we accept (IANA CoAP Content-Formats registry; RFC 8428 §12.3). */
@@ -16,13 +17,26 @@ function reject(reason: string): ParseResult {
   return { readings: [], rejections: [{ reason }] };
 }
 
+/** A pack is an array of records, each a map of scalars (RFC 8428 §6): limits checked while decoding, before anything is built. */
+const SENML_CBOR_LIMITS: CborLimits = {
+  maxBytes: 16 * 1024 * 1024,
+  maxDepth: 2,
+  maxTextBytes: 4096,
+  maxByteStringBytes: 64 * 1024,
+  maxLength: 64,
+  lengthByPath: { '': MAX_PACK_RECORDS },
+  maxItems: MAX_PACK_RECORDS * 16,
+  deterministic: false,
+};
+
 /** SenML CBOR (RFC 8428 §6): an array of maps keyed by the integer labels (or text, for extensions). */
 export function parseSenmlCbor(payload: Uint8Array, ctx: ParseContext): ParseResult {
   let value: unknown;
   try {
-    value = decode(payload, { useMaps: true, rejectDuplicateMapKeys: true, allowUndefined: false, tags: [] });
+    value = decodeBounded(payload, SENML_CBOR_LIMITS).value;
   } catch (err) {
-    return reject(`not valid CBOR (${(err as Error).message.replace(/^CBOR decode error: /, '')})`);
+    if (!(err instanceof CborLimitError)) throw err;
+    return reject(`not valid CBOR, or beyond the limits of a SenML pack (${err.message})`);
   }
   if (!Array.isArray(value)) return reject('SenML CBOR pack is not an array');
   const pack = value.map((rec) => {

@@ -1,7 +1,7 @@
 import { parseDeviceObject, type FieldMapping } from './device-json.js';
 import { parseSenmlPack } from './senml.js';
 import { parseBareNumber, parseJsonObject } from './simple.js';
-import { MAX_SENSOR_ID, type ParseContext, type ParseResult } from './types.js';
+import { MAX_PACK_RECORDS, MAX_SENSOR_ID, type ParseContext, type ParseResult } from './types.js';
 
 export type { ParseContext, ParseResult, Rejection } from './types.js';
 export type { FieldMapping } from './device-json.js';
@@ -29,6 +29,10 @@ export function parsePayload(payload: Uint8Array, ctx: ParseContext, fields?: Fi
     const r = parseBareNumber(text, ctx);
     return typeof r === 'string' ? reject(r) : { readings: [r], rejections: [] };
   }
+  // JSON.parse has no limits: count the containers first (an over-count, braces in strings included),
+  // so that a payload of a million empty objects is one cheap refusal, not a million objects.
+  // A pack of MAX_PACK_RECORDS records is that many objects plus its array.
+  if (countContainers(text, MAX_PACK_RECORDS + 2) > MAX_PACK_RECORDS + 1) return reject(`more than ${MAX_PACK_RECORDS} records (JSON objects and arrays) in one payload`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -44,6 +48,15 @@ export function parsePayload(payload: Uint8Array, ctx: ParseContext, fields?: Fi
     return typeof r === 'string' ? reject(r) : { readings: [r], rejections: [] };
   }
   return reject('not JSON, SenML or a number');
+}
+
+function countContainers(text: string, stopAt: number): number {
+  let n = 0;
+  for (let i = 0; i < text.length && n < stopAt; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b || c === 0x5b) n++;
+  }
+  return n;
 }
 
 function reject(reason: string): ParseResult {

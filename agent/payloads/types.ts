@@ -22,6 +22,8 @@ export interface ParseResult {
 
 export const MAX_SENSOR_ID = 256;
 export const MAX_UNIT = 32;
+/** Records in one SenML pack (and JSON objects/arrays in one payload): a payload past it is refused before it is parsed. */
+export const MAX_PACK_RECORDS = 10_000;
 // RFC 8428 §4.5.1: names start with a letter or digit; then letters, digits and - : . / _
 const SENML_NAME = /^[A-Za-z0-9][-:./_A-Za-z0-9]*$/;
 

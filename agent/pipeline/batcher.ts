@@ -2,6 +2,7 @@ import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { AnyBatch } from '../identity/batch-any.js';
+import { batchEncoder } from './batch-encoder.js';
 
 export interface BatcherOptions {
   maxReadings: number;
@@ -76,13 +77,16 @@ export class Batcher {
         }
         if (this.holding) this.log.info({ pending }, 'uplink caught up: cutting batches again');
         this.holding = false;
-        const batch = this.store.cutBatch(this.identity, this.opts.maxReadings, {
-          bootCounter: this.opts.bootCounter,
-          clockSynced: this.opts.clockSynced(),
-          now: Date.now(),
-          ...(this.opts.format ? { format: this.opts.format } : {}),
-          ...(this.opts.sealTo ? { sealTo: this.opts.sealTo } : {}),
-        });
+        const batch = this.store.cutBatch(
+          this.opts.maxReadings,
+          batchEncoder(this.identity, {
+            bootCounter: this.opts.bootCounter,
+            clockSynced: this.opts.clockSynced(),
+            now: Date.now(),
+            ...(this.opts.format ? { format: this.opts.format } : {}),
+            ...(this.opts.sealTo ? { sealTo: this.opts.sealTo } : {}),
+          }),
+        );
         if (!batch) {
           this.waiting = 0;
           this.oldestAtMono = undefined;

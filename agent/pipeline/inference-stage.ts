@@ -15,6 +15,8 @@ import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
 import { InferenceStateStore } from '../store/inference-state-store.js';
 import { VerdictStore } from '../store/verdict-store.js';
+import { EventStore } from '../store/event-store.js';
+import { relearnMatches, RelearnStore } from '../store/relearn-store.js';
 import type { StoredReading } from '../types.js';
 
 /** What the score stage reports to whoever observes it (health/metrics.ts implements it); it never calls health itself. */
@@ -25,6 +27,21 @@ export interface ScoreObserver {
 
 /** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
 const PASS_READINGS = 16_384;
+/** How often pending `models relearn` requests are looked for while running. */
+const RELEARN_POLL_MS = 1000;
+/** Sensor ids kept to name in the "binding matched no sensor" warning. */
+const SEEN_SENSORS_SHOWN = 10;
+
+export function unmatchedText(id: string, u: UnmatchedBinding): string {
+  return `inference binding ${id} has matched no sensor after ${u.after} readings (filters: ${u.filters.join(', ')}); sensors that arrived: ${u.seen.join(', ')}; check inference.bindings.${id}`;
+}
+
+/** A binding that has matched no sensor after `after` readings, with sensor ids that did arrive. */
+export interface UnmatchedBinding {
+  after: number;
+  filters: string[];
+  seen: string[];
+}
 
 export interface InferenceStats {
   queued: number;
@@ -39,6 +56,8 @@ export interface InferenceStats {
   windows: number;
   bindings: Record<string, { model: string; series: number }>;
   disabled: Record<string, { model: string; reason: string }>;
+  unmatched?: Record<string, UnmatchedBinding>;
+  relearned?: number;
 }
 
 const MODEL_FILE_PROBLEMS = new Set(['MODEL_TAMPERED', 'MODEL_INVALID', 'MODEL_NOT_FOUND']);
@@ -81,8 +100,15 @@ export class InferenceStage {
   /** Bindings whose model could not be trusted or loaded, with the reason. */
   disabled: Record<string, { model: string; reason: string }> = {};
   private saveTimer: NodeJS.Timeout | undefined;
+  private relearnTimer: NodeJS.Timeout | undefined;
   private readonly router: Router;
   private readonly verdictStore: VerdictStore;
+  private readonly relearnStore: RelearnStore;
+  private readonly events: EventStore;
+  private readingsSeen = 0;
+  private readonly seenSensors = new Set<string>();
+  private readonly unmatched: Record<string, UnmatchedBinding> = {};
+  private relearned = 0;
   readonly stats: Omit<InferenceStats, 'queued' | 'bindings' | 'inferenceMs' | 'windows' | 'disabled'> = {
     scored: 0,
     verdicts: 0,
@@ -106,6 +132,8 @@ export class InferenceStage {
   ) {
     this.router = new Router(bindings);
     this.verdictStore = new VerdictStore(db, bootCounter);
+    this.relearnStore = new RelearnStore(db);
+    this.events = new EventStore(db, bootCounter);
   }
 
   /** Loads and checks every bound model (sha256, graph, binding shape) and restores saved series state. */
@@ -178,12 +206,15 @@ export class InferenceStage {
     const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
     stage.disabled = disabled;
     stage.restoreState();
+    stage.applyRelearn();
     return stage;
   }
 
   start(): void {
     this.saveTimer = setInterval(() => this.saveState(), this.cfg.state_save_interval_s * 1000);
     this.saveTimer.unref();
+    this.relearnTimer = setInterval(() => this.applyRelearn(), RELEARN_POLL_MS);
+    this.relearnTimer.unref();
     this.log.info(
       { bindings: this.bindings.map((b) => ({ id: b.id, model: b.runner.entry.id, sha256: b.runner.entry.sha256.slice(0, 16) })), disabled: Object.keys(this.disabled) },
       'inference running',
@@ -215,6 +246,7 @@ export class InferenceStage {
   private async pass(readings: StoredReading[]): Promise<void> {
     const started = performance.now();
     const { rows, unscored } = this.router.route(readings);
+    this.watchUnmatched(readings);
     const fresh: Verdict[] = [];
     for (const [binding, n] of unscored) {
       this.stats.unscored += n;
@@ -268,7 +300,68 @@ export class InferenceStage {
       windows += b.runner.stats.windows;
       bindings[b.id] = { model: b.runner.entry.id, series: b.runner.keyCount };
     }
-    return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings, disabled: this.disabled };
+    return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings, disabled: this.disabled, unmatched: { ...this.unmatched }, relearned: this.relearned };
+  }
+
+  /** Operator-facing warnings, one line per binding that has matched no sensor. */
+  warnings(): string[] {
+    return Object.entries(this.unmatched).map(([id, u]) => unmatchedText(id, u));
+  }
+
+  /**
+   * Warns once per binding that has matched no sensor after `unmatched_warn_after` readings (a
+   * filter with a typo scores nothing and would otherwise say nothing), naming sensors that did
+   * arrive; the warning goes away once the binding matches.
+   */
+  private watchUnmatched(readings: readonly StoredReading[]): void {
+    const limit = this.cfg.unmatched_warn_after;
+    const waiting = this.bindings.filter((b) => !b.matchedAny);
+    for (const b of this.bindings) if (b.matchedAny && this.unmatched[b.id]) delete this.unmatched[b.id];
+    if (waiting.length === 0 || waiting.every((b) => this.unmatched[b.id])) return;
+    this.readingsSeen += readings.length;
+    for (const r of readings) {
+      if (this.seenSensors.size >= SEEN_SENSORS_SHOWN) break;
+      this.seenSensors.add(r.sensor);
+    }
+    if (this.readingsSeen < limit) return;
+    for (const b of waiting) {
+      if (this.unmatched[b.id]) continue;
+      const filters = b.cfg.sensors ?? Object.values(b.cfg.channels ?? {});
+      const seen = [...this.seenSensors];
+      this.unmatched[b.id] = { after: this.readingsSeen, filters, seen };
+      this.log.warn({ binding: b.id, model: b.runner.entry.id, filters, seen }, unmatchedText(b.id, this.unmatched[b.id]!));
+    }
+  }
+
+  /**
+   * Applies pending `models relearn` requests: each matching series forgets its state (in memory
+   * and saved) and starts a fresh baseline with its next reading; each is recorded as an event
+   * `model.relearn` that goes upstream in the next batch.
+   */
+  private applyRelearn(): void {
+    try {
+      for (const req of this.relearnStore.pending()) {
+        let matched = 0;
+        this.relearnStore.atomically(() => {
+          for (const b of this.bindings) {
+            for (const key of b.runner.keyNames()) {
+              if (!relearnMatches(req, key)) continue;
+              b.runner.resetKey(key);
+              this.relearnStore.forgetState(b.id, key);
+              this.events.record({ kind: 'model.relearn', key, detail: { binding: b.id, model: b.runner.entry.id, request: req.id, selector: req.selector } });
+              matched++;
+            }
+          }
+          this.relearnStore.markDone(req.id, matched);
+        });
+        this.relearned += matched;
+        const what = req.selector === 'all' ? 'all series' : `${req.selector} ${req.target}`;
+        if (matched > 0) this.log.info({ request: req.id, series: matched }, `relearn: ${what}: ${matched} series start a fresh baseline`);
+        else this.log.warn({ request: req.id }, `relearn: ${what} matches no series any binding has seen; nothing to relearn`);
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'could not apply relearn requests; retrying');
+    }
   }
 
   /**
@@ -280,6 +373,7 @@ export class InferenceStage {
     this.stopped = true;
     this.stopDeadline = Date.now() + timeoutMs;
     if (this.saveTimer) clearInterval(this.saveTimer);
+    if (this.relearnTimer) clearInterval(this.relearnTimer);
     await this.running;
     if (this.queuedCount > 0) this.log.warn({ readings: this.queuedCount }, 'stopping with readings not yet scored; they are stored and delivered unscored');
     this.saveState();

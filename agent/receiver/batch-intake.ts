@@ -1,7 +1,10 @@
 import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
+import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
+import type { Logger } from '../log.js';
+import type { ReceiverBackend } from './backend.js';
 
 /**
  * What every receiver front end (HTTP, MQTT bridge) does with an envelope: verify it whatever its
@@ -29,4 +32,67 @@ export class BatchIntake {
     const h = batch.v3.header;
     return signReceipt(this.identity, fields, { dh: h.dh, ...(h.ch ? { ch: h.ch } : {}), cid: batchCidText(batch.envelope), dur: this.durability });
   }
+}
+
+/** HTTP status of each refusal (docs/wire-format.md §7). */
+export const REJECT_STATUS: Readonly<Record<string, number>> = {
+  'malformed': 400,
+  'bad-signature': 403,
+  'seq-conflict': 409,
+  'chain-broken': 409,
+  'too-large': 413,
+  'unsupported-media-type': 415,
+  'bad-count': 422,
+  'duplicate-reading-id': 422,
+  'duplicate-verdict-id': 422,
+  'bad-time-range': 422,
+  'bad-merkle-root': 422,
+  // §12.9 (version 3): 422 for a data hash or attestation that does not match; 400 for a batch sealed to another key.
+  'bad-data-hash': 422,
+  'bad-attestation': 422,
+  'undecryptable': 400,
+};
+
+export type IntakeAnswer =
+  | { kind: 'stored'; status: 200; reply: { status: 'accepted' | 'duplicate'; device: string; seq: number; hash: string; receipt: string } }
+  /** `verified` is false when §6.1 failed: nothing in the batch can be trusted to address an answer (§7.1). */
+  | { kind: 'rejected'; status: number; verified: boolean; reply: { status: 'rejected'; reason: string; detail: string } & Record<string, unknown> };
+
+/**
+ * One envelope in, one answer out: verify (§6.1), store and chain-check (§6.2), sign the receipt
+ * (§8). The public boundary shared by `POST /v1/batches` and the MQTT bridge; it never throws for
+ * anything a client sent (a store failure does throw: the caller answers 500 / withholds the PUBACK).
+ */
+export function createBatchIntake(store: ReceiverBackend, identity: Identity, log: Logger, durability: 'disk' | 'quorum' = 'disk'): (envelope: Uint8Array, receivedAt: number) => Promise<IntakeAnswer> {
+  const intake = new BatchIntake(identity, durability);
+  return async (envelope, receivedAt) => {
+    let batch: AnyBatch;
+    try {
+      batch = intake.verify(envelope);
+    } catch (err) {
+      if (!(err instanceof BatchVerificationError)) throw err;
+      store.countRejection(err.reason);
+      log.warn({ ...err.claimed, reason: err.reason, detail: err.message }, 'batch rejected');
+      return { kind: 'rejected', status: REJECT_STATUS[err.reason] ?? 422, verified: false, reply: { status: 'rejected', reason: err.reason, detail: err.message, ...err.claimed } };
+    }
+    const { seq } = batch.body;
+    const result = await store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
+    if (result.kind === 'conflict') {
+      store.countRejection(result.reason);
+      log.warn({ device: result.device, seq, reason: result.reason, detail: result.detail }, 'batch rejected');
+      return {
+        kind: 'rejected',
+        status: REJECT_STATUS[result.reason]!,
+        verified: true,
+        reply: { status: 'rejected', reason: result.reason, detail: result.detail, device: result.device, seq, hash: hex(batch.hash) },
+      };
+    }
+    if (result.kind === 'accepted' && result.gapBefore) log.info({ device: result.device, seq }, 'batch accepted with a gap before it');
+    log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
+    return {
+      kind: 'stored',
+      status: 200,
+      reply: { status: result.kind, device: result.device, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64') },
+    };
+  };
 }

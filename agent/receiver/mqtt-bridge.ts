@@ -1,13 +1,10 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describeTlsError, type TlsOptions } from '../util/tls.js';
-import type { AnyBatch } from '../identity/batch-any.js';
-import { BatchVerificationError, hex } from '../identity/batch-format.js';
-import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';
+import { createBatchIntake } from './batch-intake.js';
 import type { ReceiverBackend } from './backend.js';
-import { BatchIntake } from './batch-intake.js';
 
 export interface MqttBridgeOptions {
   url: string;
@@ -40,43 +37,26 @@ export interface MqttBridge {
  */
 export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBackend, identity: Identity, log: Logger): Promise<MqttBridge> {
   let client: MqttClient | undefined;
+  const intake = createBatchIntake(store, identity, log, opts.durability ?? 'disk');
   const reply = (device: string, body: Record<string, unknown>) => {
     client?.publish(topicFor(opts.replyTopic, device), JSON.stringify(body), { qos: 1, properties: { contentType: 'application/json' } }, (err) => {
       if (err) log.warn({ err: err.message, device, seq: body.seq }, 'could not publish the reply; the agent resends and gets it then');
     });
   };
 
-  const intake = new BatchIntake(identity, opts.durability ?? 'disk');
   const handle = async (topic: string, payload: Buffer): Promise<void> => {
     if (payload.length > opts.maxBodyBytes) {
       store.countRejection('too-large');
       log.warn({ topic, bytes: payload.length, limit: opts.maxBodyBytes }, 'batch rejected: too large');
       return;
     }
-    const receivedAt = Date.now();
-    let batch: AnyBatch;
-    try {
-      batch = intake.verify(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
-    } catch (err) {
-      if (!(err instanceof BatchVerificationError)) throw err;
-      store.countRejection(err.reason);
-      log.warn({ topic, reason: err.reason, detail: err.message }, 'batch rejected (no reply: an unverified batch names nobody)');
-      return;
-    }
-    const { seq, dev } = batch.body;
-    const signer = deviceIdFromPublicKey(dev);
+    const answer = await intake(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), Date.now());
+    // §7.1: a batch that fails §6.1 gets no answer (an unverified batch names nobody).
+    if (answer.kind === 'rejected' && !answer.verified) return;
+    const signer = answer.reply.device as string;
     const named = topic.split('/').find((level) => level.startsWith('did:key:'));
-    if (named !== undefined && named !== signer) log.warn({ topic, signer, seq }, 'topic names another device than the signature; the signature wins');
-    const result = await store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
-    if (result.kind === 'conflict') {
-      store.countRejection(result.reason);
-      log.warn({ device: signer, seq, reason: result.reason, detail: result.detail }, 'batch rejected');
-      reply(signer, { status: 'rejected', reason: result.reason, detail: result.detail, device: signer, seq, hash: hex(batch.hash) });
-      return;
-    }
-    if (result.kind === 'accepted' && result.gapBefore) log.info({ device: signer, seq }, 'batch accepted with a gap before it');
-    log.debug({ device: signer, seq, status: result.kind, via: 'mqtt' }, 'batch received');
-    reply(signer, { status: result.kind, device: signer, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64') });
+    if (named !== undefined && named !== signer) log.warn({ topic, signer, seq: answer.reply.seq }, 'topic names another device than the signature; the signature wins');
+    reply(signer, answer.reply);
   };
 
   const options: IClientOptions = {
@@ -88,11 +68,14 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBa
     properties: { sessionExpiryInterval: 7 * 24 * 3600, maximumPacketSize: opts.maxBodyBytes + 64 * 1024 },
     ...(opts.url.startsWith('mqtts://') ? (opts.tls ?? {}) : {}),
     customHandleAcks: (topic, payload, _packet, done) => {
-      handle(topic, payload).then(() => done(0), (err: unknown) => {
-        // Not stored: no PUBACK, so the broker redelivers after the reconnect.
-        log.error({ err, topic }, 'could not store a batch; dropping the connection so the broker redelivers');
-        client?.stream.destroy();
-      });
+      handle(topic, payload).then(
+        () => done(0),
+        (err: unknown) => {
+          // Not stored: no PUBACK, so the broker redelivers after the reconnect.
+          log.error({ err, topic }, 'could not store a batch; dropping the connection so the broker redelivers');
+          client?.stream.destroy();
+        },
+      );
     },
   };
   client = mqtt.connect(opts.url, options);

@@ -6,6 +6,11 @@
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
+  /** Clients currently tracked (bounded by maxKeys): what the receiver holds in memory for rate limiting. */
+  get trackedClients(): number {
+    return this.buckets.size;
+  }
+
   constructor(
     private readonly ratePerS: number,
     private readonly burst: number,

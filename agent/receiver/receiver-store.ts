@@ -130,6 +130,8 @@ export function openReceiverDatabase(path: string): ReceiverDb {
   return db;
 }
 
+const REJECTION_FLUSH_MS = 1000;
+
 export type ConflictReason = 'seq-conflict' | 'chain-broken';
 
 export type IngestResult =
@@ -246,6 +248,8 @@ function statements(db: ReceiverDb) {
 
 export class ReceiverStore {
   private readonly q: ReturnType<typeof statements>;
+  private readonly pendingRejections = new Map<string, number>();
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: ReceiverDb) {
     this.q = statements(db);
@@ -282,11 +286,34 @@ export class ReceiverStore {
     return run.immediate();
   }
 
+  /**
+   * Counted in memory and written at most once a second (and at stats and close): a durable write
+   * per refused request would let any client make the receiver fsync as fast as it can send.
+   */
   countRejection(reason: string): void {
-    this.q.count.run('rejected', reason);
+    this.pendingRejections.set(reason, (this.pendingRejections.get(reason) ?? 0) + 1);
+    this.flushTimer ??= setTimeout(() => {
+      try {
+        this.flushRejections();
+      } catch {
+        // Kept pending: stats() and close() retry the write and throw to a caller that reports it (HTTP 500, the log).
+      }
+    }, REJECTION_FLUSH_MS).unref();
+  }
+
+  private flushRejections(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pendingRejections.size === 0 || !this.db.open) return;
+    const pending = [...this.pendingRejections];
+    this.db.transaction(() => {
+      for (const [reason, n] of pending) this.q.countBy.run('rejected', reason, n);
+    })();
+    this.pendingRejections.clear();
   }
 
   stats(): ReceiverStats {
+    this.flushRejections();
     const totals = this.q.totals.get()!;
     const byReason: Record<string, number> = {};
     let rejected = 0;
@@ -339,6 +366,7 @@ export class ReceiverStore {
   }
 
   close(): void {
+    this.flushRejections();
     if (this.db.open) this.db.close();
   }
 }

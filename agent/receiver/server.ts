@@ -3,19 +3,18 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchVerificationError, hex } from '../identity/batch-format.js';
-import { canonicalDecode } from '../identity/canonical.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
-import type { AnyBatch } from '../identity/batch-any.js';
-import { BatchIntake } from './batch-intake.js';
+import { createBatchIntake, REJECT_STATUS } from './batch-intake.js';
 import type { Logger } from '../log.js';
+import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
 import { BackendUnavailableError, type ReceiverBackend } from './backend.js';
 
-export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** The envelope limit of wire-format.md §6.3; a larger POST gets 413. */
+export const DEFAULT_MAX_BODY_BYTES = MAX_ENVELOPE_BYTES;
 /** Batches per second per source address (token bucket); a gateway draining a backlog at this pace moves 50,000 readings/s. */
 export const DEFAULT_RATE_PER_S = 50;
 export const DEFAULT_RATE_BURST = 100;
@@ -47,16 +46,6 @@ export interface RunningReceiver {
   close(): Promise<void>;
 }
 
-const REJECT_STATUS: Record<string, number> = {
-  'malformed': 400,
-  // wire-format.md §12.9: sealed to a key this receiver does not hold.
-  'undecryptable': 400,
-  'bad-signature': 403,
-  'too-large': 413,
-  'unsupported-media-type': 415,
-  'seq-conflict': 409,
-  'chain-broken': 409,
-};
 const ACCEPTED_TYPES = new Set(['application/cbor', 'application/octet-stream']);
 
 /** Loads DIR/receiver.key, or creates it (mode 0600) on first start. */
@@ -84,10 +73,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-/** Reads the body up to `limit` bytes; undefined when it is larger (reading stops there). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+/** A refused body is still read (and discarded) for at most this long, and this many bytes, before the answer (§7). */
+export const DRAIN_MAX_MS = 5000;
+export const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads the body up to `limit` bytes; `undefined` when it is larger. A larger body is read to its
+ * end and discarded (bounded by DRAIN_MAX_MS and DRAIN_MAX_BYTES), so a client that writes its
+ * whole request before reading the answer gets the 413 instead of EPIPE (§7).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<{ body?: Buffer; drained: boolean }> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(undefined);
+  if (Number.isFinite(declared) && declared > limit) return drain(req).then((drained) => ({ drained }));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -95,13 +92,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        req.pause();
-        resolve(undefined);
+        chunks.length = 0;
+        void drain(req).then((drained) => resolve({ drained }), reject);
       } else chunks.push(chunk);
     };
     const onEnd = () => {
       cleanup();
-      resolve(Buffer.concat(chunks));
+      resolve({ body: Buffer.concat(chunks), drained: true });
     };
     const onError = (err: Error) => {
       cleanup();
@@ -118,19 +115,43 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   });
 }
 
-/** What an unverified batch claims to be, for log lines only: never trusted for anything else. */
-function claimed(envelope: Uint8Array): Record<string, unknown> {
-  try {
-    const env = canonicalDecode(envelope, 'envelope') as { body?: unknown };
-    if (!(env.body instanceof Uint8Array)) return {};
-    const body = canonicalDecode(env.body, 'body') as { dev?: unknown; seq?: unknown };
-    const out: Record<string, unknown> = {};
-    if (body.dev instanceof Uint8Array && body.dev.length === 32) out.claimed_device = deviceIdFromPublicKey(body.dev);
-    if (typeof body.seq === 'number') out.claimed_seq = body.seq;
-    return out;
-  } catch {
-    return {};
-  }
+/** Discards the rest of a request body; false when it did not end within the drain bounds. */
+function drain(req: IncomingMessage): Promise<boolean> {
+  if (req.readableEnded) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let size = 0;
+    const finish = (ended: boolean) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onEnd);
+      if (!ended) req.pause();
+      resolve(ended);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > DRAIN_MAX_BYTES) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const timer = setTimeout(() => finish(false), DRAIN_MAX_MS);
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onEnd);
+    req.resume();
+  });
+}
+
+/** `?after=N` of GET /v1/devices/DID/events: events after id N (0 when absent or not a number). */
+function eventsAfter(url: string | undefined): number {
+  const after = Number(new URL(url ?? '/', 'http://receiver').searchParams.get('after') ?? 0);
+  return Number.isSafeInteger(after) && after > 0 ? after : 0;
+}
+
+/** A `from`/`to` query parameter: ms since the epoch; undefined when absent or not a whole number. */
+function timeParam(text: string | null): number | undefined {
+  if (text === null || text === '') return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 export async function startReceiver(opts: ReceiverOptions): Promise<RunningReceiver> {
@@ -138,10 +159,11 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const identity = opts.backend?.identity ?? loadOrCreateReceiverKey(opts.dataDir);
-  const durability = opts.backend?.durability ?? 'disk';
-  const intake = new BatchIntake(identity, durability);
   writeFileSync(join(opts.dataDir, RECEIVER_PUB_FILE), `${identity.deviceId}\n`);
   const store: ReceiverBackend = opts.backend?.store ?? new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
+  const durability = opts.backend?.durability ?? 'disk';
+
+  const intake = createBatchIntake(store, identity, log, durability);
 
   const reject = (res: ServerResponse, r: Rejection): void => {
     store.countRejection(r.reason);
@@ -149,12 +171,9 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     sendJson(res, REJECT_STATUS[r.reason] ?? 422, { status: 'rejected', reason: r.reason, detail: r.detail, ...r.context });
   };
 
-  /**
-   * Answers before (all of) the body is read. Without keep-alive node sends `Connection: close`
-   * and destroys the socket once the answer is flushed, so the rest of the body is never read.
-   */
-  const rejectEarly = (res: ServerResponse, r: Rejection): void => {
-    res.shouldKeepAlive = false;
+  /** Answers once the body is read and discarded; a body past the drain bounds gets the answer and the connection closed. */
+  const rejectAfterDrain = async (req: IncomingMessage, res: ServerResponse, r: Rejection, drained?: boolean): Promise<void> => {
+    if (!(drained ?? (await drain(req)))) res.shouldKeepAlive = false;
     reject(res, r);
   };
 
@@ -179,31 +198,12 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     }
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (!ACCEPTED_TYPES.has(type)) {
-      return rejectEarly(res, new Rejection('unsupported-media-type', `content type must be application/cbor or application/octet-stream, not "${type}"`));
+      return rejectAfterDrain(req, res, new Rejection('unsupported-media-type', `content type must be application/cbor or application/octet-stream, not "${type}"`));
     }
-    const body = await readBody(req, maxBody);
-    if (body === undefined) return rejectEarly(res, new Rejection('too-large', `body larger than ${maxBody} bytes`));
-    const receivedAt = Date.now();
-    const envelope = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    let batch: AnyBatch;
-    try {
-      batch = intake.verify(envelope);
-    } catch (err) {
-      if (err instanceof BatchVerificationError) return reject(res, new Rejection(err.reason, err.message, claimed(envelope)));
-      throw err;
-    }
-    const { seq, dev } = batch.body;
-    const result = await store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
-    if (result.kind === 'conflict') return reject(res, new Rejection(result.reason, result.detail, { device: result.device, seq }));
-    if (result.kind === 'accepted' && result.gapBefore) log.info({ device: result.device, seq }, 'batch accepted with a gap before it');
-    log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
-    sendJson(res, 200, {
-      status: result.kind,
-      device: result.device,
-      seq,
-      hash: hex(batch.hash),
-      receipt: Buffer.from(result.receipt).toString('base64'),
-    });
+    const { body, drained } = await readBody(req, maxBody);
+    if (body === undefined) return rejectAfterDrain(req, res, new Rejection('too-large', `body larger than ${maxBody} bytes`), drained);
+    const answer = await intake(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), Date.now());
+    sendJson(res, answer.status, answer.reply);
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -231,12 +231,12 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
         }
         const q = new URL(req.url ?? '/', 'http://receiver').searchParams;
         const list = await (m[2] === 'alerts'
-          ? store.alertChanges(device)
-          : m[2] === 'events'
-            ? store.deviceEvents(device, eventsAfter(req.url))
-            : m[2] === 'availability'
-              ? store.availability(device, timeParam(q.get('from')), timeParam(q.get('to')) ?? Date.now())
-              : store.deviceBatches(device));
+            ? store.alertChanges(device)
+            : m[2] === 'events'
+              ? store.deviceEvents(device, eventsAfter(req.url))
+              : m[2] === 'availability'
+                ? store.availability(device, timeParam(q.get('from')), timeParam(q.get('to')) ?? Date.now())
+                : store.deviceBatches(device));
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -313,17 +313,4 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       server.closeIdleConnections();
     }));
   return { url, port, publicKey: identity.publicKey, close };
-}
-
-/** `?after=N` of GET /v1/devices/DID/events: events after id N (0 when absent or not a number). */
-function eventsAfter(url: string | undefined): number {
-  const after = Number(new URL(url ?? '/', 'http://receiver').searchParams.get('after') ?? 0);
-  return Number.isSafeInteger(after) && after > 0 ? after : 0;
-}
-
-/** A `from`/`to` query parameter: ms since the epoch; undefined when absent or not a whole number. */
-function timeParam(text: string | null): number | undefined {
-  if (text === null || text === '') return undefined;
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : undefined;
 }

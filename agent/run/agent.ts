@@ -139,7 +139,7 @@ export class Agent {
     let db: Db | undefined;
     try {
       db = openDatabase(dbPath);
-      bindDevice(db, this.identity.deviceId, dbPath);
+      bindDevice(db, this.identity.deviceId, dbPath, loaded.resolvePath(config.device.key_file));
       this.bootCounter = nextBootCounter(db);
     } catch (err) {
       db?.close();
@@ -211,6 +211,7 @@ export class Agent {
 
     // Sources hand their readings to ingest, which checks them and hands them to commit.
     const ingest = new IngestStage(this.writer);
+    const sourceEvents = new EventStore(this.db, this.bootCounter);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
         id,
@@ -219,6 +220,7 @@ export class Agent {
         log: log.child({ source: id }),
         resolvePath: loaded.resolvePath,
         cursors: (prefix) => readCursors(this.db, id, prefix),
+        events: sourceEvents,
       }),
     );
     const forwarder = this.forwarder;
@@ -276,6 +278,9 @@ export class Agent {
       try {
         await s.start();
       } catch (err) {
+        // A source whose config cannot work (its listen port taken) fails the start: an agent
+        // without that input is not what the operator configured (issue 12).
+        if (err instanceof AgentError && err.exitCode === 2) throw err;
         // One broken source must not stop the others (or the delivery of what is already stored).
         this.log.error({ err, source: s.id }, 'source failed to start; the others keep running');
       }
@@ -329,6 +334,8 @@ export class Agent {
     });
     this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.inference.start();
+    const stage = this.inference;
+    this.state.inferenceWarnings = () => stage.warnings();
     await this.alertPublisher?.start();
   }
 

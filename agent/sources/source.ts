@@ -1,6 +1,7 @@
 import type { ClockStatus } from '../clock/clock-status.js';
 import type { Logger } from '../log.js';
 import type { ReadingSink } from '../contracts/reading-sink.js';
+import type { AgentEventInput } from '../store/event-store.js';
 
 export interface SourceHealth {
   type: string;
@@ -26,6 +27,8 @@ export interface SourceContext {
   resolvePath(p: string): string;
   /** This source's committed stream positions (`Submission.cursors`) whose name starts with `prefix`. */
   cursors(prefix: string): Map<string, number>;
+  /** Events carried upstream in the next batch (store/event-store.ts), e.g. 'serial.session'. */
+  events?: { record(e: AgentEventInput): number };
 }
 
 /**

@@ -1,11 +1,11 @@
-import { buildAnyBatchV3, type AnyBatch } from '../identity/batch-any.js';
-import { buildBatch, ZERO_HASH, type BatchDrop } from '../identity/batch-format.js';
+import type { AnyBatch } from '../identity/batch-any.js';
+import { ZERO_HASH, type BatchDrop } from '../identity/batch-format.js';
 import { V3_LIMITS } from '../identity/batch-v3.js';
-import type { Identity } from '../identity/keys.js';
+import type { StoredVerdict } from '../identity/verdict-format.js';
 import type { StoredReading } from '../types.js';
 import type { Db } from './database.js';
 import { rowToReading } from './reading-store.js';
-import { markEventsBatched, unbatchedEvents } from './event-store.js';
+import { markEventsBatched, unbatchedEvents, type StoredEvent } from './event-store.js';
 import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from './verdict-store.js';
 
 export type BatchState = 'pending' | 'delivered' | 'rejected';
@@ -27,14 +27,20 @@ export interface BatchRow {
   last_error: string | null;
 }
 
-export interface CutOptions {
-  bootCounter: number;
-  clockSynced: boolean;
+/** The next batch of the chain as the store hands it to the batch stage, to encode and sign. */
+export interface UnsignedBatch {
+  seq: number;
+  prevHash: Uint8Array;
+  readings: StoredReading[];
+  verdicts: StoredVerdict[];
+  events: StoredEvent[];
+  drops: BatchDrop[];
+}
+
+/** What the batch stage gives `cutBatch`: the cut time and how to turn the contents into a signed batch (pipeline/batch-encoder.ts). */
+export interface BatchEncoder {
   now: number;
-  /** batch.format: 'auto' writes the lowest version that carries the batch; 3 always version 3. */
-  format?: 'auto' | 3;
-  /** uplink.encrypt_to: seal the data to this Ed25519 key (wire-format.md §12.6); implies version 3. */
-  sealTo?: Uint8Array;
+  encode(contents: UnsignedBatch): AnyBatch;
 }
 
 export interface UnbatchedSummary {
@@ -42,7 +48,7 @@ export interface UnbatchedSummary {
   oldestReceivedAt: number | null;
 }
 
-/** Cuts signed, chained batches from the readings buffer and tracks their delivery. */
+/** Hands the next batch's contents to the batch stage, records the signed batch, and tracks its delivery. */
 export class BatchStore {
   constructor(private readonly db: Db) {}
 
@@ -64,12 +70,11 @@ export class BatchStore {
 
   /**
    * Takes up to `maxReadings` unbatched readings and as many unbatched verdicts (and up to 1,000
-   * events), in acceptance order, signs them as the next batch of the chain and records it, all in
-   * one transaction: a crash leaves either no batch or a complete one whose contents are marked.
-   * The version is the lowest that carries the contents (docs/wire-format.md §12.12) unless
-   * `format` is 3; a batch of drops or events alone is version 3.
+   * events), in acceptance order, has the batch stage encode and sign them as the next batch of
+   * the chain (`encoder`), and records it, all in one transaction: a crash leaves either no batch
+   * or a complete one whose contents are marked.
    */
-  cutBatch(identity: Identity, maxReadings: number, header: CutOptions): AnyBatch | null {
+  cutBatch(maxReadings: number, encoder: BatchEncoder): AnyBatch | null {
     return this.db.transaction(() => {
       const rows = this.db
         .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?')
@@ -85,17 +90,8 @@ export class BatchStore {
       const last = this.lastBatch();
       const seq = last.seq + 1;
       if (drops.length > 0) this.db.prepare('DELETE FROM drops_unreported').run();
-      const head = { seq, prevHash: last.hash, bootCounter: header.bootCounter, clockSynced: header.clockSynced, createdMs: header.now };
-      const needsV3 =
-        header.format === 3 ||
-        header.sealTo !== undefined ||
-        events.length > 0 ||
-        (readings.length === 0 && verdicts.length === 0) ||
-        readings.some((r) => r.flags) ||
-        verdicts.some((v) => v.flags);
-      const batch: AnyBatch = needsV3
-        ? buildAnyBatchV3(identity, head, { readings, verdicts, events, drops }, header.sealTo ? { sealTo: header.sealTo } : {})
-        : { ...buildBatch(identity, { ...head, ...(drops.length > 0 ? { drops } : {}) }, readings, verdicts), version: verdicts.length > 0 || drops.length > 0 ? 2 : 1, events: [], sealed: false, opened: true };
+      const batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops });
+      const now = encoder.now;
       // A batch of verdicts only has no reading range: 0..0 marks no reading.
       const firstId = readings[0]?.id ?? 0;
       const lastId = readings[readings.length - 1]?.id ?? 0;
@@ -104,7 +100,7 @@ export class BatchStore {
           `INSERT INTO batches (seq, hash, prev_hash, envelope, reading_count, first_reading_id, last_reading_id, t0, t1, created_at, state)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
         )
-        .run(seq, batch.hash, last.hash, batch.envelope, readings.length, firstId, lastId, batch.body.t0, batch.body.t1, header.now);
+        .run(seq, batch.hash, last.hash, batch.envelope, readings.length, firstId, lastId, batch.body.t0, batch.body.t1, now);
       if (readings.length > 0) this.db.prepare('UPDATE readings SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
       if (verdicts.length > 0) {
         this.db.prepare('UPDATE verdicts SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, verdicts[0]!.id, verdicts[verdicts.length - 1]!.id);

@@ -1,5 +1,8 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
+import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 
@@ -13,6 +16,9 @@ export type Db = Database.Database;
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
   const readonly = options.readonly ?? false;
   if (readonly && !existsSync(path)) throw new AgentError('STORE_MISSING', `no store at ${path} yet: the agent has not run on this data dir (edge-agent run)`);
+  // SQLite would open a root-owned store "successfully" and fail at the first write as a readonly database.
+  const problem = permissionProblem(path, readonly);
+  if (problem) throw problem;
   let db: Db;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly });
@@ -26,6 +32,12 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
       db.pragma('foreign_keys = ON');
     }
   } catch (err) {
+    // SQLite says "unable to open database file" / "readonly database" where the file system said EACCES.
+    const code = (err as { code?: string }).code ?? '';
+    if (/CANTOPEN|READONLY|PERM|AUTH/.test(code) || isPermissionError(err)) {
+      const problem = permissionProblem(path, readonly);
+      if (problem) throw problem;
+    }
     throw new AgentError('STORE_CORRUPT', `cannot open store ${path}: ${(err as Error).message}`, { cause: err });
   }
   // Read-only users (status, verify) skip the check: it reads the whole file, and they may run beside the agent.
@@ -38,6 +50,19 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
   }
   migrate(db, path, readonly);
   return db;
+}
+
+/** A permission error when this user cannot read (or write) the store, its -wal/-shm or its directory. */
+function permissionProblem(path: string, readonly: boolean): AgentError | undefined {
+  const mode = readonly ? constants.R_OK : constants.R_OK | constants.W_OK;
+  for (const p of [dirname(path), path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      accessSync(p, p === dirname(path) ? mode | constants.X_OK : mode);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return permissionError(p, readonly ? 'read' : 'write', dirname(path), err);
+    }
+  }
+  return undefined;
 }
 
 function migrate(db: Db, path: string, readonly: boolean): void {

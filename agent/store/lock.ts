@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 
 export const LOCK_FILE = 'agent.lock';
@@ -36,6 +37,7 @@ export function acquireDataDirLock(dataDir: string): () => void {
         }
       };
     } catch (err) {
+      if (isPermissionError(err)) throw permissionError(path, 'write', dataDir, err);
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(readFileSync(path, 'utf8').trim());
       if (isLiveAgent(owner)) {

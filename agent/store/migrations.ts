@@ -182,6 +182,20 @@ export const MIGRATIONS: readonly string[] = [
     SELECT source, device || '/' || session || '/' || sensor, last_seq, updated_at FROM serial_progress;
   DROP TABLE serial_progress;
   `,
+  // 7 (models relearn): operator requests that series start a fresh baseline, written by
+  // `edge-agent models relearn` whether or not the agent runs; the inference stage applies
+  // pending ones (at start and about every second) and sets done_at with how many series matched.
+  `
+  CREATE TABLE relearn_requests (
+    id INTEGER PRIMARY KEY,
+    selector TEXT NOT NULL CHECK (selector IN ('sensor', 'asset', 'all')),
+    target TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    done_at INTEGER,
+    matched INTEGER
+  );
+  CREATE INDEX relearn_pending ON relearn_requests(id) WHERE done_at IS NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

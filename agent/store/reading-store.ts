@@ -119,6 +119,7 @@ export class ReadingStore {
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
     for (const c of sub.cursors ?? []) this.cursorPut.run(sub.source, c.stream, c.position, receivedAt);
+    for (const c of sub.counts ?? []) this.countIn(c.name, c.label, c.n);
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
     return { accepted, duplicates };

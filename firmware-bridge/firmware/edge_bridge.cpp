@@ -94,15 +94,19 @@ struct Reader {
 }  // namespace
 
 size_t encode_frame(const Frame& f, uint8_t* out) {
+  const uint8_t version = f.version ? f.version : PROTOCOL_VERSION;
+  if (version != 1 && version != 2) return 0;
+  const bool v2 = version == 2;
   uint8_t payload[MAX_PAYLOAD];
-  Writer w = {payload, 0, MAX_PAYLOAD - 4, true};
-  w.u8(PROTOCOL_VERSION);
+  Writer w = {payload, 0, max_payload(version) - 4, true};  // PROTOCOL.md §2.2: the crc must fit too
+  w.u8(version);
   w.u8(f.type);
   switch (f.type) {
     case HELLO:
       if (f.sensor_count < 1 || f.sensor_count > MAX_SENSORS) return 0;
       w.u32(f.session);
       for (int i = 0; i < 8; i++) w.u8(f.uid[i]);
+      if (v2) w.u32(f.uptime_ms);
       w.str8(f.firmware, 32);
       w.str8(f.fw_version, 16);
       w.u8(f.sensor_count);
@@ -115,6 +119,7 @@ size_t encode_frame(const Frame& f, uint8_t* out) {
       break;
     case READING:
       if (f.value_count < 1 || f.value_count > MAX_VALUES) return 0;
+      if (v2) w.u32(f.session);
       w.u8(f.sensor);
       w.u32(f.seq);
       w.u32(f.uptime_ms);
@@ -131,17 +136,30 @@ size_t encode_frame(const Frame& f, uint8_t* out) {
       w.str8(f.message, 64);
       break;
     case HEARTBEAT:
+      if (v2) w.u32(f.session);
       w.u32(f.uptime_ms);
       w.u16(f.buffered);
       break;
     case HELLO_REQUEST:
+      break;
+    case HELLO_ACK:
+      if (!v2 || f.state > HELLO_REFUSED) return 0;
+      w.u32(f.session);
+      w.u32(f.uptime_ms);
+      w.u8(f.state);
+      break;
+    case LOST:
+      if (!v2) return 0;
+      w.u32(f.session);
+      w.u8(f.sensor);
+      w.u32(f.seq);
       break;
     default:
       return 0;
   }
   if (!w.ok) return 0;
   uint32_t crc = crc32c(payload, w.n);
-  w.cap = MAX_PAYLOAD;
+  w.cap = max_payload(version);
   w.u32(crc);
   size_t n = cobs_encode(payload, w.n, out);
   out[n++] = 0;
@@ -151,14 +169,17 @@ size_t encode_frame(const Frame& f, uint8_t* out) {
 bool decode_payload(const uint8_t* p, size_t len, Frame& f) {
   if (len < 6) return false;
   uint32_t crc = (uint32_t)p[len - 4] | ((uint32_t)p[len - 3] << 8) | ((uint32_t)p[len - 2] << 16) | ((uint32_t)p[len - 1] << 24);
-  if (crc32c(p, len - 4) != crc || p[0] != PROTOCOL_VERSION) return false;
+  if (crc32c(p, len - 4) != crc || (p[0] != 1 && p[0] != 2) || len > max_payload(p[0])) return false;
   memset(&f, 0, sizeof f);
+  const bool v2 = p[0] == 2;
+  f.version = p[0];
   Reader r = {p + 2, len - 6, 0, true};
   f.type = (FrameType)p[1];
   switch (f.type) {
     case HELLO:
       f.session = r.u32();
       for (int i = 0; i < 8; i++) f.uid[i] = r.u8();
+      if (v2) f.uptime_ms = r.u32();
       r.str8(f.firmware, 32);
       r.str8(f.fw_version, 16);
       f.sensor_count = r.u8();
@@ -172,6 +193,7 @@ bool decode_payload(const uint8_t* p, size_t len, Frame& f) {
       }
       break;
     case READING:
+      if (v2) f.session = r.u32();
       f.sensor = r.u8();
       f.seq = r.u32();
       f.uptime_ms = r.u32();
@@ -189,34 +211,29 @@ bool decode_payload(const uint8_t* p, size_t len, Frame& f) {
       r.str8(f.message, 64);
       break;
     case HEARTBEAT:
+      if (v2) f.session = r.u32();
       f.uptime_ms = r.u32();
       f.buffered = r.u16();
       break;
     case HELLO_REQUEST:
       break;
+    case HELLO_ACK:
+      if (!v2) return false;
+      f.session = r.u32();
+      f.uptime_ms = r.u32();
+      f.state = r.u8();
+      if (f.state > HELLO_REFUSED) return false;
+      break;
+    case LOST:
+      if (!v2) return false;
+      f.session = r.u32();
+      f.sensor = r.u8();
+      f.seq = r.u32();
+      break;
     default:
       return false;
   }
   return r.ok && r.at == r.n;
-}
-
-bool FrameReader::feed(uint8_t b, Frame& out) {
-  if (b != 0) {
-    if (skipping_) return false;
-    if (len_ == sizeof buf_) { skipping_ = true; len_ = 0; bad_frames++; return false; }
-    buf_[len_++] = b;
-    return false;
-  }
-  bool got = false;
-  if (!skipping_ && len_ > 0) {
-    uint8_t payload[MAX_PAYLOAD];
-    int n = cobs_decode(buf_, len_, payload, sizeof payload);
-    got = n > 0 && decode_payload(payload, (size_t)n, out);
-    if (!got) bad_frames++;
-  }
-  skipping_ = false;
-  len_ = 0;
-  return got;
 }
 
 }  // namespace edge_bridge

@@ -1,4 +1,5 @@
-// edge_bridge: the device side of firmware-bridge/PROTOCOL.md, version 1.
+// edge_bridge: the device side of firmware-bridge/PROTOCOL.md, version 2 (the codec also reads
+// and writes version 1 frames, for the vector tests).
 // C++11, no heap, no STL, no exceptions: builds for AVR/ESP32 (Arduino) and for Linux (tests).
 #ifndef EDGE_BRIDGE_H
 #define EDGE_BRIDGE_H
@@ -8,18 +9,25 @@
 
 namespace edge_bridge {
 
-const uint8_t PROTOCOL_VERSION = 1;
-const size_t MAX_PAYLOAD = 256;                                   // PROTOCOL.md §2.2
-const size_t MAX_FRAME = MAX_PAYLOAD + MAX_PAYLOAD / 254 + 2 + 1; // COBS overhead + delimiter
+const uint8_t PROTOCOL_VERSION = 2;
+// PROTOCOL.md §2.2: the payload limit of each version; the others follow from it.
+const size_t MAX_PAYLOAD = 512;                  // version 2 (version 1: 256)
+const size_t MAX_PAYLOAD_V1 = 256;
+const size_t MAX_ENCODED = MAX_PAYLOAD + 1 + (MAX_PAYLOAD - 1) / 254;  // 515: COBS of 512 bytes
+const size_t MAX_FRAME = MAX_ENCODED + 1;                             // 516 with the 0x00
 const uint8_t MAX_SENSORS = 8;
 const uint8_t MAX_VALUES = 8;
 
-enum FrameType : uint8_t { HELLO = 1, READING = 2, ACK = 3, ERROR = 4, HEARTBEAT = 5, HELLO_REQUEST = 6 };
+enum FrameType : uint8_t { HELLO = 1, READING = 2, ACK = 3, ERROR = 4, HEARTBEAT = 5, HELLO_REQUEST = 6, HELLO_ACK = 7, LOST = 8 };
+enum HelloState : uint8_t { HELLO_NEW = 0, HELLO_KNOWN = 1, HELLO_REFUSED = 2 };  // PROTOCOL.md §3.7
+
+inline size_t max_payload(uint8_t version) { return version == 1 ? MAX_PAYLOAD_V1 : MAX_PAYLOAD; }
 
 uint32_t crc32c(const uint8_t* data, size_t len);
-// COBS encode into out (capacity >= len + len/254 + 1); returns the encoded length.
+// COBS encode into out (capacity >= len + 1 + len/254); returns the encoded length.
 size_t cobs_encode(const uint8_t* in, size_t len, uint8_t* out);
-// COBS decode; returns the decoded length, or -1 when the input is not valid COBS.
+// COBS decode (in == out is allowed: decoding in place); returns the decoded length, or -1 when
+// the input is not valid COBS.
 int cobs_decode(const uint8_t* in, size_t len, uint8_t* out, size_t cap);
 
 struct SensorInfo {
@@ -30,18 +38,19 @@ struct SensorInfo {
 };
 
 struct Frame {
+  uint8_t version;  // 1 or 2; 0 means PROTOCOL_VERSION
   FrameType type;
-  // HELLO
+  // HELLO (and the session of READING, ACK, HEARTBEAT, HELLO_ACK, LOST in version 2)
   uint32_t session;
   uint8_t uid[8];
   char firmware[33];
   char fw_version[17];
   uint8_t sensor_count;
   struct { uint8_t index; uint32_t period_ms; char id[33]; char unit[9]; } sensors[MAX_SENSORS];
-  // READING / ACK
+  // READING / ACK / LOST
   uint8_t sensor;
-  uint32_t seq;
-  uint32_t uptime_ms;
+  uint32_t seq;          // READING, ACK; LOST: through_seq
+  uint32_t uptime_ms;    // READING, HEARTBEAT, HELLO (version 2), HELLO_ACK (the echo)
   uint8_t value_count;
   float values[MAX_VALUES];
   // ERROR
@@ -49,6 +58,8 @@ struct Frame {
   char message[65];
   // HEARTBEAT
   uint16_t buffered;
+  // HELLO_ACK
+  uint8_t state;
 };
 
 // Builds the wire bytes (COBS frame and 0x00) of `f` into out (capacity MAX_FRAME); returns the length, 0 if invalid.
@@ -56,37 +67,63 @@ size_t encode_frame(const Frame& f, uint8_t* out);
 // Decodes one payload (after COBS). Returns false when the CRC, version, type or body is wrong.
 bool decode_payload(const uint8_t* p, size_t len, Frame& f);
 
-// Receives bytes and yields whole frames (resynchronising at 0x00).
+// Receives bytes and yields whole frames (resynchronising at 0x00). CAP bounds the frames it
+// takes (a device only receives the gateway's small frames: ACK, HELLO_ACK, HELLO_REQUEST).
+template <size_t CAP = MAX_ENCODED>
 class FrameReader {
  public:
   FrameReader() : len_(0), skipping_(false) {}
   // Feeds one byte; returns true when `out` holds a newly decoded frame.
-  bool feed(uint8_t b, Frame& out);
+  bool feed(uint8_t b, Frame& out) {
+    if (b != 0) {
+      if (skipping_) return false;
+      // PROTOCOL.md §2.2: one byte past CAP before a 0x00 is oversize; skip to the next 0x00.
+      if (len_ == CAP) { skipping_ = true; len_ = 0; oversize++; return false; }
+      buf_[len_++] = b;
+      return false;
+    }
+    bool got = false;
+    if (!skipping_ && len_ > 0) {
+      int n = cobs_decode(buf_, len_, buf_, CAP);  // in place: no second buffer
+      if (n >= 2 && (size_t)n > max_payload(buf_[0]) && (buf_[0] == 1 || buf_[0] == 2)) oversize++;
+      else if (n > 0 && decode_payload(buf_, (size_t)n, out)) got = true;
+      else bad_frames++;
+    }
+    skipping_ = false;
+    len_ = 0;
+    return got;
+  }
   uint32_t bad_frames = 0;
+  uint32_t oversize = 0;
+
  private:
-  uint8_t buf_[MAX_FRAME];
+  uint8_t buf_[CAP];
   size_t len_;
   bool skipping_;
 };
 
 typedef void (*WriteFn)(const uint8_t* data, size_t len, void* ctx);
 
-// The device role: HELLO, readings kept in a ring buffer until ACKed, resends (PROTOCOL.md §4).
+// The device role (PROTOCOL.md §4): HELLO until a HELLO_ACK accepts the session, readings kept in
+// a ring buffer until ACKed and resent, LOST for what an overflow overwrote.
 template <size_t RING>
 class Bridge {
  public:
   Bridge(WriteFn write, void* ctx, uint32_t session, const uint8_t uid[8], const char* firmware, const char* version,
          const SensorInfo* sensors, uint8_t sensor_count)
       : write_(write), ctx_(ctx), session_(session), firmware_(firmware), version_(version), sensors_(sensors),
-        sensor_count_(sensor_count), head_(0), count_(0), last_ack_ms_(0), last_send_ms_(0), overflow_reported_(false) {
+        sensor_count_(sensor_count), head_(0), count_(0), last_ack_ms_(0), last_send_ms_(0), last_hello_ms_(0),
+        hello_uptime_(0), lost_sent_ms_(0), lost_pending_(0), accepted_(false), refused_(false) {
     for (int i = 0; i < 8; i++) uid_[i] = uid[i];
-    for (int i = 0; i < MAX_SENSORS; i++) next_seq_[i] = 0;
+    for (int i = 0; i < MAX_SENSORS; i++) { next_seq_[i] = 0; lost_through_[i] = 0; }
   }
 
+  // Sends HELLO (§3.1). Until a HELLO_ACK accepts the session, readings are only buffered (§4.1).
   void hello(uint32_t now_ms) {
     Frame f = Frame();
     f.type = HELLO;
     f.session = session_;
+    f.uptime_ms = now_ms;
     for (int i = 0; i < 8; i++) f.uid[i] = uid_[i];
     copy(f.firmware, firmware_, 32);
     copy(f.fw_version, version_, 16);
@@ -97,61 +134,106 @@ class Bridge {
       copy(f.sensors[i].id, sensors_[i].id, 32);
       copy(f.sensors[i].unit, sensors_[i].unit, 8);
     }
+    hello_uptime_ = now_ms;
+    last_hello_ms_ = now_ms;
     send(f, now_ms);
-    last_ack_ms_ = now_ms;  // the resend and re-HELLO timers count from the HELLO
+    last_ack_ms_ = now_ms;  // the re-HELLO timer counts from the HELLO
   }
 
-  // Records a sample, keeps it until acknowledged, and sends it.
+  // Records a sample, keeps it until acknowledged, and sends it once the session is accepted.
   void sample(uint8_t sensor, const float* values, uint8_t count, uint32_t now_ms) {
     if (sensor >= MAX_SENSORS || count == 0 || count > MAX_VALUES) return;
-    if (count_ == RING) { // overwrite the oldest (PROTOCOL.md §4)
+    if (count_ == RING) {  // §4.3: overwrite the oldest, and say which readings are gone (LOST)
+      Entry& old = ring_[head_];
+      lost_through_[old.sensor] = old.seq;
+      lost_pending_ |= (uint8_t)(1u << old.sensor);
+      lost++;
       head_ = (head_ + 1) % RING;
       count_--;
-      if (!overflow_reported_) { error(2, "ring buffer overflow", now_ms); overflow_reported_ = true; }
+      if (accepted_) send_lost(old.sensor, now_ms);
     }
     Entry& e = ring_[(head_ + count_) % RING];
     e.sensor = sensor;
-    e.seq = next_seq_[sensor]++;
+    e.seq = next_seq_[sensor]++;  // §3.2: 0 is the first of a session
     e.uptime_ms = now_ms;
     e.count = count;
     for (uint8_t i = 0; i < count; i++) e.values[i] = values[i];
+    e.sent_ms = now_ms;
+    e.due = !accepted_;  // sampled before the session is accepted: goes out once it is (not a resend)
+    e.counted = false;
     count_++;
-    send_entry(e, now_ms);
+    if (accepted_) send_entry(e, now_ms);
   }
 
-  // Handles bytes from the gateway: ACKs free the ring, HELLO_REQUEST triggers HELLO + resend.
+  // Handles bytes from the gateway: HELLO_ACK accepts (or refuses) the session, ACKs free the ring,
+  // HELLO_REQUEST gets a HELLO and the resend of what is unacknowledged.
   void receive(const uint8_t* data, size_t len, uint32_t now_ms) {
     Frame f;
     for (size_t i = 0; i < len; i++) {
       if (!reader_.feed(data[i], f)) continue;
-      if (f.type == ACK && f.session == session_) { acknowledge(f.sensor, f.seq); last_ack_ms_ = now_ms; }
-      else if (f.type == HELLO_REQUEST) { hello(now_ms); resend(now_ms); }
+      if (f.type == HELLO_ACK && f.session == session_ && f.uptime_ms == hello_uptime_) on_hello_ack(f.state, now_ms);
+      else if (f.type == ACK && accepted_ && f.session == session_) { acknowledge(f.sensor, f.seq); last_ack_ms_ = now_ms; }
+      else if (f.type == HELLO_REQUEST) { hello(now_ms); if (accepted_) resend(now_ms); }
     }
   }
 
-  // Call often: resends what is unacknowledged after resend_ms, sends HELLO after hello_ms of silence, heartbeats.
+  // Call often. §4.2: readings last sent resend_ms ago go again, oldest first, at most
+  // RESEND_BURST per call, so that a long backlog never stops the device from reading ACKs;
+  // HELLO every hello_ms until accepted, or after hello_ms without an ACK; heartbeats (§3.5).
   void poll(uint32_t now_ms, uint32_t resend_ms = 1000, uint32_t hello_ms = 5000) {
-    if (count_ > 0 && now_ms - last_ack_ms_ > hello_ms) { hello(now_ms); resend(now_ms); last_ack_ms_ = now_ms; }
-    else if (count_ > 0 && now_ms - last_ack_ms_ > resend_ms && now_ms - last_send_ms_ > resend_ms) resend(now_ms);
-    else if (now_ms - last_send_ms_ > 2000) {
+    if (!accepted_) {
+      if (now_ms - last_hello_ms_ >= hello_ms) hello(now_ms);
+    } else {
+      if ((count_ > 0 || lost_pending_) && now_ms - last_ack_ms_ > hello_ms) {
+        hello(now_ms);
+        resend(now_ms);
+      }
+      if (lost_pending_ && now_ms - lost_sent_ms_ >= resend_ms) send_lost_all(now_ms);
+      send_due(now_ms, resend_ms);
+    }
+    if (now_ms - last_send_ms_ > 2000) {
       Frame f = Frame();
       f.type = HEARTBEAT;
+      f.session = session_;
       f.uptime_ms = now_ms;
-      f.buffered = (uint16_t)count_;
+      f.buffered = (uint16_t)(count_ > 0xFFFF ? 0xFFFF : count_);
       send(f, now_ms);
     }
   }
 
+  static const size_t RESEND_BURST = 32;
+
   size_t buffered() const { return count_; }
-  uint32_t resent = 0;
+  uint32_t session() const { return session_; }
+  bool accepted() const { return accepted_; }
+  bool refused() const { return refused_; }
+  uint32_t resent = 0;           // readings sent again
+  uint32_t lost = 0;             // readings overwritten in a full ring
+  uint32_t session_changes = 0;  // sessions given up because another boot had used them (§3.7 state 1)
 
  private:
-  struct Entry { uint8_t sensor; uint32_t seq; uint32_t uptime_ms; uint8_t count; float values[MAX_VALUES]; };
+  struct Entry { uint8_t sensor; uint32_t seq; uint32_t uptime_ms; uint32_t sent_ms; uint8_t count; bool due; bool counted; float values[MAX_VALUES]; };
 
   static void copy(char* dst, const char* src, size_t max) {
     size_t i = 0;
     for (; src && src[i] && i < max; i++) dst[i] = src[i];
     dst[i] = 0;
+  }
+  void on_hello_ack(uint8_t state, uint32_t now_ms) {
+    if (state == HELLO_REFUSED) { refused_ = true; return; }  // poll() says HELLO again after hello_ms
+    refused_ = false;
+    if (state == HELLO_KNOWN && !accepted_) {
+      // §3.7: the gateway holds readings of this session number from another boot; nothing of
+      // this boot was sent under it. Take another number and start over.
+      session_++;
+      session_changes++;
+      hello(now_ms);
+      return;
+    }
+    bool first = !accepted_;
+    accepted_ = true;
+    last_ack_ms_ = now_ms;
+    if (first) resend(now_ms, false);  // what was sampled while waiting goes out now (not a resend)
   }
   void send(const Frame& f, uint32_t now_ms) {
     uint8_t out[MAX_FRAME];
@@ -159,36 +241,60 @@ class Bridge {
     if (n) write_(out, n, ctx_);
     last_send_ms_ = now_ms;
   }
-  void send_entry(const Entry& e, uint32_t now_ms) {
+  void send_entry(Entry& e, uint32_t now_ms) {
     Frame f = Frame();
     f.type = READING;
+    f.session = session_;
     f.sensor = e.sensor;
     f.seq = e.seq;
     f.uptime_ms = e.uptime_ms;
     f.value_count = e.count;
     for (uint8_t i = 0; i < e.count; i++) f.values[i] = e.values[i];
+    e.sent_ms = now_ms;
     send(f, now_ms);
   }
-  void error(uint8_t code, const char* msg, uint32_t now_ms) {
+  void send_lost(uint8_t sensor, uint32_t now_ms) {
     Frame f = Frame();
-    f.type = ERROR;
-    f.code = code;
-    copy(f.message, msg, 64);
+    f.type = LOST;
+    f.session = session_;
+    f.sensor = sensor;
+    f.seq = lost_through_[sensor];
+    lost_sent_ms_ = now_ms;
     send(f, now_ms);
   }
-  void resend(uint32_t now_ms) {
-    for (size_t i = 0; i < count_; i++) { send_entry(ring_[(head_ + i) % RING], now_ms); resent++; }
+  void send_lost_all(uint32_t now_ms) {
+    for (uint8_t s = 0; s < MAX_SENSORS; s++) if (lost_pending_ & (1u << s)) send_lost(s, now_ms);
   }
-  // Drops acknowledged entries of `sensor` (serial-number comparison, RFC 1982).
+  // Makes every unacknowledged reading due now: poll() sends them, oldest first, in bursts.
+  void resend(uint32_t now_ms, bool counted = true) {
+    send_lost_all(now_ms);  // §3.8: the holes first, so the readings after them are in order
+    for (size_t i = 0; i < count_; i++) { Entry& e = ring_[(head_ + i) % RING]; e.due = true; e.counted = counted; }
+    send_due(now_ms, 0xFFFFFFFFu);
+  }
+  // §4.2: sends up to RESEND_BURST readings, oldest first, that are due (marked, or last sent resend_ms ago).
+  void send_due(uint32_t now_ms, uint32_t resend_ms) {
+    size_t sent = 0;
+    for (size_t i = 0; i < count_ && sent < RESEND_BURST; i++) {
+      Entry& e = ring_[(head_ + i) % RING];
+      if (!e.due && now_ms - e.sent_ms < resend_ms) continue;
+      if (!e.due || e.counted) resent++;
+      e.due = false;
+      send_entry(e, now_ms);
+      sent++;
+    }
+  }
+  // Drops acknowledged entries of `sensor` (serial-number comparison, RFC 1982), and the LOST
+  // notice the ACK covers.
   void acknowledge(uint8_t sensor, uint32_t seq) {
+    if (sensor >= MAX_SENSORS) return;
     size_t kept = 0;
     for (size_t i = 0; i < count_; i++) {
       Entry& e = ring_[(head_ + i) % RING];
       bool acked = e.sensor == sensor && (int32_t)(seq - e.seq) >= 0;
       if (!acked) ring_[(head_ + kept++) % RING] = e;
     }
-    if (kept < count_) overflow_reported_ = false;
     count_ = kept;
+    if ((lost_pending_ & (1u << sensor)) && (int32_t)(seq - lost_through_[sensor]) >= 0) lost_pending_ &= (uint8_t)~(1u << sensor);
   }
 
   WriteFn write_;
@@ -202,9 +308,11 @@ class Bridge {
   Entry ring_[RING];
   size_t head_, count_;
   uint32_t next_seq_[MAX_SENSORS];
-  uint32_t last_ack_ms_, last_send_ms_;
-  bool overflow_reported_;
-  FrameReader reader_;
+  uint32_t lost_through_[MAX_SENSORS];
+  uint32_t last_ack_ms_, last_send_ms_, last_hello_ms_, hello_uptime_, lost_sent_ms_;
+  uint8_t lost_pending_;
+  bool accepted_, refused_;
+  FrameReader<32> reader_;  // the gateway's frames are at most 16 bytes encoded
 };
 
 }  // namespace edge_bridge

@@ -1,11 +1,19 @@
 // Plays a sensor board over a serial device (a socat pty in the tests), running the same
-// edge_bridge library the firmware uses: HELLO, READINGs at a rate, ACKs, resends, reopen.
+// edge_bridge library the firmware uses (PROTOCOL.md version 2): HELLO until accepted, READINGs at
+// a rate, ACKs, resends, LOST, reopen, and reboots.
 //
 //   simulator --path P [--sensors N] [--rate R] [--count C] [--session S] [--reopen] [--linger-ms MS]
+//             [--reboots K] [--reuse-session] [--resend-ms MS (default 500)]
 //
 // --rate is samples per second over all sensors; --count stops sampling after C samples and
-// exits once all are acknowledged (or after --linger-ms without progress). stdout lines:
-//   open PATH | closed PATH | stat sent=N buffered=B resent=R | done sent=N buffered=B resent=R
+// exits once all are acknowledged (or after --linger-ms without progress). --reboots K reboots
+// the board K times, evenly over --count, each once its ring is drained (or --linger-ms passed):
+// a new Bridge, a new session (the same number again with --reuse-session, as a board without a
+// boot counter might), and the sensor indexes rotated, so that readings filed under the previous
+// boot's mapping would carry the wrong names. Sensor sim/sK's values are 0, 1, 2, ... over all
+// boots: a receiver can check each one arrived once, under its name.
+// stdout lines: open PATH | closed PATH | boot N session S | stat sent=N buffered=B resent=R ... |
+//   done sent=N buffered=B resent=R lost=L session_changes=C
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,6 +28,9 @@
 
 using namespace edge_bridge;
 
+static const size_t RING = 65536;
+typedef Bridge<RING> Board;  // on the host heap: a reboot is a new Board
+
 static int fd = -1;
 static bool write_failed = false;
 
@@ -33,13 +44,14 @@ static uint32_t now_ms();
 
 static void write_all(const uint8_t* data, size_t len, void*) {
   uint32_t since = now_ms();
+  bool started = false;  // once a frame's first byte is out, the rest follows (a UART never cuts a frame it began)
   while (len > 0 && fd >= 0 && !write_failed) {
     ssize_t n = write(fd, data, len);
-    if (n > 0) { data += n; len -= (size_t)n; since = now_ms(); continue; }
+    if (n > 0) { data += n; len -= (size_t)n; since = now_ms(); started = true; continue; }
     if (n < 0 && errno == EAGAIN) {
-      // Nobody drains the line (the gateway is down or restarting): like a UART, drop the bytes
-      // rather than block; the protocol's resends recover them. A vanished pty shows up as EIO/HUP on read.
-      if (now_ms() - since >= 200) return;
+      // Nobody drains the line (the gateway is down or restarting): like a UART, drop the frame
+      // rather than block; the protocol's resends recover it. A vanished pty shows up as EIO/HUP on read.
+      if (now_ms() - since >= (started ? 2000u : 200u)) return;
       pollfd p = {fd, POLLOUT, 0};
       poll(&p, 1, 20);
       continue;
@@ -61,10 +73,10 @@ static bool open_port(const char* path) {
 
 int main(int argc, char** argv) {
   const char* path = NULL;
-  int sensors = 2, count = -1, linger_ms = 10000;
+  int sensors = 2, count = -1, linger_ms = 10000, reboots = 0, resend_ms = 500;
   double rate = 100;
   uint32_t session = (uint32_t)time(NULL) ^ (uint32_t)getpid();
-  bool reopen = false;
+  bool reopen = false, reuse_session = false;
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : "";
@@ -74,43 +86,72 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--count")) { count = atoi(v); i++; }
     else if (!strcmp(a, "--session")) { session = (uint32_t)strtoul(v, NULL, 10); i++; }
     else if (!strcmp(a, "--linger-ms")) { linger_ms = atoi(v); i++; }
+    else if (!strcmp(a, "--resend-ms")) { resend_ms = atoi(v); i++; }
+    else if (!strcmp(a, "--reboots")) { reboots = atoi(v); i++; }
+    else if (!strcmp(a, "--reuse-session")) reuse_session = true;
     else if (!strcmp(a, "--reopen")) reopen = true;
     else { fprintf(stderr, "unknown option %s\n", a); return 2; }
   }
-  if (!path || sensors < 1 || sensors > MAX_SENSORS || rate <= 0) { fprintf(stderr, "usage: simulator --path P [--sensors 1..8] [--rate R] ...\n"); return 2; }
+  if (!path || sensors < 1 || sensors > MAX_SENSORS || rate <= 0 || reboots < 0 || (reboots > 0 && count < 0)) { fprintf(stderr, "usage: simulator --path P [--sensors 1..8] [--rate R] ...\n"); return 2; }
   static char ids[MAX_SENSORS][16];
-  SensorInfo infos[MAX_SENSORS];
-  for (int i = 0; i < sensors; i++) {
-    snprintf(ids[i], sizeof ids[i], "sim/s%d", i);
-    infos[i] = SensorInfo{(uint8_t)i, (uint32_t)(1000.0 * sensors / rate), ids[i], "Cel"};
-  }
+  for (int i = 0; i < sensors; i++) snprintf(ids[i], sizeof ids[i], "sim/s%d", i);
   const uint8_t uid[8] = {0x51, 0x4d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01};
-  static Bridge<8192> bridge(write_all, NULL, session, uid, "simulator", "1.0.0", infos, (uint8_t)sensors);
+  int boot = 0;
+  SensorInfo infos[MAX_SENSORS];
+  Board* board = NULL;
+  // Boot b maps index i to sensor (i + b) % sensors: a reboot changes the mapping (PROTOCOL.md §3.1).
+  auto power_on = [&]() {
+    for (int i = 0; i < sensors; i++) infos[i] = SensorInfo{(uint8_t)i, (uint32_t)(1000.0 * sensors / rate), ids[(i + boot) % sensors], "Cel"};
+    uint32_t s = reuse_session ? session : session + (uint32_t)boot * 1000u;
+    board = new Board(write_all, NULL, s, uid, "simulator", "1.0.0", infos, (uint8_t)sensors);
+    board->hello(now_ms());
+    printf("boot %d session %lu\n", boot, (unsigned long)s);
+    fflush(stdout);
+  };
   while (!open_port(path)) {
     if (!reopen) { perror(path); return 1; }
     usleep(100000);
   }
-  bridge.hello(now_ms());
+  power_on();
 
   const double interval_ms = 1000.0 / rate;
   double next_sample = now_ms();
   int sent = 0;
+  int per_boot = reboots > 0 ? count / (reboots + 1) : -1;
+  int next_reboot = reboots > 0 ? per_boot : -1;
+  uint32_t values[MAX_SENSORS] = {0};
+  unsigned long resent_before = 0, lost_before = 0, changes_before = 0;
   uint32_t last_stat = now_ms(), last_progress = now_ms();
   size_t last_buffered = 0;
   for (;;) {
     uint32_t t = now_ms();
-    while ((count < 0 || sent < count) && t >= next_sample) {
-      float v = 20.0f + (float)(sent % 100) / 10.0f;
-      bridge.sample((uint8_t)(sent % sensors), &v, 1, t);
+    bool hold = next_reboot >= 0 && sent >= next_reboot;  // sampling stops until the reboot
+    while (!hold && (count < 0 || sent < count) && t >= next_sample) {
+      uint8_t index = (uint8_t)(sent % sensors);
+      int logical = (index + boot) % sensors;
+      float v = (float)values[logical]++;
+      board->sample(index, &v, 1, t);
       sent++;
       next_sample += interval_ms;
+      if (next_reboot >= 0 && sent >= next_reboot) break;
+    }
+    if (hold && (board->buffered() == 0 || now_ms() - last_progress > (uint32_t)linger_ms)) {
+      resent_before += board->resent;
+      lost_before += board->lost + board->buffered();  // a reboot loses what the RAM ring holds
+      changes_before += board->session_changes;
+      delete board;
+      boot++;
+      next_reboot = boot < reboots ? per_boot * (boot + 1) : -1;
+      next_sample = now_ms();
+      power_on();
+      last_progress = now_ms();
     }
     pollfd p = {fd, POLLIN, 0};
     int r = poll(&p, 1, 1);
     if (r > 0 && (p.revents & POLLIN)) {
       uint8_t buf[4096];
       ssize_t n = read(fd, buf, sizeof buf);
-      if (n > 0) bridge.receive(buf, (size_t)n, now_ms());
+      if (n > 0) board->receive(buf, (size_t)n, now_ms());
       else if (n == 0 || errno != EAGAIN) write_failed = true;
     } else if (r > 0 && (p.revents & (POLLHUP | POLLERR))) write_failed = true;
     if (write_failed) {  // the other end is gone (unplug): reopen, then say hello and resend
@@ -121,20 +162,21 @@ int main(int argc, char** argv) {
       if (!reopen) return 1;
       while (!open_port(path)) usleep(100000);
       write_failed = false;
-      bridge.hello(now_ms());
+      board->hello(now_ms());
     }
-    bridge.poll(now_ms(), 500, 3000);
-    if (bridge.buffered() != last_buffered) { last_buffered = bridge.buffered(); last_progress = now_ms(); }
+    board->poll(now_ms(), (uint32_t)resend_ms, 3000);
+    if (board->buffered() != last_buffered) { last_buffered = board->buffered(); last_progress = now_ms(); }
+    unsigned long resent = resent_before + board->resent, lost = lost_before + board->lost, changes = changes_before + board->session_changes;
     if (now_ms() - last_stat >= 500) {
-      printf("stat sent=%d buffered=%zu resent=%lu\n", sent, bridge.buffered(), (unsigned long)bridge.resent);
+      printf("stat sent=%d buffered=%zu resent=%lu lost=%lu boot=%d session=%lu accepted=%d\n", sent, board->buffered(), resent, lost, boot, (unsigned long)board->session(), board->accepted() ? 1 : 0);
       fflush(stdout);
       last_stat = now_ms();
     }
     bool finished = count >= 0 && sent >= count;
-    if (finished && (bridge.buffered() == 0 || now_ms() - last_progress > (uint32_t)linger_ms)) {
-      printf("done sent=%d buffered=%zu resent=%lu\n", sent, bridge.buffered(), (unsigned long)bridge.resent);
+    if (finished && (board->buffered() == 0 || now_ms() - last_progress > (uint32_t)linger_ms)) {
+      printf("done sent=%d buffered=%zu resent=%lu lost=%lu session_changes=%lu\n", sent, board->buffered(), resent, lost, changes);
       fflush(stdout);
-      return bridge.buffered() == 0 ? 0 : 1;
+      return board->buffered() == 0 && lost == 0 ? 0 : 1;
     }
   }
 }

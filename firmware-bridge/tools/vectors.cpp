@@ -34,9 +34,10 @@ static int encode(char* desc) {
     *eq = 0;
     const char* k = tok;
     const char* v = eq + 1;
-    if (!strcmp(k, "type")) {
-      const char* names[] = {"", "hello", "reading", "ack", "error", "heartbeat", "hello-request"};
-      for (int i = 1; i <= 6; i++) if (!strcmp(v, names[i])) f.type = (FrameType)i;
+    if (!strcmp(k, "version")) f.version = (uint8_t)atoi(v);
+    else if (!strcmp(k, "type")) {
+      const char* names[] = {"", "hello", "reading", "ack", "error", "heartbeat", "hello-request", "hello-ack", "lost"};
+      for (int i = 1; i <= 8; i++) if (!strcmp(v, names[i])) f.type = (FrameType)i;
     } else if (!strcmp(k, "session")) f.session = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "uid")) from_hex(v, f.uid, 8);
     else if (!strcmp(k, "firmware")) put_str(f.firmware, v, 32);
@@ -63,8 +64,11 @@ static int encode(char* desc) {
     } else if (!strcmp(k, "code")) f.code = (uint8_t)atoi(v);
     else if (!strcmp(k, "message")) put_str(f.message, v, 64);
     else if (!strcmp(k, "buffered")) f.buffered = (uint16_t)atoi(v);
+    else if (!strcmp(k, "state")) f.state = (uint8_t)atoi(v);
+    else if (!strcmp(k, "through")) f.seq = (uint32_t)strtoul(v, NULL, 10);
     else return 2;
   }
+  if (!f.version) f.version = 1;  // PROTOCOL.md §6: a line without version= is a version 1 frame
   uint8_t out[MAX_FRAME];
   size_t n = encode_frame(f, out);
   if (!n) return 1;
@@ -76,29 +80,41 @@ static int encode(char* desc) {
 static int decode(const char* hex) {
   uint8_t raw[MAX_FRAME * 2];
   size_t n = from_hex(hex, raw, sizeof raw);
-  FrameReader reader;
+  FrameReader<> reader;
   Frame f;
   for (size_t i = 0; i < n; i++) {
     if (!reader.feed(raw[i], f)) continue;
+    const bool v2 = f.version == 2;
+    if (v2) printf("version=2 ");
     switch (f.type) {
       case HELLO:
         printf("type=hello session=%lu uid=", (unsigned long)f.session);
         for (int k = 0; k < 8; k++) printf("%02x", f.uid[k]);
+        if (v2) printf(" uptime=%lu", (unsigned long)f.uptime_ms);
         printf(" firmware=%s fw_version=%s", f.firmware, f.fw_version);
         for (int k = 0; k < f.sensor_count; k++)
           printf(" sensor_info=%u:%lu:%s:%s", f.sensors[k].index, (unsigned long)f.sensors[k].period_ms, f.sensors[k].id, f.sensors[k].unit);
         break;
       case READING:
-        printf("type=reading sensor=%u seq=%lu uptime=%lu values=", f.sensor, (unsigned long)f.seq, (unsigned long)f.uptime_ms);
+        printf("type=reading");
+        if (v2) printf(" session=%lu", (unsigned long)f.session);
+        printf(" sensor=%u seq=%lu uptime=%lu values=", f.sensor, (unsigned long)f.seq, (unsigned long)f.uptime_ms);
         for (int k = 0; k < f.value_count; k++) printf(k ? ",%.9g" : "%.9g", (double)f.values[k]);
         break;
       case ACK: printf("type=ack session=%lu sensor=%u seq=%lu", (unsigned long)f.session, f.sensor, (unsigned long)f.seq); break;
       case ERROR: printf("type=error code=%u message=%s", f.code, f.message); break;
-      case HEARTBEAT: printf("type=heartbeat uptime=%lu buffered=%u", (unsigned long)f.uptime_ms, f.buffered); break;
+      case HEARTBEAT:
+        printf("type=heartbeat");
+        if (v2) printf(" session=%lu", (unsigned long)f.session);
+        printf(" uptime=%lu buffered=%u", (unsigned long)f.uptime_ms, f.buffered);
+        break;
       case HELLO_REQUEST: printf("type=hello-request"); break;
+      case HELLO_ACK: printf("type=hello-ack session=%lu uptime=%lu state=%u", (unsigned long)f.session, (unsigned long)f.uptime_ms, f.state); break;
+      case LOST: printf("type=lost session=%lu sensor=%u through=%lu", (unsigned long)f.session, f.sensor, (unsigned long)f.seq); break;
     }
     printf("\n");
   }
+  if (reader.oversize) printf("oversize=%lu\n", (unsigned long)reader.oversize);
   if (reader.bad_frames) printf("bad_frames=%lu\n", (unsigned long)reader.bad_frames);
   return 0;
 }
@@ -110,51 +126,114 @@ static void capture(const uint8_t* data, size_t len, void*) {
   if (wire_len + len <= sizeof wire) { memcpy(wire + wire_len, data, len); wire_len += len; }
 }
 static int count_frames(FrameType type) {
-  FrameReader r;
+  FrameReader<> r;
   Frame f;
   int n = 0;
   for (size_t i = 0; i < wire_len; i++) if (r.feed(wire[i], f) && f.type == type) n++;
   return n;
 }
+// The last frame of `type` on the wire.
+static Frame last_frame(FrameType type) {
+  FrameReader<> r;
+  Frame f, last = Frame();
+  for (size_t i = 0; i < wire_len; i++) if (r.feed(wire[i], f) && f.type == type) last = f;
+  return last;
+}
 #define CHECK(cond) do { if (!(cond)) { printf("failed: %s (line %d)\n", #cond, __LINE__); return 1; } } while (0)
 
+template <size_t N>
+static void deliver(Bridge<N>& b, Frame f, uint32_t now) {
+  uint8_t out[MAX_FRAME];
+  f.version = 2;
+  size_t n = encode_frame(f, out);
+  b.receive(out, n, now);
+}
+static Frame ack_frame(uint32_t session, uint8_t sensor, uint32_t seq) {
+  Frame f = Frame();
+  f.type = ACK; f.session = session; f.sensor = sensor; f.seq = seq;
+  return f;
+}
+static Frame hello_ack(uint32_t session, uint32_t uptime, uint8_t state) {
+  Frame f = Frame();
+  f.type = HELLO_ACK; f.session = session; f.uptime_ms = uptime; f.state = state;
+  return f;
+}
+
+// PROTOCOL.md version 2 device rules, one by one.
 static int bridge_check() {
   const uint8_t uid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   const SensorInfo sensors[] = {{0, 100, "tank/level", "m"}, {1, 100, "tank/temp", "Cel"}};
   Bridge<4> b(capture, NULL, 77, uid, "check", "0.1", sensors, 2);
-  b.hello(0);
-  CHECK(count_frames(HELLO) == 1);
+  b.hello(5);
+  CHECK(count_frames(HELLO) == 1 && last_frame(HELLO).version == 2 && last_frame(HELLO).uptime_ms == 5);
   float v = 1.5f;
+  // §4.1: nothing is sent before a HELLO_ACK accepts the session; a stale answer (other uptime) does not.
   for (int i = 0; i < 3; i++) b.sample(0, &v, 1, 10 + i);
   b.sample(1, &v, 1, 20);
-  CHECK(b.buffered() == 4 && count_frames(READING) == 4);
+  deliver(b, hello_ack(77, 4, HELLO_NEW), 21);
+  CHECK(b.buffered() == 4 && count_frames(READING) == 0 && !b.accepted());
+  deliver(b, hello_ack(77, 5, HELLO_NEW), 22);
+  CHECK(b.accepted() && count_frames(READING) == 4 && b.resent == 0);
+  CHECK(last_frame(READING).session == 77 && last_frame(READING).seq == 0 && last_frame(READING).sensor == 1);
   // ACK sensor 0 up to seq 1: readings 0 and 1 of sensor 0 are dropped.
-  Frame ack = Frame();
-  ack.type = ACK; ack.session = 77; ack.sensor = 0; ack.seq = 1;
-  uint8_t out[MAX_FRAME];
-  size_t n = encode_frame(ack, out);
-  b.receive(out, n, 30);
+  deliver(b, ack_frame(77, 0, 1), 30);
   CHECK(b.buffered() == 2);
   // An ACK for another session is ignored.
-  ack.session = 78; ack.seq = 9;
-  n = encode_frame(ack, out);
-  b.receive(out, n, 31);
+  deliver(b, ack_frame(78, 0, 9), 31);
   CHECK(b.buffered() == 2);
   // HELLO_REQUEST: HELLO again and the two unacknowledged readings resent.
-  Frame req = Frame();
-  req.type = HELLO_REQUEST;
-  n = encode_frame(req, out);
   wire_len = 0;
-  b.receive(out, n, 40);
+  deliver(b, Frame{2, HELLO_REQUEST, 0, {0}, "", "", 0, {}, 0, 0, 0, 0, {0}, 0, "", 0, 0}, 40);
   CHECK(count_frames(HELLO) == 1 && count_frames(READING) == 2 && b.resent == 2);
-  // Overflow: a full ring overwrites the oldest and reports ERROR 2 once.
+  // §4.3 overflow: a full ring overwrites the oldest and says per sensor what is gone (LOST).
   wire_len = 0;
-  for (int i = 0; i < 5; i++) b.sample(1, &v, 1, 50 + i);
-  CHECK(b.buffered() == 4 && count_frames(ERROR) == 1);
-  // Silence past resend_ms: everything unacknowledged goes again.
+  for (int i = 0; i < 4; i++) b.sample(1, &v, 1, 50 + i);  // ring 0:2 1:0 1:1 1:2, then 1:3 and 1:4 overwrite 0:2 and 1:0
+  CHECK(b.buffered() == 4 && count_frames(LOST) == 2 && b.lost == 2);
+  CHECK(last_frame(LOST).sensor == 1 && last_frame(LOST).seq == 0 && last_frame(LOST).session == 77);
+  // An ACK at or past through_seq settles a LOST; an unsettled one goes again with the resend.
+  deliver(b, ack_frame(77, 0, 2), 60);
   wire_len = 0;
-  b.poll(2000, 1000, 5000);
-  CHECK(count_frames(READING) == 4);
+  b.poll(1000, 500, 5000);  // §4.2: the oldest reading was last sent 500 ms ago or more
+  CHECK(count_frames(LOST) == 1 && last_frame(LOST).sensor == 1 && count_frames(READING) == 4);
+  deliver(b, ack_frame(77, 1, 0), 1001);
+  wire_len = 0;
+  b.poll(1600, 500, 5000);
+  CHECK(count_frames(LOST) == 0 && count_frames(READING) == 4);
+  // §4.2: the timer runs on the oldest reading: ACKs of sensor 1 do not hold back a resend of sensor 0.
+  Bridge<8> c(capture, NULL, 5, uid, "check", "0.1", sensors, 2);
+  c.hello(0);
+  deliver(c, hello_ack(5, 0, HELLO_NEW), 1);
+  c.sample(0, &v, 1, 10);  // lost on the line, say
+  for (uint32_t t = 100; t <= 1000; t += 100) {
+    c.sample(1, &v, 1, t);
+    deliver(c, ack_frame(5, 1, t / 100 - 1), t);
+    c.poll(t, 500, 5000);
+  }
+  wire_len = 0;
+  c.poll(1100, 500, 5000);
+  CHECK(count_frames(READING) == 1 && last_frame(READING).sensor == 0 && c.buffered() == 1);
+  // §3.7 state 1 on the first answer: another boot used this session; take another before sending anything.
+  Bridge<4> d(capture, NULL, 9, uid, "check", "0.1", sensors, 2);
+  d.hello(3);
+  d.sample(0, &v, 1, 4);
+  wire_len = 0;
+  deliver(d, hello_ack(9, 3, HELLO_KNOWN), 5);
+  CHECK(!d.accepted() && d.session() == 10 && d.session_changes == 1 && count_frames(HELLO) == 1 && last_frame(HELLO).session == 10 && count_frames(READING) == 0);
+  deliver(d, hello_ack(10, 5, HELLO_NEW), 6);
+  CHECK(d.accepted() && count_frames(READING) == 1 && last_frame(READING).session == 10 && last_frame(READING).seq == 0);
+  // state 1 later in the boot (the gateway restarted): the session goes on.
+  wire_len = 0;
+  deliver(d, Frame{2, HELLO_REQUEST, 0, {0}, "", "", 0, {}, 0, 0, 0, 0, {0}, 0, "", 0, 0}, 7);
+  deliver(d, hello_ack(10, 7, HELLO_KNOWN), 8);
+  CHECK(d.accepted() && d.session() == 10);
+  // state 2: refused; nothing sent, HELLO again after hello_ms.
+  Bridge<4> e(capture, NULL, 11, uid, "check", "0.1", sensors, 2);
+  e.hello(0);
+  deliver(e, hello_ack(11, 0, HELLO_REFUSED), 1);
+  e.sample(0, &v, 1, 2);
+  wire_len = 0;
+  e.poll(5001, 500, 5000);
+  CHECK(e.refused() && !e.accepted() && count_frames(READING) == 0 && count_frames(HELLO) == 1);
   printf("ok\n");
   return 0;
 }

@@ -10,7 +10,7 @@ import { intArg } from './lib/args.js';
 
 const frames = intArg('frames', 200_000);
 const runs = intArg('runs', 5);
-const parts = Array.from({ length: frames }, (_, i) => encodeFrame({ type: 'reading', sensor: i % 8, seq: i, uptimeMs: i, values: [i * 0.5, -i] }));
+const parts = Array.from({ length: frames }, (_, i) => encodeFrame({ version: 1, type: 'reading', sensor: i % 8, seq: i, uptimeMs: i, values: [i * 0.5, -i] }));
 const stream = Buffer.concat(parts);
 const fps: number[] = [];
 for (let r = 0; r < runs; r++) {

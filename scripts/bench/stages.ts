@@ -19,6 +19,7 @@ import { openModel } from '../../agent/inference/index.js';
 import type { BenchModel } from './lib/bench-model.js';
 import { writeBytes } from './lib/procfs.js';
 import { startReceiver, tempDir } from './lib/processes.js';
+import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
 
 export interface StageCost {
   us_per_reading: number;
@@ -97,7 +98,7 @@ export async function stageCosts(readings: number, model: BenchModel) {
   const cut = timed(() => {
     let n = 0;
     for (;;) {
-      const b = batches.cutBatch(identity, 1000, { bootCounter: 1, clockSynced: true, now: Date.now() });
+      const b = batches.cutBatch(1000, batchEncoder(identity, { bootCounter: 1, clockSynced: true, now: Date.now() }));
       if (!b) return n;
       n += b.body.n;
     }

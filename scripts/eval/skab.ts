@@ -53,9 +53,13 @@ export async function evalSkabPump(modelsDir: string, faults: SkabFile[], free: 
 }
 
 /** stream-ad: every channel of every file a separate key; figures per channel and pooled. */
-export async function evalStreamAd(modelsDir: string, faults: SkabFile[]): Promise<{ pooled: SkabFigures; perChannel: Record<string, SkabFigures>; anyChannel: SkabFigures }> {
+export async function evalStreamAd(
+  modelsDir: string,
+  faults: SkabFile[],
+  free: SkabFile,
+): Promise<{ pooled: SkabFigures; perChannel: Record<string, SkabFigures>; anyChannel: SkabFigures; freeAlerts: number; freeRows: number; freeAlertsPer1000Rows: number }> {
   const runner = await openModel(modelsDir, 'stream-ad');
-  const series = faults.flatMap((f) => SKAB_CHANNELS.map((ch, c) => ({ key: `${f.name}/${ch}`, rows: f.rows.map((r) => [r[c]!]) })));
+  const series = [...faults, free].flatMap((f) => SKAB_CHANNELS.map((ch, c) => ({ key: `${f.name}/${ch}`, rows: f.rows.map((r) => [r[c]!]) })));
   const a = await alerts(runner, series);
   const pooled = emptyConfusion();
   const any = emptyConfusion();
@@ -70,7 +74,18 @@ export async function evalStreamAd(modelsDir: string, faults: SkabFile[]): Promi
     });
     addConfusion(any, f.anomaly, anyAlert, SKAB_TRAIN_ROWS, f.anomaly.length);
   }
+  // The anomaly-free run: alerts raised (rising edges) per channel after the warm-up.
+  let freeAlerts = 0;
+  let freeRows = 0;
+  for (const ch of SKAB_CHANNELS) {
+    const al = a.get(`${free.name}/${ch}`)!;
+    for (let t = runner.warmupRows; t < al.length; t++) if (al[t] && !al[t - 1]) freeAlerts++;
+    freeRows += al.length - runner.warmupRows;
+  }
   return {
+    freeAlerts,
+    freeRows,
+    freeAlertsPer1000Rows: (1000 * freeAlerts) / freeRows,
     pooled: figures(pooled),
     perChannel: Object.fromEntries(Object.entries(perChannel).map(([ch, c]) => [ch, figures(c)])),
     anyChannel: figures(any),

@@ -54,11 +54,7 @@ async function main(): Promise<void> {
 
   if (skab && only.includes('stream-ad')) {
     const t = trainStreamAd(skab.free, skab.faults);
-    const file = skab.faults[0]!;
-    const rows = file.rows.map((r) => [r[0]!]);
-    const z = normalise(seriesSpec(t.cfg), rows, 1);
-    const s = sampleWindows(rows, 1, t.cfg.window, z, 64);
-    await ship(outDir, t.model, streamAdEntry(t), s.x, s.n);
+    await ship(outDir, t.model, streamAdEntry(t), t.sample.x, t.sample.n);
   }
   if (skab && only.includes('skab-pump')) {
     const t = trainSkabPump(skab.free, skab.faults);

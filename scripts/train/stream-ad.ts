@@ -1,28 +1,163 @@
 /**
- * stream-ad: a streaming anomaly detector for any single numeric channel. Trained generic: every
- * SKAB channel of every file is one training series, normalised by its own warm-up statistics,
- * so the model learns what "normal" looks like relative to a sensor's own warm-up, not any
- * sensor's units.
+ * stream-ad 2: a streaming anomaly detector for any single numeric channel that keeps learning
+ * for the stream's whole life (agent/inference/README.md, normalisation "online", calibration
+ * "onset-tail").
+ *
+ * The learned part is a small forecaster: from the last W-1 readings, normalised by the series'
+ * own online baseline exactly as the runtime normalises them (the same `observe` code), it
+ * predicts the newest one. Its graph outputs the squared surprise of the newest reading in
+ * baseline variances: residualWeight * (z - forecast)² + z². Trained generic: every SKAB channel
+ * of every file's training part (and the whole anomaly-free run) is one series; no per-sensor
+ * training. The statistical parameters (half-lives, peak window, alert threshold) were chosen on
+ * the NAB tuning half by `npm run eval -- --nab-sweep` (scripts/eval/nab.ts); MODEL_CARD.md has
+ * what was tried with figures.
  */
+import { newBaseline, observe, type EventParams, type OnlineParams } from '../../agent/inference/online-baseline.js';
 import { SKAB_CHANNELS, type SkabFile } from './lib/datasets.js';
-import { trainAnomalyModel, tuneOnSkab, type AnomalyConfig } from './lib/anomaly-training.js';
-import type { TuneResult } from './lib/tune.js';
-import type { WindowModel } from './lib/window-model.js';
+import { fit } from './lib/fit.js';
+import { Mlp } from './lib/mlp.js';
+import { Prng } from './lib/prng.js';
 import { SKAB_TRAIN_ROWS } from './lib/skab-eval.js';
+import type { WindowModel } from './lib/window-model.js';
+import type { AnomalyConfig } from './lib/anomaly-training.js';
+import type { TuneResult } from './lib/tune.js';
 
-export const STREAM_AD_CONFIG: AnomalyConfig = {
-  head: 'autoencoder',
-  window: 32,
-  hidden: [16, 4, 16],
-  activation: 'relu',
-  levelWeights: [[0], [0.25], [1], [4]],
-  epochs: 8,
+export const STREAM_AD_ONLINE: OnlineParams = {
+  warmup: 150,
+  halflife: 500,
+  robust_clip: 20,
+  min_std: 1e-9,
+  daily_bins: 24,
+  bin_halflife: 30,
+  bin_min: 10,
+  seasonal_ratio: 0.3,
+};
+
+export const STREAM_AD_SCORE = {
+  type: 'onset-tail',
+  decades: 20,
+  peak_window: 30,
+  range_margin: 0.3,
+  range_after: 600,
+  range_score: 0.9,
+  stuck_min_run: 10,
+  stuck_factor: 2,
+  stuck_score: 0.9,
+} as const;
+
+/** Raised by an onset (the score), held until the surprise has stayed low for 10 rows. */
+export const STREAM_AD_ALERT = { output: 'score', direction: 'above', on: 0.4, off: 0.1, on_count: 1, off_count: 10, clear_output: 'surprise' } as const;
+
+export const STREAM_AD_CONFIG = {
+  window: 16,
+  hidden: [16, 8],
+  epochs: 6,
   batch: 64,
   lr: 2e-3,
   lrDecay: 0.85,
   seed: 1,
   clip: 10,
+  /** Weight of the forecast residual next to the level term (chosen on the NAB tuning half). */
+  residualWeight: 0.05,
 };
+
+export interface TrainedStreamAd {
+  model: WindowModel;
+  trainingSeries: number;
+  trainingWindows: number;
+  trainingSeconds: number;
+  /** Windows of real data for the export check. */
+  sample: { x: Float32Array; n: number };
+}
+
+/**
+ * Windows [n][W] of one series normalised as the runtime does (online-baseline.ts): each window
+ * ends at a row after the warm-up and is normalised by the baseline as it stood at that row.
+ */
+export function onlineWindows(values: ArrayLike<number>, window: number, clip: number, params: OnlineParams = STREAM_AD_ONLINE): Float32Array[] {
+  const events: EventParams = { range_margin: 0, range_after: 0, stuck_min_run: 0, stuck_factor: 0 };
+  const b = newBaseline(params);
+  const out: Float32Array[] = [];
+  for (let t = 0; t < values.length; t++) {
+    const obs = observe(b, params, events, values[t]!, t * 1000);
+    if (t < params.warmup) continue;
+    const w = new Float32Array(window);
+    for (let i = 0; i < window; i++) {
+      const z = (values[t - window + 1 + i]! - obs.mean) / obs.scale;
+      w[i] = z > clip ? clip : z < -clip ? -clip : z;
+    }
+    out.push(w);
+  }
+  return out;
+}
+
+export function trainStreamAd(free: SkabFile, faults: SkabFile[], quiet = false): TrainedStreamAd {
+  const started = Date.now();
+  const cfg = STREAM_AD_CONFIG;
+  const W = cfg.window;
+  const windows: Float32Array[] = [];
+  let series = 0;
+  for (const f of [free, ...faults]) {
+    const rows = f === free ? f.rows.length : SKAB_TRAIN_ROWS;
+    for (let c = 0; c < SKAB_CHANNELS.length; c++) {
+      windows.push(...onlineWindows(f.rows.slice(0, rows).map((r) => r[c]!), W, cfg.clip));
+      series++;
+    }
+  }
+  const n = windows.length;
+  const past = W - 1;
+  const x = new Float32Array(n * past);
+  const y = new Float32Array(n);
+  windows.forEach((w, i) => {
+    x.set(w.subarray(0, past), i * past);
+    y[i] = w[past]!;
+  });
+  const mlp = new Mlp({ sizes: [past, ...cfg.hidden, 1], hidden: 'relu' }, new Prng(cfg.seed));
+  fit(mlp, x, y, n, { epochs: cfg.epochs, batch: cfg.batch, lr: cfg.lr, lrDecay: cfg.lrDecay, seed: cfg.seed + 1, loss: 'mse', label: 'train stream-ad', quiet });
+  const model: WindowModel = { head: 'forecaster', window: W, features: 1, outputName: 'error', outputScale: 1, levelWeight: [1], residualWeight: cfg.residualWeight, mlp };
+  const sampleWindows = onlineWindows(faults[0]!.rows.map((r) => r[0]!), W, cfg.clip);
+  const pick: Float32Array[] = [];
+  for (let k = 0; k < 64; k++) pick.push(sampleWindows[Math.floor((sampleWindows.length * k) / 64)]!);
+  const sx = new Float32Array(pick.length * W);
+  pick.forEach((w, i) => sx.set(w, i * W));
+  return { model, trainingSeries: series, trainingWindows: n, trainingSeconds: (Date.now() - started) / 1000, sample: { x: sx, n: pick.length } };
+}
+
+export function streamAdEntry(t: TrainedStreamAd): Record<string, unknown> & { id: string; file: string } {
+  const cfg = STREAM_AD_CONFIG;
+  return {
+    id: 'stream-ad',
+    version: '2.0.0',
+    task: 'anomaly',
+    description:
+      "Streaming anomaly detector for any single numeric channel that keeps learning for the stream's life: an online baseline (level, resolution, hour of day, range, repeats) and a learned forecaster of the newest reading; the score is the tail probability of the present against the stream's own running distribution, spiking at an onset and falling back.",
+    file: 'stream-ad.onnx',
+    input: { name: 'x', window: cfg.window, features: ['value'], pad: 'none' },
+    normalisation: { type: 'online', ...STREAM_AD_ONLINE },
+    clip: cfg.clip,
+    outputs: [
+      {
+        name: 'error',
+        meaning: `squared surprise of the newest reading: z² + ${cfg.residualWeight} x (z - forecast from the previous ${cfg.window - 1})², z normalised by the series' online baseline`,
+        unit: 'baseline variances',
+      },
+    ],
+    score: { output: 'error', ewma_halflife: 0, calibration: { ...STREAM_AD_SCORE } },
+    alert: { ...STREAM_AD_ALERT },
+    training: {
+      data: 'SKAB v0.9 (../shared/datasets/skab): the first 400 rows (training part) of the 34 fault files and the whole anomaly-free run, each of the 8 channels a separate series normalised by its own online baseline',
+      series: t.trainingSeries,
+      windows: t.trainingWindows,
+      architecture: `forecaster MLP ${cfg.window - 1}-${cfg.hidden.join('-')}-1 (relu), ${t.model.mlp.parameterCount()} parameters; error = z² + ${cfg.residualWeight} x residual²`,
+      optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
+      tuning: 'online baseline, onset score and alert parameters chosen on the NAB tuning half (files whose sha256 of category/name starts below 0x80), see MODEL_CARD.md',
+      seconds: Math.round(t.trainingSeconds * 10) / 10,
+    },
+    metrics: {},
+  };
+}
+
+// Shared with skab-pump.ts (the window autoencoder of stream-ad 1, kept for the multivariate model).
 
 export interface TrainedAnomaly {
   model: WindowModel;
@@ -30,58 +165,6 @@ export interface TrainedAnomaly {
   tuned: TuneResult;
   trainingSeries: number;
   trainingSeconds: number;
-}
-
-export function trainStreamAd(free: SkabFile, faults: SkabFile[], cfg: AnomalyConfig = STREAM_AD_CONFIG, quiet = false): TrainedAnomaly {
-  const started = Date.now();
-  const series: number[][][] = [];
-  for (const f of [free, ...faults]) for (let c = 0; c < SKAB_CHANNELS.length; c++) series.push(f.rows.slice(0, SKAB_TRAIN_ROWS).map((r) => [r[c]!]));
-  const model = trainAnomalyModel(cfg, series, 1, 'train stream-ad', quiet);
-  const result = tuneOnSkab(model, cfg, faults, true);
-  return { model, cfg, tuned: result, trainingSeries: series.length, trainingSeconds: (Date.now() - started) / 1000 };
-}
-
-export function streamAdEntry(t: TrainedAnomaly): Record<string, unknown> & { id: string; file: string } {
-  const { cfg, tuned } = t;
-  return {
-    id: 'stream-ad',
-    version: '1.0.0',
-    task: 'anomaly',
-    description:
-      'Streaming anomaly detector for any single numeric channel: learns the sensor\'s normal level and noise during warm-up, then scores each reading by how far the last 32 readings stray from it (window autoencoder trained on normal windows of many sensors).',
-    file: 'stream-ad.onnx',
-    input: { name: 'x', window: cfg.window, features: ['value'], pad: 'none' },
-    normalisation: { type: 'warmup', warmup: SKAB_TRAIN_ROWS, min_std: 1e-6 },
-    clip: cfg.clip,
-    outputs: [
-      {
-        name: 'error',
-        meaning: errorMeaning('window', t.model.levelWeight),
-        unit: 'warm-up variances',
-      },
-    ],
-    score: {
-      output: 'error',
-      ewma_halflife: tuned.chosen.score.ewma_halflife,
-      calibration: { type: 'warmup-quantile', quantile: tuned.chosen.score.quantile, factor: tuned.chosen.score.factor },
-    },
-    alert: { output: 'score', ...tuned.chosen.alert },
-    training: {
-      data: 'SKAB v0.9 (../shared/datasets/skab): the first 400 rows (training part) of all 35 files, each of the 8 channels a separate series normalised by its own statistics',
-      series: t.trainingSeries,
-      architecture: `${cfg.head} MLP ${cfg.window}-${cfg.hidden.join('-')}-${cfg.window} (${cfg.activation}), level weight ${t.model.levelWeight.join('/')}, ${t.model.mlp.parameterCount()} parameters`,
-      optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
-      tuning: `level weights (${cfg.levelWeights.map((w) => w.join('/')).join(' | ')}), ewma_halflife, factor, on_count/off_count chosen among ${tuned.trials} candidates by Matthews correlation of the alerts on SKAB test parts, leave-one-group-out over valve1/valve2/other`,
-      seconds: Math.round(t.trainingSeconds * 10) / 10,
-    },
-    metrics: {
-      skab_per_channel_tuning: {
-        protocol: 'every channel a separate key; alerts vs the file\'s anomaly labels on rows 401..end, pooled over channels and the 34 fault files',
-        cross_validated: round(tuned.crossValidated),
-        in_sample: round(tuned.inSample),
-      },
-    },
-  };
 }
 
 /** What the error output means, given the level weights the tuning chose. */

@@ -24,17 +24,20 @@ export interface RunningReceiver {
   stats(): Promise<{ devices: number; batches: number; readings: number; rejected: number; gaps: number }>;
 }
 
-/** `edge-agent receive` on a free loopback port, as its own process. */
+/**
+ * `edge-agent receive` as its own process, on a loopback port it binds itself (port 0) and
+ * reports on stdout: no port found free by the test and taken by someone else before the bind.
+ */
 export async function startReceiverProcess(dataDir: string): Promise<RunningReceiver> {
-  const port = await freePort();
-  const proc = cliBackground(['receive', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir]);
-  const m = await proc.waitForOutput(/public key (did:key:\w+)/);
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const proc = cliBackground(['receive', '--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+  const m = await proc.waitForOutput(/receiver listening on (http:\/\/127\.0\.0\.1:(\d+))\S* public key (did:key:\w+)/);
+  const baseUrl = m[1]!;
+  const port = Number(m[2]);
   return {
     proc,
     port,
     baseUrl,
-    publicKey: m[1]!,
+    publicKey: m[3]!,
     dataDir,
     stats: async () => (await (await fetch(`${baseUrl}/v1/stats`)).json()) as Awaited<ReturnType<RunningReceiver['stats']>>,
   };

@@ -10,13 +10,25 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-/** A loopback TCP relay in front of a real peer (a broker, a receiver), so a test can cut the link without touching the client's internals. */
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+/** Sees the bytes of each relayed connection: `up` from the client, `down` from the peer. */
+export type Tap = (connection: number, direction: 'up' | 'down', chunk: Buffer) => void;
+
+/**
+ * A loopback TCP relay in front of a real peer (a broker, a receiver), so a test can cut the
+ * link, or read what a client sends on the wire, without touching the client's internals.
+ */
+export async function startTcpProxy(targetPort: number, opts: { targetHost?: string; tap?: Tap } = {}): Promise<TcpProxy> {
+  const targetHost = opts.targetHost ?? '127.0.0.1';
   const open = new Set<Socket>();
   let connections = 0;
   const server = createServer((client) => {
-    connections++;
+    const id = ++connections;
     const upstream = connect(targetPort, targetHost);
+    if (opts.tap) {
+      const tap = opts.tap;
+      client.on('data', (d: Buffer) => tap(id, 'up', d));
+      upstream.on('data', (d: Buffer) => tap(id, 'down', d));
+    }
     for (const s of [client, upstream]) {
       open.add(s);
       s.on('close', () => open.delete(s));

@@ -24,7 +24,7 @@ describe('Zigbee2MQTT, Tasmota and Shelly payloads through a real broker', () =>
     expect(cli(['init', '--data-dir', A, '--no-http', '--mqtt-url', broker.url, '--mqtt-topic', 'zigbee2mqtt/#', '--mqtt-topic', 'tele/+/SENSOR']).code).toBe(0);
     patchConfig(A, [[['sources', 'mqtt', 'fields'], { exclude: ['battery'] }]]);
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForOutput(/subscribed with QoS 1/);
+    await agent.waitForReady();
     const pub = (topic: string, message: string) => execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), '-q', '1', '-t', topic, '-m', message]);
     pub('zigbee2mqtt/living_room', '{"temperature":21.5,"humidity":48.2,"battery":97,"linkquality":120,"occupancy":true}');
     pub('tele/plug1/SENSOR', '{"Time":"2025-11-13T03:13:20","ENERGY":{"Power":12.5,"Voltage":230}}');

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
-import { freePort, waitFor } from '../helpers/ports.js';
+import { waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
 import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
 
@@ -46,8 +46,7 @@ describe('health endpoint: /healthz, /metrics through a running agent', () => {
   beforeAll(async () => {
     broker = await startMosquitto();
     receiver = await startReceiverProcess(tempDir('health-receiver'));
-    port = await freePort();
-    const init = cli(['init', '--data-dir', A, '--mqtt-url', broker.url, '--uplink-url', `${receiver.baseUrl}/v1/batches`, '--http-listen', `127.0.0.1:${port}`]);
+    const init = cli(['init', '--data-dir', A, '--mqtt-url', broker.url, '--uplink-url', `${receiver.baseUrl}/v1/batches`, '--http-listen', '127.0.0.1:0']);
     expect(init.code, init.stderr).toBe(0);
     patchConfig(A, [
       [['clock', 'synced'], 'always'],
@@ -58,8 +57,8 @@ describe('health endpoint: /healthz, /metrics through a running agent', () => {
       [['http', 'max_sensor_labels'], 3],
     ]);
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForReady();
-    await agent.waitForOutput(/status page on http:\/\/127\.0\.0\.1:\d+\//);
+    // The agent binds port 0 itself and reports the port it got on its ready line.
+    port = (await agent.waitForReady()).http!.port;
   });
   afterAll(async () => {
     await agent?.stop();
@@ -169,7 +168,8 @@ describe('health endpoint configuration', () => {
     const dir = tempDir('health-wild');
     const r = cli(['init', '--data-dir', dir, '--http-listen', '0.0.0.0:9464']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/http\.listen: 0\.0\.0\.0 listens on every interface .*bind_all_interfaces: true/);
+    // init names the flag the value came from (issue 12).
+    expect(r.stderr).toMatch(/--http-listen: 0\.0\.0\.0 listens on every interface .*bind_all_interfaces: true/);
     expect(cli(['init', '--data-dir', dir, '--http-listen', '127.0.0.1:1', '--no-http']).code).toBe(2);
   });
 });

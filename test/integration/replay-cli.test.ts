@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -54,8 +54,34 @@ describe('edge-agent replay', () => {
     expect(out[0]).toBe('timestamp,value,error,anomaly_score,alert');
     expect(lines(join(dir, 'shipped-prefix.out.csv'))).toEqual(out.slice(0, 721));
     const scores = out.slice(1).map((l) => Number(l.split(',')[3]));
-    expect(scores.slice(0, 400).every((x) => x === 0)).toBe(true); // warm-up
-    expect(Math.max(...scores.slice(700, 760))).toBeGreaterThan(0.9); // the level shift
+    expect(scores.slice(0, 150).every((x) => x === 0)).toBe(true); // the shipped model's 150-row warm-up
+    expect(Math.max(...scores.slice(700, 760))).toBeGreaterThanOrEqual(0.9); // the level shift
+  });
+
+  it('refuses an output that is the input, never leaves a partial output, and says when a file is shorter than the warm-up', () => {
+    const rows = Array.from({ length: 60 }, (_, i) => `${1763000000 + i},${(20 + 0.1 * Math.sin(i)).toFixed(3)}`);
+    const input = csv('short.csv', 'timestamp,value', rows);
+    const same = cli(['replay', '--input', input, '--output', input, '--no-progress']);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/--output .*short\.csv is the input file/);
+    symlinkSync(input, join(dir, 'alias.csv'));
+    const alias = cli(['replay', '--input', input, '--output', join(dir, 'alias.csv'), '--no-progress']);
+    expect(alias.code).toBe(2);
+    expect(readFileSync(input, 'utf8').trim().split('\n')).toHaveLength(61); // untouched
+
+    // Shorter than the shipped model's warm-up: scored 0 / alert 0 throughout, and a warning says why.
+    const r = cli(['replay', '--input', input, '--output', join(dir, 'short.out.csv'), '--no-progress']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: .*short\.csv: the file has only 60 rows, fewer than the 150-row warm-up of model stream-ad/);
+    expect(lines(join(dir, 'short.out.csv')).slice(1).every((l) => l.endsWith(',0,0'))).toBe(true);
+
+    // A run that fails half-way (a bad value on the last line) leaves no output file, not a truncated one.
+    const bad = csv('late-bad.csv', 'timestamp,value', [...Array.from({ length: 5000 }, (_, i) => `${1763000000 + i},20`), '1763009999,oops']);
+    const failed = cli(['replay', '--input', bad, '--output', join(dir, 'late-bad.out.csv'), '--no-progress']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/line 5002: column value: "oops" is not a finite number/);
+    expect(existsSync(join(dir, 'late-bad.out.csv'))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('.partial'))).toEqual([]);
   });
 
   it('groups rows per asset so windows never cross assets, and keeps the input columns and delimiter', () => {
@@ -92,7 +118,7 @@ describe('edge-agent models', () => {
     const list = cli(['models', 'list', '--models-dir', d]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/mean-square 1\.0\.0 \(anomaly\)/);
-    expect(list.stdout).toMatch(/alert when rul <= 0 \(clears at 1\)/);
+    expect(list.stdout).toMatch(/alert when rul <= 0 \(clears at rul > 1 for 1 rows\)/);
     expect(cli(['models', 'verify', '--models-dir', d]).code).toBe(0);
     writeFileSync(join(d, 'window-mean.onnx'), Buffer.concat([readFileSync(join(d, 'window-mean.onnx')), Buffer.from([0])]));
     const v = cli(['models', 'verify', '--models-dir', d]);

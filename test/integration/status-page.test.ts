@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, TEST_RESULTS } from '../helpers/chromium.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
-import { freePort, waitFor } from '../helpers/ports.js';
+import { waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
 
@@ -40,12 +40,11 @@ describe('status page in headless Chromium', () => {
 
   beforeAll(async () => {
     broker = await startMosquitto();
-    port = await freePort();
-    expect(cli(['init', '--data-dir', A, '--mqtt-url', broker.url, '--http-listen', `127.0.0.1:${port}`]).code).toBe(0);
+    expect(cli(['init', '--data-dir', A, '--mqtt-url', broker.url, '--http-listen', '127.0.0.1:0']).code).toBe(0);
     patchConfig(A, [[['clock', 'synced'], 'always']]);
     agent = cliBackground(['run', '--data-dir', A]);
-    await agent.waitForReady();
-    await agent.waitForOutput(/status page on/);
+    // The agent binds port 0 itself and reports the port it got on its ready line.
+    port = (await agent.waitForReady()).http!.port;
     const pub = await connectPublisher(broker.url);
     const t0 = Date.now() - 60_000;
     // Sensor-timed readings a few seconds apart, so the chart has a time axis to draw on.

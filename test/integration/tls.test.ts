@@ -109,8 +109,9 @@ describe('TLS with certificate verification on (test CA made by openssl, real mo
     expect(cli(['init', '--data-dir', dir, '--mqtt-url', broker.url]).code).toBe(0);
     patchConfig(dir, [[['sources', 'mqtt', 'tls'], { ca_file: pki.caCert }]]);
     const without = runAgent(dir);
-    await without.waitForOutput(/"source":"mqtt".*the server requires a client certificate \(\w+\): set tls.cert_file and tls.key_file/);
-    await new Promise((r) => setTimeout(r, 500));
+    const refusal = /"source":"mqtt".*the server requires a client certificate \(\w+\): set tls.cert_file and tls.key_file/g;
+    // A fact, not a pause: the broker refused the agent twice (at start and at its reconnect), and it never got in.
+    await waitFor('two refused connection attempts', () => (without.output().match(refusal) ?? []).length >= 2, 20_000);
     expect(without.output()).not.toMatch(/connected to broker/);
     await without.stop('SIGKILL');
 

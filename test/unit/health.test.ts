@@ -10,6 +10,7 @@ import { Identity } from '../../agent/identity/keys.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import type { Reading } from '../../agent/types.js';
 import { freshStore } from '../helpers/store.js';
+import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -133,7 +134,7 @@ describe('health checks', () => {
       maxPendingBatches: 1,
     });
     await writer.submit({ source: 'mqtt', readings: [reading('a', 1000)] });
-    batches.cutBatch(Identity.generate(), 10, { bootCounter: 1, clockSynced: true, now: Date.now() });
+    batches.cutBatch(10, batchEncoder(Identity.generate(), { bootCounter: 1, clockSynced: true, now: Date.now() }));
     await writer.submit({ source: 'mqtt', readings: [reading('a', 2000), reading('a', 3000), reading('b', 3000)] });
     expect(state.unbatchedUpTo(2)).toMatchObject({ count: 2, more: true });
     expect(state.unbatchedUpTo(3)).toMatchObject({ count: 3, more: false });
@@ -173,6 +174,6 @@ describe('http config', () => {
     expect(() => parseConfig(`${base}http: { listen: "[::]:9464" }\n`, 'f.yaml')).toThrow(/http\.listen: :: listens on every interface/);
     expect(parseConfig(`${base}http: { listen: "0.0.0.0:9464", bind_all_interfaces: true }\n`, 'f.yaml').http?.listen).toBe('0.0.0.0:9464');
     expect(() => parseConfig(`${base}http: { listen: "127.0.0.1:70000" }\n`, 'f.yaml')).toThrow(/port 70000 is out of range/);
-    expect(() => parseConfig(`${base}http: { listen: "gateway.local:9464" }\n`, 'f.yaml')).toThrow(/http\.listen: must be IPv4:PORT/);
+    expect(() => parseConfig(`${base}http: { listen: "gateway.local:9464" }\n`, 'f.yaml')).toThrow(/http\.listen: must be HOST:PORT: IPv4:PORT/);
   });
 });

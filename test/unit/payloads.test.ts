@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { encode } from 'cborg';
+import { parseSenmlCbor } from '../../agent/payloads/content-format.js';
 import { parsePayload, sensorFromTopic, type ParseContext } from '../../agent/payloads/parse.js';
+import { MAX_PACK_RECORDS } from '../../agent/payloads/types.js';
 
 const NOW = 1_763_000_000_000;
 const ctx: ParseContext = { defaultSensor: 'topic-sensor', nowMs: NOW, clockSynced: true };
@@ -115,3 +118,23 @@ describe('robustness', () => {
     }
   });
 });
+
+describe('bounded before parsing (issue 12: the same discipline for the agent\'s own inputs)', () => {
+  it('a JSON payload of 1,000,000 empty objects is one refusal, made before JSON.parse builds them', () => {
+    const r = parse(`[${'{},'.repeat(999_999)}{}]`);
+    expect(r).toEqual({ readings: [], rejections: [{ reason: `more than ${MAX_PACK_RECORDS} records (JSON objects and arrays) in one payload` }] });
+    // A full pack at the limit is still read.
+    const full = parse(JSON.stringify(Array.from({ length: MAX_PACK_RECORDS }, (_, k) => ({ n: `s${k % 7}`, v: k }))));
+    expect(full.readings).toHaveLength(MAX_PACK_RECORDS);
+  });
+
+  it('SenML CBOR: 1,000,000 empty maps are refused at the array header; nested containers past depth 2 too; a normal pack still parses', () => {
+    const huge = Buffer.concat([Buffer.from([0x9a, 0x00, 0x0f, 0x42, 0x40]), Buffer.alloc(1_000_000, 0xa0)]);
+    expect(parseSenmlCbor(huge, ctx).rejections[0]!.reason).toMatch(/array of 1000000 at \(top\), more than the limit of 10000/);
+    expect(parseSenmlCbor(Buffer.concat([Buffer.alloc(10_000, 0x81), Buffer.from([0])]), ctx).rejections[0]!.reason).toMatch(/nested deeper than 2/);
+    // Integer labels (RFC 8428 §6), any order, non-shortest widths: plain CBOR from a sensor is fine.
+    const pack = encode([new Map<number, unknown>([[2, 21.5], [0, 'temp'], [-2, 'pump1/']])]);
+    expect(parseSenmlCbor(pack, ctx)).toMatchObject({ readings: [{ sensor: 'pump1/temp', value: 21.5 }], rejections: [] });
+  });
+});
+

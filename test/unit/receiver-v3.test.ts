@@ -13,6 +13,7 @@ import { openDatabase } from '../../agent/store/database.js';
 import { EventStore } from '../../agent/store/event-store.js';
 import { ReadingStore } from '../../agent/store/reading-store.js';
 import { READING_FLAGS } from '../../agent/identity/batch-v3.js';
+import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'ea-v3-'));
 const running: RunningReceiver[] = [];
@@ -37,7 +38,7 @@ function agentStore() {
 }
 
 const cut = (s: ReturnType<typeof agentStore>, device: Identity, extra: { sealTo?: Uint8Array } = {}) =>
-  s.batches.cutBatch(device, 1000, { bootCounter: 1, clockSynced: true, now: 1_763_000_100_000, ...extra })!;
+  s.batches.cutBatch(1000, batchEncoder(device, { bootCounter: 1, clockSynced: true, now: 1_763_000_100_000, ...extra }))!;
 
 describe('version-3 batches from the agent store to the receiver', () => {
   it('writes versions 1 and 2 as before and version 3 only for what needs it', () => {

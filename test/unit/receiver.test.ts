@@ -251,9 +251,10 @@ describe('reference receiver', () => {
   it('answers 500 and logs it when a handler fails, and keeps serving', async () => {
     const r = await start();
     const db = new Database(join(r.dataDir, 'receiver.db'));
-    db.exec('DROP TABLE counters');
+    db.exec('DROP TABLE readings');
     db.close();
-    expect(await r.post(new Uint8Array([1, 2, 3]))).toMatchObject({ status: 500, json: { status: 'error', reason: 'internal' } });
+    const [b1] = chain(Identity.generate(), 1);
+    expect(await r.post(b1!.envelope)).toMatchObject({ status: 500, json: { status: 'error', reason: 'internal' } });
     expect((await r.get('/v1/receiver')).status).toBe(200);
   });
 

@@ -21,7 +21,7 @@ describe('serial frame decoder fuzz (PROTOCOL.md §2)', () => {
       }
     };
     for (let i = 0; i < 100_000; i++) {
-      const frame: Frame = { type: 'reading', sensor: i % 8, seq: i, uptimeMs: i * 10, values: [Math.fround(rand() * 100)] };
+      const frame: Frame = { version: 1, type: 'reading', sensor: i % 8, seq: i, uptimeMs: i * 10, values: [Math.fround(rand() * 100)] };
       const wire = Array.from(encodeFrame(frame));
       const kind = i % 5;
       if (kind === 0) {
@@ -30,8 +30,8 @@ describe('serial frame decoder fuzz (PROTOCOL.md §2)', () => {
       } else {
         mutated++;
         if (kind === 1) wire[Math.floor(rand() * (wire.length - 1))]! ^= 1 << Math.floor(rand() * 8); // bit flip
-        else if (kind === 2) wire.splice(1 + Math.floor(rand() * (wire.length - 2)), 3); // truncated
-        else if (kind === 3) wire.splice(0, wire.length, ...Array.from({ length: 300 + Math.floor(rand() * 300) }, () => 1 + Math.floor(rand() * 255)), 0); // oversized, no zero inside
+        else if (kind === 2) wire.splice(1 + Math.floor(rand() * (wire.length - 4)), 3); // truncated, keeping its delimiter (without it two frames merge and count once)
+        else if (kind === 3) wire.splice(0, wire.length, ...Array.from({ length: 516 + Math.floor(rand() * 300) }, () => 1 + Math.floor(rand() * 255)), 0); // oversized (PROTOCOL.md §2.2: over 515 bytes), no zero inside
         else wire.splice(0, wire.length, 1 + Math.floor(rand() * 255), ...Array.from({ length: Math.floor(rand() * 40) }, () => Math.floor(rand() * 256)), 0); // garbage
         stream.push(...wire);
         // Every bad frame ends at its own delimiter, so the good one after it must decode.

@@ -10,6 +10,7 @@ import { BatchStore } from '../../agent/store/batch-store.js';
 import { StoreBudget } from '../../agent/store/budget.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
 import { readCounters, ReadingStore, type Submission } from '../../agent/store/reading-store.js';
+import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -71,7 +72,7 @@ describe('store budget and a full disk', () => {
     writer.onStoreFull(() => budget.makeRoom());
     for (let i = 0; i < 20; i++) store.commit([sub(200)]);
     const id = Identity.generate();
-    while (batches.cutBatch(id, 1000, { bootCounter: 1, clockSynced: true, now: Date.now() }));
+    while (batches.cutBatch(1000, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: Date.now() })));
     db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
     const signed = count(db, 'SELECT count(*) FROM readings');
     await expect(writer.submit(sub(200))).rejects.toMatchObject({ code: 'SQLITE_FULL' });
@@ -83,7 +84,7 @@ describe('store budget and a full disk', () => {
     const { db, store, budget, batches } = setup(1024 * 1024);
     const id = Identity.generate();
     store.commit([sub(10)]);
-    const first = batches.cutBatch(id, 1000, { bootCounter: 1, clockSynced: true, now: Date.now() })!;
+    const first = batches.cutBatch(1000, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: Date.now() }))!;
     expect(first.body.drops).toBeUndefined();
     for (let i = 0; i < 100 && count(db, 'SELECT count(*) FROM drops_unreported') === 0; i++) {
       store.commit([sub(2000)]);
@@ -93,11 +94,11 @@ describe('store budget and a full disk', () => {
     expect(u.usedBytes).toBeLessThanOrEqual(budget.dataAllowance);
     expect(u.fileBytes + u.walBytes).toBeLessThanOrEqual(1024 * 1024 + 256 * 1024);
     const reported = db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported ORDER BY sensor').all();
-    const second = batches.cutBatch(id, 1000, { bootCounter: 1, clockSynced: true, now: Date.now() })!;
+    const second = batches.cutBatch(1000, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: Date.now() }))!;
     expect(second.body.drops).toEqual(reported);
     expect(verifyBatchEnvelope(second.envelope).body.drops).toEqual(reported);
     expect(count(db, 'SELECT count(*) FROM drops_unreported')).toBe(0);
-    const third = batches.cutBatch(id, 1000, { bootCounter: 1, clockSynced: true, now: Date.now() })!;
+    const third = batches.cutBatch(1000, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: Date.now() }))!;
     expect(third.body.drops).toBeUndefined();
   });
 

@@ -16,6 +16,7 @@ import { pruneDelivered } from '../../agent/store/retention.js';
 import { readCounters, readCursors, ReadingStore } from '../../agent/store/reading-store.js';
 import type { Reading } from '../../agent/types.js';
 import { countCommits } from '../helpers/store.js';
+import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
 
 const dbPath = () => join(mkdtempSync(join(tmpdir(), 'ea-store-')), 'edge-agent.db');
 const reading = (sensor: string, ts: number, value: number, timeSource: Reading['timeSource'] = 'sensor'): Reading => ({ sensor, ts, timeSource, value });
@@ -119,7 +120,7 @@ describe('batches', () => {
     bindDevice(db, id.deviceId, 'x');
     new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: Array.from({ length: 25 }, (_, i) => reading(`s${i % 3}`, 1000 + i, i)) }]);
     const batches = new BatchStore(db);
-    const cut = () => batches.cutBatch(id, 10, { bootCounter: 1, clockSynced: true, now: 5 });
+    const cut = () => batches.cutBatch(10, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: 5 }));
     const [b1, b2, b3, none] = [cut(), cut(), cut(), cut()];
     expect([b1!.body.n, b2!.body.n, b3!.body.n, none]).toEqual([10, 10, 5, null]);
     expect(verifyBatchEnvelope(b2!.envelope).body.prev).toEqual(b1!.hash);
@@ -132,7 +133,7 @@ describe('batches', () => {
     const id = Identity.generate();
     bindDevice(db, id.deviceId, 'x');
     new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: [reading('a', 1, 1), reading('b', 2, 2)] }]);
-    new BatchStore(db).cutBatch(id, 10, { bootCounter: 1, clockSynced: true, now: 5 });
+    new BatchStore(db).cutBatch(10, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: 5 }));
     db.prepare("UPDATE readings SET value = 42 WHERE sensor = 'b'").run();
     expect(verifyStoreChain(db).problems).toEqual(['batch 1: stored reading 2 (sensor b) differs from the signed one']);
   });
@@ -145,7 +146,7 @@ describe('retention', () => {
     bindDevice(db, id.deviceId, 'x');
     new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: Array.from({ length: 40 }, (_, i) => reading('s', 1000 + i, i)) }]);
     const batches = new BatchStore(db);
-    for (let i = 0; i < 4; i++) batches.cutBatch(id, 10, { bootCounter: 1, clockSynced: true, now: 5 });
+    for (let i = 0; i < 4; i++) batches.cutBatch(10, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: 5 }));
     const day = 86_400_000;
     batches.markDelivered(1, 1000);
     batches.markDelivered(2, 1000 + 2 * day); // recent

@@ -73,6 +73,6 @@ describe('token buckets per client', () => {
   it('stays bounded: quiet clients are forgotten first', () => {
     const b = new TokenBuckets(1, 1, 100);
     for (let i = 0; i < 1000; i++) b.take(`c${i}`, i * 10_000);
-    expect((b as unknown as { buckets: Map<string, unknown> }).buckets.size).toBeLessThanOrEqual(100);
+    expect(b.trackedClients).toBeLessThanOrEqual(100);
   });
 });

@@ -157,6 +157,22 @@ describe('positive vectors', () => {
   });
 });
 
+describe('standalone vectors (issue 12)', () => {
+  it('output-named-proto verifies, keeps both outputs (__proto__ included) and matches its leaves and roots', () => {
+    const x = (V as unknown as { standalone: (typeof V.batches)[number][] }).standalone.find((b) => b.name === 'output-named-proto')! as (typeof V.batches)[number] & {
+      verdicts: { wire: { o: Record<string, number> }; cbor: string }[];
+      vroot: string;
+    };
+    const v = verifyBatchEnvelope(bytes(x.envelope));
+    expect(toHex(v.hash)).toBe(x.hash);
+    const o = v.body.vd![0]!.o;
+    expect(Object.keys(o).sort()).toEqual(['__proto__', 'error']);
+    expect(Object.getOwnPropertyDescriptor(o, '__proto__')?.value).toBe(0.25);
+    expect(toHex(canonicalEncode(v.body.vd![0]))).toBe(x.verdicts[0]!.cbor);
+    expect(toHex(mth([bytes(x.verdicts[0]!.cbor)]))).toBe(x.vroot);
+  });
+});
+
 describe('negative vectors', () => {
   it('covers every rejection reason of §6.1', () => {
     expect(new Set(V.negative.map((n) => n.reason))).toEqual(

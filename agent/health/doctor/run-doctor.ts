@@ -2,6 +2,7 @@ import type { LoadedConfig } from '../../config/load.js';
 import { errorMessage } from '../../errors.js';
 import { publicKeyFromDeviceId } from '../../identity/device-id.js';
 import { checkHttpEndpoint } from './http-check.js';
+import { checkDataDir, checkReceiverKey } from './local-checks.js';
 import { checkModels } from './model-check.js';
 import type { PluginDoctor } from '../../contracts/plugin.js';
 import { SOURCE_PLUGINS } from '../../sources/registry.js';
@@ -47,12 +48,15 @@ export async function runDoctor(loaded: LoadedConfig, opts: DoctorOptions): Prom
   const uplinkCheck = uplink && uplinkDoctor ? guard(uplinkDoctor.check, uplink.url, () => uplinkDoctor.run('uplink', uplink, env)) : undefined;
   for (const report of await Promise.all(network)) results.push(...report);
   if (uplinkCheck) results.push(await uplinkCheck);
+  // wire-format.md §7: a receiver publishes its key at GET /v1/receiver; a receiver_key that differs refuses every receipt.
+  if (uplink?.type === 'http') results.push(await guard('receiver-key', uplink.url, () => checkReceiverKey(uplink.url, uplink.receiver_key, opts.timeoutMs)));
   if (!config.uplink) results.push(skip('uplink', '-', 'no uplink configured: batches stay on this gateway'));
 
   if (config.http) {
     const http = config.http;
     results.push(await guard('http', http.listen, () => checkHttpEndpoint(http, opts.timeoutMs)));
   } else results.push(skip('http', '-', 'no health endpoint configured (http)'));
+  results.push(await guard('data-dir', loaded.dataDir, () => checkDataDir(loaded.dataDir, loaded.resolvePath(config.store.path))));
   results.push(await guard('clock', 'gateway clock', () => checkClock(config.clock.synced)));
   results.push(await guard('disk', loaded.dataDir, () => checkDisk(loaded.dataDir, loaded.resolvePath(config.store.path), opts.minFreeMb)));
   for (const { key, path } of secretFilesOf(config)) results.push(await guard('key-permissions', path, () => checkSecretFile(key, loaded.resolvePath(path))));

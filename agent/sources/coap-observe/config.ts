@@ -1,9 +1,13 @@
 import { z } from 'zod';
+import { urlPortProblem } from '../../util/port-range.js';
 
 export const coapObserveSourceSchema = z.strictObject({
   type: z.literal('coap-observe'),
   /** coap://HOST:PORT/path?query of an observable (or pollable) resource. */
-  url: z.string().regex(/^coap:\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s]+)(:\d{1,5})?(\/\S*)?$/, 'must be coap://HOST[:PORT]/path'),
+  url: z
+    .string()
+    .regex(/^coap:\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s]+)(:\d{1,5})?(\/\S*)?$/, 'must be coap://HOST[:PORT]/path')
+    .refine((u) => urlPortProblem(u) === undefined, { error: (i) => urlPortProblem(String(i.input)) ?? 'bad port' }),
   /** Sensor id for payloads that name none; default: the last path segment. */
   sensor: z.string().min(1).max(256).optional(),
   /** No notification for this long: register the observation again (the server may have restarted). */

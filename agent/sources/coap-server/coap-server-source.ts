@@ -1,4 +1,5 @@
 import { BlockList, isIPv6 } from 'node:net';
+import { AgentError, errorMessage } from '../../errors.js';
 import { ACCEPTED_CONTENT_FORMATS, parseByContentFormat } from '../../payloads/content-format.js';
 import { checkSensorId } from '../../payloads/types.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
@@ -48,7 +49,12 @@ export class CoapServerSource implements Source {
   }
 
   async start(): Promise<void> {
-    const a = await this.endpoint.listen();
+    let a: Awaited<ReturnType<CoapEndpoint['listen']>>;
+    try {
+      a = await this.endpoint.listen();
+    } catch (err) {
+      throw listenError(this.id, this.cfg.listen, err);
+    }
     this.listening = true;
     this.bound = `coap://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/${this.cfg.resource}`;
     this.ctx.log.info({ listen: this.bound, allow_from: this.cfg.allow_from }, 'CoAP server listening');
@@ -139,4 +145,22 @@ export class CoapServerSource implements Source {
     if (this.lastError !== undefined) h.lastError = this.lastError;
     return h;
   }
+}
+
+/**
+ * A listen address the endpoint cannot bind is a configuration error (exit 2), not a source to
+ * retry: the agent would run on without its CoAP input (issue 12).
+ */
+function listenError(id: string, listen: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const port = /:(\d+)$/.exec(listen)?.[1] ?? '?';
+  const why =
+    code === 'EADDRINUSE'
+      ? `UDP port ${port} is already in use by another program (find it: ss -lunp | grep ':${port} '); stop it, or choose another port`
+      : code === 'EADDRNOTAVAIL'
+        ? 'that is not an address of this machine; name one of its addresses (ip -brief address)'
+        : code === 'EACCES'
+          ? `ports below 1024 need privileges; use a port above 1023 (5683 is CoAP's)`
+          : errorMessage(err);
+  return new AgentError('CONFIG_INVALID', `sources.${id}.listen ${listen}: cannot listen: ${why}`, { cause: err, exitCode: 2 });
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { portInRange } from '../../util/port-range.js';
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
@@ -20,6 +21,9 @@ export const coapServerSourceSchema = z
     max_payload_bytes: z.number().int().min(64).max(1024 * 1024).default(16 * 1024),
   })
   .superRefine((cfg, ctx) => {
+    const port = Number(/:(\d+)$/.exec(cfg.listen)?.[1] ?? '0');
+    // Port 0 asks the system for a free one (tests, ad-hoc runs).
+    if (/:\d+$/.test(cfg.listen) && port !== 0 && !portInRange(port)) ctx.addIssue({ code: 'custom', path: ['listen'], message: `port ${port} is out of range 1..65535` });
     const host = cfg.listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     if (WILDCARDS.has(host) && !cfg.bind_all_interfaces) {
       ctx.addIssue({ code: 'custom', path: ['listen'], message: `${host} listens on every interface; name one address, or set bind_all_interfaces: true (and allow_from)` });

@@ -1,10 +1,14 @@
 import { z } from 'zod';
+import { urlPortProblem } from '../../util/port-range.js';
 import { tlsSchema } from '../../util/tls.js';
 import { isValidTopicFilter } from '../../util/topic-filter.js';
 
 export const mqttSourceSchema = z.strictObject({
   type: z.literal('mqtt'),
-  url: z.string().regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT'),
+  url: z
+    .string()
+    .regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT')
+    .refine((u) => urlPortProblem(u) === undefined, { error: (i) => urlPortProblem(String(i.input)) ?? 'bad port' }),
   topics: z.array(z.string().min(1).max(1024).refine(isValidTopicFilter, 'is not a valid MQTT topic filter (MQTT 3.1.1 §4.7.1)')).min(1),
   /** Must be stable across restarts: the broker keeps the persistent session under it. */
   client_id: z.string().min(1).max(64),

@@ -1,11 +1,31 @@
 import { cobsEncode } from './cobs.js';
 import { crc32c } from './crc32c.js';
 
-// Frame layouts of PROTOCOL.md §3. A payload is version | type | body | crc32c (§2.2).
+// Frame layouts of firmware-bridge/PROTOCOL.md §3, versions 1 and 2 (§7). A payload is
+// version | type | body | crc32c (§2.2).
 
-export const PROTOCOL_VERSION = 1;
-export const MAX_PAYLOAD = 256;
-export const FRAME_TYPE = { hello: 0x01, reading: 0x02, ack: 0x03, error: 0x04, heartbeat: 0x05, helloRequest: 0x06 } as const;
+export type ProtocolVersion = 1 | 2;
+export const PROTOCOL_VERSIONS: readonly ProtocolVersion[] = [1, 2];
+/** §2.2: the payload limit of each version; every other limit is derived from it. */
+export const MAX_PAYLOAD: Record<ProtocolVersion, number> = { 1: 256, 2: 512 };
+/** §2.2: the longest COBS encoding of a payload of n bytes (n ≥ 1) is n + 1 + ⌊(n − 1)/254⌋. */
+export const cobsMaxEncoded = (n: number) => n + 1 + Math.floor((n - 1) / 254);
+/** §2.2: the longest frame a receiver buffers, before its 0x00 (515 bytes: version 2's). */
+export const MAX_ENCODED = cobsMaxEncoded(MAX_PAYLOAD[2]);
+
+export const FRAME_TYPE = { hello: 0x01, reading: 0x02, ack: 0x03, error: 0x04, heartbeat: 0x05, helloRequest: 0x06, helloAck: 0x07, lost: 0x08 } as const;
+/** §3.7 HELLO_ACK states. */
+export const HELLO_STATE = { new: 0, known: 1, refused: 2 } as const;
+export type HelloState = (typeof HELLO_STATE)[keyof typeof HELLO_STATE];
+
+// Field limits of §3.1-§3.4.
+const MAX_FIRMWARE = 32;
+const MAX_FW_VERSION = 16;
+const MAX_SENSOR_ID = 32;
+const MAX_UNIT = 8;
+const MAX_ERROR_MESSAGE = 64;
+export const MAX_SENSORS = 8;
+export const MAX_VALUES = 8;
 
 export interface SensorInfo {
   index: number;
@@ -14,37 +34,48 @@ export interface SensorInfo {
   unit: string;
 }
 
+/** `uptimeMs` (HELLO) and `session` (READING, HEARTBEAT) are version 2 fields (§3.1, §3.2, §3.5). */
 export type Frame =
-  | { type: 'hello'; session: number; uid: Uint8Array; firmware: string; fwVersion: string; sensors: SensorInfo[] }
-  | { type: 'reading'; sensor: number; seq: number; uptimeMs: number; values: number[] }
-  | { type: 'ack'; session: number; sensor: number; seq: number }
-  | { type: 'error'; code: number; message: string }
-  | { type: 'heartbeat'; uptimeMs: number; buffered: number }
-  | { type: 'hello-request' };
+  | { version: ProtocolVersion; type: 'hello'; session: number; uid: Uint8Array; uptimeMs?: number; firmware: string; fwVersion: string; sensors: SensorInfo[] }
+  | { version: ProtocolVersion; type: 'reading'; session?: number; sensor: number; seq: number; uptimeMs: number; values: number[] }
+  | { version: ProtocolVersion; type: 'ack'; session: number; sensor: number; seq: number }
+  | { version: ProtocolVersion; type: 'error'; code: number; message: string }
+  | { version: ProtocolVersion; type: 'heartbeat'; session?: number; uptimeMs: number; buffered: number }
+  | { version: ProtocolVersion; type: 'hello-request' }
+  | { version: 2; type: 'hello-ack'; session: number; uptimeMs: number; state: HelloState }
+  | { version: 2; type: 'lost'; session: number; sensor: number; throughSeq: number };
 
-export type DecodeFailure = 'bad-version' | 'crc' | 'unknown-type' | 'malformed' | 'too-short';
+export type DecodeFailure = 'bad-version' | 'crc' | 'unknown-type' | 'malformed' | 'too-short' | 'oversize';
 
 class Writer {
-  private readonly buf = new Uint8Array(MAX_PAYLOAD + 16);
+  private readonly buf = new Uint8Array(MAX_PAYLOAD[2]);
   private readonly view = new DataView(this.buf.buffer);
   length = 0;
+  private room(n: number) {
+    if (this.length + n > this.buf.length - 4) throw new Error(`frame body longer than ${this.buf.length - 6} bytes (PROTOCOL.md §2.2)`);
+  }
   u8(v: number) {
+    this.room(1);
     this.view.setUint8(this.length, v);
     this.length += 1;
   }
   u16(v: number) {
+    this.room(2);
     this.view.setUint16(this.length, v, true);
     this.length += 2;
   }
   u32(v: number) {
+    this.room(4);
     this.view.setUint32(this.length, v >>> 0, true);
     this.length += 4;
   }
   f32(v: number) {
+    this.room(4);
     this.view.setFloat32(this.length, v, true);
     this.length += 4;
   }
   bytes(b: Uint8Array) {
+    this.room(b.length);
     this.buf.set(b, this.length);
     this.length += b.length;
   }
@@ -106,26 +137,34 @@ class Reader {
   }
 }
 
+function v2Field(frame: Frame, name: string, value: number | undefined): number {
+  if (value === undefined) throw new Error(`a version 2 ${frame.type} needs ${name}`);
+  return value;
+}
+
 function body(frame: Frame): { type: number; body: Uint8Array } {
   const w = new Writer();
+  const v2 = frame.version === 2;
   switch (frame.type) {
     case 'hello':
       w.u32(frame.session);
       if (frame.uid.length !== 8) throw new Error('uid must be 8 bytes');
       w.bytes(frame.uid);
-      w.str8(frame.firmware, 32);
-      w.str8(frame.fwVersion, 16);
-      if (frame.sensors.length < 1 || frame.sensors.length > 8) throw new Error('1..8 sensors');
+      if (v2) w.u32(v2Field(frame, 'uptimeMs', frame.uptimeMs));
+      w.str8(frame.firmware, MAX_FIRMWARE);
+      w.str8(frame.fwVersion, MAX_FW_VERSION);
+      if (frame.sensors.length < 1 || frame.sensors.length > MAX_SENSORS) throw new Error(`1..${MAX_SENSORS} sensors`);
       w.u8(frame.sensors.length);
       for (const s of frame.sensors) {
         w.u8(s.index);
         w.u32(s.periodMs);
-        w.str8(s.id, 32);
-        w.str8(s.unit, 8);
+        w.str8(s.id, MAX_SENSOR_ID);
+        w.str8(s.unit, MAX_UNIT);
       }
       return { type: FRAME_TYPE.hello, body: w.done() };
     case 'reading':
-      if (frame.values.length < 1 || frame.values.length > 8) throw new Error('1..8 values');
+      if (frame.values.length < 1 || frame.values.length > MAX_VALUES) throw new Error(`1..${MAX_VALUES} values`);
+      if (v2) w.u32(v2Field(frame, 'session', frame.session));
       w.u8(frame.sensor);
       w.u32(frame.seq);
       w.u32(frame.uptimeMs);
@@ -139,14 +178,25 @@ function body(frame: Frame): { type: number; body: Uint8Array } {
       return { type: FRAME_TYPE.ack, body: w.done() };
     case 'error':
       w.u8(frame.code);
-      w.str8(frame.message, 64);
+      w.str8(frame.message, MAX_ERROR_MESSAGE);
       return { type: FRAME_TYPE.error, body: w.done() };
     case 'heartbeat':
+      if (v2) w.u32(v2Field(frame, 'session', frame.session));
       w.u32(frame.uptimeMs);
       w.u16(frame.buffered);
       return { type: FRAME_TYPE.heartbeat, body: w.done() };
     case 'hello-request':
       return { type: FRAME_TYPE.helloRequest, body: new Uint8Array(0) };
+    case 'hello-ack':
+      w.u32(frame.session);
+      w.u32(frame.uptimeMs);
+      w.u8(frame.state);
+      return { type: FRAME_TYPE.helloAck, body: w.done() };
+    case 'lost':
+      w.u32(frame.session);
+      w.u8(frame.sensor);
+      w.u32(frame.throughSeq);
+      return { type: FRAME_TYPE.lost, body: w.done() };
   }
 }
 
@@ -154,7 +204,8 @@ function body(frame: Frame): { type: number; body: Uint8Array } {
 export function framePayload(frame: Frame): Uint8Array {
   const { type, body: b } = body(frame);
   const out = new Uint8Array(b.length + 6);
-  out[0] = PROTOCOL_VERSION;
+  if (out.length > MAX_PAYLOAD[frame.version]) throw new Error(`a version ${frame.version} payload is at most ${MAX_PAYLOAD[frame.version]} bytes (PROTOCOL.md §2.2); this ${frame.type} needs ${out.length}`);
+  out[0] = frame.version;
   out[1] = type;
   out.set(b, 2);
   new DataView(out.buffer).setUint32(b.length + 2, crc32c(out, 0, b.length + 2), true);
@@ -169,55 +220,69 @@ export function encodeFrame(frame: Frame): Uint8Array {
   return out;
 }
 
+function decodeBody(version: ProtocolVersion, type: number, r: Reader): Frame | 'unknown-type' | 'malformed' {
+  const v2 = version === 2;
+  switch (type) {
+    case FRAME_TYPE.hello: {
+      const session = r.u32();
+      const uid = r.bytes(8);
+      const uptimeMs = v2 ? r.u32() : undefined;
+      const firmware = r.str8(MAX_FIRMWARE);
+      const fwVersion = r.str8(MAX_FW_VERSION);
+      const count = r.u8();
+      if (count < 1 || count > MAX_SENSORS) return 'malformed';
+      const sensors: SensorInfo[] = [];
+      for (let i = 0; i < count; i++) sensors.push({ index: r.u8(), periodMs: r.u32(), id: r.str8(MAX_SENSOR_ID), unit: r.str8(MAX_UNIT) });
+      if (sensors.some((s) => s.id.length === 0)) return 'malformed';
+      return v2 ? { version, type: 'hello', session, uid, uptimeMs, firmware, fwVersion, sensors } : { version, type: 'hello', session, uid, firmware, fwVersion, sensors };
+    }
+    case FRAME_TYPE.reading: {
+      const session = v2 ? r.u32() : undefined;
+      const sensor = r.u8();
+      const seq = r.u32();
+      const uptimeMs = r.u32();
+      const count = r.u8();
+      if (count < 1 || count > MAX_VALUES) return 'malformed';
+      const values: number[] = [];
+      for (let i = 0; i < count; i++) values.push(r.f32());
+      return v2 ? { version, type: 'reading', session, sensor, seq, uptimeMs, values } : { version, type: 'reading', sensor, seq, uptimeMs, values };
+    }
+    case FRAME_TYPE.ack:
+      return { version, type: 'ack', session: r.u32(), sensor: r.u8(), seq: r.u32() };
+    case FRAME_TYPE.error:
+      return { version, type: 'error', code: r.u8(), message: r.str8(MAX_ERROR_MESSAGE) };
+    case FRAME_TYPE.heartbeat:
+      return v2 ? { version, type: 'heartbeat', session: r.u32(), uptimeMs: r.u32(), buffered: r.u16() } : { version, type: 'heartbeat', uptimeMs: r.u32(), buffered: r.u16() };
+    case FRAME_TYPE.helloRequest:
+      return { version, type: 'hello-request' };
+    case FRAME_TYPE.helloAck: {
+      if (!v2) return 'unknown-type';
+      const session = r.u32();
+      const uptimeMs = r.u32();
+      const state = r.u8();
+      if (state !== HELLO_STATE.new && state !== HELLO_STATE.known && state !== HELLO_STATE.refused) return 'malformed';
+      return { version, type: 'hello-ack', session, uptimeMs, state };
+    }
+    case FRAME_TYPE.lost:
+      if (!v2) return 'unknown-type';
+      return { version, type: 'lost', session: r.u32(), sensor: r.u8(), throughSeq: r.u32() };
+    default:
+      return 'unknown-type';
+  }
+}
+
 /** Decodes a payload (after COBS); never throws. */
 export function decodePayload(p: Uint8Array): Frame | DecodeFailure {
   if (p.length < 6) return 'too-short';
   const crc = new DataView(p.buffer, p.byteOffset, p.byteLength).getUint32(p.length - 4, true);
   if (crc32c(p, 0, p.length - 4) !== crc) return 'crc';
-  if (p[0] !== PROTOCOL_VERSION) return 'bad-version';
+  const version = p[0] as ProtocolVersion;
+  if (!PROTOCOL_VERSIONS.includes(version)) return 'bad-version';
+  if (p.length > MAX_PAYLOAD[version]) return 'oversize'; // §2.2: a version's payload limit
   const r = new Reader(p.subarray(2, p.length - 4));
   try {
-    let frame: Frame;
-    switch (p[1]) {
-      case FRAME_TYPE.hello: {
-        const session = r.u32();
-        const uid = r.bytes(8);
-        const firmware = r.str8(32);
-        const fwVersion = r.str8(16);
-        const count = r.u8();
-        if (count < 1 || count > 8) return 'malformed';
-        const sensors: SensorInfo[] = [];
-        for (let i = 0; i < count; i++) sensors.push({ index: r.u8(), periodMs: r.u32(), id: r.str8(32), unit: r.str8(8) });
-        if (sensors.some((s) => s.id.length === 0)) return 'malformed';
-        frame = { type: 'hello', session, uid, firmware, fwVersion, sensors };
-        break;
-      }
-      case FRAME_TYPE.reading: {
-        const sensor = r.u8();
-        const seq = r.u32();
-        const uptimeMs = r.u32();
-        const count = r.u8();
-        if (count < 1 || count > 8) return 'malformed';
-        const values: number[] = [];
-        for (let i = 0; i < count; i++) values.push(r.f32());
-        frame = { type: 'reading', sensor, seq, uptimeMs, values };
-        break;
-      }
-      case FRAME_TYPE.ack:
-        frame = { type: 'ack', session: r.u32(), sensor: r.u8(), seq: r.u32() };
-        break;
-      case FRAME_TYPE.error:
-        frame = { type: 'error', code: r.u8(), message: r.str8(64) };
-        break;
-      case FRAME_TYPE.heartbeat:
-        frame = { type: 'heartbeat', uptimeMs: r.u32(), buffered: r.u16() };
-        break;
-      case FRAME_TYPE.helloRequest:
-        frame = { type: 'hello-request' };
-        break;
-      default:
-        return 'unknown-type';
-    }
+    const frame = decodeBody(version, p[1]!, r);
+    if (typeof frame === 'string') return frame;
     r.end();
     return frame;
   } catch {

@@ -1,33 +1,30 @@
 import { SerialPort } from 'serialport';
 import { backoffDelay } from '../../util/backoff.js';
-import { checkSensorId } from '../../payloads/types.js';
 import type { Reading } from '../../types.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { SerialSourceConfig } from './config.js';
 import { FrameDecoder } from './frame-decoder.js';
+import { helloRefusal } from './hello-check.js';
 import { LineDecoder } from './line-decoder.js';
+import { encodeFrame, HELLO_STATE, type Frame, type ProtocolVersion } from './protocol.js';
+import { Segment, type DeviceSession, type LineCounters } from './segment.js';
 import { cursorsOf, progressOf, sessionPrefix } from './stream-cursors.js';
-import { encodeFrame, type Frame, type SensorInfo } from './protocol.js';
 
-interface Device {
-  uid: string;
-  session: number;
-  firmware: string;
-  sensors: Map<number, SensorInfo>;
-  /** Highest contiguous sequence per sensor taken for commit (optimistic: resends in flight are dropped). */
-  taken: Map<number, number>;
-  /** The device reported ring overflow (ERROR 2): readings it lost will never come, so gaps are accepted. */
-  overflowed: boolean;
-}
+/** Frames waiting for the store while a commit runs: past this the line's frames are dropped (the device resends). */
+const MAX_QUEUED_FRAMES = 50_000;
+/** Frames judged per submission: keeps each transaction, and each turn of the event loop, short. */
+const MAX_SEGMENT_FRAMES = 5_000;
 
-/** RFC 1982 serial number arithmetic on 32 bits: is a after b? */
-const after = (a: number, b: number) => a !== b && ((a - b) >>> 0) < 0x80000000;
+type Hello = Extract<Frame, { type: 'hello' }>;
 
 /**
- * Reads a sensor microcontroller over a serial line (firmware-bridge/PROTOCOL.md). ACK frames go
- * out only for readings already committed; readings the firmware resends (gateway restart, lost
- * ACK) are recognised by (device, session, sensor, seq) and not stored twice. The port is
- * reopened with back-off when the device disappears (unplug, reset, adapter replug).
+ * Reads a sensor microcontroller over a serial line (firmware-bridge/PROTOCOL.md, versions 1 and 2).
+ * Frames are handled strictly in the order they arrived, one store submission at a time: the
+ * frames up to a HELLO are judged against the committed progress of their session and committed;
+ * only then are their ACKs computed, from what the store now holds, for that session (§3.3), and
+ * only then is the HELLO answered. Readings the firmware resends (gateway restart, lost ACK) are
+ * recognised by (device, session, sensor, seq) and not stored twice. The port is reopened with
+ * back-off when the device disappears (unplug, reset, adapter replug).
  */
 export class SerialSource implements Source {
   readonly id: string;
@@ -36,15 +33,20 @@ export class SerialSource implements Source {
   private connected = false;
   private failures = 0;
   private reopenTimer: NodeJS.Timeout | undefined;
-  private frames = new FrameDecoder();
+  // One decoder for the source's life: its counters survive port reopens (they are "since the agent started").
+  private readonly frames = new FrameDecoder();
   private lines = new LineDecoder();
-  private device: Device | undefined;
+  private device: DeviceSession | undefined;
   private lastHelloRequest = 0;
   private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
-  private readonly extra = { gaps: 0, out_of_order: 0, resent: 0, errors_from_device: 0, reopens: 0 };
+  private readonly extra: LineCounters = { gaps: 0, lost: 0, out_of_order: 0, resent: 0, errors_from_device: 0, reopens: 0, hello_requests: 0, awaiting_hello: 0 };
   private lastMessageAt: number | undefined;
+  private lastRefusal = { reason: '', at: 0 };
   private lastError: string | undefined;
-  private inFlight = new Set<Promise<unknown>>();
+  private queue: Frame[] = [];
+  private pendingRejected: string[] = [];
+  private draining: Promise<void> | undefined;
+  private textInFlight = new Set<Promise<unknown>>();
   private watchdog: NodeJS.Timeout | undefined;
   private lastByteMono = 0;
 
@@ -60,8 +62,13 @@ export class SerialSource implements Source {
     // A vanished pty or a hung USB adapter does not always raise close or error: silence does.
     // (Frames mode only: a text-mode sketch owes us no heartbeat.)
     if (this.cfg.mode === 'frames') {
+      let lastTick = performance.now();
       this.watchdog = setInterval(() => {
-        if (this.connected && performance.now() - this.lastByteMono > this.cfg.silence_timeout_ms) this.lost(`no data for ${this.cfg.silence_timeout_ms} ms`);
+        const now = performance.now();
+        // A tick that comes late means this process was busy, and bytes may be waiting unread: not silence.
+        const late = now - lastTick > 1500;
+        lastTick = now;
+        if (!late && this.connected && now - this.lastByteMono > this.cfg.silence_timeout_ms) this.lost(`no data for ${this.cfg.silence_timeout_ms} ms`);
       }, 500);
     }
   }
@@ -75,11 +82,12 @@ export class SerialSource implements Source {
       this.connected = true;
       this.failures = 0;
       this.lastByteMono = performance.now();
-      this.frames = new FrameDecoder(); // a new line starts mid-nothing: no half frame carries over
+      this.frames.resync(); // a new line starts mid-nothing: no half frame carries over
       this.lines = new LineDecoder();
       this.ctx.log.info({ path: this.cfg.path, baud: this.cfg.baud, mode: this.cfg.mode }, 'serial port open');
       // Ask the device who it is: after a gateway restart it may be mid-stream (PROTOCOL.md §3.6).
-      if (this.cfg.mode === 'frames') this.write({ type: 'hello-request' });
+      // In both versions while we do not know which it speaks (each drops the other's frames).
+      if (this.cfg.mode === 'frames') for (const version of this.device ? [this.device.version] : ([2, 1] as const)) this.write({ version, type: 'hello-request' });
     });
     port.on('data', (chunk: Buffer) => this.onData(chunk));
     port.on('close', () => this.lost(`${this.cfg.path} closed`));
@@ -89,6 +97,8 @@ export class SerialSource implements Source {
   private lost(reason: string): void {
     if (this.stopped || this.reopenTimer) return;
     if (this.connected) this.ctx.log.warn({ path: this.cfg.path, reason }, 'serial port lost; reopening');
+    // A device that is not there (or not ours to open) is said once at warn, then at debug while it stays so.
+    else this.ctx.log[reason === this.lastError ? 'debug' : 'warn']({ path: this.cfg.path, reason }, 'cannot open the serial port; retrying with back-off (is the device plugged in? ls -l /dev/serial/by-id/)');
     this.connected = false;
     this.lastError = reason;
     this.failures++;
@@ -108,111 +118,155 @@ export class SerialSource implements Source {
     if (this.port?.isOpen) this.port.write(Buffer.from(encodeFrame(frame)));
   }
 
+  /** An event for the network (carried in the next batch); a failure to store it is logged, never fatal. */
+  private event(kind: string, key: string, detail: Record<string, string | number | boolean>): void {
+    try {
+      this.ctx.events?.record({ kind, key, detail });
+    } catch (err) {
+      this.ctx.log.warn({ err, kind, key }, 'could not store an event for the network');
+    }
+  }
+
+  private ack(dev: DeviceSession, sensor: number): void {
+    const seq = dev.committed.get(sensor);
+    if (seq !== undefined) this.write({ version: dev.version, type: 'ack', session: dev.session, sensor, seq });
+  }
+
+  /** §3.6, at most once a second: a READING before any HELLO, or of another session (§3.2). */
+  private requestHello(version: ProtocolVersion): void {
+    const now = Date.now();
+    if (now - this.lastHelloRequest < 1000) return;
+    this.lastHelloRequest = now;
+    this.extra.hello_requests++;
+    this.write({ version, type: 'hello-request' });
+  }
+
   private onData(chunk: Buffer): void {
     this.lastMessageAt = Date.now();
     this.lastByteMono = performance.now();
     if (this.cfg.mode === 'text') return this.onText(chunk);
     const before = { ...this.frames.counters };
     const frames = this.frames.push(chunk);
-    const rejected: string[] = [];
     for (const [k, v] of Object.entries(this.frames.counters)) {
       const delta = v - before[k as keyof typeof before];
-      if (k !== 'frames' && k !== 'bytesDiscarded') for (let i = 0; i < delta; i++) rejected.push(`frame ${k}`);
+      if (k !== 'frames' && k !== 'bytesDiscarded') for (let i = 0; i < delta; i++) this.pendingRejected.push(`frame ${k}`);
     }
-    const readings: Reading[] = [];
-    const progress = new Map<number, number>(); // committed with the readings, then acknowledged
-    const reack = new Map<number, number>(); // resends: acknowledged again, nothing to store
-    const now = Date.now();
-    for (const f of frames) {
-      if (f.type === 'hello') this.onHello(f);
-      else if (f.type === 'error') {
-        this.extra.errors_from_device++;
-        if (f.code === 2 && this.device) this.device.overflowed = true;
-        this.ctx.log.warn({ path: this.cfg.path, code: f.code, message: f.message }, 'device reported an error');
-      } else if (f.type === 'reading') this.onReading(f, now, readings, progress, reack, rejected);
+    const room = MAX_QUEUED_FRAMES - this.queue.length;
+    if (frames.length > room) {
+      for (let i = room; i < frames.length; i++) this.pendingRejected.push('frame queue full (store slower than the line)');
+      frames.length = Math.max(0, room);
     }
-    this.stats.rejected += rejected.length;
-    if (readings.length === 0 && rejected.length === 0 && progress.size === 0 && reack.size === 0) return;
-    const device = this.device;
-    const cursors = device ? cursorsOf(device.uid, device.session, progress) : [];
-    this.track(this.ctx.sink.submit({ source: this.id, readings, rejected, cursors }).then(
-      (r) => {
+    for (const f of frames) this.queue.push(f);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.draining || (this.queue.length === 0 && this.pendingRejected.length === 0)) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      this.pump();
+    });
+  }
+
+  /** Handles queued frames in arrival order: a segment up to the next HELLO, committed, then the HELLO. */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.pendingRejected.length > 0) {
+      const frames = this.queue.length > MAX_SEGMENT_FRAMES ? this.queue.splice(0, MAX_SEGMENT_FRAMES) : this.queue;
+      if (frames === this.queue) this.queue = [];
+      const seg = new Segment(this.device, this.extra, (v) => this.requestHello(v));
+      seg.rejected.push(...this.pendingRejected.splice(0));
+      const now = Date.now();
+      const timeSource = this.ctx.clock.gatewayTimeSource(now);
+      let hello: Hello | undefined;
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        if (f.type === 'hello') {
+          hello = f;
+          this.queue = frames.slice(i + 1).concat(this.queue);
+          break;
+        }
+        if (f.type === 'reading') seg.reading(f, now, timeSource);
+        else if (f.type === 'lost') seg.lostNotice(f);
+        else if (f.type === 'heartbeat') seg.heartbeat(f);
+        else if (f.type === 'error') this.onDeviceError(f);
+        else seg.rejected.push(`frame ${f.type} sent by the device (a gateway-to-device type)`);
+      }
+      await this.commit(seg);
+      if (hello) await this.onHello(hello);
+    }
+  }
+
+  private async commit(seg: Segment): Promise<void> {
+    const dev = seg.dev;
+    this.stats.rejected += seg.rejected.length;
+    this.stats.duplicates += seg.duplicates;
+    if (seg.storesSomething) {
+      try {
+        const r = await this.ctx.sink.submit({ source: this.id, readings: seg.readings, rejected: seg.rejected, ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress) } : {}), counts: seg.lostCounts(this.id) });
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;
-        // Only now, committed: tell the device what it may drop (PROTOCOL.md §3.3).
-        if (device && device === this.device) {
-          for (const [sensor, seq] of new Map([...reack, ...progress])) this.write({ type: 'ack', session: device.session, sensor, seq });
-        }
-      },
-      (err: Error) => {
-        // Not committed: no ACK, and forget what was taken, so the device's resend is stored.
-        this.lastError = `store: ${err.message}`;
-        if (device) for (const sensor of progress.keys()) device.taken.delete(sensor);
+      } catch (err) {
+        // Not committed: nothing changes, nothing is acknowledged; the device resends (§4.2).
+        this.lastError = `store: ${(err as Error).message}`;
         this.ctx.log.error({ err, path: this.cfg.path }, 'could not commit serial readings; the device will resend');
-      },
-    ));
-  }
-
-  /** Keeps a commit's promise until it settles, so stop() can wait for the last ones. */
-  private track(commit: Promise<unknown>): void {
-    this.inFlight.add(commit);
-    void commit.finally(() => this.inFlight.delete(commit));
-  }
-
-  private onHello(f: Extract<Frame, { type: 'hello' }>): void {
-    const uid = Buffer.from(f.uid).toString('hex');
-    // The same session saying hello again keeps what is taken in memory: some of it may still be
-    // on its way to the store, which is all the database would know.
-    const same = this.device?.uid === uid && this.device.session === f.session;
-    const taken = same ? this.device!.taken : progressOf(this.ctx.cursors(sessionPrefix(uid, f.session)), uid, f.session);
-    this.device = { uid, session: f.session, firmware: `${f.firmware} ${f.fwVersion}`, sensors: new Map(f.sensors.map((s) => [s.index, s])), taken, overflowed: same && this.device!.overflowed };
-    this.ctx.log.info({ path: this.cfg.path, device: uid, session: f.session, firmware: this.device.firmware, sensors: f.sensors.map((s) => s.id) }, 'device said hello');
-    // A session seen before (we restarted, or the line dropped): say at once what we already hold.
-    for (const [sensor, seq] of taken) this.write({ type: 'ack', session: f.session, sensor, seq });
-  }
-
-  private onReading(f: Extract<Frame, { type: 'reading' }>, now: number, out: Reading[], progress: Map<number, number>, reack: Map<number, number>, rejected: string[]): void {
-    const dev = this.device;
-    if (!dev) {
-      rejected.push('reading before hello');
-      if (now - this.lastHelloRequest > 1000) {
-        this.lastHelloRequest = now;
-        this.write({ type: 'hello-request' });
-      }
-      return;
-    }
-    const info = dev.sensors.get(f.sensor);
-    if (!info || checkSensorId(info.id)) {
-      rejected.push('unknown sensor index');
-      return;
-    }
-    const last = dev.taken.get(f.sensor);
-    if (last !== undefined && !after(f.seq, last)) {
-      this.stats.duplicates++;
-      this.extra.resent++;
-      // Acknowledged again once this submission commits: by then (group commits are in order) so is `last`.
-      if (!progress.has(f.sensor)) reack.set(f.sensor, last);
-      return;
-    }
-    if (last !== undefined && f.seq !== ((last + 1) >>> 0)) {
-      // An ACK means "everything up to seq is stored" (PROTOCOL.md §3.3), so the gateway never
-      // acknowledges past a hole: a reading ahead of it is not stored, and the device's in-order
-      // resend fills the hole first. Only readings the device says it lost are skipped.
-      if (!dev.overflowed) {
-        this.extra.out_of_order++;
         return;
       }
-      this.extra.gaps += (f.seq - last - 1) >>> 0;
     }
-    if (f.values.some((v) => !Number.isFinite(v))) {
-      rejected.push('non-finite value');
-    } else {
-      f.values.forEach((value, k) => {
-        out.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource: this.ctx.clock.gatewayTimeSource(now), value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq });
-      });
+    if (!dev) return;
+    // Only now, committed: tell the device what it may drop (PROTOCOL.md §3.3).
+    for (const [sensor, seq] of seg.progress) dev.committed.set(sensor, seq);
+    for (const [sensor, { count, through }] of seg.lost) {
+      this.event('serial.lost', dev.sensors.get(sensor)?.id ?? `${this.id}/index-${sensor}`, { source: this.id, device: dev.uid, session: dev.session, count, through_seq: through });
     }
-    dev.taken.set(f.sensor, f.seq);
-    progress.set(f.sensor, f.seq);
+    for (const sensor of new Set([...seg.progress.keys(), ...seg.reack])) this.ack(dev, sensor);
+  }
+
+  private onDeviceError(f: Extract<Frame, { type: 'error' }>): void {
+    this.extra.errors_from_device++;
+    // Version 1 overflow (§7): the next jump of each sensor is the hole it left. Version 2 uses LOST (§3.8).
+    if (f.code === 2 && this.device?.version === 1 && f.version === 1) {
+      this.device.overflowSeen = true;
+      this.device.jumped = new Set();
+    }
+    this.ctx.log.warn({ path: this.cfg.path, code: f.code, message: f.message }, 'device reported an error');
+  }
+
+  /** Runs once everything received before the HELLO is committed, so its answer is current (§3.3, §3.7). */
+  private async onHello(f: Hello): Promise<void> {
+    const uid = Buffer.from(f.uid).toString('hex');
+    const refusal = helloRefusal(f);
+    if (refusal) {
+      this.device = undefined;
+      this.pendingRejected.push(refusal);
+      this.lastError = `device ${uid}: ${refusal}`;
+      // The device says HELLO again every few seconds: one log line a minute per reason is enough.
+      if (refusal !== this.lastRefusal.reason || Date.now() - this.lastRefusal.at > 60_000) {
+        this.lastRefusal = { reason: refusal, at: Date.now() };
+        this.ctx.log.error({ path: this.cfg.path, device: uid, session: f.session, reason: refusal }, 'HELLO refused: fix the firmware sensor table (firmware-bridge/PROTOCOL.md §3.1)');
+      }
+      if (f.version === 2) this.write({ version: 2, type: 'hello-ack', session: f.session, uptimeMs: f.uptimeMs ?? 0, state: HELLO_STATE.refused });
+      this.event('serial.hello_refused', this.id, { device: uid, session: f.session, reason: refusal.slice(0, 256) });
+      return;
+    }
+    const same = this.device?.uid === uid && this.device.session === f.session && this.device.version === f.version;
+    // The store is the only truth for what was committed: no commit is running now.
+    const committed = progressOf(this.ctx.cursors(sessionPrefix(uid, f.session)), uid, f.session);
+    this.device = {
+      uid,
+      session: f.session,
+      version: f.version,
+      firmware: `${f.firmware} ${f.fwVersion}`,
+      sensors: new Map(f.sensors.map((s) => [s.index, s])),
+      committed,
+      overflowSeen: same && this.device!.overflowSeen,
+      jumped: same ? this.device!.jumped : new Set(),
+      ahead: same ? this.device!.ahead : new Map(),
+    };
+    if (!same && committed.size === 0) this.event('serial.session', this.id, { device: uid, session: f.session, protocol: f.version, firmware: this.device.firmware.slice(0, 256), sensors: f.sensors.map((x) => `${x.index}=${x.id}`).join(' ').slice(0, 256) });
+    if (!same) this.ctx.log.info({ path: this.cfg.path, device: uid, session: f.session, version: f.version, firmware: this.device.firmware, sensors: f.sensors.map((s) => s.id), known: committed.size > 0 }, 'device said hello');
+    if (f.version === 2) this.write({ version: 2, type: 'hello-ack', session: f.session, uptimeMs: f.uptimeMs ?? 0, state: committed.size > 0 ? HELLO_STATE.known : HELLO_STATE.new });
+    // A session seen before (we restarted, or the line dropped): say at once what we already hold.
+    for (const sensor of committed.keys()) this.ack(this.device, sensor);
   }
 
   private onText(chunk: Buffer): void {
@@ -223,21 +277,24 @@ export class SerialSource implements Source {
     for (const [reason, n] of this.lines.rejected) for (let i = 0; i < n - (before.get(reason) ?? 0); i++) rejected.push(`line: ${reason}`);
     this.stats.rejected += rejected.length;
     if (readings.length === 0 && rejected.length === 0) return;
-    this.track(this.ctx.sink.submit({ source: this.id, readings, rejected }).then(
+    const commit = this.ctx.sink.submit({ source: this.id, readings, rejected }).then(
       (r) => {
         this.stats.accepted += r.accepted;
       },
       (err: Error) => {
         this.lastError = `store: ${err.message}`;
       },
-    ));
+    );
+    this.textInFlight.add(commit);
+    void commit.finally(() => this.textInFlight.delete(commit));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.watchdog) clearInterval(this.watchdog);
-    await Promise.allSettled([...this.inFlight]);
+    this.queue = [];
+    await Promise.allSettled([...this.textInFlight, ...(this.draining ? [this.draining] : [])]);
     const port = this.port;
     if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
     this.connected = false;
@@ -248,7 +305,7 @@ export class SerialSource implements Source {
     const h: SourceHealth = {
       type: 'serial',
       connected: this.connected,
-      endpoint: `${this.cfg.path} ${this.cfg.baud} baud ${this.cfg.mode}${this.device ? ` device ${this.device.uid} (${this.device.firmware})` : ''}`,
+      endpoint: `${this.cfg.path} ${this.cfg.baud} baud ${this.cfg.mode}${this.device ? ` device ${this.device.uid} (${this.device.firmware}) protocol ${this.device.version}` : ''}`,
       ...this.stats,
       counters: { frames: c.frames, crc_errors: c.crc, cobs_errors: c.cobs, oversize: c.oversize, malformed: c.malformed + c['too-short'] + c['unknown-type'] + c['bad-version'], ...this.extra },
     };

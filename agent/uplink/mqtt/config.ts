@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { didKeySchema } from '../../identity/did-key-schema.js';
+import { urlPortProblem } from '../../util/port-range.js';
 import { tlsSchema } from '../../util/tls.js';
 
 /** `{device}` in a topic stands for the device id (did:key:...), so one config fits every gateway. */
@@ -14,15 +16,18 @@ const topicName = z
 export const mqttUplinkSchema = z
   .strictObject({
     type: z.literal('mqtt'),
-    url: z.string().regex(/^mqtts?:\/\/[^/\s]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT'),
+    url: z
+      .string()
+      .regex(/^mqtts?:\/\/[^/\s]+$/, 'must be mqtt://HOST:PORT or mqtts://HOST:PORT')
+      .refine((u) => urlPortProblem(u) === undefined, { error: (i) => urlPortProblem(String(i.input)) ?? 'bad port' }),
     /** Batches are published here with QoS 1; the payload is the signed envelope (docs/wire-format.md). */
     topic: topicName.default(`edge/${DEVICE_PLACEHOLDER}/batches`),
     /** With receiver_key: the receiver's replies (signed receipts) arrive here, matched by seq. */
     reply_topic: topicName.default(`edge/${DEVICE_PLACEHOLDER}/receipts`),
     /** did:key of the receiver; when set, a PUBACK is not enough: every delivery needs its signed receipt. */
-    receiver_key: z.string().optional(),
+    receiver_key: didKeySchema.optional(),
     /** did:key of the network key to seal every batch to (docs/wire-format.md §12.6). */
-    encrypt_to: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an Ed25519 did:key (did:key:z6Mk...)').optional(),
+    encrypt_to: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/, 'must be an Ed25519 did:key (did:key:z6Mk...)').pipe(didKeySchema).optional(),
     /** Must be stable and unique (not the MQTT source's): the broker keeps the session under it. Default: derived from the device id. */
     client_id: z.string().min(1).max(64).optional(),
     username: z.string().optional(),

@@ -16,6 +16,7 @@ const replySchema = z.discriminatedUnion('status', [
 export type BatchReply = z.infer<typeof replySchema>;
 
 const KEEP_REPLIES = 1000;
+const MAX_REPLY_BYTES = 64 * 1024;
 
 /** Replies by seq, kept until an attempt takes them (a reply can arrive before its PUBACK is handled). */
 export class ReplyBook {
@@ -24,6 +25,8 @@ export class ReplyBook {
 
   /** Returns what was wrong with the message, or undefined when it was filed. */
   add(payload: Buffer): string | undefined {
+    // A reply is a few hundred bytes (the receipt is under 1 KiB, wire-format.md §6.3): nothing larger is parsed.
+    if (payload.length > MAX_REPLY_BYTES) return `larger than ${MAX_REPLY_BYTES} bytes`;
     let json: unknown;
     try {
       json = JSON.parse(payload.toString('utf8'));

@@ -97,6 +97,11 @@ export function exportOnnx(model: WindowModel, info: ExportInfo): Uint8Array {
     nodes.push(node('Sub', [target, cur], ['diff']));
     nodes.push(node('Mul', ['diff', 'diff'], ['sq']));
     let err = 'sq';
+    if (head === 'forecaster' && (model.residualWeight ?? 1) !== 1) {
+      inits.push(floatTensor('residual_weight', [1], Float32Array.of(model.residualWeight!)));
+      nodes.push(node('Mul', ['sq', 'residual_weight'], ['sq_weighted']));
+      err = 'sq_weighted';
+    }
     if (model.levelWeight.some((v) => v !== 0)) {
       const cols = head === 'autoencoder' ? w : 1;
       const tiled = new Float32Array(cols * f);
@@ -104,7 +109,7 @@ export function exportOnnx(model: WindowModel, info: ExportInfo): Uint8Array {
       inits.push(floatTensor('level_weight', [cols * f], tiled));
       nodes.push(node('Mul', [target, target], ['level_sq']));
       nodes.push(node('Mul', ['level_sq', 'level_weight'], ['level']));
-      nodes.push(node('Add', ['sq', 'level'], ['sq_total']));
+      nodes.push(node('Add', [err, 'level'], ['sq_total']));
       err = 'sq_total';
     }
     nodes.push(node('ReduceMean', [err], [out], [intsAttr('axes', [1]), intAttr('keepdims', 0)]));

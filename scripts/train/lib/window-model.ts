@@ -5,8 +5,8 @@
  *
  * - `autoencoder`: output `error` [N] = mean over the window of (z - reconstruction(z))²
  *                  + mean over the window of levelWeight[f] * z².
- * - `forecaster`:  output `error` [N] = mean over features of (z_last - forecast(z_1..W-1))²
- *                  + mean over features of levelWeight[f] * z_last².
+ * - `forecaster`:  output `error` [N] = mean over features of residualWeight * (z_last - forecast(z_1..W-1))²
+ *                  + mean over features of levelWeight[f] * z_last² (residualWeight defaults to 1).
  * The level term measures how far the window sits from the key's warm-up behaviour (z is
  * normalised by the warm-up statistics): networks trained on normal windows reconstruct a
  * shifted level almost perfectly, so without it a step change (a closed valve) goes unseen.
@@ -27,6 +27,8 @@ export interface WindowModel {
   outputScale: number;
   /** Per feature, weight of the level term in the error heads (0: pure reconstruction/forecast error). */
   levelWeight: number[];
+  /** Forecaster only: weight of the squared forecast residual (default 1). */
+  residualWeight?: number;
   mlp: Mlp;
   /** Regressor only: further members whose outputs are averaged with mlp's (seed ensemble). */
   ensemble?: Mlp[];
@@ -55,12 +57,13 @@ export function forwardWindows(model: WindowModel, windows: Float32Array, n: num
     const x = new Float32Array(n * past);
     for (let b = 0; b < n; b++) x.set(windows.subarray(b * width, b * width + past), b * past);
     const pred = mlp.forward(x, n);
+    const rw = model.residualWeight ?? 1;
     for (let b = 0; b < n; b++) {
       let s = 0;
       for (let j = 0; j < f; j++) {
         const z = windows[b * width + past + j]!;
         const d = pred[b * f + j]! - z;
-        s += d * d + model.levelWeight[j]! * z * z;
+        s += rw * d * d + model.levelWeight[j]! * z * z;
       }
       out[b] = s / f;
     }

@@ -17,7 +17,9 @@ static Bridge<64>* bridge;
 
 void setup() {
   Serial.begin(115200);
-  // A new session per boot: analog noise on a floating pin, mixed with the boot time.
+  // A new session per boot (PROTOCOL.md §3.1): analog noise on a floating pin, mixed with the boot
+  // time. A board with EEPROM should count boots instead. Should two boots still pick the same
+  // number, the gateway's HELLO_ACK says so and the library takes the next one (§3.7).
   uint32_t session = ((uint32_t)analogRead(A5) << 16) ^ (uint32_t)micros();
   static Bridge<64> instance(write_serial, nullptr, session, uid, "tank-node", "1.0.0", SENSORS, 2);
   bridge = &instance;

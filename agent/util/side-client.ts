@@ -1,0 +1,11 @@
+import type { IClientOptions, MqttClient } from 'mqtt';
+
+/**
+ * The MQTT client of a side output (alert publisher, Home Assistant discovery): MQTT 5, a clean
+ * session (it keeps no subscriptions), reconnecting every 2 s; `connect` carries the broker's
+ * credentials and TLS, `extra` e.g. a last will. mqtt.js is loaded only when a side output is on.
+ */
+export async function connectSideClient(url: string, clientId: string, connect: Partial<IClientOptions>, extra: Partial<IClientOptions> = {}): Promise<MqttClient> {
+  const mqtt = await import('mqtt');
+  return mqtt.connect(url, { clientId, protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000, ...connect, ...extra });
+}

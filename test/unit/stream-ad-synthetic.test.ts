@@ -1,0 +1,110 @@
+/**
+ * The shipped streaming detector (models/stream-ad) on the cases an operator meets first, through
+ * the runtime's public API (openModel / runner.push) exactly as the live agent calls it.
+ * Noise comes from seeded generators; the seed is in each test's name.
+ */
+import { describe, expect, it } from 'vitest';
+import { resolve } from 'node:path';
+import { openModel, type Row, type Verdict } from '../../agent/inference/index.js';
+import { Prng } from '../../scripts/train/lib/prng.js';
+
+const MODELS = resolve('models');
+const MINUTE = 60_000;
+const T0 = Date.UTC(2026, 0, 5);
+
+async function run(values: number[], stepMs = MINUTE): Promise<(Verdict | null)[]> {
+  const runner = await openModel(MODELS, 'stream-ad');
+  try {
+    const rows: Row[] = values.map((v, t) => ({ key: 'room/temp', ts: T0 + t * stepMs, values: [v] }));
+    return await runner.push(rows);
+  } finally {
+    await runner.close();
+  }
+}
+
+/** Rows where an alert is raised. */
+const raisedAt = (v: (Verdict | null)[]) => v.flatMap((x, t) => (x?.changed && x.alert ? [t] : []));
+const clearedAt = (v: (Verdict | null)[]) => v.flatMap((x, t) => (x?.changed && !x.alert ? [t] : []));
+
+describe('stream-ad on synthetic cases', () => {
+  it('slow normal drift 20 -> 25 °C over 2,000 readings (noise σ 0.1, seed 1): no alert', async () => {
+    const rng = new Prng(1);
+    const v = await run(Array.from({ length: 2000 }, (_, t) => 20 + (5 * t) / 1999 + 0.1 * rng.gauss()));
+    expect(raisedAt(v)).toEqual([]);
+  });
+
+  it('a lasting level shift (seed 2): one alert at the shift, cleared and quiet within 500 rows', async () => {
+    const rng = new Prng(2);
+    const v = await run(Array.from({ length: 2500 }, (_, t) => 20 + 0.1 * rng.gauss() + (t >= 1000 ? 2 : 0)));
+    const raised = raisedAt(v);
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toBeGreaterThanOrEqual(1000);
+    expect(raised[0]).toBeLessThan(1005);
+    const cleared = clearedAt(v).filter((t) => t > raised[0]!);
+    expect(cleared.length).toBeGreaterThanOrEqual(1);
+    expect(cleared[0]).toBeLessThan(1500);
+    expect(v.slice(1500).every((x) => x && !x.alert)).toBe(true); // the new level is the new normal
+  });
+
+  it('a spike (seed 3): one alert, at the spike', async () => {
+    const rng = new Prng(3);
+    const v = await run(Array.from({ length: 1500 }, (_, t) => 20 + 0.1 * rng.gauss() + (t === 1000 ? 3 : 0)));
+    expect(raisedAt(v)).toEqual([1000]);
+  });
+
+  it('constant during warm-up, then steps of one quantisation step (0.5 °C) now and then: no alert', async () => {
+    const values: number[] = [];
+    let level = 20;
+    for (let t = 0; t < 3000; t++) {
+      if (t >= 400 && t % 300 === 0) level += t % 600 === 0 ? 0.5 : -0.5;
+      values.push(level);
+    }
+    const v = await run(values);
+    expect(raisedAt(v)).toEqual([]);
+  });
+
+  it('a sensor that sticks after normal noise (seed 5): one alert', async () => {
+    const rng = new Prng(5);
+    const values = Array.from({ length: 1000 }, () => 20 + 0.1 * rng.gauss());
+    const stuckAt = values[799]!;
+    for (let t = 800; t < 1000; t++) values[t] = stuckAt;
+    const v = await run(values);
+    const raised = raisedAt(v);
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toBeGreaterThanOrEqual(800);
+    expect(raised[0]).toBeLessThan(830);
+  });
+
+  it('a daily cycle (amplitude 3 °C, 5-minute readings for 10 days, noise σ 0.1, seed 6): no alert', async () => {
+    const rng = new Prng(6);
+    const perDay = 288;
+    const v = await run(Array.from({ length: 10 * perDay }, (_, t) => 20 + 3 * Math.sin((2 * Math.PI * t) / perDay) + 0.1 * rng.gauss()), 5 * MINUTE);
+    expect(raisedAt(v)).toEqual([]);
+  });
+
+  it('is strictly causal: the scores of a prefix do not change when later rows are cut (seed 7)', async () => {
+    const rng = new Prng(7);
+    const values = Array.from({ length: 1200 }, (_, t) => 20 + Math.sin(t / 50) + 0.2 * rng.gauss() + (t > 900 ? 3 : 0));
+    const full = await run(values);
+    for (const cut of [151, 600, 901, 1000]) {
+      const prefix = await run(values.slice(0, cut));
+      expect(prefix.map((x) => x && [x.score, x.value, x.alert])).toEqual(full.slice(0, cut).map((x) => x && [x.score, x.value, x.alert]));
+    }
+  });
+
+  it('survives a restart: state saved as JSON after row 700 and restored gives the verdicts of an uninterrupted run (seed 8)', async () => {
+    const rng = new Prng(8);
+    const values = Array.from({ length: 1500 }, (_, t) => 20 + Math.sin(t / 40) + 0.2 * rng.gauss() + (t > 1100 ? 2 : 0));
+    const rows: Row[] = values.map((v, t) => ({ key: 'room/temp', ts: T0 + t * MINUTE, values: [v] }));
+    const full = await run(values);
+    const first = await openModel(MODELS, 'stream-ad');
+    await first.push(rows.slice(0, 700));
+    const saved = JSON.parse(JSON.stringify([...first.exportState()])) as [string, Parameters<typeof first.importState>[1]][];
+    await first.close();
+    const second = await openModel(MODELS, 'stream-ad');
+    for (const [key, state] of saved) second.importState(key, state);
+    const rest = await second.push(rows.slice(700));
+    await second.close();
+    expect(rest.map((x) => x && [x.score, x.value, x.alert])).toEqual(full.slice(700).map((x) => x && [x.score, x.value, x.alert]));
+  });
+});
