@@ -21,6 +21,8 @@ export interface ReceiverBackend {
   alertChanges(device: string): AlertChange[] | undefined | Promise<AlertChange[] | undefined>;
   /** Events of a device with an id above `after`, oldest first, at most `limit` (wire-format.md §12). */
   deviceEvents(device: string, after?: number, limit?: number): DeviceEvent[] | undefined | Promise<DeviceEvent[] | undefined>;
+  /** The envelope of the batch holding a device's reading, verdict or event `id` (for proofs, wire-format.md §12.8). */
+  elementEnvelope(device: string, kind: 'reading' | 'verdict' | 'event', id: number): Uint8Array | undefined | Promise<Uint8Array | undefined>;
   /** Availability over [from, to] from the device's signed heartbeats (availability.ts). */
   availability(device: string, from: number | undefined, to: number): Availability | undefined | Promise<Availability | undefined>;
   close(): void | Promise<void>;

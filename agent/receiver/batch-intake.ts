@@ -1,6 +1,7 @@
 import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
+import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { Logger } from '../log.js';
@@ -23,7 +24,15 @@ export class BatchIntake {
 
   /** Throws BatchVerificationError with the spec's reason. */
   verify(envelope: Uint8Array): AnyBatch {
-    return verifyAnyBatchEnvelope(envelope, { openWith: this.boxKey });
+    const batch = verifyAnyBatchEnvelope(envelope, { openWith: this.boxKey });
+    // §12.7: beyond the sensor's signature (checked above), a firmware-bridge attestation must
+    // bind the very readings it names (PROTOCOL.md §3.9): a value changed on the gateway fails here.
+    const data = batch.v3?.data;
+    if (data?.att) {
+      const problems = checkAttestationBindings(data);
+      if (problems.length > 0) throw new BatchVerificationError('bad-attestation', problems[0]!);
+    }
+    return batch;
   }
 
   receipt(batch: AnyBatch, receivedAt: number): Uint8Array {

@@ -3,6 +3,7 @@ import { AgentError } from '../errors.js';
 import type { AnyBatch } from '../identity/batch-any.js';
 import { computeAvailability, type Availability } from './availability.js';
 import { hex, type SignedBatch } from '../identity/batch-format.js';
+import { batchCidText } from '../identity/cid.js';
 import { decideChain } from './chain-decision.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 
@@ -183,6 +184,10 @@ export interface DeviceEvent {
 export interface DeviceBatch {
   seq: number;
   hash: string;
+  /** The envelope's CID (wire-format.md §12.11). */
+  cid: string;
+  version: number;
+  sealed: boolean;
   received_at: number;
   readings: number;
 }
@@ -240,8 +245,18 @@ function statements(db: ReceiverDb) {
       'SELECT coalesce(sum(top - held), 0) AS gaps FROM (SELECT max(seq) AS top, count(*) AS held FROM batches GROUP BY device)',
     ),
     device: db.prepare<[string], { device: string }>('SELECT device FROM devices WHERE device = ?'),
-    deviceBatches: db.prepare<[string], { seq: number; hash: Buffer; received_at: number; readings: number }>(
-      'SELECT seq, hash, received_at, reading_count AS readings FROM batches WHERE device = ? ORDER BY seq',
+    deviceBatches: db.prepare<[string], { seq: number; hash: Buffer; envelope: Buffer; version: number; sealed: number; received_at: number; readings: number }>(
+      'SELECT seq, hash, envelope, version, sealed, received_at, reading_count AS readings FROM batches WHERE device = ? ORDER BY seq',
+    ),
+    // The batch an element was first stored from (elements are stored once per device and id).
+    readingBatch: db.prepare<[string, number], { envelope: Buffer }>(
+      'SELECT b.envelope FROM readings x JOIN batches b ON b.device = x.device AND b.seq = x.batch_seq WHERE x.device = ? AND x.id = ?',
+    ),
+    verdictBatch: db.prepare<[string, number], { envelope: Buffer }>(
+      'SELECT b.envelope FROM verdicts x JOIN batches b ON b.device = x.device AND b.seq = x.batch_seq WHERE x.device = ? AND x.id = ?',
+    ),
+    eventBatch: db.prepare<[string, number], { envelope: Buffer }>(
+      'SELECT b.envelope FROM events x JOIN batches b ON b.device = x.device AND b.seq = x.batch_seq WHERE x.device = ? AND x.id = ?',
     ),
   };
 }
@@ -333,7 +348,22 @@ export class ReceiverStore {
   /** The batches held for a device, or undefined when the device is unknown. */
   deviceBatches(device: string): DeviceBatch[] | undefined {
     if (!this.q.device.get(device)) return undefined;
-    return this.q.deviceBatches.all(device).map((r) => ({ seq: r.seq, hash: hex(r.hash), received_at: r.received_at, readings: r.readings }));
+    return this.q.deviceBatches.all(device).map((r) => ({
+      seq: r.seq,
+      hash: hex(r.hash),
+      cid: batchCidText(r.envelope),
+      version: r.version,
+      sealed: r.sealed === 1,
+      received_at: r.received_at,
+      readings: r.readings,
+    }));
+  }
+
+  /** The envelope of the batch holding a device's reading, verdict or event `id`; undefined when none is held. */
+  elementEnvelope(device: string, kind: 'reading' | 'verdict' | 'event', id: number): Uint8Array | undefined {
+    const q = kind === 'reading' ? this.q.readingBatch : kind === 'verdict' ? this.q.verdictBatch : this.q.eventBatch;
+    const row = q.get(device, id);
+    return row ? new Uint8Array(row.envelope) : undefined;
   }
 
   /** Verdicts of a device that raised or cleared an alert, oldest first; undefined for an unknown device. */

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
-import { createBatchIntake, REJECT_STATUS } from './batch-intake.js';
+import { BatchIntake, createBatchIntake, REJECT_STATUS } from './batch-intake.js';
+import { PROOF_KINDS, proofAnswer } from './proof-endpoint.js';
 import type { Logger } from '../log.js';
 import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
@@ -164,6 +165,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const durability = opts.backend?.durability ?? 'disk';
 
   const intake = createBatchIntake(store, identity, log, durability);
+  // Opens stored sealed batches again for the proofs served below.
+  const verifier = new BatchIntake(identity);
 
   const reject = (res: ServerResponse, r: Rejection): void => {
     store.countRejection(r.reason);
@@ -220,6 +223,13 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
     if (path === '/v1/stats') return only('GET', async () => sendJson(res, 200, { ...(await store.stats()), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
+    const proof = /^\/v1\/devices\/([^/]+)\/(readings|verdicts|events)\/(\d{1,15})\/proof$/.exec(path);
+    if (proof) {
+      return only('GET', async () => {
+        const a = await proofAnswer(store, verifier, decodeURIComponent(proof[1]!), PROOF_KINDS[proof[2]!]!, Number(proof[3]));
+        sendJson(res, a.status, a.body);
+      });
+    }
     const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events|availability)$/.exec(path);
     if (m) {
       return only('GET', async () => {

@@ -144,6 +144,12 @@ describe('fleet receiver: the same API and answers as the SQLite receiver, over 
     expect(avFleet).toEqual((await get(sqlite.url, `/v1/devices/${gw.deviceId}/availability${range}`)).json);
     expect(avFleet).toMatchObject({ heartbeats: 1, interval_s: 60 });
     expect((await get(replicas[1]!.url, `/v1/devices/${gw2.deviceId}/events?after=3`)).json).toEqual([expect.objectContaining({ event_id: 4, kind: 'agent.stop' })]);
+    // Proofs of one element (wire-format.md §12.8) come from the same stored batch: the same answer.
+    const proofPath = `/v1/devices/${gw.deviceId}/events/1/proof`;
+    const proofFleet = await get(fleetUrl, proofPath);
+    expect(proofFleet.status).toBe(200);
+    expect(proofFleet.json).toEqual((await get(sqlite.url, proofPath)).json);
+    expect((await get(fleetUrl, `/v1/devices/${gw.deviceId}/readings/99/proof`)).status).toBe(404);
     const flags = await db.query('SELECT flags FROM readings WHERE device = $1', [gw.deviceId]);
     expect(flags.rows).toEqual([{ flags: 1 }]);
   });

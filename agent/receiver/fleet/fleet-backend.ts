@@ -188,6 +188,10 @@ export class FleetBackend implements ReceiverBackend {
     return this.pg('list alerts', () => this.store.alertChanges(device));
   }
 
+  elementEnvelope(device: string, kind: 'reading' | 'verdict' | 'event', id: number) {
+    return this.pg('find the batch of an element', () => this.store.elementEnvelope(device, kind, id));
+  }
+
   availability(device: string, from: number | undefined, to: number) {
     return this.pg('compute availability', () => this.store.availability(device, from, to));
   }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { hex } from '../../identity/batch-format.js';
+import { batchCidText } from '../../identity/cid.js';
 import type { IngestBatch } from '../backend.js';
 import { deviceIdFromPublicKey } from '../../identity/device-id.js';
 import { computeAvailability, type Availability } from '../availability.js';
@@ -148,12 +149,21 @@ export class PgChainStore {
 
   async deviceBatches(device: string): Promise<DeviceBatch[] | undefined> {
     if (!(await this.known(device))) return undefined;
-    const { rows } = await this.pool.query<{ seq: string; hash: Buffer; received_at: string; readings: number }>(
-      'SELECT seq, hash, received_at, reading_count AS readings FROM batches WHERE device = $1 ORDER BY seq',
+    const { rows } = await this.pool.query<{ seq: string; hash: Buffer; envelope: Buffer; version: number; sealed: boolean; received_at: string; readings: number }>(
+      'SELECT seq, hash, envelope, version, sealed, received_at, reading_count AS readings FROM batches WHERE device = $1 ORDER BY seq',
       [device],
     );
-    return rows.map((r) => ({ seq: num(r.seq), hash: hex(r.hash), received_at: num(r.received_at), readings: r.readings }));
+    return rows.map((r) => ({
+      seq: num(r.seq),
+      hash: hex(r.hash),
+      cid: batchCidText(r.envelope),
+      version: r.version,
+      sealed: r.sealed,
+      received_at: num(r.received_at),
+      readings: r.readings,
+    }));
   }
+
 
   async deviceEvents(device: string, after = 0, limit = 1000): Promise<DeviceEvent[] | undefined> {
     if (!(await this.known(device))) return undefined;
@@ -162,6 +172,16 @@ export class PgChainStore {
       [device, after, limit],
     );
     return rows.map((e) => ({ event_id: num(e.event_id), batch_seq: num(e.batch_seq), ts: num(e.ts), kind: e.kind, key: e.key, detail: e.detail }));
+  }
+
+  /** The envelope of the batch holding a device's reading, verdict or event `id`; undefined when none is held. */
+  async elementEnvelope(device: string, kind: 'reading' | 'verdict' | 'event', id: number): Promise<Uint8Array | undefined> {
+    const table = kind === 'reading' ? 'readings' : kind === 'verdict' ? 'verdicts' : 'events';
+    const { rows } = await this.pool.query<{ envelope: Buffer }>(
+      `SELECT b.envelope FROM ${table} x JOIN batches b ON b.device = x.device AND b.seq = x.batch_seq WHERE x.device = $1 AND x.id = $2`,
+      [device, id],
+    );
+    return rows[0] ? new Uint8Array(rows[0].envelope) : undefined;
   }
 
   async availability(device: string, from: number | undefined, to: number): Promise<Availability | undefined> {
