@@ -2,8 +2,9 @@ import Database from 'better-sqlite3';
 import { AgentError } from '../errors.js';
 import type { AnyBatch } from '../identity/batch-any.js';
 import { computeAvailability, type Availability } from './availability.js';
-import { hex, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
+import { hex, type SignedBatch } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
+import { decideChain } from './chain-decision.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 
 export type ReceiverDb = Database.Database;
@@ -192,7 +193,6 @@ export interface DeviceBatch {
 }
 
 const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-const sameBytes = (a: Uint8Array, b: Uint8Array) => buf(a).equals(buf(b));
 
 function statements(db: ReceiverDb) {
   return {
@@ -278,25 +278,11 @@ export class ReceiverStore {
     const b = batch.body;
     const device = deviceIdFromPublicKey(b.dev);
     const run = this.db.transaction((): IngestResult => {
-      const same = this.q.batch.get(device, b.seq);
-      if (same) {
-        if (sameBytes(same.hash, batch.hash)) return { kind: 'duplicate', device, receipt: new Uint8Array(same.receipt) };
-        return { kind: 'conflict', device, reason: 'seq-conflict', detail: `seq ${b.seq} is already held with hash ${hex(same.hash)}, not ${hex(batch.hash)}` };
-      }
-      let gapBefore = false;
-      if (b.seq === 1) {
-        if (!sameBytes(b.prev, ZERO_HASH)) return { kind: 'conflict', device, reason: 'chain-broken', detail: 'seq 1 must have prev = 32 zero bytes' };
-      } else {
-        const before = this.q.batch.get(device, b.seq - 1);
-        if (!before) gapBefore = true;
-        else if (!sameBytes(before.hash, b.prev)) {
-          return { kind: 'conflict', device, reason: 'chain-broken', detail: `prev ${hex(b.prev)} is not the hash of the held seq ${b.seq - 1} (${hex(before.hash)})` };
-        }
-      }
-      const after = this.q.batch.get(device, b.seq + 1);
-      if (after && !sameBytes(after.prev, batch.hash)) {
-        return { kind: 'conflict', device, reason: 'chain-broken', detail: `the held seq ${b.seq + 1} links to ${hex(after.prev)}, not to this batch ${hex(batch.hash)}` };
-      }
+      const held = (seq: number) => (seq >= 1 ? this.q.batch.get(device, seq) : undefined);
+      const decision = decideChain(batch, { before: held(b.seq - 1), same: held(b.seq), after: held(b.seq + 1) });
+      if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: new Uint8Array(decision.receipt) };
+      if (decision.kind === 'conflict') return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
+      const gapBefore = decision.gapBefore;
       const receipt = makeReceipt();
       this.q.upsertDevice.run(device, buf(b.dev), receivedAt, receivedAt);
       const version = batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2);
