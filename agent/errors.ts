@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'MODEL_INVALID'
   | 'MODEL_TAMPERED'
   | 'REPLAY_INPUT'
+  | 'BACKEND_UNREACHABLE'
   | 'USAGE'
   | 'PERMISSION'
   | 'KEY_MISMATCH';

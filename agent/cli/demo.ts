@@ -18,6 +18,10 @@ interface DemoOptions {
   sensors: number;
   /** false with --no-fault. */
   fault: boolean;
+  /** batch.format (docs/wire-format.md §12.12): 3 makes every reading and verdict provable on its own (edge-agent proof). */
+  batchFormat: 'auto' | 3;
+  /** Seal every batch to the receiver's key (uplink.encrypt_to, §12.6). */
+  seal?: boolean;
 }
 
 /**
@@ -36,11 +40,12 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`receiver  ${receiver.url}  key ${receiverDid}`);
 
-  const init = runInit({ dataDir: agentDir, uplinkUrl: `${receiver.url}/v1/batches`, receiverKey: receiverDid, simulator: opts.sensors, anomalySensors: ['#'], force: true });
+  const init = runInit({ dataDir: agentDir, uplinkUrl: `${receiver.url}/v1/batches`, receiverKey: receiverDid, ...(opts.seal ? { encryptTo: receiverDid } : {}), simulator: opts.sensors, anomalySensors: ['#'], force: true });
   const loaded = loadConfig(agentDir);
   // 100 readings/s per sensor, so the detector's 400-reading warm-up is over in 4 s; sensor 1 fails at 6 s.
   loaded.config.sources.simulator = { type: 'simulator', sensors: opts.sensors, interval_ms: 10, seed: 1, ...(opts.fault ? { fault: { sensor: 1, after: 600, offset: 15 } } : {}) };
   loaded.config.batch.max_age_ms = 1000;
+  loaded.config.batch.format = opts.batchFormat;
   writeConfig(loaded.path, loaded.config);
   out(`agent     ${init.deviceId}\ndata      ${base}`);
   out(`models    stream-ad judges every sensor (400-reading warm-up)${opts.fault ? '; sim-01 fails after 600 readings' : ''}`);
@@ -95,6 +100,12 @@ export function registerDemoCommand(program: Command): void {
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AgentError('USAGE', `--sensors: expected 1..10000, got "${v}"`);
       return n;
     }, 8)
+    .option('--batch-format <auto|3>', 'batch.format of the demo agent: 3 writes version-3 batches, so every reading and verdict can be proven alone (edge-agent proof)', (v) => {
+      if (v === 'auto') return 'auto';
+      if (v === '3') return 3;
+      throw new AgentError('USAGE', `--batch-format: expected auto or 3, got "${v}"`);
+    }, 'auto')
+    .option('--seal', "seal every batch to the demo receiver's key (uplink.encrypt_to): implies version 3")
     .option('--no-fault', 'no failing sensor (by default sim-01 jumps by 15 after 600 readings, for the anomaly detector to find)')
     .action((opts: DemoOptions) => runDemo(opts));
 }

@@ -10,6 +10,7 @@ import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { setKeyAside } from '../identity/key-backup.js';
 import { storeDevice } from '../store/meta.js';
 import { Identity, writeKeyFile } from '../identity/keys.js';
+import { recipientBoxKey } from '../identity/seal.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { SOURCE_PLUGINS } from '../sources/registry.js';
 import { uplinkPluginForUrl } from '../uplink/registry.js';
@@ -21,6 +22,8 @@ interface InitOptions extends Record<string, unknown> {
   mqttUrl?: string;
   uplinkUrl?: string;
   receiverKey?: string;
+  /** uplink.encrypt_to: seal every batch to this network key (docs/wire-format.md §12.6). */
+  encryptTo?: string;
   anomalySensors?: string[];
   alertTopic?: string;
   haDiscovery?: boolean;
@@ -75,11 +78,19 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     // The health/metrics/status endpoint is on by default, on loopback (agent/health/config.ts).
     ...(opts.http === false ? {} : { http: { listen: opts.httpListen ?? '127.0.0.1:9464' } }),
     ...(opts.uplinkUrl
-      ? { uplink: { type: uplinkPluginForUrl(opts.uplinkUrl)?.type ?? 'http', url: opts.uplinkUrl, ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}) } }
+      ? {
+          uplink: {
+            type: uplinkPluginForUrl(opts.uplinkUrl)?.type ?? 'http',
+            url: opts.uplinkUrl,
+            ...(opts.receiverKey ? { receiver_key: opts.receiverKey } : {}),
+            ...(opts.encryptTo ? { encrypt_to: opts.encryptTo } : {}),
+          },
+        }
       : {}),
   };
   if (opts.http === false && opts.httpListen) throw new AgentError('USAGE', '--http-listen and --no-http contradict each other');
   if (opts.receiverKey && !opts.uplinkUrl) throw new AgentError('USAGE', '--receiver-key needs --uplink-url');
+  if (opts.encryptTo && !opts.uplinkUrl) throw new AgentError('USAGE', '--encrypt-to needs --uplink-url (it seals what the uplink sends)');
   if (opts.uplinkUrl && !/^(https?|mqtts?):\/\//.test(opts.uplinkUrl)) {
     throw new AgentError('USAGE', `--uplink-url: expected http(s)://HOST/PATH (a receiver) or mqtt(s)://HOST:PORT (a broker), got "${opts.uplinkUrl}"`);
   }
@@ -138,6 +149,14 @@ export function runInit(opts: InitOptions): { deviceId: string; configPath: stri
       throw new AgentError('USAGE', `--receiver-key: ${(err as Error).message}`);
     }
   }
+  if (opts.encryptTo) {
+    try {
+      // The X25519 form must exist too (§12.6): a did:key that is not a curve point cannot be sealed to.
+      recipientBoxKey(publicKeyFromDeviceId(opts.encryptTo));
+    } catch (err) {
+      throw new AgentError('USAGE', `--encrypt-to: ${(err as Error).message}; give the network's did:key (edge-agent receive prints it)`);
+    }
+  }
   const dir = absDir(opts.dataDir);
   const configPath = join(dir, CONFIG_FILE);
   if (existsSync(configPath) && !opts.force) {
@@ -173,6 +192,7 @@ export function registerInitCommand(program: Command): void {
     .addOption(dataDirOption())
     .option('--uplink-url <url>', 'where to deliver signed batches: http(s)://host:8080/v1/batches, or an MQTT broker mqtt(s)://host:1883 (topic edge/<device id>/batches)')
     .option('--receiver-key <did>', "receiver's public key (did:key); deliveries then need a receipt it signed")
+    .option('--encrypt-to <did>', "seal every batch's data to this network key (did:key, usually the receiver's): brokers and relays see only signed headers")
     .option('--http-listen <host:port>', 'health, metrics and status page endpoint (default 127.0.0.1:9464; 0.0.0.0 needs http.bind_all_interfaces in the config)')
     .option('--no-http', 'do not serve /healthz, /metrics and the status page')
     .option('--anomaly-sensors <filter>', "score these sensors with the streaming anomaly detector, e.g. 'pump1/#' or '#' (repeatable)", collect)

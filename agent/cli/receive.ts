@@ -5,11 +5,13 @@ import { AgentError, errorMessage } from '../errors.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import type { ReceiverOptions, RunningReceiver } from '../receiver/server.js';
+import type { FleetFlags } from '../receiver/fleet/flags.js';
 import { absDir, parseHostPort, parseLogLevel, stopOnSignal } from './common.js';
 import { isPermissionError, permissionError } from '../util/file-access.js';
 import { urlPortProblem } from '../util/port-range.js';
 
-interface ReceiveOptions {
+interface ReceiveOptions extends FleetFlags {
+  backend: string;
   listen: string;
   dataDir: string;
   logLevel: string;
@@ -66,10 +68,14 @@ async function runReceiver(opts: ReceiveOptions): Promise<void> {
   const { host, port } = parseHostPort(opts.listen, '--listen');
   const log = createLogger(parseLogLevel(opts.logLevel) ?? 'info');
   const extra = receiverOptions(opts, log);
+  if (opts.backend !== 'sqlite' && opts.backend !== 'fleet') throw new AgentError('USAGE', `--backend: expected sqlite or fleet, got "${opts.backend}"`);
+  const dataDir = absDir(opts.dataDir);
   let receiver: RunningReceiver;
   const { startReceiver } = await import('../receiver/server.js');
+  const fleet = opts.backend === 'fleet' ? await import('../receiver/fleet/start.js') : undefined;
   try {
-    receiver = await startReceiver({ host, port, dataDir: absDir(opts.dataDir), logger: log.child({ component: 'receiver' }), ...extra });
+    const logger = log.child({ component: 'receiver' });
+    receiver = fleet ? await fleet.startFleetReceiver(opts, { host, port, dataDir, logger, ...extra }) : await startReceiver({ host, port, dataDir, logger, ...extra });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof AgentError || typeof code !== 'string') throw err;
@@ -91,6 +97,15 @@ export function registerReceiveCommand(program: Command): void {
     .description('run the reference receiver: verify signed batches over HTTP(S) and/or MQTT, store them, answer with signed receipts')
     .requiredOption('--listen <host:port>', 'address to listen on: HOST:PORT or [IPv6]:PORT (port 0 picks a free one)')
     .requiredOption('-d, --data-dir <dir>', 'directory for the receiver key, public key and database (created if missing)')
+    .option('--backend <name>', 'where batches are kept: sqlite (one process, DATA_DIR/receiver.db) or fleet (replicas over NATS JetStream + PostgreSQL, docs/fleet.md)', 'sqlite')
+    .option('--nats-url <urls>', 'fleet: the JetStream cluster, nats://HOST:PORT[,nats://HOST:PORT...]')
+    .option('--postgres-url <url>', 'fleet: the query store, postgres://USER@HOST:PORT/DB (password in PGPASSFILE)')
+    .option('--receiver-key <file>', "fleet: the network's receiver key, the same file on every replica (default DATA_DIR/receiver.key)")
+    .option('--init-key', 'fleet: create the receiver key if it does not exist (once; then copy it to every replica)')
+    .option('--replica-name <name>', 'fleet: this replica in logs, NATS and its MQTT client id (default HOSTNAME-PID)')
+    .option('--stream-replicas <n>', 'fleet: copies of each batch the JetStream stream keeps (3 on a 3-node cluster)', '3')
+    .option('--stream-max-age-days <n>', 'fleet: days the stream keeps envelopes (PostgreSQL keeps them for good)', '7')
+    .option('--pg-pool <n>', 'fleet: PostgreSQL connections of this replica', '8')
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--tls-cert <file>', 'serve https with this certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', 'private key (PEM) of --tls-cert')

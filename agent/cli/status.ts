@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
+import { batchCidText } from '../identity/cid.js';
+import { newestBatch } from '../store/batch-contents.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase } from '../store/database.js';
 import type { InferenceStats } from '../pipeline/inference-stage.js';
@@ -36,6 +38,7 @@ export function collectStatus(dataDir: string) {
     const unbatched = batches.unbatchedSummary();
     const byState = batches.countsByState();
     const oldestPending = batches.nextPending();
+    const last = newestBatch(db);
     const snapshotText = getMeta(db, 'agent_snapshot');
     const snapshot = snapshotText
       ? (JSON.parse(snapshotText) as {
@@ -65,6 +68,10 @@ export function collectStatus(dataDir: string) {
         pending: byState.pending,
         delivered: byState.delivered,
         rejected: byState.rejected,
+        last_seq: last?.seq ?? null,
+        /** Content identifier of the newest batch (wire-format.md §12.11), as IPFS and the receiver name it. */
+        last_cid: last ? batchCidText(last.envelope) : null,
+        oldest_pending_cid: oldestPending ? batchCidText(oldestPending.envelope) : null,
         oldest_pending_seq: oldestPending?.seq ?? null,
         oldest_pending_created_at: oldestPending?.created_at ?? null,
         receipts: queries.receipts(),
@@ -127,7 +134,8 @@ export function registerStatusCommand(program: Command): void {
         `  last ok  ${isoTime(s.uplink.last_success_at)}`,
         `  last err ${s.uplink.last_error ? `${isoTime(s.uplink.last_error_at)} ${s.uplink.last_error}` : '-'}`,
       ];
-      if (s.batches.oldest_pending_seq !== null) lines.push(`  oldest pending batch ${s.batches.oldest_pending_seq}, cut ${isoTime(s.batches.oldest_pending_created_at)}`);
+      if (s.batches.last_seq !== null) lines.splice(4, 0, `  newest   batch ${s.batches.last_seq}, cid ${s.batches.last_cid}`);
+      if (s.batches.oldest_pending_seq !== null) lines.push(`  oldest pending batch ${s.batches.oldest_pending_seq}, cut ${isoTime(s.batches.oldest_pending_created_at)}, cid ${s.batches.oldest_pending_cid}`);
       for (const [id, h] of Object.entries(s.sources)) lines.push(`source ${id}  ${JSON.stringify(h)}`);
       if (s.inference) {
         const i = s.inference;

@@ -1,15 +1,18 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { AgentError } from '../errors.js';
 import { verifyAnyBatchEnvelope } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
+import { looksLikeCar, verifyBatchCar } from '../identity/car-archive.js';
 import { batchCidText } from '../identity/cid.js';
+import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import { verifyStoreChain } from '../identity/chain-verify.js';
 import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { openDatabase } from '../store/database.js';
 import { absDir, isoTime, printJson } from './common.js';
+import { verifyProofFile } from './proof.js';
 
 interface VerifyOptions {
   dataDir?: string;
@@ -17,13 +20,43 @@ interface VerifyOptions {
   json?: boolean;
 }
 
-function verifyFile(file: string, json: boolean): void {
+/** The first byte tells a proof or data product (JSON), a CARv1 archive and a batch envelope apart. */
+function firstByte(file: string): number | undefined {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(1);
+    return readSync(fd, b, 0, 1, 0) === 1 ? b[0] : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function verifyCarFile(file: string, json: boolean): Promise<void> {
+  const r = await verifyBatchCar(file);
+  if (json) printJson({ valid: r.problems.length === 0, ...r });
+  else {
+    process.stdout.write(
+      `CARv1 archive ${file}: ${r.blocks.length} blocks, batches ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'} of ${r.device ?? '-'}\n  roots ${r.roots.join(', ') || '-'}\n`,
+    );
+    for (const p of r.problems) process.stdout.write(`PROBLEM ${p}\n`);
+    process.stdout.write(r.problems.length === 0 ? 'every CID, signature and chain link OK\n' : `archive has ${r.problems.length} problem(s)\n`);
+  }
+  if (r.problems.length > 0) process.exitCode = 1;
+}
+
+async function verifyFile(file: string, json: boolean): Promise<void> {
   if (!existsSync(file)) throw new AgentError('USAGE', `batch file ${file} not found`);
+  const first = firstByte(file);
+  if (first === 0x7b) return verifyProofFile(file, { json });
+  if (first !== undefined && looksLikeCar(Uint8Array.of(first))) return verifyCarFile(file, json);
   try {
     // Never read more than an envelope can be (wire-format.md §6.3).
     const size = statSync(file).size;
     if (size > MAX_ENVELOPE_BYTES) throw new BatchVerificationError('malformed', `envelope: ${size} bytes, more than the limit of ${MAX_ENVELOPE_BYTES}`);
     const b = verifyAnyBatchEnvelope(new Uint8Array(readFileSync(file)));
+    // wire-format.md §12.7 / PROTOCOL.md §3.9: sensor attestations must bind the readings they name.
+    const unbound = b.v3?.data ? checkAttestationBindings(b.v3.data) : [];
+    if (unbound.length > 0) throw new BatchVerificationError('bad-attestation', unbound[0]!);
     const summary = {
       valid: true,
       file,
@@ -90,8 +123,8 @@ function verifyDataDir(dataDir: string, opts: VerifyOptions): void {
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
-    .description("verify one batch file offline, or (with --data-dir) the agent store's whole chain and its receipts")
-    .argument('[file]', 'a batch file (CBOR envelope, e.g. from edge-agent export)')
+    .description("verify offline one batch file, a CARv1 archive of batches, a proof or a data product; or (with --data-dir) the agent store's whole chain and its receipts")
+    .argument('[file]', 'a batch file (CBOR envelope, edge-agent export --seq), a .car archive (export --car), a proof or data product (JSON)')
     .option('-d, --data-dir <dir>', 'verify every batch and receipt in this agent data dir')
     .option('--receiver-key <did>', "receiver's public key to check receipts with (default: uplink.receiver_key)")
     .option('--json', 'print as JSON')

@@ -72,7 +72,7 @@ export function verifyStoreChain(db: Db, opts: { receiverKey?: Uint8Array } = {}
       else {
         const receiverKey = opts.receiverKey ?? new Uint8Array(receipt.receiver_key);
         try {
-          verifyReceipt(new Uint8Array(receipt.envelope), { receiverKey, device: body.dev, seq: body.seq, batchHash: batch.hash });
+          verifyReceipt(new Uint8Array(receipt.envelope), { receiverKey, device: body.dev, seq: body.seq, batchHash: batch.hash, envelope: batch.envelope });
           report.receiptsVerified++;
         } catch (err) {
           report.problems.push(`${where}: receipt: ${(err as Error).message}`);

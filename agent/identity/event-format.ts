@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Events in a version-3 batch (docs/wire-format.md §4.6): what the gateway reports about itself
+ * Events in a version-3 batch (docs/wire-format.md §12.5): what the gateway reports about itself
  * and its sensors besides readings and verdicts (a clock step, a lost broker session, a relearned
  * baseline, a quarantine, a heartbeat...). Kinds are data, not format: a new kind needs no new
  * `fmt`, so the rules here are about shape and size only.
@@ -9,7 +9,7 @@ import { z } from 'zod';
 
 export const EVENT_KIND_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 export const EVENT_DETAIL_KEY_PATTERN = /^[a-z_][a-z0-9_]{0,22}$/;
-/** §4.6 limits, also enforced when an event is recorded so a bad one fails where it is made. */
+/** §12.5 limits, also enforced when an event is recorded so a bad one fails where it is made. */
 export const EVENT_LIMITS = { kindUnits: 64, keyUnits: 256, detailEntries: 16, detailTextUnits: 256 } as const;
 
 /** Strings are limited in UTF-16 code units (§3), which is what JavaScript's `length` counts (zod's max counts code points). */
@@ -26,7 +26,7 @@ const detailSchema = z
   .refine((d) => Object.keys(d).length >= 1 && Object.keys(d).length <= EVENT_LIMITS.detailEntries, `detail holds 1-${EVENT_LIMITS.detailEntries} entries`);
 const kindSchema = utf16(1, EVENT_LIMITS.kindUnits).refine((k) => EVENT_KIND_PATTERN.test(k), 'kind must be dotted lower-case words, e.g. clock.step');
 
-/** §4.6: one event as it is encoded in a batch (`s` and `d` absent when there is nothing to say). */
+/** §12.5: one event as it is encoded in a batch (`s` and `d` absent when there is nothing to say). */
 export const eventWireSchema = z
   .object({
     i: uint,
@@ -59,13 +59,13 @@ export interface StoredEvent {
   detail?: EventDetail;
 }
 
-/** Checks an event against §4.6 before it is stored; the error names the event's kind and key. */
+/** Checks an event against §12.5 before it is stored; the error names the event's kind and key. */
 export function validateEvent(e: AgentEventInput & { ts: number }): Required<Pick<AgentEventInput, 'kind' | 'key' | 'ts'>> & { detail?: EventDetail } {
   const detail = e.detail && Object.keys(e.detail).length > 0 ? e.detail : undefined;
   const parsed = eventWireSchema.safeParse({ i: 0, t: e.ts, k: e.kind, ...(e.key !== '' ? { s: e.key } : {}), ...(detail ? { d: detail } : {}) });
   if (!parsed.success) {
     const first = parsed.error.issues[0]!;
-    throw new Error(`event ${JSON.stringify(e.kind)} about ${JSON.stringify(e.key)}: field ${first.path.join('.') || '(root)'} ${first.message} (docs/wire-format.md §4.6)`);
+    throw new Error(`event ${JSON.stringify(e.kind)} about ${JSON.stringify(e.key)}: field ${first.path.join('.') || '(root)'} ${first.message} (docs/wire-format.md §12.5)`);
   }
   return { kind: e.kind, key: e.key, ts: e.ts, ...(detail ? { detail } : {}) };
 }

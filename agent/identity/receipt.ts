@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { isV3Envelope, parseV3Header } from './batch-v3.js';
+import { batchCidText } from './cid.js';
 import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
-import { canonicalEncode } from './canonical.js';
+import { canonicalDecode, canonicalEncode } from './canonical.js';
 import { weakPointReason } from './ed25519-points.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
@@ -54,6 +56,20 @@ export interface ReceiptExpectation {
   device: Uint8Array;
   seq: number;
   batchHash: Uint8Array;
+  /**
+   * The envelope sent. Given, a version-3 batch must get a receipt/2 whose `dh`, `ch` and `cid`
+   * are this envelope's (§12.10), so the receipt proves which plaintext and ciphertext it holds.
+   */
+  envelope?: Uint8Array;
+}
+
+/** dh, ch and CID of a version-3 envelope, for checking its receipt/2 (§12.10); undefined for versions 1 and 2. */
+function v3Binding(envelope: Uint8Array): { dh: Uint8Array; ch?: Uint8Array; cid: string } | undefined {
+  if (!isV3Envelope(envelope)) return undefined;
+  // Our own envelope, as we built it: no limits needed beyond the type's.
+  const env = canonicalDecode(envelope, 'envelope') as { hdr: Uint8Array };
+  const h = parseV3Header(env.hdr);
+  return { dh: h.dh, ...(h.ch ? { ch: h.ch } : {}), cid: batchCidText(envelope) };
 }
 
 function decode(bytes: Uint8Array, what: string, limits: CborLimits): unknown {
@@ -80,6 +96,14 @@ export function verifyReceipt(envelope: Uint8Array, expect: ReceiptExpectation):
   if (!verifySignature(r.rcv, env.data.body, env.data.sig)) throw new Error('receipt signature does not verify');
   if (!same(r.dev, expect.device) || r.seq !== expect.seq || !same(r.hash, expect.batchHash)) {
     throw new Error(`receipt is for another batch (seq ${r.seq}), not seq ${expect.seq}`);
+  }
+  const bound = expect.envelope ? v3Binding(expect.envelope) : undefined;
+  if (bound) {
+    if (r.fmt !== RECEIPT_FORMAT_V2) throw new Error(`batch ${expect.seq} is version 3 and needs an ${RECEIPT_FORMAT_V2} receipt, not ${r.fmt} (wire-format.md §12.10)`);
+    const sameOpt = (a: Uint8Array | undefined, b: Uint8Array | undefined) => (a === undefined || b === undefined ? a === b : same(a, b));
+    if (!same(r.dh, bound.dh) || !sameOpt(r.ch, bound.ch) || r.cid !== bound.cid) {
+      throw new Error(`receipt for batch ${expect.seq} names another data hash, ciphertext hash or CID than the batch sent (wire-format.md §12.10)`);
+    }
   }
   return r;
 }

@@ -23,7 +23,19 @@ const positive = finite.refine((n) => n > 0, 'must be > 0');
 
 const normalisationSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fixed'), mean: z.array(finite).min(1), std: z.array(positive).min(1) }),
-  z.strictObject({ type: z.literal('warmup'), warmup: z.number().int().min(2), min_std: positive }),
+  z.strictObject({
+    type: z.literal('warmup'),
+    warmup: z.number().int().min(2),
+    min_std: positive,
+    /** Per feature, half-life in rows of a baseline that follows slow drift after warm-up; 0 = frozen (baseline.ts). */
+    follow: z.array(finite.refine((h) => h >= 0, 'must be >= 0 (0 = frozen)')).optional(),
+    /** The baseline moves by at most follow_clip standard deviations x its rate per row (default: clip). */
+    follow_clip: positive.optional(),
+    /** Rate multiplier while the key is in alert: 0 freezes the baseline during an alert, so a fault is not learnt as normal. */
+    follow_in_alert: finite.refine((m) => m >= 0 && m <= 1, 'must be in [0, 1]').optional(),
+    /** After this many verdicts in alert, the key's baseline moves to the level of its last window (a new normal). */
+    relearn_after: z.number().int().min(1).optional(),
+  }),
   // Statistics that keep learning for the series' life (online-baseline.ts, README §1b).
   z.strictObject({
     type: z.literal('online'),
@@ -106,8 +118,14 @@ const modelEntrySchema = z
       const f = m.input.features.length;
       if (m.normalisation.mean.length !== f) issue(['normalisation', 'mean'], `needs ${f} values, one per feature`);
       if (m.normalisation.std.length !== f) issue(['normalisation', 'std'], `needs ${f} values, one per feature`);
-    } else if (m.normalisation.warmup < m.input.window) {
-      issue(['normalisation', 'warmup'], `must be at least the window (${m.input.window}) so calibration has a full window`);
+    } else {
+      if (m.normalisation.warmup < m.input.window) issue(['normalisation', 'warmup'], `must be at least the window (${m.input.window}) so calibration has a full window`);
+      if (m.normalisation.type === 'warmup') {
+        const follow = m.normalisation.follow;
+        if (follow && follow.length !== m.input.features.length) issue(['normalisation', 'follow'], `needs ${m.input.features.length} half-lives, one per feature`);
+        if (m.normalisation.follow_clip !== undefined && !follow) issue(['normalisation', 'follow_clip'], 'applies only with "follow"');
+        if (m.normalisation.follow_in_alert !== undefined && !follow) issue(['normalisation', 'follow_in_alert'], 'applies only with "follow"');
+      }
     }
     if (m.normalisation.type === 'online' && m.input.features.length !== 1) issue(['normalisation', 'type'], '"online" is implemented for single-channel models only');
     if (m.task === 'anomaly') {

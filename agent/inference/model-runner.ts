@@ -1,5 +1,6 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertState } from './hysteresis.js';
+import { followBaseline, followRates } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
 import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
 import { onsetScore, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
@@ -41,6 +42,8 @@ export interface SavedKeyState {
   ewma: number | null;
   q: number;
   alert: AlertState;
+  /** Verdicts in a row with the alert raised (normalisation.relearn_after); absent in older states. */
+  alertRows?: number;
   /** Normalisation "online" only: the baseline, the onset score's memory, the last W raw values. */
   online?: { baseline: BaselineState; onset: OnsetState; raw: number[] };
 }
@@ -60,6 +63,7 @@ interface KeyState {
   calibration: number[];
   q: number;
   alert: AlertState;
+  alertRows: number;
   online?: { baseline: BaselineState; onset: OnsetState; raw: Float64Array };
 }
 
@@ -89,6 +93,14 @@ export class ModelRunner {
   private readonly w: number;
   private readonly f: number;
   private readonly warmup: number | undefined;
+  /** Per-feature rates of the drift-following baseline, when the manifest asks for one. */
+  private readonly follow: Float64Array | undefined;
+  private readonly followClip: number;
+  /** Rates while a key is in alert (normalisation.follow_in_alert); undefined: the same as outside. */
+  private readonly followInAlert: Float64Array | undefined;
+  private readonly followsAlert: boolean;
+  /** Rows in alert after which the key's baseline moves to its last window's level (normalisation.relearn_after). */
+  private readonly relearnAfter: number | undefined;
   private readonly online: { params: OnlineParams; events: EventParams; onset: OnsetParams } | undefined;
   private buf = new Float32Array(0);
   private readonly obs: Observation = { scale: 0, mean: 0, seasonalZ: 0, outOfRange: false, stuck: false };
@@ -100,12 +112,19 @@ export class ModelRunner {
     options: { warmup?: number } = {},
   ) {
     this.entry = model.entry;
+    this.followClip = (this.entry.normalisation.type === 'warmup' ? this.entry.normalisation.follow_clip : undefined) ?? this.entry.clip;
+    const warmupNorm = this.entry.normalisation.type === 'warmup' ? this.entry.normalisation : undefined;
+    this.relearnAfter = warmupNorm?.relearn_after;
+    // Both make a row's normalisation depend on the previous row's verdict.
+    this.followsAlert = (warmupNorm?.follow_in_alert !== undefined && warmupNorm.follow_in_alert !== 1) || this.relearnAfter !== undefined;
     this.w = model.window;
     this.f = model.features;
     const n = this.entry.normalisation;
     if (n.type === 'warmup') {
       this.warmup = options.warmup ?? n.warmup;
       if (this.warmup < this.w) throw new Error(`model ${this.entry.id}: warmup ${this.warmup} is shorter than the window ${this.w}`);
+      if (n.follow) this.follow = followRates(n.follow);
+      if (this.follow && n.follow_in_alert !== undefined && n.follow_in_alert !== 1) this.followInAlert = this.follow.map((a) => a * n.follow_in_alert!);
     } else if (n.type === 'online') {
       const warmup = options.warmup ?? n.warmup;
       if (warmup < this.w) throw new Error(`model ${this.entry.id}: warmup ${warmup} is shorter than the window ${this.w}`);
@@ -158,6 +177,7 @@ export class ModelRunner {
         ewma: s.ewma.current ?? null,
         q: s.q,
         alert: { ...s.alert },
+        alertRows: s.alertRows,
         ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: { recent: [...s.online.onset.recent], at: s.online.onset.at ?? 0 }, raw: [...s.online.raw] } } : {}),
       });
     }
@@ -204,12 +224,35 @@ export class ModelRunner {
       calibration: [],
       q: saved.q,
       alert: { alert: saved.alert.alert, streak: saved.alert.streak },
+      alertRows: Number.isInteger(saved.alertRows) ? saved.alertRows! : 0,
       ...(online ? { online } : {}),
     });
   }
 
   /** One entry per row, in order: a verdict, or null while warming up or before the first window. */
   async push(rows: readonly Row[]): Promise<(Verdict | null)[]> {
+    if (!this.followsAlert) return this.pushBatch(rows);
+    // The baseline's rate depends on the key's alert state after the previous row, so a key's
+    // rows are scored one at a time; rows of different keys still share each run ("waves").
+    const queues = new Map<string, number[]>();
+    rows.forEach((r, i) => {
+      const q = queues.get(r.key);
+      if (q) q.push(i);
+      else queues.set(r.key, [i]);
+    });
+    const results: (Verdict | null)[] = new Array<Verdict | null>(rows.length).fill(null);
+    const longest = Math.max(0, ...[...queues.values()].map((q) => q.length));
+    for (let j = 0; j < longest; j++) {
+      const wave: number[] = [];
+      for (const q of queues.values()) if (j < q.length) wave.push(q[j]!);
+      wave.sort((a, b) => a - b);
+      const out = await this.pushBatch(wave.map((i) => rows[i]!));
+      wave.forEach((i, k) => (results[i] = out[k]!));
+    }
+    return results;
+  }
+
+  private async pushBatch(rows: readonly Row[]): Promise<(Verdict | null)[]> {
     this.jobs = [];
     let windows = 0;
     for (let i = 0; i < rows.length; i++) windows = this.accept(rows[i]!, i, windows);
@@ -247,6 +290,7 @@ export class ModelRunner {
         calibration: [],
         q: 1,
         alert: { alert: false, streak: 0 },
+        alertRows: 0,
       };
       if (online) s.online = { baseline: newBaseline(online.params), onset: { recent: [] }, raw: new Float64Array(this.w) };
       this.keys.set(key, s);
@@ -266,7 +310,10 @@ export class ModelRunner {
       if (s.warm.length < this.warmup!) return windows;
       return this.endWarmup(s, row.key, rowIndex, windows);
     }
-    this.append(s, this.normalise(s, row.values), row.ts);
+    if (this.relearnAfter && s.alertRows > 0 && s.alertRows % this.relearnAfter === 0) this.recentre(s);
+    const z = this.normalise(s, row.values);
+    if (this.follow) followBaseline(s.mean, s.std, z, s.alert.alert && this.followInAlert ? this.followInAlert : this.follow, this.followClip);
+    this.append(s, z, row.ts);
     if (s.rows < this.w && this.entry.input.pad === 'none') return windows;
     const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex };
     if (row.ref !== undefined) job.ref = row.ref;
@@ -332,6 +379,19 @@ export class ModelRunner {
     fill(this.buf.subarray(windows * per, (windows + 1) * per));
     this.jobs.push(job);
     return windows + 1;
+  }
+
+  /**
+   * A key in alert for `relearn_after` rows has settled on a new level: move its baseline to the
+   * mean of its last W rows, so the alert clears and re-arms instead of lasting for ever.
+   */
+  private recentre(s: KeyState): void {
+    const n = Math.min(s.rows, this.w);
+    for (let f = 0; f < this.f; f++) {
+      let z = 0;
+      for (let i = 0; i < n; i++) z += s.ring[i * this.f + f]!;
+      s.mean[f]! += s.std[f]! * (z / n);
+    }
   }
 
   private normalise(s: KeyState, values: readonly number[]): Float32Array {
@@ -412,6 +472,7 @@ export class ModelRunner {
     const pick = (name: string) => (name === 'score' ? scoreValue! : name === 'surprise' ? surprise! : values[name]!);
     const value = pick(rule.output);
     const { alert, changed } = stepAlert(rule, s.alert, value, rule.clear_output === undefined ? value : pick(rule.clear_output));
+    s.alertRows = alert ? s.alertRows + 1 : 0;
     const v: Verdict = {
       key: job.key,
       ts: job.ts,

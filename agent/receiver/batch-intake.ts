@@ -1,10 +1,11 @@
 import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
+import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { Logger } from '../log.js';
-import type { ReceiverStore } from './receiver-store.js';
+import type { ReceiverBackend } from './backend.js';
 
 /**
  * What every receiver front end (HTTP, MQTT bridge) does with an envelope: verify it whatever its
@@ -23,7 +24,15 @@ export class BatchIntake {
 
   /** Throws BatchVerificationError with the spec's reason. */
   verify(envelope: Uint8Array): AnyBatch {
-    return verifyAnyBatchEnvelope(envelope, { openWith: this.boxKey });
+    const batch = verifyAnyBatchEnvelope(envelope, { openWith: this.boxKey });
+    // §12.7: beyond the sensor's signature (checked above), a firmware-bridge attestation must
+    // bind the very readings it names (PROTOCOL.md §3.9): a value changed on the gateway fails here.
+    const data = batch.v3?.data;
+    if (data?.att) {
+      const problems = checkAttestationBindings(data);
+      if (problems.length > 0) throw new BatchVerificationError('bad-attestation', problems[0]!);
+    }
+    return batch;
   }
 
   receipt(batch: AnyBatch, receivedAt: number): Uint8Array {
@@ -63,9 +72,9 @@ export type IntakeAnswer =
  * (§8). The public boundary shared by `POST /v1/batches` and the MQTT bridge; it never throws for
  * anything a client sent (a store failure does throw: the caller answers 500 / withholds the PUBACK).
  */
-export function createBatchIntake(store: ReceiverStore, identity: Identity, log: Logger, durability: 'disk' | 'quorum' = 'disk'): (envelope: Uint8Array, receivedAt: number) => IntakeAnswer {
+export function createBatchIntake(store: ReceiverBackend, identity: Identity, log: Logger, durability: 'disk' | 'quorum' = 'disk'): (envelope: Uint8Array, receivedAt: number) => Promise<IntakeAnswer> {
   const intake = new BatchIntake(identity, durability);
-  return (envelope, receivedAt) => {
+  return async (envelope, receivedAt) => {
     let batch: AnyBatch;
     try {
       batch = intake.verify(envelope);
@@ -76,7 +85,7 @@ export function createBatchIntake(store: ReceiverStore, identity: Identity, log:
       return { kind: 'rejected', status: REJECT_STATUS[err.reason] ?? 422, verified: false, reply: { status: 'rejected', reason: err.reason, detail: err.message, ...err.claimed } };
     }
     const { seq } = batch.body;
-    const result = store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
+    const result = await store.ingest(batch, receivedAt, () => intake.receipt(batch, receivedAt));
     if (result.kind === 'conflict') {
       store.countRejection(result.reason);
       log.warn({ device: result.device, seq, reason: result.reason, detail: result.detail }, 'batch rejected');

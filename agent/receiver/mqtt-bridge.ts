@@ -4,7 +4,7 @@ import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';
 import { createBatchIntake } from './batch-intake.js';
-import type { ReceiverStore } from './receiver-store.js';
+import type { ReceiverBackend } from './backend.js';
 
 export interface MqttBridgeOptions {
   url: string;
@@ -15,6 +15,8 @@ export interface MqttBridgeOptions {
   clientId: string;
   tls?: TlsOptions;
   maxBodyBytes: number;
+  /** What receipts promise (wire-format.md §12.10): 'disk' for SQLite, 'quorum' for the fleet. */
+  durability?: 'disk' | 'quorum';
 }
 
 export interface MqttBridge {
@@ -33,22 +35,22 @@ export interface MqttBridge {
  * someone holding a device's real batch could swap its signature and have the receiver tell
  * that device "rejected" about the real hash.
  */
-export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverStore, identity: Identity, log: Logger): Promise<MqttBridge> {
+export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBackend, identity: Identity, log: Logger): Promise<MqttBridge> {
   let client: MqttClient | undefined;
-  const intake = createBatchIntake(store, identity, log);
+  const intake = createBatchIntake(store, identity, log, opts.durability ?? 'disk');
   const reply = (device: string, body: Record<string, unknown>) => {
     client?.publish(topicFor(opts.replyTopic, device), JSON.stringify(body), { qos: 1, properties: { contentType: 'application/json' } }, (err) => {
       if (err) log.warn({ err: err.message, device, seq: body.seq }, 'could not publish the reply; the agent resends and gets it then');
     });
   };
 
-  const handle = (topic: string, payload: Buffer): void => {
+  const handle = async (topic: string, payload: Buffer): Promise<void> => {
     if (payload.length > opts.maxBodyBytes) {
       store.countRejection('too-large');
       log.warn({ topic, bytes: payload.length, limit: opts.maxBodyBytes }, 'batch rejected: too large');
       return;
     }
-    const answer = intake(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), Date.now());
+    const answer = await intake(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), Date.now());
     // §7.1: a batch that fails §6.1 gets no answer (an unverified batch names nobody).
     if (answer.kind === 'rejected' && !answer.verified) return;
     const signer = answer.reply.device as string;
@@ -66,14 +68,14 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverSt
     properties: { sessionExpiryInterval: 7 * 24 * 3600, maximumPacketSize: opts.maxBodyBytes + 64 * 1024 },
     ...(opts.url.startsWith('mqtts://') ? (opts.tls ?? {}) : {}),
     customHandleAcks: (topic, payload, _packet, done) => {
-      try {
-        handle(topic, payload);
-        done(0);
-      } catch (err) {
-        // Not stored: no PUBACK, so the broker redelivers after the reconnect.
-        log.error({ err, topic }, 'could not store a batch; dropping the connection so the broker redelivers');
-        client?.stream.destroy();
-      }
+      handle(topic, payload).then(
+        () => done(0),
+        (err: unknown) => {
+          // Not stored: no PUBACK, so the broker redelivers after the reconnect.
+          log.error({ err, topic }, 'could not store a batch; dropping the connection so the broker redelivers');
+          client?.stream.destroy();
+        },
+      );
     },
   };
   client = mqtt.connect(opts.url, options);

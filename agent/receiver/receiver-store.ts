@@ -2,7 +2,9 @@ import Database from 'better-sqlite3';
 import { AgentError } from '../errors.js';
 import type { AnyBatch } from '../identity/batch-any.js';
 import { computeAvailability, type Availability } from './availability.js';
-import { hex, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
+import { hex, type SignedBatch } from '../identity/batch-format.js';
+import { batchCidText } from '../identity/cid.js';
+import { decideChain } from './chain-decision.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 
 export type ReceiverDb = Database.Database;
@@ -182,12 +184,15 @@ export interface DeviceEvent {
 export interface DeviceBatch {
   seq: number;
   hash: string;
+  /** The envelope's CID (wire-format.md §12.11). */
+  cid: string;
+  version: number;
+  sealed: boolean;
   received_at: number;
   readings: number;
 }
 
 const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-const sameBytes = (a: Uint8Array, b: Uint8Array) => buf(a).equals(buf(b));
 
 function statements(db: ReceiverDb) {
   return {
@@ -240,8 +245,18 @@ function statements(db: ReceiverDb) {
       'SELECT coalesce(sum(top - held), 0) AS gaps FROM (SELECT max(seq) AS top, count(*) AS held FROM batches GROUP BY device)',
     ),
     device: db.prepare<[string], { device: string }>('SELECT device FROM devices WHERE device = ?'),
-    deviceBatches: db.prepare<[string], { seq: number; hash: Buffer; received_at: number; readings: number }>(
-      'SELECT seq, hash, received_at, reading_count AS readings FROM batches WHERE device = ? ORDER BY seq',
+    deviceBatches: db.prepare<[string], { seq: number; hash: Buffer; envelope: Buffer; version: number; sealed: number; received_at: number; readings: number }>(
+      'SELECT seq, hash, envelope, version, sealed, received_at, reading_count AS readings FROM batches WHERE device = ? ORDER BY seq',
+    ),
+    // The batch an element was first stored from (elements are stored once per device and id).
+    readingBatch: db.prepare<[string, number], { envelope: Buffer }>(
+      'SELECT b.envelope FROM readings x JOIN batches b ON b.device = x.device AND b.seq = x.batch_seq WHERE x.device = ? AND x.id = ?',
+    ),
+    verdictBatch: db.prepare<[string, number], { envelope: Buffer }>(
+      'SELECT b.envelope FROM verdicts x JOIN batches b ON b.device = x.device AND b.seq = x.batch_seq WHERE x.device = ? AND x.id = ?',
+    ),
+    eventBatch: db.prepare<[string, number], { envelope: Buffer }>(
+      'SELECT b.envelope FROM events x JOIN batches b ON b.device = x.device AND b.seq = x.batch_seq WHERE x.device = ? AND x.id = ?',
     ),
   };
 }
@@ -263,25 +278,11 @@ export class ReceiverStore {
     const b = batch.body;
     const device = deviceIdFromPublicKey(b.dev);
     const run = this.db.transaction((): IngestResult => {
-      const same = this.q.batch.get(device, b.seq);
-      if (same) {
-        if (sameBytes(same.hash, batch.hash)) return { kind: 'duplicate', device, receipt: new Uint8Array(same.receipt) };
-        return { kind: 'conflict', device, reason: 'seq-conflict', detail: `seq ${b.seq} is already held with hash ${hex(same.hash)}, not ${hex(batch.hash)}` };
-      }
-      let gapBefore = false;
-      if (b.seq === 1) {
-        if (!sameBytes(b.prev, ZERO_HASH)) return { kind: 'conflict', device, reason: 'chain-broken', detail: 'seq 1 must have prev = 32 zero bytes' };
-      } else {
-        const before = this.q.batch.get(device, b.seq - 1);
-        if (!before) gapBefore = true;
-        else if (!sameBytes(before.hash, b.prev)) {
-          return { kind: 'conflict', device, reason: 'chain-broken', detail: `prev ${hex(b.prev)} is not the hash of the held seq ${b.seq - 1} (${hex(before.hash)})` };
-        }
-      }
-      const after = this.q.batch.get(device, b.seq + 1);
-      if (after && !sameBytes(after.prev, batch.hash)) {
-        return { kind: 'conflict', device, reason: 'chain-broken', detail: `the held seq ${b.seq + 1} links to ${hex(after.prev)}, not to this batch ${hex(batch.hash)}` };
-      }
+      const held = (seq: number) => (seq >= 1 ? this.q.batch.get(device, seq) : undefined);
+      const decision = decideChain(batch, { before: held(b.seq - 1), same: held(b.seq), after: held(b.seq + 1) });
+      if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: new Uint8Array(decision.receipt) };
+      if (decision.kind === 'conflict') return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
+      const gapBefore = decision.gapBefore;
       const receipt = makeReceipt();
       this.q.upsertDevice.run(device, buf(b.dev), receivedAt, receivedAt);
       const version = batch.version ?? (b.fmt === 'edge-agent/batch/1' ? 1 : 2);
@@ -347,7 +348,22 @@ export class ReceiverStore {
   /** The batches held for a device, or undefined when the device is unknown. */
   deviceBatches(device: string): DeviceBatch[] | undefined {
     if (!this.q.device.get(device)) return undefined;
-    return this.q.deviceBatches.all(device).map((r) => ({ seq: r.seq, hash: hex(r.hash), received_at: r.received_at, readings: r.readings }));
+    return this.q.deviceBatches.all(device).map((r) => ({
+      seq: r.seq,
+      hash: hex(r.hash),
+      cid: batchCidText(r.envelope),
+      version: r.version,
+      sealed: r.sealed === 1,
+      received_at: r.received_at,
+      readings: r.readings,
+    }));
+  }
+
+  /** The envelope of the batch holding a device's reading, verdict or event `id`; undefined when none is held. */
+  elementEnvelope(device: string, kind: 'reading' | 'verdict' | 'event', id: number): Uint8Array | undefined {
+    const q = kind === 'reading' ? this.q.readingBatch : kind === 'verdict' ? this.q.verdictBatch : this.q.eventBatch;
+    const row = q.get(device, id);
+    return row ? new Uint8Array(row.envelope) : undefined;
   }
 
   /** Verdicts of a device that raised or cleared an alert, oldest first; undefined for an unknown device. */

@@ -5,12 +5,14 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deviceIdFromPublicKey, publicKeyFromDeviceId } from '../identity/device-id.js';
 import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
-import { createBatchIntake, REJECT_STATUS } from './batch-intake.js';
+import { BatchIntake, createBatchIntake, REJECT_STATUS } from './batch-intake.js';
+import { PROOF_KINDS, proofAnswer } from './proof-endpoint.js';
 import type { Logger } from '../log.js';
 import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
+import { BackendUnavailableError, type ReceiverBackend } from './backend.js';
 
 /** The envelope limit of wire-format.md §6.3; a larger POST gets 413. */
 export const DEFAULT_MAX_BODY_BYTES = MAX_ENVELOPE_BYTES;
@@ -34,6 +36,8 @@ export interface ReceiverOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Also take batches from an MQTT broker (agents with an mqtt uplink). */
   mqtt?: Omit<MqttBridgeOptions, 'maxBodyBytes' | 'clientId'> & { clientId?: string };
+  /** Another store than DIR/receiver.db (the fleet backend), signing with this receiver key; `durability` is what its receipts promise (§12.10). */
+  backend?: { store: ReceiverBackend; identity: Identity; durability: 'disk' | 'quorum' };
 }
 
 export interface RunningReceiver {
@@ -155,11 +159,14 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const log = opts.logger;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const identity = loadOrCreateReceiverKey(opts.dataDir);
+  const identity = opts.backend?.identity ?? loadOrCreateReceiverKey(opts.dataDir);
   writeFileSync(join(opts.dataDir, RECEIVER_PUB_FILE), `${identity.deviceId}\n`);
-  const store = new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
+  const store: ReceiverBackend = opts.backend?.store ?? new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
+  const durability = opts.backend?.durability ?? 'disk';
 
-  const intake = createBatchIntake(store, identity, log);
+  const intake = createBatchIntake(store, identity, log, durability);
+  // Opens stored sealed batches again for the proofs served below.
+  const verifier = new BatchIntake(identity);
 
   const reject = (res: ServerResponse, r: Rejection): void => {
     store.countRejection(r.reason);
@@ -198,7 +205,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     }
     const { body, drained } = await readBody(req, maxBody);
     if (body === undefined) return rejectAfterDrain(req, res, new Rejection('too-large', `body larger than ${maxBody} bytes`), drained);
-    const answer = intake(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), Date.now());
+    const answer = await intake(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), Date.now());
     sendJson(res, answer.status, answer.reply);
   };
 
@@ -214,11 +221,18 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       method === allowed ? handler() : sendJson(res, 405, { status: 'error', reason: 'method-not-allowed', detail: `${path} takes ${allowed}` }, { allow: allowed });
 
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
-    if (path === '/v1/stats') return only('GET', () => sendJson(res, 200, { ...store.stats(), rate_limited: rateLimited }));
+    if (path === '/v1/stats') return only('GET', async () => sendJson(res, 200, { ...(await store.stats()), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
+    const proof = /^\/v1\/devices\/([^/]+)\/(readings|verdicts|events)\/(\d{1,15})\/proof$/.exec(path);
+    if (proof) {
+      return only('GET', async () => {
+        const a = await proofAnswer(store, verifier, decodeURIComponent(proof[1]!), PROOF_KINDS[proof[2]!]!, Number(proof[3]));
+        sendJson(res, a.status, a.body);
+      });
+    }
     const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events|availability)$/.exec(path);
     if (m) {
-      return only('GET', () => {
+      return only('GET', async () => {
         let device: string;
         try {
           device = deviceIdFromPublicKey(publicKeyFromDeviceId(decodeURIComponent(m[1]!)));
@@ -226,14 +240,13 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
           return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: (err as Error).message });
         }
         const q = new URL(req.url ?? '/', 'http://receiver').searchParams;
-        const list =
-          m[2] === 'alerts'
+        const list = await (m[2] === 'alerts'
             ? store.alertChanges(device)
             : m[2] === 'events'
               ? store.deviceEvents(device, eventsAfter(req.url))
               : m[2] === 'availability'
                 ? store.availability(device, timeParam(q.get('from')), timeParam(q.get('to')) ?? Date.now())
-                : store.deviceBatches(device);
+                : store.deviceBatches(device));
         if (!list) return sendJson(res, 404, { status: 'error', reason: 'unknown-device', detail: `no batches from ${device}` });
         sendJson(res, 200, list);
       });
@@ -241,10 +254,21 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
     sendJson(res, 404, { status: 'error', reason: 'not-found', detail: `no such path: ${method} ${path}` });
   };
 
+  let unavailable = 0;
+  let lastUnavailableWarn = 0;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((err: unknown) => {
       // A client that hangs up mid-body is not a receiver failure.
       if (req.socket.destroyed) return log.debug({ err, url: req.url }, 'client went away');
+      if (err instanceof BackendUnavailableError && !res.headersSent) {
+        // One warning a second at most: during an outage every request fails the same way.
+        unavailable++;
+        const now = Date.now();
+        log[now - lastUnavailableWarn >= 1000 ? 'warn' : 'debug']({ url: req.url, detail: err.message, unavailable }, 'store unavailable (503)');
+        if (now - lastUnavailableWarn >= 1000) lastUnavailableWarn = now;
+        res.shouldKeepAlive = false;
+        return sendJson(res, 503, { status: 'error', reason: 'unavailable', detail: err.message }, { 'retry-after': String(err.retryAfterS) });
+      }
       log.error({ err, method: req.method, url: req.url }, 'request handler failed');
       if (res.headersSent) res.destroy();
       else {
@@ -265,7 +289,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       });
     });
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   server.on('error', (err) => log.error({ err }, 'receiver server error'));
@@ -275,10 +299,10 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   if (opts.mqtt) {
     const clientId = opts.mqtt.clientId ?? `edge-agent-receiver-${identity.deviceId.slice('did:key:z'.length, 'did:key:z'.length + 16)}`;
     try {
-      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody }, store, identity, log.child({ via: 'mqtt' }));
+      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody, durability }, store, identity, log.child({ via: 'mqtt' }));
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      store.close();
+      await store.close();
       throw err;
     }
   }
@@ -291,10 +315,10 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       const force = setTimeout(() => server.closeAllConnections(), 5000);
       server.close(() => {
         clearTimeout(force);
-        void (bridge?.close() ?? Promise.resolve()).finally(() => {
-          store.close();
-          resolve();
-        });
+        void (bridge?.close() ?? Promise.resolve())
+          .then(() => store.close())
+          .catch((err: unknown) => log.error({ err }, 'closing the receiver store failed'))
+          .finally(() => resolve());
       });
       server.closeIdleConnections();
     }));

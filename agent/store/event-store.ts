@@ -19,7 +19,7 @@ interface EventRow {
 }
 
 /**
- * Events the agent reports to the network (docs/wire-format.md §4.6): stored here, then carried
+ * Events the agent reports to the network (docs/wire-format.md §12.5): stored here, then carried
  * by the next batch cut, signed with it. Recording validates the event against the wire format's
  * limits first, so a bad event fails at its call site with a message naming it, not at batch cut.
  */
@@ -41,7 +41,7 @@ export class EventStore {
     );
   }
 
-  /** Stores one event for the next batch; returns its id. Throws (with the event named) if it breaks §4.6's limits. */
+  /** Stores one event for the next batch; returns its id. Throws (with the event named) if it breaks §12.5's limits. */
   record(event: AgentEventInput): number {
     const e = validateEvent({ ...event, ts: event.ts ?? Date.now() });
     const id = Number(this.insert.run(e.ts, e.kind, e.key, e.detail ? JSON.stringify(e.detail) : null, this.bootCounter).lastInsertRowid);

@@ -137,7 +137,7 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (source, sensor)
   ) WITHOUT ROWID;
   `,
-  // 5 (wire format v3): events the agent reports upstream (docs/wire-format.md §4.6): clock steps,
+  // 5 (wire format v3): events the agent reports upstream (docs/wire-format.md §12.5): clock steps,
   // lost broker sessions, relearned baselines, quarantines... Carried by the next batch cut, like
   // verdicts; `batch_seq` is set in the same transaction that records the batch.
   `

@@ -1,6 +1,7 @@
 /**
- * npm run eval [-- --data DIR] [--models DIR] [--write] [--only ID,ID | --only nab]
+ * npm run eval [-- --data DIR] [--models DIR] [--write] [--only ID,ID | --only nab] [--cmapss-seeds 1,2,3|none]
  *   --only: evaluate (and with --write, write) only these models; `nab`: only stream-ad on NAB
+ *   --cmapss-seeds: retrain cmapss-rul's k-fold for these seeds (default 1); none: report the stored one
  *
  * Validation figures of the shipped models, measured through the agent's own runtime
  * (agent/inference: openModel, runner.push): SKAB with its protocol (first 400 rows of each file
@@ -41,6 +42,13 @@ async function runCost(file: string, window: number, features: number, n: number
 
 const pct = (v: number) => v.toFixed(2);
 
+/** The cross-validated SKAB figures `npm run train` stored in the manifest (metrics.skab_tuning.cross_validated). */
+function runnerEntryMetrics(manifest: ReturnType<typeof loadManifest>, id: string): { f1: number; far: number; mar: number } | null {
+  const m = manifest.models.find((x) => x.id === id)?.metrics as { skab_tuning?: { cross_validated?: { f1?: unknown; far?: unknown; mar?: unknown } } } | undefined;
+  const cv = m?.skab_tuning?.cross_validated;
+  return typeof cv?.f1 === 'number' && typeof cv.far === 'number' && typeof cv.mar === 'number' ? { f1: cv.f1, far: cv.far, mar: cv.mar } : null;
+}
+
 async function main(): Promise<void> {
   const dataDir = dataDirFromArgs(process.argv);
   const modelsDir = path.resolve(argValue('models') ?? 'models');
@@ -61,7 +69,9 @@ async function main(): Promise<void> {
     report['skab-pump'] = { skab: r };
     console.log(`skab-pump  SKAB test parts: F1 ${r.all.f1.toFixed(3)}  FAR ${pct(r.all.far)}%  MAR ${pct(r.all.mar)}%  (MCC ${r.all.mcc.toFixed(3)}, ${r.all.rows} rows)`);
     for (const [g, f] of Object.entries(r.byGroup)) console.log(`  ${g.padEnd(8)} F1 ${f.f1.toFixed(3)}  FAR ${pct(f.far)}%  MAR ${pct(f.mar)}%`);
-    console.log(`  anomaly-free.csv after warm-up: alerting ${(100 * r.freeAlertRate).toFixed(1)}% of rows`);
+    console.log(`  anomaly-free.csv after warm-up (${r.free.rows} rows): ${r.free.raises} alerts raised (${r.free.raises_per_1000.toFixed(2)} per 1,000 rows), in alert on ${r.free.rows_in_alert_pct.toFixed(1)}% of rows`);
+    const cv = runnerEntryMetrics(manifest, 'skab-pump');
+    if (cv) console.log(`  cross-validated (npm run train, every candidate replayed through the runtime): F1 ${cv.f1.toFixed(3)}  FAR ${pct(cv.far)}%  MAR ${pct(cv.mar)}%`);
     console.log('  SKAB leaderboard: Conv-AE 0.78 / 13.55 / 28.02, MSET 0.78 / 39.73 / 14.13, T2+Q 0.76 / 26.62 / 24.92, LSTM-AE 0.74 / 29.96 / 25.92, T2 0.66 / 19.21 / 42.6');
   }
   if (skab && ids.includes('stream-ad')) {
@@ -73,21 +83,36 @@ async function main(): Promise<void> {
     console.log(`  anomaly-free.csv, every channel its own key: ${r.freeAlertsPer1000Rows.toFixed(2)} alerts raised per 1,000 scored rows (${r.freeAlerts} over ${r.freeRows} rows)`);
   }
   if (ids.includes('cmapss-rul')) {
-    const r = await evalCmapss(modelsDir, loadCmapss(dataDir));
+    // --cmapss-seeds none: no retraining (the k-fold figures are then the ones npm run train stored).
+    const seedArg = argValue('cmapss-seeds') ?? '1';
+    const seeds = seedArg === 'none' ? [] : seedArg.split(',').map(Number);
+    if (!seeds.every((x) => Number.isInteger(x) && x > 0)) throw new Error(`--cmapss-seeds: "${seedArg}" is neither "none" nor a list of positive integers`);
+    const r = await evalCmapss(modelsDir, loadCmapss(dataDir), seeds, (s) => console.log(s));
     report['cmapss-rul'] = { cmapss: r };
-    console.log(`cmapss-rul ${r.engines} held-out FD001 engines: RMSE at the last cycle of ${r.truncations} truncated trajectories ${r.rmse_last_cycle_truncated.toFixed(2)} (NASA score ${r.nasa_score_truncated.toFixed(1)})`);
-    console.log(`  RMSE over all cycles ${r.rmse_all_cycles.toFixed(2)}, over cycles with true RUL < cap ${r.rmse_all_cycles_rul_le_cap.toFixed(2)}`);
-    console.log(`  alert (rul <= 30, hysteresis) raised on ${r.alerted}/${r.engines} engines, true cycles left at first alert min/median/max ${r.leadCycles.min}/${r.leadCycles.median}/${r.leadCycles.max}; ${r.earlyAlerts} raised with > 60 cycles left`);
-    console.log('  published FD001 test RMSE: CNN 18.45, LSTM 16.14, deep CNN 12.61');
+    const k = r.kfold;
+    const ms = (m: { mean: number; sd: number }, d = 2) => `${m.mean.toFixed(d)} ± ${m.sd.toFixed(d)}`;
+    console.log(`cmapss-rul k-fold (${k.seeds.length} seed(s) x ${k.draws_per_seed} test-set-like draws of 100 cut engines, ${r.kfoldSource === 'retrained' ? `retrained in ${r.validationSeconds.toFixed(0)} s` : 'as stored by npm run train'}):`);
+    console.log(`  RMSE, true RUL capped at 125: ${ms(k.rmse_capped)}  PHM08 ${ms(k.phm08_capped, 0)};  uncapped: RMSE ${ms(k.rmse)}  PHM08 ${ms(k.phm08, 0)}`);
+    const l = k.late_cut;
+    console.log(`  late cuts (1..${l.max_rul} cycles left): capped RMSE ${ms(l.rmse_capped)}  PHM08 ${ms(l.phm08_capped, 0)};  uncapped: RMSE ${ms(l.rmse)}  PHM08 ${ms(l.phm08, 0)}`);
+    console.log(`  independent evaluation of v1.0.0 on the official test set: RMSE 15.12, PHM08 310 (capped 13.92 / 278)`);
+    console.log(`  service_within: true RUL >= it on ${(100 * r.shippedBoundCoverage).toFixed(1)} % of out-of-fold cycles with RUL <= 125`);
+    const a = r.alertOutOfFold;
+    console.log(`  alert (service_within <= 20 for 3 cycles), out of fold: ${a.alerted}/${a.engines} engines before failure, true cycles left at first alert min/median/max ${a.lead.min}/${a.lead.median}/${a.lead.max}; ${a.early} with > 60 left, ${a.late} with < 5 left or none`);
+    console.log(`  runtime (shipped model, all 100 engines, in-sample): ${r.runtime.verdicts} verdicts, mean rul_sd ${r.runtime.meanRulSd.toFixed(2)}, mean rul - service_within ${r.runtime.meanSlack.toFixed(2)} cycles`);
+    console.log('  published FD001 test RMSE: CNN 18.45, LSTM 16.14, deep CNN 12.61, DA-TCN 11.78, TCNN-Transformer 11.40');
   }
   for (const m of manifest.models.filter((x) => ids.includes(x.id))) {
     const file = path.join(modelsDir, m.file);
     const f = m.input.features.length;
     const b1 = await runCost(file, m.input.window, f, 1, 300);
+    const b64 = await runCost(file, m.input.window, f, 64, 300);
     const b256 = await runCost(file, m.input.window, f, 256, 300);
-    (report[m.id] ??= {}).run_us = { batch1: b1, batch256: b256 };
-    console.log(`${m.id}: one session.run, 1 thread, min/median/max µs: batch 1 ${b1.min}/${b1.median}/${b1.max}, batch 256 ${b256.min}/${b256.median}/${b256.max}`);
+    (report[m.id] ??= {}).run_us = { batch1: b1, batch64: b64, batch256: b256 };
+    console.log(`${m.id}: one session.run, 1 thread, min/median/max µs: batch 1 ${b1.min}/${b1.median}/${b1.max}, batch 64 ${b64.min}/${b64.median}/${b64.max}, batch 256 ${b256.min}/${b256.median}/${b256.max}`);
   }
+  // One JSON line with every figure, for programs (and the model card's tables).
+  console.log(JSON.stringify({ summary: report }, roundReplacer));
   if (process.argv.includes('--write')) {
     // With --only, the other models' figures stay as they were.
     const evalPath = path.join(modelsDir, 'eval.json');

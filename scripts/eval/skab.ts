@@ -4,6 +4,8 @@ import { SKAB_CHANNELS, type SkabFile } from '../train/lib/datasets.js';
 import { addConfusion, emptyConfusion, skabScores, type Confusion } from '../train/lib/metrics.js';
 import { mcc } from '../train/lib/tune.js';
 import { SKAB_TRAIN_ROWS } from '../train/lib/skab-eval.js';
+import { freeRunOf } from '../train/lib/pump-runtime-tuning.js';
+import type { FreeRun } from '../train/lib/pump-tuning.js';
 
 export interface SkabFigures {
   f1: number;
@@ -37,7 +39,7 @@ async function alerts(runner: ModelRunner, series: { key: string; rows: number[]
 }
 
 /** skab-pump: one key per file, all 8 channels. */
-export async function evalSkabPump(modelsDir: string, faults: SkabFile[], free: SkabFile): Promise<{ all: SkabFigures; byGroup: Record<string, SkabFigures>; freeAlertRate: number }> {
+export async function evalSkabPump(modelsDir: string, faults: SkabFile[], free: SkabFile): Promise<{ all: SkabFigures; byGroup: Record<string, SkabFigures>; freeAlertRate: number; free: FreeRun }> {
   const runner = await openModel(modelsDir, 'skab-pump');
   const a = await alerts(runner, [...faults, free].map((f) => ({ key: f.name, rows: f.rows.map((r) => Array.from(r)) })));
   const all = emptyConfusion();
@@ -49,7 +51,7 @@ export async function evalSkabPump(modelsDir: string, faults: SkabFile[], free: 
   }
   const fa = a.get(free.name)!;
   const freeAlertRate = fa.subarray(SKAB_TRAIN_ROWS).reduce((s, v) => s + v, 0) / (fa.length - SKAB_TRAIN_ROWS);
-  return { all: figures(all), byGroup: Object.fromEntries(Object.entries(byGroup).map(([g, c]) => [g, figures(c)])), freeAlertRate };
+  return { all: figures(all), byGroup: Object.fromEntries(Object.entries(byGroup).map(([g, c]) => [g, figures(c)])), freeAlertRate, free: freeRunOf(fa, SKAB_TRAIN_ROWS) };
 }
 
 /** stream-ad: every channel of every file a separate key; figures per channel and pooled. */

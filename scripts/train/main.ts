@@ -1,10 +1,11 @@
 /**
- * npm run train [-- --data DIR] [--out DIR] [--only id,id]
+ * npm run train [-- --data DIR] [--out DIR] [--only id,id] [--oof FILE: cmapss-rul's out-of-fold predictions, for analysis]
  *
  * Trains every on-device model from ../shared/datasets (or --data), exports it to ONNX, checks
  * the ONNX graph in onnxruntime-node against the JS forward pass, and rewrites models/ (the .onnx
  * files and their manifest.json entries, sha256 included). Fixed seeds: same data, same bytes.
  */
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { dataDirFromArgs, loadCmapss, loadSkab } from './lib/datasets.js';
 import { exportOnnx } from './lib/onnx-export.js';
@@ -16,6 +17,7 @@ import type { WindowModel } from './lib/window-model.js';
 import { trainStreamAd, streamAdEntry } from './stream-ad.js';
 import { trainSkabPump, skabPumpEntry } from './skab-pump.js';
 import { trainCmapss, cmapssEntry } from './cmapss-rul.js';
+import { checkRulAgainstOrt, exportRulOnnx } from './lib/rul-model.js';
 
 const MODELS = ['stream-ad', 'skab-pump', 'cmapss-rul'] as const;
 
@@ -57,7 +59,7 @@ async function main(): Promise<void> {
     await ship(outDir, t.model, streamAdEntry(t), t.sample.x, t.sample.n);
   }
   if (skab && only.includes('skab-pump')) {
-    const t = trainSkabPump(skab.free, skab.faults);
+    const t = await trainSkabPump(skab.free, skab.faults, undefined, false, (s) => console.log(s));
     const file = skab.faults[0]!;
     const rows = file.rows.map((r) => Array.from(r));
     const z = normalise(seriesSpec(t.cfg), rows, rows[0]!.length);
@@ -65,8 +67,18 @@ async function main(): Promise<void> {
     await ship(outDir, t.model, skabPumpEntry(t), s.x, s.n);
   }
   if (only.includes('cmapss-rul')) {
-    const t = trainCmapss(loadCmapss(dataDir));
-    await ship(outDir, t.model, cmapssEntry(t), t.sample.x, t.sample.n);
+    const t = await trainCmapss(loadCmapss(dataDir), dataDir, undefined, (s) => console.log(s));
+    const oofPath = argValue('oof');
+    if (oofPath) writeFileSync(oofPath, JSON.stringify(t.validation.oofs.map((o) => ({ seed: o.seed, mean: o.mean.map((a) => Array.from(a)), sd: o.sd.map((a) => Array.from(a)) }))));
+    const entry = cmapssEntry(t);
+    const bytes = exportRulOnnx(t.model, { name: entry.id, doc: String(entry.description) });
+    const check = await checkRulAgainstOrt(bytes, t.model, t.sample.x, t.sample.n);
+    entry.metrics = { ...(entry.metrics as Record<string, unknown>), export_check: { windows: check.windows, outputs: 3, max_abs_diff_ort_vs_js: Number(check.maxAbsDiff.toExponential(2)) } };
+    const digest = writeModel(outDir, entry, bytes);
+    const k = t.validation.kfold;
+    const l = k.late_cut;
+    console.log(`cmapss-rul: k-fold RMSE (capped) ${k.rmse_capped.mean.toFixed(2)} ± ${k.rmse_capped.sd.toFixed(2)}, PHM08 ${k.phm08_capped.mean.toFixed(0)} ± ${k.phm08_capped.sd.toFixed(0)}; late cuts: capped ${l.rmse_capped.mean.toFixed(2)} ± ${l.rmse_capped.sd.toFixed(2)} / ${l.phm08_capped.mean.toFixed(0)} ± ${l.phm08_capped.sd.toFixed(0)}, uncapped ${l.rmse.mean.toFixed(2)} ± ${l.rmse.sd.toFixed(2)} / ${l.phm08.mean.toFixed(0)} ± ${l.phm08.sd.toFixed(0)}`);
+    console.log(`cmapss-rul: ${entry.file} ${bytes.length} bytes sha256 ${digest}; onnxruntime vs JS max |diff| ${check.maxAbsDiff.toExponential(2)} on ${check.windows} windows, 3 outputs`);
   }
   console.log(`trained ${only.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

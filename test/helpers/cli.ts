@@ -10,9 +10,19 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * `init` without an http flag would write the default 127.0.0.1:9464, which every agent of a test
+ * run (and of a second run side by side) would then fight over: tests get port 0 instead, bound by
+ * the agent itself and reported on its ready line.
+ */
+function withOwnHttpPort(args: string[]): string[] {
+  if (args[0] !== 'init' || args.some((a) => a === '--no-http' || a.startsWith('--http-listen'))) return args;
+  return [...args, '--http-listen', '127.0.0.1:0'];
+}
+
 /** Runs `edge-agent ARGS...` as a user would, to completion. */
 export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...withOwnHttpPort(args)], { encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -130,5 +130,5 @@ describe('MQTT QoS 1 in, verified batches out (real mosquitto, agent and receive
       await agent.stop('SIGKILL');
       await receiver.proc.stop();
     }
-  });
+  }, 240_000); // 20 agent starts on two shared cores: minutes on a loaded machine
 });

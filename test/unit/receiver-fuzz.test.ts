@@ -50,7 +50,7 @@ describe(`receiver fuzz (seed ${SEED})`, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`answers ${CASES} mutated envelopes each with the status the spec gives, without a crash`, () => {
+  it(`answers ${CASES} mutated envelopes each with the status the spec gives, without a crash`, async () => {
     console.log(`receiver fuzz: seed ${SEED} (replay with FUZZ_SEED=${SEED}), ${CASES} cases`);
     const rng = seeded(SEED);
     const device = Identity.fromSeed(Uint8Array.from({ length: 32 }, (_, k) => 0x51 + k));
@@ -59,7 +59,7 @@ describe(`receiver fuzz (seed ${SEED})`, () => {
     for (const b of base) {
       const expected = oracle(b.envelope);
       expect(expected.reason).toBeUndefined();
-      expect(intake(b.envelope, Date.now()).status).toBe(200);
+      expect((await intake(b.envelope, Date.now())).status).toBe(200);
       if (expected.reason === undefined) chainAnswer(held, expected.batch);
     }
     const byStatus = new Map<number, number>();
@@ -73,7 +73,7 @@ describe(`receiver fuzz (seed ${SEED})`, () => {
       const want = expected.reason === undefined ? chainAnswer(held, expected.batch) : { status: STATUS_OF[expected.reason]!, reason: expected.reason };
       let got: { status: number; reason?: string; kind?: string };
       try {
-        const a = intake(m.envelope, Date.now());
+        const a = await intake(m.envelope, Date.now());
         got = { status: a.status, ...(a.kind === 'rejected' ? { reason: a.reply.reason } : { kind: a.reply.status }) };
       } catch (err) {
         crashes++;

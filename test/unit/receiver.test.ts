@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildBatch, hex, ZERO_HASH, type SignedBatch } from '../../agent/identity/batch-format.js';
 import { canonicalEncode } from '../../agent/identity/canonical.js';
+import { batchCidText } from '../../agent/identity/cid.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { sha256 } from '../../agent/identity/merkle.js';
 import { verifyReceipt } from '../../agent/identity/receipt.js';
@@ -93,7 +94,7 @@ describe('reference receiver', () => {
     expect(statSync(join(r.dataDir, 'receiver.key')).mode & 0o777).toBe(0o600);
     const list = await r.get(`/v1/devices/${device.deviceId}/batches`);
     expect(list.status).toBe(200);
-    expect(list.json).toEqual([{ seq: 1, hash: hex(b1!.hash), received_at: receipt.at, readings: 3 }]);
+    expect(list.json).toEqual([{ seq: 1, hash: hex(b1!.hash), cid: batchCidText(b1!.envelope), version: 1, sealed: false, received_at: receipt.at, readings: 3 }]);
     expect((await r.get(`/v1/devices/${Identity.generate().deviceId}/batches`)).status).toBe(404);
   });
 
@@ -269,5 +270,20 @@ describe('reference receiver', () => {
       code: 'STORE_NEWER_SCHEMA',
       message: expect.stringMatching(/schema version 99, newer/),
     });
+  });
+});
+
+describe('proofs served by the receiver (docs/wire-format.md §12.8)', () => {
+  it('a reading of a version-1 batch gets 422 proof-needs-version-3 naming batch.format: 3; an unknown one 404', async () => {
+    const r = await start();
+    const device = Identity.generate();
+    const [b1] = chain(device, 1);
+    expect((await r.post(b1!.envelope)).status).toBe(200);
+    const refused = await r.get(`/v1/devices/${device.deviceId}/readings/10/proof`);
+    expect(refused.status).toBe(422);
+    expect(refused.json.reason).toBe('proof-needs-version-3');
+    expect(refused.json.detail).toMatch(/batch\.format: 3/);
+    expect((await r.get(`/v1/devices/${device.deviceId}/readings/99/proof`)).status).toBe(404);
+    expect((await r.get(`/v1/devices/${device.deviceId}/verdicts/1/proof`)).status).toBe(404);
   });
 });

@@ -106,7 +106,7 @@ export class HttpUplink implements Uplink {
     if (!reply.receipt) return { kind: 'retry', error: 'receiver sent no receipt, but a receiver key is configured' };
     const envelope = new Uint8Array(Buffer.from(reply.receipt, 'base64'));
     try {
-      verifyReceipt(envelope, { receiverKey: this.opts.receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash });
+      verifyReceipt(envelope, { receiverKey: this.opts.receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash, envelope: batch.envelope });
     } catch (err) {
       return { kind: 'retry', error: `receipt for batch ${batch.seq} rejected: ${(err as Error).message}` };
     }

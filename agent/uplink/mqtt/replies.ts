@@ -85,7 +85,7 @@ export function verifyReply(reply: BatchReply, batch: OutgoingBatch, receiverKey
   }
   const envelope = new Uint8Array(Buffer.from(reply.receipt, 'base64'));
   try {
-    verifyReceipt(envelope, { receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash });
+    verifyReceipt(envelope, { receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash, envelope: batch.envelope });
   } catch (err) {
     return { kind: 'retry', error: `receipt for batch ${batch.seq} rejected: ${(err as Error).message}` };
   }

@@ -10,6 +10,10 @@ export interface Normalisation {
   min_std?: number;
   mean?: number[];
   std?: number[];
+  /** Per-feature half-lives (rows) of the drift-following baseline after warm-up; 0 = frozen. */
+  follow?: number[];
+  /** z clip of the baseline update (default: the spec's clip). */
+  follow_clip?: number;
 }
 
 export interface ScoreSpec {
@@ -58,11 +62,17 @@ export function normalise(spec: SeriesSpec, rows: ArrayLike<number>[], features:
       }
     for (let f = 0; f < features; f++) std[f] = Math.max(Math.sqrt(std[f]! / w), n.min_std ?? 1e-6);
   }
+  // agent/inference/baseline.ts: after warm-up, the mean follows each row's clipped z.
+  const rates = n.type === 'warmup' && n.follow ? n.follow.map((h) => (h > 0 ? 1 - 2 ** (-1 / h) : 0)) : null;
+  const warm = n.type === 'warmup' ? n.warmup! : 0;
+  const fc = n.follow_clip ?? spec.clip;
   const z = new Float32Array(T * features);
   for (let t = 0; t < T; t++)
     for (let f = 0; f < features; f++) {
       const v = (rows[t]![f]! - mean[f]!) / std[f]!;
-      z[t * features + f] = Math.max(-spec.clip, Math.min(spec.clip, v));
+      const c = Math.fround(Math.max(-spec.clip, Math.min(spec.clip, v)));
+      z[t * features + f] = c;
+      if (rates && t >= warm && rates[f]! > 0) mean[f]! += rates[f]! * std[f]! * Math.max(-fc, Math.min(fc, c));
     }
   return z;
 }

@@ -12,25 +12,25 @@ const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 export const OPSET = 13;
 
-function floatTensor(name: string, dims: number[], data: Float32Array): OnnxTypes.ITensorProto {
+export function floatTensor(name: string, dims: number[], data: Float32Array): OnnxTypes.ITensorProto {
   const bytes = new Uint8Array(data.byteLength);
   bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return { name, dims, dataType: FLOAT, rawData: bytes };
 }
 
-function int64Tensor(name: string, values: number[]): OnnxTypes.ITensorProto {
+export function int64Tensor(name: string, values: number[]): OnnxTypes.ITensorProto {
   const data = BigInt64Array.from(values.map((v) => BigInt(v)));
   return { name, dims: [values.length], dataType: INT64, rawData: new Uint8Array(data.buffer) };
 }
 
-function node(opType: string, inputs: string[], outputs: string[], attrs: OnnxTypes.IAttributeProto[] = []): OnnxTypes.INodeProto {
+export function node(opType: string, inputs: string[], outputs: string[], attrs: OnnxTypes.IAttributeProto[] = []): OnnxTypes.INodeProto {
   return { opType, input: inputs, output: outputs, name: outputs[0]!, attribute: attrs };
 }
 
-const intAttr = (name: string, i: number): OnnxTypes.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-const intsAttr = (name: string, ints: number[]): OnnxTypes.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
+export const intAttr = (name: string, i: number): OnnxTypes.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+export const intsAttr = (name: string, ints: number[]): OnnxTypes.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
 
-function valueInfo(name: string, dims: (number | string)[]): OnnxTypes.IValueInfoProto {
+export function valueInfo(name: string, dims: (number | string)[]): OnnxTypes.IValueInfoProto {
   return {
     name,
     type: {
