@@ -140,6 +140,28 @@ function keyObject(dev: Uint8Array) {
   return key;
 }
 
+/**
+ * §6.3, read from its table: container sizes by place (the body's top-level arrays have their own
+ * limits, a verdict's `o` 32, any other map 16 entries, any other array 16), depth at most 4, text
+ * at most 768 UTF-8 bytes, byte strings at most 32 bytes in the body. Beyond one: `malformed`.
+ */
+function withinLimits(v: unknown, path: string[], depth: number): boolean {
+  if (depth > 4 && (Array.isArray(v) || isMap(v))) return false;
+  if (typeof v === 'string') return Buffer.byteLength(v, 'utf8') <= 768;
+  if (v instanceof Uint8Array) return v.length <= 32;
+  if (Array.isArray(v)) {
+    const top = path.length === 1 ? path[0] : undefined;
+    const max = top === 'r' || top === 'vd' ? 10_000 : top === 'm' ? 64 : top === 'drops' ? 100_000 : 16;
+    return v.length <= max && v.every((x) => withinLimits(x, [...path, '*'], depth + 1));
+  }
+  if (isMap(v)) {
+    const entries = Object.entries(v as Record<string, unknown>);
+    const max = path.length === 3 && path[0] === 'vd' && path[2] === 'o' ? 32 : 16;
+    return entries.length <= max && entries.every(([k, x]) => withinLimits(x, [...path, k], depth + 1));
+  }
+  return true;
+}
+
 /** §6.1 for one envelope, by this independent reading. */
 export function oracle(envelope: Uint8Array): OracleResult {
   try {
@@ -150,6 +172,7 @@ export function oracle(envelope: Uint8Array): OracleResult {
     const sig = env.sig as Uint8Array;
     check(bodyBytes.length <= 8 * 1024 * 1024 - 128, 'body size');
     const body = deterministic(bodyBytes);
+    check(withinLimits(body, [], 1), 'limits of §6.3');
     check(isMap(body) && isBytes(body.dev, 32), 'dev');
     const dev = (body as Record<string, Uint8Array>).dev!;
     let good = !WEAK.has(hexOf(dev)) && !WEAK.has(hexOf(sig.subarray(0, 32)));
