@@ -6,14 +6,13 @@
  *   node dist/scripts/make-attest-vectors.js           writes the file
  *   node dist/scripts/make-attest-vectors.js --check   exits 1 if the file on disk differs
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hex } from '../agent/identity/batch-format.js';
 import { Identity } from '../agent/identity/keys.js';
 import { attestationDigest, encodeAttestationMessage } from '../agent/identity/sensor-attestation.js';
 import { encodeAttestBody, encodeAttestFrame } from '../agent/sources/serial/attest-frame.js';
-import { repoRoot } from './make-test-vectors.js';
+import { repoRoot, writeOrCheck } from './make-test-vectors.js';
 
 export function makeAttestVectors() {
   const seed = Uint8Array.from({ length: 32 }, (_, k) => 0x41 + k);
@@ -48,16 +47,7 @@ export function renderAttestVectors(): string {
 function main(args: string[]): void {
   const file = join(repoRoot(), 'firmware-bridge', 'attest-vectors.json');
   const text = renderAttestVectors();
-  if (args.includes('--check')) {
-    const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (current !== text) {
-      process.stderr.write(`${file} is out of date: run npm run vectors\n`);
-      process.exitCode = 1;
-    } else process.stdout.write(`${file} is up to date\n`);
-    return;
-  }
-  writeFileSync(file, text);
-  process.stdout.write(`wrote ${file}\n`);
+  writeOrCheck(file, text, args.includes('--check'));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));

@@ -6,7 +6,6 @@
  *   node dist/scripts/make-product-vectors.js           writes the file
  *   node dist/scripts/make-product-vectors.js --check   exits 1 if the file on disk differs
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fromV3 } from '../agent/identity/batch-any.js';
@@ -18,7 +17,7 @@ import { proveElement } from '../agent/identity/element-proof.js';
 import { Identity } from '../agent/identity/keys.js';
 import { buildProduct, type DataProduct } from '../agent/identity/product.js';
 import type { StoredReading } from '../agent/types.js';
-import { DEVICE_SEED, repoRoot } from './make-test-vectors.js';
+import { DEVICE_SEED, repoRoot, writeOrCheck } from './make-test-vectors.js';
 
 const T = 1_763_000_000_000;
 const SENSOR = 'pump1/temp';
@@ -82,16 +81,7 @@ export function renderProductVectors(): string {
 function main(args: string[]): void {
   const file = join(repoRoot(), 'docs', 'wire-format-product-vectors.json');
   const text = renderProductVectors();
-  if (args.includes('--check')) {
-    const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (current !== text) {
-      process.stderr.write(`${file} is out of date: run npm run vectors\n`);
-      process.exitCode = 1;
-    } else process.stdout.write(`${file} is up to date\n`);
-    return;
-  }
-  writeFileSync(file, text);
-  process.stdout.write(`wrote ${file}\n`);
+  writeOrCheck(file, text, args.includes('--check'));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));

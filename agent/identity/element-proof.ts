@@ -4,7 +4,7 @@ import type { Identity } from './keys.js';
 import { canonicalEncode } from './canonical.js';
 import { batchCidText } from './cid.js';
 import { deviceIdFromPublicKey } from './device-id.js';
-import { leafHash, sha256 } from './merkle.js';
+import { auditPathOf, leafHash, sha256 } from './merkle.js';
 import { PROOF_FORMAT, type Proof, type ProofKind } from './proof.js';
 
 /**
@@ -95,22 +95,7 @@ export class BatchProver {
     const tree = this.tree(v3, kind);
     const index = tree.ids.get(id);
     if (index === undefined) throw new ProofUnavailable('not-found', `${kind} ${id} is not in batch ${this.batch.body.seq}`);
-    const path: Uint8Array[] = [];
-    // PATH(m, D[n]) of RFC 6962 §2.1.1, from the leaf up.
-    const walk = (m: number, start: number, end: number): void => {
-      const n = end - start;
-      if (n === 1) return;
-      let k = 1;
-      while (k * 2 < n) k *= 2;
-      if (m < k) {
-        walk(m, start, start + k);
-        path.push(this.node(tree, start + k, end));
-      } else {
-        walk(m - k, start + k, end);
-        path.push(this.node(tree, start, start + k));
-      }
-    };
-    walk(index, 0, tree.leaves.length);
+    const path = auditPathOf(tree.leaves.length, index, (start, end) => this.node(tree, start, end));
     const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
     this.cid ??= batchCidText(v3.envelope);
     return {

@@ -38,6 +38,14 @@ function rootOfHashes(hashes: Uint8Array[], start: number, end: number): Uint8Ar
 export function auditPath(leaves: readonly Uint8Array[], index: number): Uint8Array[] {
   if (!Number.isInteger(index) || index < 0 || index >= leaves.length) throw new Error(`leaf index ${index} is outside a tree of ${leaves.length}`);
   const hashes = leaves.map(leafHash);
+  return auditPathOf(hashes.length, index, (start, end) => rootOfHashes(hashes, start, end));
+}
+
+/**
+ * PATH(m, D[n]) of RFC 6962 §2.1.1 for leaf `index` of a tree of `size` leaves, from the leaf up,
+ * with `node(start, end)` giving MTH(D[start:end]) (a caller may cache subtrees).
+ */
+export function auditPathOf(size: number, index: number, node: (start: number, end: number) => Uint8Array): Uint8Array[] {
   const path: Uint8Array[] = [];
   const walk = (m: number, start: number, end: number): void => {
     const n = end - start;
@@ -46,13 +54,13 @@ export function auditPath(leaves: readonly Uint8Array[], index: number): Uint8Ar
     while (k * 2 < n) k *= 2;
     if (m < k) {
       walk(m, start, start + k);
-      path.push(rootOfHashes(hashes, start + k, end));
+      path.push(node(start + k, end));
     } else {
       walk(m - k, start + k, end);
-      path.push(rootOfHashes(hashes, start, start + k));
+      path.push(node(start, start + k));
     }
   };
-  walk(index, 0, hashes.length);
+  walk(index, 0, size);
   return path;
 }
 
