@@ -19,6 +19,10 @@ import { VerdictStore } from '../store/verdict-store.js';
 import { EventStore } from '../store/event-store.js';
 import { relearnMatches, RelearnStore } from '../store/relearn-store.js';
 import type { StoredReading } from '../types.js';
+import { READING_FLAGS } from '../identity/batch-v3.js';
+
+/** Reading flags that keep a reading away from the models: quarantine and maintenance (guard stage). */
+const GUARDED = READING_FLAGS.quarantined | READING_FLAGS.maintenance;
 
 /** What the score stage reports to whoever observes it (health/metrics.ts implements it); it never calls health itself. */
 export interface ScoreObserver {
@@ -53,6 +57,8 @@ export interface InferenceStats {
   skippedQueueFull: number;
   unscored: number;
   errors: number;
+  /** Readings not scored because they were quarantined or in maintenance. */
+  guarded?: number;
   inferenceMs: number;
   windows: number;
   bindings: Record<string, { model: string; series: number }>;
@@ -229,8 +235,10 @@ export class InferenceStage {
   }
 
   /** Takes readings just committed; never blocks the caller. */
-  enqueue(readings: StoredReading[]): void {
+  enqueue(committed: StoredReading[]): void {
     if (this.stopped) return;
+    const readings = this.unguarded(committed);
+    if (readings.length === 0) return;
     if (this.queuedCount + readings.length > this.cfg.max_queue) {
       this.stats.skippedQueueFull += readings.length;
       this.counters.addCounter('inference_skipped', 'queue-full', readings.length);
@@ -239,6 +247,24 @@ export class InferenceStage {
     this.queue.push(readings);
     this.queuedCount += readings.length;
     this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  /**
+   * Quarantined readings and readings of a maintenance window (flags of the guard stage, §12.3)
+   * never reach a model: no baseline, no calibration learns from them and no alert is raised on
+   * them (counted: inference_skipped, label guarded). They are stored and delivered as any other.
+   */
+  private unguarded(readings: StoredReading[]): StoredReading[] {
+    let guarded = 0;
+    for (const r of readings) if (r.flags && r.flags & GUARDED) guarded++;
+    if (guarded === 0) return readings;
+    this.stats.guarded = (this.stats.guarded ?? 0) + guarded;
+    try {
+      this.counters.addCounter('inference_skipped', 'guarded', guarded);
+    } catch (err) {
+      this.verdictsFailed.report(err);
+    }
+    return readings.filter((r) => !(r.flags && r.flags & GUARDED));
   }
 
   private async drain(): Promise<void> {
