@@ -12,15 +12,18 @@ interface Cadence {
   lastTs: number;
   lastArrival: number;
   silentReported: boolean;
+  lastSeq?: number;
 }
 
 /** Intervals learned before a sensor's cadence is trusted. */
 const WARMUP = 10;
 const ALPHA = 0.1;
+/** A pause shorter than this is no gap however fast the sensor was (a broker delivering a backlog arrives in bursts). */
+const MIN_GAP_MS = 1000;
 
 /**
  * The sensor's cadence, learned online: a reading after more than `factor` learned intervals of
- * nothing is flagged gap_before (§12.3 bit 4: expected readings are missing before it), and a
+ * nothing (at least a second), or whose seq skips numbers, is flagged gap_before (§12.3 bit 4: expected readings are missing before it), and a
  * sensor that has gone that long without any reading at all is reported once as event
  * sensor.silent (the "offline" signal), with sensor.back when it returns.
  */
@@ -55,7 +58,10 @@ export class GapCheck implements GuardCheck {
         return;
       }
       if (dt === 0) return; // one pack, one time: not an interval
-      if (c.seen >= WARMUP && dt > this.factor * c.intervalMs) {
+      // A sensor that counts its readings says exactly whether one is missing; the others by their cadence, never for less than MIN_GAP_MS.
+      const gap = r.seq !== undefined && c.lastSeq !== undefined ? r.seq > c.lastSeq + 1 : c.seen >= WARMUP && dt > Math.max(MIN_GAP_MS, this.factor * c.intervalMs);
+      if (r.seq !== undefined) c.lastSeq = r.seq;
+      if (gap) {
         b.flags[i]! |= READING_FLAGS.gap_before;
         return; // a gap teaches nothing about the cadence
       }

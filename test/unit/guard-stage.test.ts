@@ -67,8 +67,12 @@ describe('guard stage: quality flags on every reading (docs/wire-format.md §12.
     for (let i = 0; i < wavy.length; i++) await g.submit([reading('wavy', wavy[i]!, T0 + i * 1000)]);
     expect(g.stored().filter((r) => r.sensor === 'wavy').map((r) => r.flags ?? 0)).toEqual([0, 0, 0, 0, 0, 0, F.jump, 0]);
     // Sensor-timed readings of one sensor at one time are stored once (the store's de-duplication); gateway-timed ones are flagged.
-    await g.submit([reading('dup', 1, T0, { timeSource: 'gateway-synced' }), reading('dup', 2, T0, { timeSource: 'gateway-synced' }), reading('ahead', 1, g.at() + 3_600_000)]);
-    expect(g.stored().slice(-3).map((r) => r.flags ?? 0)).toEqual([0, F.duplicate_time, F.future_time]);
+    const gw = { timeSource: 'gateway-synced' } as const;
+    await g.submit([reading('dup', 1, T0, gw), reading('dup', 1, T0, gw), reading('dup', 2, T0, gw), reading('ahead', 1, g.at() + 3_600_000)]);
+    expect(g.stored().slice(-4).map((r) => r.flags ?? 0)).toEqual([0, F.duplicate_time, 0, F.future_time]);
+    // A seq that skips numbers is a gap however short the pause.
+    await g.submit([reading('counted', 1, T0, { seq: 1 }), reading('counted', 2, T0 + 1, { seq: 2 }), reading('counted', 3, T0 + 2, { seq: 5 })]);
+    expect(g.stored().slice(-3).map((r) => r.flags ?? 0)).toEqual([0, 0, F.gap_before]);
     // 12 readings a second apart teach the cadence; then 10 s of nothing before the next one.
     for (let i = 0; i < 12; i++) await g.submit([reading('cadence', i % 3, T0 + i * 1000)]);
     await g.submit([reading('cadence', 1, T0 + 21_000)]);
@@ -100,7 +104,8 @@ describe('guard stage: quality flags on every reading (docs/wire-format.md §12.
     await g.submit([reading('m/a', 1, T0, { seq: 0 })], 'session:0102/7', 'serial');
     await g.submit([reading('m/a', 1, T0 + 1, { seq: 0 })], 'session:0102/8', 'serial');
     await g.submit([reading('m/a', 1, T0 + 2, { seq: 9 })], 'session:0102/7', 'serial');
-    expect(g.stored().slice(-3).map((r) => r.flags ?? 0)).toEqual([0, 0, F.seq_regress]);
+    // (seq 9 after seq 0 also skips numbers: gap_before.)
+    expect(g.stored().slice(-3).map((r) => r.flags ?? 0)).toEqual([0, 0, F.seq_regress | F.gap_before]);
     expect(g.events.filter((e) => e.kind === 'guard.replay').map((e) => e.key)).toEqual(['s', 'serial:session:0102/7']);
   });
 });
