@@ -129,6 +129,8 @@ describe('a rogue MQTT client flooding new sensor ids (real mosquitto, agent, re
       console.log(
         `flood in the store: ${floodRows.n} readings (${floodRows.quarantined} flagged quarantined) ≈ ${floodRows.n * SIGNED_READING_BYTES} bytes at the ${SIGNED_READING_BYTES}-byte planning figure; budget ${budgetRows} readings ≈ ${budgetRows * SIGNED_READING_BYTES} bytes; ${dropped} dropped and counted`,
       );
+      // Every drop reported upstream: the signed batches' drops add up to what the agent counted.
+      await waitFor('the drops at the receiver', async () => ((await receiver.stats()) as unknown as { dropped: number }).dropped === dropped, 60_000);
       expect(floodRows.n).toBeLessThanOrEqual(budgetRows);
       expect(floodRows.quarantined).toBeLessThanOrEqual(KEEP_MAX);
       expect(floodRows.quarantined).toBeGreaterThan(0);
