@@ -54,7 +54,7 @@ export function buildGuard(cfg: GuardConfig, next: ReadingSink, deps: GuardDeps)
     maintenance,
     new RateBudget(book, deps.reports, policy),
     new RangeCheck(cfg.ranges, cfg.unit_ranges),
-    new TimeCheck(cfg.max_future_s * 1000),
+    new TimeCheck(cfg.max_future_s * 1000, deps.reports),
     new SeqCheck(deps.reports),
     new StuckCheck(cfg.stuck.readings, cfg.stuck.min_s * 1000),
     new JumpCheck(cfg.jump.window, cfg.jump.factor, cfg.jump.min_delta),

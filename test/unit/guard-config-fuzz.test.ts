@@ -7,7 +7,11 @@
 import pino from 'pino';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { parseConfig } from '../../agent/config/load.js';
+import { guardSchema } from '../../agent/guard/config.js';
 import { AgentError } from '../../agent/errors.js';
 import { buildGuard } from '../../agent/guard/build.js';
 import { seededRandom } from '../helpers/seeded.js';
@@ -104,4 +108,13 @@ describe('guard config fuzz', () => {
     expect(accepted).toBeGreaterThan(CASES / 20);
     expect(refused).toBeGreaterThan(CASES / 20);
   }, 120_000);
+
+  it('the sample guard section of the README is a valid config', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Guarding the edge'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const cfg = guardSchema.parse((parse(yaml) as { guard: unknown }).guard);
+    expect(cfg.sources['zigbee']).toEqual({ new_ids_per_10s: 1000 });
+    expect(cfg.ranges['tank1/level']).toEqual({ min: 0, max: 4.5 });
+  });
 });

@@ -70,6 +70,9 @@ describe('guard stage: quality flags on every reading (docs/wire-format.md §12.
     const gw = { timeSource: 'gateway-synced' } as const;
     await g.submit([reading('dup', 1, T0, gw), reading('dup', 1, T0, gw), reading('dup', 2, T0, gw), reading('ahead', 1, g.at() + 3_600_000)]);
     expect(g.stored().slice(-4).map((r) => r.flags ?? 0)).toEqual([0, F.duplicate_time, 0, F.future_time]);
+    // A sensor clock going back: no flag bit, an event (once an hour per sensor).
+    await g.submit([reading('rtc', 1, T0 + 5000), reading('rtc', 2, T0 + 1000), reading('rtc', 3, T0 + 500)]);
+    expect(g.events.filter((e) => e.kind === 'sensor.time_backwards')).toEqual([{ kind: 'sensor.time_backwards', key: 'rtc', ts: g.at(), detail: { back_ms: 4000, t: T0 + 1000 } }]);
     // A seq that skips numbers is a gap however short the pause.
     await g.submit([reading('counted', 1, T0, { seq: 1 }), reading('counted', 2, T0 + 1, { seq: 2 }), reading('counted', 3, T0 + 2, { seq: 5 })]);
     expect(g.stored().slice(-3).map((r) => r.flags ?? 0)).toEqual([0, 0, F.gap_before]);
