@@ -1,7 +1,9 @@
 import type { Db } from './database.js';
 
-/** Rows kept in each guard table (quarantines, maintenance windows, requests): the guard's bounded share of the store. */
-export const GUARD_ROWS_MAX = 1000;
+/** Rows kept in each of the guard's tables (quarantines with the last released ones, maintenance windows): its bounded share of the store (store/budget-shares.ts). */
+export const GUARD_ROWS_MAX = 256;
+/** Finished operator requests kept for the CLI to read its result. */
+export const GUARD_REQUESTS_KEPT = 64;
 
 export interface QuarantineRow {
   key: string;
@@ -135,7 +137,7 @@ export class GuardStore {
 
   request(action: GuardAction, target: string, until: number | null = null, now = Date.now()): number {
     const id = Number(this.q.request.run(action, target, until, now).lastInsertRowid);
-    this.q.trimRequests.run(GUARD_ROWS_MAX);
+    this.q.trimRequests.run(GUARD_REQUESTS_KEPT);
     return id;
   }
 
