@@ -14,6 +14,8 @@ import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerUpdateCommand } from './update.js';
+import { registerFleetCommand } from './fleet.js';
 
 const program = new Command()
   .name('edge-agent')
@@ -34,6 +36,8 @@ registerProofCommands(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
+registerUpdateCommand(program);
+registerFleetCommand(program);
 
 try {
   await program.parseAsync(process.argv);
