@@ -44,7 +44,12 @@ export function registerFleetCommand(program: Command): void {
       if ((flags.device === undefined) === (flags.percent === undefined)) throw new AgentError('USAGE', 'fleet publish: give --device DID (repeatable) or --percent N');
       const percent = flags.percent === undefined ? undefined : Number(flags.percent);
       if (percent !== undefined && !(percent > 0 && percent <= 100)) throw new AgentError('USAGE', `--percent: expected a number in (0, 100], got "${flags.percent}"`);
-      const bundle = readFileSync(resolve(flags.bundle)).toString('base64');
+      let bundle: string;
+      try {
+        bundle = readFileSync(resolve(flags.bundle)).toString('base64');
+      } catch (err) {
+        throw new AgentError('USAGE', `--bundle: ${errorMessage(err)} (make one with edge-agent update bundle)`);
+      }
       const body = JSON.stringify(flags.device ? { bundle, devices: flags.device } : { bundle, percent });
       const answer = (await call(`${flags.receiver.replace(/\/+$/, '')}/v1/updates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })) as { id: string; version: string };
       if (flags.json) return printJson(answer);

@@ -8,7 +8,7 @@ import { collect, printJson } from './common.js';
 interface BundleFlags {
   key: string;
   id: string;
-  version: string;
+  bundleVersion: string;
   modelsDir?: string;
   config?: string;
   urlBase?: string;
@@ -25,7 +25,7 @@ export function registerUpdateCommand(program: Command): void {
     .description('sign a model set (manifest.json and the files it lists) or a config (edge-agent.yaml) as an update bundle; small files go inline, with --url-base every file is fetched by URL')
     .requiredOption('--key <file>', 'the publisher key (edge-agent keys generate --publisher)')
     .requiredOption('--id <id>', 'bundle id: 1-64 of [a-z0-9._-]; a gateway handles each id once, so a fixed re-release needs a new id')
-    .requiredOption('--version <text>', 'the version the gateways report (status, events, fleet status)')
+    .requiredOption('--bundle-version <text>', 'the version the gateways report (status, events, fleet status)')
     .option('--models-dir <dir>', 'a model set: the directory holding manifest.json (and manifest.json.sig if the gateways require one)')
     .option('--config <file>', 'a config: the complete edge-agent.yaml the gateways should run')
     .option('--url-base <url>', 'name every file by URL <url>/<file> instead of carrying it inline (models larger than the 40 KiB bundle)')
@@ -60,12 +60,12 @@ export function registerUpdateCommand(program: Command): void {
       }
       let envelope: Uint8Array;
       try {
-        envelope = signUpdate(publisher, { id: flags.id, ver: flags.version, kind: flags.modelsDir ? 'models' : 'config', at: Date.now(), files, ...(to ? { to } : {}) });
+        envelope = signUpdate(publisher, { id: flags.id, ver: flags.bundleVersion, kind: flags.modelsDir ? 'models' : 'config', at: Date.now(), files, ...(to ? { to } : {}) });
       } catch (err) {
         throw new AgentError('USAGE', `update bundle: ${errorMessage(err)}`);
       }
       writeFileSync(resolve(flags.out), envelope);
-      const result = { out: resolve(flags.out), bytes: envelope.length, id: flags.id, version: flags.version, files: files.map((f) => f.p), publisher: publisher.deviceId };
+      const result = { out: resolve(flags.out), bytes: envelope.length, id: flags.id, version: flags.bundleVersion, files: files.map((f) => f.p), publisher: publisher.deviceId };
       if (flags.json) return printJson(result);
       process.stdout.write(`wrote ${result.out} (${result.bytes} bytes): bundle ${result.id} ${result.version}, ${result.files.join(', ')}\nsigned by ${result.publisher}\n`);
     });

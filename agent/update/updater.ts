@@ -36,7 +36,11 @@ const HEALTH_POLL_MS = 500;
 const REFUSED_KEPT = 100;
 const MAX_REASON = 256;
 
-const clip = (s: string) => (s.length > MAX_REASON ? `${s.slice(0, MAX_REASON - 1)}…` : s);
+/** One line (a multi-line config error becomes one), at most MAX_REASON characters (§12.5's limit on a detail text). */
+const clip = (text: string) => {
+  const s = text.replace(/\s+/g, ' ').trim();
+  return s.length > MAX_REASON ? `${s.slice(0, MAX_REASON - 1)}…` : s;
+};
 
 /**
  * Takes update bundles from the uplink's replies, one at a time, and walks each through the steps
