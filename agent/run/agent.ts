@@ -41,7 +41,7 @@ import { checkStageOrder, startStages, stopStages, type RunStage } from './stage
 import { LossReporting } from './loss-reporting.js';
 import { readUpdateState, type UpdateState } from '../store/update-store.js';
 import type { Updater } from '../update/updater.js';
-import { liveReload } from './live-reload.js';
+import { startUpdater } from './update-wiring.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -411,45 +411,22 @@ export class Agent {
 
   /** Takes signed updates when update.publisher_key is set; the uplink hands it the bundles in the receiver's answers. */
   private async startUpdater(): Promise<void> {
-    const cfg = this.current.config.update;
-    if (!cfg) return;
-    const { Updater } = await import('../update/updater.js');
-    this.updater = new Updater(
-      cfg,
-      {
-        db: this.db,
-        events: this.events,
-        device: this.identity.publicKey,
-        config: () => this.current,
-        runningModelsDir: () => this.inference?.modelsDir ?? '',
-        swapModels: async (dir) => {
-          this.modelsOverride = dir;
-          await this.restartInference();
-        },
-        reloadConfig: async (loaded) => {
-          const result = liveReload(this.current.config, loaded.config);
-          this.current = loaded;
-          this.onConfigApplied();
-          if (result.live.includes('inference')) await this.restartInference();
-          return result;
-        },
-        healthSince: (since) => this.healthSince(since),
-        progress: () => ({ committed: this.committed, scored: this.inference?.stats.scored ?? 0 }),
+    this.updater = await startUpdater({
+      db: this.db,
+      events: this.events,
+      device: this.identity.publicKey,
+      log: this.log,
+      hasSources: this.sources.length > 0,
+      config: () => this.current,
+      setConfig: (loaded) => {
+        this.current = loaded;
+        this.onConfigApplied();
       },
-      publicKeyFromDeviceId(cfg.publisher_key),
-      this.log.child({ component: 'update' }),
-    );
-  }
-
-  /** "Health returned" after an update: every binding loaded and scoring, and readings committed since the apply (when there are sources). */
-  private healthSince(since: { committed: number; scored: number }): { ok: boolean; why: string } {
-    const disabled = Object.entries(this.inference?.disabled ?? {});
-    if (disabled.length > 0) return { ok: false, why: `binding ${disabled[0]![0]} disabled: ${disabled[0]![1].reason}` };
-    const bound = Object.keys(this.current.config.inference?.bindings ?? {}).length > 0;
-    if (bound && !this.inference) return { ok: false, why: 'the score stage is not running' };
-    if (bound && this.inference!.stats.scored === 0) return { ok: false, why: 'no reading scored by the new model set yet' };
-    if (this.sources.length > 0 && this.committed <= since.committed) return { ok: false, why: 'no reading committed since the update' };
-    return { ok: true, why: '' };
+      inference: () => this.inference,
+      committed: () => this.committed,
+      useModels: (dir) => (this.modelsOverride = dir),
+      restartInference: () => this.restartInference(),
+    });
   }
 
   private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
