@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -32,6 +32,14 @@ export interface UpdateHost {
 }
 
 const HEALTH_POLL_MS = 500;
+
+/** Only the running and the previous model set stay on disk: every other staged set under `root` is deleted. */
+function pruneStaged(root: string, keep: (string | undefined)[]): void {
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    if (!keep.includes(path)) rmSync(path, { recursive: true, force: true });
+  }
+}
 /** Envelopes already refused, by sha256: a receiver that offers the same bad bundle with every reply is not re-verified. */
 const REFUSED_KEPT = 100;
 const MAX_REASON = 256;
@@ -85,6 +93,7 @@ export class Updater {
 
   private async handle(envelope: Uint8Array | undefined, digest: string): Promise<void> {
     let bundle: UpdateBundle | undefined;
+    let staged: string | undefined;
     try {
       if (!envelope) throw new UpdateRefused('malformed', 'the update field is not base64');
       bundle = verifyUpdate(envelope, { publisherKey: this.publisherKey, device: this.host.device });
@@ -93,11 +102,15 @@ export class Updater {
       const dir = join(this.host.config().dataDir, 'updates', bundle.kind, bundle.id);
       this.log.info({ bundle: bundle.id, version: bundle.ver, kind: bundle.kind }, 'update offered: verified; staging it');
       await stageFiles(bundle, dir, this.cfg.fetch_timeout_s * 1000);
+      staged = dir;
       if (bundle.kind === 'models') await this.applyModels(bundle, dir);
       else await this.applyConfigBundle(bundle, dir);
     } catch (err) {
       const refusal = err instanceof UpdateRefused ? err : new UpdateRefused('invalid', errorMessage(err));
       this.remember(digest);
+      // A refused set leaves nothing behind (the running and previous sets live in other directories).
+      const models = this.state().models;
+      if (staged && staged !== models?.current.dir && staged !== models?.previous?.dir) rmSync(staged, { recursive: true, force: true });
       const named = bundle ?? refusal.bundle;
       if (!named) return this.offerFailed.report(refusal, { reason: refusal.reason });
       this.finish(named, 'refused', `${refusal.reason}: ${refusal.message}`, 'update.refused', bundle !== undefined);
@@ -129,6 +142,7 @@ export class Updater {
       throw new UpdateRefused('probe-failed', `the model set did not start: ${errorMessage(err)}; the previous set runs again`);
     }
     writeUpdateState(this.host.db, { ...state, models: { current: { id: b.id, version: b.ver, applied_at: Date.now(), dir }, previous } });
+    pruneStaged(join(dir, '..'), [dir, previous.dir]);
     this.finish(b, 'applied', `shadow ${shadow.differing}/${shadow.compared} verdicts differ`, 'update.applied', true);
     this.watchHealth(b, since, async () => {
       await this.host.swapModels(previous.dir!);
