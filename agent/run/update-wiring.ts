@@ -43,7 +43,7 @@ export async function startUpdater(w: UpdateWiring): Promise<Updater | undefined
   const cfg = w.config().config.update;
   if (!cfg) return undefined;
   const { Updater } = await import('../update/updater.js');
-  return new Updater(
+  const updater = new Updater(
     cfg,
     {
       db: w.db,
@@ -68,4 +68,6 @@ export async function startUpdater(w: UpdateWiring): Promise<Updater | undefined
     publicKeyFromDeviceId(cfg.publisher_key),
     w.log.child({ component: 'update' }),
   );
+  updater.resume();
+  return updater;
 }

@@ -17,6 +17,8 @@ export interface UpdateState {
   models?: { current: AppliedVersion; previous?: AppliedVersion | null };
   config?: { current: AppliedVersion; previous?: AppliedVersion | null };
   last?: { id: string; version: string; kind: string; outcome: 'applied' | 'refused' | 'rolled_back'; reason?: string; at: number };
+  /** An apply whose health is being watched (survives a restart, so a crash loop still rolls back). */
+  watching?: { id: string; version: string; kind: string; deadline_at: number } | null;
   /** Bundle ids already handled (applied, refused or rolled back), newest last: a receiver that offers one again is ignored. */
   seen: string[];
 }

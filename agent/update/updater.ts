@@ -141,14 +141,10 @@ export class Updater {
       await this.host.swapModels(previous.dir!);
       throw new UpdateRefused('probe-failed', `the model set did not start: ${errorMessage(err)}; the previous set runs again`);
     }
-    writeUpdateState(this.host.db, { ...state, models: { current: { id: b.id, version: b.ver, applied_at: Date.now(), dir }, previous } });
+    writeUpdateState(this.host.db, { ...state, models: { current: { id: b.id, version: b.ver, applied_at: Date.now(), dir }, previous }, watching: this.watchEntry(b) });
     pruneStaged(join(dir, '..'), [dir, previous.dir]);
     this.finish(b, 'applied', `shadow ${shadow.differing}/${shadow.compared} verdicts differ`, 'update.applied', true);
-    this.watchHealth(b, since, async () => {
-      await this.host.swapModels(previous.dir!);
-      const s = this.state();
-      writeUpdateState(this.host.db, { ...s, models: { current: previous, previous: null } });
-    });
+    await this.watchHealth(since);
   }
 
   private async applyConfigBundle(b: UpdateBundle, dir: string): Promise<void> {
@@ -157,35 +153,69 @@ export class Updater {
     const result = await applyConfig(readFileSync(join(dir, 'edge-agent.yaml'), 'utf8'), current, this.host.reloadConfig);
     const state = this.state();
     const previous: AppliedVersion = state.config?.current ?? { id: 'initial', version: 'as installed', applied_at: 0 };
-    writeUpdateState(this.host.db, { ...state, config: { current: { id: b.id, version: b.ver, applied_at: Date.now() }, previous } });
+    writeUpdateState(this.host.db, { ...state, config: { current: { id: b.id, version: b.ver, applied_at: Date.now() }, previous }, watching: this.watchEntry(b) });
     const restart = result.restart.length > 0 ? `; needs a restart for ${result.restart.join(', ')}` : '';
     this.finish(b, 'applied', `applied live: ${result.live.join(', ') || 'nothing'}${restart}`, 'update.applied', true);
-    this.watchHealth(b, since, async () => {
-      await restorePreviousConfig(this.host.config(), this.host.reloadConfig);
-      const s = this.state();
-      writeUpdateState(this.host.db, { ...s, config: { current: previous, previous: null } });
-    });
+    await this.watchHealth(since);
   }
 
-  /** Polls health after an apply; when it has not returned within update.health_timeout_s, rolls back. */
-  private watchHealth(b: UpdateBundle, since: { committed: number; scored: number }, rollback: () => Promise<void>): void {
-    const deadline = Date.now() + this.cfg.health_timeout_s * 1000;
-    const poll = () => {
-      this.healthTimer = undefined;
-      if (this.stopped) return;
+  private watchEntry(b: UpdateBundle): NonNullable<UpdateState['watching']> {
+    return { id: b.id, version: b.ver, kind: b.kind, deadline_at: Date.now() + this.cfg.health_timeout_s * 1000 };
+  }
+
+  /**
+   * An apply whose health was still being watched when the agent stopped (or crashed: a model that
+   * takes the process down is the case this is for) is watched again from this start, with a full
+   * health_timeout_s, and rolled back the same way.
+   */
+  resume(): void {
+    const w = this.state().watching;
+    if (!w || this.busy) return;
+    this.log.warn({ bundle: w.id, version: w.version }, 'update: the agent restarted before the last update proved healthy; watching its health again');
+    writeUpdateState(this.host.db, { ...this.state(), watching: { ...w, deadline_at: Date.now() + this.cfg.health_timeout_s * 1000 } });
+    this.busy = true;
+    void this.watchHealth({ committed: 0, scored: 0 }).finally(() => (this.busy = false));
+  }
+
+  /**
+   * Polls health after an apply (the updater stays busy meanwhile: no second update stacks on an
+   * unproven one); when it has not returned by the deadline in the state, rolls back.
+   */
+  private async watchHealth(since: { committed: number; scored: number }): Promise<void> {
+    for (;;) {
+      await new Promise<void>((resolve) => (this.healthTimer = setTimeout(resolve, HEALTH_POLL_MS)));
+      const w = this.state().watching;
+      if (this.stopped || !w) return;
       const health = this.host.healthSince(since);
-      if (health.ok) return this.log.info({ bundle: b.id, version: b.ver }, 'update: health returned; keeping it');
-      if (Date.now() < deadline) {
-        this.healthTimer = setTimeout(poll, HEALTH_POLL_MS);
-        return;
+      if (health.ok) {
+        writeUpdateState(this.host.db, { ...this.state(), watching: null });
+        return this.log.info({ bundle: w.id, version: w.version }, 'update: health returned; keeping it');
       }
-      this.busy = true;
-      rollback()
-        .then(() => this.finish(b, 'rolled_back', `health did not return within ${this.cfg.health_timeout_s} s: ${health.why}`, 'update.rolled_back', true))
-        .catch((err: unknown) => this.log.error({ err, bundle: b.id }, 'update: the rollback failed; the agent needs an operator (edge-agent status, the logs)'))
-        .finally(() => (this.busy = false));
-    };
-    this.healthTimer = setTimeout(poll, HEALTH_POLL_MS);
+      if (Date.now() < w.deadline_at) continue;
+      try {
+        await this.rollback(w.kind);
+        this.finish({ id: w.id, ver: w.version, kind: w.kind }, 'rolled_back', `health did not return within ${this.cfg.health_timeout_s} s: ${health.why}`, 'update.rolled_back', true);
+      } catch (err) {
+        this.log.error({ err, bundle: w.id }, 'update: the rollback failed; the agent needs an operator (edge-agent status, the logs)');
+      }
+      writeUpdateState(this.host.db, { ...this.state(), watching: null });
+      return;
+    }
+  }
+
+  /** Puts the previous version of `kind` back and makes it the current one. */
+  private async rollback(kind: string): Promise<void> {
+    const s = this.state();
+    if (kind === 'models') {
+      const previous = s.models?.previous;
+      if (!previous?.dir) throw new Error('no previous model set is recorded');
+      await this.host.swapModels(previous.dir);
+      writeUpdateState(this.host.db, { ...this.state(), models: { current: previous, previous: null } });
+    } else {
+      const previous = s.config?.previous ?? { id: 'initial', version: 'as installed', applied_at: 0 };
+      await restorePreviousConfig(this.host.config(), this.host.reloadConfig);
+      writeUpdateState(this.host.db, { ...this.state(), config: { current: previous, previous: null } });
+    }
   }
 
   private remember(digest: string): void {

@@ -87,7 +87,7 @@ describe('signed remote updates, over HTTP and MQTT', () => {
   });
 
   /** An agent scoring one fast simulated sensor with the streaming detector, taking updates from `publisher`. */
-  async function startAgent(uplinkUrl: string): Promise<{ dir: string; device: string; agent: LongRunning }> {
+  async function startAgent(uplinkUrl: string, healthTimeoutS = 10): Promise<{ dir: string; device: string; agent: LongRunning }> {
     const dir = tempDir('upd-agent');
     const init = cli(['init', '--data-dir', dir, '--simulator', '1', '--anomaly-sensors', '#', '--no-http', '--uplink-url', uplinkUrl, '--receiver-key', receiverKey, '--update-publisher-key', publisher]);
     expect(init.code, init.stderr).toBe(0);
@@ -95,7 +95,7 @@ describe('signed remote updates, over HTTP and MQTT', () => {
     patchConfig(dir, [
       [['sources', 'simulator', 'interval_ms'], 20],
       [['batch', 'max_age_ms'], 300],
-      [['update', 'health_timeout_s'], 10],
+      [['update', 'health_timeout_s'], healthTimeoutS],
       [['update', 'shadow', 'readings'], 2000],
     ]);
     const agent = cliBackground(['run', '--data-dir', dir]);
@@ -197,8 +197,9 @@ describe('signed remote updates, over HTTP and MQTT', () => {
     expect(cli(['status', '--data-dir', dir]).stdout).toMatch(/models {5}v-models-2/);
   }, 300_000);
 
-  it('over MQTT: a model set fetched by URL is applied, a wrong sha256 refused, a config whose health does not return rolled back; no reading lost', async () => {
-    const { dir, device, agent } = await startAgent(broker.url);
+  it('over MQTT: a model set fetched by URL is applied, a wrong sha256 refused, a config whose health does not return rolled back, also across a kill -9 inside the health watch; no reading lost', async () => {
+    // A longer health watch, so the agent can be killed inside it below.
+    const { dir, device, agent } = await startAgent(broker.url, 20);
     await waitFor('400 readings at the receiver', async () => (await readingsAt(device)) >= 400 && true, 60_000, 200);
     const served = modelSet('by-url', (m) => (m.version = '3.0'));
     const files = await serveDir(served);
@@ -219,16 +220,26 @@ describe('signed remote updates, over HTTP and MQTT', () => {
       files.server.close();
     }
 
-    // A valid config whose binding matches no sensor: nothing is scored, health does not return, it is rolled back.
+    // A valid config whose binding matches no sensor: nothing is scored, health does not return.
+    // The agent is killed inside the health watch; the restarted agent watches again and rolls back.
     const cfg = join(tempDir('cfg'), 'edge-agent.yaml');
     const doc = parseDocument(readFileSync(join(dir, 'edge-agent.yaml'), 'utf8'));
     doc.setIn(['inference', 'bindings', 'anomaly', 'sensors'], ['nothing/here/#']);
     writeFileSync(cfg, doc.toString());
     const applied = await push(device, 'cfg-1', ['--config', cfg]);
     expect(applied.kind).toBe('update.applied');
-    const back = await waitFor('the rollback at the receiver', async () => (await events(device)).find((e) => e.key === 'cfg-1' && e.kind === 'update.rolled_back'), 60_000, 200);
-    expect(String(back.detail?.reason)).toMatch(/health did not return within 10 s: no reading scored by the new model set yet/);
-    expect(readFileSync(join(dir, 'edge-agent.yaml'), 'utf8')).toMatch(/- "#"|- '#'/);
-    await noneLost(dir, agent, device);
+    expect(String(applied.detail?.reason)).toBe('applied live: inference');
+    await agent.stop('SIGKILL');
+    expect(readFileSync(join(dir, 'edge-agent.yaml'), 'utf8')).toContain('nothing/here/#');
+    const restarted = cliBackground(['run', '--data-dir', dir]);
+    await restarted.waitForReady(30_000);
+    const back = await waitFor('the rollback at the receiver', async () => (await events(device)).find((e) => e.key === 'cfg-1' && e.kind === 'update.rolled_back'), 90_000, 200);
+    expect(String(back.detail?.reason)).toMatch(/health did not return within 20 s: no reading scored by the new model set yet/);
+    expect(readFileSync(join(dir, 'edge-agent.yaml'), 'utf8')).not.toContain('nothing/here/#');
+    await waitFor('the restored binding scores again', () => {
+      const s = JSON.parse(cli(['status', '--data-dir', dir, '--json']).stdout) as { inference: { scored: number } | null };
+      return (s.inference?.scored ?? 0) > 0;
+    }, 30_000);
+    await noneLost(dir, restarted, device);
   }, 300_000);
 });
