@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { LoadedConfig } from '../config/load.js';
-import { UpdateRefused, verifyUpdate, type UpdateBundle } from '../identity/update-bundle.js';
+import { MAX_UPDATE_ENVELOPE_BYTES, UpdateRefused, verifyUpdate, type UpdateBundle } from '../identity/update-bundle.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
 import type { EventStore } from '../store/event-store.js';
@@ -79,7 +79,8 @@ export class Updater {
   /** An `update` field from a receiver's answer (base64). Never throws; a second offer while one runs is left for the next answer. */
   offer(base64: string): void {
     if (this.busy || this.stopped) return;
-    const envelope = /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? new Uint8Array(Buffer.from(base64, 'base64')) : undefined;
+    const fits = base64.length <= Math.ceil(MAX_UPDATE_ENVELOPE_BYTES / 3) * 4;
+    const envelope = fits && /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? new Uint8Array(Buffer.from(base64, 'base64')) : undefined;
     const digest = createHash('sha256').update(base64).digest('hex');
     if (this.refused.has(digest)) return;
     this.busy = true;
@@ -95,7 +96,7 @@ export class Updater {
     let bundle: UpdateBundle | undefined;
     let staged: string | undefined;
     try {
-      if (!envelope) throw new UpdateRefused('malformed', 'the update field is not base64');
+      if (!envelope) throw new UpdateRefused('malformed', `the update field is not base64 of at most ${MAX_UPDATE_ENVELOPE_BYTES} bytes`);
       bundle = verifyUpdate(envelope, { publisherKey: this.publisherKey, device: this.host.device });
       const state = this.state();
       if (state.seen.includes(bundle.id)) return;

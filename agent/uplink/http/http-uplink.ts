@@ -6,7 +6,6 @@ import { hex } from '../../identity/batch-format.js';
 import { verifyReceipt } from '../../identity/receipt.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
 import { parseRetryAfter } from './retry-after.js';
-import { UPDATE_FIELD_CHARS } from '../update-field.js';
 
 const MAX_REPLY_BYTES = 64 * 1024;
 const IDLE_SOCKET_MS = 4000;
@@ -16,8 +15,12 @@ const acceptedReply = z.object({
   seq: z.number(),
   hash: z.string(),
   receipt: z.string().optional(),
-  /** A signed update bundle for this device (docs/updates.md §4), base64; verified by the run, not here. */
-  update: z.string().max(UPDATE_FIELD_CHARS).optional(),
+  /**
+   * A signed update bundle for this device (docs/updates.md §4), base64; verified by the run, not
+   * here. Not length-checked here either: the reply is capped at 64 KiB, and an oversized bundle
+   * must not make a good receipt fail (the run refuses the bundle, the batch is delivered).
+   */
+  update: z.string().optional(),
 });
 
 const rejectedReply = z.object({ status: z.literal('rejected'), reason: z.string(), detail: z.string().optional() });

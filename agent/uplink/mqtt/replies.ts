@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { hex } from '../../identity/batch-format.js';
 import { verifyReceipt } from '../../identity/receipt.js';
 import type { DeliveryOutcome, OutgoingBatch } from '../uplink.js';
-import { UPDATE_FIELD_CHARS } from '../update-field.js';
 
 /**
  * The receiver's answer on the reply topic (docs/wire-format.md §7, the same JSON as the HTTP
@@ -11,7 +10,7 @@ import { UPDATE_FIELD_CHARS } from '../update-field.js';
  * trusted, the rest only routes the answer to the attempt waiting for it.
  */
 const replySchema = z.discriminatedUnion('status', [
-  z.object({ status: z.enum(['accepted', 'duplicate']), seq: z.number().int().nonnegative(), hash: z.string(), receipt: z.string(), update: z.string().max(UPDATE_FIELD_CHARS).optional() }),
+  z.object({ status: z.enum(['accepted', 'duplicate']), seq: z.number().int().nonnegative(), hash: z.string(), receipt: z.string(), update: z.string().optional() }),
   z.object({ status: z.literal('rejected'), seq: z.number().int().nonnegative(), hash: z.string(), reason: z.string(), detail: z.string().optional() }),
 ]);
 export type BatchReply = z.infer<typeof replySchema>;
