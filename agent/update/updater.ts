@@ -99,7 +99,7 @@ export class Updater {
       if (!envelope) throw new UpdateRefused('malformed', `the update field is not base64 of at most ${MAX_UPDATE_ENVELOPE_BYTES} bytes`);
       bundle = verifyUpdate(envelope, { publisherKey: this.publisherKey, device: this.host.device });
       const state = this.state();
-      if (state.seen.includes(bundle.id)) return;
+      if (state.seen.includes(bundle.id)) return this.remember(digest);
       const dir = join(this.host.config().dataDir, 'updates', bundle.kind, bundle.id);
       this.log.info({ bundle: bundle.id, version: bundle.ver, kind: bundle.kind }, 'update offered: verified; staging it');
       await stageFiles(bundle, dir, this.cfg.fetch_timeout_s * 1000);
