@@ -15,6 +15,8 @@ import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerUpdateCommand } from './update.js';
+import { registerFleetCommand } from './fleet.js';
 
 const program = new Command()
   .name('edge-agent')
@@ -36,6 +38,8 @@ registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
 registerGuardCommands(program);
+registerUpdateCommand(program);
+registerFleetCommand(program);
 
 try {
   await program.parseAsync(process.argv);
