@@ -12,6 +12,7 @@ import { registerModelsCommand } from './models.js';
 import { registerReceiveCommand } from './receive.js';
 import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
+import { registerSensorKeyCommand } from './sensor-key.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
 
@@ -26,6 +27,7 @@ registerInitCommand(program);
 registerRunCommand(program);
 registerStatusCommand(program);
 registerKeysCommand(program);
+registerSensorKeyCommand(program);
 registerVerifyCommand(program);
 registerModelsCommand(program);
 registerReplayCommand(program);

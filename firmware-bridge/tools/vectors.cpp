@@ -302,7 +302,7 @@ static int attest(char* desc) {
   attest_key_from_seed(seed, key);
   attest_sign(key, msg, sizeof msg, sig);
   // The same run through a Bridge and its Attestor: the ATTEST it puts on the line after the last reading.
-  Attestor att(seed, uid, (uint16_t)count);
+  Attestor<> att(seed, uid, (uint16_t)count);
   SensorInfo infos[MAX_SENSORS];
   for (uint8_t i = 0; i <= sensor && i < MAX_SENSORS; i++) infos[i] = SensorInfo{i, 1000, "s", ""};
   Bridge<64> b(attest_capture, NULL, session, uid, "vectors", "1", infos, (uint8_t)(sensor + 1));
