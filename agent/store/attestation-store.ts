@@ -4,6 +4,7 @@ import { V3_LIMITS } from '../identity/batch-v3.js';
 import { verifySignature } from '../identity/keys.js';
 import { attestationDigest, encodeAttestationMessage, type AttestedReading } from '../identity/sensor-attestation.js';
 import type { StoredReading } from '../types.js';
+import { ATTESTATIONS_WAITING_MAX } from './budget-shares.js';
 import type { Db } from './database.js';
 
 /**
@@ -16,10 +17,8 @@ import type { Db } from './database.js';
  * attestation are cut together; a reading is never held longer, and never lost for want of one.
  */
 
-/** At most this many attestations wait for a batch: what one batch may carry (§12.9). */
-export const MAX_UNBATCHED_ATTESTATIONS = V3_LIMITS.attestations;
-/** Planning bytes of a waiting attestation row: key, message, signature, 32 ids as JSON, row and index overhead. */
-export const ATTESTATION_ROW_BYTES = 512;
+/** At most this many attestations wait for a batch: what one batch may carry (§12.9); their budget share is budget-shares.ts's. */
+export const MAX_UNBATCHED_ATTESTATIONS = Math.min(V3_LIMITS.attestations, ATTESTATIONS_WAITING_MAX);
 
 /** The readings of one run as the store holds them, newest copy of each (reading name, seq). */
 interface RunRow {
