@@ -47,18 +47,28 @@ export interface Submission {
   /** Counters to add in the same transaction (serial: `serial_lost`, readings a device declared lost). */
   counts?: readonly { name: string; label: string; n: number }[];
   /**
-   * Readings whose sensor signs them (firmware-bridge/PROTOCOL.md §3.9): `streams[k]` names the
-   * signing stream of `readings[k]` (serial: device/session/sensor), and the batcher holds such a
-   * reading back for up to `ms` until the attestation of its run arrives, so both ride one batch.
+   * Where inside the source the readings came from, for the guard stage's watches (agent/guard/):
+   * an MQTT topic branch, a CoAP source address, a serial device session `session:UID/SESSION`.
+   * At most 256 characters.
    */
-  attestWait?: { ms: number; streams: readonly (string | undefined)[] };
+  origin?: string;
+  /** Payload bytes the readings were parsed from (the guard learns each origin's usual size). */
+  bytes?: number;
+  /** Readings dropped before the commit (guard budgets), per sensor: carried upstream in the next batch's drops (wire-format.md §4.5). */
+  drops?: readonly { sensor: string; n: number }[];
+  /**
+   * For readings with `attestStream` (their sensor signs them, firmware-bridge/PROTOCOL.md §3.9):
+   * the batcher holds such a reading back for up to `ms` until the attestation of its run
+   * arrives, so both ride one batch.
+   */
+  attestWait?: { ms: number };
   /** Sensor attestations to check against the committed readings and carry into a batch (after `readings`). */
   attestations?: readonly AttestationClaim[];
 }
 
 /** A sensor's signature over its readings first_seq..last_seq of one stream (PROTOCOL.md §3.9). */
 export interface AttestationClaim {
-  /** As in `attestWait.streams`. */
+  /** As the readings' `attestStream`. */
   stream: string;
   /** The reading name of a one-value READING; a multi-value one is `sensor/0`, `sensor/1`, ... */
   sensor: string;

@@ -56,6 +56,8 @@ export class ReadingStore {
   private readonly seqGet;
   private readonly seqPut;
   private readonly attest;
+  private readonly dropAdd;
+  private readonly dropsSince;
 
   constructor(
     private readonly db: Db,
@@ -74,6 +76,10 @@ export class ReadingStore {
       `INSERT INTO source_cursors (source, stream, position, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
     );
+    this.dropAdd = db.prepare(
+      'INSERT INTO drops_unreported (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count',
+    );
+    this.dropsSince = db.prepare("INSERT INTO meta (key, value) VALUES ('drops_unreported_since', ?) ON CONFLICT (key) DO NOTHING");
     this.seqGet = db.prepare('SELECT last_seq FROM sensor_seq WHERE source = ? AND sensor = ?').pluck();
     this.seqPut = db.prepare(
       'INSERT INTO sensor_seq (source, sensor, last_seq) VALUES (?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq',
@@ -106,7 +112,7 @@ export class ReadingStore {
     let accepted = 0;
     const wait = sub.attestWait;
     const signed = wait || sub.attestations ? new Map<string, StoredReading[]>() : undefined;
-    for (const [k, r] of sub.readings.entries()) {
+    for (const r of sub.readings) {
       const info = this.insert.run(
         r.sensor,
         r.ts,
@@ -121,17 +127,20 @@ export class ReadingStore {
       );
       accepted += info.changes;
       if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));
-      const stream = wait?.streams[k];
-      if (signed && stream !== undefined && info.changes === 1) {
+      const stream = r.attestStream;
+      if (wait && signed && stream !== undefined && info.changes === 1) {
         // PROTOCOL.md §3.9: held back from batches until its run's attestation arrives (attestation-store.ts).
         const id = Number(info.lastInsertRowid);
-        this.attest.wait(sub.source, stream, id, receivedAt + wait!.ms);
+        this.attest.wait(sub.source, stream, id, receivedAt + wait.ms);
         signed.set(stream, [...(signed.get(stream) ?? []), storedReadingOf(r, id, sub.source, this.bootCounter)]);
       }
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
     for (const c of sub.cursors ?? []) this.cursorPut.run(sub.source, c.stream, c.position, receivedAt);
     for (const c of sub.counts ?? []) this.countIn(c.name, c.label, c.n);
+    for (const d of sub.drops ?? []) this.dropAdd.run(d.sensor, d.n);
+    // Starts the clock of a drops-only batch (wire-format.md §12.12) as the store budget's drops do.
+    if (sub.drops && sub.drops.length > 0) this.dropsSince.run(String(receivedAt));
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
     if (!sub.attestations) return { accepted, duplicates };

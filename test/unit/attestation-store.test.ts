@@ -26,8 +26,8 @@ function setup() {
 
 /** Readings seq from..to of sensor sim/s0 as the serial source submits them for a board with a key. */
 function run(from: number, to: number, now: number, extra: Partial<Submission> = {}): Submission {
-  const readings = Array.from({ length: to - from + 1 }, (_, k) => ({ sensor: 'sim/s0', ts: now, timeSource: 'gateway-synced' as const, value: (from + k) * 0.25, seq: from + k }));
-  return { source: 'serial', readings, attestWait: { ms: 60_000, streams: readings.map(() => STREAM) }, ...extra };
+  const readings = Array.from({ length: to - from + 1 }, (_, k) => ({ sensor: 'sim/s0', ts: now, timeSource: 'gateway-synced' as const, value: (from + k) * 0.25, seq: from + k, attestStream: STREAM }));
+  return { source: 'serial', readings, attestWait: { ms: 60_000 }, ...extra };
 }
 
 function claim(first: number, last: number, signer = board, values = (seq: number) => seq * 0.25): AttestationClaim {

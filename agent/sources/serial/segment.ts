@@ -71,8 +71,6 @@ export class Segment {
   readonly lost = new Map<number, { count: number; through: number }>();
   /** Resends of readings already settled (§4.2). */
   duplicates = 0;
-  /** For a device with a provisioned key: the signing stream of each of `readings` (§3.9). */
-  readonly streams: (string | undefined)[] = [];
   /** ATTEST frames of a device with a provisioned key, for the store to check and keep (§3.9). */
   readonly attestations: AttestationClaim[] = [];
   /** ATTEST frames of a device without a provisioned key: counted, flagged, not carried. */
@@ -170,8 +168,7 @@ export class Segment {
     else if (f.values.some((v) => !Number.isFinite(v))) this.rejected.push('non-finite value');
     else {
       f.values.forEach((value, k) => {
-        this.readings.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource, value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq });
-        this.streams.push(dev.key ? signingStream(dev, f.sensor) : undefined);
+        this.readings.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource, value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq, ...(dev.key ? { attestStream: signingStream(dev, f.sensor) } : {}) });
       });
     }
     this.progress.set(f.sensor, f.seq);

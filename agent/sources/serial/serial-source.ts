@@ -209,9 +209,9 @@ export class SerialSource implements Source {
           source: this.id,
           readings: seg.readings,
           rejected: seg.rejected,
-          ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress) } : {}),
+          ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress), origin: `session:${dev.uid}/${dev.session}` } : {}),
           counts: [...seg.lostCounts(this.id), ...(seg.unprovisioned > 0 ? [{ name: 'attestations', label: `${this.id}: unprovisioned`, n: seg.unprovisioned }] : [])],
-          ...(dev?.key ? { attestWait: { ms: this.cfg.attest_wait_ms, streams: seg.streams } } : {}),
+          ...(dev?.key ? { attestWait: { ms: this.cfg.attest_wait_ms } } : {}),
           ...(seg.attestations.length > 0 ? { attestations: seg.attestations } : {}),
         });
         this.stats.accepted += r.accepted;
