@@ -8,6 +8,7 @@ import { openDatabase } from '../store/database.js';
 import type { InferenceStats } from '../pipeline/inference-stage.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
+import { GuardStore } from '../store/guard-store.js';
 import { StatusQueries } from '../store/status-queries.js';
 import { absDir, dataDirOption, isoTime, printJson } from './common.js';
 
@@ -46,10 +47,20 @@ export function collectStatus(dataDir: string) {
           running: boolean;
           sources: Record<string, unknown>;
           inference?: InferenceStats;
+          guard?: { check_failures: Record<string, number> };
           store?: { written_bytes_per_hour?: number | null };
         })
       : undefined;
     const counters = readCounters(db);
+    // A store an older agent wrote has no guard tables until the new one runs: nothing quarantined then.
+    const guardRows = (() => {
+      try {
+        const g = new GuardStore(db);
+        return { quarantined: g.activeQuarantines(), maintenance: g.maintenance() };
+      } catch {
+        return { quarantined: [], maintenance: [] };
+      }
+    })();
     const dropped = counters.filter((c) => c.name === 'dropped');
     const unreported = batches.unreportedDrops();
     const num = (k: string) => {
@@ -106,6 +117,11 @@ export function collectStatus(dataDir: string) {
         alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
+      guard: {
+        quarantined: guardRows.quarantined.map((q) => ({ key: q.key, reason: q.reason, since: q.since, kept: q.kept, dropped: q.dropped })),
+        maintenance: guardRows.maintenance,
+        check_failures: snapshot?.guard?.check_failures ?? {},
+      },
     };
   } finally {
     db.close();
@@ -147,6 +163,12 @@ export function registerStatusCommand(program: Command): void {
         for (const [id, d] of Object.entries(i.disabled ?? {})) lines.push(`  ${id}  DISABLED (model ${d.model}): ${d.reason}`);
         for (const [id, u] of Object.entries(i.unmatched ?? {})) lines.push(`  ${id}  MATCHES NO SENSOR after ${u.after} readings (filters: ${u.filters.join(', ')}); sensors that arrived: ${u.seen.join(', ')}`);
       }
+      const g = s.guard;
+      lines.push(`guard      ${g.quarantined.length} quarantined, ${g.maintenance.length} in maintenance`);
+      for (const q of g.quarantined.slice(0, 10)) lines.push(`  QUARANTINED ${q.key} (${q.reason}) since ${isoTime(q.since)}: kept ${q.kept}, dropped ${q.dropped}`);
+      if (g.quarantined.length > 10) lines.push(`  ... ${g.quarantined.length - 10} more: edge-agent quarantine list`);
+      for (const m of g.maintenance.slice(0, 10)) lines.push(`  MAINTENANCE ${m.target} since ${isoTime(m.since)}${m.until ? ` until ${isoTime(m.until)}` : ''}`);
+      for (const [check, n] of Object.entries(g.check_failures)) lines.push(`  CHECK FAILED ${check} ${n} times (a bug: its readings went on unchecked; see the log)`);
       lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
       for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${isoTime(a.since)}`);
       for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);

@@ -54,6 +54,7 @@ export interface AgentSnapshot {
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
   inference?: InferenceStats;
+  guard: { check_failures: Record<string, number> };
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
 }
 
@@ -125,6 +126,7 @@ export class Agent {
   private readonly state: AgentState;
   /** The run, in the direction of data; started last to first, stopped first to last. */
   private readonly stages: readonly RunStage[];
+  private readonly guard: GuardStage;
 
   /** Loads the code of the configured source and uplink plugins, then assembles the run. */
   static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
@@ -242,7 +244,7 @@ export class Agent {
     }
 
     // Sources hand their readings to ingest, which checks them; the guard watches, flags and budgets them; commit stores them.
-    const guard = this.buildGuardStage();
+    const guard = (this.guard = this.buildGuardStage());
     const ingest = new IngestStage(guard);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
@@ -474,6 +476,7 @@ export class Agent {
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
       ...(this.inference ? { inference: this.inference.snapshot() } : {}),
+      guard: { check_failures: Object.fromEntries(this.guard.failures) },
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
     };
   }
