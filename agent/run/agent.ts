@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ClockStatus, probeOsClockSync, probeOsClockSyncAsync } from '../clock/clock-status.js';
+import { ClockStatus } from '../clock/clock-status.js';
+import { probeClock, probeClockAsync } from '../clock/clock-probe.js';
 import type { LoadedConfig } from '../config/load.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { recipientBoxKey } from '../identity/seal.js';
@@ -24,7 +25,7 @@ import { loadSourceFactories, type SourceFactory } from '../sources/registry.js'
 import type { Source, SourceHealth } from '../sources/source.js';
 import { loadUplinkFactory, type UplinkFactory } from '../uplink/registry.js';
 import type { Uplink } from '../uplink/uplink.js';
-import { AgentError } from '../errors.js';
+import { AgentError, errorMessage } from '../errors.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
@@ -166,9 +167,9 @@ export class Agent {
     this.losses = new LossReporting(this.db, this.events, this.readingStore, log);
     this.clock = new ClockStatus(
       config.clock.synced,
-      probeOsClockSync,
+      probeClock,
       { thresholdMs: config.clock.step_threshold_ms, settleMs: config.clock.step_settle_s * 1000, onStep: (step) => this.losses.clockStepped(step, config.clock.step_settle_s) },
-      probeOsClockSyncAsync,
+      probeClockAsync,
     );
 
     this.observability = new Observability(this.db, config.http, log);
@@ -261,7 +262,16 @@ export class Agent {
       this.sources,
       this.clock,
       dbPath,
-      forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
+      forwarder && config.uplink
+        ? {
+            url: config.uplink.url,
+            consecutiveFailures: () => forwarder.consecutiveFailures,
+            keyMismatch: () => {
+              const receiver = forwarder.receiverKeyMismatch;
+              return receiver && config.uplink?.receiver_key ? { receiver, configured: config.uplink.receiver_key } : undefined;
+            },
+          }
+        : undefined,
       { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms, storeMaxBytes: config.store.max_bytes, ...(config.uplink ? { maxPendingBatches: config.batch.max_pending } : {}) },
     );
 
@@ -314,6 +324,7 @@ export class Agent {
         // without that input is not what the operator configured (issue 12).
         if (err instanceof AgentError && err.exitCode === 2) throw err;
         // One broken source must not stop the others (or the delivery of what is already stored).
+        this.state.startErrors.set(s.id, errorMessage(err));
         this.log.error({ err, source: s.id }, 'source failed to start; the others keep running');
       }
     }
@@ -368,6 +379,7 @@ export class Agent {
     this.inference.start();
     const stage = this.inference;
     this.state.inferenceWarnings = () => stage.warnings();
+    this.state.inferenceDisabled = () => stage.disabled;
     await this.alertPublisher?.start();
   }
 
