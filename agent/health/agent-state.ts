@@ -37,10 +37,11 @@ export class AgentState implements AgentStateView {
     this.queries = new HealthQueries(db);
   }
 
-  /** Operator warnings of the inference stage (e.g. a binding that matched no sensor); set by the agent when inference runs. */
-  inferenceWarnings: (() => string[]) | undefined;
-  /** Bindings disabled because their model could not be trusted or loaded; set with inferenceWarnings. */
-  inferenceDisabled: (() => Record<string, { model: string; reason: string }>) | undefined;
+  /**
+   * The inference stage, undefined while none runs: operator warnings (a binding that matched no
+   * sensor) and bindings disabled because their model could not be trusted or loaded. Set by the agent.
+   */
+  inference: (() => { warnings: string[]; disabled: Record<string, { model: string; reason: string }> } | undefined) | undefined;
   /** What the last config reload left to say (restart needed for ..., a refused file); set by the agent. */
   configNotice: (() => string | undefined) | undefined;
   /** Sources whose start threw, with the error (the agent runs on without them). */

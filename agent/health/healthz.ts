@@ -43,7 +43,8 @@ export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.
     drops: safely('drops', () => checkDrops(state, now)),
     clock: safely('clock', () => checkClock(state)),
   };
-  if (state.inferenceWarnings) checks['inference'] = safely('inference', () => checkInference(state));
+  const inference = state.inference?.();
+  if (inference) checks['inference'] = safely('inference', () => checkInference(inference));
   const config = state.configNotice?.();
   if (config) checks['config'] = { ok: false, degraded: true, reason: config };
   const failed = Object.values(checks).some((c) => !c.ok && !c.degraded);
@@ -71,8 +72,8 @@ function checkClock(state: AgentState): Check {
 }
 
 /** A binding whose model is disabled scores nothing: the operator configured a judgement that is not made. */
-function checkInference(state: AgentState): Check {
-  const disabled = Object.entries(state.inferenceDisabled?.() ?? {});
+function checkInference(inference: { warnings: string[]; disabled: Record<string, { model: string; reason: string }> }): Check {
+  const disabled = Object.entries(inference.disabled);
   if (disabled.length > 0) {
     return {
       ok: false,
@@ -80,7 +81,7 @@ function checkInference(state: AgentState): Check {
     };
   }
   // A warning, not a failure: a binding that scores nothing yet does not stop readings being stored and delivered.
-  const warnings = state.inferenceWarnings?.() ?? [];
+  const warnings = inference.warnings;
   return { ok: true, reason: warnings.length > 0 ? `warning: ${warnings.join('; ')}` : 'every binding has matched sensors or is waiting for readings' };
 }
 

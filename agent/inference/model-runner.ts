@@ -1,5 +1,5 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
-import { stepAlert, type AlertState } from './hysteresis.js';
+import { stepAlert, type AlertRule, type AlertState } from './hysteresis.js';
 import { followBaseline, followRates } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
 import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
@@ -88,6 +88,8 @@ interface Job {
  */
 export class ModelRunner {
   readonly entry: ModelEntry;
+  /** The alert rule in force: the manifest's, with the binding's `alert` overrides. */
+  readonly rule: ModelEntry['alert'];
   readonly stats: RunnerStats = { rows: 0, windows: 0, runs: 0, inferenceMs: 0, nonFinite: 0 };
   private readonly keys = new Map<string, KeyState>();
   private readonly w: number;
@@ -109,9 +111,13 @@ export class ModelRunner {
 
   constructor(
     private readonly model: OnnxModel,
-    options: { warmup?: number } = {},
+    options: { warmup?: number; alert?: Partial<Pick<AlertRule, 'on' | 'off' | 'on_count' | 'off_count'>> } = {},
   ) {
     this.entry = model.entry;
+    this.rule = { ...this.entry.alert, ...options.alert };
+    // Hysteresis needs the clear level on the far side of the raise level (README §6).
+    const { direction, on, off } = this.rule;
+    if (direction === 'above' ? off > on : off < on) throw new Error(`alert.off ${off} must be ${direction === 'above' ? 'at or below' : 'at or above'} alert.on ${on} for model ${this.entry.id} (direction ${direction})`);
     this.followClip = (this.entry.normalisation.type === 'warmup' ? this.entry.normalisation.follow_clip : undefined) ?? this.entry.clip;
     const warmupNorm = this.entry.normalisation.type === 'warmup' ? this.entry.normalisation : undefined;
     this.relearnAfter = warmupNorm?.relearn_after;
@@ -468,7 +474,7 @@ export class ModelRunner {
       surprise = r.surprise;
     }
     else if (score) scoreValue = scoreOf(s.ewma.push(values[score.output]!), s.q);
-    const rule = this.entry.alert;
+    const rule = this.rule;
     const pick = (name: string) => (name === 'score' ? scoreValue! : name === 'surprise' ? surprise! : values[name]!);
     const value = pick(rule.output);
     const { alert, changed } = stepAlert(rule, s.alert, value, rule.clear_output === undefined ? value : pick(rule.clear_output));

@@ -66,6 +66,11 @@ export class Forwarder {
     return this.mismatchedKey;
   }
 
+  /** uplink.retry_* and max_batches_per_s changed by a config reload: the next wait uses them. */
+  setPacing(pacing: Pick<ForwarderOptions, 'retryInitialMs' | 'retryMaxMs' | 'maxBatchesPerS'>): void {
+    Object.assign(this.opts, pacing);
+  }
+
   /** A new batch is waiting. */
   wake(): void {
     if (this.failures === 0) this.idle.wake();
