@@ -46,6 +46,7 @@ export class AgentState implements AgentStateView {
   configNotice: (() => string | undefined) | undefined;
   /** Sources whose start threw, with the error (the agent runs on without them). */
   readonly startErrors = new Map<string, string>();
+  private readonly seenConnected = new Set<string>();
 
   batchCounts(): Record<string, number> {
     return this.batches.countsByState();
@@ -96,8 +97,12 @@ export class AgentState implements AgentStateView {
 
   sources(): { id: string; type: string; connected: boolean; endpoint: string; lastError?: string; lastMessageAt?: number; counters?: Record<string, number>; lossAt?: number; loss?: string; startError?: string }[] {
     return this.sourceList.map((s) => {
-      const startError = this.startErrors.get(s.id);
-      return { id: s.id, ...s.health(), ...(startError !== undefined ? { startError } : {}) };
+      const h = s.health();
+      if (h.connected) this.seenConnected.add(s.id);
+      // Its start threw, or it has not once been seen taking input (sampled by every check and
+      // the 5 s status snapshot): both are a source that did not start.
+      const startError = this.startErrors.get(s.id) ?? (this.seenConnected.has(s.id) ? undefined : `not connected once since the agent started${h.lastError ? ` (last error: ${h.lastError})` : ''}`);
+      return { id: s.id, ...h, ...(startError !== undefined && !h.connected ? { startError } : {}) };
     });
   }
 

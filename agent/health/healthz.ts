@@ -178,7 +178,7 @@ function checkSources(state: AgentState, now: number): Check {
   const startFailed = sources.filter((s) => s.startError !== undefined);
   const reasons = [
     ...down.map((s) =>
-      s.startError !== undefined ? `${s.id} (${s.type}) failed to start: ${s.startError}` : `${s.id} (${s.type}) not connected to ${s.endpoint}${s.lastError ? `: ${s.lastError}` : ''}`,
+      s.startError !== undefined ? `${s.id} (${s.type}) on ${s.endpoint} failed to start: ${s.startError}` : `${s.id} (${s.type}) not connected to ${s.endpoint}${s.lastError ? `: ${s.lastError}` : ''}`,
     ),
     ...lost.map((s) => `${s.id} (${s.type}) lost data upstream ${secs(now - s.lossAt!)} ago: ${s.loss}`),
   ].join('; ');
