@@ -26,6 +26,17 @@ const ADJTIMEX_SYSCALL: Partial<Record<string, number>> = { x64: 159, arm64: 171
 const TIME_ERROR = 5;
 const STA_UNSYNC = 0x40;
 
+/** The kernel's answer through perl (kernelAsk), on this machine's architecture; undefined where no syscall number is known. */
+export function askKernel(): ClockReading | undefined {
+  const ask = kernelAsk();
+  if (!ask) return undefined;
+  try {
+    return ask.parse(execFileSync(ask.cmd, ask.args, { timeout: PROBE_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+  } catch {
+    return undefined;
+  }
+}
+
 /** perl is in Debian's essential set (perl-base), so this works on a bare board and in a slim container without root. */
 function kernelAsk(): ClockAsk | undefined {
   const nr = ADJTIMEX_SYSCALL[process.arch];
@@ -49,6 +60,15 @@ function kernelAsk(): ClockAsk | undefined {
   };
 }
 
+/** chronyc(1) "tracking": Leap status is "Not synchronised" until chronyd has a source. */
+export function parseChronyTracking(out: string): ClockReading | undefined {
+  const leap = /^Leap status\s*:\s*(.+)$/m.exec(out)?.[1]?.trim();
+  if (!leap) return undefined;
+  const ref = /^Reference ID\s*:\s*(.+)$/m.exec(out)?.[1]?.trim();
+  if (leap === 'Not synchronised') return { state: 'unsynced', source: 'chronyc tracking: Leap status Not synchronised' };
+  return { state: 'synced', source: `chronyc tracking: Leap status ${leap}${ref ? `, reference ${ref}` : ''}` };
+}
+
 /** The asks in order of authority: the daemon that keeps the clock first, the kernel's own flag last. */
 function asks(): ClockAsk[] {
   const list: ClockAsk[] = [
@@ -63,19 +83,7 @@ function asks(): ClockAsk[] {
         return undefined;
       },
     },
-    {
-      // chronyc(1) "tracking": Leap status is "Not synchronised" until chronyd has a source.
-      name: 'chronyc tracking',
-      cmd: 'chronyc',
-      args: ['-n', 'tracking'],
-      parse: (out) => {
-        const leap = /^Leap status\s*:\s*(.+)$/m.exec(out)?.[1]?.trim();
-        if (!leap) return undefined;
-        const ref = /^Reference ID\s*:\s*(.+)$/m.exec(out)?.[1]?.trim();
-        if (leap === 'Not synchronised') return { state: 'unsynced', source: 'chronyc tracking: Leap status Not synchronised' };
-        return { state: 'synced', source: `chronyc tracking: Leap status ${leap}${ref ? `, reference ${ref}` : ''}` };
-      },
-    },
+    { name: 'chronyc tracking', cmd: 'chronyc', args: ['-n', 'tracking'], parse: parseChronyTracking },
   ];
   const kernel = kernelAsk();
   if (kernel) list.push(kernel);

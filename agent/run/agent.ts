@@ -116,6 +116,8 @@ export class Agent {
   private readonly db: Db;
   private readonly writer: GroupCommitWriter;
   private readonly readingStore: ReadingStore;
+  /** The guard stage in front of commit, replaceable by a config reload. */
+  private guard: GuardStage;
   /** The score stage, replaceable by a config reload (score-slot.ts). */
   private readonly score: ScoreSlot;
   private readonly batcher: Batcher;
@@ -266,8 +268,9 @@ export class Agent {
     }
 
     // Sources hand their readings to ingest, which checks them; the guard watches, flags and budgets them; commit stores them.
-    const guard = this.buildGuardStage();
-    const ingest = new IngestStage(guard);
+    this.guard = this.buildGuardStage();
+    // Through the field: a config reload may replace the guard (new ranges, budgets, policies).
+    const ingest = new IngestStage({ submit: (sub) => this.guard.submit(sub) });
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
         id,
@@ -321,7 +324,7 @@ export class Agent {
       // Stateless: it checks each submission on its way to commit.
       { name: 'ingest', start: () => undefined, stop: () => undefined },
       // Its checks keep state in memory and the store; ticks release quiet quarantines, close maintenance windows, apply operator requests.
-      { name: 'guard', start: () => guard.start(), stop: () => guard.stop() },
+      { name: 'guard', start: () => this.guard.start(), stop: () => this.guard.stop() },
       { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
       // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
       { name: 'score', start: () => this.score.start(this.loaded), stop: () => this.score.stop() },
@@ -513,6 +516,14 @@ export class Agent {
     this.loaded = next;
     this.configVersion = fileVersion(next.path);
     const c = next.config;
+    if (touched('guard')) {
+      // The new guard starts with empty in-memory windows (stuck, jump, rate buckets); quarantines
+      // and maintenance windows live in the store and carry over.
+      const old = this.guard;
+      this.guard = this.buildGuardStage();
+      this.guard.start();
+      old.stop();
+    }
     if (touched('batch')) this.batcher.setLimits(batchLimits(c));
     if (c.uplink && touched('uplink')) this.forwarder?.setPacing({ retryInitialMs: c.uplink.retry_initial_ms, retryMaxMs: c.uplink.retry_max_ms, maxBatchesPerS: c.uplink.max_batches_per_s });
     if (touched('heartbeat')) this.heartbeat.setIntervalMs(c.heartbeat.interval_s * 1000);

@@ -10,8 +10,8 @@ export interface ReloadResult {
 /**
  * Keys a running agent takes over without a restart (README "Reloading the config"). A key is
  * live when its owner can be told the new value between two readings: the score stage is rebuilt
- * (bindings, thresholds, models), the batcher, forwarder and heartbeat take new limits, the logger
- * a new level, Home Assistant reconnects. Everything else (store, device key, source listen
+ * (bindings, thresholds, models), the guard is rebuilt (ranges, budgets, policies), the batcher,
+ * forwarder and heartbeat take new limits, the logger a new level, Home Assistant reconnects. Everything else (store, device key, source listen
  * addresses and brokers, the uplink's URL, keys and TLS, the health endpoint) is opened once at
  * start: a change there is reported as "restart needed for".
  */
@@ -33,10 +33,11 @@ const LIVE: readonly string[] = [
   'heartbeat.interval_s',
   'home_assistant',
   'log.level',
+  'guard',
 ];
 
 /** Maps (sources, bindings) are compared per entry; other sections per key; home_assistant as one. */
-const DEPTH: Record<string, number> = { sources: 2, inference: 2, home_assistant: 1 };
+const DEPTH: Record<string, number> = { sources: 2, inference: 2, home_assistant: 1, guard: 2 };
 const INFERENCE_BINDINGS_DEPTH = 3;
 
 /** The key paths whose value differs, e.g. `batch.max_readings`, `inference.bindings.pump`, `sources.mqtt`. */

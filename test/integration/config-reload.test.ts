@@ -65,17 +65,18 @@ describe('config reload (SIGHUP), live over MQTT to a receiver', () => {
       expect(new Set(thresholds('pump1/temp'))).toEqual(new Set([0.4])); // the manifest's alert.on
       expect(status(A).inference.bindings['anomaly']!.alert).toMatchObject({ on: 0.4, off: 0.1 });
 
-      // A new threshold for the binding, a second binding, and the MQTT source's keepalive (a connection setting: needs a restart).
+      // A new threshold for the binding, a second binding, a guard range, and the MQTT source's keepalive (a connection setting: needs a restart).
       patchConfig(A, [
         [['inference', 'bindings', 'anomaly', 'alert'], { on: 0.9 }],
         [['inference', 'bindings', 'pump2'], { model: 'stream-ad', sensors: ['pump2/#'] }],
         [['sources', 'mqtt', 'keepalive_s'], 45],
+        [['guard', 'ranges'], { 'pump1/#': { min: 0, max: 100 } }],
       ]);
       agent.proc.kill('SIGHUP');
       await agent.waitForOutput(/config reloaded; restart needed for: sources\.mqtt/, 60_000);
       const s = status(A);
       expect(s.config.restart_needed).toEqual(['sources.mqtt']);
-      expect(s.config.last_reload).toMatchObject({ ok: true, applied: ['inference.bindings.anomaly', 'inference.bindings.pump2'] });
+      expect(s.config.last_reload).toMatchObject({ ok: true, applied: ['guard.ranges', 'inference.bindings.anomaly', 'inference.bindings.pump2'] });
       expect(s.inference.bindings['anomaly']!.alert).toMatchObject({ on: 0.9, off: 0.1 });
       expect(s.inference.bindings['pump2']).toMatchObject({ model: 'stream-ad' });
       const text = cli(['status', '--data-dir', A]).stdout;
