@@ -73,6 +73,11 @@ export function statusText(s: Status, now = Date.now()): string[] {
     for (const [id, d] of Object.entries(i.disabled ?? {})) lines.push(`  ${id}  DISABLED (model ${d.model}): ${d.reason}`);
     for (const [id, u] of Object.entries(i.unmatched ?? {})) lines.push(`  ${id}  MATCHES NO SENSOR after ${u.after} readings (filters: ${u.filters.join(', ')}); sensors that arrived: ${u.seen.join(', ')}`);
   }
+  const u = s.update;
+  const version = (v: { id: string; version: string; applied_at: number } | null | undefined) => (v ? `${v.version} (bundle ${v.id}${v.applied_at ? `, applied ${ago(v.applied_at, now)}` : ''})` : '-');
+  if (u.models) lines.push(`models     ${version(u.models.current)}; previous ${version(u.models.previous)}`);
+  if (u.config) lines.push(`config upd ${version(u.config.current)}; previous ${version(u.config.previous)}`);
+  if (u.last) lines.push(`update     last: bundle ${u.last.id} ${u.last.version} ${u.last.outcome.replace('_', ' ')} ${ago(u.last.at, now)}${u.last.reason ? `: ${u.last.reason}` : ''}`);
   lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
   for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${ago(a.since, now)}`);
   for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);

@@ -9,6 +9,7 @@ import { newestBatch } from '../store/batch-contents.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase } from '../store/database.js';
 import type { InferenceStats } from '../pipeline/inference-stage.js';
+import { readUpdateState } from '../store/update-store.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
 import { StatusQueries } from '../store/status-queries.js';
@@ -160,6 +161,7 @@ export function collectStatus(dataDir: string) {
         alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
+      update: readUpdateState(db),
     };
   } finally {
     db.close();

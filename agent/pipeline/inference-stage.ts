@@ -96,7 +96,7 @@ function isModelFileProblem(err: unknown): boolean {
   return err instanceof AgentError && MODEL_FILE_PROBLEMS.has(err.code);
 }
 
-function checkBinding(id: string, b: Binding['cfg'], m: ModelEntry, configPath: string): void {
+export function checkBinding(id: string, b: Binding['cfg'], m: ModelEntry, configPath: string): void {
   const where = `${configPath}: inference.bindings.${id}`;
   if (b.sensors && m.input.features.length !== 1) {
     throw new AgentError('CONFIG_INVALID', `${where}: model ${m.id} takes ${m.input.features.length} channels (${m.input.features.join(', ')}): bind it with asset and channels, not sensors`);
@@ -126,6 +126,8 @@ export class InferenceStage {
   private running: Promise<void> | undefined;
   private stopped = false;
   private stopDeadline: number | undefined;
+  /** The directory of the model set this stage runs (manifest.json and its files). */
+  modelsDir = '';
   /** Bindings whose model could not be trusted or loaded, with the reason. */
   disabled: Record<string, { model: string; reason: string }> = {};
   private saveTimer: NodeJS.Timeout | undefined;
@@ -244,6 +246,7 @@ export class InferenceStage {
     }
     const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
     stage.disabled = disabled;
+    stage.modelsDir = deps.modelsDir;
     if (!deps.deferRestore) stage.resumeSavedState();
     return stage;
   }

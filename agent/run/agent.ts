@@ -44,6 +44,9 @@ import { ScoreSlot } from './score-slot.js';
 import { classifyChanges, ReloadRecord, type LastReload, type ReloadResult } from './config-reload.js';
 import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
 import { LossReporting } from './loss-reporting.js';
+import { readUpdateState, type UpdateState } from '../store/update-store.js';
+import type { Updater } from '../update/updater.js';
+import { startUpdater } from './update-wiring.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -60,6 +63,8 @@ export interface AgentSnapshot {
   /** The config in force: its version, keys waiting for a restart, the last reload (SIGHUP or an update). */
   config: { version: string; restart_needed: string[]; last_reload: LastReload | null };
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
+  /** Remote updates: running and previous versions, the last outcome (docs/updates.md §6). */
+  update?: UpdateState;
 }
 
 /** The line `edge-agent run --ready-fd N` writes once the agent is ready (README.md, "CLI"). */
@@ -155,6 +160,12 @@ export class Agent {
   private configVersion: string;
   /** `run --log-level` chose the level: a reload does not change it. */
   private readonly logLevelPinned: boolean;
+  /** Signed remote updates (agent/update/), when update.publisher_key is set. */
+  private updater: Updater | undefined;
+  /** The model set an update is switching to (before its state is written). */
+  private modelsOverride: string | undefined;
+  /** Readings committed since start, for "health returned" after an update. */
+  private committed = 0;
 
   /** Loads the code of the configured source and uplink plugins, then assembles the run. */
   static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
@@ -182,7 +193,13 @@ export class Agent {
     const receiverKey = parseReceiverKey(loaded);
     // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
     this.uplink = config.uplink
-      ? plugins.uplink!(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      ? plugins.uplink!(config.uplink, {
+          deviceId: this.identity.deviceId,
+          ...(receiverKey ? { receiverKey } : {}),
+          resolvePath: loaded.resolvePath,
+          log: log.child({ component: 'uplink' }),
+          ...(config.update ? { onUpdate: (u: string) => this.updater?.offer(u) } : {}),
+        })
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     const budgetLog = log.child({ component: 'store-budget' });
@@ -224,6 +241,7 @@ export class Agent {
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    this.writer.onCommitted((n) => (this.committed += n));
     this.writer.onCommittedReadings((readings) => {
       this.lastValues.note(readings);
       this.homeAssistant?.noteReadings(readings);
@@ -314,6 +332,7 @@ export class Agent {
       lastValues: this.lastValues,
       metrics: this.observability.metrics,
       log: log.child({ component: 'inference' }),
+      modelsDir: (loaded) => this.modelsDir(loaded),
     });
     this.writer.onCommittedReadings((readings) => this.score.enqueue(readings));
     this.state.inference = () => (this.score.current ? { warnings: this.score.warnings(), disabled: this.score.disabled() } : undefined);
@@ -327,7 +346,7 @@ export class Agent {
       { name: 'guard', start: () => this.guard.start(), stop: () => this.guard.stop() },
       { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
       // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
-      { name: 'score', start: () => this.score.start(this.loaded), stop: () => this.score.stop() },
+      { name: 'score', start: async () => (await this.score.start(this.loaded), await this.startUpdater()), stop: () => (this.updater?.stop(), this.score.stop()) },
       {
         name: 'batch',
         start: () => {
@@ -418,6 +437,33 @@ export class Agent {
     await this.forwarder?.drain(drainMs);
     await this.forwarder?.stop();
     await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
+  }
+
+  /** The model set in force: the one an update applied (docs/updates.md §6), else inference.models_dir, else the shipped one. */
+  private async modelsDir(loaded: LoadedConfig): Promise<string> {
+    const applied = this.modelsOverride ?? readUpdateState(this.db).models?.current.dir;
+    if (applied) return applied;
+    const cfg = loaded.config.inference;
+    if (cfg?.models_dir) return loaded.resolvePath(cfg.models_dir);
+    return (await import('../inference/manifest.js')).SHIPPED_MODELS_DIR;
+  }
+
+  /** Takes signed updates when update.publisher_key is set; the uplink hands it the bundles in the receiver's answers. */
+  private async startUpdater(): Promise<void> {
+    this.updater = await startUpdater({
+      db: this.db,
+      events: this.events,
+      device: this.identity.publicKey,
+      log: this.log,
+      hasSources: this.sources.length > 0,
+      config: () => this.loaded,
+      reloadConfig: (loaded) => this.reloadConfig(loaded),
+      inference: () => this.score.current,
+      committed: () => this.committed,
+      useModels: (dir) => (this.modelsOverride = dir),
+      // A new model set: the score stage rebuilt on what modelsDir() now names (readings meanwhile held, then scored).
+      restartInference: () => this.score.swap(this.loaded),
+    });
   }
 
   private async startHomeAssistant(): Promise<void> {
@@ -552,6 +598,7 @@ export class Agent {
       ...(this.score.current ? { inference: this.score.snapshot()! } : {}),
       config: { version: this.configVersion, ...this.reloads.snapshot() },
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
+      ...(this.updater ? { update: this.updater.state() } : {}),
     };
   }
 

@@ -21,6 +21,8 @@ export interface ScoreSlotDeps {
   lastValues: LastValues;
   metrics: ScoreObserver;
   log: Logger;
+  /** The model set to load: the one a signed update applied, else inference.models_dir, else the shipped one. */
+  modelsDir(loaded: LoadedConfig): Promise<string>;
 }
 
 /** How long the old stage may score what it holds when a reload replaces it. */
@@ -112,10 +114,9 @@ export class ScoreSlot {
   }
 
   private async build(loaded: LoadedConfig, cfg: InferenceConfig, deferRestore: boolean): Promise<InferenceStage> {
-    const { SHIPPED_MODELS_DIR } = await import('../inference/manifest.js');
     const d = this.deps;
     return InferenceStage.create(cfg, {
-      modelsDir: cfg.models_dir ? loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      modelsDir: await d.modelsDir(loaded),
       ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),
       configPath: loaded.path,
       db: d.db,
