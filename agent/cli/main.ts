@@ -4,6 +4,7 @@ import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerGuardCommands } from './guard.js';
 import { registerExportCommand } from './export.js';
 import { registerProofCommands } from './proof.js';
 import { registerInitCommand } from './init.js';
@@ -12,8 +13,11 @@ import { registerModelsCommand } from './models.js';
 import { registerReceiveCommand } from './receive.js';
 import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
+import { registerSensorKeyCommand } from './sensor-key.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerUpdateCommand } from './update.js';
+import { registerFleetCommand } from './fleet.js';
 
 const program = new Command()
   .name('edge-agent')
@@ -26,6 +30,7 @@ registerInitCommand(program);
 registerRunCommand(program);
 registerStatusCommand(program);
 registerKeysCommand(program);
+registerSensorKeyCommand(program);
 registerVerifyCommand(program);
 registerModelsCommand(program);
 registerReplayCommand(program);
@@ -34,6 +39,9 @@ registerProofCommands(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
+registerGuardCommands(program);
+registerUpdateCommand(program);
+registerFleetCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,6 +6,7 @@ import { newestBatch } from '../store/batch-contents.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase } from '../store/database.js';
 import type { InferenceStats } from '../pipeline/inference-stage.js';
+import { readUpdateState } from '../store/update-store.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
 import { StatusQueries } from '../store/status-queries.js';
@@ -106,6 +107,7 @@ export function collectStatus(dataDir: string) {
         alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
+      update: readUpdateState(db),
     };
   } finally {
     db.close();
@@ -147,6 +149,11 @@ export function registerStatusCommand(program: Command): void {
         for (const [id, d] of Object.entries(i.disabled ?? {})) lines.push(`  ${id}  DISABLED (model ${d.model}): ${d.reason}`);
         for (const [id, u] of Object.entries(i.unmatched ?? {})) lines.push(`  ${id}  MATCHES NO SENSOR after ${u.after} readings (filters: ${u.filters.join(', ')}); sensors that arrived: ${u.seen.join(', ')}`);
       }
+      const u = s.update;
+      const version = (v: { id: string; version: string; applied_at: number } | null | undefined) => (v ? `${v.version} (bundle ${v.id}${v.applied_at ? `, applied ${isoTime(v.applied_at)}` : ''})` : '-');
+      if (u.models) lines.push(`models     ${version(u.models.current)}; previous ${version(u.models.previous)}`);
+      if (u.config) lines.push(`config     ${version(u.config.current)}; previous ${version(u.config.previous)}`);
+      if (u.last) lines.push(`update     last: bundle ${u.last.id} ${u.last.version} ${u.last.outcome.replace('_', ' ')} ${isoTime(u.last.at)}${u.last.reason ? `: ${u.last.reason}` : ''}`);
       lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
       for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${isoTime(a.since)}`);
       for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);

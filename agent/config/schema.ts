@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { inferenceSchema } from '../inference/config.js';
+import { guardSchema } from '../guard/config.js';
 import { httpSchema } from '../health/config.js';
+import { updateSchema } from '../update/config.js';
 import { sourceSchema, type SourceConfig } from '../sources/registry.js';
 import { uplinkSchema, type UplinkConfig } from '../uplink/registry.js';
 
@@ -50,6 +52,8 @@ export const configSchema = z.strictObject({
   }),
   sources: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'source ids are lowercase letters, digits, - and _'), sourceSchema),
   uplink: uplinkSchema.optional(),
+  /** Guarding the edge (agent/guard/config.ts): physical ranges, quality checks, budgets, quarantine; on with defaults when absent. */
+  guard: guardSchema.prefault({}),
   /** On-device models: which model judges which sensors (agent/inference/config.ts). */
   inference: inferenceSchema.optional(),
   /** Health, metrics and status page endpoint; absent = not served. */
@@ -70,6 +74,8 @@ export const configSchema = z.strictObject({
       max_entities: z.number().int().min(1).max(10_000).default(500),
     })
     .optional(),
+  /** Signed remote updates of the model set or the config (docs/updates.md); absent = none taken. */
+  update: updateSchema.optional(),
   /** Signed heartbeats (agent.heartbeat events in the chain) every interval_s, even without readings; 0 = none. */
   heartbeat: z.strictObject({
     interval_s: z.number().int().refine((n) => n === 0 || n >= 5, 'must be 0 (no heartbeats) or at least 5').default(300),

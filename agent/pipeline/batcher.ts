@@ -109,7 +109,8 @@ export class Batcher {
       const batch = this.store.cutBatch(this.opts.maxReadings, batchEncoder(this.identity, this.cutOptions()));
       if (!batch) {
         this.waiting = 0;
-        this.oldestAtMono = undefined;
+        // Readings held back for their sensor's attestation (PROTOCOL.md §3.9) stay due: the next tick tries again.
+        if (this.store.unbatchedSummary().count === 0) this.oldestAtMono = undefined;
         this.endHolding(pending);
         return pending;
       }

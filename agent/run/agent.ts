@@ -29,6 +29,8 @@ import type { AlertPublisher } from '../inference/alert-publisher.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
 import { IngestStage } from '../ingest/ingest-stage.js';
+import { buildGuard } from '../guard/build.js';
+import type { GuardStage } from '../guard/guard-stage.js';
 import { Batcher } from '../pipeline/batcher.js';
 import { Heartbeat } from '../pipeline/heartbeat.js';
 import { resolveSideBroker } from './side-broker.js';
@@ -39,6 +41,9 @@ import { GroupCommitWriter } from '../pipeline/group-commit.js';
 import { InferenceStage, type InferenceStats } from '../pipeline/inference-stage.js';
 import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
 import { LossReporting } from './loss-reporting.js';
+import { readUpdateState, type UpdateState } from '../store/update-store.js';
+import type { Updater } from '../update/updater.js';
+import { startUpdater } from './update-wiring.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -53,6 +58,8 @@ export interface AgentSnapshot {
   sources: Record<string, SourceHealth>;
   inference?: InferenceStats;
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
+  /** Remote updates: running and previous versions, the last outcome (docs/updates.md §6). */
+  update?: UpdateState;
 }
 
 /** The line `edge-agent run --ready-fd N` writes once the agent is ready (README.md, "CLI"). */
@@ -123,6 +130,14 @@ export class Agent {
   private readonly state: AgentState;
   /** The run, in the direction of data; started last to first, stopped first to last. */
   private readonly stages: readonly RunStage[];
+  /** Signed remote updates (agent/update/), when update.publisher_key is set. */
+  private updater: Updater | undefined;
+  /** The config in force: replaced by a config update (the file on disk is the same). */
+  private current: LoadedConfig;
+  /** The model set an update is switching to (before its state is written). */
+  private modelsOverride: string | undefined;
+  /** Readings committed since start, for "health returned" after an update. */
+  private committed = 0;
 
   /** Loads the code of the configured source and uplink plugins, then assembles the run. */
   static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
@@ -140,6 +155,7 @@ export class Agent {
     plugins: { sources: Map<string, SourceFactory>; uplink?: UplinkFactory },
   ) {
     const { config } = loaded;
+    this.current = loaded;
     this.budgetFailed = new RepeatedLog(log, 'error', 'enforcing the store budget failed; will retry');
     this.snapshotFailed = new RepeatedLog(log, 'warn', 'could not write the status snapshot');
     this.pruneFailed = new RepeatedLog(log, 'warn', 'pruning delivered data failed; will retry');
@@ -148,7 +164,13 @@ export class Agent {
     const receiverKey = parseReceiverKey(loaded);
     // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
     this.uplink = config.uplink
-      ? plugins.uplink!(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      ? plugins.uplink!(config.uplink, {
+          deviceId: this.identity.deviceId,
+          ...(receiverKey ? { receiverKey } : {}),
+          resolvePath: loaded.resolvePath,
+          log: log.child({ component: 'uplink' }),
+          ...(config.update ? { onUpdate: (u: string) => this.updater?.offer(u) } : {}),
+        })
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     const budgetLog = log.child({ component: 'store-budget' });
@@ -196,11 +218,14 @@ export class Agent {
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    this.writer.onCommitted((n) => (this.committed += n));
+    this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.writer.onCommittedReadings((readings) => {
       this.lastValues.note(readings);
       this.homeAssistant?.noteReadings(readings);
     });
-    const configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
+    let configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
+    this.onConfigApplied = () => (configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16));
     this.heartbeat = new Heartbeat(
       this.events,
       config.heartbeat.interval_s * 1000,
@@ -239,8 +264,9 @@ export class Agent {
       this.batcher.onBatch(() => this.forwarder?.wake());
     }
 
-    // Sources hand their readings to ingest, which checks them and hands them to commit.
-    const ingest = new IngestStage(this.writer);
+    // Sources hand their readings to ingest, which checks them; the guard watches, flags and budgets them; commit stores them.
+    const guard = this.buildGuardStage();
+    const ingest = new IngestStage(guard);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
         id,
@@ -269,9 +295,11 @@ export class Agent {
       { name: 'sources', start: () => this.startSources(), stop: async () => void (await Promise.allSettled(this.sources.map((s) => s.stop()))) },
       // Stateless: it checks each submission on its way to commit.
       { name: 'ingest', start: () => undefined, stop: () => undefined },
+      // Its checks keep state in memory and the store; ticks release quiet quarantines, close maintenance windows, apply operator requests.
+      { name: 'guard', start: () => guard.start(), stop: () => guard.stop() },
       { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
       // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
-      { name: 'score', start: () => this.startInference(), stop: () => this.stopInference() },
+      { name: 'score', start: async () => (await this.startInference(), await this.startUpdater()), stop: () => (this.updater?.stop(), this.stopInference()) },
       {
         name: 'batch',
         start: () => {
@@ -288,6 +316,28 @@ export class Agent {
       { name: 'uplink', start: () => this.forwarder?.start(), stop: ({ drainMs }) => this.stopUplink(drainMs) },
     ];
     checkStageOrder(this.stages);
+  }
+
+  /** The guard stage (agent/guard/build.ts) in front of commit; maintenance assets include the inference bindings' assets. */
+  private buildGuardStage(): GuardStage {
+    const { config } = this.loaded;
+    const assets: Record<string, string[]> = {};
+    for (const b of Object.values(config.inference?.bindings ?? {})) if (b.asset && b.channels) assets[b.asset] = Object.values(b.channels);
+    Object.assign(assets, config.guard.assets);
+    const counted = new RepeatedLog(this.log, 'warn', 'could not count a guard observation (the store refused the write)');
+    return buildGuard(config.guard, this.writer, {
+      db: this.db,
+      reports: { event: (event, counter) => this.losses.record(event, counter) },
+      count: (name, label) => {
+        try {
+          this.readingStore.addCounter(name, label);
+        } catch (err) {
+          counted.report(err);
+        }
+      },
+      assets,
+      log: this.log.child({ component: 'guard' }),
+    });
   }
 
   async start(): Promise<void> {
@@ -348,14 +398,13 @@ export class Agent {
 
   /** Loads and checks the bound models, then scores every committed reading off the acknowledgement path. */
   private async startInference(): Promise<void> {
-    const cfg = this.loaded.config.inference;
+    const cfg = this.current.config.inference;
     if (!cfg || Object.keys(cfg.bindings).length === 0) return;
-    const { SHIPPED_MODELS_DIR } = await import('../inference/manifest.js');
-    if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
+    if (cfg.alerts && !this.alertPublisher) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
     this.inference = await InferenceStage.create(cfg, {
-      modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
+      modelsDir: await this.modelsDir(),
       ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),
-      configPath: this.loaded.path,
+      configPath: this.current.path,
       db: this.db,
       counters: this.readingStore,
       bootCounter: this.bootCounter,
@@ -364,11 +413,47 @@ export class Agent {
       metrics: this.observability.metrics,
       log: this.log.child({ component: 'inference' }),
     });
-    this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
     this.inference.start();
     const stage = this.inference;
     this.state.inferenceWarnings = () => stage.warnings();
     await this.alertPublisher?.start();
+  }
+
+  /** The model set in force: the one an update applied (docs/updates.md §6), else inference.models_dir, else the shipped one. */
+  private async modelsDir(): Promise<string> {
+    const applied = this.modelsOverride ?? readUpdateState(this.db).models?.current.dir;
+    if (applied) return applied;
+    const cfg = this.current.config.inference;
+    if (cfg?.models_dir) return this.current.resolvePath(cfg.models_dir);
+    return (await import('../inference/manifest.js')).SHIPPED_MODELS_DIR;
+  }
+
+  /** The score stage stopped (its series state saved) and started again on what modelsDir() now names; readings meanwhile are stored unscored. */
+  private async restartInference(): Promise<void> {
+    const old = this.inference;
+    this.inference = undefined;
+    await old?.stop();
+    await this.startInference();
+  }
+
+  /** Takes signed updates when update.publisher_key is set; the uplink hands it the bundles in the receiver's answers. */
+  private async startUpdater(): Promise<void> {
+    this.updater = await startUpdater({
+      db: this.db,
+      events: this.events,
+      device: this.identity.publicKey,
+      log: this.log,
+      hasSources: this.sources.length > 0,
+      config: () => this.current,
+      setConfig: (loaded) => {
+        this.current = loaded;
+        this.onConfigApplied();
+      },
+      inference: () => this.inference,
+      committed: () => this.committed,
+      useModels: (dir) => (this.modelsOverride = dir),
+      restartInference: () => this.restartInference(),
+    });
   }
 
   private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
@@ -448,8 +533,12 @@ export class Agent {
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
       ...(this.inference ? { inference: this.inference.snapshot() } : {}),
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
+      ...(this.updater ? { update: this.updater.state() } : {}),
     };
   }
+
+  /** Recomputes what heartbeats call the config version (set in the constructor). */
+  private onConfigApplied: () => void = () => undefined;
 
   private lastRoomMadeAt = -Infinity;
 

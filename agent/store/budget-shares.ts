@@ -1,5 +1,6 @@
 import { COUNTER_ROWS_MAX } from './counter-cap.js';
 import { guardRowsFor } from './redelivery-guard.js';
+import { GUARD_REQUESTS_KEPT, GUARD_ROWS_MAX } from './guard-store.js';
 
 /**
  * What the store budget (`store.max_bytes`) must hold besides droppable readings, share by
@@ -13,10 +14,22 @@ export const SIGNED_READING_BYTES = 256;
 /** Measured 52.6 bytes per guard row (3,448,832 bytes for 65,535 rows) plus its (source, seen_at) index entry. */
 export const GUARD_ROW_BYTES = 100;
 export const COUNTER_ROW_BYTES = 64;
+/** The guard stage's tables (quarantines, maintenance windows, requests; store/guard-store.ts): planning bytes per row, a key of up to ~200 characters with its row overhead. */
+export const GUARD_TABLE_ROW_BYTES = 300;
+export const GUARD_TABLES_BYTES = (2 * GUARD_ROWS_MAX + GUARD_REQUESTS_KEPT) * GUARD_TABLE_ROW_BYTES;
 /** Events waiting for a batch may take this share of the budget (and at most 10,000 rows, store/event-store.ts); the oldest beyond it are dropped and counted (dropped_events). */
 export const EVENTS_SHARE = 1 / 16;
 /** Bytes an event row is counted at: its text plus the row and index overhead. */
 export const EVENT_ROW_OVERHEAD_BYTES = 40;
+/**
+ * Sensor attestations waiting for a batch (store/attestation-store.ts): at most what one batch may
+ * carry (wire-format.md §12.9, 1,000), each counted at 512 planning bytes (key 32, message 61,
+ * signature 64, 32 reading ids as JSON ~200, row and index overhead). Held to this row cap, so
+ * their share is fixed: 512,000 bytes when a serial source has sensor keys.
+ */
+export const ATTESTATIONS_WAITING_MAX = 1_000;
+export const ATTESTATION_ROW_BYTES = 512;
+
 /** One page for each of the ~20 tables and indexes, meta, and the first pages of growth. */
 export const SCHEMA_BYTES = 32 * 4096;
 /** Pending batches' footprint per envelope byte (row, index entries and envelope). */
@@ -47,6 +60,8 @@ export interface BudgetInputs {
   mqttInflight: readonly number[];
   /** Without an uplink nothing drains the batches: no pending share, batches are kept for export. */
   hasUplink: boolean;
+  /** A serial source has sensor keys (attest_keys): attestations waiting for a batch get their share. */
+  attestations?: boolean;
 }
 
 export interface BudgetShares {
@@ -54,10 +69,14 @@ export interface BudgetShares {
   pendingBatches: number;
   redeliveryGuard: number;
   counters: number;
+  /** Sensor attestations waiting for a batch (0 without sensor keys). */
+  attestations: number;
+  /** The guard's quarantine, maintenance and request rows. */
+  guard: number;
   schema: number;
   /** Room for at least one batch of new readings: the newest-first window never closes. */
   newestWindow: number;
-  /** The four above and the window: what the data allowance must hold. */
+  /** The five above and the window: what the data allowance must hold. */
   undroppable: number;
 }
 
@@ -67,7 +86,17 @@ export function budgetShares(i: BudgetInputs): BudgetShares {
   const redeliveryGuard = i.mqttInflight.reduce((sum, n) => sum + guardRowsFor(n) * GUARD_ROW_BYTES, 0);
   const counters = COUNTER_ROWS_MAX * COUNTER_ROW_BYTES;
   const newestWindow = i.maxReadings * SIGNED_READING_BYTES;
-  return { pendingBatches, redeliveryGuard, counters, schema: SCHEMA_BYTES, newestWindow, undroppable: pendingBatches + redeliveryGuard + counters + SCHEMA_BYTES + newestWindow };
+  const attestations = i.attestations ? ATTESTATIONS_WAITING_MAX * ATTESTATION_ROW_BYTES : 0;
+  return {
+    pendingBatches,
+    redeliveryGuard,
+    counters,
+    attestations,
+    guard: GUARD_TABLES_BYTES,
+    schema: SCHEMA_BYTES,
+    newestWindow,
+    undroppable: pendingBatches + redeliveryGuard + counters + attestations + GUARD_TABLES_BYTES + SCHEMA_BYTES + newestWindow,
+  };
 }
 
 /** The bytes of pending batches at which the batcher stops cutting (with batch.max_pending). */

@@ -15,6 +15,12 @@ const acceptedReply = z.object({
   seq: z.number(),
   hash: z.string(),
   receipt: z.string().optional(),
+  /**
+   * A signed update bundle for this device (docs/updates.md §4), base64; verified by the run, not
+   * here. Not length-checked here either: the reply is capped at 64 KiB, and an oversized bundle
+   * must not make a good receipt fail (the run refuses the bundle, the batch is delivered).
+   */
+  update: z.string().optional(),
 });
 
 const rejectedReply = z.object({ status: z.literal('rejected'), reason: z.string(), detail: z.string().optional() });
@@ -34,6 +40,8 @@ export interface HttpUplinkOptions {
   receiverKey?: Uint8Array;
   /** For https:// URLs: CA, client certificate (mutual TLS), servername, verification. */
   tls?: TlsOptions;
+  /** Receives the `update` field of an accepted answer (docs/updates.md §4). */
+  onUpdate?: (base64: string) => void;
 }
 
 interface Reply {
@@ -99,6 +107,7 @@ export class HttpUplink implements Uplink {
     const parsed = acceptedReply.safeParse(safeJson(text));
     if (!parsed.success) return { kind: 'retry', error: `receiver's 200 reply is not the expected JSON: ${text.slice(0, 200)}` };
     const reply = parsed.data;
+    if (reply.update !== undefined) this.opts.onUpdate?.(reply.update);
     if (reply.seq !== batch.seq || reply.hash !== hex(batch.hash)) {
       return { kind: 'retry', error: `receiver acknowledged seq ${reply.seq} hash ${reply.hash.slice(0, 16)}, not batch ${batch.seq}` };
     }
