@@ -83,6 +83,14 @@ const scoreSchema = z.strictObject({
           departure_halflife: z.number().min(1).max(1e4),
           min_rows: z.number().int().min(0).max(1e6),
           max_rows: z.number().int().min(1).max(1e7),
+          shift: z
+            .strictObject({
+              z: finite.refine((n) => n > 0, 'must be > 0'),
+              rows: z.number().int().min(1).max(1e6),
+              low: finite.refine((n) => n >= 0, 'must be >= 0'),
+              within: z.number().int().min(1).max(1e7),
+            })
+            .optional(),
         })
         .optional(),
     }),

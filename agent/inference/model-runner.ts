@@ -4,7 +4,7 @@ import { followBaseline, followRates } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
 import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
 import { onsetScore, onsetStateProblem, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
-import { holdAfter, holdClearValue, holdStateProblem, type HoldParams, type HoldState } from './onset-alert.js';
+import { holdAfter, holdClearValue, shiftRaise, holdStateProblem, type HoldParams, type HoldState } from './onset-alert.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
 
@@ -483,12 +483,13 @@ export class ModelRunner {
     else if (score) scoreValue = scoreOf(s.ewma.push(values[score.output]!), s.q);
     const rule = this.entry.alert;
     const pick = (name: string) => (name === 'score' ? scoreValue! : name === 'surprise' ? surprise! : values[name]!);
-    const value = pick(rule.output);
+    let value = pick(rule.output);
     const hold = this.online?.hold;
     let clearValue = rule.clear_output === undefined ? value : rule.clear_output === 'departure' ? 0 : pick(rule.clear_output);
     const row = hold && s.online && job.x !== undefined ? { x: job.x, mean: job.mean!, scale: job.scale! } : undefined;
     // onset-alert.ts: raised at the onset, held while the present stays away from the pre-onset level.
     if (row && rule.clear_output === 'departure') clearValue = holdClearValue(hold!, s.online!.hold, row, s.alert, s.alertRows, this.online!.onset.decades);
+    if (row && shiftRaise(hold!, s.online!.hold, row, s.alert)) value = Math.max(value, rule.on);
     let { alert, changed } = stepAlert(rule, s.alert, value, clearValue);
     if (row) {
       changed = holdAfter(hold!, s.online!.hold, row, s.alert, s.alertRows, changed);

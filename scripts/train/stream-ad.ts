@@ -45,11 +45,11 @@ export const STREAM_AD_SCORE = {
   stuck_score: 0.9,
   /** The tail score judged against the stream's own history of tail scores (stream-ad 2.1; MODEL_CARD.md). */
   likelihood: { halflife: 2000, short: 3, weight: 0.5 },
-  /** Held while away from the pre-onset level, 30 to 450 rows (agent/inference/onset-alert.ts). */
-  hold: { departure_halflife: 10, min_rows: 30, max_rows: 450 },
+  /** Held while away from the pre-onset level, 100 to 450 rows; also raised on a sudden 1.5-deviation shift (agent/inference/onset-alert.ts). */
+  hold: { departure_halflife: 10, min_rows: 100, max_rows: 450, shift: { z: 1.5, rows: 5, low: 0.75, within: 100 } },
 } as const;
 
-/** Raised by an onset (the score), cleared after 10 rows back near the pre-onset level (agent/inference/onset-alert.ts). */
+/** Raised by an onset (the score) or a sudden shift, cleared after 10 rows back near the pre-onset level (agent/inference/onset-alert.ts). */
 export const STREAM_AD_ALERT = { output: 'score', direction: 'above', on: 0.5, off: 0.035, on_count: 1, off_count: 10, clear_output: 'departure' } as const;
 
 export const STREAM_AD_CONFIG = {
