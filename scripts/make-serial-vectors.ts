@@ -42,6 +42,8 @@ export function frameLine(f: Frame): string {
       return `${v}type=hello-ack session=${f.session} uptime=${f.uptimeMs} state=${f.state}`;
     case 'lost':
       return `${v}type=lost session=${f.session} sensor=${f.sensor} through=${f.throughSeq}`;
+    case 'attest':
+      return `${v}type=attest session=${f.session} sensor=${f.sensor} first=${f.firstSeq} last=${f.lastSeq} sig=${hex(f.sig)}`;
   }
 }
 

@@ -13,8 +13,11 @@ import { registerModelsCommand } from './models.js';
 import { registerReceiveCommand } from './receive.js';
 import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
+import { registerSensorKeyCommand } from './sensor-key.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerUpdateCommand } from './update.js';
+import { registerFleetCommand } from './fleet.js';
 
 const program = new Command()
   .name('edge-agent')
@@ -27,6 +30,7 @@ registerInitCommand(program);
 registerRunCommand(program);
 registerStatusCommand(program);
 registerKeysCommand(program);
+registerSensorKeyCommand(program);
 registerVerifyCommand(program);
 registerModelsCommand(program);
 registerReplayCommand(program);
@@ -36,6 +40,8 @@ registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
 registerGuardCommands(program);
+registerUpdateCommand(program);
+registerFleetCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -40,6 +40,8 @@ const RULES: [RegExp, Place][] = [
   // Side outputs (Home Assistant discovery, last values for messages): fed by the run, called by no stage but through contracts.
   [/^integrations\//, { kind: 'side' }],
   [/^(run|config|cli)\//, { kind: 'assembly' }],
+  // Remote updates re-assemble part of the run (a new model set, a new config): above the stages.
+  [/^update\//, { kind: 'assembly' }],
   [/^receiver\//, { kind: 'network' }],
 ];
 
