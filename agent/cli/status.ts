@@ -46,6 +46,7 @@ export function collectStatus(dataDir: string) {
           running: boolean;
           sources: Record<string, unknown>;
           inference?: InferenceStats;
+          adaptive?: Record<string, unknown>;
           store?: { written_bytes_per_hour?: number | null };
         })
       : undefined;
@@ -106,6 +107,7 @@ export function collectStatus(dataDir: string) {
         alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
+      adaptive: snapshot?.adaptive ?? null,
     };
   } finally {
     db.close();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { inferenceSchema } from '../inference/config.js';
 import { httpSchema } from '../health/config.js';
+import { adaptiveSchema } from '../adaptive/config.js';
 import { sourceSchema, type SourceConfig } from '../sources/registry.js';
 import { uplinkSchema, type UplinkConfig } from '../uplink/registry.js';
 
@@ -70,6 +71,8 @@ export const configSchema = z.strictObject({
       max_entities: z.number().int().min(1).max(10_000).default(500),
     })
     .optional(),
+  /** Adaptive reporting: interval policy, MQTT command topic, uplink summary mode (agent/adaptive/README.md). */
+  adaptive: adaptiveSchema.optional(),
   /** Signed heartbeats (agent.heartbeat events in the chain) every interval_s, even without readings; 0 = none. */
   heartbeat: z.strictObject({
     interval_s: z.number().int().refine((n) => n === 0 || n >= 5, 'must be 0 (no heartbeats) or at least 5').default(300),

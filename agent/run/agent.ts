@@ -39,6 +39,7 @@ import { GroupCommitWriter } from '../pipeline/group-commit.js';
 import { InferenceStage, type InferenceStats } from '../pipeline/inference-stage.js';
 import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
 import { LossReporting } from './loss-reporting.js';
+import type { AdaptiveReporting } from '../adaptive/adaptive-reporting.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -52,6 +53,8 @@ export interface AgentSnapshot {
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
   inference?: InferenceStats;
+  /** Adaptive reporting: each followed sensor's interval, request counts (agent/adaptive/README.md). */
+  adaptive?: Record<string, unknown>;
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
 }
 
@@ -118,6 +121,8 @@ export class Agent {
   /** Side outputs fed from the run: last values for alert messages, Home Assistant discovery. */
   private readonly lastValues = new LastValues();
   private homeAssistant: HomeAssistant | undefined;
+  /** Adaptive reporting (agent/adaptive/): fed committed readings and alert changes, reaches devices through the sources. */
+  private adaptive: AdaptiveReporting | undefined;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
@@ -199,6 +204,7 @@ export class Agent {
     this.writer.onCommittedReadings((readings) => {
       this.lastValues.note(readings);
       this.homeAssistant?.noteReadings(readings);
+      this.adaptive?.noteReadings(readings);
     });
     const configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
     this.heartbeat = new Heartbeat(
@@ -293,6 +299,7 @@ export class Agent {
   async start(): Promise<void> {
     // Side output first, so the entities of the first readings are announced.
     await this.startHomeAssistant();
+    await this.startAdaptive();
     this.clock.start();
     await startStages(this.stages);
     // The side: health, metrics and the status snapshot observe the running stages.
@@ -360,7 +367,7 @@ export class Agent {
       counters: this.readingStore,
       bootCounter: this.bootCounter,
       onVerdicts: (n) => this.batcher.noteCommitted(n),
-      publisher: { publish: (v) => (this.alertPublisher?.publish(v), this.homeAssistant?.publish(v)) },
+      publisher: { publish: (v) => (this.alertPublisher?.publish(v), this.homeAssistant?.publish(v), this.adaptive?.noteAlert(v)) },
       metrics: this.observability.metrics,
       log: this.log.child({ component: 'inference' }),
     });
@@ -386,6 +393,16 @@ export class Agent {
       },
       this.log.child({ component: 'alerts' }),
     );
+  }
+
+  private async startAdaptive(): Promise<void> {
+    const cfg = this.loaded.config.adaptive;
+    if (!cfg) return;
+    const log = this.log.child({ component: 'adaptive' });
+    const { AdaptiveReporting } = await import('../adaptive/adaptive-reporting.js');
+    const broker = () => resolveSideBroker(this.loaded, 'adaptive.commands', cfg.commands!, 'cmd', `edge-agent-cmd-${this.identity.deviceId.slice(-12)}`, log);
+    this.adaptive = await AdaptiveReporting.create(cfg, { sources: this.sources, events: this.events, ...(cfg.commands ? { broker } : {}), log });
+    await this.adaptive.start();
   }
 
   private async startHomeAssistant(): Promise<void> {
@@ -421,6 +438,7 @@ export class Agent {
     await this.observability.stop();
     await stopStages(this.stages, drainMs, this.log);
     await this.homeAssistant?.stop();
+    await this.adaptive?.stop();
     this.clock.stop();
     this.writeSnapshot(false);
     this.db.close();
@@ -433,7 +451,7 @@ export class Agent {
    * so tests and supervisors wait for this fact instead of reading log text.
    */
   async whenReady(): Promise<ReadyReport> {
-    await Promise.all(this.sources.map((s) => s.ready?.() ?? Promise.resolve()));
+    await Promise.all([...this.sources.map((s) => s.ready?.() ?? Promise.resolve()), this.adaptive?.ready() ?? Promise.resolve()]);
     const http = this.observability.address();
     return { ready: true, pid: process.pid, device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), http: http ?? null };
   }
@@ -447,6 +465,7 @@ export class Agent {
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
       ...(this.inference ? { inference: this.inference.snapshot() } : {}),
+      ...(this.adaptive ? { adaptive: this.adaptive.snapshot() } : {}),
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
     };
   }

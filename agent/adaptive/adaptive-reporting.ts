@@ -1,0 +1,67 @@
+import type { IClientOptions } from 'mqtt';
+import type { IntervalControl } from '../contracts/interval-control.js';
+import type { AgentEventInput } from '../identity/event-format.js';
+import type { StoredVerdict } from '../identity/verdict-format.js';
+import type { Logger } from '../log.js';
+import type { Reading } from '../types.js';
+import type { AdaptiveConfig } from './config.js';
+import { IntervalController } from './interval-controller.js';
+import type { MqttCommands } from './mqtt-commands.js';
+
+/** A source that can also reach its devices' reporting interval (the serial source, PROTOCOL.md §3.10). */
+export function isIntervalControl(x: unknown): x is IntervalControl {
+  return typeof (x as IntervalControl).setInterval === 'function' && typeof (x as IntervalControl).reaches === 'function';
+}
+
+/**
+ * The adaptive-reporting side of a run (agent/adaptive/README.md), built from `adaptive:`: the
+ * policy's controller and the MQTT command topic. The run feeds it committed readings and alert
+ * changes; it reaches devices through the sources' IntervalControl and the command topic.
+ */
+export class AdaptiveReporting {
+  private constructor(
+    readonly controller: IntervalController | undefined,
+    private readonly commands: MqttCommands | undefined,
+  ) {}
+
+  static async create(
+    cfg: AdaptiveConfig,
+    deps: { sources: readonly unknown[]; events: { record(e: AgentEventInput): number }; broker?: () => { url: string; clientId: string; connect: Partial<IClientOptions> }; log: Logger },
+  ): Promise<AdaptiveReporting> {
+    let commands: MqttCommands | undefined;
+    if (cfg.commands && deps.broker) {
+      const { MqttCommands } = await import('./mqtt-commands.js');
+      commands = new MqttCommands(cfg.commands, deps.broker(), deps.log.child({ part: 'commands' }));
+    }
+    const controls: IntervalControl[] = [...deps.sources.filter(isIntervalControl), ...(commands ? [commands] : [])];
+    const controller = cfg.policy ? new IntervalController({ rules: cfg.policy, controls, events: deps.events, retryMs: cfg.retry_s * 1000, log: deps.log }) : undefined;
+    return new AdaptiveReporting(controller, commands);
+  }
+
+  async start(): Promise<void> {
+    await this.commands?.start();
+    this.controller?.start();
+  }
+
+  ready(): Promise<void> {
+    return this.commands?.ready() ?? Promise.resolve();
+  }
+
+  noteReadings(readings: readonly Reading[]): void {
+    if (!this.controller || readings.length === 0) return;
+    this.controller.noteSensors(new Set(readings.map((r) => r.sensor)));
+  }
+
+  noteAlert(v: StoredVerdict): void {
+    this.controller?.noteAlert(v);
+  }
+
+  snapshot(): Record<string, unknown> {
+    return { intervals: this.controller?.snapshot() ?? {}, requests: this.controller?.stats ?? {}, ...(this.commands ? { mqtt: this.commands.stats } : {}) };
+  }
+
+  async stop(): Promise<void> {
+    this.controller?.stop();
+    await this.commands?.stop();
+  }
+}
