@@ -7,6 +7,8 @@ import type { Reading } from '../types.js';
 import type { AdaptiveConfig } from './config.js';
 import { IntervalController } from './interval-controller.js';
 import type { MqttCommands } from './mqtt-commands.js';
+import type { HeldReadings } from '../store/held-readings.js';
+import { SummaryMode } from './summary-mode.js';
 
 /** A source that can also reach its devices' reporting interval (the serial source, PROTOCOL.md §3.10). */
 export function isIntervalControl(x: unknown): x is IntervalControl {
@@ -22,11 +24,20 @@ export class AdaptiveReporting {
   private constructor(
     readonly controller: IntervalController | undefined,
     private readonly commands: MqttCommands | undefined,
+    readonly summary: SummaryMode | undefined,
   ) {}
 
   static async create(
     cfg: AdaptiveConfig,
-    deps: { sources: readonly unknown[]; events: { record(e: AgentEventInput): number }; broker?: () => { url: string; clientId: string; connect: Partial<IClientOptions> }; log: Logger },
+    deps: {
+      sources: readonly unknown[];
+      events: { record(e: AgentEventInput): number };
+      broker?: () => { url: string; clientId: string; connect: Partial<IClientOptions> };
+      /** Summary mode: the kept readings, and where the store asks which readings to keep. */
+      held?: HeldReadings;
+      holdWhen?: (hold: (sensor: string) => boolean) => void;
+      log: Logger;
+    },
   ): Promise<AdaptiveReporting> {
     let commands: MqttCommands | undefined;
     if (cfg.commands && deps.broker) {
@@ -35,12 +46,19 @@ export class AdaptiveReporting {
     }
     const controls: IntervalControl[] = [...deps.sources.filter(isIntervalControl), ...(commands ? [commands] : [])];
     const controller = cfg.policy ? new IntervalController({ rules: cfg.policy, controls, events: deps.events, retryMs: cfg.retry_s * 1000, log: deps.log }) : undefined;
-    return new AdaptiveReporting(controller, commands);
+    let summary: SummaryMode | undefined;
+    if (cfg.summary && deps.held && deps.holdWhen) {
+      const mode = new SummaryMode(cfg.summary, deps.held, deps.log.child({ part: 'summary' }));
+      deps.holdWhen((sensor) => mode.hold(sensor));
+      summary = mode;
+    }
+    return new AdaptiveReporting(controller, commands, summary);
   }
 
   async start(): Promise<void> {
     await this.commands?.start();
     this.controller?.start();
+    this.summary?.start();
   }
 
   ready(): Promise<void> {
@@ -53,15 +71,17 @@ export class AdaptiveReporting {
   }
 
   noteAlert(v: StoredVerdict): void {
+    this.summary?.noteAlert(v);
     this.controller?.noteAlert(v);
   }
 
   snapshot(): Record<string, unknown> {
-    return { intervals: this.controller?.snapshot() ?? {}, requests: this.controller?.stats ?? {}, ...(this.commands ? { mqtt: this.commands.stats } : {}) };
+    return { intervals: this.controller?.snapshot() ?? {}, requests: this.controller?.stats ?? {}, ...(this.commands ? { mqtt: this.commands.stats } : {}), ...(this.summary ? { summary: this.summary.snapshot() } : {}) };
   }
 
   async stop(): Promise<void> {
     this.controller?.stop();
+    this.summary?.stop();
     await this.commands?.stop();
   }
 }

@@ -14,6 +14,7 @@ import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerUploadCommand } from './upload.js';
 
 const program = new Command()
   .name('edge-agent')
@@ -34,6 +35,7 @@ registerProofCommands(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
+registerUploadCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -401,7 +401,15 @@ export class Agent {
     const log = this.log.child({ component: 'adaptive' });
     const { AdaptiveReporting } = await import('../adaptive/adaptive-reporting.js');
     const broker = () => resolveSideBroker(this.loaded, 'adaptive.commands', cfg.commands!, 'cmd', `edge-agent-cmd-${this.identity.deviceId.slice(-12)}`, log);
-    this.adaptive = await AdaptiveReporting.create(cfg, { sources: this.sources, events: this.events, ...(cfg.commands ? { broker } : {}), log });
+    const { HeldReadings } = await import('../store/held-readings.js');
+    this.adaptive = await AdaptiveReporting.create(cfg, {
+      sources: this.sources,
+      events: this.events,
+      ...(cfg.commands ? { broker } : {}),
+      held: new HeldReadings(this.db, this.bootCounter),
+      holdWhen: (hold) => this.readingStore.holdWhen(hold),
+      log,
+    });
     await this.adaptive.start();
   }
 

@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { HELD, HELD_SUMMARIZED } from './held-readings.js';
 
 export interface PruneResult {
   batches: number;
@@ -23,6 +24,9 @@ export function pruneDelivered(db: Db, retainMs: number, now = Date.now()): Prun
     db.prepare(`DELETE FROM events WHERE batch_seq IN (${doomed})`).run(cutoff, newest);
     db.prepare(`DELETE FROM receipts WHERE batch_seq IN (${doomed})`).run(cutoff, newest);
     const batches = db.prepare(`DELETE FROM batches WHERE seq IN (${doomed})`).run(cutoff, newest).changes;
-    return { batches, readings };
+    // Summary mode: kept readings already in a signed summary go after the same time (store/held-readings.ts).
+    const kept = db.prepare(`DELETE FROM readings WHERE batch_seq = ${HELD_SUMMARIZED} AND received_at < ?`).run(cutoff).changes;
+    if (kept > 0) db.prepare(`DELETE FROM verdicts WHERE batch_seq = ${HELD} AND NOT EXISTS (SELECT 1 FROM readings WHERE readings.id = verdicts.reading_id)`).run();
+    return { batches, readings: readings + kept };
   })();
 }
