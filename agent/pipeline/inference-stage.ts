@@ -10,6 +10,7 @@ import { findModel, loadManifest, type Manifest, type ModelEntry } from '../infe
 import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
+import { GapFiller, type FilledRows } from '../inference/gap-fill.js';
 import type { Logger } from '../log.js';
 import { RepeatedLog } from '../util/repeated-log.js';
 import type { Db } from '../store/database.js';
@@ -19,6 +20,30 @@ import { VerdictStore } from '../store/verdict-store.js';
 import { EventStore } from '../store/event-store.js';
 import { relearnMatches, RelearnStore } from '../store/relearn-store.js';
 import type { StoredReading } from '../types.js';
+import { READING_FLAGS, VERDICT_FLAGS } from '../identity/batch-v3.js';
+
+/** Reading flags that keep a reading away from the models: quarantine and maintenance (guard stage). */
+const GUARDED = READING_FLAGS.quarantined | READING_FLAGS.maintenance;
+
+/**
+ * The verdicts of the real rows, in their order: a filled row's verdict is not kept (no reading
+ * behind it), but an alert change it made moves to the next real verdict of its key, and the
+ * verdict of a window that reaches over a filled row says `filled` (VERDICT_FLAGS, §12.3).
+ */
+function keepReal(results: (Verdict | null)[], filled: FilledRows): (Verdict | null)[] {
+  const out: (Verdict | null)[] = [];
+  const changedBy = new Set<string>();
+  results.forEach((v, i) => {
+    if (filled.synthetic[i]) {
+      if (v?.changed) changedBy.add(v.key);
+      return;
+    }
+    if (v && changedBy.delete(v.key)) v.changed = true;
+    if (v && filled.windowFilled[i]) v.flags = (v.flags ?? 0) | VERDICT_FLAGS.filled;
+    out.push(v);
+  });
+  return out;
+}
 
 /** What the score stage reports to whoever observes it (health/metrics.ts implements it); it never calls health itself. */
 export interface ScoreObserver {
@@ -53,6 +78,8 @@ export interface InferenceStats {
   skippedQueueFull: number;
   unscored: number;
   errors: number;
+  /** Readings not scored because they were quarantined or in maintenance. */
+  guarded?: number;
   inferenceMs: number;
   windows: number;
   bindings: Record<string, { model: string; series: number }>;
@@ -109,6 +136,7 @@ export class InferenceStage {
   private readingsSeen = 0;
   private readonly seenSensors = new Set<string>();
   private readonly unmatched: Record<string, UnmatchedBinding> = {};
+  private readonly fillers = new Map<Binding, GapFiller>();
   private relearned = 0;
   readonly stats: Omit<InferenceStats, 'queued' | 'bindings' | 'inferenceMs' | 'windows' | 'disabled'> = {
     scored: 0,
@@ -229,8 +257,10 @@ export class InferenceStage {
   }
 
   /** Takes readings just committed; never blocks the caller. */
-  enqueue(readings: StoredReading[]): void {
+  enqueue(committed: StoredReading[]): void {
     if (this.stopped) return;
+    const readings = this.unguarded(committed);
+    if (readings.length === 0) return;
     if (this.queuedCount + readings.length > this.cfg.max_queue) {
       this.stats.skippedQueueFull += readings.length;
       this.counters.addCounter('inference_skipped', 'queue-full', readings.length);
@@ -239,6 +269,30 @@ export class InferenceStage {
     this.queue.push(readings);
     this.queuedCount += readings.length;
     this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  /**
+   * Quarantined readings and readings of a maintenance window (flags of the guard stage, §12.3)
+   * never reach a model: no baseline, no calibration learns from them and no alert is raised on
+   * them (counted: inference_skipped, label guarded). They are stored and delivered as any other.
+   */
+  private unguarded(readings: StoredReading[]): StoredReading[] {
+    let guarded = 0;
+    for (const r of readings) if (r.flags && r.flags & GUARDED) guarded++;
+    if (guarded === 0) return readings;
+    this.stats.guarded = (this.stats.guarded ?? 0) + guarded;
+    try {
+      this.counters.addCounter('inference_skipped', 'guarded', guarded);
+    } catch (err) {
+      this.verdictsFailed.report(err);
+    }
+    return readings.filter((r) => !(r.flags && r.flags & GUARDED));
+  }
+
+  private fillerOf(b: Binding): GapFiller {
+    let f = this.fillers.get(b);
+    if (!f) this.fillers.set(b, (f = new GapFiller(b.runner.window)));
+    return f;
   }
 
   private async drain(): Promise<void> {
@@ -263,8 +317,9 @@ export class InferenceStage {
       let results: (Verdict | null)[];
       const windowsBefore = binding.runner.stats.windows;
       const started = performance.now();
+      const filled = this.fillerOf(binding).fill(list);
       try {
-        results = await binding.runner.push(list);
+        results = keepReal(await binding.runner.push(filled.rows), filled);
         this.metrics?.inferenceRun(binding.runner.entry.id, (performance.now() - started) / 1000, binding.runner.stats.windows - windowsBefore);
       } catch (err) {
         // A model failing on one pass must not stop the agent: those readings stay unscored, counted.

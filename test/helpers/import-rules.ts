@@ -27,6 +27,7 @@ const RULES: [RegExp, Place][] = [
   [/^(sources|uplink)\/[^/]+\/(plugin|doctor-check)\.ts$/, { kind: 'assembly' }],
   [/^sources\//, { kind: 'stage', stage: 'sources' }],
   [/^ingest\//, { kind: 'stage', stage: 'ingest' }],
+  [/^guard\//, { kind: 'stage', stage: 'guard' }],
   [/^store\//, { kind: 'store' }],
   [/^pipeline\/group-commit\.ts$/, { kind: 'stage', stage: 'commit' }],
   [/^inference\//, { kind: 'stage', stage: 'score' }],
