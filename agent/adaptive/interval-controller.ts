@@ -18,6 +18,8 @@ interface SensorState {
   retryAt: number;
   /** A refusal by the device for this interval: not asked again until the policy wants another. */
   refused?: number;
+  /** The last outcome recorded upstream: a request failing again the same way is not recorded again. */
+  recorded?: string;
 }
 
 export interface IntervalControllerOptions {
@@ -124,7 +126,9 @@ export class IntervalController {
         `the device refused the reporting interval (${outcome.status}): set adaptive.policy intervals for this sensor within what it accepts`,
       );
     }
-    this.record(sensor, target, outcome);
+    const what = `${target.intervalMs}:${outcome.status}`;
+    if (outcome.status === 'applied' || st.recorded !== what) this.record(sensor, target, outcome);
+    st.recorded = what;
     // The policy may have moved on while the request was out.
     if (!this.stopped && st.wanted && st.wanted.intervalMs !== target.intervalMs) this.evaluate(sensor);
   }
@@ -152,6 +156,17 @@ export class IntervalController {
 
   private retryDue(): void {
     const now = performance.now();
-    for (const [sensor, st] of this.sensors) if (!st.inFlight && st.wanted && st.applied !== st.wanted.intervalMs && st.refused !== st.wanted.intervalMs && now >= st.retryAt) this.evaluate(sensor);
+    for (const [sensor, st] of this.sensors) {
+      // A device that rebooted declares its firmware's period again: what it applied before is gone.
+      if (st.applied !== undefined && !st.inFlight) {
+        const current = this.opts.controls.find((c) => c.reaches(sensor))?.current?.(sensor);
+        if (current !== undefined && current !== st.applied) {
+          this.opts.log.info({ sensor, applied: st.applied, device_interval_ms: current }, 'the device reports another interval than it applied (rebooted?); asking again');
+          st.applied = undefined;
+          st.retryAt = 0;
+        }
+      }
+      if (!st.inFlight && st.wanted && st.applied !== st.wanted.intervalMs && st.refused !== st.wanted.intervalMs && now >= st.retryAt) this.evaluate(sensor);
+    }
   }
 }

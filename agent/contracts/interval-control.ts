@@ -21,6 +21,11 @@ export interface IntervalOutcome {
 export interface IntervalControl {
   /** Whether this control reaches `sensor` now (serial: the connected device's HELLO lists it). */
   reaches(sensor: string): boolean;
+  /**
+   * The period the device says is in force now, when the way knows it (serial: the last HELLO or
+   * INTERVAL_ACK); a device that rebooted declares its firmware's period again (PROTOCOL.md §3.10).
+   */
+  current?(sensor: string): number | undefined;
   /** Asks the device; resolves with its answer or a timeout, never rejects. */
   setInterval(sensor: string, intervalMs: number): Promise<IntervalOutcome>;
 }

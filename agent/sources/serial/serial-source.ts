@@ -66,6 +66,11 @@ export class SerialSource implements Source, IntervalControl {
     return this.connected && this.device?.version === 2 && [...this.device.sensors.values()].some((s) => s.id === sensor);
   }
 
+  current(sensor: string): number | undefined {
+    if (!this.reaches(sensor)) return undefined;
+    return [...this.device!.sensors.values()].find((s) => s.id === sensor)?.periodMs;
+  }
+
   setInterval(sensor: string, intervalMs: number): Promise<IntervalOutcome> {
     const dev = this.device;
     const info = dev && [...dev.sensors.values()].find((s) => s.id === sensor);
