@@ -25,6 +25,7 @@ export class AdaptiveReporting {
     readonly controller: IntervalController | undefined,
     private readonly commands: MqttCommands | undefined,
     readonly summary: SummaryMode | undefined,
+    private readonly activeAlerts: () => readonly { series: string; model: string; since: number }[],
   ) {}
 
   static async create(
@@ -36,6 +37,8 @@ export class AdaptiveReporting {
       /** Summary mode: the kept readings, and where the store asks which readings to keep. */
       held?: HeldReadings;
       holdWhen?: (hold: (sensor: string) => boolean) => void;
+      /** Alerts raised before this run and not cleared (the store's last alert change per series and model). */
+      activeAlerts?: () => readonly { series: string; model: string; since: number }[];
       log: Logger;
     },
   ): Promise<AdaptiveReporting> {
@@ -52,11 +55,13 @@ export class AdaptiveReporting {
       deps.holdWhen((sensor) => mode.hold(sensor));
       summary = mode;
     }
-    return new AdaptiveReporting(controller, commands, summary);
+    return new AdaptiveReporting(controller, commands, summary, deps.activeAlerts ?? (() => []));
   }
 
   async start(): Promise<void> {
     await this.commands?.start();
+    // An alert raised before a restart is still raised: fast interval and full rate from the start.
+    for (const a of this.activeAlerts()) this.noteAlert({ key: a.series, modelId: a.model, alert: true, ts: a.since });
     this.controller?.start();
     this.summary?.start();
   }
@@ -70,7 +75,7 @@ export class AdaptiveReporting {
     this.controller.noteSensors(new Set(readings.map((r) => r.sensor)));
   }
 
-  noteAlert(v: StoredVerdict): void {
+  noteAlert(v: Pick<StoredVerdict, 'key' | 'modelId' | 'alert' | 'ts'>): void {
     this.summary?.noteAlert(v);
     this.controller?.noteAlert(v);
   }

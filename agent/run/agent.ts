@@ -429,12 +429,14 @@ export class Agent {
     const { AdaptiveReporting } = await import('../adaptive/adaptive-reporting.js');
     const broker = () => resolveSideBroker(this.loaded, 'adaptive.commands', cfg.commands!, 'cmd', `edge-agent-cmd-${this.identity.deviceId.slice(-12)}`, log);
     const { HeldReadings } = await import('../store/held-readings.js');
+    const { StatusQueries } = await import('../store/status-queries.js');
     this.adaptive = await AdaptiveReporting.create(cfg, {
       sources: this.sources,
       events: this.events,
       ...(cfg.commands ? { broker } : {}),
       held: new HeldReadings(this.db, this.bootCounter),
       holdWhen: (hold) => this.readingStore.holdWhen(hold),
+      activeAlerts: () => new StatusQueries(this.db).alertsActive(),
       log,
     });
     await this.adaptive.start();

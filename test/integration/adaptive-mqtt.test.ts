@@ -1,6 +1,6 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, cliBackground } from '../helpers/cli.js';
+import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
 import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
@@ -66,6 +66,7 @@ describe('adaptive reporting over the MQTT command topic (agent/adaptive/README.
     await device.subscribeAsync('devices/pump1/+/set_interval', { qos: 1 });
 
     const agent = cliBackground(['run', '--data-dir', A]);
+    let restarted: LongRunning | undefined;
     try {
       await agent.waitForReady();
       const t0 = 1_763_000_000;
@@ -106,9 +107,19 @@ describe('adaptive reporting over the MQTT command topic (agent/adaptive/README.
       await late.subscribeAsync('devices/pump1/vibration/set_interval', { qos: 1 });
       expect(await retained).toMatchObject({ interval_ms: 1000 });
       await late.endAsync();
+
+      // Restarted while the alert is still raised: the first reading gets the alert interval again, not the healthy one.
+      await agent.stop('SIGTERM');
+      const before = commands.length;
+      restarted = cliBackground(['run', '--data-dir', A]);
+      await restarted.waitForReady();
+      await publishRange(540, 541);
+      await waitFor('a set_interval after the restart', () => commands.slice(before).some((c) => c.sensor === 'pump1/vibration' && !c.retained), 30_000);
+      expect(commands.slice(before).filter((c) => c.sensor === 'pump1/vibration' && !c.retained).map((c) => c.interval_ms)).toEqual([1000]);
     } finally {
       await device.endAsync();
       await agent.stop('SIGKILL');
+      await restarted?.stop('SIGKILL');
     }
   }, 180_000);
 });
