@@ -46,6 +46,8 @@ export function frameLine(f: Frame): string {
       return `${v}type=set-interval session=${f.session} sensor=${f.sensor} request=${f.request} period=${f.periodMs}`;
     case 'interval-ack':
       return `${v}type=interval-ack session=${f.session} sensor=${f.sensor} request=${f.request} status=${f.status} period=${f.periodMs} min=${f.minMs} max=${f.maxMs}`;
+    case 'attest':
+      return `${v}type=attest session=${f.session} sensor=${f.sensor} first=${f.firstSeq} last=${f.lastSeq} sig=${hex(f.sig)}`;
   }
 }
 

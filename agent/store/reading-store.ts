@@ -1,10 +1,11 @@
 import type { Reading, StoredReading, TimeSource } from '../types.js';
 import { TIME_SOURCES } from '../types.js';
 import type { Submission, SubmitResult } from '../contracts/reading-sink.js';
+import { AttestationStore } from './attestation-store.js';
 import type { Db } from './database.js';
 import { HELD } from './held-readings.js';
 
-export type { ReadingSink, ResendGuard, StreamCursor, Submission, SubmitResult } from '../contracts/reading-sink.js';
+export type { AttestationClaim, AttestationOutcome, ReadingSink, ResendGuard, StreamCursor, Submission, SubmitResult } from '../contracts/reading-sink.js';
 
 interface ReadingRow {
   id: number;
@@ -57,6 +58,7 @@ export class ReadingStore {
   private readonly cursorPut;
   private readonly seqGet;
   private readonly seqPut;
+  private readonly attest;
   private readonly dropAdd;
   private readonly dropsSince;
 
@@ -85,6 +87,7 @@ export class ReadingStore {
     this.seqPut = db.prepare(
       'INSERT INTO sensor_seq (source, sensor, last_seq) VALUES (?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq',
     );
+    this.attest = new AttestationStore(db);
     this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
       subs.map((s) => this.apply(s, receivedAt, stored)),
     );
@@ -115,6 +118,8 @@ export class ReadingStore {
       this.resendPut.run(sub.source, guard.key, guard.fingerprint, receivedAt);
     }
     let accepted = 0;
+    const wait = sub.attestWait;
+    const signed = wait || sub.attestations ? new Map<string, StoredReading[]>() : undefined;
     for (const r of sub.readings) {
       const info = this.insert.run(
         r.sensor,
@@ -131,6 +136,13 @@ export class ReadingStore {
       );
       accepted += info.changes;
       if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));
+      const stream = r.attestStream;
+      if (wait && signed && stream !== undefined && info.changes === 1) {
+        // PROTOCOL.md §3.9: held back from batches until its run's attestation arrives (attestation-store.ts).
+        const id = Number(info.lastInsertRowid);
+        this.attest.wait(sub.source, stream, id, receivedAt + wait.ms);
+        signed.set(stream, [...(signed.get(stream) ?? []), storedReadingOf(r, id, sub.source, this.bootCounter)]);
+      }
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
     for (const c of sub.cursors ?? []) this.cursorPut.run(sub.source, c.stream, c.position, receivedAt);
@@ -140,7 +152,13 @@ export class ReadingStore {
     if (sub.drops && sub.drops.length > 0) this.dropsSince.run(String(receivedAt));
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
-    return { accepted, duplicates };
+    if (!sub.attestations) return { accepted, duplicates };
+    const attestations = sub.attestations.map((c) => {
+      const outcome = this.attest.claim(sub.source, c, receivedAt, wait?.ms, signed?.get(c.stream) ?? []);
+      this.countIn('attestations', `${sub.source}: ${outcome}`, 1);
+      return outcome;
+    });
+    return { accepted, duplicates, attestations };
   }
 
   /**

@@ -29,6 +29,7 @@ export function pruneDelivered(db: Db, retainMs: number, now = Date.now(), maxBa
     // Delivered events go with their batch: heartbeats alone would add ~100,000 rows a year.
     db.prepare(`DELETE FROM events WHERE batch_seq IN (${doomed})`).run(...args);
     db.prepare(`DELETE FROM receipts WHERE batch_seq IN (${doomed})`).run(...args);
+    db.prepare(`DELETE FROM attestations WHERE batch_seq IN (${doomed})`).run(...args);
     const batches = db.prepare(`DELETE FROM batches WHERE seq IN (${doomed})`).run(...args).changes;
     // Summary mode: kept readings already in a signed summary go after the same time (store/held-readings.ts).
     // Bounded like the batches on a full disk (1,000 rows per batch allowed), for the same WAL reason.

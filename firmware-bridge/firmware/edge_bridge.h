@@ -18,7 +18,7 @@ const size_t MAX_FRAME = MAX_ENCODED + 1;                             // 516 wit
 const uint8_t MAX_SENSORS = 8;
 const uint8_t MAX_VALUES = 8;
 
-enum FrameType : uint8_t { HELLO = 1, READING = 2, ACK = 3, ERROR = 4, HEARTBEAT = 5, HELLO_REQUEST = 6, HELLO_ACK = 7, LOST = 8, SET_INTERVAL = 10, INTERVAL_ACK = 11 };
+enum FrameType : uint8_t { HELLO = 1, READING = 2, ACK = 3, ERROR = 4, HEARTBEAT = 5, HELLO_REQUEST = 6, HELLO_ACK = 7, LOST = 8, ATTEST = 9, SET_INTERVAL = 10, INTERVAL_ACK = 11 };
 enum HelloState : uint8_t { HELLO_NEW = 0, HELLO_KNOWN = 1, HELLO_REFUSED = 2 };  // PROTOCOL.md §3.7
 // PROTOCOL.md §3.11: how the device answered a SET_INTERVAL.
 enum IntervalStatus : uint8_t { INTERVAL_APPLIED = 0, INTERVAL_OUT_OF_RANGE = 1, INTERVAL_UNKNOWN_SENSOR = 2, INTERVAL_FIXED = 3 };
@@ -71,6 +71,22 @@ struct Frame {
   uint8_t status;   // INTERVAL_ACK
   uint32_t min_ms;  // INTERVAL_ACK
   uint32_t max_ms;  // INTERVAL_ACK
+  // ATTEST (§3.9): first_seq is `seq`
+  uint32_t last_seq;
+  uint8_t sig[64];
+};
+
+// What a Bridge asks of sensor signing (PROTOCOL.md §3.9), so that a board without a key links
+// no crypto: attest.h's Attestor implements it.
+class Attestations {
+ public:
+  virtual ~Attestations() {}
+  // A new reading (called once per reading, at sampling, in sequence order).
+  virtual void add(uint8_t sensor, uint32_t seq, const float* values, uint8_t count) = 0;
+  // The ATTEST frame to send right after reading (sensor, seq) went out, if a signed run ends there.
+  virtual bool frame_after(uint8_t sensor, uint32_t seq, uint32_t session, Frame& f) = 0;
+  // The gateway settled the sensor's readings up to seq: runs ending there need no resend.
+  virtual void acknowledged(uint8_t sensor, uint32_t seq) = 0;
 };
 
 // Builds the wire bytes (COBS frame and 0x00) of `f` into out (capacity MAX_FRAME); returns the length, 0 if invalid.
@@ -124,7 +140,7 @@ class Bridge {
          const SensorInfo* sensors, uint8_t sensor_count)
       : write_(write), ctx_(ctx), session_(session), firmware_(firmware), version_(version), sensors_(sensors),
         sensor_count_(sensor_count), head_(0), count_(0), last_ack_ms_(0), last_send_ms_(0), last_hello_ms_(0),
-        hello_uptime_(0), lost_sent_ms_(0), lost_pending_(0), accepted_(false), refused_(false) {
+        hello_uptime_(0), lost_sent_ms_(0), lost_pending_(0), accepted_(false), refused_(false), attest_(0) {
     for (int i = 0; i < 8; i++) uid_[i] = uid[i];
     for (int i = 0; i < MAX_SENSORS; i++) { next_seq_[i] = 0; lost_through_[i] = 0; period_[i] = 0; min_period_[i] = 0; max_period_[i] = 0; }
     // §3.10: a sensor's period is fixed at what HELLO declares until the sketch allows a range.
@@ -143,6 +159,8 @@ class Bridge {
   }
   // The sampling period now in force for sensor `index` (0 for an index HELLO does not list).
   uint32_t period_ms(uint8_t index) const { return index < MAX_SENSORS ? period_[index] : 0; }
+  // §3.9: sign the readings (an Attestor of attest.h); call before the first sample().
+  void attest_with(Attestations* a) { attest_ = a; }
 
   // Sends HELLO (§3.1). Until a HELLO_ACK accepts the session, readings are only buffered (§4.1).
   void hello(uint32_t now_ms) {
@@ -188,6 +206,7 @@ class Bridge {
     e.due = !accepted_;  // sampled before the session is accepted: goes out once it is (not a resend)
     e.counted = false;
     count_++;
+    if (attest_) attest_->add(sensor, e.seq, values, count);
     if (accepted_) send_entry(e, now_ms);
   }
 
@@ -302,6 +321,8 @@ class Bridge {
     for (uint8_t i = 0; i < e.count; i++) f.values[i] = e.values[i];
     e.sent_ms = now_ms;
     send(f, now_ms);
+    // §3.9: an ATTEST follows the last reading it covers, each time that reading is sent.
+    if (attest_ && attest_->frame_after(e.sensor, e.seq, session_, f)) send(f, now_ms);
   }
   void send_lost(uint8_t sensor, uint32_t now_ms) {
     Frame f = Frame();
@@ -344,6 +365,7 @@ class Bridge {
       if (!acked) ring_[(head_ + kept++) % RING] = e;
     }
     count_ = kept;
+    if (attest_) attest_->acknowledged(sensor, seq);
     if ((lost_pending_ & (1u << sensor)) && (int32_t)(seq - lost_through_[sensor]) >= 0) lost_pending_ &= (uint8_t)~(1u << sensor);
   }
 
@@ -363,6 +385,7 @@ class Bridge {
   uint32_t last_ack_ms_, last_send_ms_, last_hello_ms_, hello_uptime_, lost_sent_ms_;
   uint8_t lost_pending_;
   bool accepted_, refused_;
+  Attestations* attest_;
   FrameReader<32> reader_;  // the gateway's frames are at most 18 bytes encoded (SET_INTERVAL)
 };
 

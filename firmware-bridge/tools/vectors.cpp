@@ -4,10 +4,13 @@
 //   vectors decode 00020001...00                                          -> the description line
 //   vectors crc HEX                                                      -> crc32c as 8 hex digits
 //   vectors bridge-check -                                               -> 'ok' if the device logic behaves
+//   vectors attest 'seed=HEX uid=HEX session=7 sensor=0 readings=0:21.5;1:21.75,3' -> the signed
+//     run of PROTOCOL.md §3.9 as the library makes it: public_key= digest= message= signature= wire=
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../firmware/attest.h"
 #include "../firmware/edge_bridge.h"
 
 using namespace edge_bridge;
@@ -36,8 +39,8 @@ static int encode(char* desc) {
     const char* v = eq + 1;
     if (!strcmp(k, "version")) f.version = (uint8_t)atoi(v);
     else if (!strcmp(k, "type")) {
-      const char* names[] = {"", "hello", "reading", "ack", "error", "heartbeat", "hello-request", "hello-ack", "lost", "", "set-interval", "interval-ack"};
-      for (int i = 1; i <= 11; i++) if (names[i][0] && !strcmp(v, names[i])) f.type = (FrameType)i;
+      const char* names[] = {"", "hello", "reading", "ack", "error", "heartbeat", "hello-request", "hello-ack", "lost", "attest", "set-interval", "interval-ack"};
+      for (int i = 1; i <= 11; i++) if (!strcmp(v, names[i])) f.type = (FrameType)i;
     } else if (!strcmp(k, "session")) f.session = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "uid")) from_hex(v, f.uid, 8);
     else if (!strcmp(k, "firmware")) put_str(f.firmware, v, 32);
@@ -71,6 +74,9 @@ static int encode(char* desc) {
     else if (!strcmp(k, "status")) f.status = (uint8_t)atoi(v);
     else if (!strcmp(k, "min")) f.min_ms = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "max")) f.max_ms = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "first")) f.seq = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "last")) f.last_seq = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "sig") && strlen(v) == 128) from_hex(v, f.sig, 64);
     else return 2;
   }
   if (!f.version) f.version = 1;  // PROTOCOL.md §6: a line without version= is a version 1 frame
@@ -119,6 +125,10 @@ static int decode(const char* hex) {
       case SET_INTERVAL: printf("type=set-interval session=%lu sensor=%u request=%u period=%lu", (unsigned long)f.session, f.sensor, f.request, (unsigned long)f.period_ms); break;
       case INTERVAL_ACK:
         printf("type=interval-ack session=%lu sensor=%u request=%u status=%u period=%lu min=%lu max=%lu", (unsigned long)f.session, f.sensor, f.request, f.status, (unsigned long)f.period_ms, (unsigned long)f.min_ms, (unsigned long)f.max_ms);
+        break;
+      case ATTEST:
+        printf("type=attest session=%lu sensor=%u first=%lu last=%lu sig=", (unsigned long)f.session, f.sensor, (unsigned long)f.seq, (unsigned long)f.last_seq);
+        for (int k = 0; k < 64; k++) printf("%02x", f.sig[k]);
         break;
     }
     printf("\n");
@@ -326,6 +336,107 @@ static int interval_fuzz(unsigned long seed, long n) {
   return 0;
 }
 
+static void print_hex(const char* key, const uint8_t* p, size_t n) {
+  printf("%s=", key);
+  for (size_t i = 0; i < n; i++) printf("%02x", p[i]);
+}
+
+// Signs a run of readings with the library's own Attestor, fed through a Bridge, so the vector
+// covers the code a board runs: the digest, the message, the signature and the ATTEST frame.
+static uint8_t attest_wire[MAX_FRAME * 4];
+static size_t attest_wire_len = 0;
+static void attest_capture(const uint8_t* d, size_t n, void*) {
+  if (attest_wire_len + n <= sizeof attest_wire) { memcpy(attest_wire + attest_wire_len, d, n); attest_wire_len += n; }
+}
+
+static int attest(char* desc) {
+  uint8_t seed[32] = {0}, uid[8] = {0};
+  uint32_t session = 0;
+  uint8_t sensor = 0;
+  struct { uint32_t seq; uint8_t n; float v[MAX_VALUES]; } rs[64];
+  int count = 0;
+  for (char* tok = strtok(desc, " "); tok; tok = strtok(NULL, " ")) {
+    char* eq = strchr(tok, '=');
+    if (!eq) return 2;
+    *eq = 0;
+    const char* k = tok;
+    char* v = eq + 1;
+    if (!strcmp(k, "seed") && strlen(v) == 64) from_hex(v, seed, 32);
+    else if (!strcmp(k, "uid") && strlen(v) == 16) from_hex(v, uid, 8);
+    else if (!strcmp(k, "session")) session = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "sensor")) sensor = (uint8_t)atoi(v);
+    else if (!strcmp(k, "readings")) {  // seq:v,v;seq:v
+      for (char* end = v; *end && count < 64;) {
+        rs[count].seq = (uint32_t)strtoul(end, &end, 10);
+        if (*end++ != ':') return 2;
+        rs[count].n = 0;
+        while (*end && *end != ';' && rs[count].n < MAX_VALUES) {
+          rs[count].v[rs[count].n++] = strtof(end, &end);
+          if (*end == ',') end++;
+        }
+        if (*end == ';') end++;
+        count++;
+      }
+    } else return 2;
+  }
+  if (count == 0) return 2;
+  eb_sha256 h;
+  eb_sha256_initialize(&h);
+  for (int i = 0; i < count; i++) attest_digest_add(h, rs[i].seq, rs[i].v, rs[i].n);
+  uint8_t digest[32], msg[ATTEST_MESSAGE_BYTES], sig[64];
+  eb_sha256_finalize(&h, digest);
+  attest_message(uid, session, sensor, rs[0].seq, rs[count - 1].seq, digest, msg);
+  AttestKey key;
+  attest_key_from_seed(seed, key);
+  attest_sign(key, msg, sizeof msg, sig);
+  // The same run through a Bridge and its Attestor: the ATTEST it puts on the line after the last reading.
+  Attestor<> att(seed, uid, (uint16_t)count);
+  SensorInfo infos[MAX_SENSORS];
+  for (uint8_t i = 0; i <= sensor && i < MAX_SENSORS; i++) infos[i] = SensorInfo{i, 1000, "s", ""};
+  Bridge<64> b(attest_capture, NULL, session, uid, "vectors", "1", infos, (uint8_t)(sensor + 1));
+  b.attest_with(&att);
+  Frame ok = Frame();
+  ok.version = 2;
+  ok.type = HELLO_ACK;
+  ok.session = session;
+  ok.uptime_ms = 0;
+  ok.state = HELLO_NEW;
+  uint8_t okw[MAX_FRAME];
+  size_t okn = encode_frame(ok, okw);
+  b.hello(0);
+  b.receive(okw, okn, 0);
+  for (int i = 0; i < count; i++) {
+    // The Bridge numbers a sensor's readings from 0: the run must start at 0 for the frame check.
+    attest_wire_len = 0;
+    b.sample(sensor, rs[i].v, rs[i].n, 1);
+  }
+  Frame last;
+  FrameReader<> reader;
+  bool got_attest = false;
+  for (size_t i = 0; i < attest_wire_len; i++) {
+    if (reader.feed(attest_wire[i], last) && last.type == ATTEST) { got_attest = true; break; }
+  }
+  print_hex("public_key", key.public_key, 32);
+  print_hex(" digest", digest, 32);
+  print_hex(" message", msg, sizeof msg);
+  print_hex(" signature", sig, 64);
+  if (got_attest && !memcmp(last.sig, sig, 64) && last.seq == rs[0].seq && last.last_seq == rs[count - 1].seq) {
+    Frame f = Frame();
+    f.version = 2;
+    f.type = ATTEST;
+    f.session = session;
+    f.sensor = sensor;
+    f.seq = rs[0].seq;
+    f.last_seq = rs[count - 1].seq;
+    memcpy(f.sig, sig, 64);
+    uint8_t w[MAX_FRAME];
+    size_t n = encode_frame(f, w);
+    print_hex(" wire", w, n);
+  } else printf(" wire=none");
+  printf("\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 4 && !strcmp(argv[1], "interval-fuzz")) return interval_fuzz(strtoul(argv[2], NULL, 10), atol(argv[3]));
   if (argc != 3) {
@@ -335,6 +446,7 @@ int main(int argc, char** argv) {
   if (!strcmp(argv[1], "encode")) return encode(argv[2]);
   if (!strcmp(argv[1], "bridge-check")) return bridge_check();
   if (!strcmp(argv[1], "decode")) return decode(argv[2]);
+  if (!strcmp(argv[1], "attest")) return attest(argv[2]);
   if (!strcmp(argv[1], "crc")) {
     uint8_t raw[4096];
     size_t n = from_hex(argv[2], raw, sizeof raw);

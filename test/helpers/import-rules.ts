@@ -42,6 +42,8 @@ const RULES: [RegExp, Place][] = [
   // Adaptive reporting: fed committed readings and alert changes by the run, reaches devices through contracts/interval-control.ts.
   [/^adaptive\//, { kind: 'side' }],
   [/^(run|config|cli)\//, { kind: 'assembly' }],
+  // Remote updates re-assemble part of the run (a new model set, a new config): above the stages.
+  [/^update\//, { kind: 'assembly' }],
   [/^receiver\//, { kind: 'network' }],
 ];
 

@@ -1,3 +1,4 @@
+import { ATTEST_BODY_BYTES, decodeAttestBody, encodeAttestBody } from './attest-frame.js';
 import { cobsEncode } from './cobs.js';
 import { crc32c } from './crc32c.js';
 
@@ -13,7 +14,7 @@ export const cobsMaxEncoded = (n: number) => n + 1 + Math.floor((n - 1) / 254);
 /** §2.2: the longest frame a receiver buffers, before its 0x00 (515 bytes: version 2's). */
 export const MAX_ENCODED = cobsMaxEncoded(MAX_PAYLOAD[2]);
 
-export const FRAME_TYPE = { hello: 0x01, reading: 0x02, ack: 0x03, error: 0x04, heartbeat: 0x05, helloRequest: 0x06, helloAck: 0x07, lost: 0x08, setInterval: 0x0a, intervalAck: 0x0b } as const;
+export const FRAME_TYPE = { hello: 0x01, reading: 0x02, ack: 0x03, error: 0x04, heartbeat: 0x05, helloRequest: 0x06, helloAck: 0x07, lost: 0x08, attest: 0x09, setInterval: 0x0a, intervalAck: 0x0b } as const;
 /** §3.7 HELLO_ACK states. */
 export const HELLO_STATE = { new: 0, known: 1, refused: 2 } as const;
 export type HelloState = (typeof HELLO_STATE)[keyof typeof HELLO_STATE];
@@ -50,6 +51,8 @@ export type Frame =
   | { version: ProtocolVersion; type: 'hello-request' }
   | { version: 2; type: 'hello-ack'; session: number; uptimeMs: number; state: HelloState }
   | { version: 2; type: 'lost'; session: number; sensor: number; throughSeq: number }
+  // §3.9 (optional): a sensor's signature over its readings first_seq..last_seq.
+  | { version: 2; type: 'attest'; session: number; sensor: number; firstSeq: number; lastSeq: number; sig: Uint8Array }
   | { version: 2; type: 'set-interval'; session: number; sensor: number; request: number; periodMs: number }
   | { version: 2; type: 'interval-ack'; session: number; sensor: number; request: number; status: IntervalStatus; periodMs: number; minMs: number; maxMs: number };
 
@@ -205,6 +208,9 @@ function body(frame: Frame): { type: number; body: Uint8Array } {
       w.u8(frame.sensor);
       w.u32(frame.throughSeq);
       return { type: FRAME_TYPE.lost, body: w.done() };
+    case 'attest':
+      w.bytes(encodeAttestBody(frame));
+      return { type: FRAME_TYPE.attest, body: w.done() };
     case 'set-interval':
       // §3.10: a gateway never asks for a period outside the protocol's bounds.
       if (!Number.isInteger(frame.periodMs) || frame.periodMs < INTERVAL_BOUNDS.minMs || frame.periodMs > INTERVAL_BOUNDS.maxMs) throw new Error(`period_ms ${frame.periodMs} outside ${INTERVAL_BOUNDS.minMs}..${INTERVAL_BOUNDS.maxMs} (PROTOCOL.md §3.10)`);
@@ -291,6 +297,11 @@ function decodeBody(version: ProtocolVersion, type: number, r: Reader): Frame | 
     case FRAME_TYPE.lost:
       if (!v2) return 'unknown-type';
       return { version, type: 'lost', session: r.u32(), sensor: r.u8(), throughSeq: r.u32() };
+    case FRAME_TYPE.attest: {
+      if (!v2) return 'unknown-type';
+      const f = decodeAttestBody(r.bytes(ATTEST_BODY_BYTES));
+      return f === 'malformed' ? f : { version, type: 'attest', ...f };
+    }
     case FRAME_TYPE.setInterval:
       if (!v2) return 'unknown-type';
       return { version, type: 'set-interval', session: r.u32(), sensor: r.u8(), request: r.u16(), periodMs: r.u32() };

@@ -8,6 +8,7 @@ import type { SerialSourceConfig } from './config.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { helloRefusal } from './hello-check.js';
 import { LineDecoder } from './line-decoder.js';
+import { AttestReport, provisionedKey } from './attest-report.js';
 import { encodeFrame, HELLO_STATE, INTERVAL_BOUNDS, type Frame, type ProtocolVersion } from './protocol.js';
 import { Segment, type DeviceSession, type LineCounters } from './segment.js';
 import { cursorsOf, progressOf, sessionPrefix } from './stream-cursors.js';
@@ -42,6 +43,7 @@ export class SerialSource implements Source, IntervalControl {
   private lastHelloRequest = 0;
   private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
   private readonly extra: LineCounters = { gaps: 0, lost: 0, out_of_order: 0, resent: 0, errors_from_device: 0, reopens: 0, hello_requests: 0, awaiting_hello: 0, stray_interval_acks: 0 };
+  private readonly attest = new AttestReport();
   private lastMessageAt: number | undefined;
   private lastRefusal = { reason: '', at: 0 };
   private lastError: string | undefined;
@@ -217,6 +219,7 @@ export class SerialSource implements Source, IntervalControl {
         else if (f.type === 'lost') seg.lostNotice(f);
         else if (f.type === 'heartbeat') seg.heartbeat(f);
         else if (f.type === 'error') this.onDeviceError(f);
+        else if (f.type === 'attest') seg.attest(f);
         else if (f.type === 'interval-ack') {
           if (!this.intervals.answer(f)) this.extra.stray_interval_acks++; // a late answer to a request given up
         }
@@ -233,9 +236,18 @@ export class SerialSource implements Source, IntervalControl {
     this.stats.duplicates += seg.duplicates;
     if (seg.storesSomething) {
       try {
-        const r = await this.ctx.sink.submit({ source: this.id, readings: seg.readings, rejected: seg.rejected, ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress), origin: `session:${dev.uid}/${dev.session}` } : {}), counts: seg.lostCounts(this.id) });
+        const r = await this.ctx.sink.submit({
+          source: this.id,
+          readings: seg.readings,
+          rejected: seg.rejected,
+          ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress), origin: `session:${dev.uid}/${dev.session}` } : {}),
+          counts: [...seg.lostCounts(this.id), ...(seg.unprovisioned > 0 ? [{ name: 'attestations', label: `${this.id}: unprovisioned`, n: seg.unprovisioned }] : [])],
+          ...(dev?.key ? { attestWait: { ms: this.cfg.attest_wait_ms } } : {}),
+          ...(seg.attestations.length > 0 ? { attestations: seg.attestations } : {}),
+        });
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;
+        if (dev) this.attest.outcomes(this.ctx, this.cfg.path, dev, seg, r.attestations ?? []);
       } catch (err) {
         // Not committed: nothing changes, nothing is acknowledged; the device resends (§4.2).
         this.lastError = `store: ${(err as Error).message}`;
@@ -292,6 +304,8 @@ export class SerialSource implements Source, IntervalControl {
       overflowSeen: same && this.device!.overflowSeen,
       jumped: same ? this.device!.jumped : new Set(),
       ahead: same ? this.device!.ahead : new Map(),
+      uidBytes: f.uid,
+      ...provisionedKey(this.cfg.attest_keys, uid),
     };
     if (!same && committed.size === 0) this.event('serial.session', this.id, { device: uid, session: f.session, protocol: f.version, firmware: this.device.firmware.slice(0, 256), sensors: f.sensors.map((x) => `${x.index}=${x.id}`).join(' ').slice(0, 256) });
     if (!same) this.ctx.log.info({ path: this.cfg.path, device: uid, session: f.session, version: f.version, firmware: this.device.firmware, sensors: f.sensors.map((s) => s.id), known: committed.size > 0 }, 'device said hello');
@@ -339,7 +353,7 @@ export class SerialSource implements Source, IntervalControl {
       connected: this.connected,
       endpoint: `${this.cfg.path} ${this.cfg.baud} baud ${this.cfg.mode}${this.device ? ` device ${this.device.uid} (${this.device.firmware}) protocol ${this.device.version}` : ''}`,
       ...this.stats,
-      counters: { frames: c.frames, crc_errors: c.crc, cobs_errors: c.cobs, oversize: c.oversize, malformed: c.malformed + c['too-short'] + c['unknown-type'] + c['bad-version'], ...this.extra },
+      counters: { frames: c.frames, crc_errors: c.crc, cobs_errors: c.cobs, oversize: c.oversize, malformed: c.malformed + c['too-short'] + c['unknown-type'] + c['bad-version'], ...this.extra, ...this.attest.counters },
     };
     if (this.lastMessageAt !== undefined) h.lastMessageAt = this.lastMessageAt;
     if (this.lastError !== undefined) h.lastError = this.lastError;
