@@ -103,12 +103,14 @@ describe('adaptive reporting over the firmware bridge (PROTOCOL.md §3.10-§3.11
     expect(init.code, init.stderr).toBe(0);
     patchConfig(dir, [[['adaptive', 'policy'], [{ sensors: ['sim/s0'], healthy_interval_ms: 500, alert_interval_ms: 100 }]]]);
     const agent = cliBackground(['run', '--data-dir', dir]);
-    // One reboot after 150 samples; boot 1 maps index 1 to sim/s0 (the simulator rotates indexes).
-    const sim = startSimulator(['--path', ptys.device, '--sensors', '2', '--rate', '20', '--count', '300', '--reboots', '1', '--interval-min-ms', '100', '--interval-max-ms', '60000', '--reopen']);
+    // One reboot after 1,200 samples (both sensors at 20 ms: 12 s before the gateway's first answer
+    // could slow one); boot 1 maps index 1 to sim/s0 (the simulator rotates indexes).
+    const sim = startSimulator(['--path', ptys.device, '--sensors', '2', '--rate', '100', '--count', '2400', '--reboots', '1', '--interval-min-ms', '10', '--interval-max-ms', '60000', '--reopen']);
     try {
       await agent.waitForReady();
-      await waitFor('the simulator to apply 500 ms in boot 0', () => /interval sensor=0 period=500/.test(sim.output()), 30_000);
-      await waitFor('the reboot', () => /boot 1 session/.test(sim.output()), 60_000);
+      await waitFor('the simulator to apply 500 ms in boot 0', () => /interval sensor=0 period=500/.test(sim.output()), 60_000);
+      expect(sim.output(), 'applied before the reboot').not.toMatch(/boot 1 session/);
+      await waitFor('the reboot', () => /boot 1 session/.test(sim.output()), 90_000);
       await waitFor('500 ms applied again after the reboot, on the new index', () => /boot 1 session[\s\S]*interval sensor=1 period=500/.test(sim.output()), 60_000);
       const applied = await waitFor('two applied report.interval events for sim/s0', () => {
         const e = intervalEvents(dir).filter((x) => x.key === 'sim/s0' && x.detail.status === 'applied');
