@@ -91,6 +91,7 @@ export function collectStatus(dataDir: string) {
           started_at?: number;
           inference?: InferenceStats;
           guard?: { check_failures: Record<string, number> };
+          adaptive?: Record<string, unknown>;
           store?: { written_bytes_per_hour?: number | null };
           health?: HealthReport;
           config?: AgentSnapshot['config'];
@@ -177,6 +178,7 @@ export function collectStatus(dataDir: string) {
         maintenance: guardRows.maintenance,
         check_failures: snapshot?.guard?.check_failures ?? {},
       },
+      adaptive: snapshot?.adaptive ?? null,
       update: readUpdateState(db),
     };
   } finally {
