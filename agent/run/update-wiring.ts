@@ -5,7 +5,6 @@ import type { InferenceStage } from '../pipeline/inference-stage.js';
 import type { Db } from '../store/database.js';
 import type { EventStore } from '../store/event-store.js';
 import type { Updater } from '../update/updater.js';
-import { liveReload } from './live-reload.js';
 
 /** What of the running agent the updater reaches, and nothing more (agent.ts passes it). */
 export interface UpdateWiring {
@@ -15,7 +14,8 @@ export interface UpdateWiring {
   log: Logger;
   hasSources: boolean;
   config(): LoadedConfig;
-  setConfig(loaded: LoadedConfig): void;
+  /** The agent's config reload (SIGHUP's path, Agent.reloadConfig): live keys apply, the others wait for a restart. */
+  reloadConfig(loaded: LoadedConfig): Promise<{ applied: string[]; needsRestart: string[] }>;
   inference(): InferenceStage | undefined;
   committed(): number;
   /** Names the model set the next score stage runs. */
@@ -55,12 +55,10 @@ export async function startUpdater(w: UpdateWiring): Promise<Updater | undefined
         w.useModels(dir);
         await w.restartInference();
       },
-      // Until the SIGHUP reload lands (issue 16 item 2), what changes live is the score stage; the rest is reported as needing a restart.
+      // The same path as SIGHUP (issue 16 item 2): what changes live applies, the rest is reported as needing a restart.
       reloadConfig: async (loaded) => {
-        const result = liveReload(w.config().config, loaded.config);
-        w.setConfig(loaded);
-        if (result.live.includes('inference')) await w.restartInference();
-        return result;
+        const r = await w.reloadConfig(loaded);
+        return { live: r.applied, restart: r.needsRestart };
       },
       healthSince: (since) => healthSince(w, since),
       progress: () => ({ committed: w.committed(), scored: w.inference()?.stats.scored ?? 0 }),

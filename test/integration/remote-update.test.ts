@@ -228,7 +228,8 @@ describe('signed remote updates, over HTTP and MQTT', () => {
     writeFileSync(cfg, doc.toString());
     const applied = await push(device, 'cfg-1', ['--config', cfg]);
     expect(applied.kind).toBe('update.applied');
-    expect(String(applied.detail?.reason)).toBe('applied live: inference');
+    // Named per key since the SIGHUP reload (issue 16 item 2) carries config updates too.
+    expect(String(applied.detail?.reason)).toBe('applied live: inference.bindings.anomaly');
     await agent.stop('SIGKILL');
     expect(readFileSync(join(dir, 'edge-agent.yaml'), 'utf8')).toContain('nothing/here/#');
     const restarted = cliBackground(['run', '--data-dir', dir]);

@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
 import { describeTlsError, type TlsOptions } from '../../util/tls.js';
 import { hex } from '../../identity/batch-format.js';
-import { verifyReceipt } from '../../identity/receipt.js';
+import { receiptOutcome } from '../receipt-outcome.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -114,12 +114,7 @@ export class HttpUplink implements Uplink {
     if (!this.opts.receiverKey) return { kind: 'delivered' };
     if (!reply.receipt) return { kind: 'retry', error: 'receiver sent no receipt, but a receiver key is configured' };
     const envelope = new Uint8Array(Buffer.from(reply.receipt, 'base64'));
-    try {
-      verifyReceipt(envelope, { receiverKey: this.opts.receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash, envelope: batch.envelope });
-    } catch (err) {
-      return { kind: 'retry', error: `receipt for batch ${batch.seq} rejected: ${(err as Error).message}` };
-    }
-    return { kind: 'delivered', receipt: { envelope, receiverKey: this.opts.receiverKey } };
+    return receiptOutcome(envelope, batch, this.opts.receiverKey);
   }
 
   /**

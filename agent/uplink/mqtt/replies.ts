@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { hex } from '../../identity/batch-format.js';
-import { verifyReceipt } from '../../identity/receipt.js';
+import { receiptOutcome } from '../receipt-outcome.js';
 import type { DeliveryOutcome, OutgoingBatch } from '../uplink.js';
 
 /**
@@ -85,10 +85,5 @@ export function verifyReply(reply: BatchReply, batch: OutgoingBatch, receiverKey
     return { kind: 'rejected', error: `receiver refused batch ${batch.seq} (${reply.reason}): ${reply.detail ?? ''}`.trim() };
   }
   const envelope = new Uint8Array(Buffer.from(reply.receipt, 'base64'));
-  try {
-    verifyReceipt(envelope, { receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash, envelope: batch.envelope });
-  } catch (err) {
-    return { kind: 'retry', error: `receipt for batch ${batch.seq} rejected: ${(err as Error).message}` };
-  }
-  return { kind: 'delivered', receipt: { envelope, receiverKey } };
+  return receiptOutcome(envelope, batch, receiverKey);
 }
