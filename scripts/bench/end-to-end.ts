@@ -61,13 +61,13 @@ export interface ThroughputResult {
 }
 
 /** Sustained throughput: from the first publish until the receiver has verified every reading. */
-export async function throughputRun(messages: number): Promise<ThroughputResult> {
+export async function throughputRun(messages: number, nodeArgs: string[] = []): Promise<ThroughputResult> {
   const broker = await startBroker(PEER_CORE);
   const receiver = await startReceiver(PEER_CORE);
   let agent: Proc | undefined;
   try {
     const dir = initAgent(broker.url, receiver.url, AGENT_EDITS);
-    agent = await startAgent(AGENT_CORE, dir);
+    agent = await startAgent(AGENT_CORE, dir, {}, nodeArgs);
     await sleep(300);
     const lines = benchLines(messages);
     const rss = sampleRss(agent.pid);

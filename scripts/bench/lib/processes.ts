@@ -122,9 +122,9 @@ export function initAgent(mqttUrl: string, uplinkUrl: string | undefined, edits:
   return dir;
 }
 
-/** `edge-agent run` on `core`; resolves once it is subscribed. */
-export async function startAgent(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const agent = startProc(core, process.execPath, [CLI, 'run', '--data-dir', dataDir], env);
+/** `edge-agent run` on `core` (with `nodeArgs` such as --cpu-prof before the script); resolves once it is subscribed. */
+export async function startAgent(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
+  const agent = startProc(core, process.execPath, [...nodeArgs, CLI, 'run', '--data-dir', dataDir], env);
   await agent.waitFor(/connected to broker/);
   return agent;
 }
