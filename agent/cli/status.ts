@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { projectedGbPerDay } from '../store/write-meter.js';
 import { statSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { batchCidText } from '../identity/cid.js';
@@ -90,6 +91,8 @@ export function collectStatus(dataDir: string) {
         max_bytes: loaded.config.store.max_bytes,
         written_bytes: counters.find((c) => c.name === 'store_bytes_written')?.value ?? 0,
         written_bytes_per_hour: snapshot?.store?.written_bytes_per_hour ?? null,
+        /** written_bytes_per_hour over a day, GB (10^9 bytes): SD-card wear (issue 13). */
+        projected_gb_per_day: projectedGbPerDay(snapshot?.store?.written_bytes_per_hour ?? null),
       },
       dropped: {
         total: dropped.reduce((a, c) => a + c.value, 0),
@@ -128,7 +131,7 @@ export function registerStatusCommand(program: Command): void {
         `agent      ${s.running ? 'running' : 'not running'}${s.boot ? ` (boot ${s.boot})` : ''}`,
         `readings   ${s.readings.buffered} buffered (not yet in a batch), ${s.readings.total} stored`,
         `batches    ${s.batches.pending} pending, ${s.batches.delivered} delivered, ${s.batches.rejected} rejected, ${s.batches.receipts} receipts`,
-        `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour)`}`,
+        `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour, projected ${s.store.projected_gb_per_day!.toFixed(2)} GB/day)`}`,
         `dropped    ${s.dropped.total} readings under the disk budget${s.dropped.not_yet_reported > 0 ? ` (${s.dropped.not_yet_reported} not yet reported upstream, the oldest for ${s.dropped.unreported_for_s} s)` : ''}`,
         `uplink     ${s.uplink.url ?? '(none configured)'}`,
         `  last ok  ${isoTime(s.uplink.last_success_at)}`,

@@ -33,6 +33,9 @@ export function useModel(model: BenchModel): void {
   AGENT_EDITS = [...BASE_EDITS, ...MODEL_EDITS];
 }
 
+/** The inference binding of the runs (none with --no-inference), for runs with their own batching. */
+export const modelEdits = (): [string[], unknown][] => MODEL_EDITS;
+
 export function benchLines(messages: number, offset = 0): string {
   let s = '';
   for (let i = 0; i < messages; i++) s += `{"v":${i},"t":${1_763_000_000_000 + offset + i}}\n`;
@@ -245,7 +248,7 @@ export async function backlogRun(messages: number, env: NodeJS.ProcessEnv = {}, 
     const stored = () => store.prepare('SELECT count(*) FROM readings').pluck().get() as number;
     for (let c = 0; c < chunks; c++) {
       await publishLines(broker.port, benchLines(per, c * per));
-      await until(`chunk ${c + 1} of ${chunks} stored (agent log: ${agent.output().slice(-1500)})`, () => stored() >= (c + 1) * per, 60_000);
+      await until(`chunk ${c + 1} of ${chunks} stored (agent log: ${agent.output().slice(-1500)})`, () => stored() >= (c + 1) * per, 300_000);
       samples.push([stored(), rssMb(agent.pid)!]);
     }
     store.close();

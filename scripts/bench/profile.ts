@@ -1,6 +1,6 @@
 /**
- * `node dist/scripts/bench/profile.js [--messages N]`: one end-to-end throughput run (as
- * `npm run bench`) with the agent under `node --cpu-prof`, then the profile summarised: self time
+ * `node dist/scripts/bench/profile.js [--messages N] [--receiver]`: one end-to-end throughput run
+ * (as `npm run bench`) with the agent under `node --cpu-prof` (with --receiver: the receiver alone), then the profile summarised: self time
  * by function and by module, the top of each. What docs/performance.md "Where the time goes" cites.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { benchModel } from './lib/bench-model.js';
 import { intArg } from './lib/args.js';
 import { tempDir } from './lib/processes.js';
 import { throughputRun, useModel } from './end-to-end.js';
+import { receiverVerifyRun } from './receiver-verify.js';
 
 interface ProfileNode {
   id: number;
@@ -24,8 +25,15 @@ interface CpuProfile {
 const messages = intArg('messages', 50_000);
 if (!process.argv.includes('--no-inference')) useModel(benchModel());
 const dir = tempDir('cpuprof');
-const result = await throughputRun(messages, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-console.log(`run: end-to-end ${Math.round(result.perS)}/s, committed ${Math.round(result.committedPerS)}/s, RSS peak ${result.rssPeakMb.toFixed(1)} MiB`);
+const profArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+if (process.argv.includes('--receiver')) {
+  // The receiver alone instead (receiver-verify.ts): batches of 1,000 readings.
+  const r = await receiverVerifyRun({ batches: Math.ceil(messages / 1000), perBatch: 1000, core: 0, nodeArgs: profArgs });
+  console.log(`run: receiver alone ${Math.round(r.perS)} readings/s verified`);
+} else {
+  const result = await throughputRun(messages, profArgs);
+  console.log(`run: end-to-end ${Math.round(result.perS)}/s, committed ${Math.round(result.committedPerS)}/s, RSS peak ${result.rssPeakMb.toFixed(1)} MiB`);
+}
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
 if (!file) throw new Error(`no .cpuprofile in ${dir}: did the agent exit cleanly?`);
 const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;

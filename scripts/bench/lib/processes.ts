@@ -100,8 +100,8 @@ export interface Receiver {
 }
 
 /** `edge-agent receive` (the reference receiver: verifies every batch, stores it, signs a receipt). */
-export async function startReceiver(core: number): Promise<Receiver> {
-  const proc = startProc(core, process.execPath, [CLI, 'receive', '--listen', '127.0.0.1:0', '--data-dir', tempDir('receiver'), '--log-level', 'warn']);
+export async function startReceiver(core: number, nodeArgs: string[] = []): Promise<Receiver> {
+  const proc = startProc(core, process.execPath, [...nodeArgs, CLI, 'receive', '--listen', '127.0.0.1:0', '--data-dir', tempDir('receiver'), '--log-level', 'warn']);
   const m = await proc.waitFor(/receiver listening on (http:\/\/\S+)/);
   const base = m[1]!.replace(/\/$/, '');
   const stats = async () => (await (await fetch(`${base}/v1/stats`)).json()) as Record<string, number>;
