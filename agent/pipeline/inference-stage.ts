@@ -28,6 +28,8 @@ export interface ScoreObserver {
 
 /** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
 const PASS_READINGS = 16_384;
+/** Series whose last keyframe time is remembered (inference.verdicts informative). */
+const MAX_KEYFRAME_SERIES = 100_000;
 /** How often pending `models relearn` requests are looked for while running. */
 const RELEARN_POLL_MS = 1000;
 /** Sensor ids kept to name in the "binding matched no sensor" warning. */
@@ -51,6 +53,8 @@ export interface InferenceStats {
   alertsRaised: number;
   alertsCleared: number;
   skippedQueueFull: number;
+  /** Verdicts not stored under inference.verdicts informative: no alert, no change, no flag, no keyframe due. */
+  verdictsElided: number;
   unscored: number;
   errors: number;
   inferenceMs: number;
@@ -118,7 +122,10 @@ export class InferenceStage {
     skippedQueueFull: 0,
     unscored: 0,
     errors: 0,
+    verdictsElided: 0,
   };
+  /** Per series (model + key): the time of its last kept verdict, for keyframes. */
+  private readonly lastKeptTs = new Map<string, number>();
 
   private constructor(
     private readonly cfg: InferenceConfig,
@@ -280,8 +287,29 @@ export class InferenceStage {
       this.stats.scored += list.length;
       for (const v of results) if (v) fresh.push(v);
     }
-    this.log.debug({ readings: readings.length, verdicts: fresh.length, ms: Math.round(performance.now() - started), queued: this.queuedCount }, 'inference pass');
-    if (fresh.length === 0) return;
+    const kept = this.cfg.verdicts === 'all' ? fresh : fresh.filter((v) => this.carriesInformation(v));
+    this.stats.verdictsElided += fresh.length - kept.length;
+    this.log.debug({ readings: readings.length, verdicts: kept.length, elided: fresh.length - kept.length, ms: Math.round(performance.now() - started), queued: this.queuedCount }, 'inference pass');
+    if (kept.length === 0) return;
+    this.commitVerdicts(kept);
+  }
+
+  /**
+   * inference.verdicts informative (config.ts): alert changes, verdicts in alert, flagged ones,
+   * and a keyframe per series every verdict_keyframe_s of its time. A series is model + key.
+   */
+  private carriesInformation(v: Verdict): boolean {
+    const series = `${v.modelId}\u0000${v.key}`;
+    const last = this.lastKeptTs.get(series);
+    const keyframe = last === undefined || v.ts - last >= this.cfg.verdict_keyframe_s * 1000 || v.ts < last;
+    if (!(v.changed || v.alert || (v.flags ?? 0) !== 0 || keyframe)) return false;
+    // Bounded like the series themselves (binding max_series): forgetting one only makes an early keyframe.
+    if (this.lastKeptTs.size >= MAX_KEYFRAME_SERIES && last === undefined) this.lastKeptTs.clear();
+    this.lastKeptTs.set(series, v.ts);
+    return true;
+  }
+
+  private commitVerdicts(fresh: Verdict[]): void {
     let ids: number[];
     try {
       ids = this.verdictStore.commit(fresh);
