@@ -4,6 +4,7 @@ import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerGuardCommands } from './guard.js';
 import { registerExportCommand } from './export.js';
 import { registerProofCommands } from './proof.js';
 import { registerInitCommand } from './init.js';
@@ -34,6 +35,7 @@ registerProofCommands(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
+registerGuardCommands(program);
 
 try {
   await program.parseAsync(process.argv);

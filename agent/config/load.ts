@@ -22,7 +22,7 @@ function budgetProblem(config: AgentConfig): string | undefined {
   return (
     `${max} bytes cannot hold what the store never drops: signed batches waiting for the uplink ` +
     `(batch.max_pending ${inputs.maxPending} x batch.max_readings ${inputs.maxReadings}: ${s.pendingBatches} bytes), ` +
-    `the MQTT redelivery guard (${s.redeliveryGuard}), counters (${s.counters}), schema (${s.schema}) and one batch of new readings (${s.newestWindow}), ` +
+    `the MQTT redelivery guard (${s.redeliveryGuard}), counters (${s.counters}), quarantine and maintenance rows (${s.guard}), schema (${s.schema}) and one batch of new readings (${s.newestWindow}), ` +
     `plus the WAL allowance; the minimum is ${minimum} bytes: set store.max_bytes to at least ${minimum}, or lower batch.max_pending or batch.max_readings`
   );
 }

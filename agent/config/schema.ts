@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { inferenceSchema } from '../inference/config.js';
+import { guardSchema } from '../guard/config.js';
 import { httpSchema } from '../health/config.js';
 import { sourceSchema, type SourceConfig } from '../sources/registry.js';
 import { uplinkSchema, type UplinkConfig } from '../uplink/registry.js';
@@ -60,6 +61,8 @@ export const configSchema = z.strictObject({
   }),
   sources: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'source ids are lowercase letters, digits, - and _'), sourceSchema),
   uplink: uplinkSchema.optional(),
+  /** Guarding the edge (agent/guard/config.ts): physical ranges, quality checks, budgets, quarantine; on with defaults when absent. */
+  guard: guardSchema.prefault({}),
   /** On-device models: which model judges which sensors (agent/inference/config.ts). */
   inference: inferenceSchema.optional(),
   /** Health, metrics and status page endpoint; absent = not served. */

@@ -46,6 +46,16 @@ export interface Submission {
   cursors?: readonly StreamCursor[];
   /** Counters to add in the same transaction (serial: `serial_lost`, readings a device declared lost). */
   counts?: readonly { name: string; label: string; n: number }[];
+  /**
+   * Where inside the source the readings came from, for the guard stage's watches (agent/guard/):
+   * an MQTT topic branch, a CoAP source address, a serial device session `session:UID/SESSION`.
+   * At most 256 characters.
+   */
+  origin?: string;
+  /** Payload bytes the readings were parsed from (the guard learns each origin's usual size). */
+  bytes?: number;
+  /** Readings dropped before the commit (guard budgets), per sensor: carried upstream in the next batch's drops (wire-format.md §4.5). */
+  drops?: readonly { sensor: string; n: number }[];
 }
 
 export interface SubmitResult {

@@ -77,7 +77,17 @@ export class Observability {
       const shown = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
       this.log.info({ listen: `${shown}:${bound.port}` }, `health, metrics and status page on http://${shown}:${bound.port}/`);
     } catch (err) {
-      this.log.error({ err, listen: this.http.listen }, 'health endpoint could not listen (http.listen); the agent runs on without it');
+      // A condition we can name (EADDRINUSE, EACCES, EADDRNOTAVAIL): what to do, not a stack trace.
+      const { code, message } = err as NodeJS.ErrnoException;
+      const hint =
+        code === 'EADDRINUSE'
+          ? `another program (another agent?) listens on ${this.http.listen}: stop it, or set http.listen to a free port`
+          : code === 'EACCES'
+            ? `this user may not listen on ${this.http.listen}: use a port above 1023`
+            : code === 'EADDRNOTAVAIL'
+              ? `no interface of this machine has the address of ${this.http.listen}: set http.listen to one it has (127.0.0.1)`
+              : 'check http.listen';
+      this.log.error({ code, error: message, listen: this.http.listen }, `health endpoint could not listen (http.listen): ${hint}; the agent runs on without it`);
     }
   }
 

@@ -1,5 +1,6 @@
 import { verifyBatchEnvelope, type BatchBody, type SignedBatch } from './batch-format.js';
-import { buildBatchV3, isV3Envelope, verifyBatchV3Envelope, type BatchContentV3, type SignedBatchV3 } from './batch-v3.js';
+import { buildBatchV3, isV3Envelope, V3_LIMITS, verifyBatchV3Envelope, type BatchContentV3, type SignedBatchV3 } from './batch-v3.js';
+import { MAX_BODY_BYTES, MAX_ENVELOPE_BYTES } from './wire-limits.js';
 import type { BatchEvent } from './event-format.js';
 
 /**
@@ -53,3 +54,14 @@ export function buildAnyBatchV3(...args: Parameters<typeof buildBatchV3>): AnyBa
   return fromV3(buildBatchV3(...args));
 }
 export type { BatchContentV3 };
+
+/**
+ * Whether a verifier takes a batch of this size: §6.3 (versions 1 and 2: envelope and body) and
+ * §12.9 (version 3: envelope and data). A batch of `batch.max_readings` readings with long sensor
+ * ids and units can pass them, so the batch stage cuts fewer readings rather than sign one that
+ * every receiver refuses for good (which would block the chain behind it).
+ */
+export function fitsWireLimits(b: AnyBatch): boolean {
+  if (b.version === 3) return b.envelope.length <= V3_LIMITS.envelopeBytes && (b.v3?.dataBytes?.length ?? 0) <= V3_LIMITS.dataBytes;
+  return b.envelope.length <= MAX_ENVELOPE_BYTES && b.bodyBytes.length <= MAX_BODY_BYTES;
+}

@@ -2,8 +2,9 @@ import type { CborLimits } from './bounded-cbor.js';
 
 /**
  * The hard limits of docs/wire-format.md §6.3, enforced while decoding (bounded-cbor.ts), before
- * any object is built. Each is at least what the reference agent can produce (`batch.max_readings`
- * is at most 10,000, and a batch takes at most as many verdicts).
+ * any object is built. The counts are at least what the reference agent can produce
+ * (`batch.max_readings` is at most 10,000, and a batch takes at most as many verdicts); the byte
+ * limits it keeps by cutting fewer readings when a batch would pass them (wire-format.md §12.12).
  */
 export const MAX_ENVELOPE_BYTES = 8 * 1024 * 1024;
 /** Envelope overhead is 81 bytes (map, two keys, 64-byte sig, a 5-byte body header); 128 leaves room. */

@@ -145,6 +145,11 @@ export class ModelRunner {
     return this.keys.size;
   }
 
+  /** Rows in one window of the model. */
+  get window(): number {
+    return this.w;
+  }
+
   /** Rows a key needs before its first verdict (0 for fixed normalisation). */
   get warmupRows(): number {
     return this.warmup ?? 0;

@@ -1,4 +1,4 @@
-import { buildAnyBatchV3, type AnyBatch } from '../identity/batch-any.js';
+import { buildAnyBatchV3, fitsWireLimits, type AnyBatch } from '../identity/batch-any.js';
 import { buildBatch } from '../identity/batch-format.js';
 import type { Identity } from '../identity/keys.js';
 import type { BatchEncoder, UnsignedBatch } from '../store/batch-store.js';
@@ -23,18 +23,24 @@ export interface EncodeOptions {
 export function batchEncoder(identity: Identity, opts: EncodeOptions): BatchEncoder {
   return {
     now: opts.now,
-    encode({ seq, prevHash, readings, verdicts, events, drops }: UnsignedBatch): AnyBatch {
-      const head = { seq, prevHash, bootCounter: opts.bootCounter, clockSynced: opts.clockSynced, createdMs: opts.now };
-      const needsV3 =
-        opts.format === 3 ||
-        opts.sealTo !== undefined ||
-        events.length > 0 ||
-        (readings.length === 0 && verdicts.length === 0) ||
-        readings.some((r) => r.flags) ||
-        verdicts.some((v) => v.flags);
-      if (needsV3) return buildAnyBatchV3(identity, head, { readings, verdicts, events, drops }, opts.sealTo ? { sealTo: opts.sealTo } : {});
-      const batch = buildBatch(identity, { ...head, ...(drops.length > 0 ? { drops } : {}) }, readings, verdicts);
-      return { ...batch, version: verdicts.length > 0 || drops.length > 0 ? 2 : 1, events: [], sealed: false, opened: true };
+    encode(contents: UnsignedBatch): AnyBatch | 'too-large' {
+      const batch = encodeBatch(identity, opts, contents);
+      return fitsWireLimits(batch) ? batch : 'too-large';
     },
   };
+}
+
+/** Version 1 or 2 when they carry the contents (smaller, understood by every receiver), else 3. */
+function encodeBatch(identity: Identity, opts: EncodeOptions, { seq, prevHash, readings, verdicts, events, drops }: UnsignedBatch): AnyBatch {
+  const head = { seq, prevHash, bootCounter: opts.bootCounter, clockSynced: opts.clockSynced, createdMs: opts.now };
+  const needsV3 =
+    opts.format === 3 ||
+    opts.sealTo !== undefined ||
+    events.length > 0 ||
+    (readings.length === 0 && verdicts.length === 0) ||
+    readings.some((r) => r.flags) ||
+    verdicts.some((v) => v.flags);
+  if (needsV3) return buildAnyBatchV3(identity, head, { readings, verdicts, events, drops }, opts.sealTo ? { sealTo: opts.sealTo } : {});
+  const batch = buildBatch(identity, { ...head, ...(drops.length > 0 ? { drops } : {}) }, readings, verdicts);
+  return { ...batch, version: verdicts.length > 0 || drops.length > 0 ? 2 : 1, events: [], sealed: false, opened: true };
 }

@@ -10,8 +10,10 @@ import { findModel, loadManifest, type Manifest, type ModelEntry } from '../infe
 import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
+import { GapFiller, type FilledRows } from '../inference/gap-fill.js';
 import type { Logger } from '../log.js';
 import { RepeatedLog } from '../util/repeated-log.js';
+import { InformativeVerdicts } from './informative-verdicts.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
 import { InferenceStateStore } from '../store/inference-state-store.js';
@@ -19,6 +21,30 @@ import { VerdictStore } from '../store/verdict-store.js';
 import { EventStore } from '../store/event-store.js';
 import { relearnMatches, RelearnStore } from '../store/relearn-store.js';
 import type { StoredReading } from '../types.js';
+import { READING_FLAGS, VERDICT_FLAGS } from '../identity/batch-v3.js';
+
+/** Reading flags that keep a reading away from the models: quarantine and maintenance (guard stage). */
+const GUARDED = READING_FLAGS.quarantined | READING_FLAGS.maintenance;
+
+/**
+ * The verdicts of the real rows, in their order: a filled row's verdict is not kept (no reading
+ * behind it), but an alert change it made moves to the next real verdict of its key, and the
+ * verdict of a window that reaches over a filled row says `filled` (VERDICT_FLAGS, §12.3).
+ */
+function keepReal(results: (Verdict | null)[], filled: FilledRows): (Verdict | null)[] {
+  const out: (Verdict | null)[] = [];
+  const changedBy = new Set<string>();
+  results.forEach((v, i) => {
+    if (filled.synthetic[i]) {
+      if (v?.changed) changedBy.add(v.key);
+      return;
+    }
+    if (v && changedBy.delete(v.key)) v.changed = true;
+    if (v && filled.windowFilled[i]) v.flags = (v.flags ?? 0) | VERDICT_FLAGS.filled;
+    out.push(v);
+  });
+  return out;
+}
 
 /** What the score stage reports to whoever observes it (health/metrics.ts implements it); it never calls health itself. */
 export interface ScoreObserver {
@@ -28,8 +54,6 @@ export interface ScoreObserver {
 
 /** Readings handed to the models per pass: enough to batch windows well, few enough to keep latency low. */
 const PASS_READINGS = 16_384;
-/** Series whose last keyframe time is remembered (inference.verdicts informative). */
-const MAX_KEYFRAME_SERIES = 100_000;
 /** How often pending `models relearn` requests are looked for while running. */
 const RELEARN_POLL_MS = 1000;
 /** Sensor ids kept to name in the "binding matched no sensor" warning. */
@@ -57,6 +81,8 @@ export interface InferenceStats {
   verdictsElided: number;
   unscored: number;
   errors: number;
+  /** Readings not scored because they were quarantined or in maintenance. */
+  guarded?: number;
   inferenceMs: number;
   windows: number;
   bindings: Record<string, { model: string; series: number }>;
@@ -113,6 +139,7 @@ export class InferenceStage {
   private readingsSeen = 0;
   private readonly seenSensors = new Set<string>();
   private readonly unmatched: Record<string, UnmatchedBinding> = {};
+  private readonly fillers = new Map<Binding, GapFiller>();
   private relearned = 0;
   readonly stats: Omit<InferenceStats, 'queued' | 'bindings' | 'inferenceMs' | 'windows' | 'disabled'> = {
     scored: 0,
@@ -124,8 +151,7 @@ export class InferenceStage {
     errors: 0,
     verdictsElided: 0,
   };
-  /** Per series (model + key): the time of its last kept verdict, for keyframes. */
-  private readonly lastKeptTs = new Map<string, number>();
+  private readonly informative: InformativeVerdicts;
 
   private constructor(
     private readonly cfg: InferenceConfig,
@@ -139,6 +165,7 @@ export class InferenceStage {
     private readonly log: Logger,
   ) {
     this.router = new Router(bindings);
+    this.informative = new InformativeVerdicts(cfg.verdict_keyframe_s * 1000);
     this.verdictStore = new VerdictStore(db, bootCounter);
     this.relearnStore = new RelearnStore(db);
     this.events = new EventStore(db, bootCounter);
@@ -236,8 +263,10 @@ export class InferenceStage {
   }
 
   /** Takes readings just committed; never blocks the caller. */
-  enqueue(readings: StoredReading[]): void {
+  enqueue(committed: StoredReading[]): void {
     if (this.stopped) return;
+    const readings = this.unguarded(committed);
+    if (readings.length === 0) return;
     if (this.queuedCount + readings.length > this.cfg.max_queue) {
       this.stats.skippedQueueFull += readings.length;
       this.counters.addCounter('inference_skipped', 'queue-full', readings.length);
@@ -246,6 +275,30 @@ export class InferenceStage {
     this.queue.push(readings);
     this.queuedCount += readings.length;
     this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  /**
+   * Quarantined readings and readings of a maintenance window (flags of the guard stage, §12.3)
+   * never reach a model: no baseline, no calibration learns from them and no alert is raised on
+   * them (counted: inference_skipped, label guarded). They are stored and delivered as any other.
+   */
+  private unguarded(readings: StoredReading[]): StoredReading[] {
+    let guarded = 0;
+    for (const r of readings) if (r.flags && r.flags & GUARDED) guarded++;
+    if (guarded === 0) return readings;
+    this.stats.guarded = (this.stats.guarded ?? 0) + guarded;
+    try {
+      this.counters.addCounter('inference_skipped', 'guarded', guarded);
+    } catch (err) {
+      this.verdictsFailed.report(err);
+    }
+    return readings.filter((r) => !(r.flags && r.flags & GUARDED));
+  }
+
+  private fillerOf(b: Binding): GapFiller {
+    let f = this.fillers.get(b);
+    if (!f) this.fillers.set(b, (f = new GapFiller(b.runner.window)));
+    return f;
   }
 
   private async drain(): Promise<void> {
@@ -270,8 +323,9 @@ export class InferenceStage {
       let results: (Verdict | null)[];
       const windowsBefore = binding.runner.stats.windows;
       const started = performance.now();
+      const filled = this.fillerOf(binding).fill(list);
       try {
-        results = await binding.runner.push(list);
+        results = keepReal(await binding.runner.push(filled.rows), filled);
         this.metrics?.inferenceRun(binding.runner.entry.id, (performance.now() - started) / 1000, binding.runner.stats.windows - windowsBefore);
       } catch (err) {
         // A model failing on one pass must not stop the agent: those readings stay unscored, counted.
@@ -287,26 +341,11 @@ export class InferenceStage {
       this.stats.scored += list.length;
       for (const v of results) if (v) fresh.push(v);
     }
-    const kept = this.cfg.verdicts === 'all' ? fresh : fresh.filter((v) => this.carriesInformation(v));
+    const kept = this.cfg.verdicts === 'all' ? fresh : fresh.filter((v) => this.informative.keep(v));
     this.stats.verdictsElided += fresh.length - kept.length;
     this.log.debug({ readings: readings.length, verdicts: kept.length, elided: fresh.length - kept.length, ms: Math.round(performance.now() - started), queued: this.queuedCount }, 'inference pass');
     if (kept.length === 0) return;
     this.commitVerdicts(kept);
-  }
-
-  /**
-   * inference.verdicts informative (config.ts): alert changes, verdicts in alert, flagged ones,
-   * and a keyframe per series every verdict_keyframe_s of its time. A series is model + key.
-   */
-  private carriesInformation(v: Verdict): boolean {
-    const series = `${v.modelId}\u0000${v.key}`;
-    const last = this.lastKeptTs.get(series);
-    const keyframe = last === undefined || v.ts - last >= this.cfg.verdict_keyframe_s * 1000 || v.ts < last;
-    if (!(v.changed || v.alert || (v.flags ?? 0) !== 0 || keyframe)) return false;
-    // Bounded like the series themselves (binding max_series): forgetting one only makes an early keyframe.
-    if (this.lastKeptTs.size >= MAX_KEYFRAME_SERIES && last === undefined) this.lastKeptTs.clear();
-    this.lastKeptTs.set(series, v.ts);
-    return true;
   }
 
   private commitVerdicts(fresh: Verdict[]): void {

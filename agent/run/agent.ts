@@ -28,6 +28,8 @@ import type { AlertPublisher } from '../inference/alert-publisher.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
 import { IngestStage } from '../ingest/ingest-stage.js';
+import { buildGuard } from '../guard/build.js';
+import type { GuardStage } from '../guard/guard-stage.js';
 import { Batcher } from '../pipeline/batcher.js';
 import { Heartbeat } from '../pipeline/heartbeat.js';
 import { resolveSideBroker } from './side-broker.js';
@@ -238,8 +240,9 @@ export class Agent {
       this.batcher.onBatch(() => this.forwarder?.wake());
     }
 
-    // Sources hand their readings to ingest, which checks them and hands them to commit.
-    const ingest = new IngestStage(this.writer);
+    // Sources hand their readings to ingest, which checks them; the guard watches, flags and budgets them; commit stores them.
+    const guard = this.buildGuardStage();
+    const ingest = new IngestStage(guard);
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
         id,
@@ -268,6 +271,8 @@ export class Agent {
       { name: 'sources', start: () => this.startSources(), stop: async () => void (await Promise.allSettled(this.sources.map((s) => s.stop()))) },
       // Stateless: it checks each submission on its way to commit.
       { name: 'ingest', start: () => undefined, stop: () => undefined },
+      // Its checks keep state in memory and the store; ticks release quiet quarantines, close maintenance windows, apply operator requests.
+      { name: 'guard', start: () => guard.start(), stop: () => guard.stop() },
       { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
       // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
       { name: 'score', start: () => this.startInference(), stop: () => this.stopInference() },
@@ -287,6 +292,28 @@ export class Agent {
       { name: 'uplink', start: () => this.forwarder?.start(), stop: ({ drainMs }) => this.stopUplink(drainMs) },
     ];
     checkStageOrder(this.stages);
+  }
+
+  /** The guard stage (agent/guard/build.ts) in front of commit; maintenance assets include the inference bindings' assets. */
+  private buildGuardStage(): GuardStage {
+    const { config } = this.loaded;
+    const assets: Record<string, string[]> = {};
+    for (const b of Object.values(config.inference?.bindings ?? {})) if (b.asset && b.channels) assets[b.asset] = Object.values(b.channels);
+    Object.assign(assets, config.guard.assets);
+    const counted = new RepeatedLog(this.log, 'warn', 'could not count a guard observation (the store refused the write)');
+    return buildGuard(config.guard, this.writer, {
+      db: this.db,
+      reports: { event: (event, counter) => this.losses.record(event, counter) },
+      count: (name, label) => {
+        try {
+          this.readingStore.addCounter(name, label);
+        } catch (err) {
+          counted.report(err);
+        }
+      },
+      assets,
+      log: this.log.child({ component: 'guard' }),
+    });
   }
 
   async start(): Promise<void> {

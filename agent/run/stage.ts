@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
  * A new stage is a new name here, at its place, and a new entry in `Agent`'s list
  * (agent/run/agent.ts); test/unit/import-direction.test.ts reads this order.
  */
-export const STAGE_ORDER = ['sources', 'ingest', 'commit', 'score', 'batch', 'uplink'] as const;
+export const STAGE_ORDER = ['sources', 'ingest', 'guard', 'commit', 'score', 'batch', 'uplink'] as const;
 export type StageName = (typeof STAGE_ORDER)[number];
 
 /** One stage as the run sees it: a name at its place in the order, and how to start and stop it. */

@@ -40,7 +40,8 @@ export interface UnsignedBatch {
 /** What the batch stage gives `cutBatch`: the cut time and how to turn the contents into a signed batch (pipeline/batch-encoder.ts). */
 export interface BatchEncoder {
   now: number;
-  encode(contents: UnsignedBatch): AnyBatch;
+  /** The signed batch, or 'too-large' when its bytes would pass the wire format's limits: the store then hands over fewer readings. */
+  encode(contents: UnsignedBatch): AnyBatch | 'too-large';
 }
 
 export interface UnbatchedSummary {
@@ -90,13 +91,23 @@ export class BatchStore {
       const readings: StoredReading[] = rows.map(rowToReading);
       const last = this.lastBatch();
       const seq = last.seq + 1;
+      // Halving the contents until the batch fits (§6.3, §12.9): long sensor ids can make
+      // max_readings readings pass the limits. One element of each is far below them, so this ends;
+      // what is left over goes into the next batch.
+      let batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops });
+      while (batch === 'too-large') {
+        if (Math.max(readings.length, verdicts.length, events.length, drops.length) <= 1) {
+          throw new Error(`batch ${seq}: one reading, verdict, event and drop pass the wire format's size limits (a bug: the field limits keep them far below)`);
+        }
+        for (const part of [readings, verdicts, events, drops]) part.length = Math.ceil(part.length / 2);
+        batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops });
+      }
       if (drops.length > 0) {
-        // More sensors than one batch may name (V3_LIMITS.drops) wait for the next batch.
+        // More sensors than one batch may name (V3_LIMITS.drops, or the size limits) wait for the next batch.
         const clear = this.db.prepare('DELETE FROM drops_unreported WHERE sensor = ?');
         for (const d of drops) clear.run(d.s);
         if (this.db.prepare('SELECT count(*) FROM drops_unreported').pluck().get() === 0) this.db.prepare("DELETE FROM meta WHERE key = 'drops_unreported_since'").run();
       }
-      const batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops });
       const now = encoder.now;
       // A batch of verdicts only has no reading range: 0..0 marks no reading.
       const firstId = readings[0]?.id ?? 0;

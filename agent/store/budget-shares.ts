@@ -1,5 +1,6 @@
 import { COUNTER_ROWS_MAX } from './counter-cap.js';
 import { guardRowsFor } from './redelivery-guard.js';
+import { GUARD_REQUESTS_KEPT, GUARD_ROWS_MAX } from './guard-store.js';
 
 /**
  * What the store budget (`store.max_bytes`) must hold besides droppable readings, share by
@@ -13,6 +14,9 @@ export const SIGNED_READING_BYTES = 256;
 /** Measured 52.6 bytes per guard row (3,448,832 bytes for 65,535 rows) plus its (source, seen_at) index entry. */
 export const GUARD_ROW_BYTES = 100;
 export const COUNTER_ROW_BYTES = 64;
+/** The guard stage's tables (quarantines, maintenance windows, requests; store/guard-store.ts): planning bytes per row, a key of up to ~200 characters with its row overhead. */
+export const GUARD_TABLE_ROW_BYTES = 300;
+export const GUARD_TABLES_BYTES = (2 * GUARD_ROWS_MAX + GUARD_REQUESTS_KEPT) * GUARD_TABLE_ROW_BYTES;
 /** Events waiting for a batch may take this share of the budget (and at most 10,000 rows, store/event-store.ts); the oldest beyond it are dropped and counted (dropped_events). */
 export const EVENTS_SHARE = 1 / 16;
 /** Bytes an event row is counted at: its text plus the row and index overhead. */
@@ -54,10 +58,12 @@ export interface BudgetShares {
   pendingBatches: number;
   redeliveryGuard: number;
   counters: number;
+  /** The guard's quarantine, maintenance and request rows. */
+  guard: number;
   schema: number;
   /** Room for at least one batch of new readings: the newest-first window never closes. */
   newestWindow: number;
-  /** The four above and the window: what the data allowance must hold. */
+  /** The five above and the window: what the data allowance must hold. */
   undroppable: number;
 }
 
@@ -67,7 +73,15 @@ export function budgetShares(i: BudgetInputs): BudgetShares {
   const redeliveryGuard = i.mqttInflight.reduce((sum, n) => sum + guardRowsFor(n) * GUARD_ROW_BYTES, 0);
   const counters = COUNTER_ROWS_MAX * COUNTER_ROW_BYTES;
   const newestWindow = i.maxReadings * SIGNED_READING_BYTES;
-  return { pendingBatches, redeliveryGuard, counters, schema: SCHEMA_BYTES, newestWindow, undroppable: pendingBatches + redeliveryGuard + counters + SCHEMA_BYTES + newestWindow };
+  return {
+    pendingBatches,
+    redeliveryGuard,
+    counters,
+    guard: GUARD_TABLES_BYTES,
+    schema: SCHEMA_BYTES,
+    newestWindow,
+    undroppable: pendingBatches + redeliveryGuard + counters + GUARD_TABLES_BYTES + SCHEMA_BYTES + newestWindow,
+  };
 }
 
 /** The bytes of pending batches at which the batcher stops cutting (with batch.max_pending). */

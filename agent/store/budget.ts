@@ -29,6 +29,10 @@ export interface EnforceResult {
 const CHUNK_MIN = 64;
 /** On a full disk the WAL has only the released ballast to grow into: smaller deletes, checkpointed between. */
 const FULL_DISK_CHUNK_MAX = 1000;
+/** Delivered batches deleted per transaction on a full disk: one batch's rows and envelope fit in the WAL room left. */
+const FULL_DISK_PRUNE_BATCHES = 1;
+/** The share of the ballast kept back from data on a full disk: the room a WAL checkpoint needs to grow the file. */
+const CHECKPOINT_SLICE_SHARE = 0.25;
 /** Pages given back to the file system per step when making room for the ballast (256 KiB of 4 KiB pages). */
 const VACUUM_STEP_PAGES = 64;
 /** The ballast is looked after at most this often outside a full-disk episode (it costs a stat, maybe a checkpoint). */
@@ -61,6 +65,8 @@ export class StoreBudget {
   private reserveCheckedAt = -Infinity;
   readonly reserve: DiskReserve;
   private readonly checkpointFailed: RepeatedLog;
+  /** Ballast bytes given only to a checkpoint that failed with SQLITE_FULL, never to data (see makeRoom). */
+  private readonly checkpointSlice: number;
 
   constructor(
     private readonly db: Db,
@@ -73,6 +79,7 @@ export class StoreBudget {
   ) {
     this.reserve = reserve ?? new DiskReserve(path, log);
     this.checkpointFailed = new RepeatedLog(log, 'warn', 'WAL checkpoint failed');
+    this.checkpointSlice = Math.floor((this.reserve.size * CHECKPOINT_SLICE_SHARE) / 4096) * 4096;
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
     this.incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
     this.walLimitBytes = maxBytes > 0 ? walLimitFor(maxBytes) : 0;
@@ -156,9 +163,13 @@ export class StoreBudget {
         this.checkpointTruncate(2000);
         break;
       }
-      if (!this.checkpointTruncate(2000)) break;
+      if (this.checkpointTruncate(2000) !== 'done') break;
     }
-    return this.reserve.restore(margin);
+    if (this.reserve.restore(margin)) return true;
+    // No room for all of it yet: at least the checkpoint slice, so the next full disk can still
+    // checkpoint (without it a WAL that grew the file past the disk's end can never be reset).
+    this.reserve.restore(this.checkpointSlice, this.checkpointSlice);
+    return false;
   }
 
   /** Checks the budget (after commits and on a timer) and frees space when it is exceeded. */
@@ -196,16 +207,22 @@ export class StoreBudget {
   }
 
   /**
-   * The disk is full (SQLITE_FULL) whatever the budget says: give the ballast back, free live
-   * data (delivered batches, then the oldest unbatched readings) in small checkpointed steps,
-   * give enough of the freed pages back to the file system for the ballast and the WAL, and write
-   * the ballast again, so the next episode finds it in place. The rest of the freed pages stay in
-   * the database file for the retried commit.
+   * The disk is full (SQLITE_FULL) whatever the budget says: give the ballast back (all but the
+   * checkpoint slice), free live data (every delivered batch but the newest, then the oldest
+   * unbatched readings) in small checkpointed steps, give enough of the freed pages back to the
+   * file system for the ballast and the WAL, and write the ballast again, so the next episode
+   * finds it in place. The rest of the freed pages stay in the database file for the retried
+   * commit. A SQLITE_FULL inside ends the pass, it is not thrown: the next one tries again.
    */
   makeRoom(): EnforceResult {
     const result: EnforceResult = { dropped: new Map(), droppedVerdicts: new Map(), prunedBatches: 0 };
-    this.reserve.release();
-    this.checkpointTruncate(2000);
+    // All of the ballast but the checkpoint slice: a checkpoint is the one write that cannot be made
+    // smaller, and a WAL that can never be checkpointed again is a store that never writes again.
+    this.reserve.release(this.reserve.held() - this.checkpointSlice);
+    this.checkpointOnFullDisk();
+    // Delivered batches go first on a full disk, whatever their retention: the network has them.
+    // One per transaction, checkpointed between, so each DELETE's WAL fits in the room there is.
+    result.prunedBatches = this.pruneDeliveredInSteps();
     const u = this.usage();
     // Room wanted after the episode: the ballast, as much again for the WAL, and a tenth of the live
     // data for new readings, counting what the file system and the file's free pages already hold.
@@ -215,11 +232,37 @@ export class StoreBudget {
     const growth = Math.min(this.reserve.freeBytes(), ((this.db.pragma('max_page_count', { simple: true }) as number) * this.pageSize) - u.fileBytes);
     const have = Math.max(0, growth) + (u.fileBytes - u.usedBytes);
     const target = Math.min(Math.max(u.usedBytes * 0.5, u.usedBytes - Math.max(0, want - have)), this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
-    this.free(Math.max(0, target), result, FULL_DISK_CHUNK_MAX);
+    this.free(Math.max(0, target), result, true);
     // Move the WAL into the database file and cut it; waiting up to 2 s for readers (a `status`) is worth it here.
-    this.checkpointTruncate(2000);
+    this.checkpointOnFullDisk();
     this.restoreReserve();
     return result;
+  }
+
+  /** A checkpoint on a full disk: when it needs room to grow the file, the checkpoint slice of the ballast gives it. */
+  private checkpointOnFullDisk(): void {
+    if (this.checkpointTruncate(2000) !== 'full') return;
+    if (this.reserve.release(Infinity, 'disk full, WAL checkpoint') > 0) this.checkpointTruncate(2000);
+  }
+
+  /** Deletes every delivered batch but the newest, a few per transaction; stops when the disk has no room even for that. */
+  private pruneDeliveredInSteps(): number {
+    let pruned = 0;
+    for (let failures = 0; failures < 2; ) {
+      try {
+        const n = pruneDelivered(this.db, 0, Date.now(), FULL_DISK_PRUNE_BATCHES).batches;
+        if (n === 0) break;
+        pruned += n;
+        failures = 0;
+      } catch (err) {
+        if (!isStoreFull(err)) throw err;
+        failures++;
+        this.checkpointOnFullDisk();
+        continue;
+      }
+      this.checkpointPassive();
+    }
+    return pruned;
   }
 
   /** Redelivery guard and counters to their shares; returns the rows deleted or folded. */
@@ -242,10 +285,18 @@ export class StoreBudget {
     return excess;
   }
 
-  private free(targetUsedBytes: number, result: EnforceResult, chunkMax = CHUNK_MAX): void {
-    if (this.usage().usedBytes <= targetUsedBytes) return;
-    this.housekeeping();
-    result.prunedBatches = pruneDelivered(this.db, 0).batches;
+  /**
+   * Frees live data down to `targetUsedBytes`. On a full disk (`fullDisk`, from makeRoom) the
+   * delivered batches are already gone, the steps are small and checkpointed between, and a step
+   * that still finds no room ends the pass instead of throwing: the next SQLITE_FULL tries again.
+   */
+  private free(targetUsedBytes: number, result: EnforceResult, fullDisk = false): void {
+    if (this.usage().usedBytes <= targetUsedBytes && result.prunedBatches === 0) return;
+    let chunkMax = fullDisk ? FULL_DISK_CHUNK_MAX : CHUNK_MAX;
+    if (!fullDisk) {
+      this.housekeeping();
+      result.prunedBatches = pruneDelivered(this.db, 0).batches;
+    }
     for (let guard = 0; guard < 10_000; guard++) {
       const u = this.usage();
       const excess = u.usedBytes - targetUsedBytes;
@@ -255,13 +306,27 @@ export class StoreBudget {
       const alertVerdicts = left === 0 && plainVerdicts === 0 ? (this.q.unbatchedVerdicts.get(1) as number) : 0;
       const chunk = Math.max(CHUNK_MIN, Math.min(chunkMax, Math.ceil(excess / 100)));
       // Small steps on a full disk: each one's WAL frames are checkpointed before the next, so the WAL is reused, not grown.
-      if (chunkMax < CHUNK_MAX && guard > 0) this.checkpointPassive();
+      if (fullDisk && guard > 0) this.checkpointPassive();
+      // False when even the smallest step found no room on a full disk: the pass ends, the next SQLITE_FULL tries again.
+      const step = (drop: () => void): boolean => {
+        try {
+          drop();
+          return true;
+        } catch (err) {
+          if (!fullDisk || !isStoreFull(err)) throw err;
+          // The WAL had no room for this step: checkpoint, and try again smaller.
+          this.checkpointOnFullDisk();
+          if (chunk <= CHUNK_MIN) return false;
+          chunkMax = Math.max(CHUNK_MIN, Math.floor(chunk / 4));
+          return true;
+        }
+      };
       if (left === 0 && plainVerdicts > 0) {
-        this.dropOldestVerdicts(0, Math.min(plainVerdicts, chunk), result.droppedVerdicts);
+        if (!step(() => this.dropOldestVerdicts(0, Math.min(plainVerdicts, chunk), result.droppedVerdicts))) break;
         continue;
       }
       if (left === 0 && alertVerdicts > 0) {
-        this.dropOldestVerdicts(1, Math.min(alertVerdicts, chunk), result.droppedVerdicts);
+        if (!step(() => this.dropOldestVerdicts(1, Math.min(alertVerdicts, chunk), result.droppedVerdicts))) break;
         continue;
       }
       if (left === 0) {
@@ -276,7 +341,7 @@ export class StoreBudget {
         break;
       }
       // About 100 bytes per reading with its index entries; re-measured after every chunk.
-      this.dropOldest(Math.min(left, chunk), result.dropped);
+      if (!step(() => this.dropOldest(Math.min(left, chunk), result.dropped))) break;
     }
     const total = [...result.dropped.values()].reduce((a, b) => a + b, 0);
     const verdicts = [...result.droppedVerdicts.values()].reduce((a, b) => a + b, 0);
@@ -321,16 +386,16 @@ export class StoreBudget {
     })();
   }
 
-  /** wal_checkpoint(TRUNCATE), waiting at most `waitMs` for readers; false when they held on. */
-  private checkpointTruncate(waitMs: number): boolean {
+  /** wal_checkpoint(TRUNCATE), waiting at most `waitMs` for readers: done, busy (readers held on), full (no room to grow the file) or failed. */
+  private checkpointTruncate(waitMs: number): 'done' | 'busy' | 'full' | 'failed' {
     this.db.pragma(`busy_timeout = ${waitMs}`);
     try {
       const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
       this.checkpointFailed.recovered();
-      return r?.busy === 0;
+      return r?.busy === 0 ? 'done' : 'busy';
     } catch (err) {
       this.checkpointFailed.report(err);
-      return false;
+      return isStoreFull(err) ? 'full' : 'failed';
     } finally {
       this.db.pragma('busy_timeout = 5000');
     }

@@ -62,7 +62,7 @@ export class DiskReserve {
   /** Gives back `bytes` of the ballast (all of it by default); returns what was given back. */
   release(bytes = Infinity, why = 'disk full'): number {
     const held = this.held();
-    if (held === 0) return 0;
+    if (held === 0 || bytes <= 0) return 0;
     const keep = Math.max(0, held - bytes);
     try {
       if (keep === 0) unlinkSync(this.path);
@@ -85,18 +85,20 @@ export class DiskReserve {
 
   /**
    * Writes the ballast back to its full size when the disk has room for it and `marginBytes`
-   * more (so the store is not left with nothing). True when the ballast is complete.
+   * more (so the store is not left with nothing). True when the ballast is complete. `upTo`
+   * writes back only that much of it (the part a checkpoint needs, when there is no room for all).
    */
-  restore(marginBytes: number): boolean {
+  restore(marginBytes: number, upTo = this.size): boolean {
     const held = this.held();
-    if (held >= this.size) return true;
-    if (this.freeBytes() < this.size - held + marginBytes) return false;
+    const target = Math.min(this.size, upTo);
+    if (held >= target) return held >= this.size;
+    if (this.freeBytes() < target - held + marginBytes) return false;
     let fd: number | undefined;
     try {
       fd = openSync(this.path, held > 0 ? 'r+' : 'w', 0o600);
       const chunk = Buffer.alloc(64 * 1024);
       // Real blocks, not a sparse file: tmpfs and ext4 would otherwise hold nothing back.
-      for (let at = fstatSync(fd).size; at < this.size; at += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, this.size - at), at);
+      for (let at = fstatSync(fd).size; at < target; at += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, target - at), at);
       fsyncSync(fd);
     } catch (err) {
       // Space went while writing: give back what was written, the store needs it more.
@@ -111,6 +113,10 @@ export class DiskReserve {
       return false;
     } finally {
       if (fd !== undefined) closeSync(fd);
+    }
+    if (target < this.size) {
+      this.log.info({ path: this.path, bytes: target, full_bytes: this.size }, 'disk reserve partly re-established (the part a checkpoint needs); the rest follows when the disk has room');
+      return false;
     }
     this.log.info({ path: this.path, bytes: this.size }, this.releases === 0 ? 'disk reserve in place' : 'disk reserve re-established');
     return true;

@@ -203,6 +203,38 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE source_resend_guard ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX source_resend_guard_seen ON source_resend_guard(source, seen_at);
   `,
+  // 9 (issue 14, guarding the edge): quarantines (active and the last released ones), maintenance
+  // windows, and operator requests (`edge-agent quarantine release`, `maintenance start|stop`)
+  // that the running agent's guard stage applies about every second, or at its next start.
+  // Bounded: store/guard-store.ts keeps at most GUARD_ROWS_MAX rows in each.
+  `
+  CREATE TABLE guard_quarantine (
+    key TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    last_abnormal INTEGER NOT NULL,
+    kept INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    released_at INTEGER,
+    released_by TEXT
+  ) WITHOUT ROWID;
+  CREATE TABLE guard_maintenance (
+    target TEXT PRIMARY KEY,
+    since INTEGER NOT NULL,
+    until INTEGER,
+    by TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE guard_requests (
+    id INTEGER PRIMARY KEY,
+    action TEXT NOT NULL CHECK (action IN ('quarantine_release', 'maintenance_start', 'maintenance_stop')),
+    target TEXT NOT NULL,
+    until INTEGER,
+    requested_at INTEGER NOT NULL,
+    done_at INTEGER,
+    result TEXT
+  );
+  CREATE INDEX guard_requests_pending ON guard_requests(id) WHERE done_at IS NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

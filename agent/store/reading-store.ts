@@ -54,6 +54,8 @@ export class ReadingStore {
   private readonly cursorPut;
   private readonly seqGet;
   private readonly seqPut;
+  private readonly dropAdd;
+  private readonly dropsSince;
 
   constructor(
     private readonly db: Db,
@@ -72,6 +74,10 @@ export class ReadingStore {
       `INSERT INTO source_cursors (source, stream, position, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
     );
+    this.dropAdd = db.prepare(
+      'INSERT INTO drops_unreported (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count',
+    );
+    this.dropsSince = db.prepare("INSERT INTO meta (key, value) VALUES ('drops_unreported_since', ?) ON CONFLICT (key) DO NOTHING");
     this.seqGet = db.prepare('SELECT last_seq FROM sensor_seq WHERE source = ? AND sensor = ?').pluck();
     this.seqPut = db.prepare(
       'INSERT INTO sensor_seq (source, sensor, last_seq) VALUES (?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq',
@@ -120,6 +126,9 @@ export class ReadingStore {
     }
     for (const c of sub.cursors ?? []) this.cursorPut.run(sub.source, c.stream, c.position, receivedAt);
     for (const c of sub.counts ?? []) this.countIn(c.name, c.label, c.n);
+    for (const d of sub.drops ?? []) this.dropAdd.run(d.sensor, d.n);
+    // Starts the clock of a drops-only batch (wire-format.md §12.12) as the store budget's drops do.
+    if (sub.drops && sub.drops.length > 0) this.dropsSince.run(String(receivedAt));
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
     return { accepted, duplicates };

@@ -11,18 +11,24 @@ export interface PruneResult {
  * newest batch is always kept, because the next batch chains to its hash. Kept within the
  * window: recent readings still guard against MQTT redeliveries, and recent batches and
  * receipts can be re-verified and exported.
+ *
+ * `maxBatches` bounds one call to the oldest that many batches: on a full disk the transaction's
+ * WAL frames must fit in the room the disk reserve gave back (a DELETE of every delivered batch at
+ * once needed more than 1.6 MB there and failed, leaving nothing freed).
  */
-export function pruneDelivered(db: Db, retainMs: number, now = Date.now()): PruneResult {
+export function pruneDelivered(db: Db, retainMs: number, now = Date.now(), maxBatches = Infinity): PruneResult {
   return db.transaction(() => {
     const cutoff = now - retainMs;
     const newest = (db.prepare('SELECT max(seq) FROM batches').pluck().get() as number | null) ?? 0;
-    const doomed = `SELECT seq FROM batches WHERE state = 'delivered' AND delivered_at < ? AND seq < ?`;
-    const readings = db.prepare(`DELETE FROM readings WHERE batch_seq IN (${doomed})`).run(cutoff, newest).changes;
-    db.prepare(`DELETE FROM verdicts WHERE batch_seq IN (${doomed})`).run(cutoff, newest);
+    const limit = Number.isFinite(maxBatches) ? Math.max(0, Math.floor(maxBatches)) : -1;
+    const doomed = `SELECT seq FROM batches WHERE state = 'delivered' AND delivered_at < ? AND seq < ? ORDER BY seq LIMIT ?`;
+    const args = [cutoff, newest, limit] as const;
+    const readings = db.prepare(`DELETE FROM readings WHERE batch_seq IN (${doomed})`).run(...args).changes;
+    db.prepare(`DELETE FROM verdicts WHERE batch_seq IN (${doomed})`).run(...args);
     // Delivered events go with their batch: heartbeats alone would add ~100,000 rows a year.
-    db.prepare(`DELETE FROM events WHERE batch_seq IN (${doomed})`).run(cutoff, newest);
-    db.prepare(`DELETE FROM receipts WHERE batch_seq IN (${doomed})`).run(cutoff, newest);
-    const batches = db.prepare(`DELETE FROM batches WHERE seq IN (${doomed})`).run(cutoff, newest).changes;
+    db.prepare(`DELETE FROM events WHERE batch_seq IN (${doomed})`).run(...args);
+    db.prepare(`DELETE FROM receipts WHERE batch_seq IN (${doomed})`).run(...args);
+    const batches = db.prepare(`DELETE FROM batches WHERE seq IN (${doomed})`).run(...args).changes;
     return { batches, readings };
   })();
 }

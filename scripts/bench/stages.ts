@@ -20,6 +20,9 @@ import type { BenchModel } from './lib/bench-model.js';
 import { writeBytes } from './lib/procfs.js';
 import { startReceiver, tempDir } from './lib/processes.js';
 import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
+import { buildGuard } from '../../agent/guard/build.js';
+import { guardSchema } from '../../agent/guard/config.js';
+import pino from 'pino';
 
 export interface StageCost {
   us_per_reading: number;
@@ -78,6 +81,24 @@ async function inferenceCost(model: BenchModel, readings: number): Promise<Stage
   return { us_per_reading: round(wallUs / readings), cpu_us_per_reading: round((cpu.user + cpu.system) / readings) };
 }
 
+/**
+ * The guard stage's checks (agent/guard/, every one with its defaults) over one-reading
+ * submissions of 8 sensors in front of a sink that commits nothing: what guarding costs per reading.
+ */
+export async function guardCost(readings: number): Promise<StageCost> {
+  const db = openDatabase(join(tempDir('stage-guard'), 'edge-agent.db'));
+  const sink = { submit: () => Promise.resolve({ accepted: 1, duplicates: 0 }) };
+  const guard = buildGuard(guardSchema.parse({}), sink, { db, reports: { event: () => undefined }, count: () => undefined, assets: {}, log: pino({ level: 'silent' }) });
+  const subs = submissions(readings, 0).map((s) => ({ ...s, origin: 'bench', bytes: 32, readings: s.readings.map((r) => ({ ...r, unit: 'Cel' })) }));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const sub of subs) await guard.submit(sub);
+  const wallUs = (performance.now() - t0) * 1000;
+  const cpu = process.cpuUsage(cpu0);
+  db.close();
+  return { us_per_reading: round(wallUs / readings), cpu_us_per_reading: round((cpu.user + cpu.system) / readings) };
+}
+
 export async function stageCosts(readings: number, model: BenchModel) {
   // decode: an MQTT JSON object payload to a Reading
   const payloads = Array.from({ length: readings }, (_, i) => Buffer.from(`{"v":${i * 0.25},"t":${1_763_000_000 + i}}`));
@@ -133,11 +154,13 @@ export async function stageCosts(readings: number, model: BenchModel) {
   }
 
   const inference = await inferenceCost(model, readings);
+  const guard = await guardCost(readings);
 
   return {
     readings,
     stages: {
       decode: { us_per_reading: round(decode.wallUs / readings) },
+      guard,
       inference,
       store_commit_grouped: grouped.cost,
       store_commit_per_message: single.cost,

@@ -157,6 +157,23 @@ describe('retention', () => {
     expect(batches.lastBatch().seq).toBe(4);
     expect(verifyStoreChain(db).problems).toEqual([]);
   });
+
+  it('prunes the oldest delivered batches a few at a time when asked (a full disk has WAL room for one batch, not for all)', () => {
+    const db = openDatabase(dbPath());
+    const id = Identity.generate();
+    bindDevice(db, id.deviceId, 'x');
+    new ReadingStore(db, 1).commit([{ source: 'mqtt', readings: Array.from({ length: 50 }, (_, i) => reading('s', 1000 + i, i)) }]);
+    const batches = new BatchStore(db);
+    for (let i = 0; i < 5; i++) batches.cutBatch(10, batchEncoder(id, { bootCounter: 1, clockSynced: true, now: 5 }));
+    for (let seq = 1; seq <= 5; seq++) batches.markDelivered(seq, 1000);
+    expect(pruneDelivered(db, 0, 2000, 1)).toEqual({ batches: 1, readings: 10 });
+    expect(batches.all().map((b) => b.seq)).toEqual([2, 3, 4, 5]);
+    expect(pruneDelivered(db, 0, 2000, 2)).toEqual({ batches: 2, readings: 20 });
+    expect(pruneDelivered(db, 0, 2000, 2)).toEqual({ batches: 1, readings: 10 });
+    expect(pruneDelivered(db, 0, 2000, 2)).toEqual({ batches: 0, readings: 0 });
+    expect(batches.all().map((b) => b.seq)).toEqual([5]);
+    expect(verifyStoreChain(db).problems).toEqual([]);
+  });
 });
 
 describe('uplink back-off', () => {

@@ -116,7 +116,7 @@ export class CoapServerSource implements Source {
     this.pendingRejections = [];
     let result;
     try {
-      result = await this.ctx.sink.submit({ source: this.id, readings, rejected });
+      result = await this.ctx.sink.submit({ source: this.id, readings, rejected, origin: req.remote.address, bytes: req.payload.length });
     } catch (err) {
       this.lastError = `store: ${(err as Error).message}`;
       this.ctx.log.error({ err, remote: req.remote.address }, 'could not commit CoAP readings; answering 5.03');

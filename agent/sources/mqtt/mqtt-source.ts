@@ -150,6 +150,9 @@ export class MqttSource implements Source {
       readings: result.readings,
       rejected,
       trackSeq: true,
+      // MQTT does not tell a subscriber who published; the topic branch is the nearest thing to a sender (README "Guarding the edge").
+      origin: topicBranch(topic),
+      bytes: payload.length,
       // A QoS 1 message redelivered after a lost PUBACK keeps its packet id and DUP is set [MQTT-3.3.1-1].
       ...(messageId !== undefined && fingerprint ? { resend: { key: String(messageId), fingerprint, resent: dup } } : {}),
     };
@@ -207,4 +210,10 @@ export class MqttSource implements Source {
     }
     return h;
   }
+}
+
+/** A topic without its last level (`sensors/plant/p1` → `sensors/plant`): the branch a publisher writes under, at most 256 characters. */
+export function topicBranch(topic: string): string {
+  const cut = topic.lastIndexOf('/');
+  return (cut > 0 ? topic.slice(0, cut) : topic).slice(0, 256);
 }

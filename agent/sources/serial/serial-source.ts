@@ -202,7 +202,7 @@ export class SerialSource implements Source {
     this.stats.duplicates += seg.duplicates;
     if (seg.storesSomething) {
       try {
-        const r = await this.ctx.sink.submit({ source: this.id, readings: seg.readings, rejected: seg.rejected, ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress) } : {}), counts: seg.lostCounts(this.id) });
+        const r = await this.ctx.sink.submit({ source: this.id, readings: seg.readings, rejected: seg.rejected, ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress), origin: `session:${dev.uid}/${dev.session}` } : {}), counts: seg.lostCounts(this.id) });
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;
       } catch (err) {
