@@ -19,6 +19,13 @@ const PEER_CORE = 1;
 const BASE_EDITS: [string[], unknown][] = [
   [['batch', 'max_readings'], 1000],
   [['batch', 'max_age_ms'], 100],
+  // The bench's one sensor publishes thousands a second: above the guard's default per-sensor and
+  // per-origin budgets (agent/guard/config.ts GUARD_DEFAULTS), whose excess would be dropped and
+  // never reach the receiver. A busy gateway raises them; the guard's checks still run.
+  [['guard', 'defaults', 'sensor_per_s'], 1_000_000],
+  [['guard', 'defaults', 'sensor_burst'], 10_000_000],
+  [['guard', 'defaults', 'origin_per_s'], 10_000_000],
+  [['guard', 'defaults', 'origin_burst'], 100_000_000],
 ];
 let AGENT_EDITS = BASE_EDITS;
 let MODEL_EDITS: [string[], unknown][] = [];
