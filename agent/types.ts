@@ -25,6 +25,8 @@ export interface Reading {
   unit?: string;
   /** The sensor's own sequence number, when it provides one. */
   seq?: number;
+  /** The signing stream of a reading whose sensor signs its readings (serial: device/session/sensor, PROTOCOL.md §3.9). */
+  attestStream?: string;
   /** Data-quality flags set by the ingest stages (docs/wire-format.md §12.3, READING_FLAGS); absent or 0 when none. */
   flags?: number;
 }

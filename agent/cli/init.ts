@@ -27,6 +27,8 @@ interface InitOptions extends Record<string, unknown> {
   anomalySensors?: string[];
   alertTopic?: string;
   haDiscovery?: boolean;
+  /** update.publisher_key: take signed remote updates from this publisher (docs/updates.md). */
+  updatePublisherKey?: string;
   httpListen?: string;
   /** false with --no-http. */
   http?: boolean;
@@ -47,6 +49,7 @@ const FLAG_OF_KEY: readonly [RegExp, string][] = [
   [/^uplink\.receiver_key$/, '--receiver-key'],
   [/^inference\.bindings\.anomaly\.sensors/, '--anomaly-sensors'],
   [/^inference\.alerts/, '--alert-topic'],
+  [/^update\.publisher_key/, '--update-publisher-key'],
 ];
 
 export function buildInitialConfig(opts: InitOptions, identity: Identity): AgentConfig {
@@ -75,6 +78,7 @@ export function buildInitialConfig(opts: InitOptions, identity: Identity): Agent
     log: {},
     ...(inference ? { inference } : {}),
     ...(opts.haDiscovery ? { home_assistant: { mqtt_source: 'mqtt' } } : {}),
+    ...(opts.updatePublisherKey ? { update: { publisher_key: opts.updatePublisherKey } } : {}),
     // The health/metrics/status endpoint is on by default, on loopback (agent/health/config.ts).
     ...(opts.http === false ? {} : { http: { listen: opts.httpListen ?? '127.0.0.1:9464' } }),
     ...(opts.uplinkUrl
@@ -197,6 +201,7 @@ export function registerInitCommand(program: Command): void {
     .option('--no-http', 'do not serve /healthz, /metrics and the status page')
     .option('--anomaly-sensors <filter>', "score these sensors with the streaming anomaly detector, e.g. 'pump1/#' or '#' (repeatable)", collect)
     .option('--alert-topic <prefix>', 'publish alert changes under this MQTT topic prefix (default edge-agent/alerts)')
+    .option('--update-publisher-key <did>', 'take signed remote updates (model sets, configs) from this publisher key (edge-agent keys generate --publisher prints it); docs/updates.md')
     .option('--ha-discovery', 'announce the agent, its sensors and anomaly alerts to Home Assistant (MQTT discovery on the --mqtt-url broker)')
     .option('--force', 'replace an existing config and device key; the old key is kept as device.key.replaced-<time>. Refused while the agent runs or a store exists')
     .option('--json', 'print the result as JSON')

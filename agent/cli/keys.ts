@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { AgentError } from '../errors.js';
 import { copyKeyAside, replacedKeys } from '../identity/key-backup.js';
 import { storeDevice } from '../store/meta.js';
-import { readKeyFile, writeKeyFile } from '../identity/keys.js';
+import { Identity, readKeyFile, writeKeyFile } from '../identity/keys.js';
 import { acquireDataDirLock } from '../store/lock.js';
 import { absDir, dataDirOption, printJson } from './common.js';
 
@@ -56,6 +56,22 @@ export function registerKeysCommand(program: Command): void {
       const replaced = replacedKeys(keyPath);
       if (opts.json) printJson({ device_id: id.deviceId, public_key_hex: pub, key_file: keyPath, replaced_keys: replaced });
       else process.stdout.write(`device id  ${id.deviceId}\npublic key ${pub}\nkey file   ${keyPath}\n${replaced.map((f) => `set aside  ${f}\n`).join('')}`);
+    });
+  keys
+    .command('generate')
+    .description('make a new Ed25519 key file (mode 0600) and print its did:key; with --publisher, the key that signs update bundles and model manifests (keep it off the gateways)')
+    .requiredOption('--out <file>', 'where to write the key (refused if it exists)')
+    .option('--publisher', 'a publisher key: gateways trust it with init --update-publisher-key DID (update.publisher_key)')
+    .option('--json', 'print as JSON')
+    .action((opts: { out: string; publisher?: boolean; json?: boolean }) => {
+      const path = resolve(opts.out);
+      const identity = Identity.generate();
+      writeKeyFile(path, identity, false);
+      if (opts.json) return printJson({ key_file: path, public_key: identity.deviceId, publisher: opts.publisher === true });
+      process.stdout.write(`key file   ${path}
+public key ${identity.deviceId}
+${opts.publisher ? `on each gateway: edge-agent init --update-publisher-key ${identity.deviceId} (or update.publisher_key in edge-agent.yaml)
+` : ''}`);
     });
   keys
     .command('restore <file>')

@@ -13,8 +13,12 @@ import { registerModelsCommand } from './models.js';
 import { registerReceiveCommand } from './receive.js';
 import { registerReplayCommand } from './replay.js';
 import { registerRunCommand } from './run.js';
+import { registerSensorKeyCommand } from './sensor-key.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerUploadCommand } from './upload.js';
+import { registerUpdateCommand } from './update.js';
+import { registerFleetCommand } from './fleet.js';
 
 const program = new Command()
   .name('edge-agent')
@@ -27,6 +31,7 @@ registerInitCommand(program);
 registerRunCommand(program);
 registerStatusCommand(program);
 registerKeysCommand(program);
+registerSensorKeyCommand(program);
 registerVerifyCommand(program);
 registerModelsCommand(program);
 registerReplayCommand(program);
@@ -35,7 +40,10 @@ registerProofCommands(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
+registerUploadCommand(program);
 registerGuardCommands(program);
+registerUpdateCommand(program);
+registerFleetCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -19,6 +19,12 @@ export async function runAgentForeground(dataDir: string, logLevel?: LogLevel, r
     await started;
     await agent.stop();
   });
+  // SIGHUP reloads edge-agent.yaml (README "Reloading the config"); before the start is done it waits for it.
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'reloading the config');
+    // A refused reload is logged (with its file:line: key error) and shown in status by the agent itself.
+    void started.then(() => agent.reloadFromFile()).catch(() => undefined);
+  });
   try {
     await started;
     if (readyFd !== undefined) {

@@ -1,16 +1,24 @@
 import type { Command } from 'commander';
 import { projectedGbPerDay } from '../store/write-meter.js';
-import { statSync } from 'node:fs';
-import { loadConfig } from '../config/load.js';
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { CONFIG_FILE, loadConfig } from '../config/load.js';
+import { AgentError } from '../errors.js';
 import { batchCidText } from '../identity/cid.js';
 import { newestBatch } from '../store/batch-contents.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase } from '../store/database.js';
 import type { InferenceStats } from '../pipeline/inference-stage.js';
+import { readUpdateState } from '../store/update-store.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
+import { GuardStore } from '../store/guard-store.js';
 import { StatusQueries } from '../store/status-queries.js';
-import { absDir, dataDirOption, isoTime, printJson } from './common.js';
+import { absDir, dataDirOption, printJson } from './common.js';
+import { statusText } from './status-text.js';
+import type { HealthReport } from '../health/healthz.js';
+import type { AgentSnapshot } from '../run/agent.js';
 
 function processAlive(pid: number): boolean {
   try {
@@ -29,9 +37,43 @@ const fileSize = (path: string) => {
   }
 };
 
+/** What status needs from the config; the file may not validate while a running agent keeps its old one. */
+interface StatusConfig {
+  storePath: string;
+  maxBytes: number;
+  uplinkUrl: string | null;
+  /** Why the file was read leniently: it fails validation (the running agent refused it on reload). */
+  invalid?: string;
+}
+
+function statusConfig(dataDir: string): StatusConfig {
+  try {
+    const loaded = loadConfig(dataDir);
+    return { storePath: loaded.resolvePath(loaded.config.store.path), maxBytes: loaded.config.store.max_bytes, uplinkUrl: loaded.config.uplink?.url ?? null };
+  } catch (err) {
+    if (!(err instanceof AgentError) || err.code !== 'CONFIG_INVALID') throw err;
+    // A broken file must not hide the running agent: read the few keys status needs, with their defaults.
+    let doc: { store?: { path?: unknown; max_bytes?: unknown }; uplink?: { url?: unknown } } = {};
+    try {
+      doc = (parseYaml(readFileSync(join(dataDir, CONFIG_FILE), 'utf8')) ?? {}) as typeof doc;
+    } catch {
+      // not even YAML: the defaults
+    }
+    const path = typeof doc.store?.path === 'string' ? doc.store.path : DEFAULT_STORE_PATH;
+    return {
+      storePath: isAbsolute(path) ? path : join(dataDir, path),
+      maxBytes: typeof doc.store?.max_bytes === 'number' ? doc.store.max_bytes : 0,
+      uplinkUrl: typeof doc.uplink?.url === 'string' ? doc.uplink.url : null,
+      invalid: err.message,
+    };
+  }
+}
+
+const DEFAULT_STORE_PATH = 'edge-agent.db';
+
 export function collectStatus(dataDir: string) {
-  const loaded = loadConfig(absDir(dataDir));
-  const dbPath = loaded.resolvePath(loaded.config.store.path);
+  const cfg = statusConfig(absDir(dataDir));
+  const dbPath = cfg.storePath;
   const db = openDatabase(dbPath, { readonly: true });
   try {
     const batches = new BatchStore(db);
@@ -46,21 +88,46 @@ export function collectStatus(dataDir: string) {
           pid: number;
           running: boolean;
           sources: Record<string, unknown>;
+          updated_at?: number;
+          started_at?: number;
           inference?: InferenceStats;
+          guard?: { check_failures: Record<string, number> };
+          adaptive?: Record<string, unknown>;
           store?: { written_bytes_per_hour?: number | null };
+          health?: HealthReport;
+          config?: AgentSnapshot['config'];
         })
       : undefined;
     const counters = readCounters(db);
+    // A store an older agent wrote has no guard tables until the new one runs: nothing quarantined then.
+    const guardRows = (() => {
+      try {
+        const g = new GuardStore(db);
+        return { quarantined: g.activeQuarantines(), maintenance: g.maintenance() };
+      } catch {
+        return { quarantined: [], maintenance: [] };
+      }
+    })();
     const dropped = counters.filter((c) => c.name === 'dropped');
     const unreported = batches.unreportedDrops();
     const num = (k: string) => {
       const v = getMeta(db, k);
       return v === undefined ? null : Number(v);
     };
+    const running = snapshot ? snapshot.running && processAlive(snapshot.pid) : false;
     return {
       device_id: getMeta(db, 'device_id') ?? null,
-      running: snapshot ? snapshot.running && processAlive(snapshot.pid) : false,
+      running,
+      /** Set when edge-agent.yaml fails validation: status read it leniently (the running agent keeps its config). */
+      config_file_error: cfg.invalid ?? null,
       boot: num('boot_counter'),
+      started_at: snapshot?.started_at ?? null,
+      /** When the running agent last wrote this snapshot (every 5 s). */
+      snapshot_at: snapshot?.updated_at ?? null,
+      /** The running agent's /healthz report as of snapshot_at; null when it is not running. */
+      health: running ? (snapshot?.health ?? null) : null,
+      /** The config in force: version, keys waiting for a restart ("restart needed for"), the last reload. */
+      config: snapshot?.config ?? null,
       readings: {
         buffered: unbatched.count,
         total: queries.readingsTotal(),
@@ -78,7 +145,7 @@ export function collectStatus(dataDir: string) {
         receipts: queries.receipts(),
       },
       uplink: {
-        url: loaded.config.uplink?.url ?? null,
+        url: cfg.uplinkUrl,
         last_success_at: num('uplink_last_success_at'),
         last_error: getMeta(db, 'uplink_last_error') ?? null,
         last_error_at: num('uplink_last_error_at'),
@@ -88,7 +155,7 @@ export function collectStatus(dataDir: string) {
         path: dbPath,
         file_bytes: fileSize(dbPath),
         wal_bytes: fileSize(`${dbPath}-wal`),
-        max_bytes: loaded.config.store.max_bytes,
+        max_bytes: cfg.maxBytes,
         written_bytes: counters.find((c) => c.name === 'store_bytes_written')?.value ?? 0,
         written_bytes_per_hour: snapshot?.store?.written_bytes_per_hour ?? null,
         /** written_bytes_per_hour over a day, GB (10^9 bytes): SD-card wear (issue 13). */
@@ -109,50 +176,28 @@ export function collectStatus(dataDir: string) {
         alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
+      guard: {
+        quarantined: guardRows.quarantined.map((q) => ({ key: q.key, reason: q.reason, since: q.since, kept: q.kept, dropped: q.dropped })),
+        maintenance: guardRows.maintenance,
+        check_failures: snapshot?.guard?.check_failures ?? {},
+      },
+      adaptive: snapshot?.adaptive ?? null,
+      update: readUpdateState(db),
     };
   } finally {
     db.close();
   }
 }
 
-const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
-
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('show buffered readings, pending and delivered batches, uplink health and rejections')
+    .description('show health checks, buffered readings, pending and delivered batches, uplink health, config reloads and rejections')
     .addOption(dataDirOption())
     .option('--json', 'print as JSON')
     .action((opts: { dataDir: string; json?: boolean }) => {
       const s = collectStatus(opts.dataDir);
       if (opts.json) return printJson(s);
-      const lines = [
-        `device     ${s.device_id ?? '(no readings stored yet)'}`,
-        `agent      ${s.running ? 'running' : 'not running'}${s.boot ? ` (boot ${s.boot})` : ''}`,
-        `readings   ${s.readings.buffered} buffered (not yet in a batch), ${s.readings.total} stored`,
-        `batches    ${s.batches.pending} pending, ${s.batches.delivered} delivered, ${s.batches.rejected} rejected, ${s.batches.receipts} receipts`,
-        `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour, projected ${s.store.projected_gb_per_day!.toFixed(2)} GB/day)`}`,
-        `dropped    ${s.dropped.total} readings under the disk budget${s.dropped.not_yet_reported > 0 ? ` (${s.dropped.not_yet_reported} not yet reported upstream, the oldest for ${s.dropped.unreported_for_s} s)` : ''}`,
-        `uplink     ${s.uplink.url ?? '(none configured)'}`,
-        `  last ok  ${isoTime(s.uplink.last_success_at)}`,
-        `  last err ${s.uplink.last_error ? `${isoTime(s.uplink.last_error_at)} ${s.uplink.last_error}` : '-'}`,
-      ];
-      if (s.batches.last_seq !== null) lines.splice(4, 0, `  newest   batch ${s.batches.last_seq}, cid ${s.batches.last_cid}`);
-      if (s.batches.oldest_pending_seq !== null) lines.push(`  oldest pending batch ${s.batches.oldest_pending_seq}, cut ${isoTime(s.batches.oldest_pending_created_at)}, cid ${s.batches.oldest_pending_cid}`);
-      for (const [id, h] of Object.entries(s.sources)) lines.push(`source ${id}  ${JSON.stringify(h)}`);
-      if (s.inference) {
-        const i = s.inference;
-        lines.push(
-          `inference  ${i.scored} readings scored, ${i.verdicts} verdicts, ${i.alertsRaised} alerts raised, ${i.queued} queued` +
-            `${i.windows > 0 ? `, ${((1000 * i.inferenceMs) / i.windows).toFixed(1)} µs/window` : ''}`,
-        );
-        for (const [id, b] of Object.entries(i.bindings)) lines.push(`  ${id}  model ${b.model}, ${b.series} series`);
-        for (const [id, d] of Object.entries(i.disabled ?? {})) lines.push(`  ${id}  DISABLED (model ${d.model}): ${d.reason}`);
-        for (const [id, u] of Object.entries(i.unmatched ?? {})) lines.push(`  ${id}  MATCHES NO SENSOR after ${u.after} readings (filters: ${u.filters.join(', ')}); sensors that arrived: ${u.seen.join(', ')}`);
-      }
-      lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
-      for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${isoTime(a.since)}`);
-      for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);
-      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(`${statusText(s).join('\n')}\n`);
     });
 }

@@ -1,8 +1,8 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { gatewayTimeSourceOf, type TimeSource } from '../types.js';
+import { probeClock, probeClockAsync, type ClockReading } from './clock-probe.js';
 import { ClockStepDetector, type ClockStep } from './clock-step.js';
 
+export type { ClockReading };
 export type ClockPolicy = 'auto' | 'always' | 'never';
 
 // No board can be right about a time before this agent was written: a clock that reads
@@ -10,29 +10,29 @@ export type ClockPolicy = 'auto' | 'always' | 'never';
 const EARLIEST_PLAUSIBLE_MS = Date.UTC(2025, 0, 1);
 const RECHECK_MS = 30_000;
 
-/**
- * Whether the gateway clock is known to be synchronised. 'auto' believes systemd-timesyncd's
- * flag file or timedatectl's NTPSynchronized; without either it says "not known", which is
- * the honest answer on a board that has not proven its time.
- */
 export interface ClockStepOptions {
   thresholdMs: number;
   settleMs: number;
   onStep(step: ClockStep): void;
 }
 
+/**
+ * Whether the gateway clock is known to be synchronised. 'auto' asks the OS (clock-probe.ts:
+ * systemd-timesyncd, timedatectl, chronyc, the kernel's adjtimex state); when none can tell it
+ * says "unknown", which is the honest answer on a board that has not proven its time.
+ */
 export class ClockStatus {
-  private cached: { at: number; synced: boolean } | undefined;
+  private cached: { at: number; reading: ClockReading } | undefined;
   private probing = false;
   readonly steps: ClockStepDetector | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly policy: ClockPolicy,
-    private readonly probe: () => boolean = probeOsClockSync,
+    private readonly probe: () => ClockReading = probeClock,
     steps?: ClockStepOptions,
     /** Re-probes off the event loop (the agent); without it the probe runs inline (doctor, tests). */
-    private readonly probeAsync?: () => Promise<boolean>,
+    private readonly probeAsync?: () => Promise<ClockReading>,
   ) {
     if (steps) {
       this.steps = new ClockStepDetector(steps.thresholdMs, steps.settleMs, (step) => {
@@ -57,32 +57,38 @@ export class ClockStatus {
   }
 
   isSynced(now = Date.now()): boolean {
-    if (now < EARLIEST_PLAUSIBLE_MS) return false;
+    return this.reading(now).state === 'synced';
+  }
+
+  /** The clock's state with who said so: the policy, a step, an implausible date or the OS. */
+  reading(now = Date.now()): ClockReading {
+    if (now < EARLIEST_PLAUSIBLE_MS) return { state: 'unsynced', source: `the wall clock reads ${new Date(now).toISOString()}, before any plausible time (no RTC, no NTP yet)` };
     if (this.steps) {
       this.steps.check(now);
-      if (!this.steps.trusted()) return false;
+      if (!this.steps.trusted()) return { state: 'unsynced', source: 'the wall clock stepped and has not settled yet' };
     }
-    if (this.policy !== 'auto') return this.policy === 'always';
+    // never: the operator does not trust this clock, whatever the OS says: not known to be right.
+    if (this.policy !== 'auto') return { state: this.policy === 'always' ? 'synced' : 'unknown', source: `clock.synced: ${this.policy}` };
     const mono = performance.now();
-    if (!this.cached) this.cached = { at: mono, synced: this.probe() };
+    if (!this.cached) this.cached = { at: mono, reading: this.probe() };
     else if (mono - this.cached.at > RECHECK_MS) this.refresh(mono);
-    return this.cached.synced;
+    return this.cached.reading;
   }
 
   /**
-   * timedatectl can take up to its 2 s timeout: with probeAsync the agent keeps the cached answer
+   * Each OS probe can take up to its 2 s timeout: with probeAsync the agent keeps the cached answer
    * and asks in the background, so no reading (and no /healthz/live) waits for it.
    */
   private refresh(mono: number): void {
     if (!this.probeAsync) {
-      this.cached = { at: mono, synced: this.probe() };
+      this.cached = { at: mono, reading: this.probe() };
       return;
     }
     if (this.probing) return;
     this.probing = true;
     this.probeAsync()
-      .then((synced) => (this.cached = { at: performance.now(), synced }))
-      .catch(() => (this.cached = { at: performance.now(), synced: false }))
+      .then((reading) => (this.cached = { at: performance.now(), reading }))
+      .catch((err: unknown) => (this.cached = { at: performance.now(), reading: { state: 'unknown', source: `the clock probe failed: ${String(err)}` } }))
       .finally(() => (this.probing = false));
   }
 
@@ -92,21 +98,3 @@ export class ClockStatus {
   }
 }
 
-/** probeOsClockSync without blocking: the flag file, else timedatectl as a child process. */
-export function probeOsClockSyncAsync(): Promise<boolean> {
-  if (existsSync('/run/systemd/timesync/synchronized')) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    execFile('timedatectl', ['show', '--property=NTPSynchronized', '--value'], { timeout: 2000 }, (err, stdout) => resolve(!err && String(stdout).trim() === 'yes'));
-  });
-}
-
-export function probeOsClockSync(): boolean {
-  // systemd-timesyncd touches this file once it has synchronised (systemd-timesyncd.service(8)).
-  if (existsSync('/run/systemd/timesync/synchronized')) return true;
-  try {
-    const out = execFileSync('timedatectl', ['show', '--property=NTPSynchronized', '--value'], { timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] });
-    return out.toString().trim() === 'yes';
-  } catch {
-    return false; // no timedatectl (containers, non-systemd boards): not known to be synchronised
-  }
-}

@@ -15,6 +15,7 @@ function budgetProblem(config: AgentConfig): string | undefined {
     maxReadings: config.batch.max_readings,
     mqttInflight: Object.values(config.sources).flatMap((s) => (s.type === 'mqtt' ? [s.max_inflight] : [])),
     hasUplink: config.uplink !== undefined,
+    attestations: Object.values(config.sources).some((s) => s.type === 'serial' && Object.keys(s.attest_keys).length > 0),
   };
   const minimum = minimumBudget(inputs);
   if (max >= minimum) return undefined;
@@ -22,7 +23,7 @@ function budgetProblem(config: AgentConfig): string | undefined {
   return (
     `${max} bytes cannot hold what the store never drops: signed batches waiting for the uplink ` +
     `(batch.max_pending ${inputs.maxPending} x batch.max_readings ${inputs.maxReadings}: ${s.pendingBatches} bytes), ` +
-    `the MQTT redelivery guard (${s.redeliveryGuard}), counters (${s.counters}), quarantine and maintenance rows (${s.guard}), schema (${s.schema}) and one batch of new readings (${s.newestWindow}), ` +
+    `the MQTT redelivery guard (${s.redeliveryGuard}), counters (${s.counters}), quarantine and maintenance rows (${s.guard}), sensor attestations (${s.attestations}), schema (${s.schema}) and one batch of new readings (${s.newestWindow}), ` +
     `plus the WAL allowance; the minimum is ${minimum} bytes: set store.max_bytes to at least ${minimum}, or lower batch.max_pending or batch.max_readings`
   );
 }

@@ -56,9 +56,43 @@ export interface Submission {
   bytes?: number;
   /** Readings dropped before the commit (guard budgets), per sensor: carried upstream in the next batch's drops (wire-format.md §4.5). */
   drops?: readonly { sensor: string; n: number }[];
+  /**
+   * For readings with `attestStream` (their sensor signs them, firmware-bridge/PROTOCOL.md §3.9):
+   * the batcher holds such a reading back for up to `ms` until the attestation of its run
+   * arrives, so both ride one batch.
+   */
+  attestWait?: { ms: number };
+  /** Sensor attestations to check against the committed readings and carry into a batch (after `readings`). */
+  attestations?: readonly AttestationClaim[];
 }
+
+/** A sensor's signature over its readings first_seq..last_seq of one stream (PROTOCOL.md §3.9). */
+export interface AttestationClaim {
+  /** As the readings' `attestStream`. */
+  stream: string;
+  /** The reading name of a one-value READING; a multi-value one is `sensor/0`, `sensor/1`, ... */
+  sensor: string;
+  /** The provisioned key of the device: the store checks `sig` under it. */
+  key: Uint8Array;
+  uid: Uint8Array;
+  session: number;
+  sensorIndex: number;
+  firstSeq: number;
+  lastSeq: number;
+  sig: Uint8Array;
+}
+
+/**
+ * What became of an attestation: stored (for the next batch), a duplicate of one stored before,
+ * incomplete (its readings are not all committed and unbatched), bad-signature (it does not
+ * verify under the provisioned key over the committed readings), or full (the store's share of
+ * waiting attestations is used up).
+ */
+export type AttestationOutcome = 'stored' | 'duplicate' | 'incomplete' | 'bad-signature' | 'full';
 
 export interface SubmitResult {
   accepted: number;
   duplicates: number;
+  /** One per submitted attestation, in order. */
+  attestations?: AttestationOutcome[];
 }

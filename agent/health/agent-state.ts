@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { readStoreWrites, type StoreWrites } from '../store/write-meter.js';
-import type { ClockStatus } from '../clock/clock-status.js';
+import type { ClockReading, ClockStatus } from '../clock/clock-status.js';
 import type { Source } from '../sources/source.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { Db } from '../store/database.js';
@@ -14,6 +14,8 @@ const PROBE_INTERVAL_MS = 5000;
 export interface UplinkView {
   url: string;
   consecutiveFailures(): number;
+  /** Set while the last receipt came signed by another key than uplink.receiver_key (both as did:key). */
+  keyMismatch?(): { receiver: string; configured: string } | undefined;
 }
 
 /**
@@ -36,8 +38,16 @@ export class AgentState implements AgentStateView {
     this.queries = new HealthQueries(db);
   }
 
-  /** Operator warnings of the inference stage (e.g. a binding that matched no sensor); set by the agent when inference runs. */
-  inferenceWarnings: (() => string[]) | undefined;
+  /**
+   * The inference stage, undefined while none runs: operator warnings (a binding that matched no
+   * sensor) and bindings disabled because their model could not be trusted or loaded. Set by the agent.
+   */
+  inference: (() => { warnings: string[]; disabled: Record<string, { model: string; reason: string }> } | undefined) | undefined;
+  /** What the last config reload left to say (restart needed for ..., a refused file); set by the agent. */
+  configNotice: (() => string | undefined) | undefined;
+  /** Sources whose start threw, with the error (the agent runs on without them). */
+  readonly startErrors = new Map<string, string>();
+  private readonly seenConnected = new Set<string>();
 
   batchCounts(): Record<string, number> {
     return this.batches.countsByState();
@@ -91,12 +101,23 @@ export class AgentState implements AgentStateView {
     return readCounters(this.db);
   }
 
-  sources(): { id: string; type: string; connected: boolean; endpoint: string; lastError?: string; lastMessageAt?: number; counters?: Record<string, number>; lossAt?: number; loss?: string }[] {
-    return this.sourceList.map((s) => ({ id: s.id, ...s.health() }));
+  sources(): { id: string; type: string; connected: boolean; endpoint: string; lastError?: string; lastMessageAt?: number; counters?: Record<string, number>; lossAt?: number; loss?: string; startError?: string }[] {
+    return this.sourceList.map((s) => {
+      const h = s.health();
+      if (h.connected) this.seenConnected.add(s.id);
+      // Its start threw, or it has not once been seen taking input (sampled by every check and
+      // the 5 s status snapshot): both are a source that did not start.
+      const startError = this.startErrors.get(s.id) ?? (this.seenConnected.has(s.id) ? undefined : `not connected once since the agent started${h.lastError ? ` (last error: ${h.lastError})` : ''}`);
+      return { id: s.id, ...h, ...(startError !== undefined && !h.connected ? { startError } : {}) };
+    });
   }
 
   clockSynced(): boolean {
     return this.clock.isSynced();
+  }
+
+  clockReading(): ClockReading {
+    return this.clock.reading();
   }
 
   /** The last wall-clock step seen while running, if any (clock/clock-step.ts). */
@@ -105,13 +126,17 @@ export class AgentState implements AgentStateView {
     return s ? { stepMs: s.stepMs, agoMs: s.agoMs, trusted: this.clock.steps!.trusted() } : undefined;
   }
 
-  uplink(): { lastSuccessAt: number | null; consecutiveFailures: number; lastError: string | null; lastErrorAt: number | null } | undefined {
+  uplink():
+    | { lastSuccessAt: number | null; consecutiveFailures: number; lastError: string | null; lastErrorAt: number | null; keyMismatch?: { receiver: string; configured: string } }
+    | undefined {
     if (!this.uplinkView) return undefined;
     const num = (k: string) => {
       const v = getMeta(this.db, k);
       return v === undefined ? null : Number(v);
     };
+    const keyMismatch = this.uplinkView.keyMismatch?.();
     return {
+      ...(keyMismatch ? { keyMismatch } : {}),
       lastSuccessAt: num('uplink_last_success_at'),
       consecutiveFailures: this.uplinkView.consecutiveFailures(),
       lastError: getMeta(this.db, 'uplink_last_error') ?? null,

@@ -4,13 +4,20 @@ import type { AgentState } from './agent-state.js';
 export interface Check {
   ok: boolean;
   reason: string;
+  /**
+   * Set on a check that does not pass but leaves the agent doing its job (an unknown clock, one
+   * source of several down): /healthz stays 200 with status "degraded". A failing check without
+   * it is a failure: 503.
+   */
+  degraded?: true;
 }
 
 export interface HealthReport {
-  status: 'ok' | 'fail';
+  /** ok: every check passed; degraded: some did not, none failed (HTTP 200); fail: one failed (HTTP 503). */
+  status: 'ok' | 'degraded' | 'fail';
   /** The process answers: liveness. */
   live: true;
-  /** Every check passed: readiness (HTTP 200, else 503). */
+  /** No check failed (degraded ones may): readiness (HTTP 200, else 503). */
   ready: boolean;
   checked_at: string;
   checks: Record<string, Check>;
@@ -34,30 +41,48 @@ export function checkHealth(state: AgentState, limits: HealthLimits, now = Date.
     uplink: safely('uplink', () => checkUplink(state, limits, now)),
     sources: safely('sources', () => checkSources(state, now)),
     drops: safely('drops', () => checkDrops(state, now)),
-    clock: safely('clock', () => {
-      const step = state.clockStep();
-      if (step && !step.trusted) {
-        return {
-          ok: false,
-          reason: `gateway clock stepped by ${Math.round(step.stepMs / 1000)} s ${secs(step.agoMs)} ago: gateway-timed readings are flagged not synchronised (q 2) until it has been stable for clock.step_settle_s`,
-        };
-      }
-      return state.clockSynced()
-        ? { ok: true, reason: 'gateway clock is synchronised' }
-        : {
-            ok: false,
-            reason:
-              'gateway clock is not known to be synchronised (no NTP sync reported): readings are flagged gateway-unsynced; enable NTP, or set clock.synced: always on a board with a trusted clock',
-          };
-    }),
+    clock: safely('clock', () => checkClock(state)),
   };
-  if (state.inferenceWarnings) {
-    // A warning, not a failure: a binding that scores nothing does not stop readings being stored and delivered.
-    const warnings = state.inferenceWarnings();
-    checks['inference'] = { ok: true, reason: warnings.length > 0 ? `warning: ${warnings.join('; ')}` : 'every binding has matched sensors or is waiting for readings' };
+  const inference = state.inference?.();
+  if (inference) checks['inference'] = safely('inference', () => checkInference(inference));
+  const config = state.configNotice?.();
+  if (config) checks['config'] = { ok: false, degraded: true, reason: config };
+  const failed = Object.values(checks).some((c) => !c.ok && !c.degraded);
+  const status = failed ? 'fail' : Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded';
+  return { status, live: true, ready: !failed, checked_at: new Date(now).toISOString(), checks };
+}
+
+const degraded = (reason: string): Check => ({ ok: false, degraded: true, reason });
+
+/**
+ * A clock that is not known to be right is degraded, not a failure: readings are still stored,
+ * signed and delivered, flagged gateway-unsynced (q 2) so the network knows (wire-format.md §12.4).
+ */
+function checkClock(state: AgentState): Check {
+  const step = state.clockStep();
+  if (step && !step.trusted) {
+    return degraded(`gateway clock stepped by ${Math.round(step.stepMs / 1000)} s ${secs(step.agoMs)} ago: gateway-timed readings are flagged not synchronised (q 2) until it has been stable for clock.step_settle_s`);
   }
-  const ready = Object.values(checks).every((c) => c.ok);
-  return { status: ready ? 'ok' : 'fail', live: true, ready, checked_at: new Date(now).toISOString(), checks };
+  const r = state.clockReading();
+  if (r.state === 'synced') return { ok: true, reason: `gateway clock is synchronised (${r.source})` };
+  const what = r.state === 'unknown' ? 'is not known to be synchronised' : 'is not synchronised';
+  return degraded(
+    `gateway clock ${what} (${r.source}): readings are flagged gateway-unsynced; enable NTP (systemd-timesyncd or chrony), or set clock.synced: always on a board with a trusted clock`,
+  );
+}
+
+/** A binding whose model is disabled scores nothing: the operator configured a judgement that is not made. */
+function checkInference(inference: { warnings: string[]; disabled: Record<string, { model: string; reason: string }> }): Check {
+  const disabled = Object.entries(inference.disabled);
+  if (disabled.length > 0) {
+    return {
+      ok: false,
+      reason: `${disabled.map(([id, d]) => `binding ${id} disabled (model ${d.model}): ${d.reason}`).join('; ')}; its readings are stored and delivered unscored: fix the model files or inference.bindings, then reload (SIGHUP) or restart`,
+    };
+  }
+  // A warning, not a failure: a binding that scores nothing yet does not stop readings being stored and delivered.
+  const warnings = inference.warnings;
+  return { ok: true, reason: warnings.length > 0 ? `warning: ${warnings.join('; ')}` : 'every binding has matched sensors or is waiting for readings' };
 }
 
 /** A check that throws (a store gone bad under it) is a failed check with the error, never a 500. */
@@ -106,6 +131,13 @@ function checkUplink(state: AgentState, limits: HealthLimits, now: number): Chec
   if (!up) {
     return { ok: true, reason: `no uplink configured: ${pending} batches kept locally` };
   }
+  // Receipts signed by another key can never count as delivered: no retry will fix it (§8).
+  if (up.keyMismatch && up.consecutiveFailures > 0) {
+    return {
+      ok: false,
+      reason: `receiver key mismatch: the receiver at ${state.uplinkView?.url ?? '?'} signs its receipts with ${up.keyMismatch.receiver}, but uplink.receiver_key is ${up.keyMismatch.configured}; nothing is delivered until they agree: set uplink.receiver_key to the key the receiver prints (edge-agent receive), or point uplink.url at the right receiver`,
+    };
+  }
   const failing = up.consecutiveFailures > 0 ? `; ${up.consecutiveFailures} failed attempts in a row, last error: ${up.lastError ?? '?'}` : '';
   if (!oldest) return { ok: true, reason: `nothing pending${failing}` };
   const age = now - oldest.created_at;
@@ -140,14 +172,18 @@ function checkSources(state: AgentState, now: number): Check {
   const sources = state.sources();
   if (sources.length === 0) return { ok: true, reason: 'no sources configured' };
   const down = sources.filter((s) => !s.connected);
-  // Data lost upstream (a broker that lost the session) fails the check for a while: someone should look.
+  // Data lost upstream (a broker that lost the session) degrades the check for a while: someone should look.
   const lost = sources.filter((s) => s.lossAt !== undefined && now - s.lossAt < SOURCE_LOSS_HOLD_MS);
   if (down.length === 0 && lost.length === 0) return { ok: true, reason: `${sources.length} connected: ${sources.map((s) => s.id).join(', ')}` };
-  return {
-    ok: false,
-    reason: [
-      ...down.map((s) => `${s.id} (${s.type}) not connected to ${s.endpoint}${s.lastError ? `: ${s.lastError}` : ''}`),
-      ...lost.map((s) => `${s.id} (${s.type}) lost data upstream ${secs(now - s.lossAt!)} ago: ${s.loss}`),
-    ].join('; '),
-  };
+  const startFailed = sources.filter((s) => s.startError !== undefined);
+  const reasons = [
+    ...down.map((s) =>
+      s.startError !== undefined ? `${s.id} (${s.type}) on ${s.endpoint} failed to start: ${s.startError}` : `${s.id} (${s.type}) not connected to ${s.endpoint}${s.lastError ? `: ${s.lastError}` : ''}`,
+    ),
+    ...lost.map((s) => `${s.id} (${s.type}) lost data upstream ${secs(now - s.lossAt!)} ago: ${s.loss}`),
+  ].join('; ');
+  // No input at all is a failure: nothing new is stored. Some input left is degraded.
+  if (startFailed.length === sources.length) return { ok: false, reason: `every source failed to start: ${reasons}` };
+  if (down.length === sources.length) return { ok: false, reason: reasons };
+  return degraded(reasons);
 }

@@ -9,8 +9,11 @@ import type { AgentState } from './agent-state.js';
 import { BacklogDrainReporter } from './backlog-drain.js';
 import { Metrics } from './metrics.js';
 import { HealthServer } from './server.js';
+import { checkHealth, type HealthReport } from './healthz.js';
 
 const DEFAULT_MAX_SENSOR_LABELS = 500;
+/** http.max_pending_batch_age_s's default (health/config.ts), for the report when no endpoint is configured. */
+const DEFAULT_MAX_PENDING_BATCH_AGE_S = 600;
 
 /**
  * Wires metrics, backlog progress and the HTTP endpoint into a running agent, so the Agent
@@ -31,6 +34,11 @@ export class Observability {
     this.metrics = new Metrics({ maxSensorLabels: http?.max_sensor_labels ?? DEFAULT_MAX_SENSOR_LABELS, processMetrics: true });
     this.drain = new BacklogDrainReporter(db, log.child({ component: 'uplink' }));
     this.queries = new HealthQueries(db);
+  }
+
+  /** The readiness report as /healthz answers it; `edge-agent status` reads it from the snapshot. */
+  report(state: AgentState): HealthReport {
+    return checkHealth(state, { maxPendingBatchAgeS: this.http?.max_pending_batch_age_s ?? DEFAULT_MAX_PENDING_BATCH_AGE_S });
   }
 
   /** Counts committed readings per source and sensor. */

@@ -81,6 +81,13 @@ function decode(bytes: Uint8Array, what: string, limits: CborLimits): unknown {
   }
 }
 
+/** A validly signed receipt from another receiver key than the configured one (§8). */
+export class ReceiverKeyMismatchError extends Error {
+  constructor(readonly signer: Uint8Array) {
+    super('receipt is from another receiver key than the one configured');
+  }
+}
+
 /** Checks that a receipt is signed by the expected receiver and speaks of exactly this batch (§8), decoded under hard limits. */
 export function verifyReceipt(envelope: Uint8Array, expect: ReceiptExpectation): ReceiptBody {
   const env = receiptEnvelopeSchema.safeParse(decode(envelope, 'receipt', RECEIPT_ENVELOPE_LIMITS));
@@ -92,8 +99,10 @@ export function verifyReceipt(envelope: Uint8Array, expect: ReceiptExpectation):
   if (!body.success) throw new Error(`receipt body: ${body.error.issues[0]!.path.join('.')} ${body.error.issues[0]!.message}`);
   const r = body.data;
   const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
-  if (!same(r.rcv, expect.receiverKey)) throw new Error('receipt is from another receiver key than the one configured');
+  // The signature first, under the key the receipt names: only a receipt that really comes from
+  // another key is a key mismatch (an operator's config error), not a forgery.
   if (!verifySignature(r.rcv, env.data.body, env.data.sig)) throw new Error('receipt signature does not verify');
+  if (!same(r.rcv, expect.receiverKey)) throw new ReceiverKeyMismatchError(r.rcv);
   if (!same(r.dev, expect.device) || r.seq !== expect.seq || !same(r.hash, expect.batchHash)) {
     throw new Error(`receipt is for another batch (seq ${r.seq}), not seq ${expect.seq}`);
   }

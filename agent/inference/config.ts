@@ -17,6 +17,19 @@ const bindingSchema = z
     channels: z.record(z.string().min(1), z.string().min(1).max(256)).optional(),
     /** Overrides the model's warm-up length (rows) for a warm-up-calibrated model. */
     warmup: z.number().int().min(2).optional(),
+    /**
+     * Overrides the model's alert rule (manifest `alert`, agent/inference/README.md §6) for this
+     * binding: raise at `on`, clear past `off`, after so many consecutive values. Changes apply
+     * live on reload (SIGHUP); each verdict carries the threshold it was judged by.
+     */
+    alert: z
+      .strictObject({
+        on: z.number().finite().optional(),
+        off: z.number().finite().optional(),
+        on_count: z.number().int().min(1).max(10_000).optional(),
+        off_count: z.number().int().min(1).max(10_000).optional(),
+      })
+      .optional(),
     /** Series beyond this many for one binding are not scored (counted as inference_unscored). */
     max_series: z.number().int().min(1).max(100_000).default(1000),
   })

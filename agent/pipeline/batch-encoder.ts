@@ -17,7 +17,7 @@ export interface EncodeOptions {
 /**
  * The batch stage's own job: encode and sign the next batch of the chain, in the lowest version
  * that carries its contents unless `format` is 3 (docs/wire-format.md §12.12); a batch of drops
- * or events alone, flags or sealing need version 3. The store hands the contents over and records
+ * or events alone, flags, sensor attestations or sealing need version 3. The store hands the contents over and records
  * the result in the same transaction (store/batch-store.ts `cutBatch`), so it never signs.
  */
 export function batchEncoder(identity: Identity, opts: EncodeOptions): BatchEncoder {
@@ -31,16 +31,17 @@ export function batchEncoder(identity: Identity, opts: EncodeOptions): BatchEnco
 }
 
 /** Version 1 or 2 when they carry the contents (smaller, understood by every receiver), else 3. */
-function encodeBatch(identity: Identity, opts: EncodeOptions, { seq, prevHash, readings, verdicts, events, drops }: UnsignedBatch): AnyBatch {
+function encodeBatch(identity: Identity, opts: EncodeOptions, { seq, prevHash, readings, verdicts, events, drops, attestations }: UnsignedBatch): AnyBatch {
   const head = { seq, prevHash, bootCounter: opts.bootCounter, clockSynced: opts.clockSynced, createdMs: opts.now };
   const needsV3 =
     opts.format === 3 ||
     opts.sealTo !== undefined ||
     events.length > 0 ||
+    attestations.length > 0 ||
     (readings.length === 0 && verdicts.length === 0) ||
     readings.some((r) => r.flags) ||
     verdicts.some((v) => v.flags);
-  if (needsV3) return buildAnyBatchV3(identity, head, { readings, verdicts, events, drops }, opts.sealTo ? { sealTo: opts.sealTo } : {});
+  if (needsV3) return buildAnyBatchV3(identity, head, { readings, verdicts, events, drops, attestations }, opts.sealTo ? { sealTo: opts.sealTo } : {});
   const batch = buildBatch(identity, { ...head, ...(drops.length > 0 ? { drops } : {}) }, readings, verdicts);
   return { ...batch, version: verdicts.length > 0 || drops.length > 0 ? 2 : 1, events: [], sealed: false, opened: true };
 }

@@ -63,8 +63,23 @@ export class Batcher {
       this.waiting = left;
       this.oldestAtMono = performance.now() - this.opts.maxAgeMs;
     }
+    this.startTimer();
+    this.cutDue();
+  }
+
+  private startTimer(): void {
     const tick = Math.max(10, Math.min(250, Math.floor(this.opts.maxAgeMs / 4)));
     this.timer = setInterval(() => this.cutDue(), tick);
+  }
+
+  /** batch.* changed by a config reload: the next cut uses the new limits (readings already waiting included). */
+  setLimits(limits: Pick<BatcherOptions, 'maxReadings' | 'maxAgeMs' | 'maxPending' | 'maxPendingBytes' | 'format'>): void {
+    Object.assign(this.opts, limits);
+    if (limits.maxPendingBytes === undefined) delete this.opts.maxPendingBytes;
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.startTimer();
+    }
     this.cutDue();
   }
 
@@ -109,7 +124,8 @@ export class Batcher {
       const batch = this.store.cutBatch(this.opts.maxReadings, batchEncoder(this.identity, this.cutOptions()));
       if (!batch) {
         this.waiting = 0;
-        this.oldestAtMono = undefined;
+        // Readings held back for their sensor's attestation (PROTOCOL.md §3.9) stay due: the next tick tries again.
+        if (this.store.unbatchedSummary().count === 0) this.oldestAtMono = undefined;
         this.endHolding(pending);
         return pending;
       }

@@ -36,6 +36,8 @@ export class Forwarder {
   private readonly idle = new WakeableSleep();
   private loop: Promise<void> | undefined;
   private failures = 0;
+  /** The key that signed the last receipt refused for being from another receiver; cleared by a delivery. */
+  private mismatchedKey: string | undefined;
   private readonly storeFailed: RepeatedLog;
   private readonly metaFailed: RepeatedLog;
 
@@ -57,6 +59,16 @@ export class Forwarder {
   /** Failed attempts since the last delivery (0 when the uplink is healthy). */
   get consecutiveFailures(): number {
     return this.failures;
+  }
+
+  /** Set while receipts come signed by another key than uplink.receiver_key (did:key of that key). */
+  get receiverKeyMismatch(): string | undefined {
+    return this.mismatchedKey;
+  }
+
+  /** uplink.retry_* and max_batches_per_s changed by a config reload: the next wait uses them. */
+  setPacing(pacing: Pick<ForwarderOptions, 'retryInitialMs' | 'retryMaxMs' | 'maxBatchesPerS'>): void {
+    Object.assign(this.opts, pacing);
   }
 
   /** A new batch is waiting. */
@@ -129,6 +141,7 @@ export class Forwarder {
       const recovered = this.failures > 0;
       if (recovered) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
       this.failures = 0;
+      this.mismatchedKey = undefined;
       if (recovered) this.notify(() => this.opts.observer?.backlogMayExist());
       if (this.opts.maxBatchesPerS > 0) await new WakeableSleep().sleep(1000 / this.opts.maxBatchesPerS, signal);
       return;
@@ -141,6 +154,7 @@ export class Forwarder {
       return;
     }
     this.failures++;
+    this.mismatchedKey = outcome.receiverKeyMismatch;
     this.batches.markAttemptFailed(row.seq, outcome.error);
     // A receiver that says when to come back (429/503 Retry-After) is obeyed, never undercut.
     const delay = Math.max(backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs), outcome.retryAfterMs ?? 0);

@@ -24,26 +24,45 @@ export interface HeartbeatFacts {
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  private running = false;
 
   constructor(
     private readonly events: EventStore,
-    private readonly intervalMs: number,
+    private intervalMs: number,
     private readonly facts: () => HeartbeatFacts,
     private readonly log: Logger,
   ) {}
 
   start(): void {
+    this.running = true;
     if (this.intervalMs <= 0) return;
     this.beat('start');
+    this.schedule();
+  }
+
+  private schedule(): void {
     this.timer = setInterval(() => this.beat('interval'), this.intervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
-    if (!this.timer) return;
-    clearInterval(this.timer);
+  /** heartbeat.interval_s changed by a config reload: the next beat comes one new interval from now (0 stops them). */
+  setIntervalMs(ms: number): void {
+    const wasOff = this.intervalMs <= 0;
+    this.intervalMs = ms;
+    if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.record('agent.stop', { reason: 'stop', uptime_s: this.facts().uptimeS });
+    if (!this.running || ms <= 0) return;
+    // Turned on while running: a first beat now says the device is alive, as at start.
+    if (wasOff) this.beat('start');
+    this.schedule();
+  }
+
+  stop(): void {
+    const wasRunning = this.running;
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (wasRunning && this.intervalMs > 0) this.record('agent.stop', { reason: 'stop', uptime_s: this.facts().uptimeS });
   }
 
   private beat(why: 'start' | 'interval'): void {

@@ -85,7 +85,8 @@ export interface InferenceStats {
   guarded?: number;
   inferenceMs: number;
   windows: number;
-  bindings: Record<string, { model: string; series: number }>;
+  /** alert: the rule in force (raise at on, clear past off, in direction), after any inference.bindings.ID.alert override. */
+  bindings: Record<string, { model: string; series: number; alert?: { direction: string; on: number; off: number } }>;
   disabled: Record<string, { model: string; reason: string }>;
   unmatched?: Record<string, UnmatchedBinding>;
   relearned?: number;
@@ -98,7 +99,7 @@ function isModelFileProblem(err: unknown): boolean {
   return err instanceof AgentError && MODEL_FILE_PROBLEMS.has(err.code);
 }
 
-function checkBinding(id: string, b: Binding['cfg'], m: ModelEntry, configPath: string): void {
+export function checkBinding(id: string, b: Binding['cfg'], m: ModelEntry, configPath: string): void {
   const where = `${configPath}: inference.bindings.${id}`;
   if (b.sensors && m.input.features.length !== 1) {
     throw new AgentError('CONFIG_INVALID', `${where}: model ${m.id} takes ${m.input.features.length} channels (${m.input.features.join(', ')}): bind it with asset and channels, not sensors`);
@@ -128,6 +129,8 @@ export class InferenceStage {
   private running: Promise<void> | undefined;
   private stopped = false;
   private stopDeadline: number | undefined;
+  /** The directory of the model set this stage runs (manifest.json and its files). */
+  modelsDir = '';
   /** Bindings whose model could not be trusted or loaded, with the reason. */
   disabled: Record<string, { model: string; reason: string }> = {};
   private saveTimer: NodeJS.Timeout | undefined;
@@ -191,6 +194,8 @@ export class InferenceStage {
       publisher?: AlertSink;
       metrics?: ScoreObserver;
       log: Logger;
+      /** A reload builds the new stage while the old one still runs: it resumes saved state later (resumeSavedState). */
+      deferRestore?: boolean;
     },
   ): Promise<InferenceStage> {
     // A model file that is damaged, missing or not vouched for disables the bindings that use it:
@@ -238,17 +243,24 @@ export class InferenceStage {
       }
       let runner: ModelRunner;
       try {
-        runner = new ModelRunner(model, b.warmup === undefined ? {} : { warmup: b.warmup });
+        runner = new ModelRunner(model, { ...(b.warmup === undefined ? {} : { warmup: b.warmup }), ...(b.alert ? { alert: b.alert } : {}) });
       } catch (err) {
-        throw new AgentError('CONFIG_INVALID', `${deps.configPath}: inference.bindings.${id}.warmup: ${errorMessage(err)}`);
+        const key = /^alert\./.test(errorMessage(err)) ? 'alert' : 'warmup';
+        throw new AgentError('CONFIG_INVALID', `${deps.configPath}: inference.bindings.${id}.${key}: ${errorMessage(err)}`);
       }
       bindings.push(new Binding(id, b, runner));
     }
     const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
     stage.disabled = disabled;
-    stage.restoreState();
-    stage.applyRelearn();
+    stage.modelsDir = deps.modelsDir;
+    if (!deps.deferRestore) stage.resumeSavedState();
     return stage;
+  }
+
+  /** Restores each series' saved state (warm-up, calibration, window) and applies pending relearn requests. */
+  resumeSavedState(): void {
+    this.restoreState();
+    this.applyRelearn();
   }
 
   start(): void {
@@ -376,7 +388,8 @@ export class InferenceStage {
     for (const b of this.bindings) {
       inferenceMs += b.runner.stats.inferenceMs;
       windows += b.runner.stats.windows;
-      bindings[b.id] = { model: b.runner.entry.id, series: b.runner.keyCount };
+      const { direction, on, off } = b.runner.rule;
+      bindings[b.id] = { model: b.runner.entry.id, series: b.runner.keyCount, alert: { direction, on, off } };
     }
     return { ...this.stats, queued: this.queuedCount, inferenceMs, windows, bindings, disabled: this.disabled, unmatched: { ...this.unmatched }, relearned: this.relearned };
   }

@@ -4,6 +4,7 @@ import { batchCidText } from '../identity/cid.js';
 import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
+import type { UpdateOutbox } from './update-outbox.js';
 import type { Logger } from '../log.js';
 import type { ReceiverBackend } from './backend.js';
 
@@ -63,7 +64,7 @@ export const REJECT_STATUS: Readonly<Record<string, number>> = {
 };
 
 export type IntakeAnswer =
-  | { kind: 'stored'; status: 200; reply: { status: 'accepted' | 'duplicate'; device: string; seq: number; hash: string; receipt: string } }
+  | { kind: 'stored'; status: 200; reply: { status: 'accepted' | 'duplicate'; device: string; seq: number; hash: string; receipt: string; update?: string } }
   /** `verified` is false when §6.1 failed: nothing in the batch can be trusted to address an answer (§7.1). */
   | { kind: 'rejected'; status: number; verified: boolean; reply: { status: 'rejected'; reason: string; detail: string } & Record<string, unknown> };
 
@@ -72,7 +73,13 @@ export type IntakeAnswer =
  * (§8). The public boundary shared by `POST /v1/batches` and the MQTT bridge; it never throws for
  * anything a client sent (a store failure does throw: the caller answers 500 / withholds the PUBACK).
  */
-export function createBatchIntake(store: ReceiverBackend, identity: Identity, log: Logger, durability: 'disk' | 'quorum' = 'disk'): (envelope: Uint8Array, receivedAt: number) => Promise<IntakeAnswer> {
+export function createBatchIntake(
+  store: ReceiverBackend,
+  identity: Identity,
+  log: Logger,
+  durability: 'disk' | 'quorum' = 'disk',
+  outbox?: UpdateOutbox,
+): (envelope: Uint8Array, receivedAt: number) => Promise<IntakeAnswer> {
   const intake = new BatchIntake(identity, durability);
   return async (envelope, receivedAt) => {
     let batch: AnyBatch;
@@ -98,10 +105,12 @@ export function createBatchIntake(store: ReceiverBackend, identity: Identity, lo
     }
     if (result.kind === 'accepted' && result.gapBefore) log.info({ device: result.device, seq }, 'batch accepted with a gap before it');
     log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
+    outbox?.note(result.device, batch.events);
+    const update = outbox?.offerFor(result.device);
     return {
       kind: 'stored',
       status: 200,
-      reply: { status: result.kind, device: result.device, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64') },
+      reply: { status: result.kind, device: result.device, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64'), ...(update ? { update } : {}) },
     };
   };
 }

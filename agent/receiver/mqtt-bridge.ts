@@ -4,6 +4,7 @@ import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';
 import { createBatchIntake } from './batch-intake.js';
+import type { UpdateOutbox } from './update-outbox.js';
 import type { ReceiverBackend } from './backend.js';
 
 export interface MqttBridgeOptions {
@@ -35,9 +36,9 @@ export interface MqttBridge {
  * someone holding a device's real batch could swap its signature and have the receiver tell
  * that device "rejected" about the real hash.
  */
-export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBackend, identity: Identity, log: Logger): Promise<MqttBridge> {
+export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBackend, identity: Identity, log: Logger, outbox?: UpdateOutbox): Promise<MqttBridge> {
   let client: MqttClient | undefined;
-  const intake = createBatchIntake(store, identity, log, opts.durability ?? 'disk');
+  const intake = createBatchIntake(store, identity, log, opts.durability ?? 'disk', outbox);
   const reply = (device: string, body: Record<string, unknown>) => {
     client?.publish(topicFor(opts.replyTopic, device), JSON.stringify(body), { qos: 1, properties: { contentType: 'application/json' } }, (err) => {
       if (err) log.warn({ err: err.message, device, seq: body.seq }, 'could not publish the reply; the agent resends and gets it then');

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,7 @@ import { BatchIntake, createBatchIntake, REJECT_STATUS } from './batch-intake.js
 import { PROOF_KINDS, proofAnswer } from './proof-endpoint.js';
 import type { Logger } from '../log.js';
 import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
+import { UpdateOutbox } from './update-outbox.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
@@ -155,6 +157,44 @@ function timeParam(text: string | null): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** A publish request is a bundle (≤ 40 KiB, so ~55 KiB of base64) and a rollout: 1 MiB leaves room for 10,000 device ids. */
+const MAX_PUBLISH_BYTES = 1024 * 1024;
+const publishSchema = z.union([
+  z.strictObject({ bundle: z.string().min(1), devices: z.array(z.string()).min(1).max(10_000) }),
+  z.strictObject({ bundle: z.string().min(1), percent: z.number() }),
+]);
+
+/**
+ * `POST /v1/updates` (docs/updates.md §7): puts a signed bundle in the outbox for the devices named
+ * or a share of all. Taken only from loopback: whoever can reach it picks what devices are offered
+ * (they verify the publisher signature themselves, so it cannot make them run anything unsigned).
+ */
+async function postUpdate(req: IncomingMessage, res: ServerResponse, outbox: UpdateOutbox, log: Logger): Promise<void> {
+  const from = req.socket.remoteAddress ?? '';
+  if (!['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(from)) {
+    await drain(req);
+    return sendJson(res, 403, { status: 'error', reason: 'forbidden', detail: 'updates are published from the receiver host itself (loopback)' });
+  }
+  const { body } = await readBody(req, MAX_PUBLISH_BYTES);
+  if (!body) return sendJson(res, 413, { status: 'error', reason: 'too-large', detail: `a publish request is at most ${MAX_PUBLISH_BYTES} bytes` });
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return sendJson(res, 400, { status: 'error', reason: 'malformed', detail: 'body is not JSON' });
+  }
+  const parsed = publishSchema.safeParse(json);
+  if (!parsed.success) return sendJson(res, 400, { status: 'error', reason: 'malformed', detail: 'expected {"bundle": base64, "devices": [did:key, ...]} or {"bundle": base64, "percent": 1-100}' });
+  try {
+    const rollout = 'devices' in parsed.data ? { devices: parsed.data.devices } : { percent: parsed.data.percent };
+    const published = outbox.publish(parsed.data.bundle, rollout);
+    log.info(published, 'update published');
+    sendJson(res, 200, { status: 'published', ...published });
+  } catch (err) {
+    sendJson(res, 400, { status: 'error', reason: 'malformed', detail: (err as Error).message });
+  }
+}
+
 export async function startReceiver(opts: ReceiverOptions): Promise<RunningReceiver> {
   const log = opts.logger;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -164,7 +204,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const store: ReceiverBackend = opts.backend?.store ?? new ReceiverStore(openReceiverDatabase(join(opts.dataDir, RECEIVER_DB_FILE)));
   const durability = opts.backend?.durability ?? 'disk';
 
-  const intake = createBatchIntake(store, identity, log, durability);
+  const outbox = new UpdateOutbox();
+  const intake = createBatchIntake(store, identity, log, durability, outbox);
   // Opens stored sealed batches again for the proofs served below.
   const verifier = new BatchIntake(identity);
 
@@ -221,6 +262,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       method === allowed ? handler() : sendJson(res, 405, { status: 'error', reason: 'method-not-allowed', detail: `${path} takes ${allowed}` }, { allow: allowed });
 
     if (path === '/v1/batches') return only('POST', () => postBatch(req, res));
+    if (path === '/v1/updates') return only('POST', () => postUpdate(req, res, outbox, log));
+    if (path === '/v1/fleet') return only('GET', () => sendJson(res, 200, outbox.fleet()));
     if (path === '/v1/stats') return only('GET', async () => sendJson(res, 200, { ...(await store.stats()), rate_limited: rateLimited }));
     if (path === '/v1/receiver') return only('GET', () => sendJson(res, 200, { public_key: identity.deviceId }));
     const proof = /^\/v1\/devices\/([^/]+)\/(readings|verdicts|events)\/(\d{1,15})\/proof$/.exec(path);
@@ -299,7 +342,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   if (opts.mqtt) {
     const clientId = opts.mqtt.clientId ?? `edge-agent-receiver-${identity.deviceId.slice('did:key:z'.length, 'did:key:z'.length + 16)}`;
     try {
-      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody, durability }, store, identity, log.child({ via: 'mqtt' }));
+      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody, durability }, store, identity, log.child({ via: 'mqtt' }), outbox);
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();

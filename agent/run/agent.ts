@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ClockStatus, probeOsClockSync, probeOsClockSyncAsync } from '../clock/clock-status.js';
-import type { LoadedConfig } from '../config/load.js';
+import { ClockStatus } from '../clock/clock-status.js';
+import { probeClock, probeClockAsync } from '../clock/clock-probe.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import type { AgentConfig } from '../config/schema.js';
 import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import { recipientBoxKey } from '../identity/seal.js';
 import { readKeyFile, type Identity } from '../identity/keys.js';
@@ -23,23 +25,28 @@ import { loadSourceFactories, type SourceFactory } from '../sources/registry.js'
 import type { Source, SourceHealth } from '../sources/source.js';
 import { loadUplinkFactory, type UplinkFactory } from '../uplink/registry.js';
 import type { Uplink } from '../uplink/uplink.js';
-import { AgentError } from '../errors.js';
-import type { AlertPublisher } from '../inference/alert-publisher.js';
+import { AgentError, errorMessage } from '../errors.js';
 import { AgentState } from '../health/agent-state.js';
 import { Observability } from '../health/observability.js';
 import { IngestStage } from '../ingest/ingest-stage.js';
 import { buildGuard } from '../guard/build.js';
 import type { GuardStage } from '../guard/guard-stage.js';
-import { Batcher } from '../pipeline/batcher.js';
+import { Batcher, type BatcherOptions } from '../pipeline/batcher.js';
 import { Heartbeat } from '../pipeline/heartbeat.js';
 import { resolveSideBroker } from './side-broker.js';
 import { LastValues } from '../integrations/last-values.js';
 import type { HomeAssistant } from '../integrations/home-assistant.js';
 import { Forwarder } from '../pipeline/forwarder.js';
 import { GroupCommitWriter } from '../pipeline/group-commit.js';
-import { InferenceStage, type InferenceStats } from '../pipeline/inference-stage.js';
+import type { InferenceStats } from '../pipeline/inference-stage.js';
+import { ScoreSlot } from './score-slot.js';
+import { classifyChanges, ReloadRecord, type LastReload, type ReloadResult } from './config-reload.js';
 import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
 import { LossReporting } from './loss-reporting.js';
+import type { AdaptiveReporting } from '../adaptive/adaptive-reporting.js';
+import { readUpdateState, type UpdateState } from '../store/update-store.js';
+import type { Updater } from '../update/updater.js';
+import { startUpdater } from './update-wiring.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -53,7 +60,14 @@ export interface AgentSnapshot {
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
   inference?: InferenceStats;
+  guard: { check_failures: Record<string, number> };
+  /** Adaptive reporting: each followed sensor's interval, request counts (agent/adaptive/README.md). */
+  adaptive?: Record<string, unknown>;
+  /** The config in force: its version, keys waiting for a restart, the last reload (SIGHUP or an update). */
+  config: { version: string; restart_needed: string[]; last_reload: LastReload | null };
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
+  /** Remote updates: running and previous versions, the last outcome (docs/updates.md §6). */
+  update?: UpdateState;
 }
 
 /** The line `edge-agent run --ready-fd N` writes once the agent is ready (README.md, "CLI"). */
@@ -66,6 +80,21 @@ export interface ReadyReport {
   /** The health endpoint's address (its real port when configured with port 0), null when not served. */
   http: { host: string; port: number } | null;
 }
+
+/** The batcher's limits from batch.* (at start and on reload). */
+function batchLimits(config: AgentConfig): Pick<BatcherOptions, 'maxReadings' | 'maxAgeMs' | 'maxPending' | 'maxPendingBytes' | 'format'> {
+  return {
+    maxReadings: config.batch.max_readings,
+    maxAgeMs: config.batch.max_age_ms,
+    // Without an uplink, batches are kept for export: nothing drains them, so no cap.
+    maxPending: config.uplink ? config.batch.max_pending : Infinity,
+    // With a budget, pending batches also stop at their byte share (store/budget-shares.ts).
+    ...(config.uplink && config.store.max_bytes > 0 ? { maxPendingBytes: pendingShareBytes({ maxPending: config.batch.max_pending, maxReadings: config.batch.max_readings }) } : {}),
+    format: config.batch.format,
+  };
+}
+
+const fileVersion = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16);
 
 function parseReceiverKey(loaded: LoadedConfig): Uint8Array | undefined {
   return parseUplinkKey(loaded, 'receiver_key');
@@ -95,8 +124,10 @@ export class Agent {
   private readonly db: Db;
   private readonly writer: GroupCommitWriter;
   private readonly readingStore: ReadingStore;
-  private inference: InferenceStage | undefined;
-  private alertPublisher: AlertPublisher | undefined;
+  /** The guard stage in front of commit, replaceable by a config reload. */
+  private guard: GuardStage;
+  /** The score stage, replaceable by a config reload (score-slot.ts). */
+  private readonly score: ScoreSlot;
   private readonly batcher: Batcher;
   private readonly forwarder: Forwarder | undefined;
   private readonly uplink: Uplink | undefined;
@@ -119,11 +150,27 @@ export class Agent {
   /** Side outputs fed from the run: last values for alert messages, Home Assistant discovery. */
   private readonly lastValues = new LastValues();
   private homeAssistant: HomeAssistant | undefined;
+  /** Adaptive reporting (agent/adaptive/): fed committed readings and alert changes, reaches devices through the sources. */
+  private adaptive: AdaptiveReporting | undefined;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
   /** The run, in the direction of data; started last to first, stopped first to last. */
   private readonly stages: readonly RunStage[];
+  /** The config the run was assembled from: keys changed against it that are not live wait for a restart. */
+  private readonly startedWith: AgentConfig;
+  private readonly reloads = new ReloadRecord();
+  private reloading: Promise<unknown> = Promise.resolve();
+  /** sha256 prefix of the config file in force (heartbeats, status). */
+  private configVersion: string;
+  /** `run --log-level` chose the level: a reload does not change it. */
+  private readonly logLevelPinned: boolean;
+  /** Signed remote updates (agent/update/), when update.publisher_key is set. */
+  private updater: Updater | undefined;
+  /** The model set an update is switching to (before its state is written). */
+  private modelsOverride: string | undefined;
+  /** Readings committed since start, for "health returned" after an update. */
+  private committed = 0;
 
   /** Loads the code of the configured source and uplink plugins, then assembles the run. */
   static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
@@ -136,11 +183,13 @@ export class Agent {
   }
 
   private constructor(
-    private readonly loaded: LoadedConfig,
+    private loaded: LoadedConfig,
     private readonly log: Logger,
     plugins: { sources: Map<string, SourceFactory>; uplink?: UplinkFactory },
   ) {
     const { config } = loaded;
+    this.startedWith = config;
+    this.logLevelPinned = log.level !== config.log.level;
     this.budgetFailed = new RepeatedLog(log, 'error', 'enforcing the store budget failed; will retry');
     this.snapshotFailed = new RepeatedLog(log, 'warn', 'could not write the status snapshot');
     this.pruneFailed = new RepeatedLog(log, 'warn', 'pruning delivered data failed; will retry');
@@ -149,7 +198,13 @@ export class Agent {
     const receiverKey = parseReceiverKey(loaded);
     // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
     this.uplink = config.uplink
-      ? plugins.uplink!(config.uplink, { deviceId: this.identity.deviceId, ...(receiverKey ? { receiverKey } : {}), resolvePath: loaded.resolvePath, log: log.child({ component: 'uplink' }) })
+      ? plugins.uplink!(config.uplink, {
+          deviceId: this.identity.deviceId,
+          ...(receiverKey ? { receiverKey } : {}),
+          resolvePath: loaded.resolvePath,
+          log: log.child({ component: 'uplink' }),
+          ...(config.update ? { onUpdate: (u: string) => this.updater?.offer(u) } : {}),
+        })
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
     const budgetLog = log.child({ component: 'store-budget' });
@@ -167,9 +222,9 @@ export class Agent {
     this.losses = new LossReporting(this.db, this.events, this.readingStore, log);
     this.clock = new ClockStatus(
       config.clock.synced,
-      probeOsClockSync,
+      probeClock,
       { thresholdMs: config.clock.step_threshold_ms, settleMs: config.clock.step_settle_s * 1000, onStep: (step) => this.losses.clockStepped(step, config.clock.step_settle_s) },
-      probeOsClockSyncAsync,
+      probeClockAsync,
     );
 
     this.observability = new Observability(this.db, config.http, log);
@@ -181,27 +236,23 @@ export class Agent {
       batches,
       this.identity,
       {
-        maxReadings: config.batch.max_readings,
-        maxAgeMs: config.batch.max_age_ms,
+        ...batchLimits(config),
         bootCounter: this.bootCounter,
         clockSynced: () => this.clock.isSynced(),
-        // Without an uplink, batches are kept for export: nothing drains them, so no cap.
-        maxPending: config.uplink ? config.batch.max_pending : Infinity,
-        // With a budget, pending batches also stop at their byte share (store/budget-shares.ts).
-        ...(config.uplink && config.store.max_bytes > 0 ? { maxPendingBytes: pendingShareBytes({ maxPending: config.batch.max_pending, maxReadings: config.batch.max_readings }) } : {}),
         reportDrops: config.uplink !== undefined,
         onStoreFull: () => this.storeFullOutsideIngest(),
-        format: config.batch.format,
         ...(config.uplink?.encrypt_to ? { sealTo: parseUplinkKey(loaded, 'encrypt_to')! } : {}),
       },
       log.child({ component: 'batcher' }),
     );
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
+    this.writer.onCommitted((n) => (this.committed += n));
     this.writer.onCommittedReadings((readings) => {
       this.lastValues.note(readings);
       this.homeAssistant?.noteReadings(readings);
+      this.adaptive?.noteReadings(readings);
     });
-    const configVersion = createHash('sha256').update(readFileSync(loaded.path)).digest('hex').slice(0, 16);
+    this.configVersion = fileVersion(loaded.path);
     this.heartbeat = new Heartbeat(
       this.events,
       config.heartbeat.interval_s * 1000,
@@ -211,8 +262,8 @@ export class Agent {
         clockSynced: this.clock.isSynced(),
         storeBytes: this.budget.usage().usedBytes,
         oldestPendingMs: batches.oldestPendingAgeMs(Date.now()),
-        configVersion,
-        models: [...new Set(Object.values(this.inference?.snapshot().bindings ?? {}).map((b) => b.model))].join(','),
+        configVersion: this.configVersion,
+        models: [...new Set(Object.values(this.score.snapshot()?.bindings ?? {}).map((b) => b.model))].join(','),
       }),
       log.child({ component: 'heartbeat' }),
     );
@@ -241,8 +292,9 @@ export class Agent {
     }
 
     // Sources hand their readings to ingest, which checks them; the guard watches, flags and budgets them; commit stores them.
-    const guard = this.buildGuardStage();
-    const ingest = new IngestStage(guard);
+    this.guard = this.buildGuardStage();
+    // Through the field: a config reload may replace the guard (new ranges, budgets, policies).
+    const ingest = new IngestStage({ submit: (sub) => this.guard.submit(sub) });
     this.sources = Object.entries(config.sources).map(([id, cfg]) =>
       plugins.sources.get(cfg.type)!(cfg, {
         id,
@@ -263,19 +315,44 @@ export class Agent {
       this.sources,
       this.clock,
       dbPath,
-      forwarder && config.uplink ? { url: config.uplink.url, consecutiveFailures: () => forwarder.consecutiveFailures } : undefined,
+      forwarder && config.uplink
+        ? {
+            url: config.uplink.url,
+            consecutiveFailures: () => forwarder.consecutiveFailures,
+            keyMismatch: () => {
+              const receiver = forwarder.receiverKeyMismatch;
+              return receiver && config.uplink?.receiver_key ? { receiver, configured: config.uplink.receiver_key } : undefined;
+            },
+          }
+        : undefined,
       { deviceId: this.identity.deviceId, boot: this.bootCounter, startedAt: this.startedAt, batchMaxAgeMs: config.batch.max_age_ms, storeMaxBytes: config.store.max_bytes, ...(config.uplink ? { maxPendingBatches: config.batch.max_pending } : {}) },
     );
+
+    this.score = new ScoreSlot({
+      db: this.db,
+      counters: this.readingStore,
+      bootCounter: this.bootCounter,
+      deviceId: this.identity.deviceId,
+      onVerdicts: (n) => this.batcher.noteCommitted(n),
+      side: { publish: (v) => (this.homeAssistant?.publish(v), this.adaptive?.noteAlert(v)) },
+      lastValues: this.lastValues,
+      metrics: this.observability.metrics,
+      log: log.child({ component: 'inference' }),
+      modelsDir: (loaded) => this.modelsDir(loaded),
+    });
+    this.writer.onCommittedReadings((readings) => this.score.enqueue(readings));
+    this.state.inference = () => (this.score.current ? { warnings: this.score.warnings(), disabled: this.score.disabled() } : undefined);
+    this.state.configNotice = () => this.reloads.notice();
 
     this.stages = [
       { name: 'sources', start: () => this.startSources(), stop: async () => void (await Promise.allSettled(this.sources.map((s) => s.stop()))) },
       // Stateless: it checks each submission on its way to commit.
       { name: 'ingest', start: () => undefined, stop: () => undefined },
       // Its checks keep state in memory and the store; ticks release quiet quarantines, close maintenance windows, apply operator requests.
-      { name: 'guard', start: () => guard.start(), stop: () => guard.stop() },
+      { name: 'guard', start: () => this.guard.start(), stop: () => this.guard.stop() },
       { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
       // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
-      { name: 'score', start: () => this.startInference(), stop: () => this.stopInference() },
+      { name: 'score', start: async () => (await this.score.start(this.loaded), await this.startUpdater()), stop: () => (this.updater?.stop(), this.score.stop()) },
       {
         name: 'batch',
         start: () => {
@@ -319,6 +396,7 @@ export class Agent {
   async start(): Promise<void> {
     // Side output first, so the entities of the first readings are announced.
     await this.startHomeAssistant();
+    await this.startAdaptive();
     this.clock.start();
     await startStages(this.stages);
     // The side: health, metrics and the status snapshot observe the running stages.
@@ -340,6 +418,7 @@ export class Agent {
         // without that input is not what the operator configured (issue 12).
         if (err instanceof AgentError && err.exitCode === 2) throw err;
         // One broken source must not stop the others (or the delivery of what is already stored).
+        this.state.startErrors.set(s.id, errorMessage(err));
         this.log.error({ err, source: s.id }, 'source failed to start; the others keep running');
       }
     }
@@ -361,57 +440,57 @@ export class Agent {
     this.writer.close();
   }
 
-  private async stopInference(): Promise<void> {
-    await this.inference?.stop();
-    await this.alertPublisher?.stop();
-  }
-
   private async stopUplink(drainMs: number): Promise<void> {
     await this.forwarder?.drain(drainMs);
     await this.forwarder?.stop();
     await this.uplink?.close?.().catch((err: unknown) => this.log.warn({ err }, 'closing the uplink failed'));
   }
 
-  /** Loads and checks the bound models, then scores every committed reading off the acknowledgement path. */
-  private async startInference(): Promise<void> {
-    const cfg = this.loaded.config.inference;
-    if (!cfg || Object.keys(cfg.bindings).length === 0) return;
-    const { SHIPPED_MODELS_DIR } = await import('../inference/manifest.js');
-    if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(cfg.alerts);
-    this.inference = await InferenceStage.create(cfg, {
-      modelsDir: cfg.models_dir ? this.loaded.resolvePath(cfg.models_dir) : SHIPPED_MODELS_DIR,
-      ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),
-      configPath: this.loaded.path,
-      db: this.db,
-      counters: this.readingStore,
-      bootCounter: this.bootCounter,
-      onVerdicts: (n) => this.batcher.noteCommitted(n),
-      publisher: { publish: (v) => (this.alertPublisher?.publish(v), this.homeAssistant?.publish(v)) },
-      metrics: this.observability.metrics,
-      log: this.log.child({ component: 'inference' }),
-    });
-    this.writer.onCommittedReadings((readings) => this.inference?.enqueue(readings));
-    this.inference.start();
-    const stage = this.inference;
-    this.state.inferenceWarnings = () => stage.warnings();
-    await this.alertPublisher?.start();
+  /** The model set in force: the one an update applied (docs/updates.md §6), else inference.models_dir, else the shipped one. */
+  private async modelsDir(loaded: LoadedConfig): Promise<string> {
+    const applied = this.modelsOverride ?? readUpdateState(this.db).models?.current.dir;
+    if (applied) return applied;
+    const cfg = loaded.config.inference;
+    if (cfg?.models_dir) return loaded.resolvePath(cfg.models_dir);
+    return (await import('../inference/manifest.js')).SHIPPED_MODELS_DIR;
   }
 
-  private async createAlertPublisher(alerts: NonNullable<NonNullable<LoadedConfig['config']['inference']>['alerts']>): Promise<AlertPublisher> {
-    const { url, connect, clientId } = resolveSideBroker(this.loaded, 'inference.alerts', alerts, 'alerts', `edge-agent-alerts-${this.identity.deviceId.slice(-12)}`, this.log.child({ component: 'alerts' }));
-    const { AlertPublisher } = await import('../inference/alert-publisher.js');
-    return new AlertPublisher(
-      {
-        url,
-        clientId,
-        connect,
-        topicPrefix: alerts.topic_prefix,
-        retain: alerts.retain,
-        deviceId: this.identity.deviceId,
-        lastReading: (series) => this.lastValues.get(series),
-      },
-      this.log.child({ component: 'alerts' }),
-    );
+  /** Takes signed updates when update.publisher_key is set; the uplink hands it the bundles in the receiver's answers. */
+  private async startUpdater(): Promise<void> {
+    this.updater = await startUpdater({
+      db: this.db,
+      events: this.events,
+      device: this.identity.publicKey,
+      log: this.log,
+      hasSources: this.sources.length > 0,
+      config: () => this.loaded,
+      reloadConfig: (loaded) => this.reloadConfig(loaded),
+      inference: () => this.score.current,
+      committed: () => this.committed,
+      useModels: (dir) => (this.modelsOverride = dir),
+      // A new model set: the score stage rebuilt on what modelsDir() now names (readings meanwhile held, then scored).
+      restartInference: () => this.score.swap(this.loaded),
+    });
+  }
+
+  private async startAdaptive(): Promise<void> {
+    const cfg = this.loaded.config.adaptive;
+    if (!cfg) return;
+    const log = this.log.child({ component: 'adaptive' });
+    const { AdaptiveReporting } = await import('../adaptive/adaptive-reporting.js');
+    const broker = () => resolveSideBroker(this.loaded, 'adaptive.commands', cfg.commands!, 'cmd', `edge-agent-cmd-${this.identity.deviceId.slice(-12)}`, log);
+    const { HeldReadings } = await import('../store/held-readings.js');
+    const { StatusQueries } = await import('../store/status-queries.js');
+    this.adaptive = await AdaptiveReporting.create(cfg, {
+      sources: this.sources,
+      events: this.events,
+      ...(cfg.commands ? { broker } : {}),
+      held: new HeldReadings(this.db, this.bootCounter),
+      holdWhen: (hold) => this.readingStore.holdWhen(hold),
+      activeAlerts: () => new StatusQueries(this.db).alertsActive(),
+      log,
+    });
+    await this.adaptive.start();
   }
 
   private async startHomeAssistant(): Promise<void> {
@@ -447,6 +526,7 @@ export class Agent {
     await this.observability.stop();
     await stopStages(this.stages, drainMs, this.log);
     await this.homeAssistant?.stop();
+    await this.adaptive?.stop();
     this.clock.stop();
     this.writeSnapshot(false);
     this.db.close();
@@ -459,9 +539,80 @@ export class Agent {
    * so tests and supervisors wait for this fact instead of reading log text.
    */
   async whenReady(): Promise<ReadyReport> {
-    await Promise.all(this.sources.map((s) => s.ready?.() ?? Promise.resolve()));
+    await Promise.all([...this.sources.map((s) => s.ready?.() ?? Promise.resolve()), this.adaptive?.ready() ?? Promise.resolve()]);
     const http = this.observability.address();
     return { ready: true, pid: process.pid, device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), http: http ?? null };
+  }
+
+  /**
+   * Takes over a new, already validated config without a restart (SIGHUP, or a signed config update):
+   * the live keys (config-reload.ts) apply now; the others are reported as needing a restart.
+   * Reloads run one at a time. Rejects, with nothing changed, when the new inference bindings cannot
+   * be built (an unknown model, a bad threshold) or a side broker cannot be named.
+   */
+  reloadConfig(next: LoadedConfig): Promise<ReloadResult> {
+    const run = this.reloading.then(() => this.applyConfig(next));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  /** SIGHUP: reads edge-agent.yaml again; a file that fails validation is refused with its file:line: key error and the running config kept. */
+  async reloadFromFile(): Promise<ReloadResult> {
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(this.loaded.dataDir);
+    } catch (err) {
+      this.refuse(err);
+      throw err;
+    }
+    return this.reloadConfig(next);
+  }
+
+  private refuse(err: unknown): void {
+    this.reloads.refused(errorMessage(err));
+    this.log.error(`config reload refused, the running config is kept: ${errorMessage(err)}`);
+    this.writeSnapshot();
+  }
+
+  private async applyConfig(next: LoadedConfig): Promise<ReloadResult> {
+    const { applied } = classifyChanges(this.loaded.config, next.config);
+    const { needsRestart } = classifyChanges(this.startedWith, next.config);
+    const touched = (prefix: string) => applied.some((k) => k === prefix || k.startsWith(`${prefix}.`));
+    try {
+      // Everything that can refuse runs before anything changes.
+      const ha = next.config.home_assistant;
+      if (touched('home_assistant') && ha) resolveSideBroker(next, 'home_assistant', ha, 'ha', 'check', this.log);
+      if (touched('inference')) await this.score.swap(next);
+    } catch (err) {
+      this.refuse(err);
+      throw err;
+    }
+    this.loaded = next;
+    this.configVersion = fileVersion(next.path);
+    const c = next.config;
+    if (touched('guard')) {
+      // The new guard starts with empty in-memory windows (stuck, jump, rate buckets); quarantines
+      // and maintenance windows live in the store and carry over.
+      const old = this.guard;
+      this.guard = this.buildGuardStage();
+      this.guard.start();
+      old.stop();
+    }
+    if (touched('batch')) this.batcher.setLimits(batchLimits(c));
+    if (c.uplink && touched('uplink')) this.forwarder?.setPacing({ retryInitialMs: c.uplink.retry_initial_ms, retryMaxMs: c.uplink.retry_max_ms, maxBatchesPerS: c.uplink.max_batches_per_s });
+    if (touched('heartbeat')) this.heartbeat.setIntervalMs(c.heartbeat.interval_s * 1000);
+    if (touched('log') && !this.logLevelPinned) this.log.level = c.log.level;
+    if (touched('home_assistant')) {
+      await this.homeAssistant?.stop();
+      this.homeAssistant = undefined;
+      // Its broker may be down: the rest of the reload stands, and the error says what to fix.
+      await this.startHomeAssistant().catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'config reload: Home Assistant discovery could not start with the new settings'));
+    }
+    const result = { applied, needsRestart };
+    this.reloads.applied(result);
+    this.log.info({ applied, needs_restart: needsRestart, version: this.configVersion }, needsRestart.length > 0 ? `config reloaded; restart needed for: ${needsRestart.join(', ')}` : 'config reloaded');
+    this.writeSnapshot();
+    return result;
   }
 
   snapshot(): AgentSnapshot {
@@ -472,8 +623,12 @@ export class Agent {
       boot: this.bootCounter,
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
-      ...(this.inference ? { inference: this.inference.snapshot() } : {}),
+      ...(this.score.current ? { inference: this.score.snapshot()! } : {}),
+      guard: { check_failures: Object.fromEntries(this.guard.failures) },
+      ...(this.adaptive ? { adaptive: this.adaptive.snapshot() } : {}),
+      config: { version: this.configVersion, ...this.reloads.snapshot() },
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
+      ...(this.updater ? { update: this.updater.state() } : {}),
     };
   }
 
@@ -512,7 +667,8 @@ export class Agent {
   /** `edge-agent status` runs in another process: it reads this from the store. */
   private writeSnapshot(running = true): void {
     try {
-      this.writeMeter.recordWithSnapshot(() => JSON.stringify({ ...this.snapshot(), running }));
+      // The health report rides along, so `status` (another process) shows the checks as /healthz would.
+      this.writeMeter.recordWithSnapshot(() => JSON.stringify({ ...this.snapshot(), health: this.observability.report(this.state), running }));
       this.snapshotFailed.recovered();
     } catch (err) {
       this.snapshotFailed.report(err);

@@ -1,8 +1,9 @@
 import type { AnyBatch } from '../identity/batch-any.js';
 import { ZERO_HASH, type BatchDrop } from '../identity/batch-format.js';
-import { V3_LIMITS } from '../identity/batch-v3.js';
+import { V3_LIMITS, type BatchAttestation } from '../identity/batch-v3.js';
 import type { StoredVerdict } from '../identity/verdict-format.js';
 import type { StoredReading } from '../types.js';
+import { attestationsForCut, attestationStraddling, attestWaitLimit, markAttestationsBatched } from './attestation-store.js';
 import type { Db } from './database.js';
 import { rowToReading } from './reading-store.js';
 import { markEventsBatched, unbatchedEvents, type StoredEvent } from './event-store.js';
@@ -35,6 +36,8 @@ export interface UnsignedBatch {
   verdicts: StoredVerdict[];
   events: StoredEvent[];
   drops: BatchDrop[];
+  /** Sensor attestations of readings in this batch (wire-format.md §12.7): they need version 3. */
+  attestations: BatchAttestation[];
 }
 
 /** What the batch stage gives `cutBatch`: the cut time and how to turn the contents into a signed batch (pipeline/batch-encoder.ts). */
@@ -78,9 +81,17 @@ export class BatchStore {
    */
   cutBatch(maxReadings: number, encoder: BatchEncoder): AnyBatch | null {
     return this.db.transaction(() => {
-      const rows = this.db
-        .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq IS NULL ORDER BY id LIMIT ?')
-        .all(maxReadings) as Parameters<typeof rowToReading>[0][];
+      // Readings of a signing sensor wait (a bounded time) for their run's attestation, and so do the
+      // ones after them: a batch stays a contiguous id range (PROTOCOL.md §3.9, attestation-store.ts).
+      const below = attestWaitLimit(this.db, encoder.now) ?? Number.MAX_SAFE_INTEGER;
+      let rows = this.db
+        .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq IS NULL AND id < ? ORDER BY id LIMIT ?')
+        .all(below, maxReadings) as Parameters<typeof rowToReading>[0][];
+      if (rows.length > 0) {
+        // A full batch must not split a signed run: it ends before the run that would straddle it.
+        const straddle = attestationStraddling(this.db, rows[0]!.id, rows[rows.length - 1]!.id);
+        if (straddle !== undefined) rows = rows.filter((r) => r.id < straddle);
+      }
       const verdicts = (
         this.db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq IS NULL ORDER BY id LIMIT ?`).all(maxReadings) as VerdictRow[]
       ).map(rowToVerdict);
@@ -94,14 +105,21 @@ export class BatchStore {
       // Halving the contents until the batch fits (§6.3, §12.9): long sensor ids can make
       // max_readings readings pass the limits. One element of each is far below them, so this ends;
       // what is left over goes into the next batch.
-      let batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops });
+      // Sensor attestations whose readings all ride in this batch (PROTOCOL.md §3.9, attestation-store.ts).
+      const signedRuns = () => (readings.length > 0 ? attestationsForCut(this.db, new Set(readings.map((r) => r.id)), readings[readings.length - 1]!.id) : { att: [], rows: [] });
+      let runs = signedRuns();
+      let batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops, attestations: runs.att });
       while (batch === 'too-large') {
         if (Math.max(readings.length, verdicts.length, events.length, drops.length) <= 1) {
           throw new Error(`batch ${seq}: one reading, verdict, event and drop pass the wire format's size limits (a bug: the field limits keep them far below)`);
         }
         for (const part of [readings, verdicts, events, drops]) part.length = Math.ceil(part.length / 2);
-        batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops });
+        const straddle = readings.length > 0 ? attestationStraddling(this.db, readings[0]!.id, readings[readings.length - 1]!.id) : undefined;
+        if (straddle !== undefined) readings.length = readings.findIndex((r) => r.id >= straddle);
+        runs = signedRuns();
+        batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops, attestations: runs.att });
       }
+      const attRows = runs.rows;
       if (drops.length > 0) {
         // More sensors than one batch may name (V3_LIMITS.drops, or the size limits) wait for the next batch.
         const clear = this.db.prepare('DELETE FROM drops_unreported WHERE sensor = ?');
@@ -123,6 +141,7 @@ export class BatchStore {
         this.db.prepare('UPDATE verdicts SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, verdicts[0]!.id, verdicts[verdicts.length - 1]!.id);
       }
       if (events.length > 0) markEventsBatched(this.db, seq, events[0]!.id, events[events.length - 1]!.id);
+      if (attRows.length > 0) markAttestationsBatched(this.db, seq, attRows);
       return batch;
     })();
   }

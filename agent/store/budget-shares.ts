@@ -21,6 +21,15 @@ export const GUARD_TABLES_BYTES = (2 * GUARD_ROWS_MAX + GUARD_REQUESTS_KEPT) * G
 export const EVENTS_SHARE = 1 / 16;
 /** Bytes an event row is counted at: its text plus the row and index overhead. */
 export const EVENT_ROW_OVERHEAD_BYTES = 40;
+/**
+ * Sensor attestations waiting for a batch (store/attestation-store.ts): at most what one batch may
+ * carry (wire-format.md §12.9, 1,000), each counted at 512 planning bytes (key 32, message 61,
+ * signature 64, 32 reading ids as JSON ~200, row and index overhead). Held to this row cap, so
+ * their share is fixed: 512,000 bytes when a serial source has sensor keys.
+ */
+export const ATTESTATIONS_WAITING_MAX = 1_000;
+export const ATTESTATION_ROW_BYTES = 512;
+
 /** One page for each of the ~20 tables and indexes, meta, and the first pages of growth. */
 export const SCHEMA_BYTES = 32 * 4096;
 /** Pending batches' footprint per envelope byte (row, index entries and envelope). */
@@ -51,6 +60,8 @@ export interface BudgetInputs {
   mqttInflight: readonly number[];
   /** Without an uplink nothing drains the batches: no pending share, batches are kept for export. */
   hasUplink: boolean;
+  /** A serial source has sensor keys (attest_keys): attestations waiting for a batch get their share. */
+  attestations?: boolean;
 }
 
 export interface BudgetShares {
@@ -58,6 +69,8 @@ export interface BudgetShares {
   pendingBatches: number;
   redeliveryGuard: number;
   counters: number;
+  /** Sensor attestations waiting for a batch (0 without sensor keys). */
+  attestations: number;
   /** The guard's quarantine, maintenance and request rows. */
   guard: number;
   schema: number;
@@ -73,14 +86,16 @@ export function budgetShares(i: BudgetInputs): BudgetShares {
   const redeliveryGuard = i.mqttInflight.reduce((sum, n) => sum + guardRowsFor(n) * GUARD_ROW_BYTES, 0);
   const counters = COUNTER_ROWS_MAX * COUNTER_ROW_BYTES;
   const newestWindow = i.maxReadings * SIGNED_READING_BYTES;
+  const attestations = i.attestations ? ATTESTATIONS_WAITING_MAX * ATTESTATION_ROW_BYTES : 0;
   return {
     pendingBatches,
     redeliveryGuard,
     counters,
+    attestations,
     guard: GUARD_TABLES_BYTES,
     schema: SCHEMA_BYTES,
     newestWindow,
-    undroppable: pendingBatches + redeliveryGuard + counters + GUARD_TABLES_BYTES + SCHEMA_BYTES + newestWindow,
+    undroppable: pendingBatches + redeliveryGuard + counters + attestations + GUARD_TABLES_BYTES + SCHEMA_BYTES + newestWindow,
   };
 }
 

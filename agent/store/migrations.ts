@@ -235,6 +235,37 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX guard_requests_pending ON guard_requests(id) WHERE done_at IS NULL;
   `,
+  // 10 (issue 15 item 5, sensor-signed readings): a sensor's attestation of a run of its readings
+  // (firmware-bridge/PROTOCOL.md §3.9), checked against the committed readings and carried by the
+  // batch that holds them (wire-format.md §12.7 att); run_key (source/device/session/sensor/first-last)
+  // makes a resent ATTEST a duplicate. attest_wait: per sensor stream, the first committed reading
+  // still waiting for its attestation, and until when the batcher holds it back for it.
+  `
+  CREATE TABLE attestations (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    run_key TEXT NOT NULL UNIQUE,
+    sensor_key BLOB NOT NULL,
+    msg BLOB NOT NULL,
+    sig BLOB NOT NULL,
+    reading_ids TEXT NOT NULL,
+    first_reading_id INTEGER NOT NULL,
+    last_reading_id INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    batch_seq INTEGER
+  );
+  CREATE INDEX attestations_unbatched ON attestations(first_reading_id) WHERE batch_seq IS NULL;
+  CREATE INDEX attestations_batch ON attestations(batch_seq) WHERE batch_seq IS NOT NULL;
+  CREATE INDEX readings_source_seq ON readings(source, seq) WHERE batch_seq IS NULL AND seq IS NOT NULL;
+
+  CREATE TABLE attest_wait (
+    source TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    first_id INTEGER NOT NULL,
+    until INTEGER NOT NULL,
+    PRIMARY KEY (source, stream)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,9 +1,11 @@
 import type { Reading, StoredReading, TimeSource } from '../types.js';
 import { TIME_SOURCES } from '../types.js';
 import type { Submission, SubmitResult } from '../contracts/reading-sink.js';
+import { AttestationStore } from './attestation-store.js';
 import type { Db } from './database.js';
+import { HELD } from './held-readings.js';
 
-export type { ReadingSink, ResendGuard, StreamCursor, Submission, SubmitResult } from '../contracts/reading-sink.js';
+export type { AttestationClaim, AttestationOutcome, ReadingSink, ResendGuard, StreamCursor, Submission, SubmitResult } from '../contracts/reading-sink.js';
 
 interface ReadingRow {
   id: number;
@@ -46,6 +48,8 @@ const TIME_SOURCE_INDEX = new Map<TimeSource, number>(TIME_SOURCES.map((t, i) =>
 
 /** The readings buffer: group-committed inserts with de-duplication, and the unbatched queue. */
 export class ReadingStore {
+  /** Summary mode (store/held-readings.ts): readings of these sensors are committed kept, not for the next batch. */
+  private hold: ((sensor: string) => boolean) | undefined;
   private readonly insert;
   private readonly resendGet;
   private readonly resendPut;
@@ -54,6 +58,7 @@ export class ReadingStore {
   private readonly cursorPut;
   private readonly seqGet;
   private readonly seqPut;
+  private readonly attest;
   private readonly dropAdd;
   private readonly dropsSince;
 
@@ -62,8 +67,8 @@ export class ReadingStore {
     private readonly bootCounter: number,
   ) {
     this.insert = db.prepare(
-      `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot, flags)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot, flags, batch_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.resendGet = db.prepare('SELECT fingerprint FROM source_resend_guard WHERE source = ? AND message_key = ?').pluck();
     this.resendPut = db.prepare('INSERT OR REPLACE INTO source_resend_guard (source, message_key, fingerprint, seen_at) VALUES (?, ?, ?, ?)');
@@ -82,9 +87,15 @@ export class ReadingStore {
     this.seqPut = db.prepare(
       'INSERT INTO sensor_seq (source, sensor, last_seq) VALUES (?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq',
     );
+    this.attest = new AttestationStore(db);
     this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
       subs.map((s) => this.apply(s, receivedAt, stored)),
     );
+  }
+
+  /** Summary mode: `hold(sensor)` true commits that reading kept (batch_seq 0) instead of waiting for a batch. */
+  holdWhen(hold: (sensor: string) => boolean): void {
+    this.hold = hold;
   }
 
   /**
@@ -107,6 +118,8 @@ export class ReadingStore {
       this.resendPut.run(sub.source, guard.key, guard.fingerprint, receivedAt);
     }
     let accepted = 0;
+    const wait = sub.attestWait;
+    const signed = wait || sub.attestations ? new Map<string, StoredReading[]>() : undefined;
     for (const r of sub.readings) {
       const info = this.insert.run(
         r.sensor,
@@ -119,9 +132,17 @@ export class ReadingStore {
         receivedAt,
         this.bootCounter,
         r.flags || null,
+        this.hold?.(r.sensor) ? HELD : null,
       );
       accepted += info.changes;
       if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));
+      const stream = r.attestStream;
+      if (wait && signed && stream !== undefined && info.changes === 1) {
+        // PROTOCOL.md §3.9: held back from batches until its run's attestation arrives (attestation-store.ts).
+        const id = Number(info.lastInsertRowid);
+        this.attest.wait(sub.source, stream, id, receivedAt + wait.ms);
+        signed.set(stream, [...(signed.get(stream) ?? []), storedReadingOf(r, id, sub.source, this.bootCounter)]);
+      }
       if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
     }
     for (const c of sub.cursors ?? []) this.cursorPut.run(sub.source, c.stream, c.position, receivedAt);
@@ -131,7 +152,13 @@ export class ReadingStore {
     if (sub.drops && sub.drops.length > 0) this.dropsSince.run(String(receivedAt));
     const duplicates = sub.readings.length - accepted;
     if (duplicates > 0) this.countIn('duplicates', sub.source, duplicates);
-    return { accepted, duplicates };
+    if (!sub.attestations) return { accepted, duplicates };
+    const attestations = sub.attestations.map((c) => {
+      const outcome = this.attest.claim(sub.source, c, receivedAt, wait?.ms, signed?.get(c.stream) ?? []);
+      this.countIn('attestations', `${sub.source}: ${outcome}`, 1);
+      return outcome;
+    });
+    return { accepted, duplicates, attestations };
   }
 
   /**

@@ -9,6 +9,11 @@ export interface UplinkContext {
   receiverKey?: Uint8Array;
   resolvePath(p: string): string;
   log: Logger;
+  /**
+   * A signed update bundle (docs/updates.md) that came with a receiver's answer, as base64 text
+   * exactly as received: the uplink only routes it, the run verifies it.
+   */
+  onUpdate?: (base64: string) => void;
 }
 
 export interface UplinkPlugin<S extends z.ZodType<{ type: string }>> extends Plugin<S, UplinkContext, Uplink> {

@@ -14,7 +14,7 @@ export type DeliveryOutcome =
   /** The network acknowledged the batch (with a verified receipt when a receiver key is configured). */
   | { kind: 'delivered'; receipt?: { envelope: Uint8Array; receiverKey: Uint8Array } }
   /** A passing failure (network, timeout, 5xx, 429): try the same batch again later. */
-  | { kind: 'retry'; error: string; retryAfterMs?: number }
+  | { kind: 'retry'; error: string; retryAfterMs?: number; /** The receipt was validly signed by this other key (did:key): a config mismatch, not a passing failure. */ receiverKeyMismatch?: string }
   /** The network refused this batch for good (4xx): resending the same bytes cannot succeed. */
   | { kind: 'rejected'; error: string };
 

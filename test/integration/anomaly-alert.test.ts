@@ -87,10 +87,10 @@ describe('on-device anomaly detection, live over MQTT', () => {
       expect(raised.topic).toBe('site7/alerts/stream-ad/pump1/vibration');
       const sha = createHash('sha256').update(readFileSync(join(models, 'stream-ad.onnx'))).digest('hex');
       expect(raised.retain).toBe(false); // delivered live; a late subscriber gets it retained
-      expect(raised.payload).toMatchObject({ device: deviceId, series: 'pump1/vibration', model: 'stream-ad', model_sha256: sha, alert: true, threshold: 0.4 });
+      expect(raised.payload).toMatchObject({ device: deviceId, series: 'pump1/vibration', model: 'stream-ad', model_sha256: sha, alert: true, threshold: 0.5 });
       expect(raised.payload.score as number).toBeGreaterThan(0.5);
       // The message names the series, the model, the score and the last reading with its unit.
-      expect(raised.payload.message).toMatch(/^pump1\/vibration: anomaly raised by stream-ad \(score 0\.\d\d at or above 0\.4\); last reading [\d.]+$/);
+      expect(raised.payload.message).toMatch(/^pump1\/vibration: anomaly raised by stream-ad \(score [01]\.\d\d at or above 0\.5\); last reading [\d.]+$/);
       expect(raised.payload.reading_value).toEqual(expect.any(Number));
       // Home Assistant sees a binary_sensor for the series, its state ON with the score and reason as attributes.
       const node = `edge_agent_${deviceId.slice(-12)}`;

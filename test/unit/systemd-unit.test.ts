@@ -18,8 +18,12 @@ function rootWithUnit(unitText: string): string {
   roots.push(root);
   mkdirSync(join(root, 'usr/bin'), { recursive: true });
   mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
-  writeFileSync(join(root, 'usr/bin/edge-agent'), '#!/bin/sh\n');
-  chmodSync(join(root, 'usr/bin/edge-agent'), 0o755);
+  // ExecReload is /bin/kill -HUP $MAINPID (procps; systemd.service(5)'s own example): present on any Debian system.
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  for (const exe of ['usr/bin/edge-agent', 'bin/kill']) {
+    writeFileSync(join(root, exe), '#!/bin/sh\n');
+    chmodSync(join(root, exe), 0o755);
+  }
   cpSync(SYSTEM_UNITS!, join(root, 'usr/lib/systemd/system'), { recursive: true });
   writeFileSync(join(root, 'etc/systemd/system/edge-agent.service'), unitText);
   return root;

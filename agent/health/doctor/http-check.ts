@@ -24,10 +24,11 @@ export async function checkHttpEndpoint(http: HttpConfig, timeoutMs: number): Pr
   if (!body || body.live !== true || typeof body.checks !== 'object') {
     return fail(CHECK, shown, `something else answers on ${shown} (HTTP ${res.status} to GET /healthz, not edge-agent's health report)`, `stop that program or choose another http.listen; the agent runs without its endpoint while the port is taken`);
   }
-  if (body.ready) return pass(CHECK, shown, `the running agent answers ${url}: ready`);
   const failing = Object.entries(body.checks ?? {})
     .filter(([, c]) => !c.ok)
     .map(([name, c]) => `${name}: ${c.reason}`);
+  if (body.ready && failing.length === 0) return pass(CHECK, shown, `the running agent answers ${url}: ready`);
+  if (body.ready) return warn(CHECK, shown, `the running agent answers ${url}: ready but degraded (${failing.join('; ')})`, 'see the degraded checks above and in the status page at the same address');
   return warn(CHECK, shown, `the running agent answers ${url}: NOT ready (${failing.join('; ')})`, 'see the failing checks above and in the status page at the same address');
 }
 

@@ -3,13 +3,13 @@ import { ClockStatus, type ClockPolicy } from '../../clock/clock-status.js';
 import { fail, pass, type CheckResult } from '../../contracts/doctor-check.js';
 
 export function checkClock(policy: ClockPolicy): CheckResult {
-  const synced = new ClockStatus(policy).isSynced();
-  const os = policy === 'auto' ? '' : ` (clock.synced: ${policy} overrides the OS)`;
-  if (synced) return pass('clock', 'gateway clock', `synchronised${os}, now ${new Date().toISOString()}`);
+  const reading = new ClockStatus(policy).reading();
+  const os = policy === 'auto' ? ` (${reading.source})` : ` (clock.synced: ${policy} overrides the OS)`;
+  if (reading.state === 'synced') return pass('clock', 'gateway clock', `synchronised${os}, now ${new Date().toISOString()}`);
   return fail(
     'clock',
     'gateway clock',
-    `not known to be synchronised${os}; now reads ${new Date().toISOString()}; readings are stamped gateway-unsynced`,
+    `${reading.state === 'unknown' ? 'not known to be synchronised' : 'not synchronised'}${os}; now reads ${new Date().toISOString()}; readings are stamped gateway-unsynced`,
     policy === 'never'
       ? 'clock.synced is never in edge-agent.yaml: set it to auto once the board has NTP'
       : 'enable NTP: timedatectl set-ntp true (systemd-timesyncd) or install chrony, and give the gateway network time; a board with a GPS or RTC clock can set clock.synced: always',

@@ -23,12 +23,14 @@ function fillDl(dl, rows) {
 function renderPanels(s) {
   const h = s.health;
   const badge = $('health');
-  badge.textContent = h.ready ? 'healthy' : 'not ready';
-  badge.className = `badge ${h.ready ? 'ok' : 'fail'}`;
+  // degraded: still serving (HTTP 200) with a check that did not pass, e.g. a clock not known to be synchronised.
+  const look = h.status === 'ok' ? ['healthy', 'ok'] : h.ready ? ['degraded', 'degraded'] : ['not ready', 'fail'];
+  badge.textContent = look[0];
+  badge.className = `badge ${look[1]}`;
   $('device').textContent = `${s.device_id} · boot ${s.boot}`;
   $('updated').textContent = `updated ${iso(s.now)}`;
   $('checks').replaceChildren(
-    ...Object.entries(h.checks).map(([name, c]) => el('li', { class: c.ok ? 'ok' : 'fail', 'data-check': name }, `${c.ok ? '✓' : '✗'} ${name}: ${c.reason}`)),
+    ...Object.entries(h.checks).map(([name, c]) => el('li', { class: c.ok ? 'ok' : c.degraded ? 'degraded' : 'fail', 'data-check': name }, `${c.ok ? '✓' : c.degraded ? '!' : '✗'} ${name}: ${c.reason}`)),
   );
   const u = s.uplink;
   fillDl(

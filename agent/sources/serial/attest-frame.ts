@@ -3,8 +3,8 @@ import { crc32c } from './crc32c.js';
 
 /**
  * The ATTEST frame of firmware-bridge/PROTOCOL.md §3.9 (type 0x09, version 2, optional):
- * `session u32 | sensor u8 | first_seq u32 | last_seq u32 | sig 64`. The frame decoder does not
- * take it yet (it counts it as an unknown type, as §3 allows); this is its codec and vectors.
+ * `session u32 | sensor u8 | first_seq u32 | last_seq u32 | sig 64`: the body codec the frame
+ * decoder (protocol.ts) uses, and the whole frame for the vectors.
  */
 export const ATTEST_TYPE = 0x09;
 export const ATTEST_BODY_BYTES = 77;

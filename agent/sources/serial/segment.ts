@@ -1,3 +1,4 @@
+import type { AttestationClaim } from '../../contracts/reading-sink.js';
 import type { Reading } from '../../types.js';
 import type { Frame, ProtocolVersion, SensorInfo } from './protocol.js';
 
@@ -22,7 +23,14 @@ export interface DeviceSession {
    * duplicate rather than the only copy. Bounded by MAX_AHEAD per sensor.
    */
   ahead: Map<number, Map<number, Held>>;
+  /** The device's sensor key from the config (`attest_keys`), when one is provisioned (PROTOCOL.md §3.9). */
+  key?: Uint8Array;
+  /** The device's uid bytes (the attestation message names them). */
+  uidBytes: Uint8Array;
 }
+
+/** The signing stream of a sensor: one run of attestations per device, session and sensor index (§3.9). */
+export const signingStream = (dev: DeviceSession, sensor: number) => `${dev.uid}/${dev.session}/${sensor}`;
 
 /** A reading held ahead of a hole, with the gateway time it arrived at (its timestamp, §3.2). */
 export interface Held {
@@ -45,6 +53,8 @@ export interface LineCounters {
   hello_requests: number;
   /** Frames of a session the gateway has no HELLO for (yet): not refused, the device resends them after its HELLO. */
   awaiting_hello: number;
+  /** INTERVAL_ACKs that answer no waiting SET_INTERVAL (late, after the gateway gave up; PROTOCOL.md §3.11). */
+  stray_interval_acks: number;
 }
 
 /**
@@ -63,6 +73,10 @@ export class Segment {
   readonly lost = new Map<number, { count: number; through: number }>();
   /** Resends of readings already settled (§4.2). */
   duplicates = 0;
+  /** ATTEST frames of a device with a provisioned key, for the store to check and keep (§3.9). */
+  readonly attestations: AttestationClaim[] = [];
+  /** ATTEST frames of a device without a provisioned key: counted, flagged, not carried. */
+  unprovisioned = 0;
 
   constructor(
     readonly dev: DeviceSession | undefined,
@@ -71,7 +85,7 @@ export class Segment {
   ) {}
 
   get storesSomething(): boolean {
-    return this.readings.length > 0 || this.rejected.length > 0 || this.progress.size > 0;
+    return this.readings.length > 0 || this.rejected.length > 0 || this.progress.size > 0 || this.attestations.length > 0 || this.unprovisioned > 0;
   }
 
   /** The last settled sequence of a sensor: this segment's, else the committed one. */
@@ -156,7 +170,7 @@ export class Segment {
     else if (f.values.some((v) => !Number.isFinite(v))) this.rejected.push('non-finite value');
     else {
       f.values.forEach((value, k) => {
-        this.readings.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource, value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq });
+        this.readings.push({ sensor: f.values.length === 1 ? info.id : `${info.id}/${k}`, ts: now, timeSource, value, ...(info.unit ? { unit: info.unit } : {}), seq: f.seq, ...(dev.key ? { attestStream: signingStream(dev, f.sensor) } : {}) });
       });
     }
     this.progress.set(f.sensor, f.seq);
@@ -176,6 +190,20 @@ export class Segment {
     this.counters.lost += n;
     this.progress.set(f.sensor, f.throughSeq);
     this.takeAhead(dev, f.sensor);
+  }
+
+  /**
+   * §3.9: a sensor's signature over its readings first_seq..last_seq, for the store to check
+   * against what it committed (after this segment's readings). The key is the provisioned one,
+   * never one the line announced; without one the frame is counted as unprovisioned.
+   */
+  attest(f: Extract<Frame, { type: 'attest' }>): void {
+    const dev = this.sessionOf(f);
+    if (!dev) return;
+    const info = dev.sensors.get(f.sensor);
+    if (!info) return void this.rejected.push(`attest: sensor index ${f.sensor} not in HELLO`);
+    if (!dev.key) return void this.unprovisioned++;
+    this.attestations.push({ stream: signingStream(dev, f.sensor), sensor: info.id, key: dev.key, uid: dev.uidBytes, session: f.session, sensorIndex: f.sensor, firstSeq: f.firstSeq, lastSeq: f.lastSeq, sig: f.sig });
   }
 
   heartbeat(f: Extract<Frame, { type: 'heartbeat' }>): void {

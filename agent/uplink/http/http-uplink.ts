@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
 import { describeTlsError, type TlsOptions } from '../../util/tls.js';
 import { hex } from '../../identity/batch-format.js';
-import { verifyReceipt } from '../../identity/receipt.js';
+import { receiptOutcome } from '../receipt-outcome.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -15,6 +15,12 @@ const acceptedReply = z.object({
   seq: z.number(),
   hash: z.string(),
   receipt: z.string().optional(),
+  /**
+   * A signed update bundle for this device (docs/updates.md §4), base64; verified by the run, not
+   * here. Not length-checked here either: the reply is capped at 64 KiB, and an oversized bundle
+   * must not make a good receipt fail (the run refuses the bundle, the batch is delivered).
+   */
+  update: z.string().optional(),
 });
 
 const rejectedReply = z.object({ status: z.literal('rejected'), reason: z.string(), detail: z.string().optional() });
@@ -34,6 +40,8 @@ export interface HttpUplinkOptions {
   receiverKey?: Uint8Array;
   /** For https:// URLs: CA, client certificate (mutual TLS), servername, verification. */
   tls?: TlsOptions;
+  /** Receives the `update` field of an accepted answer (docs/updates.md §4). */
+  onUpdate?: (base64: string) => void;
 }
 
 interface Reply {
@@ -99,18 +107,14 @@ export class HttpUplink implements Uplink {
     const parsed = acceptedReply.safeParse(safeJson(text));
     if (!parsed.success) return { kind: 'retry', error: `receiver's 200 reply is not the expected JSON: ${text.slice(0, 200)}` };
     const reply = parsed.data;
+    if (reply.update !== undefined) this.opts.onUpdate?.(reply.update);
     if (reply.seq !== batch.seq || reply.hash !== hex(batch.hash)) {
       return { kind: 'retry', error: `receiver acknowledged seq ${reply.seq} hash ${reply.hash.slice(0, 16)}, not batch ${batch.seq}` };
     }
     if (!this.opts.receiverKey) return { kind: 'delivered' };
     if (!reply.receipt) return { kind: 'retry', error: 'receiver sent no receipt, but a receiver key is configured' };
     const envelope = new Uint8Array(Buffer.from(reply.receipt, 'base64'));
-    try {
-      verifyReceipt(envelope, { receiverKey: this.opts.receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash, envelope: batch.envelope });
-    } catch (err) {
-      return { kind: 'retry', error: `receipt for batch ${batch.seq} rejected: ${(err as Error).message}` };
-    }
-    return { kind: 'delivered', receipt: { envelope, receiverKey: this.opts.receiverKey } };
+    return receiptOutcome(envelope, batch, this.opts.receiverKey);
   }
 
   /**

@@ -23,6 +23,8 @@ export interface MqttUplinkOptions {
   reconnectMaxMs: number;
   receiverKey?: Uint8Array;
   tls?: TlsOptions;
+  /** Receives the `update` field of an answer on the reply topic (docs/updates.md §4). */
+  onUpdate?: (base64: string) => void;
 }
 
 type PublishResult = { ok: true; reasonCode: number } | { ok: false; error: string };
@@ -181,7 +183,7 @@ export class MqttUplink implements Uplink {
     });
     client.on('message', (topic, payload) => {
       if (topic !== o.replyTopic) return;
-      const problem = this.replies.add(payload);
+      const problem = this.replies.add(payload, this.opts.onUpdate);
       if (problem) this.log.warn({ topic, problem }, 'ignored a message on the receipt topic');
     });
     client.on('error', (err) => {

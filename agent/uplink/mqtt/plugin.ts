@@ -27,6 +27,7 @@ export const mqttUplinkPlugin: UplinkPlugin<typeof mqttUplinkSchema> = {
           reconnectInitialMs: cfg.retry_initial_ms,
           reconnectMaxMs: cfg.retry_max_ms,
           ...(ctx.receiverKey ? { receiverKey: ctx.receiverKey } : {}),
+          ...(ctx.onUpdate ? { onUpdate: ctx.onUpdate } : {}),
           ...tls,
         },
         ctx.log,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { hex } from '../../identity/batch-format.js';
-import { verifyReceipt } from '../../identity/receipt.js';
+import { receiptOutcome } from '../receipt-outcome.js';
 import type { DeliveryOutcome, OutgoingBatch } from '../uplink.js';
 
 /**
@@ -10,7 +10,7 @@ import type { DeliveryOutcome, OutgoingBatch } from '../uplink.js';
  * trusted, the rest only routes the answer to the attempt waiting for it.
  */
 const replySchema = z.discriminatedUnion('status', [
-  z.object({ status: z.enum(['accepted', 'duplicate']), seq: z.number().int().nonnegative(), hash: z.string(), receipt: z.string() }),
+  z.object({ status: z.enum(['accepted', 'duplicate']), seq: z.number().int().nonnegative(), hash: z.string(), receipt: z.string(), update: z.string().optional() }),
   z.object({ status: z.literal('rejected'), seq: z.number().int().nonnegative(), hash: z.string(), reason: z.string(), detail: z.string().optional() }),
 ]);
 export type BatchReply = z.infer<typeof replySchema>;
@@ -24,7 +24,7 @@ export class ReplyBook {
   private readonly waiters = new Map<number, ((r: BatchReply) => void)[]>();
 
   /** Returns what was wrong with the message, or undefined when it was filed. */
-  add(payload: Buffer): string | undefined {
+  add(payload: Buffer, onUpdate?: (base64: string) => void): string | undefined {
     // A reply is a few hundred bytes (the receipt is under 1 KiB, wire-format.md §6.3): nothing larger is parsed.
     if (payload.length > MAX_REPLY_BYTES) return `larger than ${MAX_REPLY_BYTES} bytes`;
     let json: unknown;
@@ -36,6 +36,7 @@ export class ReplyBook {
     const parsed = replySchema.safeParse(json);
     if (!parsed.success) return `not a batch reply: ${parsed.error.issues[0]!.path.join('.')} ${parsed.error.issues[0]!.message}`;
     const reply = parsed.data;
+    if (reply.status !== 'rejected' && reply.update !== undefined) onUpdate?.(reply.update);
     const waiting = this.waiters.get(reply.seq);
     if (waiting) {
       this.waiters.delete(reply.seq);
@@ -84,10 +85,5 @@ export function verifyReply(reply: BatchReply, batch: OutgoingBatch, receiverKey
     return { kind: 'rejected', error: `receiver refused batch ${batch.seq} (${reply.reason}): ${reply.detail ?? ''}`.trim() };
   }
   const envelope = new Uint8Array(Buffer.from(reply.receipt, 'base64'));
-  try {
-    verifyReceipt(envelope, { receiverKey, device: batch.device, seq: batch.seq, batchHash: batch.hash, envelope: batch.envelope });
-  } catch (err) {
-    return { kind: 'retry', error: `receipt for batch ${batch.seq} rejected: ${(err as Error).message}` };
-  }
-  return { kind: 'delivered', receipt: { envelope, receiverKey } };
+  return receiptOutcome(envelope, batch, receiverKey);
 }
