@@ -52,7 +52,7 @@ export function statusText(s: Status, now = Date.now()): string[] {
   );
   if (s.batches.last_seq !== null) lines.push(`  newest   batch ${s.batches.last_seq}, cid ${s.batches.last_cid}`);
   lines.push(
-    `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour)`}`,
+    `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour, projected ${(s.store.projected_gb_per_day ?? 0).toFixed(2)} GB/day)`}`,
     `dropped    ${s.dropped.total} readings under the disk budget${s.dropped.not_yet_reported > 0 ? ` (${s.dropped.not_yet_reported} not yet reported upstream, the oldest for ${s.dropped.unreported_for_s} s)` : ''}`,
     `uplink     ${s.uplink.url ?? '(none configured)'}`,
     `  last ok  ${ago(s.uplink.last_success_at, now)}`,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { projectedGbPerDay } from '../store/write-meter.js';
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -157,6 +158,8 @@ export function collectStatus(dataDir: string) {
         max_bytes: cfg.maxBytes,
         written_bytes: counters.find((c) => c.name === 'store_bytes_written')?.value ?? 0,
         written_bytes_per_hour: snapshot?.store?.written_bytes_per_hour ?? null,
+        /** written_bytes_per_hour over a day, GB (10^9 bytes): SD-card wear (issue 13). */
+        projected_gb_per_day: projectedGbPerDay(snapshot?.store?.written_bytes_per_hour ?? null),
       },
       dropped: {
         total: dropped.reduce((a, c) => a + c.value, 0),

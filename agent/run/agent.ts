@@ -20,7 +20,6 @@ import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
 import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
 import { EventStore } from '../store/event-store.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
-import { setMeta } from '../store/meta.js';
 import { readCursors, ReadingStore } from '../store/reading-store.js';
 import { loadSourceFactories, type SourceFactory } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
@@ -229,7 +228,7 @@ export class Agent {
     );
 
     this.observability = new Observability(this.db, config.http, log);
-    this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes));
+    this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes), config.store.commit_interval_ms);
     this.observability.watchWriter(this.writer);
     this.losses.watchRates(this.writer);
     const batches = new BatchStore(this.db);
@@ -668,9 +667,8 @@ export class Agent {
   /** `edge-agent status` runs in another process: it reads this from the store. */
   private writeSnapshot(running = true): void {
     try {
-      this.writeMeter.record();
       // The health report rides along, so `status` (another process) shows the checks as /healthz would.
-      setMeta(this.db, 'agent_snapshot', JSON.stringify({ ...this.snapshot(), health: this.observability.report(this.state), running }));
+      this.writeMeter.recordWithSnapshot(() => JSON.stringify({ ...this.snapshot(), health: this.observability.report(this.state), running }));
       this.snapshotFailed.recovered();
     } catch (err) {
       this.snapshotFailed.report(err);
