@@ -78,6 +78,12 @@ export function statusText(s: Status, now = Date.now()): string[] {
   if (u.models) lines.push(`models     ${version(u.models.current)}; previous ${version(u.models.previous)}`);
   if (u.config) lines.push(`config upd ${version(u.config.current)}; previous ${version(u.config.previous)}`);
   if (u.last) lines.push(`update     last: bundle ${u.last.id} ${u.last.version} ${u.last.outcome.replace('_', ' ')} ${ago(u.last.at, now)}${u.last.reason ? `: ${u.last.reason}` : ''}`);
+  const g = s.guard;
+  lines.push(`guard      ${g.quarantined.length} quarantined, ${g.maintenance.length} in maintenance`);
+  for (const q of g.quarantined.slice(0, 10)) lines.push(`  QUARANTINED ${q.key} (${q.reason}) since ${ago(q.since, now)}: kept ${q.kept}, dropped ${q.dropped}`);
+  if (g.quarantined.length > 10) lines.push(`  ... ${g.quarantined.length - 10} more: edge-agent quarantine list`);
+  for (const m of g.maintenance.slice(0, 10)) lines.push(`  MAINTENANCE ${m.target} since ${ago(m.since, now)}${m.until ? `, ends ${ago(m.until, now)}` : ', until stopped'}`);
+  for (const [check, n] of Object.entries(g.check_failures)) lines.push(`  CHECK FAILED ${check} ${n} times (a bug: its readings went on unchecked; see the log)`);
   lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
   for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${ago(a.since, now)}`);
   for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);

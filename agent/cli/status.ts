@@ -12,6 +12,7 @@ import type { InferenceStats } from '../pipeline/inference-stage.js';
 import { readUpdateState } from '../store/update-store.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
+import { GuardStore } from '../store/guard-store.js';
 import { StatusQueries } from '../store/status-queries.js';
 import { absDir, dataDirOption, printJson } from './common.js';
 import { statusText } from './status-text.js';
@@ -89,12 +90,23 @@ export function collectStatus(dataDir: string) {
           updated_at?: number;
           started_at?: number;
           inference?: InferenceStats;
+          guard?: { check_failures: Record<string, number> };
+          adaptive?: Record<string, unknown>;
           store?: { written_bytes_per_hour?: number | null };
           health?: HealthReport;
           config?: AgentSnapshot['config'];
         })
       : undefined;
     const counters = readCounters(db);
+    // A store an older agent wrote has no guard tables until the new one runs: nothing quarantined then.
+    const guardRows = (() => {
+      try {
+        const g = new GuardStore(db);
+        return { quarantined: g.activeQuarantines(), maintenance: g.maintenance() };
+      } catch {
+        return { quarantined: [], maintenance: [] };
+      }
+    })();
     const dropped = counters.filter((c) => c.name === 'dropped');
     const unreported = batches.unreportedDrops();
     const num = (k: string) => {
@@ -161,6 +173,12 @@ export function collectStatus(dataDir: string) {
         alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
+      guard: {
+        quarantined: guardRows.quarantined.map((q) => ({ key: q.key, reason: q.reason, since: q.since, kept: q.kept, dropped: q.dropped })),
+        maintenance: guardRows.maintenance,
+        check_failures: snapshot?.guard?.check_failures ?? {},
+      },
+      adaptive: snapshot?.adaptive ?? null,
       update: readUpdateState(db),
     };
   } finally {

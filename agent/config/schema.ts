@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { inferenceSchema } from '../inference/config.js';
 import { guardSchema } from '../guard/config.js';
 import { httpSchema } from '../health/config.js';
+import { adaptiveSchema } from '../adaptive/config.js';
 import { updateSchema } from '../update/config.js';
 import { sourceSchema, type SourceConfig } from '../sources/registry.js';
 import { uplinkSchema, type UplinkConfig } from '../uplink/registry.js';
@@ -74,6 +75,8 @@ export const configSchema = z.strictObject({
       max_entities: z.number().int().min(1).max(10_000).default(500),
     })
     .optional(),
+  /** Adaptive reporting: interval policy, MQTT command topic, uplink summary mode (agent/adaptive/README.md). */
+  adaptive: adaptiveSchema.optional(),
   /** Signed remote updates of the model set or the config (docs/updates.md); absent = none taken. */
   update: updateSchema.optional(),
   /** Signed heartbeats (agent.heartbeat events in the chain) every interval_s, even without readings; 0 = none. */

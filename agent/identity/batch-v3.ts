@@ -3,7 +3,7 @@ import type { StoredReading } from '../types.js';
 import { BatchVerificationError, dropsSchema, readingSchema, spanOfTimes, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
 import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
 import { canonicalEncode } from './canonical.js';
-import { eventWireSchema, toBatchEvent, type StoredEvent } from './event-format.js';
+import { eventWireSchema, summaryProblem, toBatchEvent, type StoredEvent } from './event-format.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
 import { merkleRoot, sha256 } from './merkle.js';
@@ -67,7 +67,10 @@ const salt = bytesN(16);
 
 const readingV3 = readingSchema.extend({ f: flags(10).optional(), z: salt.optional() });
 const verdictV3 = verdictSchema.extend({ f: flags(3).optional(), z: salt.optional() });
-const eventV3 = eventWireSchema.extend({ z: salt.optional() });
+const eventV3 = eventWireSchema.extend({ z: salt.optional() }).superRefine((e, ctx) => {
+  const problem = summaryProblem(e);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['d'] });
+});
 const attestationSchema = z
   .object({ k: bytesN(32), msg: byteString.refine((b) => b.length >= 1 && b.length <= 512, 'must be 1-512 bytes'), sig: bytesN(64), r: z.array(uint).min(1).max(V3_LIMITS.readings) })
   .strict();

@@ -39,6 +39,8 @@ const RULES: [RegExp, Place][] = [
   [/^health\//, { kind: 'side' }],
   // Side outputs (Home Assistant discovery, last values for messages): fed by the run, called by no stage but through contracts.
   [/^integrations\//, { kind: 'side' }],
+  // Adaptive reporting: fed committed readings and alert changes by the run, reaches devices through contracts/interval-control.ts.
+  [/^adaptive\//, { kind: 'side' }],
   [/^(run|config|cli)\//, { kind: 'assembly' }],
   // Remote updates re-assemble part of the run (a new model set, a new config): above the stages.
   [/^update\//, { kind: 'assembly' }],
