@@ -156,8 +156,9 @@ describe('sensor-signed readings over the firmware bridge (simulator, socat pty,
       let sim = startSimulator(['--path', ptys.device, '--sensors', '1', '--rate', '200', '--count', '16', '--key', otherKey, '--attest-every', '8']);
       expect(await sim.exited, sim.output().slice(-400)).toBe(0);
       await waitFor('16 readings at the receiver', async () => (await receiver.stats()).readings === 16, 60_000, 200);
-      await waitFor('status shows both runs refused', () => serialHealth(a.dir).counters.attest_bad_signature === 2, 30_000, 200);
-      expect(serialHealth(a.dir).counters).toMatchObject({ attest_bad_signature: 2, attest_stored: 0 });
+      // The counters count ATTEST frames: one the board resent (its ACK was late) counts again.
+      await waitFor('status shows both runs refused', () => serialHealth(a.dir).counters.attest_bad_signature >= 2, 30_000, 200);
+      expect(serialHealth(a.dir).counters).toMatchObject({ attest_stored: 0, attest_unprovisioned: 0 });
       expect(agent.output()).toMatch(/sensor attestation bad-signature.*does not verify under the key provisioned/);
 
       // Now no key at all for the board: its ATTEST frames are counted unprovisioned.
@@ -168,8 +169,8 @@ describe('sensor-signed readings over the firmware bridge (simulator, socat pty,
       sim = startSimulator(['--path', ptys.device, '--sensors', '1', '--rate', '200', '--count', '16', '--key', otherKey, '--attest-every', '8', '--session', '9000']);
       expect(await sim.exited, sim.output().slice(-400)).toBe(0);
       await waitFor('32 readings at the receiver', async () => (await receiver.stats()).readings === 32, 60_000, 200);
-      await waitFor('status shows both ATTESTs unprovisioned', () => serialHealth(a.dir).counters.attest_unprovisioned === 2, 30_000, 200);
-      expect(serialHealth(a.dir).counters).toMatchObject({ attest_unprovisioned: 2, attest_stored: 0 });
+      await waitFor('status shows both ATTESTs unprovisioned', () => serialHealth(a.dir).counters.attest_unprovisioned >= 2, 30_000, 200);
+      expect(serialHealth(a.dir).counters).toMatchObject({ attest_stored: 0, attest_bad_signature: 0 });
       expect(agent.output()).toMatch(/sensor attestation unprovisioned/);
       expect((await statsOf(receiver)).rejected).toBe(0);
       expect(receivedBatches(receiver).flatMap((b) => b.att)).toEqual([]); // nothing unverifiable was carried
