@@ -70,6 +70,29 @@ const scoreSchema = z.strictObject({
       stuck_min_run: z.number().int().min(0),
       stuck_factor: finite.refine((n) => n >= 0, 'must be >= 0'),
       stuck_score: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
+      // Optional stages (agent/inference/README.md §5b, §6b); absent = off.
+      likelihood: z
+        .strictObject({
+          halflife: z.number().min(1).max(1e6),
+          short: z.number().min(1).max(1e4),
+          weight: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
+        })
+        .optional(),
+      hold: z
+        .strictObject({
+          departure_halflife: z.number().min(1).max(1e4),
+          min_rows: z.number().int().min(0).max(1e6),
+          max_rows: z.number().int().min(1).max(1e7),
+          shift: z
+            .strictObject({
+              z: finite.refine((n) => n > 0, 'must be > 0'),
+              rows: z.number().int().min(1).max(1e6),
+              low: finite.refine((n) => n >= 0, 'must be >= 0'),
+              within: z.number().int().min(1).max(1e7),
+            })
+            .optional(),
+        })
+        .optional(),
     }),
   ]),
 });
@@ -135,7 +158,8 @@ const modelEntrySchema = z
       if (m.score?.calibration.type === 'onset-tail' && m.normalisation.type !== 'online') issue(['normalisation', 'type'], 'calibration "onset-tail" needs normalisation "online"');
     }
     const onsetTail = m.score?.calibration.type === 'onset-tail';
-    const alertables = new Set([...outputs, ...(m.score ? ['score'] : []), ...(onsetTail ? ['surprise'] : [])]);
+    const hold = m.score?.calibration.type === 'onset-tail' && m.score.calibration.hold !== undefined;
+    const alertables = new Set([...outputs, ...(m.score ? ['score'] : []), ...(onsetTail ? ['surprise'] : []), ...(hold ? ['departure'] : [])]);
     if (!alertables.has(m.alert.output)) issue(['alert', 'output'], `"${m.alert.output}" is neither "score"${onsetTail ? ', "surprise"' : ''} nor an output`);
     if (m.alert.clear_output !== undefined && !alertables.has(m.alert.clear_output)) issue(['alert', 'clear_output'], `"${m.alert.clear_output}" is neither "score"${onsetTail ? ', "surprise"' : ''} nor an output`);
     if (m.alert.direction === 'above' && m.alert.off > m.alert.on) issue(['alert', 'off'], 'must be <= on for direction "above"');

@@ -3,7 +3,8 @@ import { stepAlert, type AlertRule, type AlertState } from './hysteresis.js';
 import { followBaseline, followRates } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
 import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
-import { onsetScore, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
+import { onsetScore, onsetStateProblem, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
+import { holdAfter, holdClearValue, shiftRaise, holdStateProblem, type HoldParams, type HoldState } from './onset-alert.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
 
@@ -44,8 +45,8 @@ export interface SavedKeyState {
   alert: AlertState;
   /** Verdicts in a row with the alert raised (normalisation.relearn_after); absent in older states. */
   alertRows?: number;
-  /** Normalisation "online" only: the baseline, the onset score's memory, the last W raw values. */
-  online?: { baseline: BaselineState; onset: OnsetState; raw: number[] };
+  /** Normalisation "online" only: the baseline, the onset score's memory, the last W raw values, the alert hold's memory. */
+  online?: { baseline: BaselineState; onset: OnsetState; raw: number[]; hold?: HoldState };
 }
 
 /** Per-key state: normalisation, the last W normalised rows, calibration, smoothing, hysteresis. */
@@ -64,7 +65,7 @@ interface KeyState {
   q: number;
   alert: AlertState;
   alertRows: number;
-  online?: { baseline: BaselineState; onset: OnsetState; raw: Float64Array };
+  online?: { baseline: BaselineState; onset: OnsetState; raw: Float64Array; hold: HoldState };
 }
 
 interface Job {
@@ -79,6 +80,10 @@ interface Job {
   seasonalZ?: number;
   outOfRange?: boolean;
   stuck?: boolean;
+  /** The reading and the baseline it was measured against (the alert hold, onset-alert.ts). */
+  x?: number;
+  mean?: number;
+  scale?: number;
 }
 
 /**
@@ -103,7 +108,7 @@ export class ModelRunner {
   private readonly followsAlert: boolean;
   /** Rows in alert after which the key's baseline moves to its last window's level (normalisation.relearn_after). */
   private readonly relearnAfter: number | undefined;
-  private readonly online: { params: OnlineParams; events: EventParams; onset: OnsetParams } | undefined;
+  private readonly online: { params: OnlineParams; events: EventParams; onset: OnsetParams; hold: HoldParams | undefined } | undefined;
   private buf = new Float32Array(0);
   private readonly obs: Observation = { scale: 0, mean: 0, seasonalZ: 0, outOfRange: false, stuck: false };
   private readonly onset: OnsetResult = { score: 0, surprise: 0 };
@@ -141,6 +146,7 @@ export class ModelRunner {
         params: { ...n, warmup },
         events: { range_margin: c.range_margin, range_after: c.range_after, stuck_min_run: c.stuck_min_run, stuck_factor: c.stuck_factor },
         onset: c,
+        hold: c.hold,
       };
     } else if (options.warmup !== undefined) {
       throw new Error(`model ${this.entry.id} uses fixed normalisation: a warmup does not apply`);
@@ -189,7 +195,7 @@ export class ModelRunner {
         q: s.q,
         alert: { ...s.alert },
         alertRows: s.alertRows,
-        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: { recent: [...s.online.onset.recent], at: s.online.onset.at ?? 0 }, raw: [...s.online.raw] } } : {}),
+        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: structuredClone(s.online.onset), raw: [...s.online.raw], hold: { ...s.online.hold } } } : {}),
       });
     }
     return out;
@@ -215,11 +221,13 @@ export class ModelRunner {
     let online: KeyState['online'];
     if (this.online) {
       const o = saved.online;
-      const problem = o ? baselineProblem(o.baseline, this.online.params) : 'no online baseline';
-      if (problem || !o || !okLen(o.raw, this.w) || !Array.isArray(o.onset?.recent) || !o.onset.recent.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-        throw new Error(`saved state of key ${key} does not fit model ${this.entry.id}: ${problem ?? 'raw window or onset memory malformed'}`);
+      const problem = o ? (baselineProblem(o.baseline, this.online.params) ?? onsetStateProblem(o.onset, this.online.onset) ?? holdStateProblem(o.hold)) : 'no online baseline';
+      if (problem || !o || !okLen(o.raw, this.w)) {
+        throw new Error(`saved state of key ${key} does not fit model ${this.entry.id}: ${problem ?? 'raw window malformed'}`);
       }
-      online = { baseline: structuredClone(o.baseline), onset: { recent: o.onset.recent.slice(0, this.online.onset.peak_window), at: Number.isInteger(o.onset.at) ? o.onset.at! % this.online.onset.peak_window : 0 }, raw: Float64Array.from(o.raw) };
+      const onset: OnsetState = { recent: o.onset.recent.slice(0, this.online.onset.peak_window), at: Number.isInteger(o.onset.at) ? o.onset.at! % this.online.onset.peak_window : 0 };
+      if (o.onset.lik) onset.lik = { ...o.onset.lik };
+      online = { baseline: structuredClone(o.baseline), onset, raw: Float64Array.from(o.raw), hold: { ...(o.hold ?? {}) } };
     }
     this.keys.set(key, {
       rows: saved.rows,
@@ -303,7 +311,7 @@ export class ModelRunner {
         alert: { alert: false, streak: 0 },
         alertRows: 0,
       };
-      if (online) s.online = { baseline: newBaseline(online.params), onset: { recent: [] }, raw: new Float64Array(this.w) };
+      if (online) s.online = { baseline: newBaseline(online.params), onset: { recent: [] }, raw: new Float64Array(this.w), hold: {} };
       this.keys.set(key, s);
     }
     return s;
@@ -345,7 +353,7 @@ export class ModelRunner {
     s.ringTs[s.rows % this.w] = row.ts;
     s.rows++;
     if (s.rows <= this.warmup!) return windows;
-    const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex, seasonalZ: obs.seasonalZ, outOfRange: obs.outOfRange, stuck: obs.stuck };
+    const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex, seasonalZ: obs.seasonalZ, outOfRange: obs.outOfRange, stuck: obs.stuck, x, mean: obs.mean, scale: obs.scale };
     if (row.ref !== undefined) job.ref = row.ref;
     const clip = this.entry.clip;
     return this.schedule(job, windows, (slot) => {
@@ -481,8 +489,18 @@ export class ModelRunner {
     else if (score) scoreValue = scoreOf(s.ewma.push(values[score.output]!), s.q);
     const rule = this.rule;
     const pick = (name: string) => (name === 'score' ? scoreValue! : name === 'surprise' ? surprise! : values[name]!);
-    const value = pick(rule.output);
-    const { alert, changed } = stepAlert(rule, s.alert, value, rule.clear_output === undefined ? value : pick(rule.clear_output));
+    let value = pick(rule.output);
+    const hold = this.online?.hold;
+    let clearValue = rule.clear_output === undefined ? value : rule.clear_output === 'departure' ? 0 : pick(rule.clear_output);
+    const row = hold && s.online && job.x !== undefined ? { x: job.x, mean: job.mean!, scale: job.scale! } : undefined;
+    // onset-alert.ts: raised at the onset, held while the present stays away from the pre-onset level.
+    if (row && rule.clear_output === 'departure') clearValue = holdClearValue(hold!, s.online!.hold, row, s.alert, s.alertRows, this.online!.onset.decades);
+    if (row && shiftRaise(hold!, s.online!.hold, row, s.alert)) value = Math.max(value, rule.on);
+    let { alert, changed } = stepAlert(rule, s.alert, value, clearValue);
+    if (row) {
+      changed = holdAfter(hold!, s.online!.hold, row, s.alert, s.alertRows, changed);
+      alert = s.alert.alert;
+    }
     s.alertRows = alert ? s.alertRows + 1 : 0;
     const v: Verdict = {
       key: job.key,

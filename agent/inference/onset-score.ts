@@ -5,6 +5,7 @@
  *
  *   z     = max(sqrt(model error), hour-of-day deviation where the daily context applies)
  *   raw   = min(1, -log10(P(|Z| > z) / 2) / decades)        (z = 0: 0.015; P = 1e-20: 1)
+ *   raw   = raw^(1-w) x lik^w with the likelihood stage (below), w = likelihood.weight
  *   raw   = max(raw, range_score) for a reading beyond everything seen, max(raw, stuck_score)
  *           on the reading that makes a stuck run
  *   score = raw if raw exceeds every raw score of the previous `peak_window` rows, else 0
@@ -14,6 +15,12 @@
  * "surprise") stays high for as long as the present is away from the running normal: an alert
  * judged on it (alert.output "surprise") is raised at the onset and held while the change lasts,
  * until the baseline has taken the change in as the new normal.
+ *
+ * The likelihood stage (Numenta's anomaly likelihood, NAB's best detectors) judges the tail score
+ * against the stream's own history of tail scores: lik = -log10 Q((short - m) / sd) / 10, where
+ * short is a short exponential average of the tail score and m, sd its long-run mean and
+ * deviation. A stream that is often surprising (spiky load, noisy traffic) then needs a larger
+ * surprise than a quiet one to score as high.
  */
 import type { Observation } from './online-baseline.js';
 
@@ -22,12 +29,29 @@ export interface OnsetParams {
   peak_window: number;
   range_score: number;
   stuck_score: number;
+  likelihood?: LikelihoodParams | undefined;
 }
+
+export interface LikelihoodParams {
+  /** Half-life (rows) of the long-run mean and variance of the tail score. */
+  halflife: number;
+  /** Half-life (rows) of the short average judged against them. */
+  short: number;
+  /** Weight of the likelihood in the geometric mix with the tail score (0: tail only, 1: likelihood only). */
+  weight: number;
+}
+
+/** Decades of the likelihood's log scale (as Numenta's log likelihood: 1e-10 scores 1). */
+const LIKELIHOOD_DECADES = 10;
+/** The tail score's deviation never counts as less than this (a stream never surprising so far). */
+const LIKELIHOOD_MIN_SD = 0.01;
 
 export interface OnsetState {
   /** Raw scores of the last `peak_window` rows (a ring once full: `at` is the oldest). */
   recent: number[];
   at?: number;
+  /** Likelihood stage: tail scores seen, their EW mean and variance (from 0, bias-corrected on use), the short average. */
+  lik?: { n: number; mean: number; var: number; short: number };
 }
 
 /** The result of `onsetScore`, reused between calls (it runs once per reading and must not allocate). */
@@ -37,6 +61,12 @@ export interface OnsetResult {
 }
 
 /** Complementary error function (Numerical Recipes erfcc, fractional error below 1.2e-7). */
+/** -log10 of the upper Gaussian tail of z, on a scale where `decades` decades score 1 (z <= 0: near 0). */
+export function tailScore(z: number, decades: number): number {
+  const tail = erfc(z / Math.SQRT2) / 2;
+  return Math.min(1, -Math.log10(Math.max(tail, 1e-300)) / decades);
+}
+
 export function erfc(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
@@ -53,8 +83,8 @@ export function erfc(x: number): number {
 /** One row's score and surprise from the model's squared surprise (in baseline variances) and the baseline's observation. */
 export function onsetScore(p: OnsetParams, st: OnsetState, modelError: number, obs: Pick<Observation, 'seasonalZ' | 'outOfRange' | 'stuck'>, out: OnsetResult): OnsetResult {
   const z = Math.max(Math.sqrt(Math.max(0, modelError)), obs.seasonalZ);
-  const tail = erfc(z / Math.SQRT2) / 2;
-  let raw = Math.min(1, -Math.log10(Math.max(tail, 1e-300)) / p.decades);
+  let raw = tailScore(z, p.decades);
+  if (p.likelihood) raw = mixLikelihood(p.likelihood, st, raw);
   if (obs.outOfRange) raw = Math.max(raw, p.range_score);
   if (obs.stuck) raw = Math.max(raw, p.stuck_score);
   const recent = st.recent;
@@ -69,4 +99,29 @@ export function onsetScore(p: OnsetParams, st: OnsetState, modelError: number, o
   out.score = raw > peak ? raw : 0;
   out.surprise = raw;
   return out;
+}
+
+/** Measures the tail score against the stream's history of tail scores, then learns it (causal: before learning). */
+function mixLikelihood(p: LikelihoodParams, st: OnsetState, raw: number): number {
+  const l = (st.lik ??= { n: 0, mean: 0, var: 0, short: raw });
+  l.short += (1 - 2 ** (-1 / p.short)) * (raw - l.short);
+  const w = 1 - 2 ** (-l.n / p.halflife);
+  const mean = w > 0 ? l.mean / w : raw;
+  const sd = Math.max(Math.sqrt(w > 0 ? l.var / w : 0), LIKELIHOOD_MIN_SD);
+  const lik = tailScore((l.short - mean) / sd, LIKELIHOOD_DECADES);
+  const a = 1 - 2 ** (-1 / p.halflife);
+  const r = raw - mean;
+  l.mean += a * (raw - l.mean);
+  l.var = (1 - a) * (l.var + a * r * r);
+  l.n++;
+  return raw ** (1 - p.weight) * lik ** p.weight;
+}
+
+/** A restored onset memory's shape problem, or null (state saved by an earlier run or another version is refused). */
+export function onsetStateProblem(o: unknown, p: OnsetParams): string | null {
+  const st = o as Partial<OnsetState> | null;
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (!st || !Array.isArray(st.recent) || !st.recent.every(finite)) return 'onset memory malformed';
+  if (p.likelihood && st.lik !== undefined && !(finite(st.lik?.n) && finite(st.lik?.mean) && finite(st.lik?.var) && finite(st.lik?.short))) return 'likelihood memory malformed';
+  return null;
 }

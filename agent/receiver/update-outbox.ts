@@ -26,6 +26,7 @@ export interface DeviceView {
 }
 
 const MAX_PUBLISHED = 64;
+const PASSING = /^(fetch-failed|shadow-inconclusive):/;
 const MAX_DEVICES = 100_000;
 const OUTCOMES: Record<string, 'applied' | 'refused' | 'rolled_back'> = { 'update.applied': 'applied', 'update.refused': 'refused', 'update.rolled_back': 'rolled_back' };
 
@@ -90,7 +91,9 @@ export class UpdateOutbox {
     const answered = this.views.get(device)?.updates ?? {};
     for (let i = this.published.length - 1; i >= 0; i--) {
       const p = this.published[i]!;
-      if (answered[p.id]) continue;
+      const word = answered[p.id];
+      // A passing refusal (docs/updates.md §3) is not the device's last word: it takes the bundle when offered again later.
+      if (word && !(word.outcome === 'refused' && PASSING.test(word.reason ?? ''))) continue;
       const targeted = 'devices' in p.rollout ? p.rollout.devices.includes(device) : inRollout(p.id, device, p.rollout.percent);
       if (targeted) return p.base64;
     }

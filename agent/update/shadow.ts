@@ -16,6 +16,8 @@ export interface ShadowResult {
   disagreement: number;
   /** The first few differences, for the refusal's reason. */
   examples: string[];
+  /** Why there was nothing to compare with: the running set cannot load (the update may be its repair). */
+  skipped?: string;
 }
 
 /** Every bound model of `dir` loaded and probed (OnnxModel.load runs one probe), each binding checked against it. */
@@ -81,7 +83,13 @@ export async function shadowCompare(opts: {
   const staged = await loadSet(opts.stagedDir, opts.inference, opts.publisherKey, 'staged');
   let running: Awaited<ReturnType<typeof loadSet>> | undefined;
   try {
-    running = await loadSet(opts.runningDir, opts.inference, opts.publisherKey, 'running');
+    try {
+      running = await loadSet(opts.runningDir, opts.inference, opts.publisherKey, 'running');
+    } catch (err) {
+      // A gateway whose models are damaged or missing is the one that needs this update most:
+      // the staged set passed its probe, and there is no verdict to hold it against.
+      return { compared: 0, differing: 0, disagreement: 0, examples: [], skipped: errorMessage(err) };
+    }
     const [next, now] = [await verdictsOver(staged.bindings, opts.readings), await verdictsOver(running.bindings, opts.readings)];
     const result: ShadowResult = { compared: 0, differing: 0, disagreement: 0, examples: [] };
     for (const [binding, current] of now) {

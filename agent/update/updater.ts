@@ -32,6 +32,9 @@ export interface UpdateHost {
 }
 
 const HEALTH_POLL_MS = 500;
+/** Refusals that may pass: the bundle is tried again (after PASSING_RETRY_MS) instead of being marked handled. */
+const PASSING_REASONS: ReadonlySet<string> = new Set(['fetch-failed', 'shadow-inconclusive']);
+const PASSING_RETRY_MS = 60_000;
 
 /** Only the running and the previous model set stay on disk: every other staged set under `root` is deleted. */
 function pruneStaged(root: string, keep: (string | undefined)[]): void {
@@ -59,6 +62,10 @@ const clip = (text: string) => {
 export class Updater {
   private busy = false;
   private readonly refused = new Set<string>();
+  /** Bundles refused for a passing reason (a fetch failed, too few readings to shadow yet): tried again after this time. */
+  private readonly retryAt = new Map<string, number>();
+  /** Passing refusals already recorded as an event (once per bundle and process, not once per offer). */
+  private readonly reportedPassing = new Set<string>();
   private readonly offerFailed: RepeatedLog;
   private healthTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -82,9 +89,11 @@ export class Updater {
     const fits = base64.length <= Math.ceil(MAX_UPDATE_ENVELOPE_BYTES / 3) * 4;
     const envelope = fits && /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? new Uint8Array(Buffer.from(base64, 'base64')) : undefined;
     const digest = createHash('sha256').update(base64).digest('hex');
-    if (this.refused.has(digest)) return;
+    if (this.refused.has(digest) || (this.retryAt.get(digest) ?? 0) > Date.now()) return;
     this.busy = true;
-    void this.handle(envelope, digest).finally(() => (this.busy = false));
+    void this.handle(envelope, digest)
+      .catch((err: unknown) => this.log.error({ err }, 'update: handling an offered bundle failed; it is offered again with a later answer'))
+      .finally(() => (this.busy = false));
   }
 
   stop(): void {
@@ -108,13 +117,19 @@ export class Updater {
       else await this.applyConfigBundle(bundle, dir);
     } catch (err) {
       const refusal = err instanceof UpdateRefused ? err : new UpdateRefused('invalid', errorMessage(err));
-      this.remember(digest);
+      const passing = PASSING_REASONS.has(refusal.reason) && bundle !== undefined;
+      if (passing) {
+        this.retryAt.set(digest, Date.now() + PASSING_RETRY_MS);
+        if (this.retryAt.size > REFUSED_KEPT) this.retryAt.delete(this.retryAt.keys().next().value!);
+      } else this.remember(digest);
       // A refused set leaves nothing behind (the running and previous sets live in other directories).
       const models = this.state().models;
       if (staged && staged !== models?.current.dir && staged !== models?.previous?.dir) rmSync(staged, { recursive: true, force: true });
       const named = bundle ?? refusal.bundle;
       if (!named) return this.offerFailed.report(refusal, { reason: refusal.reason });
-      this.finish(named, 'refused', `${refusal.reason}: ${refusal.message}`, 'update.refused', bundle !== undefined);
+      if (passing && this.reportedPassing.has(named.id)) return this.log.info({ bundle: named.id, reason: refusal.message }, 'update: still cannot take it; trying again later');
+      if (passing) this.reportedPassing.add(named.id);
+      this.finish(named, 'refused', `${refusal.reason}: ${refusal.message}`, 'update.refused', bundle !== undefined && !passing);
     }
   }
 
@@ -124,6 +139,7 @@ export class Updater {
     if (!inference || Object.keys(inference.bindings).length === 0) throw new UpdateRefused('invalid', 'this gateway has no inference bindings: a model set has nothing to run');
     const publisherKey = inference.publisher_key ? (await import('../identity/device-id.js')).publicKeyFromDeviceId(inference.publisher_key) : undefined;
     const runningDir = this.host.runningModelsDir();
+    // '' when the score stage is not running: shadowCompare then has nothing to compare with.
     const shadow = await shadowCompare({
       stagedDir: dir,
       runningDir,
@@ -144,7 +160,7 @@ export class Updater {
     }
     writeUpdateState(this.host.db, { ...state, models: { current: { id: b.id, version: b.ver, applied_at: Date.now(), dir }, previous }, watching: this.watchEntry(b) });
     pruneStaged(join(dir, '..'), [dir, previous.dir]);
-    this.finish(b, 'applied', `shadow ${shadow.differing}/${shadow.compared} verdicts differ`, 'update.applied', true);
+    this.finish(b, 'applied', shadow.skipped ? `no shadow run, the running set cannot load: ${shadow.skipped}` : `shadow ${shadow.differing}/${shadow.compared} verdicts differ`, 'update.applied', true);
     await this.watchHealth(since);
   }
 
@@ -209,7 +225,8 @@ export class Updater {
     const s = this.state();
     if (kind === 'models') {
       const previous = s.models?.previous;
-      if (!previous?.dir) throw new Error('no previous model set is recorded');
+      // dir '' = the configured set (inference.models_dir or the shipped one): what ran before any update.
+      if (previous?.dir === undefined) throw new Error('no previous model set is recorded');
       await this.host.swapModels(previous.dir);
       writeUpdateState(this.host.db, { ...this.state(), models: { current: previous, previous: null } });
     } else {

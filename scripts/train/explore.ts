@@ -2,7 +2,7 @@
  * Architecture exploration (not part of npm run train): trains one variant of a model with a
  * JSON override of its config and prints its validation figures.
  *   node dist/scripts/train/explore.js skab-pump '{"factors":[1.5]}' [--all] [--data DIR]
- *   (stream-ad 2 is explored with npm run eval -- --nab-sweep: its choices are made on NAB, not SKAB)
+ *   (stream-ad 2 is explored with node dist/scripts/eval/nab-sweep.js: its choices are made on NAB, SKAB per channel a side condition)
  * cmapss-rul has its own k-fold runner: node dist/scripts/train/cmapss-cv.js '{"hidden":[64,32]}'
  */
 import { dataDirFromArgs, loadSkab } from './lib/datasets.js';

@@ -9,8 +9,8 @@
  * baseline variances: residualWeight * (z - forecast)² + z². Trained generic: every SKAB channel
  * of every file's training part (and the whole anomaly-free run) is one series; no per-sensor
  * training. The statistical parameters (half-lives, peak window, alert threshold) were chosen on
- * the NAB tuning half by `npm run eval -- --nab-sweep` (scripts/eval/nab.ts); MODEL_CARD.md has
- * what was tried with figures.
+ * the NAB tuning half with `node dist/scripts/eval/nab-sweep.js` (SKAB per channel as a side
+ * condition); MODEL_CARD.md has what was tried with figures.
  */
 import { newBaseline, observe, type EventParams, type OnlineParams } from '../../agent/inference/online-baseline.js';
 import { SKAB_CHANNELS, type SkabFile } from './lib/datasets.js';
@@ -43,10 +43,14 @@ export const STREAM_AD_SCORE = {
   stuck_min_run: 10,
   stuck_factor: 2,
   stuck_score: 0.9,
+  /** The tail score judged against the stream's own history of tail scores (stream-ad 2.1; MODEL_CARD.md). */
+  likelihood: { halflife: 2000, short: 3, weight: 0.5 },
+  /** Held while away from the pre-onset level, 100 to 450 rows; also raised on a sudden 1.5-deviation shift (agent/inference/onset-alert.ts). */
+  hold: { departure_halflife: 10, min_rows: 100, max_rows: 450, shift: { z: 1.5, rows: 5, low: 0.75, within: 100 } },
 } as const;
 
-/** Raised by an onset (the score), held until the surprise has stayed low for 10 rows. */
-export const STREAM_AD_ALERT = { output: 'score', direction: 'above', on: 0.4, off: 0.1, on_count: 1, off_count: 10, clear_output: 'surprise' } as const;
+/** Raised by an onset (the score) or a sudden shift, cleared after 10 rows back near the pre-onset level (agent/inference/onset-alert.ts). */
+export const STREAM_AD_ALERT = { output: 'score', direction: 'above', on: 0.5, off: 0.035, on_count: 1, off_count: 10, clear_output: 'departure' } as const;
 
 export const STREAM_AD_CONFIG = {
   window: 16,
@@ -127,10 +131,10 @@ export function streamAdEntry(t: TrainedStreamAd): Record<string, unknown> & { i
   const cfg = STREAM_AD_CONFIG;
   return {
     id: 'stream-ad',
-    version: '2.0.0',
+    version: '2.1.0',
     task: 'anomaly',
     description:
-      "Streaming anomaly detector for any single numeric channel that keeps learning for the stream's life: an online baseline (level, resolution, hour of day, range, repeats) and a learned forecaster of the newest reading; the score is the tail probability of the present against the stream's own running distribution, spiking at an onset and falling back.",
+      "Streaming anomaly detector for any single numeric channel that keeps learning for the stream's life: an online baseline (level, resolution, hour of day, range, repeats) and a learned forecaster of the newest reading; the score is the tail probability of the present against the stream's own running distribution, judged against the stream's own history of surprises (a likelihood), spiking at an onset and falling back; the alert is held while the present stays away from the pre-onset level.",
     file: 'stream-ad.onnx',
     input: { name: 'x', window: cfg.window, features: ['value'], pad: 'none' },
     normalisation: { type: 'online', ...STREAM_AD_ONLINE },
@@ -142,7 +146,7 @@ export function streamAdEntry(t: TrainedStreamAd): Record<string, unknown> & { i
         unit: 'baseline variances',
       },
     ],
-    score: { output: 'error', ewma_halflife: 0, calibration: { ...STREAM_AD_SCORE } },
+    score: { output: 'error', ewma_halflife: 0, calibration: structuredClone(STREAM_AD_SCORE) },
     alert: { ...STREAM_AD_ALERT },
     training: {
       data: 'SKAB v0.9 (../shared/datasets/skab): the first 400 rows (training part) of the 34 fault files and the whole anomaly-free run, each of the 8 channels a separate series normalised by its own online baseline',

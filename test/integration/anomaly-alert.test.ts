@@ -87,10 +87,10 @@ describe('on-device anomaly detection, live over MQTT', () => {
       expect(raised.topic).toBe('site7/alerts/stream-ad/pump1/vibration');
       const sha = createHash('sha256').update(readFileSync(join(models, 'stream-ad.onnx'))).digest('hex');
       expect(raised.retain).toBe(false); // delivered live; a late subscriber gets it retained
-      expect(raised.payload).toMatchObject({ device: deviceId, series: 'pump1/vibration', model: 'stream-ad', model_sha256: sha, alert: true, threshold: 0.4 });
+      expect(raised.payload).toMatchObject({ device: deviceId, series: 'pump1/vibration', model: 'stream-ad', model_sha256: sha, alert: true, threshold: 0.5 });
       expect(raised.payload.score as number).toBeGreaterThan(0.5);
       // The message names the series, the model, the score and the last reading with its unit.
-      expect(raised.payload.message).toMatch(/^pump1\/vibration: anomaly raised by stream-ad \(score 0\.\d\d at or above 0\.4\); last reading [\d.]+$/);
+      expect(raised.payload.message).toMatch(/^pump1\/vibration: anomaly raised by stream-ad \(score [01]\.\d\d at or above 0\.5\); last reading [\d.]+$/);
       expect(raised.payload.reading_value).toEqual(expect.any(Number));
       // Home Assistant sees a binary_sensor for the series, its state ON with the score and reason as attributes.
       const node = `edge_agent_${deviceId.slice(-12)}`;
@@ -113,7 +113,10 @@ describe('on-device anomaly detection, live over MQTT', () => {
       expect(atReceiver.reading_id).toEqual(expect.any(Number));
       const stats = (await receiver.stats()) as unknown as { verdicts: number; alerts_raised: number };
       expect(stats.alerts_raised).toBeGreaterThanOrEqual(1);
-      expect(stats.verdicts).toBeGreaterThan(2 * (540 - 400) - 10);
+      // inference.verdicts informative (issue 13): the ~270 scored windows are not all kept, only
+      // the alert's (raised, and every one while it stands) and a keyframe per series per 60 s.
+      expect(stats.verdicts).toBeGreaterThanOrEqual(2 + 1);
+      expect(stats.verdicts).toBeLessThan(2 * (540 - 400) - 10);
 
       // The batch that carried it verifies offline, with its verdicts under the device's signature.
       const file = join(A, 'alert-batch.cbor');

@@ -22,8 +22,9 @@ import { patchConfig, tempDir } from '../helpers/setup.js';
 // mosquitto and over HTTP, into the real receiver (`edge-agent receive`, its MQTT bridge).
 
 const SECRET = 'secret-pump';
-/** Values no header field can hold by chance: 7777.125 + k/8 are exact binary fractions. */
-const valueOf = (k: number) => 7777.125 + k / 8;
+// Never a whole number nor a float32: each value's CBOR is 9 bytes, which random ciphertext does not
+// hold by chance (a whole number's 3-byte encoding, 7786 = 19 1e 6a, was found in one once).
+const valueOf = (k: number) => 7777.3 + k / 8;
 
 let broker: Broker;
 let receiver: LongRunning;
@@ -154,7 +155,7 @@ describe('sealed batches end to end (wire-format.md §12.6)', () => {
       expect(relayView.sealed).toBe(true);
       expect(relayView.data).toBeUndefined();
       // ... and finds neither a sensor id nor any value's CBOR encoding in the bytes.
-      for (const s of secrets) expect(Buffer.from(p).includes(s), `payload of batch ${relayView.header.seq} holds ${s.toString('hex')}`).toBe(false);
+      for (const s of secrets) expect(Buffer.from(p).includes(s), `payload of batch ${relayView.header.seq} holds ${s.toString('hex')} at ${Buffer.from(p).indexOf(s)} of ${p.length}; header ${relayView.headerBytes.length}: ${JSON.stringify(relayView.header, (k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v))}`).toBe(false);
     }
     // The same check finds them in the plaintext the receiver opened: it would catch a leak.
     const proof = await getJson(`${receiverUrl}/v1/devices/${deviceId}/readings/1/proof`);

@@ -4,7 +4,9 @@
  * Noise comes from seeded generators; the seed is in each test's name.
  */
 import { describe, expect, it } from 'vitest';
-import { resolve } from 'node:path';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { openModel, type Row, type Verdict } from '../../agent/inference/index.js';
 import { Prng } from '../../scripts/train/lib/prng.js';
 
@@ -44,6 +46,28 @@ describe('stream-ad on synthetic cases', () => {
     expect(cleared.length).toBeGreaterThanOrEqual(1);
     expect(cleared[0]).toBeLessThan(1500);
     expect(v.slice(1500).every((x) => x && !x.alert)).toBe(true); // the new level is the new normal
+  });
+
+  it('a fault that lasts 300 rows and ends (seed 9): one alert, raised at its start, held while it lasts, cleared within 60 rows of its end', async () => {
+    const rng = new Prng(9);
+    const v = await run(Array.from({ length: 2000 }, (_, t) => 20 + 0.1 * rng.gauss() + (t >= 1000 && t < 1300 ? 2 : 0)));
+    expect(raisedAt(v)).toEqual([1000]);
+    // Held against the level before the onset, although the running baseline takes the new level in.
+    expect(v.slice(1000, 1300).every((x) => x?.alert)).toBe(true);
+    const cleared = clearedAt(v);
+    expect(cleared).toHaveLength(1);
+    expect(cleared[0]).toBeGreaterThanOrEqual(1300);
+    expect(cleared[0]).toBeLessThan(1360);
+  });
+
+  it('the same spike every hour (1.5 °C over noise σ 0.1, seed 10): alerts among the first three at most, the 60 after them are routine', async () => {
+    const rng = new Prng(10);
+    const v = await run(Array.from({ length: 4000 }, (_, t) => 20 + 0.1 * rng.gauss() + (t >= 300 && t % 60 === 0 ? 1.5 : 0)));
+    // The likelihood stage judges each surprise against the stream's own history of surprises.
+    const raised = raisedAt(v);
+    expect(raised.length).toBeGreaterThanOrEqual(1);
+    expect(raised[0]).toBe(300);
+    expect(raised.every((t) => t <= 420)).toBe(true);
   });
 
   it('a spike (seed 3): one alert, at the spike', async () => {
@@ -94,11 +118,12 @@ describe('stream-ad on synthetic cases', () => {
 
   it('survives a restart: state saved as JSON after row 700 and restored gives the verdicts of an uninterrupted run (seed 8)', async () => {
     const rng = new Prng(8);
-    const values = Array.from({ length: 1500 }, (_, t) => 20 + Math.sin(t / 40) + 0.2 * rng.gauss() + (t > 1100 ? 2 : 0));
+    // The shift at 680 puts the cut inside a held alert: its pre-onset reference must survive the restart.
+    const values = Array.from({ length: 1500 }, (_, t) => 20 + Math.sin(t / 40) + 0.2 * rng.gauss() + (t > 680 ? 5 : 0));
     const rows: Row[] = values.map((v, t) => ({ key: 'room/temp', ts: T0 + t * MINUTE, values: [v] }));
     const full = await run(values);
     const first = await openModel(MODELS, 'stream-ad');
-    await first.push(rows.slice(0, 700));
+    expect((await first.push(rows.slice(0, 700)))[699]?.alert).toBe(true);
     const saved = JSON.parse(JSON.stringify([...first.exportState()])) as [string, Parameters<typeof first.importState>[1]][];
     await first.close();
     const second = await openModel(MODELS, 'stream-ad');
@@ -106,5 +131,32 @@ describe('stream-ad on synthetic cases', () => {
     const rest = await second.push(rows.slice(700));
     await second.close();
     expect(rest.map((x) => x && [x.score, x.value, x.alert])).toEqual(full.slice(700).map((x) => x && [x.score, x.value, x.alert]));
+  });
+
+  it('refuses a manifest whose alert hold is missing or out of range, and a saved hold memory that is malformed, naming what is wrong', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stream-ad-'));
+    cpSync(MODELS, dir, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { models: { id: string; score: { calibration: Record<string, unknown> } }[] };
+    const entry = manifest.models.find((m) => m.id === 'stream-ad')!;
+    const hold = entry.score.calibration['hold'];
+    delete entry.score.calibration['hold'];
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await expect(openModel(dir, 'stream-ad')).rejects.toThrow(/\(stream-ad\)\.alert\.clear_output: "departure" is neither/);
+    entry.score.calibration['hold'] = { ...(hold as object), max_rows: 0 };
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await expect(openModel(dir, 'stream-ad')).rejects.toThrow(/\(stream-ad\)\.score\.calibration\.hold\.max_rows/);
+
+    const runner = await openModel(MODELS, 'stream-ad');
+    try {
+      await runner.push(Array.from({ length: 300 }, (_, t) => ({ key: 'room/temp', ts: T0 + t * MINUTE, values: [20 + (t % 7) * 0.01] })));
+      const saved = JSON.parse(JSON.stringify(runner.exportState().get('room/temp'))) as Parameters<typeof runner.importState>[1];
+      saved.online!.hold = { xs: 'warm' as unknown as number };
+      expect(() => runner.importState('room/temp', saved)).toThrow(/key room\/temp does not fit model stream-ad: alert hold memory field xs is not a finite number/);
+      saved.online!.hold = {};
+      saved.online!.onset.lik = { n: 1, mean: Number.NaN, var: 0, short: 0 } as never;
+      expect(() => runner.importState('room/temp', saved)).toThrow(/likelihood memory malformed/);
+    } finally {
+      await runner.close();
+    }
   });
 });
