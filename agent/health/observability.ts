@@ -36,9 +36,12 @@ export class Observability {
     this.queries = new HealthQueries(db);
   }
 
-  /** The readiness report as /healthz answers it; `edge-agent status` reads it from the snapshot. */
+  /**
+   * The readiness report for the status snapshot (`edge-agent status` reads it): as /healthz answers,
+   * without the store's write probe, since writing the snapshot is itself the proof (one write, not two, every 5 s).
+   */
   report(state: AgentState): HealthReport {
-    return checkHealth(state, { maxPendingBatchAgeS: this.http?.max_pending_batch_age_s ?? DEFAULT_MAX_PENDING_BATCH_AGE_S });
+    return checkHealth(state, { maxPendingBatchAgeS: this.http?.max_pending_batch_age_s ?? DEFAULT_MAX_PENDING_BATCH_AGE_S }, Date.now(), { probeStore: false });
   }
 
   /** Counts committed readings per source and sensor. */

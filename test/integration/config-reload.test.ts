@@ -19,6 +19,9 @@ interface Status {
   inference: { bindings: Record<string, { model: string; alert?: { on: number; off: number } }> };
 }
 
+/** The shipped stream-ad's own alert rule (models/manifest.json): what the binding judges by before any override. */
+const manifestAlert = (JSON.parse(readFileSync(join(import.meta.dirname, '../../models/manifest.json'), 'utf8')) as { models: { id: string; alert: { on: number; off: number } }[] }).models.find((m) => m.id === 'stream-ad')!.alert;
+
 const status = (dir: string) => JSON.parse(cli(['status', '--data-dir', dir, '--json']).stdout) as Status;
 
 describe('config reload (SIGHUP), live over MQTT to a receiver', () => {
@@ -54,7 +57,8 @@ describe('config reload (SIGHUP), live over MQTT to a receiver', () => {
       '--anomaly-sensors', 'pump1/#', '--http-listen', `127.0.0.1:${port}`,
     ]);
     expect(init.code, init.stderr).toBe(0);
-    patchConfig(A, [[['batch', 'max_age_ms'], 200]]);
+    // Every verdict goes upstream (not only the informative ones), so each one's threshold can be read at the receiver.
+    patchConfig(A, [[['batch', 'max_age_ms'], 200], [['inference', 'verdicts'], 'all']]);
     const agent = cliBackground(['run', '--data-dir', A]);
     try {
       await agent.waitForReady();
@@ -62,8 +66,8 @@ describe('config reload (SIGHUP), live over MQTT to a receiver', () => {
       // stream-ad warms up on 150 rows, then judges each reading.
       await publishAll(pub, readings('pump1/temp', 200));
       await waitFor('verdicts at the receiver', () => thresholds('pump1/temp').length >= 20 || undefined, 60_000);
-      expect(new Set(thresholds('pump1/temp'))).toEqual(new Set([0.4])); // the manifest's alert.on
-      expect(status(A).inference.bindings['anomaly']!.alert).toMatchObject({ on: 0.4, off: 0.1 });
+      expect(new Set(thresholds('pump1/temp'))).toEqual(new Set([manifestAlert.on])); // the manifest's alert.on
+      expect(status(A).inference.bindings['anomaly']!.alert).toMatchObject({ on: manifestAlert.on, off: manifestAlert.off });
 
       // A new threshold for the binding, a second binding, a guard range, and the MQTT source's keepalive (a connection setting: needs a restart).
       patchConfig(A, [
@@ -77,11 +81,11 @@ describe('config reload (SIGHUP), live over MQTT to a receiver', () => {
       const s = status(A);
       expect(s.config.restart_needed).toEqual(['sources.mqtt']);
       expect(s.config.last_reload).toMatchObject({ ok: true, applied: ['guard.ranges', 'inference.bindings.anomaly', 'inference.bindings.pump2'] });
-      expect(s.inference.bindings['anomaly']!.alert).toMatchObject({ on: 0.9, off: 0.1 });
+      expect(s.inference.bindings['anomaly']!.alert).toMatchObject({ on: 0.9, off: manifestAlert.off });
       expect(s.inference.bindings['pump2']).toMatchObject({ model: 'stream-ad' });
       const text = cli(['status', '--data-dir', A]).stdout;
       expect(text).toMatch(/^config +version [0-9a-f]{16}; restart needed for: sources\.mqtt$/m);
-      expect(text).toMatch(/^ {2}anomaly {2}model stream-ad, 1 series, alert >= 0\.9 \(clears past 0\.1\)$/m);
+      expect(text).toMatch(new RegExp(`^ {2}anomaly {2}model stream-ad, 1 series, alert >= 0\\.9 \\(clears past ${manifestAlert.off}\\)$`, 'm'));
       expect(text).toMatch(/^ {2}! config +restart needed for: sources\.mqtt/m);
       expect(text).not.toMatch(/[{}]"/); // no raw JSON for people
       const hz = await fetch(`http://127.0.0.1:${port}/healthz`);
