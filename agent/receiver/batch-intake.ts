@@ -1,12 +1,14 @@
 import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
+import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { UpdateOutbox } from './update-outbox.js';
 import type { Logger } from '../log.js';
 import type { ReceiverBackend } from './backend.js';
+import type { SensorKeyRegistry } from './sensor-key-registry.js';
 
 /**
  * What every receiver front end (HTTP, MQTT bridge) does with an envelope: verify it whatever its
@@ -19,6 +21,8 @@ export class BatchIntake {
   constructor(
     private readonly identity: Identity,
     private readonly durability: 'disk' | 'quorum' = 'disk',
+    /** With a registry, §12.9 step 11 applies; without it a sensor key's origin is unchecked (§12.7). */
+    private readonly sensorKeys?: SensorKeyRegistry,
   ) {
     this.boxKey = identity.boxSecretKey();
   }
@@ -32,6 +36,9 @@ export class BatchIntake {
     if (data?.att) {
       const problems = checkAttestationBindings(data);
       if (problems.length > 0) throw new BatchVerificationError('bad-attestation', problems[0]!);
+      const device = deviceIdFromPublicKey(batch.body.dev);
+      const refusal = this.sensorKeys?.refusal(device, data);
+      if (refusal) throw new BatchVerificationError('unknown-sensor-key', refusal, { claimed_device: device, claimed_seq: batch.body.seq });
     }
     return batch;
   }
@@ -60,6 +67,8 @@ export const REJECT_STATUS: Readonly<Record<string, number>> = {
   // §12.9 (version 3): 422 for a data hash or attestation that does not match; 400 for a batch sealed to another key.
   'bad-data-hash': 422,
   'bad-attestation': 422,
+  // §12.9 step 11: signed by a sensor key the network did not provision for that device and board.
+  'unknown-sensor-key': 403,
   'undecryptable': 400,
 };
 
@@ -79,8 +88,9 @@ export function createBatchIntake(
   log: Logger,
   durability: 'disk' | 'quorum' = 'disk',
   outbox?: UpdateOutbox,
+  sensorKeys?: SensorKeyRegistry,
 ): (envelope: Uint8Array, receivedAt: number) => Promise<IntakeAnswer> {
-  const intake = new BatchIntake(identity, durability);
+  const intake = new BatchIntake(identity, durability, sensorKeys);
   return async (envelope, receivedAt) => {
     let batch: AnyBatch;
     try {
