@@ -38,7 +38,7 @@ export class BatchIntake {
       if (problems.length > 0) throw new BatchVerificationError('bad-attestation', problems[0]!);
       const device = deviceIdFromPublicKey(batch.body.dev);
       const refusal = this.sensorKeys?.refusal(device, data);
-      if (refusal) throw new BatchVerificationError('unknown-sensor-key', refusal, { claimed_device: device, claimed_seq: batch.body.seq });
+      if (refusal) throw new UntrustedSensorKeyError(refusal, device, batch.body.seq, hex(batch.hash));
     }
     return batch;
   }
@@ -48,6 +48,22 @@ export class BatchIntake {
     if (batch.version !== 3 || !batch.v3) return signReceipt(this.identity, fields);
     const h = batch.v3.header;
     return signReceipt(this.identity, fields, { dh: h.dh, ...(h.ch ? { ch: h.ch } : {}), cid: batchCidText(batch.envelope), dur: this.durability });
+  }
+}
+
+/**
+ * §12.9 step 11: the batch verified (its signer is known), but an attestation is under a key the
+ * registry does not hold for that device and board. Unlike a §6.1 failure it is answered to the
+ * signer, over MQTT too, so the gateway stops resending and keeps the batch as rejected.
+ */
+export class UntrustedSensorKeyError extends BatchVerificationError {
+  constructor(
+    detail: string,
+    readonly device: string,
+    readonly seq: number,
+    readonly hash: string,
+  ) {
+    super('unknown-sensor-key', detail, { claimed_device: device, claimed_seq: seq });
   }
 }
 
@@ -99,6 +115,9 @@ export function createBatchIntake(
       if (!(err instanceof BatchVerificationError)) throw err;
       store.countRejection(err.reason);
       log.warn({ ...err.claimed, reason: err.reason, detail: err.message }, 'batch rejected');
+      if (err instanceof UntrustedSensorKeyError) {
+        return { kind: 'rejected', status: REJECT_STATUS[err.reason]!, verified: true, reply: { status: 'rejected', reason: err.reason, detail: err.message, device: err.device, seq: err.seq, hash: err.hash } };
+      }
       return { kind: 'rejected', status: REJECT_STATUS[err.reason] ?? 422, verified: false, reply: { status: 'rejected', reason: err.reason, detail: err.message, ...err.claimed } };
     }
     const { seq } = batch.body;

@@ -6,6 +6,9 @@ import { Identity, readKeyFile } from '../../agent/identity/keys.js';
 import { attestationDigest, encodeAttestationMessage } from '../../agent/identity/sensor-attestation.js';
 import type { StoredReading } from '../../agent/types.js';
 import { cli } from '../helpers/cli.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { waitFor } from '../helpers/ports.js';
+import { connectPublisher } from '../helpers/publisher.js';
 import { startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
 
 /**
@@ -40,9 +43,9 @@ function batch(gateway: Identity, seq: number, prev: Uint8Array, readings: Store
   return buildBatchV3(gateway, { seq, prevHash: prev, bootCounter: 1, clockSynced: true, createdMs: 1_763_000_100_000 + seq }, { readings, ...(att ? { attestations: [att] } : {}) });
 }
 
-async function post(receiver: RunningReceiver, envelope: Uint8Array): Promise<{ status: number; body: { status: string; reason?: string; detail?: string } }> {
+async function post(receiver: RunningReceiver, envelope: Uint8Array): Promise<{ status: number; body: { status: string; reason?: string; detail?: string; device?: string; seq?: number } }> {
   const res = await fetch(`${receiver.baseUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: envelope });
-  return { status: res.status, body: (await res.json()) as { status: string; reason?: string; detail?: string } };
+  return { status: res.status, body: (await res.json()) as { status: string; reason?: string; detail?: string; device?: string; seq?: number } };
 }
 
 /** A gateway data dir with a serial source and a sensor key made by `sensor-key generate`. */
@@ -81,6 +84,7 @@ describe('receiver-side sensor key registry (edge-agent receive --sensor-keys)',
       const refused = await post(receiver, b2.envelope);
       expect(refused.status).toBe(403);
       expect(refused.body.reason).toBe('unknown-sensor-key');
+      expect(refused.body).toMatchObject({ device: gw.gateway.deviceId, seq: 2 }); // answered to the verified signer (MQTT too)
       expect(refused.body.detail).toContain(`board ${UID}`);
       expect(refused.body.detail).toContain('not the key registered for this board');
 
@@ -121,6 +125,33 @@ describe('receiver-side sensor key registry (edge-agent receive --sensor-keys)',
       await receiver.proc.stop('SIGKILL');
     }
   }, 120_000);
+
+  it('over MQTT (real mosquitto) the refusal is answered on the signer\'s reply topic, so the gateway stops resending', async () => {
+    const gw = provisionedGateway();
+    const registry = join(tempDir('registry'), 'sensor-keys.yaml');
+    writeFileSync(registry, cli(['sensor-key', 'export', '--data-dir', gw.dir]).stdout);
+    const broker = await startMosquitto();
+    const receiver = await startReceiverProcess(tempDir('receiver'), ['--sensor-keys', registry, '--mqtt-url', broker.url]);
+    const client = await connectPublisher(broker.url);
+    try {
+      const replies: { reason?: string; seq?: number }[] = [];
+      client.on('message', (_topic, payload) => replies.push(JSON.parse(payload.toString('utf8')) as { reason?: string; seq?: number }));
+      await client.subscribeAsync(`edge/${gw.gateway.deviceId}/receipts`, { qos: 1 });
+      const forged = run(1, [1, 2, 3, 4], Identity.generate());
+      const b1 = batch(gw.gateway, 1, new Uint8Array(32), forged.readings, forged.att);
+      // The bridge may subscribe a moment after the HTTP side listens: publish again until answered.
+      await waitFor('the refusal on the reply topic', async () => {
+        if (replies.length === 0) await client.publishAsync(`edge/${gw.gateway.deviceId}/batches`, Buffer.from(b1.envelope), { qos: 1 });
+        return replies.length > 0;
+      }, 60_000, 500);
+      expect(replies[0]).toMatchObject({ status: 'rejected', reason: 'unknown-sensor-key', seq: 1 });
+      expect(((await receiver.stats()) as unknown as Stats).readings).toBe(0);
+    } finally {
+      await client.endAsync();
+      await receiver.proc.stop('SIGKILL');
+      await broker.stop();
+    }
+  }, 150_000);
 
   it('a bad registry file stops the receiver at start with the file and the key at fault', () => {
     const dir = tempDir('registry');
