@@ -7,6 +7,7 @@ import { batchCidText } from '../identity/cid.js';
 import { decideChain } from './chain-decision.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { attestedReadingCount } from '../identity/sensor-attestation.js';
+import { attestationStats } from './attestation-stats.js';
 
 export type ReceiverDb = Database.Database;
 
@@ -157,15 +158,6 @@ export interface ReceiverStats {
   attested_readings: number;
   unattested_readings: number;
   refused_attestations: number;
-}
-
-/** The attestation part of /v1/stats, the same for both backends. */
-export function attestationStats(readings: number, attested: number, byReason: Record<string, number>): Pick<ReceiverStats, 'attested_readings' | 'unattested_readings' | 'refused_attestations'> {
-  return {
-    attested_readings: attested,
-    unattested_readings: Math.max(0, readings - attested),
-    refused_attestations: (byReason['bad-attestation'] ?? 0) + (byReason['unknown-sensor-key'] ?? 0),
-  };
 }
 
 /** A verdict that raised or cleared an alert, as the receiver lists it. */

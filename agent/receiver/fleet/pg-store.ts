@@ -5,7 +5,8 @@ import type { IngestBatch } from '../backend.js';
 import { deviceIdFromPublicKey } from '../../identity/device-id.js';
 import { computeAvailability, type Availability } from '../availability.js';
 import { decideChain, type HeldBatch } from '../chain-decision.js';
-import { attestationStats, type AlertChange, type DeviceBatch, type DeviceEvent, type IngestResult, type ReceiverStats } from '../receiver-store.js';
+import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from '../receiver-store.js';
+import { attestationStats } from '../attestation-stats.js';
 import { attestedReadingCount } from '../../identity/sensor-attestation.js';
 
 export type Via = 'replica' | 'log';
