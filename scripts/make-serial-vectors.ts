@@ -42,6 +42,10 @@ export function frameLine(f: Frame): string {
       return `${v}type=hello-ack session=${f.session} uptime=${f.uptimeMs} state=${f.state}`;
     case 'lost':
       return `${v}type=lost session=${f.session} sensor=${f.sensor} through=${f.throughSeq}`;
+    case 'set-interval':
+      return `${v}type=set-interval session=${f.session} sensor=${f.sensor} request=${f.request} period=${f.periodMs}`;
+    case 'interval-ack':
+      return `${v}type=interval-ack session=${f.session} sensor=${f.sensor} request=${f.request} status=${f.status} period=${f.periodMs} min=${f.minMs} max=${f.maxMs}`;
     case 'attest':
       return `${v}type=attest session=${f.session} sensor=${f.sensor} first=${f.firstSeq} last=${f.lastSeq} sig=${hex(f.sig)}`;
   }
@@ -78,6 +82,12 @@ const V2_FRAMES: [string, Frame][] = [
   ['v2-hello-ack-known', { version: 2, type: 'hello-ack', session: 3_000_000_001, uptimeMs: 5012, state: 1 }],
   ['v2-hello-ack-refused', { version: 2, type: 'hello-ack', session: 3_000_000_001, uptimeMs: 12, state: 2 }],
   ['v2-lost', { version: 2, type: 'lost', session: 3_000_000_001, sensor: 2, throughSeq: 4_294_967_295 }],
+  // §3.10, §3.11: interval control (appended, so every entry above keeps its place and bytes).
+  ['v2-set-interval', { version: 2, type: 'set-interval', session: 3_000_000_001, sensor: 1, request: 513, periodMs: 5000 }],
+  ['v2-set-interval-max', { version: 2, type: 'set-interval', session: 0xffffffff, sensor: 7, request: 0xffff, periodMs: 86_400_000 }],
+  ['v2-interval-ack-applied', { version: 2, type: 'interval-ack', session: 3_000_000_001, sensor: 1, request: 513, status: 0, periodMs: 5000, minMs: 100, maxMs: 600_000 }],
+  ['v2-interval-ack-out-of-range', { version: 2, type: 'interval-ack', session: 3_000_000_001, sensor: 1, request: 514, status: 1, periodMs: 5000, minMs: 100, maxMs: 600_000 }],
+  ['v2-interval-ack-unknown-sensor', { version: 2, type: 'interval-ack', session: 3_000_000_001, sensor: 9, request: 515, status: 2, periodMs: 0, minMs: 0, maxMs: 0 }],
 ];
 
 /** A frame with a good CRC around any body: for bodies the encoder (rightly) refuses. */
@@ -106,6 +116,10 @@ const DECODE_CASES = [
   { name: 'v2-payload-513-oversize', note: 'PROTOCOL.md §2.2: version 2 payload at most 512 bytes', wire: rawFrame(2, FRAME_TYPE.error, [1, ...Array(506).fill(0x41)]), counter: 'oversize' },
   { name: 'v1-hello-ack-unknown', note: 'PROTOCOL.md §3: HELLO_ACK is a version 2 type', wire: rawFrame(1, FRAME_TYPE.helloAck, [...u32(1), ...u32(2), 0]), counter: 'unknown-type' },
   { name: 'v2-hello-ack-bad-state', note: 'PROTOCOL.md §3.7: state is 0, 1 or 2', wire: rawFrame(2, FRAME_TYPE.helloAck, [...u32(1), ...u32(2), 3]), counter: 'malformed' },
+  { name: 'v1-set-interval-unknown', note: 'PROTOCOL.md §3.10: SET_INTERVAL is a version 2 type', wire: rawFrame(1, FRAME_TYPE.setInterval, [...u32(1), 0, 1, 0, ...u32(1000)]), counter: 'unknown-type' },
+  { name: 'v2-set-interval-short', note: 'PROTOCOL.md §3.10: the body is 11 bytes', wire: rawFrame(2, FRAME_TYPE.setInterval, [...u32(1), 0, 1, 0, 0xe8, 0x03]), counter: 'malformed' },
+  { name: 'v2-interval-ack-bad-status', note: 'PROTOCOL.md §3.11: status is 0..3', wire: rawFrame(2, FRAME_TYPE.intervalAck, [...u32(1), 0, 1, 0, 4, ...u32(1000), ...u32(10), ...u32(2000)]), counter: 'malformed' },
+  { name: 'v2-interval-ack-applied-outside-bounds', note: 'PROTOCOL.md §3.11: an applied period lies within min..max', wire: rawFrame(2, FRAME_TYPE.intervalAck, [...u32(1), 0, 1, 0, 0, ...u32(5000), ...u32(10), ...u32(2000)]), counter: 'malformed' },
   { name: 'version-3-dropped', note: 'PROTOCOL.md §2.2: another version is dropped', wire: rawFrame(3, FRAME_TYPE.helloRequest, []), counter: 'bad-version' },
 ];
 
@@ -125,7 +139,7 @@ const fieldsOf = (frame: Frame) => {
 
 export function makeSerialVectors() {
   return {
-    description: 'firmware-bridge/PROTOCOL.md test vectors, versions 1 and 2. Frames: fields, line form (PROTOCOL.md §6), wire bytes (COBS + 0x00). decode: bytes and the counter a receiver puts them in (§2.2). hello_refused: HELLOs a gateway refuses (§3.1).',
+    description: 'firmware-bridge/PROTOCOL.md test vectors, versions 1 and 2 (with the interval control frames of §3.10-§3.11). Frames: fields, line form (PROTOCOL.md §6), wire bytes (COBS + 0x00). decode: bytes and the counter a receiver puts them in (§2.2). hello_refused: HELLOs a gateway refuses (§3.1).',
     crc32c: [
       { input: hex(new TextEncoder().encode('123456789')), crc: 'e3069283' }, // CRC catalogue check value
       { input: '', crc: '00000000' },

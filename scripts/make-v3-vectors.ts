@@ -83,24 +83,40 @@ export function makeV3Vectors() {
     { readings: [{ id: 18, sensor: 'pump1/temp', ts: T + 105_000, timeSource: 'sensor', value: 23, unit: 'Cel', source: 'mqtt', boot: 3 }] },
     { sealTo: receiver.publicKey, sealFixed },
   );
+  const b8 = buildBatchV3(device, { seq: 8, prevHash: b7.hash, bootCounter: 3, clockSynced: true, createdMs: T + 200_000 }, content8());
   const receipt = signReceipt(receiver, { dev: device.publicKey, seq: 5, hash: b5.hash, at: T + 91_000 }, { dh: b5.header.dh, cid: batchCidText(b5.envelope), dur: 'disk' });
-  const negative = negativeVectors(device, b5);
+  const negative = [...negativeVectors(device, b5), ...summaryNegativeVectors(device, b8)];
   return {
     description: 'Test vectors of docs/wire-format.md §12 (version 3); keys as in wire-format-vectors.json, sensor seed 0x41..0x60',
     keys: { sensor: { seed: hex(SENSOR_SEED), publicKey: hex(sensor.publicKey), did: sensor.deviceId } },
     chainsFrom: { vectors: 'wire-format-vectors.json', batch: 'batch-4-with-drops', hash: hex(b4hash) },
-    batches: [batchJson('batch-5-v3', b5), batchJson('batch-6-drops-only', b6), { ...batchJson('batch-7-sealed', b7), seal: { ephemeralSecret: hex(sealFixed.ephemeralSecret), nonce: hex(sealFixed.nonce) } }],
+    batches: [batchJson('batch-5-v3', b5), batchJson('batch-6-drops-only', b6), { ...batchJson('batch-7-sealed', b7), seal: { ephemeralSecret: hex(sealFixed.ephemeralSecret), nonce: hex(sealFixed.nonce) } }, batchJson('batch-8-adaptive', b8)],
     receipt: { batch: 'batch-5-v3', envelope: hex(receipt), base64: Buffer.from(receipt).toString('base64') },
     proofs: [makeProof(b5, 'reading', 1), makeProof(b5, 'verdict', 0), makeProof(b5, 'event', 1)],
     negative,
   };
 }
 
-/** Envelopes that MUST fail §12.9 with `reason`; re-signed by the device where the change is inside the header. */
-function negativeVectors(device: Identity, b5: SignedBatchV3) {
-  const hdr = () => canonicalDecode(b5.headerBytes, 'h') as Record<string, unknown>;
-  const data = () => canonicalDecode(b5.dataBytes!, 'd') as Record<string, unknown[]>;
-  const resigned = (h: Record<string, unknown>, d: Uint8Array = b5.dataBytes!) => {
+/**
+ * Batch 8: adaptive reporting (§12.5): a reporting interval the device applied, a summary standing
+ * for 60 kept readings of one minute, and the full-rate upload an alert started.
+ */
+function content8(): BatchContentV3 {
+  return {
+    readings: [{ id: 400, sensor: 'pump1/vib', ts: T + 185_000, timeSource: 'sensor', value: 2.25, source: 'serial', boot: 3 }],
+    events: [
+      { id: 3, ts: T + 120_000, kind: 'report.interval', key: 'pump1/vib', detail: { interval_ms: 10_000, status: 'applied', via: 'serial:serial', reason: 'healthy', device_interval_ms: 10_000, min_ms: 100, max_ms: 600_000 } },
+      { id: 4, ts: T + 181_000, kind: 'report.summary', key: 'pump1/vib', detail: { interval_ms: 60_000, window_start: T + 120_000, count: 60, min: 0.75, max: 1.25, mean: 1.0078125, first_t: T + 120_000, last_t: T + 179_000, first_id: 300, last_id: 359 } },
+      { id: 5, ts: T + 186_000, kind: 'report.full_rate', key: 'pump1/vib', detail: { reason: 'alert', by: 'stream-ad', from_t: T + 65_000, to_t: Number.MAX_SAFE_INTEGER, released: 0 } },
+    ],
+  };
+}
+
+/** Editing a batch's header or data and signing it again with the device key: how a negative vector is made. */
+function editorsOf(device: Identity, base: SignedBatchV3) {
+  const hdr = () => canonicalDecode(base.headerBytes, 'h') as Record<string, unknown>;
+  const data = () => canonicalDecode(base.dataBytes!, 'd') as Record<string, unknown[]>;
+  const resigned = (h: Record<string, unknown>, d: Uint8Array = base.dataBytes!) => {
     const bytes = canonicalEncode(h);
     return canonicalEncode({ hdr: bytes, sig: device.sign(bytes), data: d });
   };
@@ -112,6 +128,24 @@ function negativeVectors(device: Identity, b5: SignedBatchV3) {
     h.dh = sha256(bytes);
     return resigned(h, bytes);
   };
+  return { hdr, resigned, withData };
+}
+
+/** §12.5: a report.summary that cannot stand for real readings is malformed, however well signed. */
+function summaryNegativeVectors(device: Identity, b8: SignedBatchV3) {
+  const { withData } = editorsOf(device, b8);
+  const summaryDetail = (d: Record<string, unknown[]>) => (d.ev![1] as Record<string, Record<string, unknown>>).d!;
+  const list = [
+    { name: 'summary-mean-above-max', reason: 'malformed', description: 'batch 8 report.summary with mean 2 above max 1.25, dh and signature redone', envelope: withData((d) => (summaryDetail(d).mean = 2)) },
+    { name: 'summary-count-zero', reason: 'malformed', description: 'batch 8 report.summary with count 0, dh and signature redone', envelope: withData((d) => (summaryDetail(d).count = 0)) },
+    { name: 'summary-outside-window', reason: 'malformed', description: 'batch 8 report.summary with last_t past its window, dh and signature redone', envelope: withData((d) => (summaryDetail(d).last_t = T + 180_000)) },
+  ];
+  return list.map((x) => ({ ...x, envelope: hex(x.envelope) }));
+}
+
+/** Envelopes that MUST fail §12.9 with `reason`; re-signed by the device where the change is inside the header. */
+function negativeVectors(device: Identity, b5: SignedBatchV3) {
+  const { hdr, resigned, withData } = editorsOf(device, b5);
   const flipped = Uint8Array.from(b5.dataBytes!);
   flipped[flipped.length - 1]! ^= 1;
   const list = [

@@ -25,6 +25,13 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** RFC 3339 (people) or ms since the epoch (programs), for a commander option parser. */
+export const timeArg = (flag: string) => (v: string) => {
+  const ms = /^-?\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isSafeInteger(ms)) throw new AgentError('USAGE', `${flag}: expected an RFC 3339 time (2026-12-01T09:00:00Z) or ms since the epoch, got "${v}"`);
+  return ms;
+};
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

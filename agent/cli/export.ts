@@ -9,7 +9,7 @@ import { StoreProofs } from '../store/store-proofs.js';
 import { batchEnvelopes, heldBatchRange, newestBatch, oldestHeldBatch, sensorReadingsInRange } from '../store/batch-contents.js';
 import { BatchStore } from '../store/batch-store.js';
 import { openDatabase, type Db } from '../store/database.js';
-import { absDir, dataDirOption, isoTime } from './common.js';
+import { absDir, dataDirOption, isoTime, timeArg } from './common.js';
 import { asAgentError, deviceKeyLoader } from './proof.js';
 
 interface ExportOptions {
@@ -29,13 +29,6 @@ const positive = (flag: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) throw new AgentError('USAGE', `${flag}: expected a positive integer, got "${v}"`);
   return n;
-};
-
-/** RFC 3339 (people) or ms since the epoch (programs). */
-const timeArg = (flag: string) => (v: string) => {
-  const ms = /^-?\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isSafeInteger(ms)) throw new AgentError('USAGE', `${flag}: expected an RFC 3339 time (2026-12-01T09:00:00Z) or ms since the epoch, got "${v}"`);
-  return ms;
 };
 
 function exportOne(db: Db, loaded: LoadedConfig, seq: number, out: string): void {

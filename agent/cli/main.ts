@@ -16,6 +16,7 @@ import { registerRunCommand } from './run.js';
 import { registerSensorKeyCommand } from './sensor-key.js';
 import { registerStatusCommand } from './status.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerUploadCommand } from './upload.js';
 import { registerUpdateCommand } from './update.js';
 import { registerFleetCommand } from './fleet.js';
 
@@ -39,6 +40,7 @@ registerProofCommands(program);
 registerReceiveCommand(program);
 registerDemoCommand(program);
 registerDoctorCommand(program);
+registerUploadCommand(program);
 registerGuardCommands(program);
 registerUpdateCommand(program);
 registerFleetCommand(program);

@@ -52,7 +52,7 @@ export function statusText(s: Status, now = Date.now()): string[] {
   );
   if (s.batches.last_seq !== null) lines.push(`  newest   batch ${s.batches.last_seq}, cid ${s.batches.last_cid}`);
   lines.push(
-    `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour)`}`,
+    `store      ${mib(s.store.file_bytes + s.store.wal_bytes)} on disk${s.store.max_bytes > 0 ? ` of a ${mib(s.store.max_bytes)} budget` : ' (no budget)'}, ${mib(s.store.written_bytes)} written${s.store.written_bytes_per_hour === null ? '' : ` (${mib(s.store.written_bytes_per_hour)}/hour, projected ${(s.store.projected_gb_per_day ?? 0).toFixed(2)} GB/day)`}`,
     `dropped    ${s.dropped.total} readings under the disk budget${s.dropped.not_yet_reported > 0 ? ` (${s.dropped.not_yet_reported} not yet reported upstream, the oldest for ${s.dropped.unreported_for_s} s)` : ''}`,
     `uplink     ${s.uplink.url ?? '(none configured)'}`,
     `  last ok  ${ago(s.uplink.last_success_at, now)}`,
@@ -78,6 +78,12 @@ export function statusText(s: Status, now = Date.now()): string[] {
   if (u.models) lines.push(`models     ${version(u.models.current)}; previous ${version(u.models.previous)}`);
   if (u.config) lines.push(`config upd ${version(u.config.current)}; previous ${version(u.config.previous)}`);
   if (u.last) lines.push(`update     last: bundle ${u.last.id} ${u.last.version} ${u.last.outcome.replace('_', ' ')} ${ago(u.last.at, now)}${u.last.reason ? `: ${u.last.reason}` : ''}`);
+  const g = s.guard;
+  lines.push(`guard      ${g.quarantined.length} quarantined, ${g.maintenance.length} in maintenance`);
+  for (const q of g.quarantined.slice(0, 10)) lines.push(`  QUARANTINED ${q.key} (${q.reason}) since ${ago(q.since, now)}: kept ${q.kept}, dropped ${q.dropped}`);
+  if (g.quarantined.length > 10) lines.push(`  ... ${g.quarantined.length - 10} more: edge-agent quarantine list`);
+  for (const m of g.maintenance.slice(0, 10)) lines.push(`  MAINTENANCE ${m.target} since ${ago(m.since, now)}${m.until ? `, ends ${ago(m.until, now)}` : ', until stopped'}`);
+  for (const [check, n] of Object.entries(g.check_failures)) lines.push(`  CHECK FAILED ${check} ${n} times (a bug: its readings went on unchecked; see the log)`);
   lines.push(`verdicts   ${s.verdicts.stored} stored, ${s.verdicts.buffered} not yet in a batch`);
   for (const a of s.verdicts.alerts_active) lines.push(`  ALERT ${a.series} (${a.model}) since ${ago(a.since, now)}`);
   for (const c of s.counters) lines.push(`${c.name.padEnd(10)} ${String(c.value).padStart(8)}  ${c.label}`);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { projectedGbPerDay } from '../store/write-meter.js';
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -12,6 +13,7 @@ import type { InferenceStats } from '../pipeline/inference-stage.js';
 import { readUpdateState } from '../store/update-store.js';
 import { getMeta } from '../store/meta.js';
 import { readCounters } from '../store/reading-store.js';
+import { GuardStore } from '../store/guard-store.js';
 import { StatusQueries } from '../store/status-queries.js';
 import { absDir, dataDirOption, printJson } from './common.js';
 import { statusText } from './status-text.js';
@@ -89,12 +91,23 @@ export function collectStatus(dataDir: string) {
           updated_at?: number;
           started_at?: number;
           inference?: InferenceStats;
+          guard?: { check_failures: Record<string, number> };
+          adaptive?: Record<string, unknown>;
           store?: { written_bytes_per_hour?: number | null };
           health?: HealthReport;
           config?: AgentSnapshot['config'];
         })
       : undefined;
     const counters = readCounters(db);
+    // A store an older agent wrote has no guard tables until the new one runs: nothing quarantined then.
+    const guardRows = (() => {
+      try {
+        const g = new GuardStore(db);
+        return { quarantined: g.activeQuarantines(), maintenance: g.maintenance() };
+      } catch {
+        return { quarantined: [], maintenance: [] };
+      }
+    })();
     const dropped = counters.filter((c) => c.name === 'dropped');
     const unreported = batches.unreportedDrops();
     const num = (k: string) => {
@@ -145,6 +158,8 @@ export function collectStatus(dataDir: string) {
         max_bytes: cfg.maxBytes,
         written_bytes: counters.find((c) => c.name === 'store_bytes_written')?.value ?? 0,
         written_bytes_per_hour: snapshot?.store?.written_bytes_per_hour ?? null,
+        /** written_bytes_per_hour over a day, GB (10^9 bytes): SD-card wear (issue 13). */
+        projected_gb_per_day: projectedGbPerDay(snapshot?.store?.written_bytes_per_hour ?? null),
       },
       dropped: {
         total: dropped.reduce((a, c) => a + c.value, 0),
@@ -161,6 +176,12 @@ export function collectStatus(dataDir: string) {
         alerts_active: queries.alertsActive(),
       },
       inference: snapshot?.inference ?? null,
+      guard: {
+        quarantined: guardRows.quarantined.map((q) => ({ key: q.key, reason: q.reason, since: q.since, kept: q.kept, dropped: q.dropped })),
+        maintenance: guardRows.maintenance,
+        check_failures: snapshot?.guard?.check_failures ?? {},
+      },
+      adaptive: snapshot?.adaptive ?? null,
       update: readUpdateState(db),
     };
   } finally {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { inferenceSchema } from '../inference/config.js';
 import { guardSchema } from '../guard/config.js';
 import { httpSchema } from '../health/config.js';
+import { adaptiveSchema } from '../adaptive/config.js';
 import { updateSchema } from '../update/config.js';
 import { sourceSchema, type SourceConfig } from '../sources/registry.js';
 import { uplinkSchema, type UplinkConfig } from '../uplink/registry.js';
@@ -12,6 +13,9 @@ export type { HttpUplinkConfig } from '../uplink/http/config.js';
 // Strict objects everywhere: an unknown key is a typo the operator wants to hear about.
 
 // Source and uplink schemas come from their plugin folders, one registry line each (sources/registry.ts, uplink/registry.ts).
+
+/** store.commit_interval_ms by default: chosen by measurement (docs/performance.md, "Flash wear"). */
+export const DEFAULT_COMMIT_INTERVAL_MS = 250;
 
 export const configSchema = z.strictObject({
   version: z.literal(1),
@@ -28,6 +32,13 @@ export const configSchema = z.strictObject({
      * in a batch, each drop counted per sensor and reported upstream.
      */
     max_bytes: z.number().int().min(0).refine((n) => n === 0 || n >= 1024 * 1024, 'must be 0 (no budget) or at least 1048576 (1 MiB)').default(0),
+    /**
+     * Flash wear (issue 13): at a low rate, readings arriving within this many ms of the first one
+     * waiting share one commit (one fsync, each page written once) instead of one commit each.
+     * Acknowledgements still wait for the commit, so this is the worst added ack latency; a commit
+     * is due at once when COALESCE_READINGS are waiting (high rates). 0 = commit at once.
+     */
+    commit_interval_ms: z.number().int().min(0).max(5000).default(DEFAULT_COMMIT_INTERVAL_MS),
   }),
   batch: z.strictObject({
     /**
@@ -74,6 +85,8 @@ export const configSchema = z.strictObject({
       max_entities: z.number().int().min(1).max(10_000).default(500),
     })
     .optional(),
+  /** Adaptive reporting: interval policy, MQTT command topic, uplink summary mode (agent/adaptive/README.md). */
+  adaptive: adaptiveSchema.optional(),
   /** Signed remote updates of the model set or the config (docs/updates.md); absent = none taken. */
   update: updateSchema.optional(),
   /** Signed heartbeats (agent.heartbeat events in the chain) every interval_s, even without readings; 0 = none. */

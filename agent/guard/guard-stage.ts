@@ -5,6 +5,8 @@ import { RepeatedLog } from '../util/repeated-log.js';
 import type { GuardBatch, GuardCheck } from './check.js';
 
 const TICK_MS = 1000;
+/** Characters of a source's origin detail the guard keeps: with the source id and `source:` a quarantine key stays within 256. */
+const MAX_ORIGIN = 200;
 
 /** Something the stage runs about once a second besides the checks' own ticks (operator requests). */
 export interface GuardUpkeep {
@@ -22,6 +24,9 @@ export interface GuardUpkeep {
 export class GuardStage implements ReadingSink {
   private timer: NodeJS.Timeout | undefined;
   private readonly tickFailed: RepeatedLog;
+  private readonly checkFailed: RepeatedLog;
+  /** Failures per check since start (a bug, never an input): status shows them. */
+  readonly failures = new Map<string, number>();
 
   constructor(
     private readonly next: ReadingSink,
@@ -30,6 +35,7 @@ export class GuardStage implements ReadingSink {
     log: Logger,
     private readonly now: () => number = Date.now,
   ) {
+    this.checkFailed = new RepeatedLog(log, 'error', 'a guard check failed on a submission; its readings go on without that check (a bug: please report it)');
     this.tickFailed = new RepeatedLog(log, 'warn', 'a guard check could not save its state or apply a request (the store refused); retrying each second');
   }
 
@@ -49,14 +55,23 @@ export class GuardStage implements ReadingSink {
     if (n === 0) return this.next.submit(sub);
     const batch: GuardBatch = {
       source: sub.source,
-      origin: sub.origin ? `${sub.source}:${sub.origin}` : sub.source,
+      // Bounded, so every key built from it fits an event (§12.5: 256 units).
+      origin: sub.origin ? `${sub.source}:${sub.origin.slice(0, MAX_ORIGIN)}` : sub.source,
       now: this.now(),
       bytes: sub.bytes,
       readings: sub.readings,
       flags: new Uint16Array(n),
       dropped: new Array<string | undefined>(n),
     };
-    for (const c of this.checks) c.inspect(batch);
+    for (const c of this.checks) {
+      try {
+        c.inspect(batch);
+      } catch (err) {
+        // A failing check must not stop the readings (or the other checks): counted and logged, the rest goes on.
+        this.checkFailed.report(err, { check: c.name, source: sub.source });
+        this.failures.set(c.name, (this.failures.get(c.name) ?? 0) + 1);
+      }
+    }
     return this.next.submit(this.annotated(sub, batch));
   }
 

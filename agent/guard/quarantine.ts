@@ -7,6 +7,9 @@ import type { GuardBatch, GuardCheck, GuardReports } from './check.js';
 export const sensorQuarantineKey = (sensor: string) => `sensor:${sensor}`;
 export const originQuarantineKey = (originKey: string) => `source:${originKey}`;
 
+/** An event names what it is about in at most 256 UTF-16 units (§12.5): a longer key (`sensor:` and a 256-character id) is cut there. */
+const eventKey = (key: string) => key.slice(0, 256);
+
 interface Entry {
   key: string;
   reason: string;
@@ -63,7 +66,7 @@ export class QuarantineBook {
     if (this.entries.size >= GUARD_ROWS_MAX) return false;
     this.entries.set(key, { key, reason, since: now, lastAbnormal: now, kept: 0, dropped: 0, tokens: this.policy.keepPerS, tokensAt: now, dirty: false });
     this.store.startQuarantine(key, reason, now);
-    this.reports.event({ kind: 'quarantine.start', key, ts: now, detail: { reason, by: 'guard', ...detail } }, 'quarantines');
+    this.reports.event({ kind: 'quarantine.start', key: eventKey(key), ts: now, detail: { reason, by: 'guard', ...detail } }, 'quarantines');
     return true;
   }
 
@@ -73,7 +76,7 @@ export class QuarantineBook {
     const released = this.store.releaseQuarantine(key, now, by);
     if (!e && !released) return false;
     this.entries.delete(key);
-    this.reports.event({ kind: 'quarantine.release', key, ts: now, detail: { reason: e?.reason ?? 'unknown', by, kept: e?.kept ?? 0, dropped: e?.dropped ?? 0, since: e?.since ?? now } });
+    this.reports.event({ kind: 'quarantine.release', key: eventKey(key), ts: now, detail: { reason: e?.reason ?? 'unknown', by, kept: e?.kept ?? 0, dropped: e?.dropped ?? 0, since: e?.since ?? now } });
     return true;
   }
 

@@ -24,7 +24,7 @@ function take(bucket: Bucket, perS: number, burst: number, now: number): boolean
 
 /**
  * Per-sensor and per-origin rate budgets (token buckets: `*_per_s`, `*_burst` deep, per source in
- * YAML). The excess is dropped and counted (counter guard_dropped, drops in the next batch,
+ * YAML; off until configured). The excess is dropped and counted (counter guard_dropped, drops in the next batch,
  * docs/wire-format.md §4.5), and the start of each episode of excess is an event
  * (guard.rate_limited). A sensor or an origin that goes on beyond its budget by a whole burst is
  * quarantined (reason rate_budget). Quarantined readings are held to the quarantine's budget
@@ -43,6 +43,7 @@ export class RateBudget implements GuardCheck {
 
   inspect(b: GuardBatch): void {
     const p = this.policyOf(b.source);
+    if (p.sensor_per_s === 0 && p.origin_per_s === 0) return;
     let origin = this.origins.get(b.origin);
     if (!origin) this.origins.set(b.origin, (origin = { tokens: p.origin_burst, at: b.now, dropped: 0, lastDrop: -Infinity }));
     b.readings.forEach((r, i) => {
@@ -50,10 +51,10 @@ export class RateBudget implements GuardCheck {
       const key = sensorKey(b.source, r.sensor);
       let s = this.sensors.get(key);
       if (!s) this.sensors.set(key, (s = { tokens: p.sensor_burst, at: b.now, dropped: 0, lastDrop: -Infinity }));
-      if (!take(s, p.sensor_per_s, p.sensor_burst, b.now)) {
+      if (p.sensor_per_s > 0 && !take(s, p.sensor_per_s, p.sensor_burst, b.now)) {
         b.dropped[i] = 'sensor_budget';
         this.excess(s, r.sensor, sensorQuarantineKey(r.sensor), p.sensor_per_s, p.sensor_burst, p.quarantine, b.now);
-      } else if (!take(origin, p.origin_per_s, p.origin_burst, b.now)) {
+      } else if (p.origin_per_s > 0 && !take(origin, p.origin_per_s, p.origin_burst, b.now)) {
         b.dropped[i] = 'origin_budget';
         this.excess(origin, b.origin, originQuarantineKey(b.origin), p.origin_per_s, p.origin_burst, p.quarantine, b.now);
       }

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { readStoreWrites, type StoreWrites } from '../store/write-meter.js';
 import type { ClockReading, ClockStatus } from '../clock/clock-status.js';
 import type { Source } from '../sources/source.js';
 import type { BatchStore } from '../store/batch-store.js';
@@ -77,6 +78,11 @@ export class AgentState implements AgentStateView {
   /** Readings dropped under the budget that no batch has carried yet, and since when (ms). */
   unreportedDrops(): { readings: number; sensors: number; since: number | null } {
     return this.batches.unreportedDrops();
+  }
+
+  /** Bytes written to storage (lifetime counter) and the projected GB/day (flash wear, issue 13). */
+  storeWrites(): StoreWrites {
+    return readStoreWrites(this.db);
   }
 
   storeBytes(): number {

@@ -7,6 +7,8 @@ export interface AgentStateView {
   oldestPendingCreatedAt(): number | null;
   unbatched(): { count: number; oldestReceivedAt: number | null };
   storeBytes(): number;
+  /** Bytes written to storage over the agent's life, and the projected GB/day (optional: older views). */
+  storeWrites?(): { written_bytes: number; projected_gb_per_day: number | null };
   counters(): { name: string; label: string; value: number }[];
   sources(): { id: string; type: string; connected: boolean; counters?: Record<string, number> }[];
   clockSynced(): boolean;
@@ -217,6 +219,28 @@ export class Metrics {
       collect() {
         const s = view();
         if (s) this.set(s.storeBytes());
+      },
+    });
+    // SD-card wear (issue 13): the persistent counter store_bytes_written, under its own name.
+    new Counter({
+      name: `${PREFIX}store_bytes_written_total`,
+      help: 'Bytes the agent has written to storage (write_bytes of /proc/self/io: WAL, checkpoints, fsyncs), over its life',
+      registers,
+      collect() {
+        const w = view()?.storeWrites?.();
+        if (!w) return;
+        this.reset();
+        this.inc(w.written_bytes);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}store_write_projected_bytes_per_day`,
+      help: 'Bytes written per hour over the last hour, projected over a day (absent in the first minute)',
+      registers,
+      collect() {
+        const w = view()?.storeWrites?.();
+        this.reset();
+        if (w && w.projected_gb_per_day !== null) this.set(w.projected_gb_per_day * 1e9);
       },
     });
     new Gauge({

@@ -86,6 +86,7 @@ export function statusOverview(state: AgentState, limits: HealthLimits, now = Da
       unbatched_readings: state.unbatchedUpTo(1_000_000).count,
       store_bytes: state.storeBytes(),
       store_max_bytes: state.info.storeMaxBytes ?? 0,
+      ...storeWriteFields(state.storeWrites()),
     },
     uplink: uplink
       ? {
@@ -107,4 +108,9 @@ export function statusOverview(state: AgentState, limits: HealthLimits, now = Da
     sensors: charted,
     alerts,
   };
+}
+
+/** Flash wear on the status page: lifetime bytes written and the projected GB/day (issue 13). */
+function storeWriteFields(w: { written_bytes: number; projected_gb_per_day: number | null }) {
+  return { store_written_bytes: w.written_bytes, store_projected_gb_per_day: w.projected_gb_per_day };
 }

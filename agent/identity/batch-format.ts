@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { StoredReading, TimeSource } from '../types.js';
 import { CborLimitError, decodeBounded } from './bounded-cbor.js';
-import { canonicalEncode } from './canonical.js';
+import { canonicalEncode, canonicalEncodeAll } from './canonical.js';
 import { weakPointReason } from './ed25519-points.js';
 import { merkleRoot, sha256 } from './merkle.js';
 import type { Identity } from './keys.js';
@@ -124,7 +124,7 @@ export function fromBatchReading(r: BatchReading): StoredReading {
 }
 
 export function readingLeaves(readings: readonly BatchReading[]): Uint8Array[] {
-  return readings.map((r) => canonicalEncode(r));
+  return canonicalEncodeAll(readings);
 }
 
 /** Smallest and largest time over readings and verdict window ends (§4.1 t0/t1). */

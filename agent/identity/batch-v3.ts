@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { StoredReading } from '../types.js';
 import { BatchVerificationError, dropsSchema, readingSchema, spanOfTimes, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
 import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
-import { canonicalEncode } from './canonical.js';
-import { eventWireSchema, toBatchEvent, type StoredEvent } from './event-format.js';
+import { canonicalEncode, canonicalEncodeAll } from './canonical.js';
+import { eventWireSchema, summaryProblem, toBatchEvent, type StoredEvent } from './event-format.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
 import { merkleRoot, sha256 } from './merkle.js';
@@ -67,7 +67,10 @@ const salt = bytesN(16);
 
 const readingV3 = readingSchema.extend({ f: flags(10).optional(), z: salt.optional() });
 const verdictV3 = verdictSchema.extend({ f: flags(3).optional(), z: salt.optional() });
-const eventV3 = eventWireSchema.extend({ z: salt.optional() });
+const eventV3 = eventWireSchema.extend({ z: salt.optional() }).superRefine((e, ctx) => {
+  const problem = summaryProblem(e);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['d'] });
+});
 const attestationSchema = z
   .object({ k: bytesN(32), msg: byteString.refine((b) => b.length >= 1 && b.length <= 512, 'must be 1-512 bytes'), sig: bytesN(64), r: z.array(uint).min(1).max(V3_LIMITS.readings) })
   .strict();
@@ -197,11 +200,11 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
     t0,
     t1,
     n: r.length,
-    root: merkleRoot(r.map((x) => canonicalEncode(x))),
+    root: merkleRoot(canonicalEncodeAll(r)),
     nv: vd.length,
-    vroot: merkleRoot(vd.map((x) => canonicalEncode(x))),
+    vroot: merkleRoot(canonicalEncodeAll(vd)),
     ne: ev.length,
-    eroot: merkleRoot(ev.map((x) => canonicalEncode(x))),
+    eroot: merkleRoot(canonicalEncodeAll(ev)),
     m,
     dh: sha256(dataBytes),
   };
@@ -310,7 +313,7 @@ function checkData(header: BatchHeaderV3, data: BatchDataV3, sealed: boolean): v
   if (t0 !== header.t0 || t1 !== header.t1) throw new BatchVerificationError('bad-time-range', `t0/t1 are ${header.t0}/${header.t1} but the contents span ${t0}/${t1}`);
   const roots: [string, Uint8Array, readonly unknown[]][] = [['root', header.root, data.r], ['vroot', header.vroot, data.vd], ['eroot', header.eroot, data.ev]];
   for (const [name, root, list] of roots) {
-    const again = list.length === 0 ? EMPTY_ROOT : merkleRoot(list.map((x) => canonicalEncode(x)));
+    const again = list.length === 0 ? EMPTY_ROOT : merkleRoot(canonicalEncodeAll(list));
     if (!equal(again, root)) throw new BatchVerificationError('bad-merkle-root', `${name} does not match the data`);
   }
   for (const a of data.att ?? []) {

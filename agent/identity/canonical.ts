@@ -1,4 +1,5 @@
 import { decode, encode, rfc8949EncodeOptions } from 'cborg';
+import { fastCanonicalEncode, fastCanonicalEncodeAll } from './fast-canonical.js';
 
 /**
  * Deterministically encoded CBOR (RFC 8949 §4.2.1): shortest integer and float forms,
@@ -7,6 +8,16 @@ import { decode, encode, rfc8949EncodeOptions } from 'cborg';
  * can reproduce the bytes.
  */
 export function canonicalEncode(value: unknown): Uint8Array {
+  return fastCanonicalEncode(value) ?? cborgCanonicalEncode(value);
+}
+
+/** canonicalEncode of each value, the results sharing one allocation (a batch's Merkle leaves). */
+export function canonicalEncodeAll(values: readonly unknown[]): Uint8Array[] {
+  return fastCanonicalEncodeAll(values) ?? values.map(cborgCanonicalEncode);
+}
+
+/** The reference encoding (cborg), which fast-canonical.ts must match byte for byte; also its fallback. */
+export function cborgCanonicalEncode(value: unknown): Uint8Array {
   return encode(value, rfc8949EncodeOptions);
 }
 

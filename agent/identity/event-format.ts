@@ -38,6 +38,29 @@ export const eventWireSchema = z
   .strict();
 
 export type EventDetail = Record<string, string | number | boolean>;
+
+/** §12.5: the detail a `report.summary` event must carry, all numbers. */
+const SUMMARY_NUMBERS = ['interval_ms', 'window_start', 'count', 'min', 'max', 'mean', 'first_t', 'last_t', 'first_id', 'last_id'] as const;
+
+/**
+ * §12.5 `report.summary` (uplink summary mode): the one kind whose content a verifier checks,
+ * because it stands for readings it never sees. Returns why it breaks the rule, or undefined.
+ */
+export function summaryProblem(e: { k: string; s?: string | undefined; d?: EventDetail | undefined }): string | undefined {
+  if (e.k !== 'report.summary') return undefined;
+  if (e.s === undefined) return 'a report.summary names its sensor in s';
+  const d = e.d ?? {};
+  for (const k of SUMMARY_NUMBERS) if (typeof d[k] !== 'number') return `a report.summary carries d.${k} as a number`;
+  const n = d as Record<(typeof SUMMARY_NUMBERS)[number], number>;
+  if (!Number.isSafeInteger(n.count) || n.count < 1) return 'd.count is an integer >= 1';
+  for (const k of ['interval_ms', 'window_start', 'first_t', 'last_t', 'first_id', 'last_id'] as const) if (!Number.isSafeInteger(n[k])) return `d.${k} is an integer`;
+  if (n.interval_ms < 1) return 'd.interval_ms is at least 1';
+  if (!(n.min <= n.mean && n.mean <= n.max)) return 'd.min <= d.mean <= d.max';
+  if (n.first_t > n.last_t || n.first_id > n.last_id) return 'd.first_t <= d.last_t and d.first_id <= d.last_id';
+  if (n.first_t < n.window_start || n.last_t >= n.window_start + n.interval_ms) return 'd.first_t and d.last_t lie in [window_start, window_start + interval_ms)';
+  if (n.count > n.last_id - n.first_id + 1) return 'd.count is at most last_id - first_id + 1';
+  return undefined;
+}
 export type BatchEvent = z.infer<typeof eventWireSchema>;
 
 export interface AgentEventInput {
@@ -62,6 +85,8 @@ export interface StoredEvent {
 /** Checks an event against §12.5 before it is stored; the error names the event's kind and key. */
 export function validateEvent(e: AgentEventInput & { ts: number }): Required<Pick<AgentEventInput, 'kind' | 'key' | 'ts'>> & { detail?: EventDetail } {
   const detail = e.detail && Object.keys(e.detail).length > 0 ? e.detail : undefined;
+  const problem = summaryProblem({ k: e.kind, ...(e.key !== '' ? { s: e.key } : {}), ...(detail ? { d: detail } : {}) });
+  if (problem) throw new Error(`event ${JSON.stringify(e.kind)} about ${JSON.stringify(e.key)}: ${problem} (docs/wire-format.md §12.5)`);
   const parsed = eventWireSchema.safeParse({ i: 0, t: e.ts, k: e.kind, ...(e.key !== '' ? { s: e.key } : {}), ...(detail ? { d: detail } : {}) });
   if (!parsed.success) {
     const first = parsed.error.issues[0]!;

@@ -20,3 +20,10 @@ export const GUARD_EVENT_KINDS = {
 } as const;
 
 export type GuardEventKind = keyof typeof GUARD_EVENT_KINDS;
+
+/** Adaptive reporting's kinds (agent/adaptive/, agent/store/held-readings.ts): `report.summary` carries the rule of §12.5. */
+export const ADAPTIVE_EVENT_KINDS = {
+  'report.interval': { s: 'sensor id', d: ['interval_ms', 'status', 'via', 'reason', 'alert_series', 'alert_model', 'device_interval_ms', 'min_ms', 'max_ms'] },
+  'report.summary': { s: 'sensor id', d: ['interval_ms', 'window_start', 'count', 'min', 'max', 'mean', 'first_t', 'last_t', 'first_id', 'last_id'] },
+  'report.full_rate': { s: 'sensor id', d: ['reason', 'by', 'from_t', 'to_t', 'released'] },
+} as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalEncode } from './canonical.js';
+import { canonicalEncodeAll } from './canonical.js';
 import { MAX_OUTPUTS } from './wire-limits.js';
 import { bytes32, finite, int, text, uint } from './wire-types.js';
 
@@ -75,13 +75,11 @@ export type Verdict = Omit<StoredVerdict, 'id'>;
 /** The model table and the wire verdicts of a batch: one model entry per distinct (id, sha256). */
 export function toBatchVerdicts(verdicts: readonly StoredVerdict[]): { m: BatchModelRef[]; vd: BatchVerdict[] } {
   const m: BatchModelRef[] = [];
-  const index = new Map<string, number>();
+  // A batch names a handful of models: a scan of m beats a hex key per verdict (docs/performance.md).
   const vd = verdicts.map((v) => {
-    const ref = `${v.modelId}:${Buffer.from(v.modelSha256).toString('hex')}`;
-    let mi = index.get(ref);
-    if (mi === undefined) {
+    let mi = m.findIndex((x) => x.id === v.modelId && Buffer.compare(x.h, v.modelSha256) === 0);
+    if (mi === -1) {
       mi = m.length;
-      index.set(ref, mi);
       m.push({ id: v.modelId, h: v.modelSha256 });
     }
     const out: BatchVerdict = { i: v.id, k: v.key, m: mi, w: v.windowStart, t: v.ts, o: v.outputs, v: v.value, th: v.threshold, a: v.alert, c: v.changed };
@@ -93,5 +91,5 @@ export function toBatchVerdicts(verdicts: readonly StoredVerdict[]): { m: BatchM
 }
 
 export function verdictLeaves(verdicts: readonly BatchVerdict[]): Uint8Array[] {
-  return verdicts.map((v) => canonicalEncode(v));
+  return canonicalEncodeAll(verdicts);
 }

@@ -55,6 +55,16 @@ export const inferenceSchema = z.strictObject({
   max_queue: z.number().int().min(100).max(10_000_000).default(20_000),
   /** A binding that has matched no sensor after this many readings is warned about (log, status, /healthz). */
   unmatched_warn_after: z.number().int().min(1).max(100_000_000).default(1000),
+  /**
+   * Which verdicts are stored, signed and delivered (issue 13; docs/wire-format.md §4.4 "Which
+   * verdicts a batch carries"). informative: those that raise or clear an alert, every verdict
+   * while an alert stands (the scores the alert relies on), verdicts with flags, and one per series
+   * per `verdict_keyframe_s` of its readings' time (the model's score level, and that it ran);
+   * the rest are counted (status: inference.verdictsElided), not stored. all: every verdict.
+   */
+  verdicts: z.enum(['informative', 'all']).default('informative'),
+  /** Under verdicts: informative, a series' score is kept at least this often (its readings' time). */
+  verdict_keyframe_s: z.number().int().min(1).max(86_400).default(60),
   /** How often each series' state (warm-up, calibration, window) is saved, so a restart resumes it. */
   state_save_interval_s: z.number().int().min(1).max(86_400).default(60),
   /** Alert changes are also published here, for Node-RED or Home Assistant. */

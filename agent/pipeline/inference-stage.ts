@@ -13,6 +13,7 @@ import { Binding, Router } from '../inference/router.js';
 import { GapFiller, type FilledRows } from '../inference/gap-fill.js';
 import type { Logger } from '../log.js';
 import { RepeatedLog } from '../util/repeated-log.js';
+import { InformativeVerdicts } from './informative-verdicts.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
 import { InferenceStateStore } from '../store/inference-state-store.js';
@@ -76,6 +77,8 @@ export interface InferenceStats {
   alertsRaised: number;
   alertsCleared: number;
   skippedQueueFull: number;
+  /** Verdicts not stored under inference.verdicts informative: no alert, no change, no flag, no keyframe due. */
+  verdictsElided: number;
   unscored: number;
   errors: number;
   /** Readings not scored because they were quarantined or in maintenance. */
@@ -149,7 +152,9 @@ export class InferenceStage {
     skippedQueueFull: 0,
     unscored: 0,
     errors: 0,
+    verdictsElided: 0,
   };
+  private readonly informative: InformativeVerdicts;
 
   private constructor(
     private readonly cfg: InferenceConfig,
@@ -163,6 +168,7 @@ export class InferenceStage {
     private readonly log: Logger,
   ) {
     this.router = new Router(bindings);
+    this.informative = new InformativeVerdicts(cfg.verdict_keyframe_s * 1000);
     this.verdictStore = new VerdictStore(db, bootCounter);
     this.relearnStore = new RelearnStore(db);
     this.events = new EventStore(db, bootCounter);
@@ -347,8 +353,14 @@ export class InferenceStage {
       this.stats.scored += list.length;
       for (const v of results) if (v) fresh.push(v);
     }
-    this.log.debug({ readings: readings.length, verdicts: fresh.length, ms: Math.round(performance.now() - started), queued: this.queuedCount }, 'inference pass');
-    if (fresh.length === 0) return;
+    const kept = this.cfg.verdicts === 'all' ? fresh : fresh.filter((v) => this.informative.keep(v));
+    this.stats.verdictsElided += fresh.length - kept.length;
+    this.log.debug({ readings: readings.length, verdicts: kept.length, elided: fresh.length - kept.length, ms: Math.round(performance.now() - started), queued: this.queuedCount }, 'inference pass');
+    if (kept.length === 0) return;
+    this.commitVerdicts(kept);
+  }
+
+  private commitVerdicts(fresh: Verdict[]): void {
     let ids: number[];
     try {
       ids = this.verdictStore.commit(fresh);

@@ -20,7 +20,6 @@ import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
 import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
 import { EventStore } from '../store/event-store.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
-import { setMeta } from '../store/meta.js';
 import { readCursors, ReadingStore } from '../store/reading-store.js';
 import { loadSourceFactories, type SourceFactory } from '../sources/registry.js';
 import type { Source, SourceHealth } from '../sources/source.js';
@@ -44,6 +43,7 @@ import { ScoreSlot } from './score-slot.js';
 import { classifyChanges, ReloadRecord, type LastReload, type ReloadResult } from './config-reload.js';
 import { checkStageOrder, startStages, stopStages, type RunStage } from './stage.js';
 import { LossReporting } from './loss-reporting.js';
+import type { AdaptiveReporting } from '../adaptive/adaptive-reporting.js';
 import { readUpdateState, type UpdateState } from '../store/update-store.js';
 import type { Updater } from '../update/updater.js';
 import { startUpdater } from './update-wiring.js';
@@ -60,6 +60,9 @@ export interface AgentSnapshot {
   clock_synced: boolean;
   sources: Record<string, SourceHealth>;
   inference?: InferenceStats;
+  guard: { check_failures: Record<string, number> };
+  /** Adaptive reporting: each followed sensor's interval, request counts (agent/adaptive/README.md). */
+  adaptive?: Record<string, unknown>;
   /** The config in force: its version, keys waiting for a restart, the last reload (SIGHUP or an update). */
   config: { version: string; restart_needed: string[]; last_reload: LastReload | null };
   store: { fileBytes: number; walBytes: number; usedBytes: number; max_bytes: number; written_bytes: number; written_bytes_per_hour: number | null };
@@ -147,6 +150,8 @@ export class Agent {
   /** Side outputs fed from the run: last values for alert messages, Home Assistant discovery. */
   private readonly lastValues = new LastValues();
   private homeAssistant: HomeAssistant | undefined;
+  /** Adaptive reporting (agent/adaptive/): fed committed readings and alert changes, reaches devices through the sources. */
+  private adaptive: AdaptiveReporting | undefined;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
@@ -223,7 +228,7 @@ export class Agent {
     );
 
     this.observability = new Observability(this.db, config.http, log);
-    this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes));
+    this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes), config.store.commit_interval_ms);
     this.observability.watchWriter(this.writer);
     this.losses.watchRates(this.writer);
     const batches = new BatchStore(this.db);
@@ -245,6 +250,7 @@ export class Agent {
     this.writer.onCommittedReadings((readings) => {
       this.lastValues.note(readings);
       this.homeAssistant?.noteReadings(readings);
+      this.adaptive?.noteReadings(readings);
     });
     this.configVersion = fileVersion(loaded.path);
     this.heartbeat = new Heartbeat(
@@ -328,7 +334,7 @@ export class Agent {
       bootCounter: this.bootCounter,
       deviceId: this.identity.deviceId,
       onVerdicts: (n) => this.batcher.noteCommitted(n),
-      side: { publish: (v) => this.homeAssistant?.publish(v) },
+      side: { publish: (v) => (this.homeAssistant?.publish(v), this.adaptive?.noteAlert(v)) },
       lastValues: this.lastValues,
       metrics: this.observability.metrics,
       log: log.child({ component: 'inference' }),
@@ -390,6 +396,7 @@ export class Agent {
   async start(): Promise<void> {
     // Side output first, so the entities of the first readings are announced.
     await this.startHomeAssistant();
+    await this.startAdaptive();
     this.clock.start();
     await startStages(this.stages);
     // The side: health, metrics and the status snapshot observe the running stages.
@@ -466,6 +473,26 @@ export class Agent {
     });
   }
 
+  private async startAdaptive(): Promise<void> {
+    const cfg = this.loaded.config.adaptive;
+    if (!cfg) return;
+    const log = this.log.child({ component: 'adaptive' });
+    const { AdaptiveReporting } = await import('../adaptive/adaptive-reporting.js');
+    const broker = () => resolveSideBroker(this.loaded, 'adaptive.commands', cfg.commands!, 'cmd', `edge-agent-cmd-${this.identity.deviceId.slice(-12)}`, log);
+    const { HeldReadings } = await import('../store/held-readings.js');
+    const { StatusQueries } = await import('../store/status-queries.js');
+    this.adaptive = await AdaptiveReporting.create(cfg, {
+      sources: this.sources,
+      events: this.events,
+      ...(cfg.commands ? { broker } : {}),
+      held: new HeldReadings(this.db, this.bootCounter),
+      holdWhen: (hold) => this.readingStore.holdWhen(hold),
+      activeAlerts: () => new StatusQueries(this.db).alertsActive(),
+      log,
+    });
+    await this.adaptive.start();
+  }
+
   private async startHomeAssistant(): Promise<void> {
     const cfg = this.loaded.config.home_assistant;
     if (!cfg) return;
@@ -499,6 +526,7 @@ export class Agent {
     await this.observability.stop();
     await stopStages(this.stages, drainMs, this.log);
     await this.homeAssistant?.stop();
+    await this.adaptive?.stop();
     this.clock.stop();
     this.writeSnapshot(false);
     this.db.close();
@@ -511,7 +539,7 @@ export class Agent {
    * so tests and supervisors wait for this fact instead of reading log text.
    */
   async whenReady(): Promise<ReadyReport> {
-    await Promise.all(this.sources.map((s) => s.ready?.() ?? Promise.resolve()));
+    await Promise.all([...this.sources.map((s) => s.ready?.() ?? Promise.resolve()), this.adaptive?.ready() ?? Promise.resolve()]);
     const http = this.observability.address();
     return { ready: true, pid: process.pid, device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), http: http ?? null };
   }
@@ -596,6 +624,8 @@ export class Agent {
       clock_synced: this.clock.isSynced(),
       sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health()])),
       ...(this.score.current ? { inference: this.score.snapshot()! } : {}),
+      guard: { check_failures: Object.fromEntries(this.guard.failures) },
+      ...(this.adaptive ? { adaptive: this.adaptive.snapshot() } : {}),
       config: { version: this.configVersion, ...this.reloads.snapshot() },
       store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
       ...(this.updater ? { update: this.updater.state() } : {}),
@@ -637,9 +667,8 @@ export class Agent {
   /** `edge-agent status` runs in another process: it reads this from the store. */
   private writeSnapshot(running = true): void {
     try {
-      this.writeMeter.record();
       // The health report rides along, so `status` (another process) shows the checks as /healthz would.
-      setMeta(this.db, 'agent_snapshot', JSON.stringify({ ...this.snapshot(), health: this.observability.report(this.state), running }));
+      this.writeMeter.recordWithSnapshot(() => JSON.stringify({ ...this.snapshot(), health: this.observability.report(this.state), running }));
       this.snapshotFailed.recovered();
     } catch (err) {
       this.snapshotFailed.report(err);

@@ -1,12 +1,13 @@
 import { statSync } from 'node:fs';
 import type { Logger } from '../log.js';
-import { isStoreFull, RepeatedLog } from '../util/repeated-log.js';
+import { isStoreFull } from '../util/repeated-log.js';
 import type { Db } from './database.js';
 import { EVENT_ROW_OVERHEAD_BYTES, EVENTS_SHARE, GUARD_ROW_BYTES, PENDING_BYTES_PER_ENVELOPE_BYTE, walLimitFor } from './budget-shares.js';
 import { capCounters } from './counter-cap.js';
 import { DiskReserve } from './disk-reserve.js';
 import type { RedeliveryGuardPruner } from './redelivery-guard.js';
 import { pruneDelivered } from './retention.js';
+import { WalCheckpoints } from './wal-checkpoint.js';
 
 /** What the store occupies on disk, and how much of the main file holds live data. */
 export interface StoreUsage {
@@ -64,7 +65,7 @@ export class StoreBudget {
   private lastStuckLogAt = -Infinity;
   private reserveCheckedAt = -Infinity;
   readonly reserve: DiskReserve;
-  private readonly checkpointFailed: RepeatedLog;
+  private readonly wal: WalCheckpoints;
   /** Ballast bytes given only to a checkpoint that failed with SQLITE_FULL, never to data (see makeRoom). */
   private readonly checkpointSlice: number;
 
@@ -78,7 +79,7 @@ export class StoreBudget {
     private readonly guard?: RedeliveryGuardPruner,
   ) {
     this.reserve = reserve ?? new DiskReserve(path, log);
-    this.checkpointFailed = new RepeatedLog(log, 'warn', 'WAL checkpoint failed');
+    this.wal = new WalCheckpoints(db, this.reserve, log);
     this.checkpointSlice = Math.floor((this.reserve.size * CHECKPOINT_SLICE_SHARE) / 4096) * 4096;
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
     this.incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
@@ -160,10 +161,10 @@ export class StoreBudget {
         this.db.pragma(`incremental_vacuum(${pages})`);
       } catch (err) {
         if (!isStoreFull(err)) throw err;
-        this.checkpointTruncate(2000);
+        this.wal.truncate(2000);
         break;
       }
-      if (this.checkpointTruncate(2000) !== 'done') break;
+      if (this.wal.truncate(2000) !== 'done') break;
     }
     if (this.reserve.restore(margin)) return true;
     // No room for all of it yet: at least the checkpoint slice, so the next full disk can still
@@ -219,7 +220,7 @@ export class StoreBudget {
     // All of the ballast but the checkpoint slice: a checkpoint is the one write that cannot be made
     // smaller, and a WAL that can never be checkpointed again is a store that never writes again.
     this.reserve.release(this.reserve.held() - this.checkpointSlice);
-    this.checkpointOnFullDisk();
+    this.wal.onFullDisk();
     // Delivered batches go first on a full disk, whatever their retention: the network has them.
     // One per transaction, checkpointed between, so each DELETE's WAL fits in the room there is.
     result.prunedBatches = this.pruneDeliveredInSteps();
@@ -234,15 +235,9 @@ export class StoreBudget {
     const target = Math.min(Math.max(u.usedBytes * 0.5, u.usedBytes - Math.max(0, want - have)), this.maxBytes > 0 ? this.dataAllowance * LOW_WATER : Infinity);
     this.free(Math.max(0, target), result, true);
     // Move the WAL into the database file and cut it; waiting up to 2 s for readers (a `status`) is worth it here.
-    this.checkpointOnFullDisk();
+    this.wal.onFullDisk();
     this.restoreReserve();
     return result;
-  }
-
-  /** A checkpoint on a full disk: when it needs room to grow the file, the checkpoint slice of the ballast gives it. */
-  private checkpointOnFullDisk(): void {
-    if (this.checkpointTruncate(2000) !== 'full') return;
-    if (this.reserve.release(Infinity, 'disk full, WAL checkpoint') > 0) this.checkpointTruncate(2000);
   }
 
   /** Deletes every delivered batch but the newest, a few per transaction; stops when the disk has no room even for that. */
@@ -257,10 +252,10 @@ export class StoreBudget {
       } catch (err) {
         if (!isStoreFull(err)) throw err;
         failures++;
-        this.checkpointOnFullDisk();
+        this.wal.onFullDisk();
         continue;
       }
-      this.checkpointPassive();
+      this.wal.passive();
     }
     return pruned;
   }
@@ -306,7 +301,7 @@ export class StoreBudget {
       const alertVerdicts = left === 0 && plainVerdicts === 0 ? (this.q.unbatchedVerdicts.get(1) as number) : 0;
       const chunk = Math.max(CHUNK_MIN, Math.min(chunkMax, Math.ceil(excess / 100)));
       // Small steps on a full disk: each one's WAL frames are checkpointed before the next, so the WAL is reused, not grown.
-      if (fullDisk && guard > 0) this.checkpointPassive();
+      if (fullDisk && guard > 0) this.wal.passive();
       // False when even the smallest step found no room on a full disk: the pass ends, the next SQLITE_FULL tries again.
       const step = (drop: () => void): boolean => {
         try {
@@ -315,7 +310,7 @@ export class StoreBudget {
         } catch (err) {
           if (!fullDisk || !isStoreFull(err)) throw err;
           // The WAL had no room for this step: checkpoint, and try again smaller.
-          this.checkpointOnFullDisk();
+          this.wal.onFullDisk();
           if (chunk <= CHUNK_MIN) return false;
           chunkMax = Math.max(CHUNK_MIN, Math.floor(chunk / 4));
           return true;
@@ -384,29 +379,6 @@ export class StoreBudget {
       }
       this.q.deleteOldestVerdicts.run(changed, n);
     })();
-  }
-
-  /** wal_checkpoint(TRUNCATE), waiting at most `waitMs` for readers: done, busy (readers held on), full (no room to grow the file) or failed. */
-  private checkpointTruncate(waitMs: number): 'done' | 'busy' | 'full' | 'failed' {
-    this.db.pragma(`busy_timeout = ${waitMs}`);
-    try {
-      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
-      this.checkpointFailed.recovered();
-      return r?.busy === 0 ? 'done' : 'busy';
-    } catch (err) {
-      this.checkpointFailed.report(err);
-      return isStoreFull(err) ? 'full' : 'failed';
-    } finally {
-      this.db.pragma('busy_timeout = 5000');
-    }
-  }
-
-  private checkpointPassive(): void {
-    try {
-      this.db.pragma('wal_checkpoint(PASSIVE)');
-    } catch (err) {
-      this.checkpointFailed.report(err);
-    }
   }
 
   private shrinkFile(): void {

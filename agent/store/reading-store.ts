@@ -3,6 +3,7 @@ import { TIME_SOURCES } from '../types.js';
 import type { Submission, SubmitResult } from '../contracts/reading-sink.js';
 import { AttestationStore } from './attestation-store.js';
 import type { Db } from './database.js';
+import { HELD } from './held-readings.js';
 
 export type { AttestationClaim, AttestationOutcome, ReadingSink, ResendGuard, StreamCursor, Submission, SubmitResult } from '../contracts/reading-sink.js';
 
@@ -47,6 +48,8 @@ const TIME_SOURCE_INDEX = new Map<TimeSource, number>(TIME_SOURCES.map((t, i) =>
 
 /** The readings buffer: group-committed inserts with de-duplication, and the unbatched queue. */
 export class ReadingStore {
+  /** Summary mode (store/held-readings.ts): readings of these sensors are committed kept, not for the next batch. */
+  private hold: ((sensor: string) => boolean) | undefined;
   private readonly insert;
   private readonly resendGet;
   private readonly resendPut;
@@ -64,8 +67,8 @@ export class ReadingStore {
     private readonly bootCounter: number,
   ) {
     this.insert = db.prepare(
-      `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot, flags)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO readings (sensor, ts, time_source, value, unit, seq, source, received_at, boot, flags, batch_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.resendGet = db.prepare('SELECT fingerprint FROM source_resend_guard WHERE source = ? AND message_key = ?').pluck();
     this.resendPut = db.prepare('INSERT OR REPLACE INTO source_resend_guard (source, message_key, fingerprint, seen_at) VALUES (?, ?, ?, ?)');
@@ -88,6 +91,11 @@ export class ReadingStore {
     this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
       subs.map((s) => this.apply(s, receivedAt, stored)),
     );
+  }
+
+  /** Summary mode: `hold(sensor)` true commits that reading kept (batch_seq 0) instead of waiting for a batch. */
+  holdWhen(hold: (sensor: string) => boolean): void {
+    this.hold = hold;
   }
 
   /**
@@ -124,6 +132,7 @@ export class ReadingStore {
         receivedAt,
         this.bootCounter,
         r.flags || null,
+        this.hold?.(r.sensor) ? HELD : null,
       );
       accepted += info.changes;
       if (stored && info.changes === 1) stored.push(storedReadingOf(r, Number(info.lastInsertRowid), sub.source, this.bootCounter));

@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { HELD, HELD_SUMMARIZED } from './held-readings.js';
 
 export interface PruneResult {
   batches: number;
@@ -30,6 +31,12 @@ export function pruneDelivered(db: Db, retainMs: number, now = Date.now(), maxBa
     db.prepare(`DELETE FROM receipts WHERE batch_seq IN (${doomed})`).run(...args);
     db.prepare(`DELETE FROM attestations WHERE batch_seq IN (${doomed})`).run(...args);
     const batches = db.prepare(`DELETE FROM batches WHERE seq IN (${doomed})`).run(...args).changes;
-    return { batches, readings };
+    // Summary mode: kept readings already in a signed summary go after the same time (store/held-readings.ts).
+    // Bounded like the batches on a full disk (1,000 rows per batch allowed), for the same WAL reason.
+    const kept = db
+      .prepare(`DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE batch_seq = ${HELD_SUMMARIZED} AND received_at < ? ORDER BY id LIMIT ?)`)
+      .run(cutoff, limit < 0 ? -1 : limit * 1000).changes;
+    if (kept > 0) db.prepare(`DELETE FROM verdicts WHERE batch_seq = ${HELD} AND NOT EXISTS (SELECT 1 FROM readings WHERE readings.id = verdicts.reading_id)`).run();
+    return { batches, readings: readings + kept };
   })();
 }

@@ -1,5 +1,6 @@
 import type { StoredVerdict, Verdict } from '../identity/verdict-format.js';
 import type { Db } from './database.js';
+import { HELD, HELD_SUMMARIZED } from './held-readings.js';
 
 
 export interface VerdictRow {
@@ -51,8 +52,10 @@ export class VerdictStore {
     private readonly bootCounter: number,
   ) {
     this.insert = db.prepare(
-      `INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, boot, created_at, flags)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      // Summary mode (store/held-readings.ts): a plain verdict (no alert change) of a kept reading is kept with it.
+      `INSERT INTO verdicts (key, model_id, model_sha256, window_start, ts, reading_id, score, outputs, value, threshold, alert, changed, boot, created_at, flags, batch_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+               CASE WHEN ? = 0 AND EXISTS (SELECT 1 FROM readings WHERE id = ? AND batch_seq IN (${HELD}, ${HELD_SUMMARIZED})) THEN ${HELD} END)`,
     );
     this.insertAll = db.transaction((verdicts: readonly Verdict[], now: number) =>
       verdicts.map(
@@ -74,6 +77,8 @@ export class VerdictStore {
               this.bootCounter,
               now,
               v.flags || null,
+              v.changed ? 1 : 0,
+              v.readingId ?? null,
             ).lastInsertRowid,
           ),
       ),

@@ -154,6 +154,23 @@ size_t encode_frame(const Frame& f, uint8_t* out) {
       w.u8(f.sensor);
       w.u32(f.seq);
       break;
+    case SET_INTERVAL:  // PROTOCOL.md §3.10: a gateway never asks outside the protocol's bounds
+      if (!v2 || f.period_ms < INTERVAL_MIN_MS || f.period_ms > INTERVAL_MAX_MS) return 0;
+      w.u32(f.session);
+      w.u8(f.sensor);
+      w.u16(f.request);
+      w.u32(f.period_ms);
+      break;
+    case INTERVAL_ACK:  // §3.11
+      if (!v2 || f.status > INTERVAL_FIXED || f.min_ms > f.max_ms) return 0;
+      w.u32(f.session);
+      w.u8(f.sensor);
+      w.u16(f.request);
+      w.u8(f.status);
+      w.u32(f.period_ms);
+      w.u32(f.min_ms);
+      w.u32(f.max_ms);
+      break;
     case ATTEST:  // §3.9: first_seq (seq) <= last_seq, at most 10,000 readings
       if (!v2 || f.sensor >= MAX_SENSORS || f.last_seq < f.seq || f.last_seq - f.seq >= 10000) return 0;
       w.u32(f.session);
@@ -237,6 +254,24 @@ bool decode_payload(const uint8_t* p, size_t len, Frame& f) {
       f.session = r.u32();
       f.sensor = r.u8();
       f.seq = r.u32();
+      break;
+    case SET_INTERVAL:
+      if (!v2) return false;
+      f.session = r.u32();
+      f.sensor = r.u8();
+      f.request = r.u16();
+      f.period_ms = r.u32();  // the bounds are the device's to check: it answers out of range (§3.11)
+      break;
+    case INTERVAL_ACK:
+      if (!v2) return false;
+      f.session = r.u32();
+      f.sensor = r.u8();
+      f.request = r.u16();
+      f.status = r.u8();
+      f.period_ms = r.u32();
+      f.min_ms = r.u32();
+      f.max_ms = r.u32();
+      if (f.status > INTERVAL_FIXED || f.min_ms > f.max_ms || (f.status == INTERVAL_APPLIED && (f.period_ms < f.min_ms || f.period_ms > f.max_ms))) return false;
       break;
     case ATTEST:
       if (!v2) return false;

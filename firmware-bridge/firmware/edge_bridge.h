@@ -18,8 +18,13 @@ const size_t MAX_FRAME = MAX_ENCODED + 1;                             // 516 wit
 const uint8_t MAX_SENSORS = 8;
 const uint8_t MAX_VALUES = 8;
 
-enum FrameType : uint8_t { HELLO = 1, READING = 2, ACK = 3, ERROR = 4, HEARTBEAT = 5, HELLO_REQUEST = 6, HELLO_ACK = 7, LOST = 8, ATTEST = 9 };
+enum FrameType : uint8_t { HELLO = 1, READING = 2, ACK = 3, ERROR = 4, HEARTBEAT = 5, HELLO_REQUEST = 6, HELLO_ACK = 7, LOST = 8, ATTEST = 9, SET_INTERVAL = 10, INTERVAL_ACK = 11 };
 enum HelloState : uint8_t { HELLO_NEW = 0, HELLO_KNOWN = 1, HELLO_REFUSED = 2 };  // PROTOCOL.md §3.7
+// PROTOCOL.md §3.11: how the device answered a SET_INTERVAL.
+enum IntervalStatus : uint8_t { INTERVAL_APPLIED = 0, INTERVAL_OUT_OF_RANGE = 1, INTERVAL_UNKNOWN_SENSOR = 2, INTERVAL_FIXED = 3 };
+// PROTOCOL.md §3.10: the periods any SET_INTERVAL may name (10 ms .. 1 day); a device narrows them per sensor.
+const uint32_t INTERVAL_MIN_MS = 10;
+const uint32_t INTERVAL_MAX_MS = 86400000;
 
 inline size_t max_payload(uint8_t version) { return version == 1 ? MAX_PAYLOAD_V1 : MAX_PAYLOAD; }
 
@@ -60,6 +65,12 @@ struct Frame {
   uint16_t buffered;
   // HELLO_ACK
   uint8_t state;
+  // SET_INTERVAL / INTERVAL_ACK (PROTOCOL.md §3.10, §3.11); `sensor` and `session` as above
+  uint16_t request;
+  uint32_t period_ms;
+  uint8_t status;   // INTERVAL_ACK
+  uint32_t min_ms;  // INTERVAL_ACK
+  uint32_t max_ms;  // INTERVAL_ACK
   // ATTEST (§3.9): first_seq is `seq`
   uint32_t last_seq;
   uint8_t sig[64];
@@ -131,9 +142,23 @@ class Bridge {
         sensor_count_(sensor_count), head_(0), count_(0), last_ack_ms_(0), last_send_ms_(0), last_hello_ms_(0),
         hello_uptime_(0), lost_sent_ms_(0), lost_pending_(0), accepted_(false), refused_(false), attest_(0) {
     for (int i = 0; i < 8; i++) uid_[i] = uid[i];
-    for (int i = 0; i < MAX_SENSORS; i++) { next_seq_[i] = 0; lost_through_[i] = 0; }
+    for (int i = 0; i < MAX_SENSORS; i++) { next_seq_[i] = 0; lost_through_[i] = 0; period_[i] = 0; min_period_[i] = 0; max_period_[i] = 0; }
+    // §3.10: a sensor's period is fixed at what HELLO declares until the sketch allows a range.
+    for (uint8_t i = 0; i < sensor_count_ && i < MAX_SENSORS; i++) {
+      uint8_t x = sensors_[i].index;
+      if (x < MAX_SENSORS) period_[x] = min_period_[x] = max_period_[x] = sensors_[i].period_ms;
+    }
   }
 
+  // Lets the gateway change sensor `index`'s period within [min_ms, max_ms] (clamped to §3.10's
+  // bounds). The sketch paces its sampling by period_ms(index).
+  void allow_interval(uint8_t index, uint32_t min_ms, uint32_t max_ms) {
+    if (index >= MAX_SENSORS || min_ms > max_ms) return;
+    min_period_[index] = min_ms < INTERVAL_MIN_MS ? INTERVAL_MIN_MS : min_ms;
+    max_period_[index] = max_ms > INTERVAL_MAX_MS ? INTERVAL_MAX_MS : max_ms;
+  }
+  // The sampling period now in force for sensor `index` (0 for an index HELLO does not list).
+  uint32_t period_ms(uint8_t index) const { return index < MAX_SENSORS ? period_[index] : 0; }
   // §3.9: sign the readings (an Attestor of attest.h); call before the first sample().
   void attest_with(Attestations* a) { attest_ = a; }
 
@@ -149,7 +174,7 @@ class Bridge {
     f.sensor_count = sensor_count_;
     for (uint8_t i = 0; i < sensor_count_; i++) {
       f.sensors[i].index = sensors_[i].index;
-      f.sensors[i].period_ms = sensors_[i].period_ms;
+      f.sensors[i].period_ms = sensors_[i].index < MAX_SENSORS ? period_[sensors_[i].index] : sensors_[i].period_ms;  // the period in force
       copy(f.sensors[i].id, sensors_[i].id, 32);
       copy(f.sensors[i].unit, sensors_[i].unit, 8);
     }
@@ -194,6 +219,7 @@ class Bridge {
       if (f.type == HELLO_ACK && f.session == session_ && f.uptime_ms == hello_uptime_) on_hello_ack(f.state, now_ms);
       else if (f.type == ACK && accepted_ && f.session == session_) { acknowledge(f.sensor, f.seq); last_ack_ms_ = now_ms; }
       else if (f.type == HELLO_REQUEST) { hello(now_ms); if (accepted_) resend(now_ms); }
+      else if (f.type == SET_INTERVAL && accepted_ && f.session == session_) on_set_interval(f, now_ms);
     }
   }
 
@@ -230,6 +256,8 @@ class Bridge {
   uint32_t resent = 0;           // readings sent again
   uint32_t lost = 0;             // readings overwritten in a full ring
   uint32_t session_changes = 0;  // sessions given up because another boot had used them (§3.7 state 1)
+  uint32_t interval_changes = 0; // SET_INTERVALs applied (§3.10)
+  uint32_t interval_refusals = 0; // SET_INTERVALs answered with another status than applied
 
  private:
   struct Entry { uint8_t sensor; uint32_t seq; uint32_t uptime_ms; uint32_t sent_ms; uint8_t count; bool due; bool counted; float values[MAX_VALUES]; };
@@ -254,6 +282,27 @@ class Bridge {
     accepted_ = true;
     last_ack_ms_ = now_ms;
     if (first) resend(now_ms, false);  // what was sampled while waiting goes out now (not a resend)
+  }
+  // §3.10-§3.11: bounds checked here, on the device's side too; every SET_INTERVAL of the session gets
+  // exactly one INTERVAL_ACK (a repeated request is answered again: applying it twice changes nothing).
+  void on_set_interval(const Frame& req, uint32_t now_ms) {
+    Frame a = Frame();
+    a.type = INTERVAL_ACK;
+    a.session = session_;
+    a.sensor = req.sensor;
+    a.request = req.request;
+    bool listed = req.sensor < MAX_SENSORS && period_[req.sensor] != 0;
+    if (!listed) a.status = INTERVAL_UNKNOWN_SENSOR;
+    else if (min_period_[req.sensor] == max_period_[req.sensor] && req.period_ms != period_[req.sensor]) a.status = INTERVAL_FIXED;
+    else if (req.period_ms < min_period_[req.sensor] || req.period_ms > max_period_[req.sensor]) a.status = INTERVAL_OUT_OF_RANGE;
+    else {
+      a.status = INTERVAL_APPLIED;
+      if (period_[req.sensor] != req.period_ms) interval_changes++;
+      period_[req.sensor] = req.period_ms;
+    }
+    if (a.status != INTERVAL_APPLIED) interval_refusals++;
+    if (listed) { a.period_ms = period_[req.sensor]; a.min_ms = min_period_[req.sensor]; a.max_ms = max_period_[req.sensor]; }
+    send(a, now_ms);
   }
   void send(const Frame& f, uint32_t now_ms) {
     uint8_t out[MAX_FRAME];
@@ -332,11 +381,12 @@ class Bridge {
   size_t head_, count_;
   uint32_t next_seq_[MAX_SENSORS];
   uint32_t lost_through_[MAX_SENSORS];
+  uint32_t period_[MAX_SENSORS], min_period_[MAX_SENSORS], max_period_[MAX_SENSORS];  // §3.10, by sensor index
   uint32_t last_ack_ms_, last_send_ms_, last_hello_ms_, hello_uptime_, lost_sent_ms_;
   uint8_t lost_pending_;
   bool accepted_, refused_;
   Attestations* attest_;
-  FrameReader<32> reader_;  // the gateway's frames are at most 16 bytes encoded
+  FrameReader<32> reader_;  // the gateway's frames are at most 18 bytes encoded (SET_INTERVAL)
 };
 
 }  // namespace edge_bridge

@@ -4,6 +4,7 @@
 //
 //   simulator --path P [--sensors N] [--rate R] [--count C] [--session S] [--reopen] [--linger-ms MS]
 //             [--reboots K] [--reuse-session] [--resend-ms MS (default 500)]
+//             [--interval-min-ms A --interval-max-ms B]
 //             [--key FILE [--attest-every N (default 32)]]
 //
 // --rate is samples per second over all sensors; --count stops sampling after C samples and
@@ -13,9 +14,13 @@
 // boot counter might), and the sensor indexes rotated, so that readings filed under the previous
 // boot's mapping would carry the wrong names. Sensor sim/sK's values are 0, 1, 2, ... over all
 // boots: a receiver can check each one arrived once, under its name.
+// --interval-min-ms/--interval-max-ms let the gateway change each sensor's period within [A, B]
+// (PROTOCOL.md §3.10): every sensor is then sampled on its own timer at the period in force
+// (starting at 1000 * sensors / rate ms), and each change is printed.
 // --key FILE: the board's Ed25519 seed (64 hex digits, as `edge-agent sensor-key generate` writes
 // it): every N readings of a sensor the board signs them (PROTOCOL.md §3.9, an ATTEST frame).
 // stdout lines: key public_key=HEX (with --key) | open PATH | closed PATH | boot N session S | stat sent=N buffered=B resent=R ... |
+//   interval sensor=I period=P changes=C refusals=R |
 //   done sent=N buffered=B resent=R lost=L session_changes=C
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +102,7 @@ int main(int argc, char** argv) {
   const char* key_path = NULL;
   int attest_every = 32;
   int sensors = 2, count = -1, linger_ms = 10000, reboots = 0, resend_ms = 500;
+  long interval_min = -1, interval_max = -1;
   double rate = 100;
   uint32_t session = (uint32_t)time(NULL) ^ (uint32_t)getpid();
   bool reopen = false, reuse_session = false;
@@ -111,13 +117,15 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--linger-ms")) { linger_ms = atoi(v); i++; }
     else if (!strcmp(a, "--resend-ms")) { resend_ms = atoi(v); i++; }
     else if (!strcmp(a, "--reboots")) { reboots = atoi(v); i++; }
+    else if (!strcmp(a, "--interval-min-ms")) { interval_min = atol(v); i++; }
+    else if (!strcmp(a, "--interval-max-ms")) { interval_max = atol(v); i++; }
     else if (!strcmp(a, "--key")) { key_path = v; i++; }
     else if (!strcmp(a, "--attest-every")) { attest_every = atoi(v); i++; }
     else if (!strcmp(a, "--reuse-session")) reuse_session = true;
     else if (!strcmp(a, "--reopen")) reopen = true;
     else { fprintf(stderr, "unknown option %s\n", a); return 2; }
   }
-  if (!path || sensors < 1 || sensors > MAX_SENSORS || rate <= 0 || reboots < 0 || (reboots > 0 && count < 0)) { fprintf(stderr, "usage: simulator --path P [--sensors 1..8] [--rate R] ...\n"); return 2; }
+  if (!path || sensors < 1 || sensors > MAX_SENSORS || rate <= 0 || reboots < 0 || (reboots > 0 && count < 0) || (interval_min >= 0) != (interval_max >= 0) || interval_min > interval_max) { fprintf(stderr, "usage: simulator --path P [--sensors 1..8] [--rate R] ...\n"); return 2; }
   static char ids[MAX_SENSORS][16];
   for (int i = 0; i < sensors; i++) snprintf(ids[i], sizeof ids[i], "sim/s%d", i);
   const uint8_t uid[8] = {0x51, 0x4d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01};
@@ -139,6 +147,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < sensors; i++) infos[i] = SensorInfo{(uint8_t)i, (uint32_t)(1000.0 * sensors / rate), ids[(i + boot) % sensors], "Cel"};
     uint32_t s = reuse_session ? session : session + (uint32_t)boot * 1000u;
     board = new Board(write_all, NULL, s, uid, "simulator", "1.0.0", infos, (uint8_t)sensors);
+    if (interval_min >= 0) for (int i = 0; i < sensors; i++) board->allow_interval((uint8_t)i, (uint32_t)interval_min, (uint32_t)interval_max);
     if (key_path) {  // a reboot starts new runs: what the RAM held of the last ones is gone
       delete attestor;
       attestor = new Attestor<4096>(seed, uid, (uint16_t)attest_every);
@@ -163,10 +172,29 @@ int main(int argc, char** argv) {
   unsigned long resent_before = 0, lost_before = 0, changes_before = 0;
   uint32_t last_stat = now_ms(), last_progress = now_ms();
   size_t last_buffered = 0;
+  const bool adaptive = interval_min >= 0;
+  double next_at[MAX_SENSORS];
+  uint32_t shown_period[MAX_SENSORS] = {0};
+  for (int i = 0; i < sensors; i++) { next_at[i] = next_sample; shown_period[i] = (uint32_t)(1000.0 * sensors / rate); }
   for (;;) {
     uint32_t t = now_ms();
     bool hold = next_reboot >= 0 && sent >= next_reboot;  // sampling stops until the reboot
-    while (!hold && (count < 0 || sent < count) && t >= next_sample) {
+    // §3.10: each sensor on its own timer, at the period the gateway set.
+    for (int i = 0; adaptive && !hold && i < sensors; i++) {
+      uint32_t period = board->period_ms((uint8_t)i);
+      if (period != shown_period[i]) {
+        shown_period[i] = period;
+        printf("interval sensor=%d period=%lu changes=%lu refusals=%lu\n", i, (unsigned long)period, (unsigned long)board->interval_changes, (unsigned long)board->interval_refusals);
+        fflush(stdout);
+      }
+      while ((count < 0 || sent < count) && t >= next_at[i]) {
+        float v = (float)values[(i + boot) % sensors]++;
+        board->sample((uint8_t)i, &v, 1, t);
+        sent++;
+        next_at[i] += period;
+      }
+    }
+    while (!adaptive && !hold && (count < 0 || sent < count) && t >= next_sample) {
       uint8_t index = (uint8_t)(sent % sensors);
       int logical = (index + boot) % sensors;
       float v = (float)values[logical]++;
@@ -208,7 +236,7 @@ int main(int argc, char** argv) {
     if (board->buffered() != last_buffered) { last_buffered = board->buffered(); last_progress = now_ms(); }
     unsigned long resent = resent_before + board->resent, lost = lost_before + board->lost, changes = changes_before + board->session_changes;
     if (now_ms() - last_stat >= 500) {
-      printf("stat sent=%d buffered=%zu resent=%lu lost=%lu boot=%d session=%lu accepted=%d\n", sent, board->buffered(), resent, lost, boot, (unsigned long)board->session(), board->accepted() ? 1 : 0);
+      printf("stat sent=%d buffered=%zu resent=%lu lost=%lu boot=%d session=%lu accepted=%d interval_refusals=%lu\n", sent, board->buffered(), resent, lost, boot, (unsigned long)board->session(), board->accepted() ? 1 : 0, (unsigned long)board->interval_refusals);
       fflush(stdout);
       last_stat = now_ms();
     }

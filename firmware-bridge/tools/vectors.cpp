@@ -39,8 +39,8 @@ static int encode(char* desc) {
     const char* v = eq + 1;
     if (!strcmp(k, "version")) f.version = (uint8_t)atoi(v);
     else if (!strcmp(k, "type")) {
-      const char* names[] = {"", "hello", "reading", "ack", "error", "heartbeat", "hello-request", "hello-ack", "lost", "attest"};
-      for (int i = 1; i <= 9; i++) if (!strcmp(v, names[i])) f.type = (FrameType)i;
+      const char* names[] = {"", "hello", "reading", "ack", "error", "heartbeat", "hello-request", "hello-ack", "lost", "attest", "set-interval", "interval-ack"};
+      for (int i = 1; i <= 11; i++) if (!strcmp(v, names[i])) f.type = (FrameType)i;
     } else if (!strcmp(k, "session")) f.session = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "uid")) from_hex(v, f.uid, 8);
     else if (!strcmp(k, "firmware")) put_str(f.firmware, v, 32);
@@ -69,6 +69,11 @@ static int encode(char* desc) {
     else if (!strcmp(k, "buffered")) f.buffered = (uint16_t)atoi(v);
     else if (!strcmp(k, "state")) f.state = (uint8_t)atoi(v);
     else if (!strcmp(k, "through")) f.seq = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "request")) f.request = (uint16_t)atoi(v);
+    else if (!strcmp(k, "period")) f.period_ms = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "status")) f.status = (uint8_t)atoi(v);
+    else if (!strcmp(k, "min")) f.min_ms = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "max")) f.max_ms = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "first")) f.seq = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "last")) f.last_seq = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "sig") && strlen(v) == 128) from_hex(v, f.sig, 64);
@@ -117,6 +122,10 @@ static int decode(const char* hex) {
       case HELLO_REQUEST: printf("type=hello-request"); break;
       case HELLO_ACK: printf("type=hello-ack session=%lu uptime=%lu state=%u", (unsigned long)f.session, (unsigned long)f.uptime_ms, f.state); break;
       case LOST: printf("type=lost session=%lu sensor=%u through=%lu", (unsigned long)f.session, f.sensor, (unsigned long)f.seq); break;
+      case SET_INTERVAL: printf("type=set-interval session=%lu sensor=%u request=%u period=%lu", (unsigned long)f.session, f.sensor, f.request, (unsigned long)f.period_ms); break;
+      case INTERVAL_ACK:
+        printf("type=interval-ack session=%lu sensor=%u request=%u status=%u period=%lu min=%lu max=%lu", (unsigned long)f.session, f.sensor, f.request, f.status, (unsigned long)f.period_ms, (unsigned long)f.min_ms, (unsigned long)f.max_ms);
+        break;
       case ATTEST:
         printf("type=attest session=%lu sensor=%u first=%lu last=%lu sig=", (unsigned long)f.session, f.sensor, (unsigned long)f.seq, (unsigned long)f.last_seq);
         for (int k = 0; k < 64; k++) printf("%02x", f.sig[k]);
@@ -163,6 +172,16 @@ static Frame ack_frame(uint32_t session, uint8_t sensor, uint32_t seq) {
   f.type = ACK; f.session = session; f.sensor = sensor; f.seq = seq;
   return f;
 }
+static Frame hello_request() {
+  Frame f = Frame();
+  f.version = 2; f.type = HELLO_REQUEST;
+  return f;
+}
+static Frame set_interval(uint32_t session, uint8_t sensor, uint16_t request, uint32_t period) {
+  Frame f = Frame();
+  f.type = SET_INTERVAL; f.session = session; f.sensor = sensor; f.request = request; f.period_ms = period;
+  return f;
+}
 static Frame hello_ack(uint32_t session, uint32_t uptime, uint8_t state) {
   Frame f = Frame();
   f.type = HELLO_ACK; f.session = session; f.uptime_ms = uptime; f.state = state;
@@ -193,7 +212,7 @@ static int bridge_check() {
   CHECK(b.buffered() == 2);
   // HELLO_REQUEST: HELLO again and the two unacknowledged readings resent.
   wire_len = 0;
-  deliver(b, Frame{2, HELLO_REQUEST, 0, {0}, "", "", 0, {}, 0, 0, 0, 0, {0}, 0, "", 0, 0, 0, {0}}, 40);
+  deliver(b, hello_request(), 40);
   CHECK(count_frames(HELLO) == 1 && count_frames(READING) == 2 && b.resent == 2);
   // §4.3 overflow: a full ring overwrites the oldest and says per sensor what is gone (LOST).
   wire_len = 0;
@@ -233,7 +252,7 @@ static int bridge_check() {
   CHECK(d.accepted() && count_frames(READING) == 1 && last_frame(READING).session == 10 && last_frame(READING).seq == 0);
   // state 1 later in the boot (the gateway restarted): the session goes on.
   wire_len = 0;
-  deliver(d, Frame{2, HELLO_REQUEST, 0, {0}, "", "", 0, {}, 0, 0, 0, 0, {0}, 0, "", 0, 0, 0, {0}}, 7);
+  deliver(d, hello_request(), 7);
   deliver(d, hello_ack(10, 7, HELLO_KNOWN), 8);
   CHECK(d.accepted() && d.session() == 10);
   // state 2: refused; nothing sent, HELLO again after hello_ms.
@@ -244,7 +263,76 @@ static int bridge_check() {
   wire_len = 0;
   e.poll(5001, 500, 5000);
   CHECK(e.refused() && !e.accepted() && count_frames(READING) == 0 && count_frames(HELLO) == 1);
+  // §3.10-§3.11: interval control. Fixed until the sketch allows a range; bounds checked on the device;
+  // one INTERVAL_ACK per request, echoing its number; the next HELLO declares the period in force.
+  Bridge<4> g(capture, NULL, 21, uid, "check", "0.1", sensors, 2);
+  g.hello(0);
+  wire_len = 0;
+  deliver(g, set_interval(21, 0, 1, 500), 1);
+  CHECK(count_frames(INTERVAL_ACK) == 0);  // not accepted yet: nothing answered
+  deliver(g, hello_ack(21, 0, HELLO_NEW), 2);
+  deliver(g, set_interval(21, 0, 2, 500), 3);
+  CHECK(count_frames(INTERVAL_ACK) == 1 && last_frame(INTERVAL_ACK).status == INTERVAL_FIXED && last_frame(INTERVAL_ACK).request == 2 && g.period_ms(0) == 100);
+  g.allow_interval(0, 50, 60000);
+  deliver(g, set_interval(21, 0, 3, 500), 4);
+  CHECK(last_frame(INTERVAL_ACK).status == INTERVAL_APPLIED && last_frame(INTERVAL_ACK).period_ms == 500 && last_frame(INTERVAL_ACK).min_ms == 50 && last_frame(INTERVAL_ACK).max_ms == 60000 && g.period_ms(0) == 500);
+  deliver(g, set_interval(21, 0, 4, 20), 5);
+  CHECK(last_frame(INTERVAL_ACK).status == INTERVAL_OUT_OF_RANGE && last_frame(INTERVAL_ACK).period_ms == 500 && g.period_ms(0) == 500);
+  deliver(g, set_interval(21, 5, 5, 500), 6);
+  CHECK(last_frame(INTERVAL_ACK).status == INTERVAL_UNKNOWN_SENSOR && last_frame(INTERVAL_ACK).sensor == 5);
+  deliver(g, set_interval(22, 0, 6, 1000), 7);  // another session: ignored
+  CHECK(count_frames(INTERVAL_ACK) == 4 && g.period_ms(0) == 500 && g.interval_changes == 1 && g.interval_refusals == 3);
+  wire_len = 0;
+  g.hello(8);
+  CHECK(last_frame(HELLO).sensors[0].period_ms == 500 && last_frame(HELLO).sensors[1].period_ms == 100);
   printf("ok\n");
+  return 0;
+}
+
+// PROTOCOL.md §3.10-§3.11 on the device side, fuzzed: N random SET_INTERVALs (any sensor byte, any
+// u32 period, right or wrong session) and N runs of random bytes. Invariants: one INTERVAL_ACK per
+// SET_INTERVAL of the accepted session, none otherwise; the period in force never leaves the
+// allowed range; applied exactly when the request was inside it. Prints the counts.
+static int interval_fuzz(unsigned long seed, long n) {
+  uint32_t x = (uint32_t)seed ? (uint32_t)seed : 1u;
+  auto rnd = [&x]() { x ^= x << 13; x ^= x >> 17; x ^= x << 5; return x; };
+  const uint8_t uid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  const SensorInfo sensors[] = {{0, 1000, "a", ""}, {1, 1000, "b", ""}};
+  Bridge<4> b(capture, NULL, 3, uid, "fuzz", "0", sensors, 2);
+  b.hello(0);
+  deliver(b, hello_ack(3, 0, HELLO_NEW), 0);
+  b.allow_interval(0, 50, 60000);  // sensor 1 stays fixed
+  long applied = 0, out_of_range = 0, unknown = 0, fixed = 0, ignored = 0;
+  for (long i = 0; i < n; i++) {
+    wire_len = 0;
+    uint32_t r = rnd();
+    uint32_t period = (r & 3) == 0 ? rnd() : (r & 3) == 1 ? 10 + rnd() % 120000 : 40 + rnd() % 30;
+    if (period < INTERVAL_MIN_MS) period = INTERVAL_MIN_MS;  // the encoder refuses what a gateway may not send
+    if (period > INTERVAL_MAX_MS) period = INTERVAL_MAX_MS;
+    bool ours = (r >> 2) % 8 != 0;
+    uint8_t sensor = (uint8_t)((r >> 5) % 4 == 0 ? rnd() : (r >> 7) % 2);
+    deliver(b, set_interval(ours ? 3 : 4, sensor, (uint16_t)rnd(), period), 1);
+    int acks = count_frames(INTERVAL_ACK);
+    if (!ours) { CHECK(acks == 0); ignored++; continue; }
+    CHECK(acks == 1);
+    Frame a = last_frame(INTERVAL_ACK);
+    CHECK(a.sensor == sensor);
+    if (a.status == INTERVAL_APPLIED) { CHECK(sensor == 0 && period >= 50 && period <= 60000 && b.period_ms(0) == period); applied++; }
+    else if (a.status == INTERVAL_OUT_OF_RANGE) { CHECK(sensor == 0 && (period < 50 || period > 60000)); out_of_range++; }
+    else if (a.status == INTERVAL_UNKNOWN_SENSOR) { CHECK(sensor > 1); unknown++; }
+    else { CHECK(a.status == INTERVAL_FIXED && sensor == 1 && b.period_ms(1) == 1000); fixed++; }
+    CHECK(b.period_ms(0) >= 50 && b.period_ms(0) <= 60000 && b.period_ms(1) == 1000);
+  }
+  long garbage_bytes = 0;
+  for (long i = 0; i < n; i++) {  // random bytes, with a 0x00 now and then: never a crash, never a period out of range
+    uint8_t junk[64];
+    size_t len = 1 + rnd() % sizeof junk;
+    for (size_t k = 0; k < len; k++) { uint32_t v = rnd(); junk[k] = (v & 7) == 0 ? 0 : (uint8_t)(v >> 8); }
+    b.receive(junk, len, 2);
+    garbage_bytes += (long)len;
+    CHECK(b.period_ms(0) >= 50 && b.period_ms(0) <= 60000 && b.period_ms(1) == 1000);
+  }
+  printf("ok set_interval=%ld applied=%ld out_of_range=%ld unknown_sensor=%ld fixed=%ld other_session=%ld garbage_bytes=%ld\n", n, applied, out_of_range, unknown, fixed, ignored, garbage_bytes);
   return 0;
 }
 
@@ -350,6 +438,7 @@ static int attest(char* desc) {
 }
 
 int main(int argc, char** argv) {
+  if (argc == 4 && !strcmp(argv[1], "interval-fuzz")) return interval_fuzz(strtoul(argv[2], NULL, 10), atol(argv[3]));
   if (argc != 3) {
     fprintf(stderr, "usage: vectors encode DESC | decode HEX | crc HEX\n");
     return 2;

@@ -19,6 +19,13 @@ const PEER_CORE = 1;
 const BASE_EDITS: [string[], unknown][] = [
   [['batch', 'max_readings'], 1000],
   [['batch', 'max_age_ms'], 100],
+  // The bench's one sensor publishes thousands a second: above the guard's default per-sensor and
+  // per-origin budgets (agent/guard/config.ts GUARD_DEFAULTS), whose excess would be dropped and
+  // never reach the receiver. A busy gateway raises them; the guard's checks still run.
+  [['guard', 'defaults', 'sensor_per_s'], 1_000_000],
+  [['guard', 'defaults', 'sensor_burst'], 10_000_000],
+  [['guard', 'defaults', 'origin_per_s'], 10_000_000],
+  [['guard', 'defaults', 'origin_burst'], 100_000_000],
 ];
 let AGENT_EDITS = BASE_EDITS;
 let MODEL_EDITS: [string[], unknown][] = [];
@@ -32,6 +39,9 @@ export function useModel(model: BenchModel): void {
   ];
   AGENT_EDITS = [...BASE_EDITS, ...MODEL_EDITS];
 }
+
+/** The inference binding of the runs (none with --no-inference), for runs with their own batching. */
+export const modelEdits = (): [string[], unknown][] => MODEL_EDITS;
 
 export function benchLines(messages: number, offset = 0): string {
   let s = '';
@@ -61,13 +71,13 @@ export interface ThroughputResult {
 }
 
 /** Sustained throughput: from the first publish until the receiver has verified every reading. */
-export async function throughputRun(messages: number): Promise<ThroughputResult> {
+export async function throughputRun(messages: number, nodeArgs: string[] = []): Promise<ThroughputResult> {
   const broker = await startBroker(PEER_CORE);
   const receiver = await startReceiver(PEER_CORE);
   let agent: Proc | undefined;
   try {
     const dir = initAgent(broker.url, receiver.url, AGENT_EDITS);
-    agent = await startAgent(AGENT_CORE, dir);
+    agent = await startAgent(AGENT_CORE, dir, {}, nodeArgs);
     await sleep(300);
     const lines = benchLines(messages);
     const rss = sampleRss(agent.pid);
@@ -245,7 +255,7 @@ export async function backlogRun(messages: number, env: NodeJS.ProcessEnv = {}, 
     const stored = () => store.prepare('SELECT count(*) FROM readings').pluck().get() as number;
     for (let c = 0; c < chunks; c++) {
       await publishLines(broker.port, benchLines(per, c * per));
-      await until(`chunk ${c + 1} of ${chunks} stored (agent log: ${agent.output().slice(-1500)})`, () => stored() >= (c + 1) * per, 60_000);
+      await until(`chunk ${c + 1} of ${chunks} stored (agent log: ${agent.output().slice(-1500)})`, () => stored() >= (c + 1) * per, 300_000);
       samples.push([stored(), rssMb(agent.pid)!]);
     }
     store.close();

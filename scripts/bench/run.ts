@@ -9,7 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { canPin, pinSelf } from './lib/cores.js';
 import { fmt, spread } from './lib/stats.js';
-import { backlogRun, ceilingRun, latencyRun, throughputRun, useModel, type BacklogResult } from './end-to-end.js';
+import { backlogRun, ceilingRun, latencyRun, modelEdits, throughputRun, useModel, type BacklogResult } from './end-to-end.js';
+import { lowRateRun } from './low-rate.js';
+import { receiverVerifyRun } from './receiver-verify.js';
 import { benchModel } from './lib/bench-model.js';
 import { stageCosts } from './stages.js';
 import { replayBench } from './replay.js';
@@ -67,7 +69,7 @@ if (!noInference) log(`  same without inference: p50 ${latPlain.p50.toFixed(2)} 
 const cold = spread(lat.coldStartMs);
 log(`cold start to first acknowledged reading: ${fmt(cold, ' ms')} (min/median/max)`);
 
-const backlogReadings = quick ? 20_000 : 200_000;
+const backlogReadings = quick ? 100_000 : 1_000_000;
 const HEAP_CAP = '--max-old-space-size=64';
 /** A backlog run that fails (e.g. an agent stalled in GC under the heap cap) is reported, not fatal. */
 async function backlogOrError(env: NodeJS.ProcessEnv): Promise<BacklogResult | { error: string }> {
@@ -94,6 +96,19 @@ const st = await stageCosts(quick ? 10_000 : 100_000, model);
 for (const [name, c] of Object.entries(st.stages)) log(`stage ${name.padEnd(26)} ${c.us_per_reading} us/reading${'cpu_us_per_reading' in c ? ` (cpu ${c.cpu_us_per_reading})` : ''}`);
 log(`store bytes written per reading: ${st.store_bytes_written_per_reading.grouped_200} grouped (200 per commit), ${st.store_bytes_written_per_reading.per_message} one commit per message`);
 
+// Flash wear at a low rate: 20 sensors at 1 Hz, default batching, for at least 60 s (issue 13).
+const low = await lowRateRun({ sensors: 20, seconds: 60, agentCore: 0, peerCore: 1, edits: modelEdits() });
+log(`low rate, 20 sensors at 1 Hz for ${low.seconds.toFixed(0)} s: ${low.bytesWritten} bytes written, ${low.bytesPerReading.toFixed(0)} per reading, ${low.mbPerDay.toFixed(0)} MB/day`);
+
+// The receiver alone on core 0 (the agent's, idle now), batches of 1,000 readings.
+const verifyRates: number[] = [];
+for (let i = 0; i < (quick ? 2 : 3); i++) {
+  const v = await receiverVerifyRun({ batches: quick ? 30 : 100, perBatch: 1000, core: 0 });
+  verifyRates.push(v.perS);
+  log(`receiver alone run ${i + 1}: ${Math.round(v.perS)} readings/s verified (${v.readings} in batches of 1000)`);
+}
+const verify = spread(verifyRates);
+
 const replay = await replayBench({ rows: quick ? 50_000 : 300_000, runs: quick ? 2 : 3, log });
 log(`replay: stream-ad ${fmt(replay.stream_ad_rows_per_s, ' rows/s')}, cmapss-rul over 100 assets ${fmt(replay.cmapss_rul_rows_per_s, ' rows/s')} (min/median/max)`);
 
@@ -116,7 +131,11 @@ const summary = {
   rss_backlog_growth_mb: growth(backlog),
   rss_backlog_growth_heap_capped_mb: growth(capped),
   replay_rows_per_s: replay.stream_ad_rows_per_s.median,
+  write_mb_per_day_20x1hz: +low.mbPerDay.toFixed(1),
+  receiver_verify_per_s: verify.median,
   detail: {
+    low_rate: { sensors: 20, hz: 1, seconds: +low.seconds.toFixed(1), readings: low.readings, bytes_written: low.bytesWritten, bytes_per_reading: Math.round(low.bytesPerReading) },
+    receiver_verify_per_s: verify,
     backlog_heap_capped: { node_options: HEAP_CAP, ...backlogDetail(capped) },
     backlog: backlogDetail(backlog),
     throughput_per_s: spread(agentRates),
@@ -134,3 +153,5 @@ const summary = {
   },
 };
 console.log(JSON.stringify(summary));
+// A failed run can leave a handle open (a stalled agent's socket): the summary is out, so end here.
+process.exit(0);

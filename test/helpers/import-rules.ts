@@ -31,7 +31,7 @@ const RULES: [RegExp, Place][] = [
   [/^store\//, { kind: 'store' }],
   [/^pipeline\/group-commit\.ts$/, { kind: 'stage', stage: 'commit' }],
   [/^inference\//, { kind: 'stage', stage: 'score' }],
-  [/^pipeline\/inference-stage\.ts$/, { kind: 'stage', stage: 'score' }],
+  [/^pipeline\/(inference-stage|informative-verdicts)\.ts$/, { kind: 'stage', stage: 'score' }],
   [/^pipeline\/(batcher|heartbeat|batch-encoder)\.ts$/, { kind: 'stage', stage: 'batch' }],
   [/^uplink\//, { kind: 'stage', stage: 'uplink' }],
   [/^pipeline\/forwarder\.ts$/, { kind: 'stage', stage: 'uplink' }],
@@ -39,6 +39,8 @@ const RULES: [RegExp, Place][] = [
   [/^health\//, { kind: 'side' }],
   // Side outputs (Home Assistant discovery, last values for messages): fed by the run, called by no stage but through contracts.
   [/^integrations\//, { kind: 'side' }],
+  // Adaptive reporting: fed committed readings and alert changes by the run, reaches devices through contracts/interval-control.ts.
+  [/^adaptive\//, { kind: 'side' }],
   [/^(run|config|cli)\//, { kind: 'assembly' }],
   // Remote updates re-assemble part of the run (a new model set, a new config): above the stages.
   [/^update\//, { kind: 'assembly' }],

@@ -56,7 +56,7 @@ describe('serial protocol test vectors (firmware-bridge/test-vectors.json)', () 
     expect(names.slice(0, 7)).toEqual(['hello-two-sensors', 'reading-one-value', 'reading-three-values', 'ack', 'error', 'heartbeat', 'hello-request']);
     expect(V.frames[1]!.wire).toBe('0301020201010103e8030102010107ac41d971ee6d00'); // the worked example of version 1
     const v2Types = new Set(V.frames.filter((f) => f.name.startsWith('v2-')).map((f) => (f.fields as { type: string }).type));
-    expect([...v2Types].sort()).toEqual(['ack', 'error', 'heartbeat', 'hello', 'hello-ack', 'hello-request', 'lost', 'reading']);
+    expect([...v2Types].sort()).toEqual(['ack', 'error', 'heartbeat', 'hello', 'hello-ack', 'hello-request', 'interval-ack', 'lost', 'reading', 'set-interval']);
   });
 
   it('limits agree (PROTOCOL.md §2.2): the largest version 2 HELLO fits, 515 bytes before 0x00 are decoded, 516 are oversize', () => {

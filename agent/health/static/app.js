@@ -51,6 +51,7 @@ function renderPanels(s) {
     ['delivered batches', String(b.batches.delivered ?? 0)],
     ['readings not batched', String(b.unbatched_readings)],
     ['store size', `${(b.store_bytes / 1048576).toFixed(1)} MiB${b.store_max_bytes ? ` of ${(b.store_max_bytes / 1048576).toFixed(0)} MiB budget` : ''}`],
+    ['written to storage', `${((b.store_written_bytes ?? 0) / 1048576).toFixed(1)} MiB${b.store_projected_gb_per_day == null ? '' : `, projected ${b.store_projected_gb_per_day.toFixed(2)} GB/day`}`],
   ]);
   $('sources').replaceChildren(
     ...s.sources.map((src) =>

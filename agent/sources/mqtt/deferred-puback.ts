@@ -84,6 +84,11 @@ export class DeferredPubacks {
     });
   }
 
+  /** Counts connections closed: a message received under one value came on a connection that is gone once it changed. */
+  get epoch(): number {
+    return this.connection;
+  }
+
   /** Holds back the PUBACK of `messageId` until `commit` resolves. */
   track(messageId: number, commit: Promise<unknown>): void {
     this.pending.set(messageId, commit);

@@ -30,6 +30,9 @@ export class MqttSource implements Source {
   private lossAt: number | undefined;
   private sessionNotedAt = 0;
   private loss: string | undefined;
+  /** Messages handed to the store whose commit has not settled yet (their PUBACKs are held back). */
+  private uncommitted = 0;
+  private readingPausedNoted = false;
   private markSubscribed!: () => void;
   private readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
 
@@ -72,7 +75,38 @@ export class MqttSource implements Source {
         if (this.pubacks?.supported && packet.messageId !== undefined) {
           this.pubacks.track(packet.messageId, commit);
           commit.catch(onFailure);
-          done(0);
+          this.uncommitted++;
+          const settled = () => {
+            this.uncommitted--;
+          };
+          commit.then(settled, settled);
+          // Half of max_inflight: the redelivery guard keeps 2 x max_inflight rows, and the other half
+          // covers PUBACKs written but lost with the connection (about 2,200 redeliveries per cut
+          // were recognised with the whole of max_inflight here, against a 2,000-row guard).
+          const readAhead = Math.max(1, Math.floor(this.cfg.max_inflight / 2));
+          if (this.uncommitted <= readAhead) {
+            done(0);
+            return;
+          }
+          // More messages waiting for their commit than that: the broker does not hold to
+          // Receive Maximum [MQTT-3.3.4-9] (mosquitto 2.0.11 sends its whole queue: 33,180 PUBLISH on one
+          // connection against 3,873 PUBACKs, measured through a relay). Read on only once this commit
+          // settled, so TCP holds the broker back. Otherwise the agent reads the broker's whole queue
+          // into memory, and what is received but not yet committed when the connection drops (tens of
+          // thousands under load) is committed afterwards and redelivered, far more than the redelivery
+          // guard keeps (store/redelivery-guard.ts, sized for max_inflight): readings the budget had
+          // dropped meanwhile were stored a second time.
+          this.noteReadingPaused(readAhead);
+          // If the connection closed meanwhile, mqtt.js is not told to go on: it would hand us what it
+          // had already parsed from the dead connection (no DUP flag) after the broker's redeliveries of
+          // the same messages on the new one, and those would be taken as new (one run of
+          // test/integration/mqtt-redelivery-budget.test.ts stored 500 twice without this check). The
+          // broker sends all of them again anyway.
+          const epoch = this.pubacks.epoch;
+          const next = () => {
+            if (this.pubacks?.epoch === epoch) done(0);
+          };
+          commit.then(next, next);
           return;
         }
         commit.then(
@@ -160,6 +194,16 @@ export class MqttSource implements Source {
     this.commitFailed?.recovered();
     this.stats.accepted += r.accepted;
     this.stats.duplicates += r.duplicates;
+  }
+
+  /** Once per run: not a fault, but why MQTT throughput follows the commits from here on. */
+  private noteReadingPaused(readAhead: number): void {
+    if (this.readingPausedNoted) return;
+    this.readingPausedNoted = true;
+    this.ctx.log.info(
+      { url: this.cfg.url, read_ahead: readAhead, max_inflight: this.cfg.max_inflight },
+      'commits lag behind the broker: the next MQTT message is read only once the earlier ones are committed (keeps what a reconnect redelivers within the redelivery guard)',
+    );
   }
 
   /**

@@ -14,10 +14,16 @@ export const cobsMaxEncoded = (n: number) => n + 1 + Math.floor((n - 1) / 254);
 /** §2.2: the longest frame a receiver buffers, before its 0x00 (515 bytes: version 2's). */
 export const MAX_ENCODED = cobsMaxEncoded(MAX_PAYLOAD[2]);
 
-export const FRAME_TYPE = { hello: 0x01, reading: 0x02, ack: 0x03, error: 0x04, heartbeat: 0x05, helloRequest: 0x06, helloAck: 0x07, lost: 0x08, attest: 0x09 } as const;
+export const FRAME_TYPE = { hello: 0x01, reading: 0x02, ack: 0x03, error: 0x04, heartbeat: 0x05, helloRequest: 0x06, helloAck: 0x07, lost: 0x08, attest: 0x09, setInterval: 0x0a, intervalAck: 0x0b } as const;
 /** §3.7 HELLO_ACK states. */
 export const HELLO_STATE = { new: 0, known: 1, refused: 2 } as const;
 export type HelloState = (typeof HELLO_STATE)[keyof typeof HELLO_STATE];
+/** §3.10: the reporting periods a SET_INTERVAL may ask for, in ms (10 ms .. 1 day). */
+export const INTERVAL_BOUNDS = { minMs: 10, maxMs: 86_400_000 } as const;
+/** §3.11 INTERVAL_ACK statuses. */
+export const INTERVAL_STATUS = { applied: 0, outOfRange: 1, unknownSensor: 2, fixed: 3 } as const;
+export type IntervalStatus = (typeof INTERVAL_STATUS)[keyof typeof INTERVAL_STATUS];
+export const INTERVAL_STATUS_NAMES = ['applied', 'out_of_range', 'unknown_sensor', 'fixed'] as const;
 
 // Field limits of §3.1-§3.4.
 const MAX_FIRMWARE = 32;
@@ -46,7 +52,9 @@ export type Frame =
   | { version: 2; type: 'hello-ack'; session: number; uptimeMs: number; state: HelloState }
   | { version: 2; type: 'lost'; session: number; sensor: number; throughSeq: number }
   // §3.9 (optional): a sensor's signature over its readings first_seq..last_seq.
-  | { version: 2; type: 'attest'; session: number; sensor: number; firstSeq: number; lastSeq: number; sig: Uint8Array };
+  | { version: 2; type: 'attest'; session: number; sensor: number; firstSeq: number; lastSeq: number; sig: Uint8Array }
+  | { version: 2; type: 'set-interval'; session: number; sensor: number; request: number; periodMs: number }
+  | { version: 2; type: 'interval-ack'; session: number; sensor: number; request: number; status: IntervalStatus; periodMs: number; minMs: number; maxMs: number };
 
 export type DecodeFailure = 'bad-version' | 'crc' | 'unknown-type' | 'malformed' | 'too-short' | 'oversize';
 
@@ -203,6 +211,23 @@ function body(frame: Frame): { type: number; body: Uint8Array } {
     case 'attest':
       w.bytes(encodeAttestBody(frame));
       return { type: FRAME_TYPE.attest, body: w.done() };
+    case 'set-interval':
+      // §3.10: a gateway never asks for a period outside the protocol's bounds.
+      if (!Number.isInteger(frame.periodMs) || frame.periodMs < INTERVAL_BOUNDS.minMs || frame.periodMs > INTERVAL_BOUNDS.maxMs) throw new Error(`period_ms ${frame.periodMs} outside ${INTERVAL_BOUNDS.minMs}..${INTERVAL_BOUNDS.maxMs} (PROTOCOL.md §3.10)`);
+      w.u32(frame.session);
+      w.u8(frame.sensor);
+      w.u16(frame.request);
+      w.u32(frame.periodMs);
+      return { type: FRAME_TYPE.setInterval, body: w.done() };
+    case 'interval-ack':
+      w.u32(frame.session);
+      w.u8(frame.sensor);
+      w.u16(frame.request);
+      w.u8(frame.status);
+      w.u32(frame.periodMs);
+      w.u32(frame.minMs);
+      w.u32(frame.maxMs);
+      return { type: FRAME_TYPE.intervalAck, body: w.done() };
   }
 }
 
@@ -276,6 +301,22 @@ function decodeBody(version: ProtocolVersion, type: number, r: Reader): Frame | 
       if (!v2) return 'unknown-type';
       const f = decodeAttestBody(r.bytes(ATTEST_BODY_BYTES));
       return f === 'malformed' ? f : { version, type: 'attest', ...f };
+    }
+    case FRAME_TYPE.setInterval:
+      if (!v2) return 'unknown-type';
+      return { version, type: 'set-interval', session: r.u32(), sensor: r.u8(), request: r.u16(), periodMs: r.u32() };
+    case FRAME_TYPE.intervalAck: {
+      if (!v2) return 'unknown-type';
+      const session = r.u32();
+      const sensor = r.u8();
+      const request = r.u16();
+      const status = r.u8();
+      const periodMs = r.u32();
+      const minMs = r.u32();
+      const maxMs = r.u32();
+      // §3.11: a known status, and bounds that hold the period in force.
+      if (status > INTERVAL_STATUS.fixed || minMs > maxMs || (status === INTERVAL_STATUS.applied && (periodMs < minMs || periodMs > maxMs))) return 'malformed';
+      return { version, type: 'interval-ack', session, sensor, request, status: status as IntervalStatus, periodMs, minMs, maxMs };
     }
     default:
       return 'unknown-type';

@@ -53,6 +53,8 @@ export interface LineCounters {
   hello_requests: number;
   /** Frames of a session the gateway has no HELLO for (yet): not refused, the device resends them after its HELLO. */
   awaiting_hello: number;
+  /** INTERVAL_ACKs that answer no waiting SET_INTERVAL (late, after the gateway gave up; PROTOCOL.md §3.11). */
+  stray_interval_acks: number;
 }
 
 /**

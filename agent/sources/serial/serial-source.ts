@@ -1,13 +1,15 @@
 import { SerialPort } from 'serialport';
 import { backoffDelay } from '../../util/backoff.js';
 import type { Reading } from '../../types.js';
+import type { IntervalControl, IntervalOutcome } from '../../contracts/interval-control.js';
+import { IntervalRequests } from './interval-requests.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { SerialSourceConfig } from './config.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { helloRefusal } from './hello-check.js';
 import { LineDecoder } from './line-decoder.js';
 import { AttestReport, provisionedKey } from './attest-report.js';
-import { encodeFrame, HELLO_STATE, type Frame, type ProtocolVersion } from './protocol.js';
+import { encodeFrame, HELLO_STATE, INTERVAL_BOUNDS, type Frame, type ProtocolVersion } from './protocol.js';
 import { Segment, type DeviceSession, type LineCounters } from './segment.js';
 import { cursorsOf, progressOf, sessionPrefix } from './stream-cursors.js';
 
@@ -27,7 +29,7 @@ type Hello = Extract<Frame, { type: 'hello' }>;
  * recognised by (device, session, sensor, seq) and not stored twice. The port is reopened with
  * back-off when the device disappears (unplug, reset, adapter replug).
  */
-export class SerialSource implements Source {
+export class SerialSource implements Source, IntervalControl {
   readonly id: string;
   private port: SerialPort | undefined;
   private stopped = false;
@@ -40,7 +42,7 @@ export class SerialSource implements Source {
   private device: DeviceSession | undefined;
   private lastHelloRequest = 0;
   private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
-  private readonly extra: LineCounters = { gaps: 0, lost: 0, out_of_order: 0, resent: 0, errors_from_device: 0, reopens: 0, hello_requests: 0, awaiting_hello: 0 };
+  private readonly extra: LineCounters = { gaps: 0, lost: 0, out_of_order: 0, resent: 0, errors_from_device: 0, reopens: 0, hello_requests: 0, awaiting_hello: 0, stray_interval_acks: 0 };
   private readonly attest = new AttestReport();
   private lastMessageAt: number | undefined;
   private lastRefusal = { reason: '', at: 0 };
@@ -51,12 +53,37 @@ export class SerialSource implements Source {
   private textInFlight = new Set<Promise<unknown>>();
   private watchdog: NodeJS.Timeout | undefined;
   private lastByteMono = 0;
+  private readonly intervals: IntervalRequests;
 
   constructor(
     private readonly cfg: SerialSourceConfig,
     private readonly ctx: SourceContext,
   ) {
     this.id = ctx.id;
+    this.intervals = new IntervalRequests(`serial:${ctx.id}`, (f) => this.write(f));
+  }
+
+  /** §3.10: only a version 2 device, and only a sensor its accepted HELLO names (one-value readings carry the id itself). */
+  reaches(sensor: string): boolean {
+    return this.connected && this.device?.version === 2 && [...this.device.sensors.values()].some((s) => s.id === sensor);
+  }
+
+  current(sensor: string): number | undefined {
+    if (!this.reaches(sensor)) return undefined;
+    return [...this.device!.sensors.values()].find((s) => s.id === sensor)?.periodMs;
+  }
+
+  setInterval(sensor: string, intervalMs: number): Promise<IntervalOutcome> {
+    const dev = this.device;
+    const info = dev && [...dev.sensors.values()].find((s) => s.id === sensor);
+    if (!this.connected || !dev || dev.version !== 2 || !info) return Promise.resolve({ status: 'not_connected', via: `serial:${this.id}` });
+    // The gateway's side of the bounds (§3.10); the device checks its own narrower ones.
+    if (!Number.isInteger(intervalMs) || intervalMs < INTERVAL_BOUNDS.minMs || intervalMs > INTERVAL_BOUNDS.maxMs) return Promise.resolve({ status: 'out_of_range', via: `serial:${this.id}`, minMs: INTERVAL_BOUNDS.minMs, maxMs: INTERVAL_BOUNDS.maxMs });
+    return this.intervals.request(dev.session, info.index, intervalMs).then((o) => {
+      if (o.status === 'applied' && o.intervalMs !== undefined) info.periodMs = o.intervalMs; // what status shows until the next HELLO
+      if (o.status === 'timeout') this.ctx.log.warn({ path: this.cfg.path, sensor, interval_ms: intervalMs }, 'the device did not answer SET_INTERVAL (firmware without PROTOCOL.md §3.10 interval control?)');
+      return o;
+    });
   }
 
   async start(): Promise<void> {
@@ -102,6 +129,7 @@ export class SerialSource implements Source {
     // A device that is not there (or not ours to open) is said once at warn, then at debug while it stays so.
     else this.ctx.log[reason === this.lastError ? 'debug' : 'warn']({ path: this.cfg.path, reason }, 'cannot open the serial port; retrying with back-off (is the device plugged in? ls -l /dev/serial/by-id/)');
     this.connected = false;
+    this.intervals.cancelAll('not_connected');
     this.lastError = reason;
     this.failures++;
     this.extra.reopens++;
@@ -192,6 +220,9 @@ export class SerialSource implements Source {
         else if (f.type === 'heartbeat') seg.heartbeat(f);
         else if (f.type === 'error') this.onDeviceError(f);
         else if (f.type === 'attest') seg.attest(f);
+        else if (f.type === 'interval-ack') {
+          if (!this.intervals.answer(f)) this.extra.stray_interval_acks++; // a late answer to a request given up
+        }
         else seg.rejected.push(`frame ${f.type} sent by the device (a gateway-to-device type)`);
       }
       await this.commit(seg);
@@ -307,6 +338,7 @@ export class SerialSource implements Source {
     this.stopped = true;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.watchdog) clearInterval(this.watchdog);
+    this.intervals.cancelAll('not_connected');
     this.queue = [];
     await Promise.allSettled([...this.textInFlight, ...(this.draining ? [this.draining] : [])]);
     const port = this.port;

@@ -100,8 +100,8 @@ export interface Receiver {
 }
 
 /** `edge-agent receive` (the reference receiver: verifies every batch, stores it, signs a receipt). */
-export async function startReceiver(core: number): Promise<Receiver> {
-  const proc = startProc(core, process.execPath, [CLI, 'receive', '--listen', '127.0.0.1:0', '--data-dir', tempDir('receiver'), '--log-level', 'warn']);
+export async function startReceiver(core: number, nodeArgs: string[] = []): Promise<Receiver> {
+  const proc = startProc(core, process.execPath, [...nodeArgs, CLI, 'receive', '--listen', '127.0.0.1:0', '--data-dir', tempDir('receiver'), '--log-level', 'warn']);
   const m = await proc.waitFor(/receiver listening on (http:\/\/\S+)/);
   const base = m[1]!.replace(/\/$/, '');
   const stats = async () => (await (await fetch(`${base}/v1/stats`)).json()) as Record<string, number>;
@@ -122,9 +122,9 @@ export function initAgent(mqttUrl: string, uplinkUrl: string | undefined, edits:
   return dir;
 }
 
-/** `edge-agent run` on `core`; resolves once it is subscribed. */
-export async function startAgent(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const agent = startProc(core, process.execPath, [CLI, 'run', '--data-dir', dataDir], env);
+/** `edge-agent run` on `core` (with `nodeArgs` such as --cpu-prof before the script); resolves once it is subscribed. */
+export async function startAgent(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
+  const agent = startProc(core, process.execPath, [...nodeArgs, CLI, 'run', '--data-dir', dataDir], env);
   await agent.waitFor(/connected to broker/);
   return agent;
 }

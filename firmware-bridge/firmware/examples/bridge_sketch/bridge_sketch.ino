@@ -23,22 +23,29 @@ void setup() {
   uint32_t session = ((uint32_t)analogRead(A5) << 16) ^ (uint32_t)micros();
   static Bridge<64> instance(write_serial, nullptr, session, uid, "tank-node", "1.0.0", SENSORS, 2);
   bridge = &instance;
+  // The gateway may slow the level probe to once a minute while all is well, or speed it up to
+  // 4 Hz during an alert (SET_INTERVAL, PROTOCOL.md §3.10); the temperature stays at 1 s (fixed).
+  bridge->allow_interval(0, 250, 60000);
   bridge->hello(millis());
 }
 
 void loop() {
-  static uint32_t last_sample = 0;
+  static uint32_t last_level = 0, last_temp = 0;
   uint8_t in[32];
   size_t n = 0;
   while (Serial.available() && n < sizeof in) in[n++] = (uint8_t)Serial.read();
   if (n) bridge->receive(in, n, millis());
 
   uint32_t now = millis();
-  if (now - last_sample >= 1000) {
-    last_sample = now;
-    float level = analogRead(A0) * (2.0f / 1023.0f);          // 0..2 m pressure probe
-    float temp = (analogRead(A1) * (5.0f / 1023.0f) - 0.5f) * 100.0f;  // TMP36
+  // Each sensor on its own timer, at the period in force (the gateway's, or the firmware's).
+  if (now - last_level >= bridge->period_ms(0)) {
+    last_level = now;
+    float level = analogRead(A0) * (2.0f / 1023.0f);  // 0..2 m pressure probe
     bridge->sample(0, &level, 1, now);
+  }
+  if (now - last_temp >= bridge->period_ms(1)) {
+    last_temp = now;
+    float temp = (analogRead(A1) * (5.0f / 1023.0f) - 0.5f) * 100.0f;  // TMP36
     bridge->sample(1, &temp, 1, now);
   }
   bridge->poll(now);
