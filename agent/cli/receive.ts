@@ -6,6 +6,7 @@ import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import type { ReceiverOptions, RunningReceiver } from '../receiver/server.js';
 import type { FleetFlags } from '../receiver/fleet/flags.js';
+import { SensorKeyRegistry } from '../receiver/sensor-key-registry.js';
 import { absDir, parseHostPort, parseLogLevel, stopOnSignal } from './common.js';
 import { isPermissionError, permissionError } from '../util/file-access.js';
 import { urlPortProblem } from '../util/port-range.js';
@@ -25,6 +26,7 @@ interface ReceiveOptions extends FleetFlags {
   mqttCaFile?: string;
   mqttCertFile?: string;
   mqttKeyFile?: string;
+  sensorKeys?: string;
 }
 
 function readFlagFile(path: string, flag: string): Buffer {
@@ -47,6 +49,8 @@ function receiverOptions(opts: ReceiveOptions, log: Logger): Omit<ReceiverOption
   if (opts.rateBurst !== undefined) out.rateBurst = Math.max(1, nonNegative(opts.rateBurst, '--rate-burst'));
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new AgentError('USAGE', '--tls-cert and --tls-key go together');
   if (opts.tlsCert && opts.tlsKey) out.tls = { cert: readFlagFile(opts.tlsCert, '--tls-cert'), key: readFlagFile(opts.tlsKey, '--tls-key') };
+  // §12.9 step 11; loaded here so a bad file stops the start with its file:key error.
+  if (opts.sensorKeys) out.sensorKeys = SensorKeyRegistry.load(opts.sensorKeys);
   if (opts.mqttUrl) {
     if (!/^mqtts?:\/\/[^/\s]+$/.test(opts.mqttUrl)) throw new AgentError('USAGE', `--mqtt-url: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got "${opts.mqttUrl}"`);
     const badPort = urlPortProblem(opts.mqttUrl);
@@ -106,6 +110,7 @@ export function registerReceiveCommand(program: Command): void {
     .option('--stream-replicas <n>', 'fleet: copies of each batch the JetStream stream keeps (3 on a 3-node cluster)', '3')
     .option('--stream-max-age-days <n>', 'fleet: days the stream keeps envelopes (PostgreSQL keeps them for good)', '7')
     .option('--pg-pool <n>', 'fleet: PostgreSQL connections of this replica', '8')
+    .option('--sensor-keys <file>', "the network's provisioned sensor keys (YAML/JSON: device did:key -> board uid -> public key, `edge-agent sensor-key export` prints a gateway's): attestations under other keys are refused (unknown-sensor-key); without it the origin of sensor keys is unchecked")
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--tls-cert <file>', 'serve https with this certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', 'private key (PEM) of --tls-cert')

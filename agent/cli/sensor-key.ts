@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
 import { parseDocument } from 'yaml';
 import { loadConfig, parseConfig } from '../config/load.js';
 import { AgentError } from '../errors.js';
-import { Identity } from '../identity/keys.js';
+import { Identity, readKeyFile } from '../identity/keys.js';
 import { absDir, dataDirOption, printJson } from './common.js';
 
 /**
@@ -116,5 +117,26 @@ export function registerSensorKeyCommand(program: Command): void {
       const rows = Object.entries(loaded.config.sources).flatMap(([id, s]) => (s.type === 'serial' ? Object.entries(s.attest_keys).map(([device, key]) => ({ source: id, device, public_key: key })) : []));
       if (opts.json) printJson(rows);
       else process.stdout.write(rows.length === 0 ? 'no sensor keys registered\n' : rows.map((r) => `${r.source}  ${r.device}  ${r.public_key}\n`).join(''));
+    });
+  cmd
+    .command('export')
+    .description("print this gateway's entry for the network's sensor key registry (`edge-agent receive --sensor-keys FILE`): device did:key -> board uid -> public key")
+    .addOption(dataDirOption())
+    .option('--json', 'print as JSON (the same map)')
+    .action((opts: { dataDir: string; json?: boolean }) => {
+      const loaded = loadConfig(absDir(opts.dataDir));
+      const device = readKeyFile(resolve(loaded.dataDir, loaded.config.device.key_file)).deviceId;
+      const boards: Record<string, string> = {};
+      for (const [id, s] of Object.entries(loaded.config.sources)) {
+        if (s.type !== 'serial') continue;
+        for (const [uid, key] of Object.entries(s.attest_keys)) {
+          if (boards[uid] !== undefined && boards[uid] !== key) throw new AgentError('USAGE', `board ${uid} has two different keys (source ${id} and another serial source) in ${loaded.path}; keep one`);
+          boards[uid] = key;
+        }
+      }
+      if (Object.keys(boards).length === 0) throw new AgentError('USAGE', `no sensor keys registered in ${loaded.path}; run \`edge-agent sensor-key generate\` or \`register\` first`);
+      const entry = { [device]: boards };
+      if (opts.json) printJson(entry);
+      else process.stdout.write(`# add to the receiver's --sensor-keys file (YAML), then restart the receiver\n${toYaml(entry)}`);
     });
 }

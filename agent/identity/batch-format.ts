@@ -213,7 +213,9 @@ export type BatchRejectReason =
   // version 3 (§12.9)
   | 'bad-data-hash'
   | 'undecryptable'
-  | 'bad-attestation';
+  | 'bad-attestation'
+  /** §12.9 step 11: the receiver holds a sensor key registry that does not name the attestation's key. */
+  | 'unknown-sensor-key';
 
 /** What an unverified batch claims (its `dev` and `seq`), for log lines only: never trusted for anything else. */
 export interface ClaimedBatch {

@@ -105,3 +105,10 @@ export function checkAttestationBindings(data: BatchDataV3): string[] {
   });
   return problems;
 }
+
+/** How many distinct readings of a batch's data some attestation names (the receiver's `attested_readings`). */
+export function attestedReadingCount(data: BatchDataV3 | undefined): number {
+  const ids = new Set<number>();
+  for (const att of data?.att ?? []) for (const id of att.r) ids.add(id);
+  return ids.size;
+}

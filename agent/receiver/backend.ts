@@ -4,7 +4,7 @@ import type { Availability } from './availability.js';
 import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from './receiver-store.js';
 
 /** A verified batch of any version (versions 1 and 2 carry no events and are never sealed). */
-export type IngestBatch = SignedBatch & Partial<Pick<AnyBatch, 'version' | 'events' | 'sealed'>>;
+export type IngestBatch = SignedBatch & Partial<Pick<AnyBatch, 'version' | 'events' | 'sealed' | 'v3'>>;
 
 /**
  * Where the receiver keeps what it accepted: the embedded SQLite store (`ReceiverStore`, the

@@ -1,12 +1,14 @@
 import { verifyAnyBatchEnvelope, type AnyBatch } from '../identity/batch-any.js';
 import { BatchVerificationError, hex } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
+import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { UpdateOutbox } from './update-outbox.js';
 import type { Logger } from '../log.js';
 import type { ReceiverBackend } from './backend.js';
+import type { SensorKeyRegistry } from './sensor-key-registry.js';
 
 /**
  * What every receiver front end (HTTP, MQTT bridge) does with an envelope: verify it whatever its
@@ -19,6 +21,8 @@ export class BatchIntake {
   constructor(
     private readonly identity: Identity,
     private readonly durability: 'disk' | 'quorum' = 'disk',
+    /** With a registry, §12.9 step 11 applies; without it a sensor key's origin is unchecked (§12.7). */
+    private readonly sensorKeys?: SensorKeyRegistry,
   ) {
     this.boxKey = identity.boxSecretKey();
   }
@@ -32,6 +36,9 @@ export class BatchIntake {
     if (data?.att) {
       const problems = checkAttestationBindings(data);
       if (problems.length > 0) throw new BatchVerificationError('bad-attestation', problems[0]!);
+      const device = deviceIdFromPublicKey(batch.body.dev);
+      const refusal = this.sensorKeys?.refusal(device, data);
+      if (refusal) throw new UntrustedSensorKeyError(refusal, device, batch.body.seq, hex(batch.hash));
     }
     return batch;
   }
@@ -41,6 +48,22 @@ export class BatchIntake {
     if (batch.version !== 3 || !batch.v3) return signReceipt(this.identity, fields);
     const h = batch.v3.header;
     return signReceipt(this.identity, fields, { dh: h.dh, ...(h.ch ? { ch: h.ch } : {}), cid: batchCidText(batch.envelope), dur: this.durability });
+  }
+}
+
+/**
+ * §12.9 step 11: the batch verified (its signer is known), but an attestation is under a key the
+ * registry does not hold for that device and board. Unlike a §6.1 failure it is answered to the
+ * signer, over MQTT too, so the gateway stops resending and keeps the batch as rejected.
+ */
+export class UntrustedSensorKeyError extends BatchVerificationError {
+  constructor(
+    detail: string,
+    readonly device: string,
+    readonly seq: number,
+    readonly hash: string,
+  ) {
+    super('unknown-sensor-key', detail, { claimed_device: device, claimed_seq: seq });
   }
 }
 
@@ -60,6 +83,8 @@ export const REJECT_STATUS: Readonly<Record<string, number>> = {
   // §12.9 (version 3): 422 for a data hash or attestation that does not match; 400 for a batch sealed to another key.
   'bad-data-hash': 422,
   'bad-attestation': 422,
+  // §12.9 step 11: signed by a sensor key the network did not provision for that device and board.
+  'unknown-sensor-key': 403,
   'undecryptable': 400,
 };
 
@@ -79,8 +104,9 @@ export function createBatchIntake(
   log: Logger,
   durability: 'disk' | 'quorum' = 'disk',
   outbox?: UpdateOutbox,
+  sensorKeys?: SensorKeyRegistry,
 ): (envelope: Uint8Array, receivedAt: number) => Promise<IntakeAnswer> {
-  const intake = new BatchIntake(identity, durability);
+  const intake = new BatchIntake(identity, durability, sensorKeys);
   return async (envelope, receivedAt) => {
     let batch: AnyBatch;
     try {
@@ -89,6 +115,9 @@ export function createBatchIntake(
       if (!(err instanceof BatchVerificationError)) throw err;
       store.countRejection(err.reason);
       log.warn({ ...err.claimed, reason: err.reason, detail: err.message }, 'batch rejected');
+      if (err instanceof UntrustedSensorKeyError) {
+        return { kind: 'rejected', status: REJECT_STATUS[err.reason]!, verified: true, reply: { status: 'rejected', reason: err.reason, detail: err.message, device: err.device, seq: err.seq, hash: err.hash } };
+      }
       return { kind: 'rejected', status: REJECT_STATUS[err.reason] ?? 422, verified: false, reply: { status: 'rejected', reason: err.reason, detail: err.message, ...err.claimed } };
     }
     const { seq } = batch.body;

@@ -4,6 +4,7 @@ import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
 import { topicFor } from '../uplink/mqtt/config.js';
 import { createBatchIntake } from './batch-intake.js';
+import type { SensorKeyRegistry } from './sensor-key-registry.js';
 import type { UpdateOutbox } from './update-outbox.js';
 import type { ReceiverBackend } from './backend.js';
 
@@ -18,6 +19,8 @@ export interface MqttBridgeOptions {
   maxBodyBytes: number;
   /** What receipts promise (wire-format.md §12.10): 'disk' for SQLite, 'quorum' for the fleet. */
   durability?: 'disk' | 'quorum';
+  /** The network's provisioned sensor keys (§12.9 step 11), as for HTTP. */
+  sensorKeys?: SensorKeyRegistry;
 }
 
 export interface MqttBridge {
@@ -38,7 +41,7 @@ export interface MqttBridge {
  */
 export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBackend, identity: Identity, log: Logger, outbox?: UpdateOutbox): Promise<MqttBridge> {
   let client: MqttClient | undefined;
-  const intake = createBatchIntake(store, identity, log, opts.durability ?? 'disk', outbox);
+  const intake = createBatchIntake(store, identity, log, opts.durability ?? 'disk', outbox, opts.sensorKeys);
   const reply = (device: string, body: Record<string, unknown>) => {
     client?.publish(topicFor(opts.replyTopic, device), JSON.stringify(body), { qos: 1, properties: { contentType: 'application/json' } }, (err) => {
       if (err) log.warn({ err: err.message, device, seq: body.seq }, 'could not publish the reply; the agent resends and gets it then');

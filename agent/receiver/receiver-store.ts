@@ -6,6 +6,8 @@ import { hex, type SignedBatch } from '../identity/batch-format.js';
 import { batchCidText } from '../identity/cid.js';
 import { decideChain } from './chain-decision.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
+import { attestedReadingCount } from '../identity/sensor-attestation.js';
+import { attestationStats } from './attestation-stats.js';
 
 export type ReceiverDb = Database.Database;
 
@@ -152,6 +154,10 @@ export interface ReceiverStats {
   /** Readings devices reported dropped under their disk budget; by "DEVICE SENSOR". */
   dropped: number;
   dropped_by_sensor: Record<string, number>;
+  /** Readings a sensor attestation covers (§12.7), the rest, and batches refused for their attestations (`bad-attestation`, `unknown-sensor-key`). */
+  attested_readings: number;
+  unattested_readings: number;
+  refused_attestations: number;
 }
 
 /** A verdict that raised or cleared an alert, as the receiver lists it. */
@@ -274,7 +280,7 @@ export class ReceiverStore {
    * Checks a verified batch against what is held for its device (idempotency, chain links)
    * and stores it with its readings and receipt, all in one transaction.
    */
-  ingest(batch: SignedBatch & Partial<Pick<AnyBatch, 'version' | 'events' | 'sealed'>>, receivedAt: number, makeReceipt: () => Uint8Array): IngestResult {
+  ingest(batch: SignedBatch & Partial<Pick<AnyBatch, 'version' | 'events' | 'sealed' | 'v3'>>, receivedAt: number, makeReceipt: () => Uint8Array): IngestResult {
     const b = batch.body;
     const device = deviceIdFromPublicKey(b.dev);
     const run = this.db.transaction((): IngestResult => {
@@ -296,6 +302,8 @@ export class ReceiverStore {
       for (const e of batch.events ?? []) this.q.insertEvent.run(device, e.i, e.t, e.k, e.s ?? null, e.d ? JSON.stringify(e.d) : null, b.seq);
       // Readings the gateway dropped under its disk budget (wire-format.md §4), per device and sensor.
       for (const d of b.drops ?? []) this.q.countBy.run('dropped', `${device} ${d.s}`, d.n);
+      const attested = attestedReadingCount(batch.v3?.data);
+      if (attested > 0) this.q.countBy.run('attested', 'readings', attested);
       return { kind: 'accepted', device, receipt, gapBefore };
     });
     return run.immediate();
@@ -342,7 +350,8 @@ export class ReceiverStore {
       droppedBySensor[c.label] = c.value;
       dropped += c.value;
     }
-    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason, dropped, dropped_by_sensor: droppedBySensor };
+    const attested = this.q.counters.all('attested').reduce((n, c) => n + c.value, 0);
+    return { ...totals, rejected, gaps: this.q.gaps.get()!.gaps, rejected_by_reason: byReason, dropped, dropped_by_sensor: droppedBySensor, ...attestationStats(totals.readings, attested, byReason) };
   }
 
   /** The batches held for a device, or undefined when the device is unknown. */

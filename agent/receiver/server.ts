@@ -15,6 +15,7 @@ import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt
 import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
 import { BackendUnavailableError, type ReceiverBackend } from './backend.js';
+import type { SensorKeyRegistry } from './sensor-key-registry.js';
 
 /** The envelope limit of wire-format.md §6.3; a larger POST gets 413. */
 export const DEFAULT_MAX_BODY_BYTES = MAX_ENVELOPE_BYTES;
@@ -40,6 +41,8 @@ export interface ReceiverOptions {
   mqtt?: Omit<MqttBridgeOptions, 'maxBodyBytes' | 'clientId'> & { clientId?: string };
   /** Another store than DIR/receiver.db (the fleet backend), signing with this receiver key; `durability` is what its receipts promise (§12.10). */
   backend?: { store: ReceiverBackend; identity: Identity; durability: 'disk' | 'quorum' };
+  /** `--sensor-keys`: refuse attestations under keys the network did not provision (§12.9 step 11); absent, origin is unchecked. */
+  sensorKeys?: SensorKeyRegistry;
 }
 
 export interface RunningReceiver {
@@ -205,7 +208,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const durability = opts.backend?.durability ?? 'disk';
 
   const outbox = new UpdateOutbox();
-  const intake = createBatchIntake(store, identity, log, durability, outbox);
+  const intake = createBatchIntake(store, identity, log, durability, outbox, opts.sensorKeys);
   // Opens stored sealed batches again for the proofs served below.
   const verifier = new BatchIntake(identity);
 
@@ -342,7 +345,7 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   if (opts.mqtt) {
     const clientId = opts.mqtt.clientId ?? `edge-agent-receiver-${identity.deviceId.slice('did:key:z'.length, 'did:key:z'.length + 16)}`;
     try {
-      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody, durability }, store, identity, log.child({ via: 'mqtt' }), outbox);
+      bridge = await startMqttBridge({ ...opts.mqtt, clientId, maxBodyBytes: maxBody, durability, ...(opts.sensorKeys ? { sensorKeys: opts.sensorKeys } : {}) }, store, identity, log.child({ via: 'mqtt' }), outbox);
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();

@@ -28,8 +28,8 @@ export interface RunningReceiver {
  * `edge-agent receive` as its own process, on a loopback port it binds itself (port 0) and
  * reports on stdout: no port found free by the test and taken by someone else before the bind.
  */
-export async function startReceiverProcess(dataDir: string): Promise<RunningReceiver> {
-  const proc = cliBackground(['receive', '--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+export async function startReceiverProcess(dataDir: string, extraArgs: string[] = []): Promise<RunningReceiver> {
+  const proc = cliBackground(['receive', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs]);
   const m = await proc.waitForOutput(/receiver listening on (http:\/\/127\.0\.0\.1:(\d+))\S* public key (did:key:\w+)/);
   const baseUrl = m[1]!;
   const port = Number(m[2]);

@@ -14,6 +14,10 @@ import { fleetUp, makeReceiverKey, startReplica, type Fleet, type Replica } from
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
 import { tempDir } from '../helpers/setup.js';
+import { SensorKeyRegistry } from '../../agent/receiver/sensor-key-registry.js';
+import { attestationDigest, encodeAttestationMessage } from '../../agent/identity/sensor-attestation.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A gateway's chain built by hand, so tests can send batches out of order, twice or forked. */
 function chain(identity: Identity, count: number, readingsEach = 3, salt = 0): SignedBatch[] {
@@ -153,6 +157,41 @@ describe('fleet receiver: the same API and answers as the SQLite receiver, over 
     const flags = await db.query('SELECT flags FROM readings WHERE device = $1', [gw.deviceId]);
     expect(flags.rows).toEqual([{ flags: 1 }]);
   });
+
+  it('with --sensor-keys refuses an attestation under a key not registered, as the SQLite receiver does, and counts attested readings', async () => {
+    const gw = Identity.generate();
+    const board = Identity.generate();
+    const uid = Uint8Array.from([0x51, 0x4d, 0, 0, 0, 0, 0, 7]);
+    const registryFile = join(tempDir('fleet-sensor-keys'), 'keys.json');
+    writeFileSync(registryFile, JSON.stringify({ [gw.deviceId]: { [Buffer.from(uid).toString('hex')]: Buffer.from(board.publicKey).toString('hex') } }));
+    const strict = await startReplica(fleet, 'strict', key.file, ['--sensor-keys', registryFile]);
+    const twin = await startReceiver({ host: '127.0.0.1', port: 0, dataDir: tempDir('fleet-sqlite-keys'), logger: createLogger('silent'), ratePerS: 0, sensorKeys: SensorKeyRegistry.load(registryFile) });
+    try {
+      const attested = (first: number, values: number[], signer: Identity) => {
+        const readings = values.map((v, k) => ({ id: first + k, boot: 1, sensor: 't', ts: 1_763_000_000_000 + first + k, timeSource: 'gateway-synced', value: v, source: 'serial', seq: first + k }) as StoredReading);
+        const msg = encodeAttestationMessage({ uid, session: 1, sensor: 0, firstSeq: first, lastSeq: first + values.length - 1, digest: attestationDigest(readings.map((r) => ({ seq: r.seq!, values: [r.value] }))) });
+        return { readings, attestations: [{ k: signer.publicKey, msg, sig: signer.sign(msg), r: readings.map((r) => r.id) }] };
+      };
+      const b1 = buildBatchV3(gw, { seq: 1, prevHash: ZERO_HASH, bootCounter: 1, clockSynced: true, createdMs: 1_763_000_000_100 }, attested(1, [1, 2, 3], board));
+      const b2 = buildBatchV3(gw, { seq: 2, prevHash: b1.hash, bootCounter: 1, clockSynced: true, createdMs: 1_763_000_000_200 }, attested(4, [4, 99, 6], Identity.generate()));
+      const before = (await get(strict.url, '/v1/stats')).json as Record<string, number>;
+      for (const url of [strict.url, twin.url]) {
+        expect((await post(url, b1.envelope)).status, url).toBe(200);
+        const refused = await post(url, b2.envelope);
+        expect(refused.status, url).toBe(403);
+        expect(refused.json).toMatchObject({ reason: 'unknown-sensor-key', device: gw.deviceId, seq: 2, hash: hex(b2.hash) });
+      }
+      const after = (await get(strict.url, '/v1/stats')).json as Record<string, number>;
+      expect(after.attested_readings! - before.attested_readings!).toBe(3);
+      expect(after.refused_attestations! - before.refused_attestations!).toBe(1);
+      expect((await get(twin.url, '/v1/stats')).json).toMatchObject({ readings: 3, attested_readings: 3, unattested_readings: 0, refused_attestations: 1 });
+      // A replica without the flag checks no origin (§12.7): the same batch goes in.
+      expect((await post(replicas[0]!.url, b2.envelope)).status).toBe(200);
+    } finally {
+      await twin.close();
+      await strict.stop();
+    }
+  }, 120_000);
 
   it('never lets two replicas both accept conflicting batches', async () => {
     const pairs = Array.from({ length: 30 }, () => {

@@ -186,7 +186,7 @@ describe('reference receiver', () => {
     const a2 = makeBatch(a, 2, a1.hash, readings(3, 3)); // reading 3 again
     const b4 = makeBatch(b, 4, sha256(Uint8Array.of(4)), readings(1, 2));
     for (const x of [a1, a2, b4]) expect((await r.post(x.envelope)).status).toBe(200);
-    expect(await r.stats()).toEqual({ devices: 2, batches: 3, readings: 5 + 2, verdicts: 0, alerts_raised: 0, rejected: 0, gaps: 3, rejected_by_reason: {}, dropped: 0, dropped_by_sensor: {}, rate_limited: 0 });
+    expect(await r.stats()).toEqual({ devices: 2, batches: 3, readings: 5 + 2, verdicts: 0, alerts_raised: 0, rejected: 0, gaps: 3, rejected_by_reason: {}, dropped: 0, dropped_by_sensor: {}, attested_readings: 0, unattested_readings: 7, refused_attestations: 0, rate_limited: 0 });
   });
 
   it('answers garbage, wrong content types, oversize bodies and unknown routes with 4xx, and keeps serving', async () => {
@@ -226,6 +226,9 @@ describe('reference receiver', () => {
       rejected_by_reason: { 'malformed': 3, 'too-large': 2, 'unsupported-media-type': 2 },
       dropped: 0,
       dropped_by_sensor: {},
+      attested_readings: 0,
+      unattested_readings: 3,
+      refused_attestations: 0,
       rate_limited: 0,
     });
   });

@@ -55,7 +55,11 @@ export class FleetBackend implements ReceiverBackend {
   private readonly following: ConsumerMessages[] = [];
   private readonly stopping = new AbortController();
   private appliedFromLog = 0;
-  /** Verifies logged envelopes of any version and signs their receipts like the front ends do. */
+  /**
+   * Verifies logged envelopes of any version and signs their receipts like the front ends do.
+   * No sensor key registry here: the HTTP/MQTT front ends (startReceiver) applied it before a
+   * batch reached the log, and a batch the network logged is never refused afterwards.
+   */
   private readonly intake: BatchIntake;
 
   private constructor(

@@ -6,6 +6,8 @@ import { deviceIdFromPublicKey } from '../../identity/device-id.js';
 import { computeAvailability, type Availability } from '../availability.js';
 import { decideChain, type HeldBatch } from '../chain-decision.js';
 import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from '../receiver-store.js';
+import { attestationStats } from '../attestation-stats.js';
+import { attestedReadingCount } from '../../identity/sensor-attestation.js';
 
 export type Via = 'replica' | 'log';
 
@@ -58,7 +60,12 @@ export class PgChainStore {
       if (decision.kind === 'duplicate') return { kind: 'duplicate', device, receipt: decision.receipt };
       if (decision.kind === 'conflict') return { kind: 'conflict', device, reason: decision.reason, detail: decision.detail };
       const receipt = makeReceipt();
-      if (await this.storeIfUnchanged(device, batch, receivedAt, via, receipt, held)) return { kind: 'accepted', device, receipt, gapBefore: decision.gapBefore };
+      if (await this.storeIfUnchanged(device, batch, receivedAt, via, receipt, held)) {
+        // After the batch's own transaction: a replica dying in between under-counts this statistic, never the data.
+        const attested = attestedReadingCount(batch.v3?.data);
+        if (attested > 0) await this.countBy(this.pool, 'attested', 'readings', attested);
+        return { kind: 'accepted', device, receipt, gapBefore: decision.gapBefore };
+      }
     }
     throw new Error(`device ${device} changed under ${MAX_ATTEMPTS} attempts to store seq ${b.seq}; another replica is writing it as fast`);
   }
@@ -119,14 +126,16 @@ export class PgChainStore {
     );
     const t = totals.rows[0]!;
     const counters = await this.pool.query<{ name: string; label: string; value: string }>(
-      "SELECT name, label, value FROM counters WHERE name IN ('rejected', 'dropped') ORDER BY name, label",
+      "SELECT name, label, value FROM counters WHERE name IN ('rejected', 'dropped', 'attested') ORDER BY name, label",
     );
     const rejectedBy: Record<string, number> = {};
     const droppedBy: Record<string, number> = {};
     let rejected = 0;
     let dropped = 0;
+    let attested = 0;
     for (const c of counters.rows) {
-      if (c.name === 'rejected') (rejectedBy[c.label] = num(c.value)), (rejected += num(c.value));
+      if (c.name === 'attested') attested += num(c.value);
+      else if (c.name === 'rejected') (rejectedBy[c.label] = num(c.value)), (rejected += num(c.value));
       else (droppedBy[c.label] = num(c.value)), (dropped += num(c.value));
     }
     return {
@@ -140,6 +149,7 @@ export class PgChainStore {
       rejected_by_reason: rejectedBy,
       dropped,
       dropped_by_sensor: droppedBy,
+      ...attestationStats(num(t.readings), attested, rejectedBy),
     };
   }
 
