@@ -66,6 +66,7 @@ export class AttestationStore {
   private readonly waiting;
   private readonly run;
   private readonly insert;
+  private readonly nextOfStream;
 
   constructor(private readonly db: Db) {
     this.waitPut = db.prepare('INSERT OR IGNORE INTO attest_wait (source, stream, first_id, until) VALUES (?, ?, ?, ?)');
@@ -77,6 +78,10 @@ export class AttestationStore {
        WHERE source = ? AND batch_seq IS NULL AND seq BETWEEN ? AND ? AND (sensor = ? OR substr(sensor, 1, ?) = ?)
        ORDER BY id DESC LIMIT ?`,
     );
+    // The stream's first reading after a run, committed before the run's ATTEST arrived.
+    this.nextOfStream = db
+      .prepare('SELECT min(id) FROM readings WHERE source = ? AND batch_seq IS NULL AND seq > ? AND (sensor = ? OR substr(sensor, 1, ?) = ?)')
+      .pluck();
     this.insert = db.prepare(
       `INSERT INTO attestations (source, run_key, sensor_key, msg, sig, reading_ids, first_reading_id, last_reading_id, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -105,8 +110,13 @@ export class AttestationStore {
     if (verified) this.insert.run(source, runKey, c.key, msg, c.sig, JSON.stringify(run.ids), run.ids[0], run.ids[run.ids.length - 1], now);
     // Either way the run is settled: its readings wait no longer (unattested when the signature failed).
     this.waitClear.run(source, c.stream);
-    const next = later.find((r) => r.seq !== undefined && r.seq > c.lastSeq);
-    if (next && waitMs !== undefined) this.waitPut.run(source, c.stream, next.id, now + waitMs);
+    // The next run waits from its first reading: one in this commit, or (under load, when the
+    // ATTEST came after readings of the next run were committed) one already in the store, whose
+    // own wait was not recorded because this run's wait held the stream's row.
+    const next = later.find((r) => r.seq !== undefined && r.seq > c.lastSeq)?.id;
+    const stored = this.nextOfStream.get(source, c.lastSeq, c.sensor, c.sensor.length + 1, `${c.sensor}/`) as number | null;
+    const first = Math.min(next ?? Infinity, stored ?? Infinity);
+    if (first !== Infinity && waitMs !== undefined) this.waitPut.run(source, c.stream, first, now + waitMs);
     return verified ? 'stored' : 'bad-signature';
   }
 }
