@@ -5,9 +5,13 @@ import { waitFor } from './ports.js';
 
 const FIRMWARE_BRIDGE = resolve(import.meta.dirname, '../../firmware-bridge');
 
-/** Builds the firmware library's host tools (g++, -Werror). */
+/**
+ * Builds the firmware library's host tools (g++, -Werror). Test files run two at a time and
+ * several build the tools first: on a fresh clone two makes would write the same binary while a
+ * third file runs it, so the build holds a lock (flock, util-linux) for its whole run.
+ */
 export function buildFirmwareTools(): void {
-  execFileSync('make', ['-s', '-C', FIRMWARE_BRIDGE]);
+  execFileSync('flock', [join(FIRMWARE_BRIDGE, '.build.lock'), 'make', '-s', '-C', FIRMWARE_BRIDGE]);
 }
 
 /** A pty pair from socat: `device` for the simulated board, `gateway` for the agent. */

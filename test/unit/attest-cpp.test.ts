@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildFirmwareTools } from '../helpers/serial.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { attestationDigest, encodeAttestationMessage } from '../../agent/identity/sensor-attestation.js';
 import { decodeAttestBody, encodeAttestFrame } from '../../agent/sources/serial/attest-frame.js';
@@ -43,7 +44,7 @@ function hostAttest(seed: string, uid: string, session: number, sensor: number, 
 
 describe('sensor signing in the C++ library (PROTOCOL.md §3.9)', () => {
   beforeAll(() => {
-    execFileSync('make', ['-s', '-C', join(ROOT, 'firmware-bridge')]);
+    buildFirmwareTools();
   });
 
   it('signs the published vector to the same digest, message, signature and ATTEST frame bytes', () => {

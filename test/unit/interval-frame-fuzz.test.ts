@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildFirmwareTools } from '../helpers/serial.js';
 import { cobsEncode } from '../../agent/sources/serial/cobs.js';
 import { crc32c } from '../../agent/sources/serial/crc32c.js';
 import { FrameDecoder } from '../../agent/sources/serial/frame-decoder.js';
@@ -21,7 +22,7 @@ function rawFrame(version: number, type: number, body: Uint8Array): Uint8Array {
 
 describe('SET_INTERVAL / INTERVAL_ACK fuzz (firmware-bridge/PROTOCOL.md §3.10-§3.11)', () => {
   beforeAll(() => {
-    execFileSync('make', ['-s', '-C', join(ROOT, 'firmware-bridge')]);
+    buildFirmwareTools();
   });
 
   it('TypeScript: 60,000 random bodies with good CRCs decode to a frame that re-encodes byte for byte, or are counted malformed; never a throw', () => {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildFirmwareTools } from '../helpers/serial.js';
 import { cobsDecode, cobsEncode } from '../../agent/sources/serial/cobs.js';
 import { crc32c } from '../../agent/sources/serial/crc32c.js';
 import { FrameDecoder } from '../../agent/sources/serial/frame-decoder.js';
@@ -18,7 +19,7 @@ const tool = (...args: string[]) => execFileSync(join(ROOT, 'firmware-bridge/bui
 
 describe('serial protocol test vectors (firmware-bridge/test-vectors.json)', () => {
   beforeAll(() => {
-    execFileSync('make', ['-s', '-C', join(ROOT, 'firmware-bridge')]); // the C++ library, built with -Werror
+    buildFirmwareTools(); // the C++ library, built with -Werror
   });
 
   it('is what scripts/make-serial-vectors.ts generates', () => {
