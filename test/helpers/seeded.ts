@@ -12,15 +12,26 @@ export interface Seeded {
   describe(): string;
 }
 
-export function seededRandom(label: string, seed = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : Math.floor(Math.random() * 2 ** 31)): Seeded {
+/** mulberry32: uniform in [0, 1), the same sequence for the same seed on every run. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  const next = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Deterministic standard-normal noise (mulberry32 + Box-Muller), so a test's stream is the same every run. */
+export function seededNoise(seed: number): () => number {
+  const uniform = mulberry32(seed);
+  return () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
+}
+
+export function seededRandom(label: string, seed = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : Math.floor(Math.random() * 2 ** 31)): Seeded {
+  const next = mulberry32(seed);
   process.stderr.write(`${label}: random timings from seed ${seed} (replay with TEST_SEED=${seed})\n`);
   return { seed, next, int: (min, max) => min + Math.floor(next() * (max - min + 1)), describe: () => `seed ${seed} (replay with TEST_SEED=${seed})` };
 }

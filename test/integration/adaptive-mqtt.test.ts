@@ -4,19 +4,7 @@ import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
 import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
-
-/** Deterministic standard-normal noise (mulberry32 + Box-Muller), so the stream is the same every run. */
-function seededNoise(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
-}
+import { seededNoise } from '../helpers/seeded.js';
 
 interface Command {
   sensor: string;
