@@ -2,17 +2,10 @@ import { SerialPort } from 'serialport';
 import { FrameDecoder } from '../../agent/sources/serial/frame-decoder.js';
 import type { Frame } from '../../agent/sources/serial/protocol.js';
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed from its printed seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** mulberry32 (the fleet tooling's): the same sequence for the same seed, so a failing run replays from its printed seed. */
+import { seededRandom } from '../../scripts/fleet/lib/random.js';
+
+export { seededRandom };
 
 export interface FaultRates {
   drop: number;

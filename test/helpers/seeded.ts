@@ -1,3 +1,6 @@
+// mulberry32, the one the fleet tooling uses: uniform in [0, 1), the same sequence for a seed on every run.
+import { seededRandom as mulberry32 } from '../../scripts/fleet/lib/random.js';
+
 /**
  * Random timings a failure can replay: a seeded generator (mulberry32) whose seed is printed at
  * creation and named in `describe()`. Set TEST_SEED=<n> to replay a run.
@@ -10,18 +13,6 @@ export interface Seeded {
   int(min: number, max: number): number;
   /** For assertion messages: "seed 12345 (replay with TEST_SEED=12345)". */
   describe(): string;
-}
-
-/** mulberry32: uniform in [0, 1), the same sequence for the same seed on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Deterministic standard-normal noise (mulberry32 + Box-Muller), so a test's stream is the same every run. */
