@@ -84,38 +84,39 @@ export class BatchStore {
       // Readings of a signing sensor wait (a bounded time) for their run's attestation, and so do the
       // ones after them: a batch stays a contiguous id range (PROTOCOL.md §3.9, attestation-store.ts).
       const below = attestWaitLimit(this.db, encoder.now) ?? Number.MAX_SAFE_INTEGER;
-      let rows = this.db
+      const rows = this.db
         .prepare('SELECT id, sensor, ts, time_source, value, unit, seq, source, boot, flags FROM readings WHERE batch_seq IS NULL AND id < ? ORDER BY id LIMIT ?')
         .all(below, maxReadings) as Parameters<typeof rowToReading>[0][];
-      if (rows.length > 0) {
-        // A full batch must not split a signed run: it ends before the run that would straddle it.
-        const straddle = attestationStraddling(this.db, rows[0]!.id, rows[rows.length - 1]!.id);
-        if (straddle !== undefined) rows = rows.filter((r) => r.id < straddle);
-      }
+      const readings: StoredReading[] = rows.map(rowToReading);
+      // A batch must not split a signed run: it ends before the run that would straddle its end.
+      const endBeforeSplitRun = () => {
+        if (readings.length === 0) return;
+        const straddle = attestationStraddling(this.db, readings[0]!.id, readings[readings.length - 1]!.id);
+        if (straddle !== undefined) readings.length = readings.findIndex((r) => r.id >= straddle);
+      };
+      endBeforeSplitRun();
       const verdicts = (
         this.db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq IS NULL ORDER BY id LIMIT ?`).all(maxReadings) as VerdictRow[]
       ).map(rowToVerdict);
       const events = unbatchedEvents(this.db, V3_LIMITS.events);
       // Drops since the previous batch ride in this one and are cleared with it (wire-format.md §4.5).
       const drops = this.db.prepare('SELECT sensor AS s, count AS n FROM drops_unreported WHERE count > 0 ORDER BY sensor LIMIT ?').all(V3_LIMITS.drops) as BatchDrop[];
-      if (rows.length === 0 && verdicts.length === 0 && events.length === 0 && drops.length === 0) return null;
-      const readings: StoredReading[] = rows.map(rowToReading);
+      if (readings.length === 0 && verdicts.length === 0 && events.length === 0 && drops.length === 0) return null;
       const last = this.lastBatch();
       const seq = last.seq + 1;
-      // Halving the contents until the batch fits (§6.3, §12.9): long sensor ids can make
-      // max_readings readings pass the limits. One element of each is far below them, so this ends;
-      // what is left over goes into the next batch.
       // Sensor attestations whose readings all ride in this batch (PROTOCOL.md §3.9, attestation-store.ts).
       const signedRuns = () => (readings.length > 0 ? attestationsForCut(this.db, new Set(readings.map((r) => r.id)), readings[readings.length - 1]!.id) : { att: [], rows: [] });
       let runs = signedRuns();
       let batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops, attestations: runs.att });
+      // Halving the contents until the batch fits (§6.3, §12.9): long sensor ids can make
+      // max_readings readings pass the limits. One element of each is far below them, so this ends;
+      // what is left over goes into the next batch.
       while (batch === 'too-large') {
         if (Math.max(readings.length, verdicts.length, events.length, drops.length) <= 1) {
           throw new Error(`batch ${seq}: one reading, verdict, event and drop pass the wire format's size limits (a bug: the field limits keep them far below)`);
         }
         for (const part of [readings, verdicts, events, drops]) part.length = Math.ceil(part.length / 2);
-        const straddle = readings.length > 0 ? attestationStraddling(this.db, readings[0]!.id, readings[readings.length - 1]!.id) : undefined;
-        if (straddle !== undefined) readings.length = readings.findIndex((r) => r.id >= straddle);
+        endBeforeSplitRun();
         runs = signedRuns();
         batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops, attestations: runs.att });
       }
