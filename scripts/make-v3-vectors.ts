@@ -34,7 +34,7 @@ function content5(sensor: Identity): BatchContentV3 {
   const msg = new TextEncoder().encode('firmware-bridge digest of readings 15..16');
   return {
     readings: B5_READINGS,
-    verdicts: [{ id: 4, key: 'pump1/temp', modelId: 'stream-ad', modelSha256: MODEL, windowStart: T + 50_000, ts: T + 81_000, readingId: 16, outputs: { error: 0.5 }, score: 0.1, value: 0.1, threshold: 0.9, alert: false, changed: false, flags: VERDICT_FLAGS.filled | VERDICT_FLAGS.learning }],
+    verdicts: [{ id: 4, key: 'pump1/temp', modelId: 'stream-ad', modelSha256: MODEL, windowStart: T + 50_000, ts: T + 81_000, readingId: 16, outputs: { error: 0.5 }, score: 0.1, value: 0.1, threshold: 0.9, alert: false, changed: false, flags: VERDICT_FLAGS.filled | VERDICT_FLAGS.unlearned }],
     events: [
       { id: 1, ts: T + 79_000, kind: 'clock.step', key: '', detail: { step_ms: -86_400_000, trusted: false } },
       { id: 2, ts: T + 80_500, kind: 'model.relearn', key: 'pump1/temp', detail: { model: 'stream-ad', by: 'operator' } },

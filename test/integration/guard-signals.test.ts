@@ -1,8 +1,8 @@
 /**
  * Issue 14, "what it must show", the signals: a stuck sensor, an out-of-range value and a silent
  * sensor each produce their flag or event; a maintenance window produces no alert and no baseline
- * change, and the gap it leaves in the model's series is filled for the model only (verdict flag
- * `filled`); a CoAP source whose address changes mid-stream (libcoap's coap-client) and a replayed
+ * change (its verdicts say `unlearned`, the alert it would have raised `suppressed`), and the gap
+ * it leaves in the model's series is filled for the model only (verdict flag `filled`); a CoAP source whose address changes mid-stream (libcoap's coap-client) and a replayed
  * serial session (the firmware simulator, then its old session played again) are flagged.
  * Real mosquitto, libcoap, firmware simulator over a socat pty, agent and receiver processes.
  */
@@ -100,7 +100,7 @@ describe('guard signals through the public interfaces', () => {
         previous = s;
         return stable && s.state;
       }, 300_000, 300);
-      // Maintenance: the bearing is knocked on purpose for 40 s. Flagged, not scored, no alert, no baseline change.
+      // Maintenance: the bearing is knocked on purpose for 40 s. Flagged, scored without learning, no alert, no baseline change.
       const start = cli(['maintenance', 'start', 'pump1', '--for', '2h', '--data-dir', dir]);
       expect(start.code, start.stderr).toBe(0);
       expect(start.stdout).toMatch(/^maintenance start pump1: started until \d{4}-/);
@@ -125,6 +125,12 @@ describe('guard signals through the public interfaces', () => {
         return s.at > afterAt && s;
       }, 90_000, 200);
       expect(after.state).toBe(baseline);
+      // The knock was scored without learning: its verdicts (signed, at the receiver) say `unlearned`, none raised the alert, and the one that would have says `suppressed`.
+      const unlearned = query<{ f: number; alert: number; changed: number; ts: number }>(receiverDb, "SELECT flags AS f, alert, changed, ts FROM verdicts WHERE key = 'pump1/vibration' AND flags & ? ORDER BY id", VERDICT_FLAGS.unlearned);
+      const suppressed = unlearned.filter((v) => v.f & VERDICT_FLAGS.suppressed);
+      console.log(`maintenance verdicts of pump1/vibration: ${unlearned.length} unlearned, ${suppressed.length} suppressed (at reading time ${suppressed.map((v) => (v.ts / 1000 - T0).toFixed(0)).join(', ')} s)`);
+      expect(suppressed).toHaveLength(1);
+      expect(unlearned.every((v) => v.alert === 0 && v.changed === 0 && v.ts >= (T0 + 300) * 1000)).toBe(true);
       expect((await eventsAt(receiver, device)).filter((e) => e.kind.startsWith('maintenance.')).map((e) => [e.kind, e.key, e.detail['by']])).toEqual([
         ['maintenance.start', 'pump1', 'operator'],
         ['maintenance.stop', 'pump1', 'operator'],
