@@ -180,11 +180,11 @@ describe('guard signals through the public interfaces', () => {
     }
   }, 300_000);
 
-  it('a replayed serial session (the simulator’s first boot played again after its second) is flagged seq_regress with an event', async () => {
+  it('a replayed serial session (the simulator’s first boot played again after its second, and after the agent restarted) is flagged seq_regress with an event', async () => {
     const ptys = await startPtyPair(tempDir('signals-pty'));
     const dir = tempDir('signals-serial');
     expect(cli(['init', '--data-dir', dir, '--serial-path', ptys.gateway]).code).toBe(0);
-    const agent = cliBackground(['run', '--data-dir', dir]);
+    let agent = cliBackground(['run', '--data-dir', dir]);
     const agentDb = join(dir, 'edge-agent.db');
     try {
       await agent.waitForReady();
@@ -194,6 +194,11 @@ describe('guard signals through the public interfaces', () => {
       expect(await sim.exited, sim.output()).toBe(0);
       expect(sim.output()).toMatch(/session 100\b[\s\S]*session 1100\b/);
       await waitFor('40 readings stored', () => query<{ n: number }>(agentDb, 'SELECT count(*) AS n FROM readings')[0]!.n === 40, 90_000);
+      // The agent restarts: the sessions it saw are in its store, not only in its memory.
+      await agent.stop();
+      expect(query<{ device: string; sessions: string }>(agentDb, 'SELECT device, sessions FROM guard_serial_sessions')).toEqual([{ device: '514d000000000001', sessions: '[100,1100]' }]);
+      agent = cliBackground(['run', '--data-dir', dir]);
+      await agent.waitForReady();
       // Someone plays the first boot again: its HELLO, an old reading, and readings it never sent under that session's numbers.
       const line = await DeviceLine.open(ptys.device, dir);
       const uid = Uint8Array.from([0x51, 0x4d, 0, 0, 0, 0, 0, 1]);
