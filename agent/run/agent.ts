@@ -601,6 +601,7 @@ export class Agent {
     if (touched('batch')) this.batcher.setLimits(batchLimits(c));
     if (c.uplink && touched('uplink')) this.forwarder?.setPacing({ retryInitialMs: c.uplink.retry_initial_ms, retryMaxMs: c.uplink.retry_max_ms, maxBatchesPerS: c.uplink.max_batches_per_s });
     if (touched('heartbeat')) this.heartbeat.setIntervalMs(c.heartbeat.interval_s * 1000);
+    if (c.adaptive && (touched('adaptive.policy') || touched('adaptive.retry_s'))) this.adaptive?.setPolicy(c.adaptive);
     if (touched('log') && !this.logLevelPinned) this.log.level = c.log.level;
     if (touched('home_assistant')) {
       await this.homeAssistant?.stop();
