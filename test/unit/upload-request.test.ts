@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalEncode } from '../../agent/identity/canonical.js';
 import { Identity } from '../../agent/identity/keys.js';
@@ -22,5 +24,15 @@ describe('upload requests (docs/wire-format.md §12.15)', () => {
     expect(() => verifyUploadRequest(signUploadRequest(receiver, { ...fields, s: Array.from({ length: 65 }, (_, i) => `s${i}`) }), receiver.publicKey, device.publicKey)).toThrow(/upload request body: .*65/);
     expect(() => verifyUploadRequest(signUploadRequest(receiver, { ...fields, from: 3000 }), receiver.publicKey, device.publicKey)).toThrow(/from must not be after to/);
     expect(() => verifyUploadRequest(new Uint8Array([0xff, 0x00]), receiver.publicKey, device.publicKey)).toThrow(/upload request/);
+  });
+
+  it('the vector of docs/wire-format-v3-vectors.json verifies for its device and is refused for another', () => {
+    const docs = join(import.meta.dirname, '../../docs');
+    const keys = (JSON.parse(readFileSync(join(docs, 'wire-format-vectors.json'), 'utf8')) as { keys: Record<string, { publicKey: string }> }).keys;
+    const v = (JSON.parse(readFileSync(join(docs, 'wire-format-v3-vectors.json'), 'utf8')) as { uploadRequest: { envelope: string; body: Record<string, unknown>; refused: { envelope: string }[] } }).uploadRequest;
+    const rcv = Buffer.from(keys.receiver!.publicKey, 'hex');
+    const dev = Buffer.from(keys.device!.publicKey, 'hex');
+    expect(verifyUploadRequest(Buffer.from(v.envelope, 'hex'), rcv, dev)).toMatchObject(v.body);
+    expect(() => verifyUploadRequest(Buffer.from(v.refused[0]!.envelope, 'hex'), rcv, dev)).toThrow(/for another device/);
   });
 });
