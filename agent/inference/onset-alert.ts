@@ -61,7 +61,6 @@ export interface RowLevel {
   scale: number;
 }
 
-/** The value the alert rule judges clearing on for this row: the departure from the pre-onset reference. */
 /** The sudden-shift rule for this row (call after `holdClearValue`, which moves the short average). */
 export function shiftRaise(p: HoldParams, st: HoldState, row: RowLevel, alert: AlertState): boolean {
   const sh = p.shift;
@@ -72,7 +71,7 @@ export function shiftRaise(p: HoldParams, st: HoldState, row: RowLevel, alert: A
     st.hi = Math.max(st.xs, st.hi === undefined ? st.xs : st.hi - k * (st.hi - row.mean));
     st.lo = Math.min(st.xs, st.lo === undefined ? st.xs : st.lo - k * (st.lo - row.mean));
   }
-  st.rows = (st.rows ?? 0) + 1;
+  st.rows = Math.min((st.rows ?? 0) + 1, Number.MAX_SAFE_INTEGER - 1);
   if (alert.alert) return false;
   st.sinceLow = dev <= sh.low ? 0 : (st.sinceLow ?? Number.MAX_SAFE_INTEGER - 1) + 1;
   // Beyond the series' own recent range as it stood when the short average was last near the
@@ -90,6 +89,7 @@ export function shiftRaise(p: HoldParams, st: HoldState, row: RowLevel, alert: A
   return st.shiftRun >= sh.rows;
 }
 
+/** The value the alert rule judges clearing on for this row: the departure from the pre-onset reference. */
 export function holdClearValue(p: HoldParams, st: HoldState, row: RowLevel, alert: AlertState, alertRows: number, decades: number): number {
   st.xs = st.xs === undefined ? row.x : st.xs + (1 - 2 ** (-1 / p.departure_halflife)) * (row.x - st.xs);
   if (!alert.alert) return 0;
