@@ -89,6 +89,9 @@ const scoreSchema = z.strictObject({
               rows: z.number().int().min(1).max(1e6),
               low: finite.refine((n) => n >= 0, 'must be >= 0'),
               within: z.number().int().min(1).max(1e7),
+              range_halflife: z.number().min(1).max(1e7).optional(),
+              range_margin: finite.refine((n) => n >= 0, 'must be >= 0').optional(),
+              after: z.number().int().min(0).max(1e7).optional(),
             })
             .optional(),
         })

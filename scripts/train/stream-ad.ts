@@ -45,8 +45,17 @@ export const STREAM_AD_SCORE = {
   stuck_score: 0.9,
   /** The tail score judged against the stream's own history of tail scores (stream-ad 2.1; MODEL_CARD.md). */
   likelihood: { halflife: 2000, short: 3, weight: 0.5 },
-  /** Held while away from the pre-onset level, 100 to 450 rows; also raised on a sudden 1.5-deviation shift (agent/inference/onset-alert.ts). */
-  hold: { departure_halflife: 10, min_rows: 100, max_rows: 450, shift: { z: 1.5, rows: 5, low: 0.75, within: 100 } },
+  /**
+   * Held while away from the pre-onset level, 100 to 450 rows; also raised on a sudden 1.5-deviation
+   * shift past the range the series has swung over lately (2.2: healthy periodic sensors stay quiet),
+   * once the rule has watched 150 rows (agent/inference/onset-alert.ts).
+   */
+  hold: {
+    departure_halflife: 10,
+    min_rows: 100,
+    max_rows: 450,
+    shift: { z: 1.5, rows: 5, low: 0.75, within: 150, range_halflife: 1000, range_margin: 0.35, after: 150 },
+  },
 } as const;
 
 /** Raised by an onset (the score) or a sudden shift, cleared after 10 rows back near the pre-onset level (agent/inference/onset-alert.ts). */
@@ -131,7 +140,7 @@ export function streamAdEntry(t: TrainedStreamAd): Record<string, unknown> & { i
   const cfg = STREAM_AD_CONFIG;
   return {
     id: 'stream-ad',
-    version: '2.1.0',
+    version: '2.2.0',
     task: 'anomaly',
     description:
       "Streaming anomaly detector for any single numeric channel that keeps learning for the stream's life: an online baseline (level, resolution, hour of day, range, repeats) and a learned forecaster of the newest reading; the score is the tail probability of the present against the stream's own running distribution, judged against the stream's own history of surprises (a likelihood), spiking at an onset and falling back; the alert is held while the present stays away from the pre-onset level.",
@@ -154,7 +163,7 @@ export function streamAdEntry(t: TrainedStreamAd): Record<string, unknown> & { i
       windows: t.trainingWindows,
       architecture: `forecaster MLP ${cfg.window - 1}-${cfg.hidden.join('-')}-1 (relu), ${t.model.mlp.parameterCount()} parameters; error = z² + ${cfg.residualWeight} x residual²`,
       optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
-      tuning: 'online baseline, onset score and alert parameters chosen on the NAB tuning half (files whose sha256 of category/name starts below 0x80), see MODEL_CARD.md',
+      tuning: 'online baseline, onset score and alert parameters chosen on the NAB tuning half (files whose sha256 of category/name starts below 0x80); the sudden-shift range (2.2) on healthy sines and SKAB per channel, then checked on that half; see MODEL_CARD.md',
       seconds: Math.round(t.trainingSeconds * 10) / 10,
     },
     metrics: {},

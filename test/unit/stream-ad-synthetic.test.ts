@@ -106,6 +106,29 @@ describe('stream-ad on synthetic cases', () => {
     expect(raisedAt(v)).toEqual([]);
   });
 
+  /** The demo's healthy simulated sensors (agent/sources/simulator): 20 + 5 sin((t + 7i)/divisor) + uniform noise of width 1, 8 phases, 10 ms apart. */
+  const demoSine = (divisor: number, rows: number) =>
+    Array.from({ length: 8 }, (_, i) => {
+      const rng = new Prng(40 + i);
+      return Array.from({ length: rows }, (_, t) => 20 + 5 * Math.sin((t + i * 7) / divisor) + (rng.next() - 0.5));
+    });
+
+  it.each([
+    ['the demo (npm run demo -- --no-fault): period 377 readings', 60],
+    ['faster: period 188 readings', 30],
+    ['faster still: period 126 readings', 20],
+  ])('a healthy fast sine, %s, 8 phases, 6,000 readings each (seeds 40-47): no alert', async (_name, divisor) => {
+    for (const values of demoSine(divisor, 6000)) expect(raisedAt(await run(values, 10))).toEqual([]);
+  });
+
+  it('a healthy slower sine (period 942 readings, seeds 40-47): at most one alert, in its first period (before the range of its swing is known), none after', async () => {
+    for (const values of demoSine(150, 6000)) {
+      const raised = raisedAt(await run(values, 10));
+      expect(raised.length).toBeLessThanOrEqual(1);
+      expect(raised.every((t) => t < 942)).toBe(true);
+    }
+  });
+
   it('is strictly causal: the scores of a prefix do not change when later rows are cut (seed 7)', async () => {
     const rng = new Prng(7);
     const values = Array.from({ length: 1200 }, (_, t) => 20 + Math.sin(t / 50) + 0.2 * rng.gauss() + (t > 900 ? 3 : 0));
@@ -145,6 +168,10 @@ describe('stream-ad on synthetic cases', () => {
     entry.score.calibration['hold'] = { ...(hold as object), max_rows: 0 };
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
     await expect(openModel(dir, 'stream-ad')).rejects.toThrow(/\(stream-ad\)\.score\.calibration\.hold\.max_rows/);
+    const shift = (hold as { shift: object }).shift;
+    entry.score.calibration['hold'] = { ...(hold as object), shift: { ...shift, range_margin: -1 } };
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await expect(openModel(dir, 'stream-ad')).rejects.toThrow(/\(stream-ad\)\.score\.calibration\.hold\.shift\.range_margin/);
 
     const runner = await openModel(MODELS, 'stream-ad');
     try {
