@@ -57,6 +57,10 @@ describe('a flood of new sensor ids under a 4 MiB budget (real mosquitto, uplink
       [['guard', 'defaults', 'new_ids_per_10s'], 0],
       [['inference', 'bindings', 'anomaly', 'max_series'], MAX_SERIES],
       [['inference', 'state_save_interval_s'], 1],
+      // Not a test of link loss: on a starved machine a 30 s keepalive timed out mid-flood and the
+      // broker's redelivery passed the redelivery guard (stored + dropped 90,634 for 50,000; see
+      // test/integration/mqtt-redelivery-budget.test.ts for that guarantee).
+      [['sources', 'mqtt', 'keepalive_s'], 600],
     ]);
     const dbPath = join(dir, 'edge-agent.db');
     let largest = 0;
