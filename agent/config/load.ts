@@ -16,6 +16,8 @@ function budgetProblem(config: AgentConfig): string | undefined {
     mqttInflight: Object.values(config.sources).flatMap((s) => (s.type === 'mqtt' ? [s.max_inflight] : [])),
     hasUplink: config.uplink !== undefined,
     attestations: Object.values(config.sources).some((s) => s.type === 'serial' && Object.keys(s.attest_keys).length > 0),
+    serial: Object.values(config.sources).some((s) => s.type === 'serial'),
+    inference: config.inference !== undefined && Object.keys(config.inference.bindings).length > 0,
   };
   const minimum = minimumBudget(inputs);
   if (max >= minimum) return undefined;
@@ -23,8 +25,9 @@ function budgetProblem(config: AgentConfig): string | undefined {
   return (
     `${max} bytes cannot hold what the store never drops: signed batches waiting for the uplink ` +
     `(batch.max_pending ${inputs.maxPending} x batch.max_readings ${inputs.maxReadings}: ${s.pendingBatches} bytes), ` +
-    `the MQTT redelivery guard (${s.redeliveryGuard}), counters (${s.counters}), quarantine and maintenance rows (${s.guard}), sensor attestations (${s.attestations}), schema (${s.schema}) and one batch of new readings (${s.newestWindow}), ` +
-    `plus the WAL allowance; the minimum is ${minimum} bytes: set store.max_bytes to at least ${minimum}, or lower batch.max_pending or batch.max_readings`
+    `the MQTT redelivery guard (${s.redeliveryGuard}), counters (${s.counters}), quarantine and maintenance rows (${s.guard}), sensor attestations (${s.attestations}), ` +
+    `last seq per sensor (${s.sensorSeq}), serial stream positions (${s.cursors}), drops waiting for a batch (${s.dropsUnreported}), relearn requests (${s.relearnRequests}), schema (${s.schema}) and one batch of new readings (${s.newestWindow}), ` +
+    `plus the WAL allowance, the events' share${inputs.inference ? " and the inference state's share" : ''}; the minimum is ${minimum} bytes: set store.max_bytes to at least ${minimum}, or lower batch.max_pending or batch.max_readings`
   );
 }
 

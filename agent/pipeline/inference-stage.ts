@@ -129,6 +129,9 @@ export class InferenceStage {
   private queuedCount = 0;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private stateShareBytes = Infinity;
+  /** Series left out of the last save (past the share): logged when it changes, not every save. */
+  private stateSkipped = 0;
   private stopDeadline: number | undefined;
   /** The directory of the model set this stage runs (manifest.json and its files). */
   modelsDir = '';
@@ -197,6 +200,8 @@ export class InferenceStage {
       log: Logger;
       /** A reload builds the new stage while the old one still runs: it resumes saved state later (resumeSavedState). */
       deferRestore?: boolean;
+      /** The saved series state's share of the store budget (store/budget-shares.ts inferenceStateShare); none without a budget. */
+      stateShareBytes?: number;
     },
   ): Promise<InferenceStage> {
     // A model file that is damaged, missing or not vouched for disables the bindings that use it:
@@ -252,6 +257,7 @@ export class InferenceStage {
       bindings.push(new Binding(id, b, runner));
     }
     const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
+    stage.stateShareBytes = deps.stateShareBytes ?? Infinity;
     stage.disabled = disabled;
     stage.modelsDir = deps.modelsDir;
     if (!deps.deferRestore) stage.resumeSavedState();
@@ -492,7 +498,16 @@ export class InferenceStage {
         const modelSha256 = Buffer.from(b.runner.entry.sha256, 'hex');
         for (const [key, state] of b.runner.exportState()) rows.push({ binding: b.id, key, modelSha256, state: JSON.stringify(state) });
       }
-      new InferenceStateStore(this.db).save(rows);
+      const r = new InferenceStateStore(this.db).save(rows, Date.now(), this.stateShareBytes);
+      if (r.skipped !== this.stateSkipped) {
+        if (r.skipped > 0) {
+          this.log.warn(
+            { saved: r.saved, skipped: r.skipped, share_bytes: this.stateShareBytes },
+            'the inference state of some series does not fit its share of the store budget: they warm up again after a restart (raise store.max_bytes, or lower inference max_series)',
+          );
+        }
+        this.stateSkipped = r.skipped;
+      }
       this.stateFailed.recovered();
     } catch (err) {
       this.stateFailed.report(err);

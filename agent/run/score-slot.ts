@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { InferenceStage, type AlertSink, type InferenceStats, type ScoreObserver } from '../pipeline/inference-stage.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
+import { inferenceStateShare } from '../store/budget-shares.js';
 import type { StoredReading } from '../types.js';
 import type { LastValues } from '../integrations/last-values.js';
 import { resolveSideBroker } from './side-broker.js';
@@ -127,6 +128,7 @@ export class ScoreSlot {
       metrics: d.metrics,
       log: d.log,
       deferRestore,
+      stateShareBytes: inferenceStateShare(loaded.config.store.max_bytes),
     });
   }
 

@@ -1,6 +1,8 @@
 import { COUNTER_ROWS_MAX } from './counter-cap.js';
 import { guardRowsFor } from './redelivery-guard.js';
 import { GUARD_REQUESTS_KEPT, GUARD_ROWS_MAX } from './guard-store.js';
+import { CURSORS_SHARE_BYTES, DROPS_UNREPORTED_SHARE_BYTES, SENSOR_SEQ_SHARE_BYTES } from './keyed-tables.js';
+import { RELEARN_REQUESTS_KEPT } from './relearn-store.js';
 
 /**
  * What the store budget (`store.max_bytes`) must hold besides droppable readings, share by
@@ -17,6 +19,13 @@ export const COUNTER_ROW_BYTES = 64;
 /** The guard stage's tables (quarantines, maintenance windows, serial devices' sessions, requests; store/guard-store.ts): planning bytes per row, a key of up to ~200 characters (or 16 session numbers) with its row overhead. */
 export const GUARD_TABLE_ROW_BYTES = 300;
 export const GUARD_TABLES_BYTES = (3 * GUARD_ROWS_MAX + GUARD_REQUESTS_KEPT) * GUARD_TABLE_ROW_BYTES;
+/** `models relearn` requests kept once done (store/relearn-store.ts), at the guard tables' planning bytes per row. */
+export const RELEARN_REQUESTS_BYTES = RELEARN_REQUESTS_KEPT * GUARD_TABLE_ROW_BYTES;
+/**
+ * The inference stage's saved series state (store/inference-state-store.ts) may take this share of
+ * the budget: a cache, so series past it are not saved and warm up again after a restart.
+ */
+export const INFERENCE_STATE_SHARE = 1 / 16;
 /** Events waiting for a batch may take this share of the budget (and at most 10,000 rows, store/event-store.ts); the oldest beyond it are dropped and counted (dropped_events). */
 export const EVENTS_SHARE = 1 / 16;
 /** Bytes an event row is counted at: its text plus the row and index overhead. */
@@ -62,6 +71,10 @@ export interface BudgetInputs {
   hasUplink: boolean;
   /** A serial source has sensor keys (attest_keys): attestations waiting for a batch get their share. */
   attestations?: boolean;
+  /** A serial source: its stream positions (source_cursors) get their share. */
+  serial?: boolean;
+  /** Inference bindings: their saved series state gets INFERENCE_STATE_SHARE of the budget. */
+  inference?: boolean;
 }
 
 export interface BudgetShares {
@@ -73,10 +86,18 @@ export interface BudgetShares {
   attestations: number;
   /** The guard's quarantine, maintenance and request rows. */
   guard: number;
+  /** Last seq per MQTT sensor (sensor_seq; 0 without an MQTT source). */
+  sensorSeq: number;
+  /** Serial stream positions (source_cursors; 0 without a serial source). */
+  cursors: number;
+  /** Drops per sensor waiting for a batch (drops_unreported). */
+  dropsUnreported: number;
+  /** Done `models relearn` requests kept. */
+  relearnRequests: number;
   schema: number;
   /** Room for at least one batch of new readings: the newest-first window never closes. */
   newestWindow: number;
-  /** The five above and the window: what the data allowance must hold. */
+  /** All of the above and the window: what the data allowance must hold. */
   undroppable: number;
 }
 
@@ -87,15 +108,22 @@ export function budgetShares(i: BudgetInputs): BudgetShares {
   const counters = COUNTER_ROWS_MAX * COUNTER_ROW_BYTES;
   const newestWindow = i.maxReadings * SIGNED_READING_BYTES;
   const attestations = i.attestations ? ATTESTATIONS_WAITING_MAX * ATTESTATION_ROW_BYTES : 0;
+  const sensorSeq = i.mqttInflight.length > 0 ? SENSOR_SEQ_SHARE_BYTES : 0;
+  const cursors = i.serial ? CURSORS_SHARE_BYTES : 0;
+  const keyed = sensorSeq + cursors + DROPS_UNREPORTED_SHARE_BYTES + RELEARN_REQUESTS_BYTES;
   return {
     pendingBatches,
     redeliveryGuard,
     counters,
     attestations,
     guard: GUARD_TABLES_BYTES,
+    sensorSeq,
+    cursors,
+    dropsUnreported: DROPS_UNREPORTED_SHARE_BYTES,
+    relearnRequests: RELEARN_REQUESTS_BYTES,
     schema: SCHEMA_BYTES,
     newestWindow,
-    undroppable: pendingBatches + redeliveryGuard + counters + attestations + GUARD_TABLES_BYTES + SCHEMA_BYTES + newestWindow,
+    undroppable: pendingBatches + redeliveryGuard + counters + attestations + GUARD_TABLES_BYTES + keyed + SCHEMA_BYTES + newestWindow,
   };
 }
 
@@ -104,21 +132,26 @@ export function pendingShareBytes(i: Pick<BudgetInputs, 'maxPending' | 'maxReadi
   return i.maxPending * i.maxReadings * SIGNED_READING_BYTES;
 }
 
+/** The bytes the saved inference state may take under a budget (none without one). */
+export function inferenceStateShare(maxBytes: number): number {
+  return maxBytes > 0 ? Math.floor(maxBytes * INFERENCE_STATE_SHARE) : Infinity;
+}
+
 /**
  * The smallest store.max_bytes that holds the shares: the data allowance (budget minus twice the
- * WAL allowance, store/budget.ts) less the events' share at least `undroppable`.
+ * WAL allowance, store/budget.ts) less the events' share (and the inference state's) at least `undroppable`.
  */
 export function minimumBudget(i: BudgetInputs): number {
   const need = budgetShares(i).undroppable;
-  const fits = (m: number) => m - 2 * walLimitFor(m) - Math.floor(m * EVENTS_SHARE) >= need;
-  // fits() is a saw-tooth (the WAL allowance steps every 8 bytes, the events share every 16); "this and the next 16 fit" is
+  const fits = (m: number) => m - 2 * walLimitFor(m) - Math.floor(m * EVENTS_SHARE) - (i.inference ? inferenceStateShare(m) : 0) >= need;
+  // fits() is a saw-tooth (the WAL allowance steps every 8 bytes, the fractional shares every 16); "this and the next 16 fit" is
   // monotone, so a binary search finds the budget from which every larger one fits.
   const fitsFrom = (m: number) => {
     for (let k = 0; k <= 16; k++) if (!fits(m + k)) return false;
     return true;
   };
   let lo = need;
-  let hi = Math.ceil(((need + 2 * 4 * 1024 * 1024) * 16) / 15) + 64;
+  let hi = Math.ceil(((need + 2 * 4 * 1024 * 1024) * 16) / 14) + 64;
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
     if (fitsFrom(mid)) hi = mid;

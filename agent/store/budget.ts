@@ -5,6 +5,7 @@ import type { Db } from './database.js';
 import { EVENT_ROW_OVERHEAD_BYTES, EVENTS_SHARE, GUARD_ROW_BYTES, PENDING_BYTES_PER_ENVELOPE_BYTE, walLimitFor } from './budget-shares.js';
 import { capCounters } from './counter-cap.js';
 import { DiskReserve } from './disk-reserve.js';
+import { capCursors, capDropsUnreported } from './keyed-tables.js';
 import type { RedeliveryGuardPruner } from './redelivery-guard.js';
 import { pruneDelivered } from './retention.js';
 import { WalCheckpoints } from './wal-checkpoint.js';
@@ -260,9 +261,9 @@ export class StoreBudget {
     return pruned;
   }
 
-  /** Redelivery guard and counters to their shares; returns the rows deleted or folded. */
+  /** Redelivery guard, counters, events, stream positions and unreported drops to their shares; returns the rows deleted or folded. */
   housekeeping(): number {
-    return (this.guard?.prune() ?? 0) + capCounters(this.db) + this.capEvents();
+    return (this.guard?.prune() ?? 0) + capCounters(this.db) + this.capEvents() + capCursors(this.db) + capDropsUnreported(this.db);
   }
 
   /** Events waiting for a batch held to their share of the budget: the oldest beyond it go, counted as dropped_events. */
@@ -340,6 +341,11 @@ export class StoreBudget {
     }
     const total = [...result.dropped.values()].reduce((a, b) => a + b, 0);
     const verdicts = [...result.droppedVerdicts.values()].reduce((a, b) => a + b, 0);
+    // Drops of many sensors add a counter row and a drops row each: back to their shares at once.
+    if (total > 0 && !fullDisk) {
+      capCounters(this.db);
+      capDropsUnreported(this.db);
+    }
     if (total > 0 || verdicts > 0 || result.prunedBatches > 0) {
       this.log.warn(
         { dropped: total, dropped_verdicts: verdicts, sensors: Object.fromEntries([...result.dropped].slice(0, 20)), pruned_delivered_batches: result.prunedBatches, ...this.usage(), max_bytes: this.maxBytes },

@@ -276,6 +276,12 @@ export const MIGRATIONS: readonly string[] = [
     seen_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 12 (issue 20, every growing table bounded): when each sensor's last seq was written, so the
+  // table is held to its share of the budget, the longest silent sensors forgotten first
+  // (store/keyed-tables.ts). Rows from before count as the oldest.
+  `
+  ALTER TABLE sensor_seq ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,6 +4,7 @@ import type { Submission, SubmitResult } from '../contracts/reading-sink.js';
 import { AttestationStore } from './attestation-store.js';
 import type { Db } from './database.js';
 import { HELD } from './held-readings.js';
+import { SensorSeqShare } from './keyed-tables.js';
 
 export type { AttestationClaim, AttestationOutcome, ReadingSink, ResendGuard, StreamCursor, Submission, SubmitResult } from '../contracts/reading-sink.js';
 
@@ -58,6 +59,7 @@ export class ReadingStore {
   private readonly cursorPut;
   private readonly seqGet;
   private readonly seqPut;
+  private readonly seqShare;
   private readonly attest;
   private readonly dropAdd;
   private readonly dropsSince;
@@ -85,8 +87,9 @@ export class ReadingStore {
     this.dropsSince = db.prepare("INSERT INTO meta (key, value) VALUES ('drops_unreported_since', ?) ON CONFLICT (key) DO NOTHING");
     this.seqGet = db.prepare('SELECT last_seq FROM sensor_seq WHERE source = ? AND sensor = ?').pluck();
     this.seqPut = db.prepare(
-      'INSERT INTO sensor_seq (source, sensor, last_seq) VALUES (?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq',
+      'INSERT INTO sensor_seq (source, sensor, last_seq, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (source, sensor) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at',
     );
+    this.seqShare = new SensorSeqShare(db);
     this.attest = new AttestationStore(db);
     this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
       subs.map((s) => this.apply(s, receivedAt, stored)),
@@ -143,7 +146,7 @@ export class ReadingStore {
         this.attest.wait(sub.source, stream, id, receivedAt + wait.ms);
         signed.set(stream, [...(signed.get(stream) ?? []), storedReadingOf(r, id, sub.source, this.bootCounter)]);
       }
-      if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq);
+      if (sub.trackSeq && r.seq !== undefined && info.changes > 0) this.noteSeq(sub.source, r.sensor, r.seq, receivedAt);
     }
     for (const c of sub.cursors ?? []) this.cursorPut.run(sub.source, c.stream, c.position, receivedAt);
     for (const c of sub.counts ?? []) this.countIn(c.name, c.label, c.n);
@@ -166,13 +169,17 @@ export class ReadingStore {
    * (lost before they reached us: a sensor-side buffer, or a broker queue limit); a step back is a
    * sensor restart (or a reordering) and is counted apart, without a gap.
    */
-  private noteSeq(source: string, sensor: string, seq: number): void {
+  private noteSeq(source: string, sensor: string, seq: number, now: number): void {
     const last = this.seqGet.get(source, sensor) as number | undefined;
     if (last !== undefined) {
       if (seq > last + 1) this.countIn('seq_gaps', sensor, seq - last - 1);
       else if (seq <= last) this.countIn('seq_rewinds', sensor, 1);
     }
-    this.seqPut.run(source, sensor, seq);
+    this.seqPut.run(source, sensor, seq, now);
+    if (last !== undefined) return;
+    // A new sensor: the table is held to its share (store/keyed-tables.ts), the longest silent forgotten first.
+    const forgotten = this.seqShare.added(source, sensor);
+    if (forgotten > 0) this.countIn('seq_forgotten', source, forgotten);
   }
 
   private countIn(name: string, label: string, n: number): void {

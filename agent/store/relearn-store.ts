@@ -17,6 +17,9 @@ interface RequestRow {
   requested_at: number;
 }
 
+/** Done requests kept (the newest), so `models relearn --json` can read its result; older ones are deleted. */
+export const RELEARN_REQUESTS_KEPT = 64;
+
 /**
  * Operator requests that series start a fresh baseline (`edge-agent models relearn`). A request
  * is a row, so it works whether the agent is running (its inference stage polls) or not (the
@@ -27,12 +30,14 @@ export class RelearnStore {
   private readonly pendingRows;
   private readonly finish;
   private readonly forget;
+  private readonly trimDone;
 
   constructor(private readonly db: Db) {
     this.forget = db.prepare('DELETE FROM inference_state WHERE binding = ? AND key = ?');
     this.insert = db.prepare('INSERT INTO relearn_requests (selector, target, requested_at) VALUES (?, ?, ?)');
     this.pendingRows = db.prepare('SELECT id, selector, target, requested_at FROM relearn_requests WHERE done_at IS NULL ORDER BY id');
     this.finish = db.prepare('UPDATE relearn_requests SET done_at = ?, matched = ? WHERE id = ?');
+    this.trimDone = db.prepare('DELETE FROM relearn_requests WHERE done_at IS NOT NULL AND id NOT IN (SELECT id FROM relearn_requests ORDER BY id DESC LIMIT ?)');
   }
 
   /** Runs `fn` in one transaction: a series' reset, its event and the request's completion together. */
@@ -50,6 +55,7 @@ export class RelearnStore {
 
   markDone(id: number, matched: number, now = Date.now()): void {
     this.finish.run(now, matched, id);
+    this.trimDone.run(RELEARN_REQUESTS_KEPT);
   }
 
   /** Deletes a series' saved state, so a restart does not bring the old baseline back. */

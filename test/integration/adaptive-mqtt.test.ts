@@ -1,9 +1,10 @@
 import mqtt from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import type { Broker } from '../helpers/mosquitto.js';
+import { useBrokerAndReceiver } from '../helpers/peers.js';
 import { waitFor } from '../helpers/ports.js';
-import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
+import { patchConfig, tempDir, type RunningReceiver } from '../helpers/setup.js';
 import { seededNoise } from '../helpers/seeded.js';
 
 interface Command {
@@ -18,14 +19,7 @@ describe('adaptive reporting over the MQTT command topic (agent/adaptive/README.
   let receiver: RunningReceiver;
   const A = tempDir('agent');
 
-  beforeAll(async () => {
-    broker = await startMosquitto();
-    receiver = await startReceiverProcess(tempDir('receiver'));
-  });
-  afterAll(async () => {
-    await receiver?.proc.stop();
-    await broker?.stop();
-  });
+  useBrokerAndReceiver('receiver', (p) => ({ broker, receiver } = p));
 
   it('healthy interval at first sight, the alert interval once the model raises an alert, each acknowledged by the device and signed to the receiver', async () => {
     const init = cli(['init', '--data-dir', A, '--mqtt-url', broker.url, '--mqtt-topic', 'sensors/#', '--uplink-url', `${receiver.baseUrl}/v1/batches`, '--receiver-key', receiver.publicKey, '--anomaly-sensors', 'pump1/#']);

@@ -7,12 +7,13 @@
 import Database from 'better-sqlite3';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, cliBackground } from '../helpers/cli.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import type { Broker } from '../helpers/mosquitto.js';
+import { useBrokerAndReceiver } from '../helpers/peers.js';
 import { freePort, waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
-import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
+import { patchConfig, tempDir, type RunningReceiver } from '../helpers/setup.js';
 
 interface Status {
   config: { version: string; restart_needed: string[]; last_reload: { ok: boolean; applied: string[]; error?: string } | null };
@@ -29,14 +30,7 @@ describe('config reload (SIGHUP), live over MQTT to a receiver', () => {
   let receiver: RunningReceiver;
   const A = tempDir('reload');
 
-  beforeAll(async () => {
-    broker = await startMosquitto();
-    receiver = await startReceiverProcess(tempDir('reload-receiver'));
-  });
-  afterAll(async () => {
-    await receiver?.proc.stop();
-    await broker?.stop();
-  });
+  useBrokerAndReceiver('reload-receiver', (p) => ({ broker, receiver } = p));
 
   /** Thresholds of the verdicts the receiver stored for `key`, in order. */
   const thresholds = (key: string) => {

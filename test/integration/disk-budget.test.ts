@@ -17,7 +17,8 @@ const size = (p: string) => {
   }
 };
 
-const BUDGET = 2 * 1024 * 1024;
+// 2.5 MiB: the smallest budget this config passes is 2,317,218 bytes (every growing table has its share; README "Disk budget").
+const BUDGET = 2.5 * 1024 * 1024;
 const PER_MESSAGE = 20;
 // Checked after every commit, so it can be passed by one commit group's pages before the drop,
 // and by a WAL that readers (here: `status` every 200 ms) kept from being reset for a moment.

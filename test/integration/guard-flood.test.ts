@@ -8,12 +8,13 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, cliBackground } from '../helpers/cli.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import type { Broker } from '../helpers/mosquitto.js';
+import { useBrokerAndReceiver } from '../helpers/peers.js';
 import { waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
-import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
+import { patchConfig, tempDir, type RunningReceiver } from '../helpers/setup.js';
 import { SIGNED_READING_BYTES } from '../../agent/store/budget-shares.js';
 
 const FLOOD_IDS = 2000;
@@ -55,15 +56,8 @@ function query<T>(file: string, sql: string, ...args: unknown[]): T[] {
 describe('a rogue MQTT client flooding new sensor ids (real mosquitto, agent, receiver)', () => {
   let broker: Broker;
   let receiver: RunningReceiver;
-  beforeAll(async () => {
-    // $SYS every second: the flood's rate as the broker counted it.
-    broker = await startMosquitto(['sys_interval 1']);
-    receiver = await startReceiverProcess(tempDir('guard-receiver'));
-  });
-  afterAll(async () => {
-    await receiver?.proc.stop();
-    await broker?.stop();
-  });
+  // $SYS every second: the flood's rate as the broker counted it.
+  useBrokerAndReceiver('guard-receiver', (p) => ({ broker, receiver } = p), ['sys_interval 1']);
 
   it('delivers every good reading, quarantines the rogue within 5 s, holds its disk share, and reports it upstream', async () => {
     const dir = tempDir('guard-agent');

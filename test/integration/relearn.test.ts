@@ -4,26 +4,20 @@
  * arrive, and `edge-agent models relearn` makes a running agent's series start a fresh baseline,
  * recorded upstream as event model.relearn (a real mosquitto, a real receiver).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, cliBackground } from '../helpers/cli.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import type { Broker } from '../helpers/mosquitto.js';
+import { useBrokerAndReceiver } from '../helpers/peers.js';
 import { freePort, waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
-import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
+import { patchConfig, tempDir, type RunningReceiver } from '../helpers/setup.js';
 
 describe('models relearn and unmatched bindings, live over MQTT', () => {
   let broker: Broker;
   let receiver: RunningReceiver;
   const A = tempDir('relearn');
 
-  beforeAll(async () => {
-    broker = await startMosquitto();
-    receiver = await startReceiverProcess(tempDir('relearn-receiver'));
-  });
-  afterAll(async () => {
-    await receiver?.proc.stop();
-    await broker?.stop();
-  });
+  useBrokerAndReceiver('relearn-receiver', (p) => ({ broker, receiver } = p));
 
   it('warns about a binding that matches nothing, and relearns a sensor of the running agent with an event upstream', async () => {
     const port = await freePort();

@@ -2,12 +2,13 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadSkabFile } from '../../scripts/train/lib/datasets.js';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import type { Broker } from '../helpers/mosquitto.js';
+import { useBrokerAndReceiver } from '../helpers/peers.js';
 import { waitFor } from '../helpers/ports.js';
-import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
+import { patchConfig, tempDir, type RunningReceiver } from '../helpers/setup.js';
 
 const DATASETS = process.env.EDGE_AGENT_DATASETS ?? '/work/shared/datasets';
 const SKAB_FILE = 'skab/data/valve1/0.csv';
@@ -41,14 +42,7 @@ describe.skipIf(!existsSync(join(DATASETS, SKAB_FILE)))('uplink summary mode on 
   let broker: Broker;
   let receiver: RunningReceiver;
 
-  beforeAll(async () => {
-    broker = await startMosquitto();
-    receiver = await startReceiverProcess(tempDir('receiver'));
-  });
-  afterAll(async () => {
-    await receiver?.proc.stop();
-    await broker?.stop();
-  });
+  useBrokerAndReceiver('receiver', (p) => ({ broker, receiver } = p));
 
   it('sends signed per-minute summaries instead of the calm readings, full rate around an alert, the rest on request; bytes saved measured', async () => {
     const skab = loadSkabFile(DATASETS, SKAB_FILE);
