@@ -54,6 +54,25 @@ describe('readings store', () => {
     expect(store.commit([{ source: 'mqtt', readings: g, resend: { key: '7', fingerprint: fp, resent: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
   });
 
+  it('recognises the redelivery of a sensor-timed MQTT message by its readings, without a guard row to write per message', () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const guardRows = () => db.prepare('SELECT count(*) FROM source_resend_guard').pluck().get();
+    // An untimed message leaves a row for packet id 7; a sensor-timed message reusing id 7 removes it.
+    store.commit([{ source: 'mqtt', readings: [reading('g', 5, 1, 'gateway-unsynced')], resend: { key: '7', fingerprint: Buffer.from('aa', 'hex'), resent: false } }]);
+    expect(guardRows()).toBe(1);
+    const timed = [reading('t', 5, 1), reading('u', 5, 2)];
+    const fp = Buffer.from('bb', 'hex');
+    expect(store.commit([{ source: 'mqtt', readings: timed, resend: { key: '7', fingerprint: fp, resent: false } }])[0]).toEqual({ accepted: 2, duplicates: 0 });
+    expect(guardRows()).toBe(0);
+    // The broker's redelivery (DUP, same bytes) is a counted duplicate all the same.
+    expect(store.commit([{ source: 'mqtt', readings: timed, resend: { key: '7', fingerprint: fp, resent: true } }])[0]).toEqual({ accepted: 0, duplicates: 2 });
+    expect(readCounters(db)).toContainEqual({ name: 'duplicates', label: 'mqtt', value: 2 });
+    // A redelivery of an untimed message that was never committed is new data (no stale row matches it).
+    expect(store.commit([{ source: 'mqtt', readings: [reading('g', 5, 1, 'gateway-unsynced')], resend: { key: '7', fingerprint: Buffer.from('aa', 'hex'), resent: true } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+    expect(guardRows()).toBe(1);
+  });
+
   it('keeps the MQTT redelivery guard and the serial progress of a store made before the neutral source tables', () => {
     const path = dbPath();
     const old = new Database(path);
