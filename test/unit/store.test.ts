@@ -33,6 +33,25 @@ describe('readings store', () => {
     expect(db.prepare('SELECT count(*) FROM readings').pluck().get()).toBe(200);
   });
 
+  it('coalesces a low rate over store.commit_interval_ms, and commits within a sender\'s own limit (commitWithinMs) when it has one', { timeout: 60_000 }, async () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const commits = countCommits(store);
+    // An interval far past the test's timeout: a submission that waited for it would fail the test.
+    const writer = new GroupCommitWriter(store, 5000, 600_000);
+    const mqtt = writer.submit({ source: 'mqtt', readings: [reading('m', 1, 1)] });
+    const serial = writer.submit({ source: 'mcu', readings: [reading('s', 1, 1)], commitWithinMs: 20 });
+    // The serial reading's deadline makes the commit due: both ride in it.
+    expect((await serial).accepted).toBe(1);
+    expect((await mqtt).accepted).toBe(1);
+    expect(commits.count).toBe(1);
+    // 64 waiting readings make a commit due at once, whatever the interval.
+    const many = await Promise.all(Array.from({ length: 64 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('m', 10 + i, i)] })));
+    expect(many.every((r) => r.accepted === 1)).toBe(true);
+    expect(commits.count).toBe(2);
+    writer.close();
+  });
+
   it('drops a repeated sensor-timed reading as a counted duplicate, but keeps gateway-timed repeats', () => {
     const db = openDatabase(dbPath());
     const store = new ReadingStore(db, 1);
