@@ -15,7 +15,7 @@ export type { HttpUplinkConfig } from '../uplink/http/config.js';
 // Source and uplink schemas come from their plugin folders, one registry line each (sources/registry.ts, uplink/registry.ts).
 
 /** store.commit_interval_ms by default: chosen by measurement (docs/performance.md, "Flash wear"). */
-export const DEFAULT_COMMIT_INTERVAL_MS = 250;
+export const DEFAULT_COMMIT_INTERVAL_MS = 1000;
 
 export const configSchema = z.strictObject({
   version: z.literal(1),
@@ -36,7 +36,8 @@ export const configSchema = z.strictObject({
      * Flash wear (issue 13): at a low rate, readings arriving within this many ms of the first one
      * waiting share one commit (one fsync, each page written once) instead of one commit each.
      * Acknowledgements still wait for the commit, so this is the worst added ack latency; a commit
-     * is due at once when COALESCE_READINGS are waiting (high rates). 0 = commit at once.
+     * is due at once when COALESCE_READINGS are waiting (high rates). 0 = commit at once. Sources
+     * whose senders resend after a timer (serial, CoAP) cap it for their readings (commitWithinMs).
      */
     commit_interval_ms: z.number().int().min(0).max(5000).default(DEFAULT_COMMIT_INTERVAL_MS),
   }),

@@ -64,7 +64,17 @@ export interface Submission {
   attestWait?: { ms: number };
   /** Sensor attestations to check against the committed readings and carry into a batch (after `readings`). */
   attestations?: readonly AttestationClaim[];
+  /**
+   * The longest this submission may wait for its commit, for senders that resend after a timer
+   * of their own (serial: PROTOCOL.md §4.2 resend_after 1 s; CoAP: RFC 7252 §4.8 ACK_TIMEOUT):
+   * caps store.commit_interval_ms for it. Without it the interval applies (MQTT resends only on a
+   * new connection [MQTT-4.4.0-1], so it can wait the whole interval).
+   */
+  commitWithinMs?: number;
 }
+
+/** commitWithinMs of the sources whose senders resend after a timer: a quarter of serial's 1 s resend_after (PROTOCOL.md §4.2). */
+export const TIMED_RESEND_COMMIT_WITHIN_MS = 250;
 
 /** A sensor's signature over its readings first_seq..last_seq of one stream (PROTOCOL.md §3.9). */
 export interface AttestationClaim {

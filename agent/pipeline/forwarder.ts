@@ -1,7 +1,6 @@
 import type { Logger } from '../log.js';
 import { isStoreFull, RepeatedLog } from '../util/repeated-log.js';
 import type { BatchStore } from '../store/batch-store.js';
-import { setMeta } from '../store/meta.js';
 import type { Db } from '../store/database.js';
 import type { Uplink } from '../uplink/uplink.js';
 import { backoffDelay } from '../util/backoff.js';
@@ -39,7 +38,6 @@ export class Forwarder {
   /** The key that signed the last receipt refused for being from another receiver; cleared by a delivery. */
   private mismatchedKey: string | undefined;
   private readonly storeFailed: RepeatedLog;
-  private readonly metaFailed: RepeatedLog;
 
   constructor(
     private readonly db: Db,
@@ -49,7 +47,6 @@ export class Forwarder {
     private readonly log: Logger,
   ) {
     this.storeFailed = new RepeatedLog(log, 'error', 'uplink: the store could not record a delivery step; retrying (a batch delivered but not recorded is sent again, the receiver de-duplicates it)');
-    this.metaFailed = new RepeatedLog(log, 'warn', 'uplink: could not record the last uplink outcome in the store (status shows stale uplink times)');
   }
 
   start(): void {
@@ -110,15 +107,6 @@ export class Forwarder {
     }
   }
 
-  /** Best effort: what status shows about the uplink must not stop deliveries. */
-  private noteMeta(key: string, value: string): void {
-    try {
-      setMeta(this.db, key, value);
-      this.metaFailed.recovered();
-    } catch (err) {
-      this.metaFailed.report(err, { key });
-    }
-  }
 
   /** One delivery attempt of the next pending batch, or an idle wait. */
   private async step(signal: AbortSignal): Promise<void> {
@@ -137,7 +125,6 @@ export class Forwarder {
     const now = Date.now();
     if (outcome.kind === 'delivered') {
       this.batches.markDelivered(row.seq, now, outcome.receipt);
-      this.noteMeta('uplink_last_success_at', String(now));
       const recovered = this.failures > 0;
       if (recovered) this.log.info({ seq: row.seq, after_failures: this.failures }, 'uplink recovered');
       this.failures = 0;
@@ -146,16 +133,14 @@ export class Forwarder {
       if (this.opts.maxBatchesPerS > 0) await new WakeableSleep().sleep(1000 / this.opts.maxBatchesPerS, signal);
       return;
     }
-    this.noteMeta('uplink_last_error', outcome.error);
-    this.noteMeta('uplink_last_error_at', String(now));
     if (outcome.kind === 'rejected') {
-      this.batches.markRejected(row.seq, outcome.error);
+      this.batches.markRejected(row.seq, outcome.error, now);
       this.log.error({ seq: row.seq, error: outcome.error }, 'receiver rejected batch; it is kept in the store and skipped');
       return;
     }
     this.failures++;
     this.mismatchedKey = outcome.receiverKeyMismatch;
-    this.batches.markAttemptFailed(row.seq, outcome.error);
+    this.batches.markAttemptFailed(row.seq, outcome.error, now);
     // A receiver that says when to come back (429/503 Retry-After) is obeyed, never undercut.
     const delay = Math.max(backoffDelay(this.failures, this.opts.retryInitialMs, this.opts.retryMaxMs), outcome.retryAfterMs ?? 0);
     this.log[this.failures === 1 ? 'warn' : 'debug']({ seq: row.seq, error: outcome.error, retry_in_ms: delay, failures: this.failures }, 'batch delivery failed');

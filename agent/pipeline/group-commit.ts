@@ -32,6 +32,7 @@ export class GroupCommitWriter implements ReadingSink {
 
   private queuedReadings = 0;
   private timer: NodeJS.Timeout | undefined;
+  private dueAt = 0;
 
   /**
    * `commitIntervalMs` (store.commit_interval_ms): a commit waits up to this long after the first
@@ -59,8 +60,15 @@ export class GroupCommitWriter implements ReadingSink {
     return new Promise((resolve, reject) => {
       this.queue.push({ sub, resolve, reject });
       this.queuedReadings += sub.readings.length;
-      if (this.commitIntervalMs > 0 && this.queuedReadings < COALESCE_READINGS) {
-        this.timer ??= setTimeout(() => this.flush(), this.commitIntervalMs);
+      const wait = Math.min(this.commitIntervalMs, sub.commitWithinMs ?? Infinity);
+      if (wait > 0 && this.queuedReadings < COALESCE_READINGS) {
+        // The commit is due at the earliest deadline of what it carries.
+        const due = performance.now() + wait;
+        if (this.timer === undefined || due < this.dueAt) {
+          clearTimeout(this.timer);
+          this.dueAt = due;
+          this.timer = setTimeout(() => this.flush(), wait);
+        }
       } else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());

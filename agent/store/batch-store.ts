@@ -7,6 +7,7 @@ import { attestationsForCut, attestationStraddling, attestWaitLimit, markAttesta
 import type { Db } from './database.js';
 import { rowToReading } from './reading-store.js';
 import { markEventsBatched, unbatchedEvents, type StoredEvent } from './event-store.js';
+import { setMeta } from './meta.js';
 import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from './verdict-store.js';
 
 export type BatchState = 'pending' | 'delivered' | 'rejected';
@@ -190,6 +191,10 @@ export class BatchStore {
     return this.db.prepare('SELECT * FROM batches ORDER BY seq').all() as BatchRow[];
   }
 
+  /**
+   * The uplink's outcomes below record what `status` shows about the uplink (meta uplink_last_*)
+   * in the same transaction: one fsync per attempt, not two or three (flash wear, issue 13).
+   */
   markDelivered(seq: number, at: number, receipt?: { envelope: Uint8Array; receiverKey: Uint8Array }): void {
     this.db.transaction(() => {
       this.db.prepare("UPDATE batches SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?").run(at, seq);
@@ -198,16 +203,28 @@ export class BatchStore {
           .prepare('INSERT OR REPLACE INTO receipts (batch_seq, envelope, receiver_key, received_at) VALUES (?, ?, ?, ?)')
           .run(seq, receipt.envelope, receipt.receiverKey, at);
       }
+      setMeta(this.db, 'uplink_last_success_at', String(at));
     })();
   }
 
-  markAttemptFailed(seq: number, error: string): void {
-    this.db.prepare('UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE seq = ?').run(error, seq);
+  markAttemptFailed(seq: number, error: string, at = Date.now()): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE seq = ?').run(error, seq);
+      this.noteUplinkError(error, at);
+    })();
   }
 
   /** The receiver refused the batch for good (4xx): it will never be accepted, so stop resending it. */
-  markRejected(seq: number, error: string): void {
-    this.db.prepare("UPDATE batches SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?").run(error, seq);
+  markRejected(seq: number, error: string, at = Date.now()): void {
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE batches SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?").run(error, seq);
+      this.noteUplinkError(error, at);
+    })();
+  }
+
+  private noteUplinkError(error: string, at: number): void {
+    setMeta(this.db, 'uplink_last_error', error);
+    setMeta(this.db, 'uplink_last_error_at', String(at));
   }
 
   receipt(seq: number): { envelope: Buffer; receiver_key: Buffer; received_at: number } | undefined {

@@ -282,6 +282,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sensor_seq ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
   `,
+  // 13 (issue 13, flash wear): the unique index of sensor-timed readings keyed by time first: readings of
+  // many sensors arrive in time order, so a commit appends to the index's last leaf instead of
+  // rewriting one leaf per sensor it carries (a SQLite page each in the WAL and at the checkpoint).
+  // Same uniqueness; no query reads this index (the partial index serves INSERT OR IGNORE only).
+  `
+  DROP INDEX readings_sensor_time;
+  CREATE UNIQUE INDEX readings_time_sensor ON readings(ts, sensor) WHERE time_source = 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

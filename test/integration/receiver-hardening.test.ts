@@ -86,6 +86,9 @@ describe('receiver rate limit (token bucket per source address) and the agent ho
     patchConfig(dir, [
       [['sources', 'simulator', 'interval_ms'], 20],
       [['batch', 'max_age_ms'], 100],
+      // 100 readings/s in batches of at most 20: ~5 batches/s whatever the commit cadence
+      // (store.commit_interval_ms), more than the receiver's 2/s.
+      [['batch', 'max_readings'], 20],
       // Without Retry-After the agent would come back within 10-50 ms, dozens of times a second.
       [['uplink', 'retry_initial_ms'], 10],
       [['uplink', 'retry_max_ms'], 50],

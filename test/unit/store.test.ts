@@ -33,6 +33,25 @@ describe('readings store', () => {
     expect(db.prepare('SELECT count(*) FROM readings').pluck().get()).toBe(200);
   });
 
+  it('coalesces a low rate over store.commit_interval_ms, and commits within a sender\'s own limit (commitWithinMs) when it has one', { timeout: 60_000 }, async () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const commits = countCommits(store);
+    // An interval far past the test's timeout: a submission that waited for it would fail the test.
+    const writer = new GroupCommitWriter(store, 5000, 600_000);
+    const mqtt = writer.submit({ source: 'mqtt', readings: [reading('m', 1, 1)] });
+    const serial = writer.submit({ source: 'mcu', readings: [reading('s', 1, 1)], commitWithinMs: 20 });
+    // The serial reading's deadline makes the commit due: both ride in it.
+    expect((await serial).accepted).toBe(1);
+    expect((await mqtt).accepted).toBe(1);
+    expect(commits.count).toBe(1);
+    // 64 waiting readings make a commit due at once, whatever the interval.
+    const many = await Promise.all(Array.from({ length: 64 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('m', 10 + i, i)] })));
+    expect(many.every((r) => r.accepted === 1)).toBe(true);
+    expect(commits.count).toBe(2);
+    writer.close();
+  });
+
   it('drops a repeated sensor-timed reading as a counted duplicate, but keeps gateway-timed repeats', () => {
     const db = openDatabase(dbPath());
     const store = new ReadingStore(db, 1);
@@ -52,6 +71,25 @@ describe('readings store', () => {
     expect(store.commit([{ source: 'mqtt', readings: g, resend: { key: '7', fingerprint: fp, resent: true } }])[0]).toEqual({ accepted: 0, duplicates: 1 });
     // Packet ids are reused after their PUBACK: a fresh message (no DUP) with id 7 is new data.
     expect(store.commit([{ source: 'mqtt', readings: g, resend: { key: '7', fingerprint: fp, resent: false } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+  });
+
+  it('recognises the redelivery of a sensor-timed MQTT message by its readings, without a guard row to write per message', () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const guardRows = () => db.prepare('SELECT count(*) FROM source_resend_guard').pluck().get();
+    // An untimed message leaves a row for packet id 7; a sensor-timed message reusing id 7 removes it.
+    store.commit([{ source: 'mqtt', readings: [reading('g', 5, 1, 'gateway-unsynced')], resend: { key: '7', fingerprint: Buffer.from('aa', 'hex'), resent: false } }]);
+    expect(guardRows()).toBe(1);
+    const timed = [reading('t', 5, 1), reading('u', 5, 2)];
+    const fp = Buffer.from('bb', 'hex');
+    expect(store.commit([{ source: 'mqtt', readings: timed, resend: { key: '7', fingerprint: fp, resent: false } }])[0]).toEqual({ accepted: 2, duplicates: 0 });
+    expect(guardRows()).toBe(0);
+    // The broker's redelivery (DUP, same bytes) is a counted duplicate all the same.
+    expect(store.commit([{ source: 'mqtt', readings: timed, resend: { key: '7', fingerprint: fp, resent: true } }])[0]).toEqual({ accepted: 0, duplicates: 2 });
+    expect(readCounters(db)).toContainEqual({ name: 'duplicates', label: 'mqtt', value: 2 });
+    // A redelivery of an untimed message that was never committed is new data (no stale row matches it).
+    expect(store.commit([{ source: 'mqtt', readings: [reading('g', 5, 1, 'gateway-unsynced')], resend: { key: '7', fingerprint: Buffer.from('aa', 'hex'), resent: true } }])[0]).toEqual({ accepted: 1, duplicates: 0 });
+    expect(guardRows()).toBe(1);
   });
 
   it('keeps the MQTT redelivery guard and the serial progress of a store made before the neutral source tables', () => {

@@ -3,6 +3,7 @@ import { AgentError, errorMessage } from '../../errors.js';
 import { ACCEPTED_CONTENT_FORMATS, parseByContentFormat } from '../../payloads/content-format.js';
 import { checkSensorId } from '../../payloads/types.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
+import { TIMED_RESEND_COMMIT_WITHIN_MS } from '../../contracts/reading-sink.js';
 import { CoapEndpoint, type CoapRequest, type CoapResponse } from './coap-endpoint.js';
 import { splitListen, type CoapServerSourceConfig } from './config.js';
 
@@ -75,7 +76,7 @@ export class CoapServerSource implements Source {
     const rejected = this.pendingRejections;
     this.pendingRejections = [];
     if (rejected.length === 0) return Promise.resolve();
-    return this.ctx.sink.submit({ source: this.id, readings: [], rejected }).then(
+    return this.ctx.sink.submit({ source: this.id, readings: [], rejected, commitWithinMs: TIMED_RESEND_COMMIT_WITHIN_MS }).then(
       () => undefined,
       (err: Error) => {
         this.lastError = `store: ${err.message}`;
@@ -116,7 +117,8 @@ export class CoapServerSource implements Source {
     this.pendingRejections = [];
     let result;
     try {
-      result = await this.ctx.sink.submit({ source: this.id, readings, rejected, origin: req.remote.address, bytes: req.payload.length });
+      // A confirmable request is retransmitted after ACK_TIMEOUT (RFC 7252 §4.8): answer well before.
+      result = await this.ctx.sink.submit({ source: this.id, readings, rejected, origin: req.remote.address, bytes: req.payload.length, commitWithinMs: TIMED_RESEND_COMMIT_WITHIN_MS });
     } catch (err) {
       this.lastError = `store: ${(err as Error).message}`;
       this.ctx.log.error({ err, remote: req.remote.address }, 'could not commit CoAP readings; answering 5.03');

@@ -2,6 +2,7 @@ import { SerialPort } from 'serialport';
 import { backoffDelay } from '../../util/backoff.js';
 import type { Reading } from '../../types.js';
 import type { IntervalControl, IntervalOutcome } from '../../contracts/interval-control.js';
+import { TIMED_RESEND_COMMIT_WITHIN_MS } from '../../contracts/reading-sink.js';
 import { IntervalRequests } from './interval-requests.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { SerialSourceConfig } from './config.js';
@@ -240,6 +241,8 @@ export class SerialSource implements Source, IntervalControl {
           source: this.id,
           readings: seg.readings,
           rejected: seg.rejected,
+          // The device resends what is not acknowledged within resend_after (PROTOCOL.md §4.2).
+          commitWithinMs: TIMED_RESEND_COMMIT_WITHIN_MS,
           ...(dev ? { cursors: cursorsOf(dev.uid, dev.session, seg.progress), origin: `session:${dev.uid}/${dev.session}` } : {}),
           counts: [...seg.lostCounts(this.id), ...(seg.unprovisioned > 0 ? [{ name: 'attestations', label: `${this.id}: unprovisioned`, n: seg.unprovisioned }] : [])],
           ...(dev?.key ? { attestWait: { ms: this.cfg.attest_wait_ms } } : {}),
@@ -322,7 +325,7 @@ export class SerialSource implements Source, IntervalControl {
     for (const [reason, n] of this.lines.rejected) for (let i = 0; i < n - (before.get(reason) ?? 0); i++) rejected.push(`line: ${reason}`);
     this.stats.rejected += rejected.length;
     if (readings.length === 0 && rejected.length === 0) return;
-    const commit = this.ctx.sink.submit({ source: this.id, readings, rejected }).then(
+    const commit = this.ctx.sink.submit({ source: this.id, readings, rejected, commitWithinMs: TIMED_RESEND_COMMIT_WITHIN_MS }).then(
       (r) => {
         this.stats.accepted += r.accepted;
       },
