@@ -45,8 +45,11 @@ describe('Home Assistant MQTT discovery (real mosquitto, mosquitto_sub)', () => 
     agent = cliBackground(['run', '--data-dir', A]);
     const started = Date.now();
     await agent.waitForReady();
-    const agentConfig = await waitFor('the agent entity announced', () => ha.messages().get(`homeassistant/sensor/${node}/agent_pending_batches/config`), 10_000);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    const ready = Date.now();
+    // Within 10 s of the agent being up (its start itself takes seconds on a loaded CI machine).
+    const agentConfig = await waitFor('the agent entity announced', () => ha.messages().get(`homeassistant/sensor/${node}/agent_pending_batches/config`), 10_000, 20);
+    console.log(`home assistant discovery: announced ${Date.now() - started} ms after start, ${Date.now() - ready} ms after ready`);
+    expect(Date.now() - ready).toBeLessThan(10_000);
     expect(JSON.parse(agentConfig)).toMatchObject({ availability_topic: `edge-agent/${node}/availability`, device: { identifiers: [node] } });
     await waitFor('online', () => states.messages().get(`edge-agent/${node}/availability`) === 'online');
 
