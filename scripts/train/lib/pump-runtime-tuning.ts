@@ -21,6 +21,8 @@ export interface Baseline {
   follow_clip: number;
   follow_in_alert: number;
   relearn_after?: number;
+  /** Half-life (rows) of the noise-following standard deviation (README §1), frozen in alert. */
+  follow_std?: number;
 }
 
 export interface RuntimeCandidate {
