@@ -12,9 +12,10 @@ import { SKAB_CHANNELS, type SkabFile } from './lib/datasets.js';
 import { trainAnomalyModel, type AnomalyConfig } from './lib/anomaly-training.js';
 import { exportOnnx } from './lib/onnx-export.js';
 import { SKAB_TRAIN_ROWS } from './lib/skab-eval.js';
-import { selectPump, type Selection } from './lib/pump-tuning.js';
+import { selectPump, type Criterion, type Selection } from './lib/pump-tuning.js';
 import { replayCandidates, type Baseline, type CandidateResult, type RuntimeCandidate } from './lib/pump-runtime-tuning.js';
 import type { WindowModel } from './lib/window-model.js';
+import { driftingPump, DRIFT_SD_PER_1000 } from './lib/pump-drift.js';
 import { round } from './stream-ad.js';
 
 export interface PumpConfig extends AnomalyConfig {
@@ -32,14 +33,16 @@ export interface PumpConfig extends AnomalyConfig {
   maxFreeRaisesPer1000: number;
   /** ... and be in alert on at most this share (%) of its rows: an alert that never clears raises only once. */
   maxFreeAlertPct: number;
+  /** What the leave-one-group-out selection maximises among admissible candidates. */
+  criterion: Criterion;
 }
 
 const every = (h: number): number[] => new Array<number>(SKAB_CHANNELS.length).fill(h);
 
 // Vibration (the two accelerometers) and flow: the channels SKAB's faults move. Temperatures drift
 // with the warming water, current, pressure and voltage barely move (MODEL_CARD.md, v1.2.0).
-const ACC_FLOW = [1, 1, 0, 0, 0, 0, 0, 1];
 const ACC_FLOW2 = [1, 1, 0, 0, 0, 0, 0, 2];
+const ACC_FLOW3 = [1, 1, 0, 0, 0, 0, 0, 3];
 
 export const SKAB_PUMP_CONFIG: PumpConfig = {
   head: 'autoencoder',
@@ -50,20 +53,25 @@ export const SKAB_PUMP_CONFIG: PumpConfig = {
   // The window level alone, or with the reconstruction error (the level term x8 so it weighs about as
   // much as the reconstruction error of a normal window).
   graphs: [
-    { windowLevel: ACC_FLOW, reconstruction: 0 },
+    { windowLevel: ACC_FLOW3, reconstruction: 0 },
     { windowLevel: ACC_FLOW2, reconstruction: 0 },
-    { windowLevel: ACC_FLOW.map((v) => 8 * v), reconstruction: 1 },
+    { windowLevel: ACC_FLOW3.map((v) => 8 * v), reconstruction: 1 },
   ],
-  // A baseline that follows normal drift (half-life 200 rows, at most 1 standard deviation x its
-  // rate per row) and the noise level (follow_std: vibration gets noisier over hours of normal
-  // running), stands still while the pump is in alert, and re-centres after 450 rows in alert.
-  // Chosen from 1,728 variants of an offline prototype of these rules (MODEL_CARD.md).
-  baselines: [300, 500].map((std) => ({ follow: every(200), follow_clip: 1, follow_in_alert: 0, relearn_after: 450, follow_std: std })),
+  // A baseline that follows normal drift (at most 2 standard deviations x ln 2 / 100 or / 50 per
+  // row; the window level sees a lag of a fraction of a deviation, so it has to follow closely: a
+  // drift of 4 deviations per 1,000 rows must stay quiet, test/unit/pump-rul-models.test.ts) and the
+  // noise level (follow_std: vibration gets noisier over hours of normal running), stands still
+  // while the pump is in alert, and re-centres after 450 rows in alert. Narrowed from 1,740
+  // variants of an offline prototype of these rules (MODEL_CARD.md, skab-pump v1.2.0).
+  baselines: [100, 50].flatMap((h) => [300, 500].map((std) => ({ follow: every(h), follow_clip: 2, follow_in_alert: 0, relearn_after: 450, follow_std: std }))),
   ewmaHalflives: [0],
-  factors: [1.5, 1.75, 2],
-  counts: [[10, 20], [20, 20]],
-  maxFreeRaisesPer1000: 1,
+  factors: [2.5, 3],
+  counts: [[5, 20], [10, 20]],
+  // Issue 11's limit is 1 per 1,000 rows; selecting at 0.9 keeps the shipped model one alert (of 9,005
+  // rows) inside it instead of on the edge (at 1: 9 raises, 0.999 per 1,000).
+  maxFreeRaisesPer1000: 0.9,
   maxFreeAlertPct: 30,
+  criterion: 'f1',
   epochs: 12,
   batch: 64,
   lr: 2e-3,
@@ -129,8 +137,8 @@ export async function trainSkabPump(free: SkabFile, faults: SkabFile[], cfg: Pum
   const graphs = variants.map((m) => exportOnnx(m, { name: 'skab-pump', doc: 'tuning candidate' }));
   const candidates = candidatesOf(cfg);
   log(`skab-pump: replaying ${candidates.length} candidates through the runtime`);
-  const results = await replayCandidates(graphs, (c) => pumpEntry(cfg, c), candidates, faults, free, log);
-  const selection = selectPump(results, cfg.maxFreeRaisesPer1000, cfg.maxFreeAlertPct);
+  const results = await replayCandidates(graphs, (c) => pumpEntry(cfg, c), candidates, faults, free, log, driftingPump(free));
+  const selection = selectPump(results, cfg.maxFreeRaisesPer1000, cfg.maxFreeAlertPct, cfg.criterion);
   const chosen = candidates[selection.chosen]!;
   const shipped = variants[chosen.graph]!;
   return { model: shipped, cfg, candidates, chosen, selection, results, trainingSeries: series.length, trainingSeconds: (Date.now() - started) / 1000 };
@@ -152,8 +160,8 @@ export function skabPumpEntry(t: TrainedPump): Record<string, unknown> & { id: s
       optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
       tuning:
         `${t.candidates.length} candidates (graphs ${cfg.graphs.map((x) => `window level ${x.windowLevel.join('/')}${x.reconstruction ? ' + reconstruction' : ''}`).join(' | ')}; baselines ${cfg.baselines.map((b) => (b ? `follow ${b.follow[0]} clip ${b.follow_clip} in-alert ${b.follow_in_alert}${b.relearn_after ? ` relearn after ${b.relearn_after}` : ''}${b.follow_std ? ` std ${b.follow_std}` : ''}` : 'frozen')).join(' | ')}; ` +
-        `factor ${cfg.factors.join('/')}; on/off counts ${cfg.counts.map((c) => c.join('/')).join(', ')}), each replayed through the runtime over SKAB; admissible (${selection.admissible}): at most ${cfg.maxFreeRaisesPer1000} alert raised per 1,000 rows and at most ${cfg.maxFreeAlertPct} % of rows in alert on anomaly-free.csv; ` +
-        'among those, chosen by Matthews correlation of the alerts on SKAB test parts, leave-one-group-out over valve1/valve2/other',
+        `factor ${cfg.factors.join('/')}; on/off counts ${cfg.counts.map((c) => c.join('/')).join(', ')}), each replayed through the runtime over SKAB; admissible (${selection.admissible}): at most ${cfg.maxFreeRaisesPer1000} alert raised per 1,000 rows and at most ${cfg.maxFreeAlertPct} % of rows in alert on anomaly-free.csv, no alert on a synthetic pump at anomaly-free.csv's warm-up levels drifting ${DRIFT_SD_PER_1000} noise sd per 1,000 rows (lib/pump-drift.ts); ` +
+        `among those, chosen by ${cfg.criterion === 'f1' ? 'F1' : 'Matthews correlation'} of the alerts on SKAB test parts, leave-one-group-out over valve1/valve2/other`,
       seconds: Math.round(t.trainingSeconds * 10) / 10,
     },
     metrics: {

@@ -86,15 +86,23 @@ export function encodeModel(info: ExportInfo, nodes: OnnxTypes.INodeProto[], ini
   return onnx.ModelProto.encode(onnx.ModelProto.create(proto)).finish();
 }
 
-/** sum over f of windowLevelWeight[f] * (mean over the window of x[:, :, f])², as `out` [N] (window-model.ts). */
+/**
+ * sum over f of windowLevelWeight[f] * (mean over the window of x[:, :, f])², as `out` [N] (window-model.ts).
+ * Both sums are MatMuls: onnxruntime's ReduceMean over the window axis of [N, W, F] rounds
+ * differently for a batch of 1 than for more, and a key's verdict must not depend on which other
+ * keys share its run (the causality test cuts a stream where it is alone in the last run).
+ */
 function windowLevelNodes(model: WindowModel, nodes: OnnxTypes.INodeProto[], inits: OnnxTypes.ITensorProto[], out: string): void {
-  const f = model.features;
-  // ReduceMean over features of f x weight: the weighted sum, with ReduceMean's axes attribute (opset 13's ReduceSum takes them as an input).
-  inits.push(floatTensor('window_level_weight', [f], Float32Array.from(model.windowLevelWeight!, (v) => v * f)));
-  nodes.push(node('ReduceMean', ['x'], ['window_mean'], [intsAttr('axes', [1]), intAttr('keepdims', 0)]));
+  const { window: w, features: f } = model;
+  const average = new Float32Array(w * f * f);
+  for (let i = 0; i < w * f; i++) average[i * f + (i % f)] = 1 / w;
+  inits.push(int64Tensor('level_flat_shape', [-1, w * f]), floatTensor('window_average', [w * f, f], average));
+  inits.push(floatTensor('window_level_weight', [f, 1], Float32Array.from(model.windowLevelWeight!)), int64Tensor('level_out_shape', [-1]));
+  nodes.push(node('Reshape', ['x', 'level_flat_shape'], ['level_flat']));
+  nodes.push(node('MatMul', ['level_flat', 'window_average'], ['window_mean']));
   nodes.push(node('Mul', ['window_mean', 'window_mean'], ['window_mean_sq']));
-  nodes.push(node('Mul', ['window_mean_sq', 'window_level_weight'], ['window_level_terms']));
-  nodes.push(node('ReduceMean', ['window_level_terms'], [out], [intsAttr('axes', [1]), intAttr('keepdims', 0)]));
+  nodes.push(node('MatMul', ['window_mean_sq', 'window_level_weight'], ['window_level_column']));
+  nodes.push(node('Reshape', ['window_level_column', 'level_out_shape'], [out]));
 }
 
 /** An autoencoder-head model without its network: the window level term alone. */
