@@ -136,9 +136,9 @@ export function attestWaitLimit(db: Db, now: number): number | undefined {
   return min ?? undefined;
 }
 
-/** An attestation that runs past `lastId` and starts after `firstId`: the cut should end before it. */
+/** The first reading of an attestation's run that starts in `firstId..lastId` and runs past `lastId`: the cut should end before it. */
 export function attestationStraddling(db: Db, firstId: number, lastId: number): number | undefined {
-  return (db.prepare('SELECT min(first_reading_id) FROM attestations WHERE batch_seq IS NULL AND first_reading_id > ? AND first_reading_id <= ? AND last_reading_id > ?').pluck().get(firstId, lastId, lastId) as number | null) ?? undefined;
+  return (db.prepare('SELECT min(first_reading_id) FROM attestations WHERE batch_seq IS NULL AND first_reading_id >= ? AND first_reading_id <= ? AND last_reading_id > ?').pluck().get(firstId, lastId, lastId) as number | null) ?? undefined;
 }
 
 interface AttestationRow {

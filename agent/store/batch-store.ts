@@ -89,12 +89,15 @@ export class BatchStore {
         .all(below, maxReadings) as Parameters<typeof rowToReading>[0][];
       const readings: StoredReading[] = rows.map(rowToReading);
       // A batch must not split a signed run: it ends before the run that would straddle its end.
-      const endBeforeSplitRun = () => {
+      // A run that starts the batch waits for the rest of it (held back by another stream's wait),
+      // unless the batch is full: a run longer than a whole batch is split, its attestation orphaned.
+      const endBeforeSplitRun = (batchFull: boolean) => {
         if (readings.length === 0) return;
         const straddle = attestationStraddling(this.db, readings[0]!.id, readings[readings.length - 1]!.id);
-        if (straddle !== undefined) readings.length = readings.findIndex((r) => r.id >= straddle);
+        if (straddle === undefined || (straddle === readings[0]!.id && batchFull)) return;
+        readings.length = readings.findIndex((r) => r.id >= straddle);
       };
-      endBeforeSplitRun();
+      endBeforeSplitRun(rows.length >= maxReadings);
       const verdicts = (
         this.db.prepare(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE batch_seq IS NULL ORDER BY id LIMIT ?`).all(maxReadings) as VerdictRow[]
       ).map(rowToVerdict);
@@ -116,7 +119,7 @@ export class BatchStore {
           throw new Error(`batch ${seq}: one reading, verdict, event and drop pass the wire format's size limits (a bug: the field limits keep them far below)`);
         }
         for (const part of [readings, verdicts, events, drops]) part.length = Math.ceil(part.length / 2);
-        endBeforeSplitRun();
+        endBeforeSplitRun(true);
         runs = signedRuns();
         batch = encoder.encode({ seq, prevHash: last.hash, readings, verdicts, events, drops, attestations: runs.att });
       }

@@ -30,10 +30,16 @@ function run(from: number, to: number, now: number, extra: Partial<Submission> =
   return { source: 'serial', readings, attestWait: { ms: 60_000 }, ...extra };
 }
 
-function claim(first: number, last: number, signer = board, values = (seq: number) => seq * 0.25): AttestationClaim {
+function claim(first: number, last: number, signer = board, values = (seq: number) => seq * 0.25, sensor = 0): AttestationClaim {
   const digest = attestationDigest(Array.from({ length: last - first + 1 }, (_, k) => ({ seq: first + k, values: [values(first + k)] })));
-  const sig = signer.sign(encodeAttestationMessage({ uid, session: 7, sensor: 0, firstSeq: first, lastSeq: last, digest }));
-  return { stream: STREAM, sensor: 'sim/s0', key: board.publicKey, uid, session: 7, sensorIndex: 0, firstSeq: first, lastSeq: last, sig };
+  const sig = signer.sign(encodeAttestationMessage({ uid, session: 7, sensor, firstSeq: first, lastSeq: last, digest }));
+  return { stream: `514d000000000001/7/${sensor}`, sensor: `sim/s${sensor}`, key: board.publicKey, uid, session: 7, sensorIndex: sensor, firstSeq: first, lastSeq: last, sig };
+}
+
+/** Readings seq from..to of two signing sensors sim/s0 and sim/s1, interleaved as a board with two sensors sends them. */
+function interleaved(from: number, to: number, now: number): Submission {
+  const readings = Array.from({ length: to - from + 1 }, (_, k) => [0, 1].map((s) => ({ sensor: `sim/s${s}`, ts: now, timeSource: 'gateway-synced' as const, value: (from + k) * 0.25, seq: from + k, attestStream: `514d000000000001/7/${s}` }))).flat();
+  return { source: 'serial', readings, attestWait: { ms: 60_000 } };
 }
 
 const cut = (batches: BatchStore, now: number, max = 100) => batches.cutBatch(max, batchEncoder(gateway, { bootCounter: 1, clockSynced: true, now }));
@@ -86,5 +92,22 @@ describe('sensor attestations in the store (PROTOCOL.md §3.9)', () => {
     expect(verifyAnyBatchEnvelope(b.envelope).v3?.data?.att ?? []).toEqual([]); // never a batch naming a reading it lacks
     const labels = readCounters(db).filter((c) => c.name === 'attestations').map((c) => c.label);
     expect(labels).toEqual(expect.arrayContaining(['serial: missing (no ATTEST within attest_wait_ms)', 'serial: orphaned (a reading of its run left in another batch or was dropped)']));
+  });
+
+  it('never splits a signed run at the start of a batch: with two signing streams interleaved, the run whose ATTEST came first waits for the other', () => {
+    // The run of sim/s0 (ids 1, 3, ... 15) is attested while that of sim/s1 (ids 2, 4, ... 16) still
+    // waits: a cut then may take nothing, not reading 1 alone (which would orphan s0's attestation).
+    const { db, readings, batches } = setup();
+    const t = 4_000_000;
+    readings.commit([interleaved(0, 7, t)], t);
+    expect(readings.commit([{ source: 'serial', readings: [], attestations: [claim(0, 7)] }], t + 10)[0]!.attestations).toEqual(['stored']);
+    expect(cut(batches, t + 20)?.body.r ?? []).toEqual([]);
+    expect(readings.commit([{ source: 'serial', readings: [], attestations: [claim(0, 7, board, (s) => s * 0.25, 1)] }], t + 30)[0]!.attestations).toEqual(['stored']);
+    const b = cut(batches, t + 40)!;
+    expect(b.body.n).toBe(16);
+    const v = verifyAnyBatchEnvelope(b.envelope);
+    expect(v.v3!.data!.att).toHaveLength(2);
+    expect(checkAttestationBindings(v.v3!.data!)).toEqual([]);
+    expect(readCounters(db).filter((c) => c.name === 'attestations').map((c) => c.label)).toEqual(['serial: stored']);
   });
 });
