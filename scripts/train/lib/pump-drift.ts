@@ -10,7 +10,8 @@ import { SKAB_TRAIN_ROWS } from './skab-eval.js';
 
 export const DRIFT_SD_PER_1000 = 4;
 
-export function driftingPump(free: SkabFile, rows = 6400, seed = 21): SkabFile {
+// Seed 97, not the pump test's 21: that test (test/unit/pump-rul-models.test.ts) stays an outside check on other noise.
+export function driftingPump(free: SkabFile, rows = 6400, seed = 97): SkabFile {
   const warm = free.rows.slice(0, SKAB_TRAIN_ROWS);
   const f = warm[0]!.length;
   const mean = Array.from({ length: f }, (_, c) => warm.reduce((s, r) => s + r[c]!, 0) / warm.length);
