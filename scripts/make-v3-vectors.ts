@@ -16,6 +16,7 @@ import { Identity } from '../agent/identity/keys.js';
 import { sha256 } from '../agent/identity/merkle.js';
 import { makeProof } from '../agent/identity/proof.js';
 import { signReceipt } from '../agent/identity/receipt.js';
+import { signUploadRequest } from '../agent/identity/upload-request.js';
 import type { StoredReading } from '../agent/types.js';
 import { DEVICE_SEED, makeVectors, RECEIVER_SEED, repoRoot, writeOrCheck } from './make-test-vectors.js';
 
@@ -34,7 +35,7 @@ function content5(sensor: Identity): BatchContentV3 {
   const msg = new TextEncoder().encode('firmware-bridge digest of readings 15..16');
   return {
     readings: B5_READINGS,
-    verdicts: [{ id: 4, key: 'pump1/temp', modelId: 'stream-ad', modelSha256: MODEL, windowStart: T + 50_000, ts: T + 81_000, readingId: 16, outputs: { error: 0.5 }, score: 0.1, value: 0.1, threshold: 0.9, alert: false, changed: false, flags: VERDICT_FLAGS.filled | VERDICT_FLAGS.learning }],
+    verdicts: [{ id: 4, key: 'pump1/temp', modelId: 'stream-ad', modelSha256: MODEL, windowStart: T + 50_000, ts: T + 81_000, readingId: 16, outputs: { error: 0.5 }, score: 0.1, value: 0.1, threshold: 0.9, alert: false, changed: false, flags: VERDICT_FLAGS.filled | VERDICT_FLAGS.unlearned }],
     events: [
       { id: 1, ts: T + 79_000, kind: 'clock.step', key: '', detail: { step_ms: -86_400_000, trusted: false } },
       { id: 2, ts: T + 80_500, kind: 'model.relearn', key: 'pump1/temp', detail: { model: 'stream-ad', by: 'operator' } },
@@ -94,6 +95,21 @@ export function makeV3Vectors() {
     receipt: { batch: 'batch-5-v3', envelope: hex(receipt), base64: Buffer.from(receipt).toString('base64') },
     proofs: [makeProof(b5, 'reading', 1), makeProof(b5, 'verdict', 0), makeProof(b5, 'event', 1)],
     negative,
+    uploadRequest: uploadRequestVector(receiver, device),
+  };
+}
+
+/** §12.15: an upload request the device acts on, and one it must refuse (another device's). */
+function uploadRequestVector(receiver: Identity, device: Identity) {
+  const fields = { dev: device.publicKey, id: 'req-1', s: ['pump1/vib'], from: T + 120_000, to: T + 179_000, by: 'ticket-17', at: T + 300_000 };
+  const envelope = signUploadRequest(receiver, fields);
+  const other = signUploadRequest(receiver, { ...fields, dev: receiver.publicKey });
+  return {
+    description: 'signed by the receiver key of wire-format-vectors.json for its device; the device answers with report.full_rate {reason: upload, by: ticket-17, request: req-1}',
+    envelope: hex(envelope),
+    base64: Buffer.from(envelope).toString('base64'),
+    body: { id: fields.id, s: fields.s, from: fields.from, to: fields.to, by: fields.by, at: fields.at },
+    refused: [{ name: 'other-device', description: 'the same request for another dev (the receiver key itself)', envelope: hex(other) }],
   };
 }
 

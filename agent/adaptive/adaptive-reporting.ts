@@ -4,7 +4,7 @@ import type { AgentEventInput } from '../identity/event-format.js';
 import type { StoredVerdict } from '../identity/verdict-format.js';
 import type { Logger } from '../log.js';
 import type { Reading } from '../types.js';
-import type { AdaptiveConfig } from './config.js';
+import type { AdaptiveConfig, PolicyRule } from './config.js';
 import { IntervalController } from './interval-controller.js';
 import type { MqttCommands } from './mqtt-commands.js';
 import type { HeldReadings } from '../store/held-readings.js';
@@ -22,10 +22,12 @@ export function isIntervalControl(x: unknown): x is IntervalControl {
  */
 export class AdaptiveReporting {
   private constructor(
-    readonly controller: IntervalController | undefined,
+    private controller: IntervalController | undefined,
     private readonly commands: MqttCommands | undefined,
     readonly summary: SummaryMode | undefined,
     private readonly activeAlerts: () => readonly { series: string; model: string; since: number }[],
+    /** Builds a controller for a policy (also one first given by a reload). */
+    private readonly controllerFor: (rules: readonly PolicyRule[], retryMs: number) => IntervalController,
   ) {}
 
   static async create(
@@ -48,14 +50,15 @@ export class AdaptiveReporting {
       commands = new MqttCommands(cfg.commands, deps.broker(), deps.log.child({ part: 'commands' }));
     }
     const controls: IntervalControl[] = [...deps.sources.filter(isIntervalControl), ...(commands ? [commands] : [])];
-    const controller = cfg.policy ? new IntervalController({ rules: cfg.policy, controls, events: deps.events, retryMs: cfg.retry_s * 1000, log: deps.log }) : undefined;
+    const controllerFor = (rules: readonly PolicyRule[], retryMs: number) => new IntervalController({ rules, controls, events: deps.events, retryMs, log: deps.log });
+    const controller = cfg.policy ? controllerFor(cfg.policy, cfg.retry_s * 1000) : undefined;
     let summary: SummaryMode | undefined;
     if (cfg.summary && deps.held && deps.holdWhen) {
       const mode = new SummaryMode(cfg.summary, deps.held, deps.log.child({ part: 'summary' }));
       deps.holdWhen((sensor) => mode.hold(sensor));
       summary = mode;
     }
-    return new AdaptiveReporting(controller, commands, summary, deps.activeAlerts ?? (() => []));
+    return new AdaptiveReporting(controller, commands, summary, deps.activeAlerts ?? (() => []), controllerFor);
   }
 
   async start(): Promise<void> {
@@ -64,6 +67,21 @@ export class AdaptiveReporting {
     for (const a of this.activeAlerts()) this.noteAlert({ key: a.series, modelId: a.model, alert: true, ts: a.since });
     this.controller?.start();
     this.summary?.start();
+  }
+
+  /**
+   * SIGHUP with a changed `adaptive.policy` or `retry_s` (agent/run/config-reload.ts): the running
+   * controller takes the new rules and judges its sensors again; a policy added where there was
+   * none starts one, with the alerts raised now. Without a policy nothing is steered any more
+   * (each sensor keeps the interval it has).
+   */
+  setPolicy(cfg: Pick<AdaptiveConfig, 'policy' | 'retry_s'>): void {
+    const rules = cfg.policy ?? [];
+    if (this.controller) return this.controller.setPolicy(rules, cfg.retry_s * 1000);
+    if (rules.length === 0) return;
+    this.controller = this.controllerFor(rules, cfg.retry_s * 1000);
+    for (const a of this.activeAlerts()) this.controller.noteAlert({ key: a.series, modelId: a.model, alert: true });
+    this.controller.start();
   }
 
   ready(): Promise<void> {

@@ -44,13 +44,35 @@ export class IntervalController {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly stats = { requests: 0, applied: 0, refused: 0, failed: 0, untracked: 0 };
+  private rules: readonly PolicyRule[];
+  private retryMs: number;
 
-  constructor(private readonly opts: IntervalControllerOptions) {}
+  constructor(private readonly opts: IntervalControllerOptions) {
+    this.rules = opts.rules;
+    this.retryMs = opts.retryMs;
+  }
 
   start(): void {
     // Failed requests are tried again on a timer; nothing else waits on it.
-    this.timer = setInterval(() => this.retryDue(), Math.min(this.opts.retryMs, 5000));
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.retryDue(), Math.min(this.retryMs, 5000));
     this.timer.unref();
+  }
+
+  /**
+   * A reloaded policy (SIGHUP, adaptive.policy / adaptive.retry_s): every followed sensor is judged
+   * again at once under the new rules; one they no longer name keeps the interval it has and is
+   * no longer followed; sensors they newly name are followed from their next committed reading.
+   */
+  setPolicy(rules: readonly PolicyRule[], retryMs: number): void {
+    this.rules = rules;
+    const retryChanged = retryMs !== this.retryMs;
+    this.retryMs = retryMs;
+    if (retryChanged && this.timer && !this.stopped) this.start();
+    for (const sensor of [...this.sensors.keys()]) {
+      if (!ruleFor(rules, sensor)) this.sensors.delete(sensor);
+      else this.evaluate(sensor);
+    }
   }
 
   stop(): void {
@@ -62,7 +84,7 @@ export class IntervalController {
   noteSensors(sensors: Iterable<string>): void {
     for (const sensor of sensors) {
       if (this.sensors.has(sensor)) continue;
-      if (!ruleFor(this.opts.rules, sensor)) continue;
+      if (!ruleFor(this.rules, sensor)) continue;
       if (this.sensors.size >= MAX_SENSORS) {
         this.stats.untracked++;
         continue;
@@ -89,7 +111,7 @@ export class IntervalController {
 
   private evaluate(sensor: string): void {
     const st = this.sensors.get(sensor);
-    const target = targetFor(this.opts.rules, sensor, this.alerts);
+    const target = targetFor(this.rules, sensor, this.alerts);
     if (!st || !target || this.stopped) return;
     const changed = st.wanted?.intervalMs !== target.intervalMs;
     st.wanted = target;
@@ -116,7 +138,7 @@ export class IntervalController {
       st.applied = outcome.intervalMs ?? target.intervalMs;
       this.stats.applied++;
     } else if (outcome.status === 'timeout' || outcome.status === 'not_connected') {
-      st.retryAt = performance.now() + this.opts.retryMs;
+      st.retryAt = performance.now() + this.retryMs;
       this.stats.failed++;
     } else {
       st.refused = target.intervalMs;

@@ -55,7 +55,7 @@ export function buildGuard(cfg: GuardConfig, next: ReadingSink, deps: GuardDeps)
     new RateBudget(book, deps.reports, policy),
     new RangeCheck(cfg.ranges, cfg.unit_ranges),
     new TimeCheck(cfg.max_future_s * 1000, deps.reports),
-    new SeqCheck(deps.reports),
+    new SeqCheck(deps.reports, store),
     new StuckCheck(cfg.stuck.readings, cfg.stuck.min_s * 1000),
     new JumpCheck(cfg.jump.window, cfg.jump.factor, cfg.jump.min_delta),
     new GapCheck(cfg.silence_factor, deps.reports),

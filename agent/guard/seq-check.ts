@@ -1,21 +1,36 @@
 import { READING_FLAGS } from '../identity/batch-v3.js';
+import { GUARD_ROWS_MAX, SESSIONS_PER_DEVICE } from '../store/guard-store.js';
 import { BoundedMap, MAX_TRACKED_SENSORS, sensorKey, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
+
+/** Where the sessions seen per serial device are kept across restarts (store/guard-store.ts). */
+export interface SessionMemory {
+  serialSessions(): Map<string, number[]>;
+  saveSerialSessions(device: string, sessions: readonly number[], now: number): void;
+}
 
 /**
  * Flags seq_regress (§12.3 bit 8): a sensor's own sequence number went back or repeated within one
  * origin session, the mark of a replay (the store already refuses exact resends of a message, so
  * what gets here is new bytes carrying old numbers). A serial device's new boot starts a new origin
  * (`SOURCE:session:UID/SESSION`), so its seq restarting at 0 is not a regress; a session number older than
- * one already seen from that device is (a replayed session: event guard.replay).
+ * one already seen from that device is (a replayed session: event guard.replay). The sessions seen
+ * per device are saved in the store as each new one appears, so a session replayed after the
+ * agent restarted is still caught.
  */
 export class SeqCheck implements GuardCheck {
   readonly name = 'seq';
   private readonly lastSeq = new BoundedMap<number>(MAX_TRACKED_SENSORS);
   /** Per serial device uid: the sessions seen, in the order first seen (bounded). */
-  private readonly sessions = new BoundedMap<string[]>(1000);
+  private readonly sessions = new BoundedMap<string[]>(GUARD_ROWS_MAX);
   private readonly reported = new BoundedMap<true>(1000);
 
-  constructor(private readonly reports: GuardReports) {}
+  constructor(
+    private readonly reports: GuardReports,
+    private readonly memory?: SessionMemory,
+  ) {
+    // Oldest first, so the least recently seen device is the first the bounded map forgets.
+    for (const [uid, list] of [...(memory?.serialSessions() ?? new Map<string, number[]>())].reverse()) this.sessions.set(uid, list.map(String));
+  }
 
   inspect(b: GuardBatch): void {
     const replayedSession = this.sessionReplayed(b);
@@ -45,7 +60,10 @@ export class SeqCheck implements GuardCheck {
     const seen = this.sessions.get(uid) ?? [];
     const at = seen.indexOf(session);
     if (at === -1) {
-      this.sessions.set(uid, [...seen.slice(-15), session]);
+      const list = [...seen.slice(-(SESSIONS_PER_DEVICE - 1)), session];
+      this.sessions.set(uid, list);
+      // Saved before the readings commit: a crash in between only remembers a session early.
+      this.memory?.saveSerialSessions(uid, list.map(Number), b.now);
       return false;
     }
     if (at === seen.length - 1) return false;

@@ -55,7 +55,8 @@ export const READING_FLAGS = {
   seq_regress: 256,
   future_time: 512,
 } as const;
-export const VERDICT_FLAGS = { filled: 1, learning: 2, suppressed: 4 } as const;
+/** Verdict flags (docs/wire-format.md §12.3): bit 1 `unlearned` and bit 2 `suppressed` are set for readings quarantined or in maintenance (ModelRunner.scoreUnlearned). */
+export const VERDICT_FLAGS = { filled: 1, unlearned: 2, suppressed: 4 } as const;
 
 const byteString = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a byte string');
 const bytesN = (n: number) => byteString.refine((b) => b.length === n, `must be ${n} bytes`);

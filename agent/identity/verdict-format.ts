@@ -65,7 +65,7 @@ export interface StoredVerdict {
   threshold: number;
   alert: boolean;
   changed: boolean;
-  /** Verdict flags (docs/wire-format.md §12.3, VERDICT_FLAGS): filled window, learning, suppressed. */
+  /** Verdict flags (docs/wire-format.md §12.3, VERDICT_FLAGS): filled window, unlearned, suppressed. */
   flags?: number;
 }
 

@@ -7,6 +7,7 @@ import { onsetScore, onsetStateProblem, type OnsetParams, type OnsetResult, type
 import { holdAfter, holdClearValue, shiftRaise, holdStateProblem, type HoldParams, type HoldState } from './onset-alert.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
+import { VERDICT_FLAGS } from '../identity/batch-v3.js';
 
 export type { Verdict };
 
@@ -97,6 +98,8 @@ export class ModelRunner {
   readonly rule: ModelEntry['alert'];
   readonly stats: RunnerStats = { rows: 0, windows: 0, runs: 0, inferenceMs: 0, nonFinite: 0 };
   private readonly keys = new Map<string, KeyState>();
+  /** Keys in a run of rows they must not learn from: the copy those rows are scored on (scoreUnlearned). */
+  private readonly shadows = new Map<string, KeyState>();
   private readonly w: number;
   private readonly f: number;
   private readonly warmup: number | undefined;
@@ -177,14 +180,74 @@ export class ModelRunner {
 
   /** Forgets a key's state: its next row starts a fresh baseline and warm-up. Returns whether it had state. */
   resetKey(key: string): boolean {
+    this.shadows.delete(key);
     return this.keys.delete(key);
   }
 
   /** Each key's state as JSON-safe data, to persist across restarts (bound to the model's sha256 by the caller). */
   exportState(): Map<string, SavedKeyState> {
     const out = new Map<string, SavedKeyState>();
-    for (const [key, s] of this.keys) {
-      out.set(key, {
+    for (const [key, s] of this.keys) out.set(key, this.savedOf(s));
+    return out;
+  }
+
+  /**
+   * Scores rows the series must not learn from: readings quarantined or in maintenance (the guard
+   * stage's flags; verdict bits `unlearned` and `suppressed`, docs/wire-format.md §12.3). A run of
+   * such rows of a key is scored on a shadow, a copy of the key's state taken at the run's first
+   * row, so a sustained fault in a maintenance window is judged as it would have been; the key's
+   * own state (baseline, calibration, smoothing, window, alert) never moves, and its next
+   * ordinary row drops the shadow. A key not seen yet or still warming up has nothing to be
+   * scored against (null). The verdict keeps the key's alert state (`changed` false); the one
+   * whose shadow raised the alert says `suppressed`.
+   */
+  async scoreUnlearned(rows: readonly Row[]): Promise<(Verdict | null)[]> {
+    const out: (Verdict | null)[] = [];
+    for (const row of rows) {
+      const real = this.keys.get(row.key);
+      if (!real || real.warm !== null || (real.online !== undefined && real.rows <= this.warmup!)) {
+        out.push(null);
+        continue;
+      }
+      const shadow = this.shadows.get(row.key) ?? this.copyOf(real);
+      let v: Verdict | null | undefined;
+      this.keys.set(row.key, shadow);
+      try {
+        [v] = await this.pushBatch([row]);
+      } finally {
+        this.keys.set(row.key, real);
+        this.shadows.set(row.key, shadow);
+      }
+      if (v) {
+        const raised = v.changed && v.alert;
+        v.alert = real.alert.alert;
+        v.changed = false;
+        v.flags = (v.flags ?? 0) | VERDICT_FLAGS.unlearned | (raised ? VERDICT_FLAGS.suppressed : 0);
+      }
+      out.push(v ?? null);
+    }
+    return out;
+  }
+
+  /** An exact copy of a key's state (not warming up), to put back after a row it must not learn from. */
+  private copyOf(s: KeyState): KeyState {
+    return {
+      ...s,
+      mean: s.mean.slice(),
+      std: s.std.slice(),
+      ring: s.ring.slice(),
+      ringTs: s.ringTs.slice(),
+      first: s.first ? s.first.slice() : null,
+      ewma: new Ewma(this.entry.score?.ewma_halflife ?? 0, s.ewma.current),
+      calibration: [...s.calibration],
+      alert: { ...s.alert },
+      ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: structuredClone(s.online.onset), raw: s.online.raw.slice(), hold: structuredClone(s.online.hold) } } : {}),
+    };
+  }
+
+  /** One key's state as plain data (copies: the key may go on changing). */
+  private savedOf(s: KeyState): SavedKeyState {
+    return {
         rows: s.rows,
         warm: s.warm,
         warmTs: s.warmTs,
@@ -199,9 +262,7 @@ export class ModelRunner {
         alert: { ...s.alert },
         alertRows: s.alertRows,
         ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: structuredClone(s.online.onset), raw: [...s.online.raw], hold: { ...s.online.hold } } } : {}),
-      });
-    }
-    return out;
+    };
   }
 
   /** Restores one key saved by `exportState`; a state of another shape is refused with the reason. */
@@ -253,6 +314,8 @@ export class ModelRunner {
 
   /** One entry per row, in order: a verdict, or null while warming up or before the first window. */
   async push(rows: readonly Row[]): Promise<(Verdict | null)[]> {
+    // An ordinary row ends its key's run of unlearned rows.
+    if (this.shadows.size > 0) for (const r of rows) this.shadows.delete(r.key);
     if (!this.followsAlert) return this.pushBatch(rows);
     // The baseline's rate depends on the key's alert state after the previous row, so a key's
     // rows are scored one at a time; rows of different keys still share each run ("waves").

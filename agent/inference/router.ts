@@ -88,6 +88,25 @@ export class Router {
     return { rows, unscored };
   }
 
+  /**
+   * Rows of readings the models must not learn from (quarantined or in maintenance; scored by
+   * ModelRunner.scoreUnlearned): single-channel bindings only, and only for series they already
+   * know. Nothing in the router or a binding moves (a multivariate row would take the reading
+   * into its asset's latest values, so those bindings skip it).
+   */
+  unlearnedRows(readings: readonly StoredReading[]): Map<Binding, Row[]> {
+    const rows = new Map<Binding, Row[]>();
+    for (const r of readings) {
+      for (const b of this.bindingsOf(r.sensor)) {
+        if (b.multivariate || !b.series.has(r.sensor)) continue;
+        let list = rows.get(b);
+        if (!list) rows.set(b, (list = []));
+        list.push({ key: r.sensor, ts: r.ts, values: [r.value], ref: r.id });
+      }
+    }
+    return rows;
+  }
+
   private bindingsOf(sensor: string): Binding[] {
     let hit = this.cache.get(sensor);
     if (!hit) {

@@ -23,8 +23,9 @@ import { relearnMatches, RelearnStore } from '../store/relearn-store.js';
 import type { StoredReading } from '../types.js';
 import { READING_FLAGS, VERDICT_FLAGS } from '../identity/batch-v3.js';
 
-/** Reading flags that keep a reading away from the models: quarantine and maintenance (guard stage). */
+/** Reading flags that keep a reading from teaching the models: quarantine and maintenance (guard stage). */
 const GUARDED = READING_FLAGS.quarantined | READING_FLAGS.maintenance;
+const isGuarded = (r: StoredReading) => r.flags !== undefined && (r.flags & GUARDED) !== 0;
 
 /**
  * The verdicts of the real rows, in their order: a filled row's verdict is not kept (no reading
@@ -277,7 +278,8 @@ export class InferenceStage {
   /** Takes readings just committed; never blocks the caller. */
   enqueue(committed: StoredReading[]): void {
     if (this.stopped) return;
-    const readings = this.unguarded(committed);
+    const readings = committed;
+    this.countGuarded(readings);
     if (readings.length === 0) return;
     if (this.queuedCount + readings.length > this.cfg.max_queue) {
       this.stats.skippedQueueFull += readings.length;
@@ -291,20 +293,21 @@ export class InferenceStage {
 
   /**
    * Quarantined readings and readings of a maintenance window (flags of the guard stage, §12.3)
-   * never reach a model: no baseline, no calibration learns from them and no alert is raised on
-   * them (counted: inference_skipped, label guarded). They are stored and delivered as any other.
+   * never feed a model: no baseline, no calibration learns from them and no alert is raised on
+   * them (counted: inference_skipped, label guarded). They are scored without learning
+   * (ModelRunner.scoreUnlearned), so their verdicts say `unlearned`, and `suppressed` where
+   * the alert would have been raised. They are stored and delivered as any other.
    */
-  private unguarded(readings: StoredReading[]): StoredReading[] {
+  private countGuarded(readings: StoredReading[]): void {
     let guarded = 0;
-    for (const r of readings) if (r.flags && r.flags & GUARDED) guarded++;
-    if (guarded === 0) return readings;
+    for (const r of readings) if (isGuarded(r)) guarded++;
+    if (guarded === 0) return;
     this.stats.guarded = (this.stats.guarded ?? 0) + guarded;
     try {
       this.counters.addCounter('inference_skipped', 'guarded', guarded);
     } catch (err) {
       this.verdictsFailed.report(err);
     }
-    return readings.filter((r) => !(r.flags && r.flags & GUARDED));
   }
 
   private fillerOf(b: Binding): GapFiller {
@@ -322,10 +325,12 @@ export class InferenceStage {
     }
   }
 
-  private async pass(readings: StoredReading[]): Promise<void> {
+  private async pass(all: StoredReading[]): Promise<void> {
     const started = performance.now();
+    const guarded = all.filter(isGuarded);
+    const readings = guarded.length === 0 ? all : all.filter((r) => !isGuarded(r));
     const { rows, unscored } = this.router.route(readings);
-    this.watchUnmatched(readings);
+    this.watchUnmatched(all);
     const fresh: Verdict[] = [];
     for (const [binding, n] of unscored) {
       this.stats.unscored += n;
@@ -352,6 +357,15 @@ export class InferenceStage {
       }
       this.stats.scored += list.length;
       for (const v of results) if (v) fresh.push(v);
+    }
+    // After the pass's other rows: a guarded reading is measured against its series' state as the pass left it.
+    for (const [binding, list] of this.router.unlearnedRows(guarded)) {
+      try {
+        for (const v of await binding.runner.scoreUnlearned(list)) if (v) fresh.push(v);
+      } catch (err) {
+        this.stats.errors++;
+        this.log.error({ err, binding: binding.id, model: binding.runner.entry.id, rows: list.length }, 'inference failed on quarantined or maintenance readings; they stay unscored');
+      }
     }
     const kept = this.cfg.verdicts === 'all' ? fresh : fresh.filter((v) => this.informative.keep(v));
     this.stats.verdictsElided += fresh.length - kept.length;

@@ -6,6 +6,7 @@ import { checkAttestationBindings } from '../identity/sensor-attestation.js';
 import type { Identity } from '../identity/keys.js';
 import { signReceipt } from '../identity/receipt.js';
 import type { UpdateOutbox } from './update-outbox.js';
+import type { UploadRequests } from './upload-requests.js';
 import type { Logger } from '../log.js';
 import type { ReceiverBackend } from './backend.js';
 import type { SensorKeyRegistry } from './sensor-key-registry.js';
@@ -89,7 +90,7 @@ export const REJECT_STATUS: Readonly<Record<string, number>> = {
 };
 
 export type IntakeAnswer =
-  | { kind: 'stored'; status: 200; reply: { status: 'accepted' | 'duplicate'; device: string; seq: number; hash: string; receipt: string; update?: string } }
+  | { kind: 'stored'; status: 200; reply: { status: 'accepted' | 'duplicate'; device: string; seq: number; hash: string; receipt: string; update?: string; upload?: string[] } }
   /** `verified` is false when §6.1 failed: nothing in the batch can be trusted to address an answer (§7.1). */
   | { kind: 'rejected'; status: number; verified: boolean; reply: { status: 'rejected'; reason: string; detail: string } & Record<string, unknown> };
 
@@ -105,6 +106,7 @@ export function createBatchIntake(
   durability: 'disk' | 'quorum' = 'disk',
   outbox?: UpdateOutbox,
   sensorKeys?: SensorKeyRegistry,
+  uploads?: UploadRequests,
 ): (envelope: Uint8Array, receivedAt: number) => Promise<IntakeAnswer> {
   const intake = new BatchIntake(identity, durability, sensorKeys);
   return async (envelope, receivedAt) => {
@@ -136,10 +138,12 @@ export function createBatchIntake(
     log.debug({ device: result.device, seq, status: result.kind }, 'batch received');
     outbox?.note(result.device, batch.events);
     const update = outbox?.offerFor(result.device);
+    uploads?.note(result.device, batch.events);
+    const upload = uploads?.offerFor(result.device) ?? [];
     return {
       kind: 'stored',
       status: 200,
-      reply: { status: result.kind, device: result.device, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64'), ...(update ? { update } : {}) },
+      reply: { status: result.kind, device: result.device, seq, hash: hex(batch.hash), receipt: Buffer.from(result.receipt).toString('base64'), ...(update ? { update } : {}), ...(upload.length > 0 ? { upload } : {}) },
     };
   };
 }

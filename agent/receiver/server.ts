@@ -11,6 +11,8 @@ import { PROOF_KINDS, proofAnswer } from './proof-endpoint.js';
 import type { Logger } from '../log.js';
 import { MAX_ENVELOPE_BYTES } from '../identity/wire-limits.js';
 import { UpdateOutbox } from './update-outbox.js';
+import { MAX_UPLOAD_REQUEST_BODY, uploadRequestAnswer } from './upload-endpoint.js';
+import { UploadRequests } from './upload-requests.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
 import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
@@ -72,6 +74,10 @@ class Rejection extends Error {
     super(detail);
   }
 }
+
+const LOOPBACK = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
+
+const sendAnswer = (res: ServerResponse, a: { status: number; body: unknown }) => sendJson(res, a.status, a.body);
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -174,7 +180,7 @@ const publishSchema = z.union([
  */
 async function postUpdate(req: IncomingMessage, res: ServerResponse, outbox: UpdateOutbox, log: Logger): Promise<void> {
   const from = req.socket.remoteAddress ?? '';
-  if (!['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(from)) {
+  if (!LOOPBACK.includes(from)) {
     await drain(req);
     return sendJson(res, 403, { status: 'error', reason: 'forbidden', detail: 'updates are published from the receiver host itself (loopback)' });
   }
@@ -208,7 +214,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
   const durability = opts.backend?.durability ?? 'disk';
 
   const outbox = new UpdateOutbox();
-  const intake = createBatchIntake(store, identity, log, durability, outbox, opts.sensorKeys);
+  const uploads = new UploadRequests(identity);
+  const intake = createBatchIntake(store, identity, log, durability, outbox, opts.sensorKeys, uploads);
   // Opens stored sealed batches again for the proofs served below.
   const verifier = new BatchIntake(identity);
 
@@ -274,6 +281,23 @@ export async function startReceiver(opts: ReceiverOptions): Promise<RunningRecei
       return only('GET', async () => {
         const a = await proofAnswer(store, verifier, decodeURIComponent(proof[1]!), PROOF_KINDS[proof[2]!]!, Number(proof[3]));
         sendJson(res, a.status, a.body);
+      });
+    }
+    const up = /^\/v1\/devices\/([^/]+)\/upload-requests$/.exec(path);
+    if (up) {
+      const did = decodeURIComponent(up[1]!);
+      if (method === 'GET') return sendAnswer(res, uploadRequestAnswer(uploads, did, 'GET'));
+      return only('POST', async () => {
+        // As /v1/updates: asked from the receiver host itself (a request makes a device spend its metered link).
+        if (!LOOPBACK.includes(req.socket.remoteAddress ?? '')) {
+          await drain(req);
+          return sendJson(res, 403, { status: 'error', reason: 'forbidden', detail: 'upload requests are made from the receiver host itself (loopback)' });
+        }
+        const { body } = await readBody(req, MAX_UPLOAD_REQUEST_BODY);
+        if (!body) return sendJson(res, 413, { status: 'error', reason: 'too-large', detail: `an upload request is at most ${MAX_UPLOAD_REQUEST_BODY} bytes` });
+        const answer = uploadRequestAnswer(uploads, did, 'POST', body.toString('utf8'));
+        if (answer.status === 201) log.info({ device: did, request: (answer.body as { id: string }).id }, 'upload requested');
+        sendAnswer(res, answer);
       });
     }
     const m = /^\/v1\/devices\/([^/]+)\/(batches|alerts|events|availability)$/.exec(path);

@@ -19,6 +19,8 @@ import { StoreBudget } from '../store/budget.js';
 import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
 import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
 import { EventStore } from '../store/event-store.js';
+import { HeldReadings } from '../store/held-readings.js';
+import { NetworkUploads } from '../adaptive/network-uploads.js';
 import { StoreWriteMeter } from '../store/write-meter.js';
 import { readCursors, ReadingStore } from '../store/reading-store.js';
 import { loadSourceFactories, type SourceFactory } from '../sources/registry.js';
@@ -152,6 +154,7 @@ export class Agent {
   private homeAssistant: HomeAssistant | undefined;
   /** Adaptive reporting (agent/adaptive/): fed committed readings and alert changes, reaches devices through the sources. */
   private adaptive: AdaptiveReporting | undefined;
+  private networkUploads: NetworkUploads | undefined;
   /** Metrics (pass `observability.metrics` to components), backlog progress, the health endpoint. */
   readonly observability: Observability;
   private readonly state: AgentState;
@@ -204,6 +207,7 @@ export class Agent {
           resolvePath: loaded.resolvePath,
           log: log.child({ component: 'uplink' }),
           ...(config.update ? { onUpdate: (u: string) => this.updater?.offer(u) } : {}),
+          ...(receiverKey ? { onUpload: (u: string[]) => this.networkUploads?.offer(u) } : {}),
         })
       : undefined;
     const dbPath = loaded.resolvePath(config.store.path);
@@ -219,6 +223,8 @@ export class Agent {
     }
     this.events = new EventStore(this.db, this.bootCounter);
     this.readingStore = new ReadingStore(this.db, this.bootCounter);
+    // Uploads the network asks for (summary mode's kept readings, wire-format.md §12.15): only with a receiver key to check the requests by.
+    if (receiverKey) this.networkUploads = new NetworkUploads(receiverKey, this.identity.publicKey, new HeldReadings(this.db, this.bootCounter), log.child({ component: 'uploads' }));
     this.losses = new LossReporting(this.db, this.events, this.readingStore, log);
     this.clock = new ClockStatus(
       config.clock.synced,
@@ -601,6 +607,7 @@ export class Agent {
     if (touched('batch')) this.batcher.setLimits(batchLimits(c));
     if (c.uplink && touched('uplink')) this.forwarder?.setPacing({ retryInitialMs: c.uplink.retry_initial_ms, retryMaxMs: c.uplink.retry_max_ms, maxBatchesPerS: c.uplink.max_batches_per_s });
     if (touched('heartbeat')) this.heartbeat.setIntervalMs(c.heartbeat.interval_s * 1000);
+    if (c.adaptive && (touched('adaptive.policy') || touched('adaptive.retry_s'))) this.adaptive?.setPolicy(c.adaptive);
     if (touched('log') && !this.logLevelPinned) this.log.level = c.log.level;
     if (touched('home_assistant')) {
       await this.homeAssistant?.stop();

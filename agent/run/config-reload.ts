@@ -11,7 +11,8 @@ export interface ReloadResult {
  * Keys a running agent takes over without a restart (README "Reloading the config"). A key is
  * live when its owner can be told the new value between two readings: the score stage is rebuilt
  * (bindings, thresholds, models), the guard is rebuilt (ranges, budgets, policies), the batcher,
- * forwarder and heartbeat take new limits, the logger a new level, Home Assistant reconnects. Everything else (store, device key, source listen
+ * forwarder and heartbeat take new limits, the logger a new level, Home Assistant reconnects, the
+ * adaptive-reporting controller takes a new policy. Everything else (store, device key, source listen
  * addresses and brokers, the uplink's URL, keys and TLS, the health endpoint) is opened once at
  * start: a change there is reported as "restart needed for".
  */
@@ -34,6 +35,8 @@ const LIVE: readonly string[] = [
   'home_assistant',
   'log.level',
   'guard',
+  'adaptive.policy',
+  'adaptive.retry_s',
 ];
 
 /** Maps (sources, bindings) are compared per entry; other sections per key; home_assistant as one. */

@@ -14,9 +14,9 @@ export const SIGNED_READING_BYTES = 256;
 /** Measured 52.6 bytes per guard row (3,448,832 bytes for 65,535 rows) plus its (source, seen_at) index entry. */
 export const GUARD_ROW_BYTES = 100;
 export const COUNTER_ROW_BYTES = 64;
-/** The guard stage's tables (quarantines, maintenance windows, requests; store/guard-store.ts): planning bytes per row, a key of up to ~200 characters with its row overhead. */
+/** The guard stage's tables (quarantines, maintenance windows, serial devices' sessions, requests; store/guard-store.ts): planning bytes per row, a key of up to ~200 characters (or 16 session numbers) with its row overhead. */
 export const GUARD_TABLE_ROW_BYTES = 300;
-export const GUARD_TABLES_BYTES = (2 * GUARD_ROWS_MAX + GUARD_REQUESTS_KEPT) * GUARD_TABLE_ROW_BYTES;
+export const GUARD_TABLES_BYTES = (3 * GUARD_ROWS_MAX + GUARD_REQUESTS_KEPT) * GUARD_TABLE_ROW_BYTES;
 /** Events waiting for a batch may take this share of the budget (and at most 10,000 rows, store/event-store.ts); the oldest beyond it are dropped and counted (dropped_events). */
 export const EVENTS_SHARE = 1 / 16;
 /** Bytes an event row is counted at: its text plus the row and index overhead. */

@@ -1,7 +1,9 @@
 import type { Db } from './database.js';
 
-/** Rows kept in each of the guard's tables (quarantines with the last released ones, maintenance windows): its bounded share of the store (store/budget-shares.ts). */
+/** Rows kept in each of the guard's tables (quarantines with the last released ones, maintenance windows, serial devices' sessions): its bounded share of the store (store/budget-shares.ts). */
 export const GUARD_ROWS_MAX = 256;
+/** Boot sessions remembered per serial device (replay detection, guard/seq-check.ts). */
+export const SESSIONS_PER_DEVICE = 16;
 /** Finished operator requests kept for the CLI to read its result. */
 export const GUARD_REQUESTS_KEPT = 64;
 
@@ -57,7 +59,8 @@ const fromQRow = (r: QRow): QuarantineRow => ({
 
 /**
  * The guard stage's persistent state (agent/guard/): which keys are quarantined since when and
- * why, with what they kept and dropped; maintenance windows; and operator requests, written by
+ * why, with what they kept and dropped; maintenance windows; the boot sessions seen per serial
+ * device (so a replay is caught across a restart); and operator requests, written by
  * the CLI whether or not the agent runs (as `models relearn` does, store/relearn-store.ts).
  */
 export class GuardStore {
@@ -88,6 +91,11 @@ export class GuardStore {
       done: db.prepare('UPDATE guard_requests SET done_at = ?, result = ? WHERE id = ?'),
       requestById: db.prepare('SELECT done_at, result FROM guard_requests WHERE id = ?'),
       trimRequests: db.prepare('DELETE FROM guard_requests WHERE done_at IS NOT NULL AND id NOT IN (SELECT id FROM guard_requests ORDER BY id DESC LIMIT ?)'),
+      sessions: db.prepare('SELECT device, sessions FROM guard_serial_sessions ORDER BY seen_at DESC LIMIT ?'),
+      saveSessions: db.prepare(
+        'INSERT INTO guard_serial_sessions (device, sessions, seen_at) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET sessions = excluded.sessions, seen_at = excluded.seen_at',
+      ),
+      trimSessions: db.prepare('DELETE FROM guard_serial_sessions WHERE device IN (SELECT device FROM guard_serial_sessions ORDER BY seen_at DESC LIMIT -1 OFFSET ?)'),
       known: db.prepare('SELECT DISTINCT source, sensor FROM (SELECT source, sensor FROM readings ORDER BY id DESC LIMIT ?)'),
     };
   }
@@ -159,6 +167,27 @@ export class GuardStore {
   requestResult(id: number): string | undefined {
     const row = this.q.requestById.get(id) as { done_at: number | null; result: string | null } | undefined;
     return row?.done_at ? (row.result ?? '') : undefined;
+  }
+
+  /** The boot sessions seen per serial device, oldest first, of the GUARD_ROWS_MAX devices seen last (a row that does not parse is skipped). */
+  serialSessions(): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    for (const r of this.q.sessions.all(GUARD_ROWS_MAX) as { device: string; sessions: string }[]) {
+      let list: unknown;
+      try {
+        list = JSON.parse(r.sessions);
+      } catch {
+        continue; // written by this class only; a damaged row is forgotten, as a device not seen yet
+      }
+      if (Array.isArray(list) && list.every((n) => Number.isSafeInteger(n))) out.set(r.device, (list as number[]).slice(-SESSIONS_PER_DEVICE));
+    }
+    return out;
+  }
+
+  /** Saves a device's sessions (the newest SESSIONS_PER_DEVICE); devices beyond GUARD_ROWS_MAX are forgotten, least recently seen first. */
+  saveSerialSessions(device: string, sessions: readonly number[], now: number): void {
+    this.q.saveSessions.run(device, JSON.stringify(sessions.slice(-SESSIONS_PER_DEVICE)), now);
+    this.q.trimSessions.run(GUARD_ROWS_MAX);
   }
 
   /** (source, sensor) pairs of the newest `limit` readings: the sensors a restarted guard already knows. */

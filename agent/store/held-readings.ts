@@ -113,13 +113,14 @@ export class HeldReadings {
 
   /**
    * Hands kept readings of `sensor` with `from` <= t <= `to` back to the batch cut, with a
-   * `report.full_rate` event saying why (an alert, or an operator's upload request).
+   * `report.full_rate` event saying why (an alert, or an upload asked by an operator or by the
+ * network: `request` names the receiver's request, §12.15).
    */
-  release(sensor: string, from: number, to: number, why: { reason: 'alert' | 'upload'; by?: string }, now = Date.now()): Release {
+  release(sensor: string, from: number, to: number, why: { reason: 'alert' | 'upload'; by?: string; request?: string }, now = Date.now()): Release {
     return this.db.transaction((): Release => {
       this.releaseVerdicts.run(sensor, from, to); // their plain verdicts go with them
       const released = this.releaseRange.run(sensor, from, to).changes;
-      const event = this.events.record({ kind: 'report.full_rate', key: sensor, ts: now, detail: { reason: why.reason, from_t: from, to_t: Math.min(to, Number.MAX_SAFE_INTEGER), released, ...(why.by ? { by: why.by.slice(0, 256) } : {}) } });
+      const event = this.events.record({ kind: 'report.full_rate', key: sensor, ts: now, detail: { reason: why.reason, from_t: from, to_t: Math.min(to, Number.MAX_SAFE_INTEGER), released, ...(why.by ? { by: why.by.slice(0, 256) } : {}), ...(why.request ? { request: why.request.slice(0, 256) } : {}) } });
       return { released, event };
     })();
   }

@@ -266,6 +266,16 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (source, stream)
   ) WITHOUT ROWID;
   `,
+  // 11 (issue 14, replay across a restart): the boot sessions the guard has seen per serial device
+  // (the newest 16, JSON), so a session replayed after the agent restarted is still an old one.
+  // Bounded: store/guard-store.ts keeps the GUARD_ROWS_MAX most recently seen devices.
+  `
+  CREATE TABLE guard_serial_sessions (
+    device TEXT PRIMARY KEY,
+    sessions TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -14,6 +14,8 @@ export interface UplinkContext {
    * exactly as received: the uplink only routes it, the run verifies it.
    */
   onUpdate?: (base64: string) => void;
+  /** Receives the `upload` field of an accepted answer: upload requests signed by the receiver (docs/wire-format.md §12.15). */
+  onUpload?: (base64: string[]) => void;
 }
 
 export interface UplinkPlugin<S extends z.ZodType<{ type: string }>> extends Plugin<S, UplinkContext, Uplink> {

@@ -1,48 +1,79 @@
-// A rogue MQTT client for the guard tests, in its own process so that its publishing loop does not
-// share the test runner's event loop: floods QoS 1 messages on IDS never-seen sensor ids under
-// one topic branch, as fast as this one process can, for SECONDS (or until TARGET_RATE is reached
-// per second). Prints one JSON line on stdout at the end: what it sent and the rate it achieved.
-// usage: node flood-publisher.mjs URL BRANCH IDS SECONDS [TARGET_RATE] [WINDOW]
+// A rogue MQTT flood for the guard tests, in its own process so that its pacing does not share the
+// test runner's event loop. One mqtt.js publisher tops out at 12-16k QoS 1 messages/s on a 2-core
+// machine, so the flood is PUBLISHERS mosquitto_pub processes (C, `-l`: one QoS 1 message per stdin
+// line, up to 1000 in flight), client ids `rogue-flood-N`, all under one topic branch, each fed
+// SenML lines naming one of IDS never-seen sensor ids, paced to TARGET_RATE in total for SECONDS.
+// usage: node flood-publisher.mjs URL BRANCH IDS SECONDS [TARGET_RATE] [PUBLISHERS]
+//
+// The offered rate is measured twice and both are printed (one JSON line on stdout at the end):
+// - acked: what the publishers got PUBACKs for (mosquitto_pub -l exits once its last message is
+//   acknowledged), over the time from the first line written to the last publisher's exit;
+// - broker: the broker's own $SYS/broker/publish/messages/received counter (the broker needs
+//   `sys_interval 1`): how many it took while the flood ran and its best one-second rate; it
+//   counts every PUBLISH the broker took, the good sensors' too.
+import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
 
-const [url, branch, ids, seconds, targetRate = '20000', window = '2000'] = process.argv.slice(2);
-const client = mqtt.connect(url, { clientId: `rogue-${process.pid}`, reconnectPeriod: 0 });
-await new Promise((resolve, reject) => {
-  client.once('connect', resolve);
-  client.once('error', reject);
-});
+const [url, branch, ids, seconds, targetRate = '20000', publishers = '4'] = process.argv.slice(2);
+const { hostname, port } = new URL(url);
 const nIds = Number(ids);
 const rate = Number(targetRate);
-const inflight = Number(window);
-const startedAt = Date.now();
-const endAt = startedAt + Number(seconds) * 1000;
-let sent = 0;
-let acked = 0;
-let pending = 0;
-await new Promise((resolve) => {
-  const pump = () => {
-    while (pending < inflight) {
-      const now = Date.now();
-      if (now >= endAt) {
-        if (pending === 0) resolve();
-        return;
-      }
-      // Never ahead of the target rate: a 20,000/s flood, not more.
-      if (sent >= ((now - startedAt) / 1000) * rate) {
-        setTimeout(pump, 1);
-        return;
-      }
-      const i = sent++;
-      pending++;
-      client.publish(`${branch}/r${i % nIds}`, String(i), { qos: 1 }, () => {
-        pending--;
-        acked++;
-        pump();
-      });
-    }
-  };
-  pump();
+const nPub = Number(publishers);
+const total = Math.round(rate * Number(seconds));
+
+// The broker's received counter, sampled as the broker publishes it (every sys_interval).
+const samples = [];
+const sys = mqtt.connect(url, { clientId: `flood-meter-${process.pid}`, reconnectPeriod: 0 });
+await new Promise((resolve, reject) => {
+  sys.once('connect', resolve);
+  sys.once('error', reject);
 });
-const ms = Date.now() - startedAt;
-await client.endAsync();
-process.stdout.write(`${JSON.stringify({ sent, acked, ms, rate: Math.round((acked / ms) * 1000), started_at: startedAt })}\n`);
+sys.on('message', (_topic, payload) => samples.push({ at: Date.now(), n: Number(payload.toString()) }));
+await sys.subscribeAsync('$SYS/broker/publish/messages/received');
+// One sample before the flood, so the first second of it has a base.
+while (samples.length === 0) await new Promise((r) => setTimeout(r, 50));
+
+const line = (i) => `[{"n":"flood/r${i % nIds}","v":${i}}]\n`;
+const children = Array.from({ length: nPub }, (_, k) => {
+  const child = spawn('mosquitto_pub', ['-h', hostname, '-p', port, '-i', `rogue-flood-${k}`, '-t', `${branch}/burst`, '-q', '1', '-M', '1000', '-l'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err = (err + d.toString()).slice(-2000)));
+  const exited = new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(Date.now()) : reject(new Error(`mosquitto_pub ${k} exited ${code}: ${err}`)))));
+  return { child, exited };
+});
+
+const startedAt = Date.now();
+let written = 0;
+// Paced in 10 ms steps: never ahead of the target rate; a publisher that cannot keep up backs its pipe up and the measured rate says so.
+await new Promise((resolve) => {
+  const step = () => {
+    const due = Math.min(total, Math.floor(((Date.now() - startedAt) / 1000) * rate));
+    const chunks = Array.from({ length: nPub }, () => []);
+    for (; written < due; written++) chunks[written % nPub].push(line(written));
+    chunks.forEach((c, k) => c.length > 0 && children[k].child.stdin.write(c.join('')));
+    if (written >= total) return resolve();
+    setTimeout(step, 10);
+  };
+  step();
+});
+for (const c of children) c.child.stdin.end();
+const ends = await Promise.all(children.map((c) => c.exited));
+const ms = Math.max(...ends) - startedAt;
+// One more broker sample after the last acknowledgement, so the counter covers the whole flood.
+const have = samples.length;
+while (samples.length === have || samples[samples.length - 1].at < Math.max(...ends)) await new Promise((r) => setTimeout(r, 50));
+await sys.endAsync();
+
+let best = 0;
+const during = samples.filter((s) => s.at >= startedAt);
+const base = [...samples].reverse().find((s) => s.at < startedAt);
+for (let i = 1; i < samples.length; i++) {
+  const a = samples[i - 1];
+  const b = samples[i];
+  if (b.at > startedAt && b.at - a.at > 0) best = Math.max(best, ((b.n - a.n) / (b.at - a.at)) * 1000);
+}
+const last = during[during.length - 1];
+const brokerReceived = base && last ? last.n - base.n : 0;
+process.stdout.write(
+  `${JSON.stringify({ sent: written, acked: written, ms, rate: Math.round((written / ms) * 1000), publishers: nPub, broker_best_1s: Math.round(best), broker_received: brokerReceived, started_at: startedAt })}\n`,
+);

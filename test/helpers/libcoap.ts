@@ -12,10 +12,19 @@ export function freeUdpPort(): Promise<number> {
   });
 }
 
-/** libcoap's example server (Debian libcoap3-bin): /time is observable, /time?ticks notifies a number every second. */
-export function startLibcoapServer(port: number): { stop(): Promise<void> } {
-  const proc: ChildProcess = spawn('coap-server-notls', ['-A', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+/**
+ * libcoap's example server (Debian libcoap3-bin): /time is observable, /time?ticks notifies a
+ * number every second. With `debug`, its log (-v 7: each PDU it sends, with peer address and
+ * token) is kept, the last 64 KiB, for `log()`.
+ */
+export function startLibcoapServer(port: number, opts: { debug?: boolean } = {}): { stop(): Promise<void>; log(): string } {
+  const proc: ChildProcess = spawn('coap-server-notls', ['-A', '127.0.0.1', '-p', String(port), ...(opts.debug ? ['-v', '7'] : [])], { stdio: ['ignore', opts.debug ? 'pipe' : 'ignore', opts.debug ? 'pipe' : 'ignore'] });
+  let log = '';
+  const keep = (d: Buffer) => (log = (log + d.toString()).slice(-65_536));
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
   return {
+    log: () => log,
     stop: () =>
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null || proc.signalCode !== null) return resolve();

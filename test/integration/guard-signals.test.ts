@@ -1,8 +1,8 @@
 /**
  * Issue 14, "what it must show", the signals: a stuck sensor, an out-of-range value and a silent
  * sensor each produce their flag or event; a maintenance window produces no alert and no baseline
- * change, and the gap it leaves in the model's series is filled for the model only (verdict flag
- * `filled`); a CoAP source whose address changes mid-stream (libcoap's coap-client) and a replayed
+ * change (its verdicts say `unlearned`, the alert it would have raised `suppressed`), and the gap
+ * it leaves in the model's series is filled for the model only (verdict flag `filled`); a CoAP source whose address changes mid-stream (libcoap's coap-client) and a replayed
  * serial session (the firmware simulator, then its old session played again) are flagged.
  * Real mosquitto, libcoap, firmware simulator over a socat pty, agent and receiver processes.
  */
@@ -100,7 +100,7 @@ describe('guard signals through the public interfaces', () => {
         previous = s;
         return stable && s.state;
       }, 300_000, 300);
-      // Maintenance: the bearing is knocked on purpose for 40 s. Flagged, not scored, no alert, no baseline change.
+      // Maintenance: the bearing is knocked on purpose for 40 s. Flagged, scored without learning, no alert, no baseline change.
       const start = cli(['maintenance', 'start', 'pump1', '--for', '2h', '--data-dir', dir]);
       expect(start.code, start.stderr).toBe(0);
       expect(start.stdout).toMatch(/^maintenance start pump1: started until \d{4}-/);
@@ -125,6 +125,12 @@ describe('guard signals through the public interfaces', () => {
         return s.at > afterAt && s;
       }, 90_000, 200);
       expect(after.state).toBe(baseline);
+      // The knock was scored without learning: its verdicts (signed, at the receiver) say `unlearned`, none raised the alert, and the one that would have says `suppressed`.
+      const unlearned = query<{ f: number; alert: number; changed: number; ts: number }>(receiverDb, "SELECT flags AS f, alert, changed, ts FROM verdicts WHERE key = 'pump1/vibration' AND flags & ? ORDER BY id", VERDICT_FLAGS.unlearned);
+      const suppressed = unlearned.filter((v) => v.f & VERDICT_FLAGS.suppressed);
+      console.log(`maintenance verdicts of pump1/vibration: ${unlearned.length} unlearned, ${suppressed.length} suppressed (at reading time ${suppressed.map((v) => (v.ts / 1000 - T0).toFixed(0)).join(', ')} s)`);
+      expect(suppressed).toHaveLength(1);
+      expect(unlearned.every((v) => v.alert === 0 && v.changed === 0 && v.ts >= (T0 + 300) * 1000)).toBe(true);
       expect((await eventsAt(receiver, device)).filter((e) => e.kind.startsWith('maintenance.')).map((e) => [e.kind, e.key, e.detail['by']])).toEqual([
         ['maintenance.start', 'pump1', 'operator'],
         ['maintenance.stop', 'pump1', 'operator'],
@@ -174,11 +180,11 @@ describe('guard signals through the public interfaces', () => {
     }
   }, 300_000);
 
-  it('a replayed serial session (the simulator’s first boot played again after its second) is flagged seq_regress with an event', async () => {
+  it('a replayed serial session (the simulator’s first boot played again after its second, and after the agent restarted) is flagged seq_regress with an event', async () => {
     const ptys = await startPtyPair(tempDir('signals-pty'));
     const dir = tempDir('signals-serial');
     expect(cli(['init', '--data-dir', dir, '--serial-path', ptys.gateway]).code).toBe(0);
-    const agent = cliBackground(['run', '--data-dir', dir]);
+    let agent = cliBackground(['run', '--data-dir', dir]);
     const agentDb = join(dir, 'edge-agent.db');
     try {
       await agent.waitForReady();
@@ -188,6 +194,11 @@ describe('guard signals through the public interfaces', () => {
       expect(await sim.exited, sim.output()).toBe(0);
       expect(sim.output()).toMatch(/session 100\b[\s\S]*session 1100\b/);
       await waitFor('40 readings stored', () => query<{ n: number }>(agentDb, 'SELECT count(*) AS n FROM readings')[0]!.n === 40, 90_000);
+      // The agent restarts: the sessions it saw are in its store, not only in its memory.
+      await agent.stop();
+      expect(query<{ device: string; sessions: string }>(agentDb, 'SELECT device, sessions FROM guard_serial_sessions')).toEqual([{ device: '514d000000000001', sessions: '[100,1100]' }]);
+      agent = cliBackground(['run', '--data-dir', dir]);
+      await agent.waitForReady();
       // Someone plays the first boot again: its HELLO, an old reading, and readings it never sent under that session's numbers.
       const line = await DeviceLine.open(ptys.device, dir);
       const uid = Uint8Array.from([0x51, 0x4d, 0, 0, 0, 0, 0, 1]);

@@ -18,9 +18,9 @@ function storedSeqs(dir: string): { rows: number; uniq: number } {
   }
 }
 
-/** After the last commits settle: `count` readings, no (sensor, seq) twice. */
+/** Once the last commits settled (`count` rows, or more when some were stored twice): `count` readings, no (sensor, seq) twice. */
 async function expectEachStoredOnce(dir: string, count: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(`${count} readings stored`, () => storedSeqs(dir).rows >= count, 30_000, 100).catch(() => undefined); // the assertion below says what is missing
   const status = cli(['status', '--data-dir', dir, '--json']).stdout;
   expect(storedSeqs(dir), `serial source: ${JSON.stringify(JSON.parse(status).sources.serial)}`).toEqual({ rows: count, uniq: count });
 }
@@ -95,9 +95,10 @@ describe('serial sensors over a pty, with the g++-built firmware simulator as th
     const sim = startSimulator(['--path', ptys.device, '--sensors', '2', '--rate', '800', '--count', String(count), '--reopen', '--linger-ms', '20000']);
     try {
       await agent.waitForOutput(/device said hello/);
-      await new Promise((r) => setTimeout(r, 1500));
+      await waitFor('readings flowing before the unplug', () => storedSeqs(a.dir).rows >= 400, 60_000, 50);
       await ptys.stop(); // unplug
-      await new Promise((r) => setTimeout(r, 1000));
+      // Replugged only once the board saw its line go (a loaded machine may take seconds to tell it).
+      await waitFor('the simulator sees the line closed', () => /closed /.test(sim.output()), 60_000, 50);
       ptys = await startPtyPair(dir); // replug
       expect(await sim.exited, `simulator:\n${sim.output().slice(-400)}\nagent:\n${agent.output().slice(-600)}`).toBe(0);
       expect(sim.output()).toMatch(/closed .*\n(.*\n)*open /);

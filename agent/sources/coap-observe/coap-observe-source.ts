@@ -1,4 +1,5 @@
 import coap from 'coap';
+import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { CONTENT_FORMAT, parseByContentFormat } from '../../payloads/content-format.js';
 import { backoffDelay } from '../../util/backoff.js';
@@ -28,6 +29,7 @@ export class CoapObserveSource implements Source {
   private readonly stats = { accepted: 0, duplicates: 0, rejected: 0 };
   private mode: Mode = 'waiting';
   private agent: coap.Agent | undefined;
+  private socket: Socket | undefined;
   private close: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastNotificationMono = 0;
@@ -36,6 +38,8 @@ export class CoapObserveSource implements Source {
   private failures = 0;
   private stopped = false;
   private registrations = 0;
+  /** Address of the last datagram the client socket received: the origin of the notification being ingested (guard stage, README "Guarding the edge"). */
+  private lastSender: string | undefined;
 
   constructor(
     private readonly cfg: CoapObserveSourceConfig,
@@ -53,7 +57,13 @@ export class CoapObserveSource implements Source {
   private newAgent(): coap.Agent {
     this.dropAgent();
     const host = this.target.hostname.replace(/^\[|\]$/g, '');
-    this.agent = new coap.Agent({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    // Our own socket, so that each datagram's sender is known: node-coap matches a notification to
+    // its observation by token alone (RFC 7641 §3.2 allows it) and does not say who sent it. This
+    // listener runs before the agent's, which pushes the notification to the stream synchronously.
+    // A socket given to it the agent never closes: dropAgent does.
+    this.socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+    this.socket.on('message', (_msg, rinfo) => (this.lastSender = rinfo.address));
+    this.agent = new coap.Agent({ socket: this.socket });
     return this.agent;
   }
 
@@ -66,6 +76,12 @@ export class CoapObserveSource implements Source {
       // its socket was already closed with the last exchange
     }
     this.agent = undefined;
+    try {
+      this.socket?.close();
+    } catch {
+      // already closed
+    }
+    this.socket = undefined;
   }
 
   private request(observe: boolean, onResponse: (res: coap.IncomingMessage) => void): void {
@@ -171,7 +187,8 @@ export class CoapObserveSource implements Source {
     }
     // Notifications are not acknowledged after the commit: CoAP observe has no such hook,
     // so a crash between receipt and commit loses at most the notifications in flight.
-    this.ctx.sink.submit({ source: this.id, readings: parsed.readings, rejected }).then(
+    const origin = this.lastSender;
+    this.ctx.sink.submit({ source: this.id, readings: parsed.readings, rejected, bytes: payload.length, ...(origin ? { origin } : {}) }).then(
       (r) => {
         this.stats.accepted += r.accepted;
         this.stats.duplicates += r.duplicates;

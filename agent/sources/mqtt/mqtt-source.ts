@@ -80,9 +80,10 @@ export class MqttSource implements Source {
             this.uncommitted--;
           };
           commit.then(settled, settled);
-          // Half of max_inflight: the redelivery guard keeps 2 x max_inflight rows, and the other half
+          // Half of max_inflight: the redelivery guard keeps 4 x max_inflight rows, and the rest
           // covers PUBACKs written but lost with the connection (about 2,200 redeliveries per cut
-          // were recognised with the whole of max_inflight here, against a 2,000-row guard).
+          // were recognised with the whole of max_inflight here, and as many with half of it under
+          // load, against a 2,000-row guard: store/redelivery-guard.ts).
           const readAhead = Math.max(1, Math.floor(this.cfg.max_inflight / 2));
           if (this.uncommitted <= readAhead) {
             done(0);

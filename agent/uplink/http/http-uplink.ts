@@ -21,6 +21,8 @@ const acceptedReply = z.object({
    * must not make a good receipt fail (the run refuses the bundle, the batch is delivered).
    */
   update: z.string().optional(),
+  /** Upload requests signed by the receiver (§12.15), base64; checked by the run. Anything else here is ignored, never a failed delivery. */
+  upload: z.unknown().optional(),
 });
 
 const rejectedReply = z.object({ status: z.literal('rejected'), reason: z.string(), detail: z.string().optional() });
@@ -42,6 +44,8 @@ export interface HttpUplinkOptions {
   tls?: TlsOptions;
   /** Receives the `update` field of an accepted answer (docs/updates.md §4). */
   onUpdate?: (base64: string) => void;
+  /** Receives the `upload` field of an accepted answer (docs/wire-format.md §12.15): at most 16 strings. */
+  onUpload?: (base64: string[]) => void;
 }
 
 interface Reply {
@@ -108,6 +112,7 @@ export class HttpUplink implements Uplink {
     if (!parsed.success) return { kind: 'retry', error: `receiver's 200 reply is not the expected JSON: ${text.slice(0, 200)}` };
     const reply = parsed.data;
     if (reply.update !== undefined) this.opts.onUpdate?.(reply.update);
+    if (Array.isArray(reply.upload)) this.opts.onUpload?.(reply.upload.filter((u): u is string => typeof u === 'string').slice(0, 16));
     if (reply.seq !== batch.seq || reply.hash !== hex(batch.hash)) {
       return { kind: 'retry', error: `receiver acknowledged seq ${reply.seq} hash ${reply.hash.slice(0, 16)}, not batch ${batch.seq}` };
     }

@@ -11,7 +11,7 @@ export const httpUplinkPlugin: UplinkPlugin<typeof httpUplinkSchema> = {
     const { HttpUplink } = await import('./http-uplink.js');
     return (cfg, ctx) => {
       const tls = cfg.url.startsWith('https://') ? { tls: loadTlsOptions(cfg.tls, 'uplink.tls', ctx.resolvePath, ctx.log) } : {};
-      return new HttpUplink({ url: cfg.url, timeoutMs: cfg.timeout_ms, ...(ctx.receiverKey ? { receiverKey: ctx.receiverKey } : {}), ...(ctx.onUpdate ? { onUpdate: ctx.onUpdate } : {}), ...tls });
+      return new HttpUplink({ url: cfg.url, timeoutMs: cfg.timeout_ms, ...(ctx.receiverKey ? { receiverKey: ctx.receiverKey } : {}), ...(ctx.onUpdate ? { onUpdate: ctx.onUpdate } : {}), ...(ctx.onUpload ? { onUpload: ctx.onUpload } : {}), ...tls });
     };
   },
   doctor: {
