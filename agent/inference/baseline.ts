@@ -23,3 +23,22 @@ export function followBaseline(mean: Float64Array, std: Float64Array, z: Float32
     mean[f]! += a * std[f]! * (zf > followClip ? followClip : zf < -followClip ? -followClip : zf);
   }
 }
+
+/** Default of `normalisation.follow_std_clip`: one wild row moves the variance by at most 9 variances x its rate. */
+export const FOLLOW_STD_CLIP = 3;
+
+/**
+ * A standard deviation that follows the key's noise level (manifest `normalisation.follow_std`,
+ * README §1): a pump's vibration gets noisier over hours of normal running, and against the
+ * warm-up's spread that reads as a fault. Called only while the key is not in alert (a fault's
+ * spread is not learnt as normal); `z` is the row's clipped normalised value, its square counts
+ * for at most `clip`² variances, and the result never falls below `minStd`.
+ */
+export function followSpread(std: Float64Array, z: Float32Array, rate: number, clip: number, minStd: number): void {
+  const cap = clip * clip;
+  for (let f = 0; f < std.length; f++) {
+    const sd = std[f]!;
+    const z2 = Math.min(z[f]! * z[f]!, cap);
+    std[f] = Math.max(Math.sqrt(sd * sd + rate * (z2 * sd * sd - sd * sd)), minStd);
+  }
+}

@@ -35,6 +35,10 @@ const normalisationSchema = z.discriminatedUnion('type', [
     follow_in_alert: finite.refine((m) => m >= 0 && m <= 1, 'must be in [0, 1]').optional(),
     /** After this many verdicts in alert, the key's baseline moves to the level of its last window (a new normal). */
     relearn_after: z.number().int().min(1).optional(),
+    /** Half-life in rows of a standard deviation that follows the key's noise level while it is not in alert (baseline.ts followSpread). */
+    follow_std: positive.optional(),
+    /** Each row's squared deviation counts for at most follow_std_clip² variances in that update (default 3). */
+    follow_std_clip: positive.optional(),
   }),
   // Statistics that keep learning for the series' life (online-baseline.ts, README §1b).
   z.strictObject({
@@ -151,6 +155,7 @@ const modelEntrySchema = z
         if (follow && follow.length !== m.input.features.length) issue(['normalisation', 'follow'], `needs ${m.input.features.length} half-lives, one per feature`);
         if (m.normalisation.follow_clip !== undefined && !follow) issue(['normalisation', 'follow_clip'], 'applies only with "follow"');
         if (m.normalisation.follow_in_alert !== undefined && !follow) issue(['normalisation', 'follow_in_alert'], 'applies only with "follow"');
+        if (m.normalisation.follow_std_clip !== undefined && m.normalisation.follow_std === undefined) issue(['normalisation', 'follow_std_clip'], 'applies only with "follow_std"');
       }
     }
     if (m.normalisation.type === 'online' && m.input.features.length !== 1) issue(['normalisation', 'type'], '"online" is implemented for single-channel models only');

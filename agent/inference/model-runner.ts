@@ -1,6 +1,6 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
 import { stepAlert, type AlertRule, type AlertState } from './hysteresis.js';
-import { followBaseline, followRates } from './baseline.js';
+import { followBaseline, followRates, followSpread, FOLLOW_STD_CLIP } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
 import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
 import { onsetScore, onsetStateProblem, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
@@ -111,6 +111,8 @@ export class ModelRunner {
   private readonly followsAlert: boolean;
   /** Rows in alert after which the key's baseline moves to its last window's level (normalisation.relearn_after). */
   private readonly relearnAfter: number | undefined;
+  /** Rate and clip of the noise-following standard deviation (normalisation.follow_std), when asked for. */
+  private readonly followStd: { rate: number; clip: number; minStd: number } | undefined;
   private readonly online: { params: OnlineParams; events: EventParams; onset: OnsetParams; hold: HoldParams | undefined } | undefined;
   private buf = new Float32Array(0);
   private readonly obs: Observation = { scale: 0, mean: 0, seasonalZ: 0, outOfRange: false, stuck: false };
@@ -130,7 +132,8 @@ export class ModelRunner {
     const warmupNorm = this.entry.normalisation.type === 'warmup' ? this.entry.normalisation : undefined;
     this.relearnAfter = warmupNorm?.relearn_after;
     // Both make a row's normalisation depend on the previous row's verdict.
-    this.followsAlert = (warmupNorm?.follow_in_alert !== undefined && warmupNorm.follow_in_alert !== 1) || this.relearnAfter !== undefined;
+    this.followsAlert = (warmupNorm?.follow_in_alert !== undefined && warmupNorm.follow_in_alert !== 1) || this.relearnAfter !== undefined || warmupNorm?.follow_std !== undefined;
+    if (warmupNorm?.follow_std !== undefined) this.followStd = { rate: 1 - 2 ** (-1 / warmupNorm.follow_std), clip: warmupNorm.follow_std_clip ?? FOLLOW_STD_CLIP, minStd: warmupNorm.min_std };
     this.w = model.window;
     this.f = model.features;
     const n = this.entry.normalisation;
@@ -395,6 +398,7 @@ export class ModelRunner {
     if (this.relearnAfter && s.alertRows > 0 && s.alertRows % this.relearnAfter === 0) this.recentre(s);
     const z = this.normalise(s, row.values);
     if (this.follow) followBaseline(s.mean, s.std, z, s.alert.alert && this.followInAlert ? this.followInAlert : this.follow, this.followClip);
+    if (this.followStd && !s.alert.alert) followSpread(s.std, z, this.followStd.rate, this.followStd.clip, this.followStd.minStd);
     this.append(s, z, row.ts);
     if (s.rows < this.w && this.entry.input.pad === 'none') return windows;
     const job: Job = { state: s, key: row.key, kind: 'verdict', ts: row.ts, windowStart: this.windowStart(s), rowIndex };

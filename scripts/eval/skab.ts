@@ -38,20 +38,27 @@ async function alerts(runner: ModelRunner, series: { key: string; rows: number[]
   return out;
 }
 
-/** skab-pump: one key per file, all 8 channels. */
-export async function evalSkabPump(modelsDir: string, faults: SkabFile[], free: SkabFile): Promise<{ all: SkabFigures; byGroup: Record<string, SkabFigures>; freeAlertRate: number; free: FreeRun }> {
+/**
+ * skab-pump: one key per file, all 8 channels. `all` scores rows 401..end (the test parts);
+ * `everyRow` is the SKAB repository's own protocol (core/metrics.py chp_score "binary", as its
+ * notebooks call it): every row of every file, the warm-up rows included, where the agent gives no
+ * verdict and so predicts normal (296 of them are labelled anomalous: missed alarms).
+ */
+export async function evalSkabPump(modelsDir: string, faults: SkabFile[], free: SkabFile): Promise<{ all: SkabFigures; everyRow: SkabFigures; byGroup: Record<string, SkabFigures>; freeAlertRate: number; free: FreeRun }> {
   const runner = await openModel(modelsDir, 'skab-pump');
   const a = await alerts(runner, [...faults, free].map((f) => ({ key: f.name, rows: f.rows.map((r) => Array.from(r)) })));
   const all = emptyConfusion();
+  const everyRow = emptyConfusion();
   const byGroup: Record<string, Confusion> = {};
   for (const f of faults) {
     const c = (byGroup[f.group] ??= emptyConfusion());
+    addConfusion(everyRow, f.anomaly, a.get(f.name)!, 0, f.anomaly.length);
     addConfusion(all, f.anomaly, a.get(f.name)!, SKAB_TRAIN_ROWS, f.anomaly.length);
     addConfusion(c, f.anomaly, a.get(f.name)!, SKAB_TRAIN_ROWS, f.anomaly.length);
   }
   const fa = a.get(free.name)!;
   const freeAlertRate = fa.subarray(SKAB_TRAIN_ROWS).reduce((s, v) => s + v, 0) / (fa.length - SKAB_TRAIN_ROWS);
-  return { all: figures(all), byGroup: Object.fromEntries(Object.entries(byGroup).map(([g, c]) => [g, figures(c)])), freeAlertRate, free: freeRunOf(fa, SKAB_TRAIN_ROWS) };
+  return { all: figures(all), everyRow: figures(everyRow), byGroup: Object.fromEntries(Object.entries(byGroup).map(([g, c]) => [g, figures(c)])), freeAlertRate, free: freeRunOf(fa, SKAB_TRAIN_ROWS) };
 }
 
 /** stream-ad: every channel of every file a separate key; figures per channel and pooled. */

@@ -123,4 +123,47 @@ describe('normalisation.follow: a baseline that follows drift after warm-up (REA
     // A new change (3 -> 9) raises a new alert against the new level.
     expect(raised[1]).toBeGreaterThan(38);
   });
+
+  it('follow_std: the standard deviation follows a noisier normal (var -> var + b(z² var - var)), stands still in alert, and is saved with the key', async () => {
+    const hs = 5;
+    const b = 1 - 2 ** (-1 / hs);
+    const dir = fixtureWithFollow(undefined, { follow_std: hs });
+    const slowStd = fixtureWithFollow(undefined, { follow_std: 50 });
+    const frozenHigh = fixtureWithFollow(undefined);
+    // The alert limit at 6 (the warm-up's error is 1): a doubled noise (error 4) is under it, a step of 4 deviations (16) over it.
+    for (const d of [dir, slowStd, frozenHigh]) {
+      const path = join(d, 'manifest.json');
+      const m = JSON.parse(readFileSync(path, 'utf8')) as { models: { score: { calibration: { factor: number } } }[] };
+      m.models[0]!.score.calibration.factor = 6;
+      writeFileSync(path, JSON.stringify(m));
+    }
+    // Noise doubles after the warm-up (1 +- 2 instead of 1 +- 1): z^2 = 4 / var, so var_k = 4 - 3 (1 - b)^k.
+    const noisy = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? -1 : 3));
+    const rows = series([...warm, ...noisy]);
+    const out = await (await openModel(dir, 'mean-square')).push(rows);
+    const frozenOut = await (await openModel(frozenHigh, 'mean-square')).push(rows);
+    const v = (k: number) => 4 - 3 * (1 - b) ** k;
+    for (let t = 30; t < 48; t++) {
+      const k = t - 8;
+      const want = (4 / v(k) + 4 / v(k - 1) + 4 / v(k - 2) + 4 / v(k - 3)) / 4;
+      expect(out[t]!.outputs.error!).toBeCloseTo(want, 4);
+      expect(frozenOut[t]!.outputs.error!).toBeCloseTo(4, 5);
+    }
+    expect(out[47]!.outputs.error!, 'against the followed spread the noisier normal reads as normal').toBeLessThan(1.1);
+    // A step of 4 standard deviations raises (a half-life of 50 rows widens the spread little in the 2 rows
+    // before); while raised the spread stands still, so the error and the alert hold.
+    const stepped = await (await openModel(slowStd, 'mean-square')).push(series([...warm, ...new Array<number>(30).fill(5)]));
+    expect(stepped[11]!.alert).toBe(true);
+    expect(stepped[37]!.alert).toBe(true);
+    const held = stepped[37]!.outputs.error!;
+    expect(stepped.slice(20, 38).every((x) => Math.abs(x!.outputs.error! - held) < 1e-9)).toBe(true);
+    const strip = (vs: (Verdict | null)[]) => vs.map((x) => (x ? { ...x, modelSha256: undefined } : null));
+    const before = await openModel(dir, 'mean-square');
+    await before.push(rows.slice(0, 20));
+    const saved = JSON.parse(JSON.stringify(Object.fromEntries(before.exportState()))) as Record<string, never>;
+    const after = await openModel(dir, 'mean-square');
+    after.importState('pump1', saved['pump1']!);
+    expect(strip(await after.push(rows.slice(20)))).toEqual(strip(out.slice(20)));
+    expect(() => loadManifest(fixtureWithFollow(undefined, { follow_std_clip: 2 }))).toThrow(/normalisation\.follow_std_clip: applies only with "follow_std"/);
+  });
 });

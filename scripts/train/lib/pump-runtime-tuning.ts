@@ -21,6 +21,8 @@ export interface Baseline {
   follow_clip: number;
   follow_in_alert: number;
   relearn_after?: number;
+  /** Half-life (rows) of the noise-following standard deviation (README §1), frozen in alert. */
+  follow_std?: number;
 }
 
 export interface RuntimeCandidate {
@@ -34,6 +36,8 @@ export interface RuntimeCandidate {
 export interface CandidateResult {
   byGroup: Record<string, Confusion>;
   free: FreeRun;
+  /** A synthetic normal pump drifting slowly (pump-drift.ts), when given. */
+  drift?: FreeRun;
 }
 
 const T0 = Date.UTC(2020, 0, 1);
@@ -82,6 +86,7 @@ export async function replayCandidates(
   faults: SkabFile[],
   free: SkabFile,
   log: (s: string) => void,
+  drift?: SkabFile,
 ): Promise<CandidateResult[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pump-tuning-'));
   try {
@@ -90,10 +95,10 @@ export async function replayCandidates(
     for (const [k, c] of candidates.entries()) {
       const entry = { ...entryOf(c), file: `graph${c.graph}.onnx`, sha256: sha256(graphs[c.graph]!) };
       writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'edge-agent/models/1', models: [entry] }));
-      const alerts = await replayAlerts(dir, entry.id, [...faults, free]);
+      const alerts = await replayAlerts(dir, entry.id, [...faults, free, ...(drift ? [drift] : [])]);
       const byGroup: Record<string, Confusion> = {};
       for (const f of faults) addConfusion((byGroup[f.group] ??= emptyConfusion()), f.anomaly, alerts.get(f.name)!, SKAB_TRAIN_ROWS, f.anomaly.length);
-      results.push({ byGroup, free: freeRunOf(alerts.get(free.name)!, SKAB_TRAIN_ROWS) });
+      results.push({ byGroup, free: freeRunOf(alerts.get(free.name)!, SKAB_TRAIN_ROWS), ...(drift ? { drift: freeRunOf(alerts.get(drift.name)!, SKAB_TRAIN_ROWS) } : {}) });
       if ((k + 1) % 24 === 0) log(`  replayed ${k + 1}/${candidates.length} candidates`);
     }
     return results;

@@ -8,14 +8,11 @@
  *                    below it rarely; the operator's "service within N cycles".
  * The JS forward pass here and the ONNX graph compute the same thing; `checkRulAgainstOrt` proves it.
  */
-import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import type { Mlp } from './mlp.js';
-import { floatTensor, int64Tensor, intAttr, intsAttr, node, OPSET, valueInfo, type ExportInfo } from './onnx-export.js';
+import { encodeModel, floatTensor, int64Tensor, intAttr, intsAttr, mlpNodes, node, valueInfo, type ExportInfo } from './onnx-export.js';
 import { project } from './rul-features.js';
-
-const { onnx } = onnxProto;
 
 export interface RulModel {
   window: number;
@@ -82,20 +79,7 @@ export function exportRulOnnx(model: RulModel, info: ExportInfo): Uint8Array {
   nodes.push(node('Reshape', ['x', 'flat_shape'], ['flat']));
   nodes.push(node('MatMul', ['flat', 'projection'], ['summary']));
   nodes.push(node('Add', ['summary', 'feature_bias'], ['feat']));
-  const memberOut = model.members.map((mlp, m) => {
-    let cur = 'feat';
-    mlp.layers.forEach((layer, l) => {
-      inits.push(floatTensor(`m${m}_W${l}`, [layer.outputs, layer.inputs], layer.weight));
-      inits.push(floatTensor(`m${m}_b${l}`, [layer.outputs], layer.bias));
-      nodes.push(node('Gemm', [cur, `m${m}_W${l}`, `m${m}_b${l}`], [`m${m}_h${l}`], [intAttr('transB', 1)]));
-      cur = `m${m}_h${l}`;
-      if (layer.activation !== 'linear') {
-        nodes.push(node(layer.activation === 'relu' ? 'Relu' : 'Tanh', [cur], [`m${m}_a${l}`]));
-        cur = `m${m}_a${l}`;
-      }
-    });
-    return cur;
-  });
+  const memberOut = model.members.map((mlp, m) => mlpNodes(mlp, 'feat', `m${m}_`, nodes, inits));
   inits.push(floatTensor('cap', [1], Float32Array.of(model.cap)));
   inits.push(floatTensor('margin', [1], Float32Array.of(model.lower.margin)));
   inits.push(floatTensor('spread', [1], Float32Array.of(model.lower.spread)));
@@ -112,23 +96,7 @@ export function exportRulOnnx(model: RulModel, info: ExportInfo): Uint8Array {
   nodes.push(node('Add', ['spread_sd', 'margin'], ['below']));
   nodes.push(node('Sub', ['mean', 'below'], ['lower']));
   nodes.push(node('Relu', ['lower'], ['service_within']));
-  const graph: OnnxTypes.IGraphProto = {
-    name: info.name,
-    docString: info.doc,
-    node: nodes,
-    initializer: inits,
-    input: [valueInfo('x', ['N', w, f])],
-    output: RUL_OUTPUTS.map((o) => valueInfo(o, ['N', 1])),
-  };
-  const proto: OnnxTypes.IModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: OPSET }],
-    producerName: 'edge-agent scripts/train',
-    producerVersion: '1',
-    docString: info.doc,
-    graph,
-  };
-  return onnx.ModelProto.encode(onnx.ModelProto.create(proto)).finish();
+  return encodeModel(info, nodes, inits, RUL_OUTPUTS.map((o) => valueInfo(o, ['N', 1])), w, f);
 }
 
 /** Every output of the graph in onnxruntime vs the JS forward pass (max |diff| <= 1e-4 · max(1, |y|)). */

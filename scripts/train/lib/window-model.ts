@@ -10,6 +10,11 @@
  * The level term measures how far the window sits from the key's warm-up behaviour (z is
  * normalised by the warm-up statistics): networks trained on normal windows reconstruct a
  * shifted level almost perfectly, so without it a step change (a closed valve) goes unseen.
+ * - `windowLevelWeight` (autoencoder only, optional): adds sum over features of
+ *                  windowLevelWeight[f] * (mean over the window of z_f)²: the level of the last W
+ *                  rows, whose noise is W times smaller than one row's z², so a shift of a fraction
+ *                  of a standard deviation that lasts shows while single noisy rows do not.
+ *                  `reconstructionWeight` 0 leaves the network out of the graph (the level alone).
  * - `regressor`:   output [N, 1] = max(0, outputScale * mean over members of mlp_k(z)) (e.g.
  *                  remaining useful life in cycles); members = mlp plus `ensemble`.
  */
@@ -27,6 +32,10 @@ export interface WindowModel {
   outputScale: number;
   /** Per feature, weight of the level term in the error heads (0: pure reconstruction/forecast error). */
   levelWeight: number[];
+  /** Autoencoder only: per feature, weight of the squared window mean of z (see above). */
+  windowLevelWeight?: number[];
+  /** Autoencoder only: weight of the reconstruction error (default 1; 0: no network in the graph). */
+  reconstructionWeight?: number;
   /** Forecaster only: weight of the squared forecast residual (default 1). */
   residualWeight?: number;
   mlp: Mlp;
@@ -42,15 +51,24 @@ export function forwardWindows(model: WindowModel, windows: Float32Array, n: num
   if (windows.length !== n * width) throw new Error(`expected ${n}x${w}x${f} values, got ${windows.length}`);
   const out = new Float32Array(n);
   if (model.head === 'autoencoder') {
-    const rec = mlp.forward(windows, n);
+    const rw = model.reconstructionWeight ?? 1;
+    const rec = rw === 0 ? null : mlp.forward(windows, n);
+    const wl = model.windowLevelWeight;
+    const m = new Float64Array(f);
     for (let b = 0; b < n; b++) {
       let s = 0;
       for (let i = 0; i < width; i++) {
         const z = windows[b * width + i]!;
-        const d = z - rec[b * width + i]!;
-        s += d * d + model.levelWeight[i % f]! * z * z;
+        const d = rec ? z - rec[b * width + i]! : 0;
+        s += rw * d * d + model.levelWeight[i % f]! * z * z;
       }
-      out[b] = s / width;
+      let e = s / width;
+      if (wl) {
+        m.fill(0);
+        for (let i = 0; i < width; i++) m[i % f]! += windows[b * width + i]! / w;
+        for (let j = 0; j < f; j++) e += wl[j]! * m[j]! * m[j]!;
+      }
+      out[b] = e;
     }
   } else if (model.head === 'forecaster') {
     const past = (w - 1) * f;
