@@ -272,3 +272,13 @@ function halfToNumber(h: number): number {
   if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
   return sign * (mant + 1024) * 2 ** (exp - 25);
 }
+
+/** decodeBounded's value, a limit passed named after `what` (the envelope or body being read) with the byte offset. */
+export function decodeNamed(bytes: Uint8Array, what: string, limits: CborLimits): unknown {
+  try {
+    return decodeBounded(bytes, limits).value;
+  } catch (err) {
+    if (err instanceof CborLimitError) throw new Error(`${what}: ${err.message} (byte ${err.offset})`);
+    throw err;
+  }
+}

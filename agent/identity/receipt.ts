@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isV3Envelope, parseV3Header } from './batch-v3.js';
 import { batchCidText } from './cid.js';
-import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
+import { decodeNamed } from './bounded-cbor.js';
 import { canonicalDecode, canonicalEncode } from './canonical.js';
 import { weakPointReason } from './ed25519-points.js';
 import type { Identity } from './keys.js';
@@ -72,15 +72,6 @@ function v3Binding(envelope: Uint8Array): { dh: Uint8Array; ch?: Uint8Array; cid
   return { dh: h.dh, ...(h.ch ? { ch: h.ch } : {}), cid: batchCidText(envelope) };
 }
 
-function decode(bytes: Uint8Array, what: string, limits: CborLimits): unknown {
-  try {
-    return decodeBounded(bytes, limits).value;
-  } catch (err) {
-    if (err instanceof CborLimitError) throw new Error(`${what}: ${err.message} (byte ${err.offset})`);
-    throw err;
-  }
-}
-
 /** A validly signed receipt from another receiver key than the configured one (§8). */
 export class ReceiverKeyMismatchError extends Error {
   constructor(readonly signer: Uint8Array) {
@@ -90,9 +81,9 @@ export class ReceiverKeyMismatchError extends Error {
 
 /** Checks that a receipt is signed by the expected receiver and speaks of exactly this batch (§8), decoded under hard limits. */
 export function verifyReceipt(envelope: Uint8Array, expect: ReceiptExpectation): ReceiptBody {
-  const env = receiptEnvelopeSchema.safeParse(decode(envelope, 'receipt', RECEIPT_ENVELOPE_LIMITS));
+  const env = receiptEnvelopeSchema.safeParse(decodeNamed(envelope, 'receipt', RECEIPT_ENVELOPE_LIMITS));
   if (!env.success) throw new Error(`receipt envelope: ${env.error.issues[0]!.path.join('.')} ${env.error.issues[0]!.message}`);
-  const decoded = decode(env.data.body, 'receipt body', RECEIPT_BODY_LIMITS);
+  const decoded = decodeNamed(env.data.body, 'receipt body', RECEIPT_BODY_LIMITS);
   // Dispatch on fmt, so a broken receipt of either version gets that version's precise message.
   const isV2 = typeof decoded === 'object' && decoded !== null && (decoded as { fmt?: unknown }).fmt === RECEIPT_FORMAT_V2;
   const body = (isV2 ? receiptV2BodySchema : receiptBodySchema).safeParse(decoded);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
+import { decodeNamed, type CborLimits } from './bounded-cbor.js';
 import { canonicalEncode } from './canonical.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
@@ -41,23 +41,14 @@ export function signUploadRequest(receiver: Identity, fields: UploadRequestField
   return canonicalEncode({ req: body, sig: receiver.sign(body) });
 }
 
-function decode(bytes: Uint8Array, what: string, limits: CborLimits): unknown {
-  try {
-    return decodeBounded(bytes, limits).value;
-  } catch (err) {
-    if (err instanceof CborLimitError) throw new Error(`${what}: ${err.message} (byte ${err.offset})`);
-    throw err;
-  }
-}
-
 /**
  * Checks an upload request under hard limits (§12.15): signed by `receiverKey`, for `device`.
  * Throws with what is wrong; the caller counts and logs it.
  */
 export function verifyUploadRequest(envelope: Uint8Array, receiverKey: Uint8Array, device: Uint8Array): UploadRequest {
-  const env = envelopeSchema.safeParse(decode(envelope, 'upload request', ENVELOPE_LIMITS));
+  const env = envelopeSchema.safeParse(decodeNamed(envelope, 'upload request', ENVELOPE_LIMITS));
   if (!env.success) throw new Error(`upload request envelope: ${env.error.issues[0]!.path.join('.')} ${env.error.issues[0]!.message}`);
-  const body = bodySchema.safeParse(decode(env.data.req, 'upload request body', BODY_LIMITS));
+  const body = bodySchema.safeParse(decodeNamed(env.data.req, 'upload request body', BODY_LIMITS));
   if (!body.success) throw new Error(`upload request: ${body.error.issues[0]!.path.join('.')} ${body.error.issues[0]!.message}`);
   const r = body.data;
   const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
