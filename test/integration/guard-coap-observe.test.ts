@@ -68,7 +68,11 @@ describe('a CoAP observe source whose notifications change address mid-stream (l
       expect(quarantined.reason).toBe('origin_change');
       const events = query<{ detail: string }>(agentDb, "SELECT detail FROM events WHERE kind = 'sensor.origin_change' AND key = 'time'");
       expect(events.map((e) => JSON.parse(e.detail) as unknown)).toEqual([{ from: 'coap-observe-1:127.0.0.1', to: 'coap-observe-1:127.0.0.2' }]);
-      const spoofed = query<{ f: number }>(agentDb, "SELECT coalesce(flags, 0) AS f FROM readings WHERE sensor = 'time' AND value = 4242");
+      // The quarantine is decided before the reading's commit (store.commit_interval_ms later at most).
+      const spoofed = await waitFor('the spoofed notification stored', () => {
+        const rows = query<{ f: number }>(agentDb, "SELECT coalesce(flags, 0) AS f FROM readings WHERE sensor = 'time' AND value = 4242");
+        return rows.length > 0 ? rows : undefined;
+      }, 30_000);
       expect(spoofed).toHaveLength(1);
       expect(spoofed[0]!.f & F.quarantined).toBe(F.quarantined);
       // The real server's readings before it were never flagged.
