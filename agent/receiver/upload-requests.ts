@@ -41,7 +41,7 @@ export class UploadRefused extends Error {}
  * the receiver signs the request with its key and offers it in the `upload` field of its answers to
  * that device's batches until the device answers with `report.full_rate` events naming the request
  * (`d.request`), one per sensor; then it is done. Held in memory, as the update outbox: a request
- * still pending when the receiver restarts is asked again.
+ * still pending when the receiver restarts is forgotten, and the operator asks again.
  */
 export class UploadRequests {
   private readonly requests = new Map<string, Held>();
