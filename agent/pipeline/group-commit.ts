@@ -59,7 +59,10 @@ export class GroupCommitWriter implements ReadingSink {
     if (this.closed) return Promise.reject(new Error('store writer is closed (agent shutting down)'));
     return new Promise((resolve, reject) => {
       this.queue.push({ sub, resolve, reject });
-      this.queuedReadings += sub.readings.length;
+      // A submission without readings (a message the guard dropped, counted) still writes a row and
+      // waits for its commit: counted as one, or a flood of dropped messages would wait out
+      // commit_interval_ms per read-ahead window (guard-flood: ~560 messages/s judged, at load 0).
+      this.queuedReadings += Math.max(1, sub.readings.length);
       const wait = Math.min(this.commitIntervalMs, sub.commitWithinMs ?? Infinity);
       if (wait > 0 && this.queuedReadings < COALESCE_READINGS) {
         // The commit is due at the earliest deadline of what it carries.

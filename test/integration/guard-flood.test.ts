@@ -117,19 +117,23 @@ describe('a rogue MQTT client flooding new sensor ids (real mosquitto, agent, re
 
       // The flood's share of the disk: what the id-burst watch let through before it tripped, plus at most keep_max quarantined.
       const agentDb = join(dir, 'edge-agent.db');
-      // Once the agent has judged every flood message the broker took (stored or dropped and counted), the figures are final.
+      // Once the agent has judged every flood message the broker took (stored, or dropped by the guard or
+      // by the store budget and counted), the figures are final. On a loaded machine the budget drops some
+      // of what waits for a batch (counted `dropped`, folded past 4,096 labels); the good sensors' are
+      // checked apart: all of them arrive.
       await waitFor(
         'every flood message judged',
         () => {
           const stored = query<{ n: number }>(agentDb, "SELECT count(*) AS n FROM readings WHERE sensor LIKE 'flood/%'")[0]!.n;
-          const dropped = query<{ n: number }>(agentDb, "SELECT coalesce(sum(value), 0) AS n FROM counters WHERE name = 'guard_dropped'")[0]!.n;
+          const dropped = query<{ n: number }>(agentDb, "SELECT coalesce(sum(value), 0) AS n FROM counters WHERE name IN ('guard_dropped', 'dropped')")[0]!.n;
           return stored + dropped >= report.acked;
         },
         240_000,
         500,
       );
       const floodRows = query<{ n: number; quarantined: number }>(agentDb, "SELECT count(*) AS n, count(flags) AS quarantined FROM readings WHERE sensor LIKE 'flood/%'")[0]!;
-      const dropped = query<{ n: number }>(agentDb, "SELECT coalesce(sum(value), 0) AS n FROM counters WHERE name = 'guard_dropped'")[0]!.n;
+      // Dropped by the guard's budget, and by the store's if a loaded machine made it drop: all reported upstream.
+      const dropped = query<{ n: number }>(agentDb, "SELECT coalesce(sum(value), 0) AS n FROM counters WHERE name IN ('guard_dropped', 'dropped')")[0]!.n;
       const budgetRows = NEW_IDS_PER_10S * 2 + KEEP_MAX;
       console.log(
         `flood in the store: ${floodRows.n} readings (${floodRows.quarantined} flagged quarantined) ≈ ${floodRows.n * SIGNED_READING_BYTES} bytes at the ${SIGNED_READING_BYTES}-byte planning figure; budget ${budgetRows} readings ≈ ${budgetRows * SIGNED_READING_BYTES} bytes; ${dropped} dropped and counted`,
