@@ -7,7 +7,6 @@
  * the sensor's origin changed: event sensor.origin_change, the sensor quarantined, the
  * spoofed reading flagged quarantined. Real coap-server, agent process, CLI.
  */
-import Database from 'better-sqlite3';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,15 +15,7 @@ import { cli, cliBackground } from '../helpers/cli.js';
 import { freeUdpPort, startLibcoapServer } from '../helpers/libcoap.js';
 import { waitFor } from '../helpers/ports.js';
 import { patchConfig, tempDir } from '../helpers/setup.js';
-
-function query<T>(file: string, sql: string, ...args: unknown[]): T[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(sql).all(...args) as T[];
-  } finally {
-    db.close();
-  }
-}
+import { query } from '../helpers/db-query.js';
 
 /** A NON 2.05 notification (RFC 7252 §3, RFC 7641 §2: Observe is option 6) with a text payload. */
 function notification(token: Buffer, observe: number, payload: string): Buffer {

@@ -5,7 +5,6 @@
  * FLOOD_RATE in total, and the rate offered is measured by PUBACKs and by the broker's own
  * received counter ($SYS), both printed.
  */
-import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import { waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
 import { patchConfig, tempDir, type RunningReceiver } from '../helpers/setup.js';
 import { SIGNED_READING_BYTES } from '../../agent/store/budget-shares.js';
+import { query } from '../helpers/db-query.js';
 
 const FLOOD_IDS = 2000;
 const FLOOD_SECONDS = 4;
@@ -42,15 +42,6 @@ function flood(url: string): Promise<FloodReport> {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((res, rej) => child.once('exit', (code) => (code === 0 ? res(JSON.parse(out) as FloodReport) : rej(new Error(`flood publisher exited ${code}: ${out}`)))));
-}
-
-function query<T>(file: string, sql: string, ...args: unknown[]): T[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(sql).all(...args) as T[];
-  } finally {
-    db.close();
-  }
 }
 
 describe('a rogue MQTT client flooding new sensor ids (real mosquitto, agent, receiver)', () => {

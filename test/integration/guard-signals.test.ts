@@ -6,7 +6,6 @@
  * serial session (the firmware simulator, then its old session played again) are flagged.
  * Real mosquitto, libcoap, firmware simulator over a socat pty, agent and receiver processes.
  */
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READING_FLAGS as F, VERDICT_FLAGS } from '../../agent/identity/batch-v3.js';
@@ -19,17 +18,9 @@ import { seededRandom } from '../helpers/seeded.js';
 import { buildFirmwareTools, startPtyPair, startSimulator } from '../helpers/serial.js';
 import { DeviceLine } from '../helpers/serial-line.js';
 import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
+import { query } from '../helpers/db-query.js';
 
 const T0 = 1_763_000_000; // s, sensor times
-
-function query<T>(file: string, sql: string, ...args: unknown[]): T[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(sql).all(...args) as T[];
-  } finally {
-    db.close();
-  }
-}
 
 async function eventsAt(receiver: RunningReceiver, device: string): Promise<{ kind: string; key: string; detail: Record<string, unknown> }[]> {
   const res = await fetch(`${receiver.baseUrl}/v1/devices/${device}/events`);

@@ -6,7 +6,6 @@
  * report.full_rate events naming the request; the readings arrive in verified batches and the
  * request shows done. Real mosquitto, agent and receiver processes.
  */
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliBackground } from '../helpers/cli.js';
@@ -14,17 +13,9 @@ import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/ports.js';
 import { connectPublisher, publishAll } from '../helpers/publisher.js';
 import { patchConfig, startReceiverProcess, tempDir, type RunningReceiver } from '../helpers/setup.js';
+import { query } from '../helpers/db-query.js';
 
 const T0 = 1_763_000_000_000; // ms, sensor times
-
-function query<T>(file: string, sql: string, ...args: unknown[]): T[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(sql).all(...args) as T[];
-  } finally {
-    db.close();
-  }
-}
 
 interface RequestView {
   id: string;
