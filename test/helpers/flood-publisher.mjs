@@ -30,8 +30,16 @@ await new Promise((resolve, reject) => {
 });
 sys.on('message', (_topic, payload) => samples.push({ at: Date.now(), n: Number(payload.toString()) }));
 await sys.subscribeAsync('$SYS/broker/publish/messages/received');
+/** Waits for the broker's $SYS samples to satisfy `ready`, with a deadline (the broker publishes one each sys_interval). */
+async function untilSamples(what, ready, deadlineMs = 30_000) {
+  const until = Date.now() + deadlineMs;
+  while (!ready()) {
+    if (Date.now() > until) throw new Error(`flood publisher: no broker $SYS sample ${what} within ${deadlineMs} ms (is sys_interval 1 set?)`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 // One sample before the flood, so the first second of it has a base.
-while (samples.length === 0) await new Promise((r) => setTimeout(r, 50));
+await untilSamples('before the flood', () => samples.length > 0);
 
 const line = (i) => `[{"n":"flood/r${i % nIds}","v":${i}}]\n`;
 const children = Array.from({ length: nPub }, (_, k) => {
@@ -61,7 +69,7 @@ const ends = await Promise.all(children.map((c) => c.exited));
 const ms = Math.max(...ends) - startedAt;
 // One more broker sample after the last acknowledgement, so the counter covers the whole flood.
 const have = samples.length;
-while (samples.length === have || samples[samples.length - 1].at < Math.max(...ends)) await new Promise((r) => setTimeout(r, 50));
+await untilSamples('after the last acknowledgement', () => samples.length > have && samples[samples.length - 1].at >= Math.max(...ends));
 await sys.endAsync();
 
 let best = 0;
