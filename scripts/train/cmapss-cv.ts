@@ -2,9 +2,9 @@
  * node dist/scripts/train/cmapss-cv.js '{JSON config override}' [--seeds 1,2,3] [--v1] [--oof FILE] [--data DIR]
  * k-fold validation of a cmapss-rul variant (lib/rul-kfold.ts protocol); prints one JSON line.
  */
-import { writeFileSync } from 'node:fs';
 import { dataDirFromArgs, loadCmapss } from './lib/datasets.js';
 import { CMAPSS_CONFIG, CMAPSS_V1_CONFIG, validateRul } from './cmapss-rul.js';
+import { writeOofFile } from './lib/rul-oof-store.js';
 
 const args = process.argv.slice(2);
 const override = JSON.parse(args.find((a) => a.startsWith('{')) ?? '{}') as Record<string, unknown>;
@@ -17,5 +17,5 @@ const v = validateRul(engines, cfg, seeds, (s) => console.error(s));
 const r3 = (_k: string, x: unknown) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x);
 console.log(JSON.stringify({ variant: { ...(args.includes('--v1') ? { base: 'v1' } : {}), ...override }, seconds: Math.round(v.seconds), kfold: { ...v.kfold, protocol: undefined }, lowerBound: v.lowerBound }, r3));
 const oi = args.indexOf('--oof');
-// Float32 values printed exactly, so a parent process (rul-parallel.ts) sees the same numbers.
-if (oi >= 0) writeFileSync(args[oi + 1]!, JSON.stringify(v.oofs.map((o) => ({ seed: o.seed, mean: o.mean.map((a) => Array.from(a)), sd: o.sd.map((a) => Array.from(a)) }))));
+// With the config it was made with, so `npm run train -- --kfold-from` reuses it only for the same procedure.
+if (oi >= 0) writeOofFile(args[oi + 1]!, v.oofs, cfg);

@@ -5,6 +5,7 @@
  * k-fold over all 100 training engines with test-set-like cuts (lib/rul-kfold.ts); the shipped
  * model is then trained on all 100 with the same procedure.
  */
+import path from 'node:path';
 import type { Engine } from './lib/datasets.js';
 import { CMAPSS_FEATURES, featureRows, fixedStats, rulTargets } from './lib/cmapss-data.js';
 import { normalise, windowsAt, type SeriesSpec } from './lib/contract.js';
@@ -15,6 +16,7 @@ import { summaryProjection, project, type SummarySpec } from './lib/rul-features
 import { combine, memberPredictions, rulFeatures, type RulModel } from './lib/rul-model.js';
 import { outOfFold, summarise, type KfoldSummary, type Oof } from './lib/rul-kfold.js';
 import { outOfFoldParallel } from './lib/rul-parallel.js';
+import { readOofFiles } from './lib/rul-oof-store.js';
 import { forwardWindows, type WindowModel } from './lib/window-model.js';
 import { alertLeads, calibrateLowerBound, type AlertLeads, type LowerBoundFit } from './lib/rul-lower-bound.js';
 
@@ -213,19 +215,26 @@ export interface TrainedCmapss {
   leads: AlertLeads;
   sample: { x: Float32Array; n: number };
   trainingSeconds: number;
+  /** Where the out-of-fold predictions came from: this run, or stored files of the same config. */
+  kfoldSource: 'computed' | { files: string[] };
 }
 
 /** The alert an operator acts on: service needed within 20 cycles (lower bound), for 3 cycles running. */
 export const SERVICE_ALERT = { direction: 'below', on: 20, off: 30, on_count: 3, off_count: 3 } as const;
 
 /**
- * Validates the procedure by k-fold (one child process per seed, rul-parallel.ts), then trains the
- * shipped model on all engines with it.
+ * Validates the procedure by k-fold (one child process per seed, rul-parallel.ts), or takes the
+ * out-of-fold predictions of an earlier `cmapss-cv.js --oof` run of the same config (`kfoldFrom`,
+ * rul-oof-store.ts), then trains the shipped model on all engines with it.
  */
-export async function trainCmapss(engines: Engine[], dataDir: string, cfg: RulConfig = CMAPSS_CONFIG, log: (s: string) => void = () => undefined): Promise<TrainedCmapss> {
+export async function trainCmapss(
+  engines: Engine[], dataDir: string, cfg: RulConfig = CMAPSS_CONFIG, log: (s: string) => void = () => undefined, kfoldFrom?: string[],
+): Promise<TrainedCmapss> {
   if (cfg.arch !== 'summary') throw new Error('the shipped cmapss-rul uses arch "summary"; "raw" is for validation only');
   const started = Date.now();
-  const oofs = await outOfFoldParallel(cfg.cvSeeds, dataDir, log);
+  const config = cfg as unknown as Record<string, unknown>;
+  const oofs = kfoldFrom ? readOofFiles(kfoldFrom, engines, cfg.cvSeeds, config) : await outOfFoldParallel(cfg.cvSeeds, dataDir, engines, config, log);
+  if (kfoldFrom) log(`cmapss-rul: k-fold of seeds ${cfg.cvSeeds.join(',')} read from ${kfoldFrom.join(', ')} (same config), not rerun`);
   const validation: RulValidation = {
     kfold: summarise(engines, oofs, cfg.drawsPerSeed, cfg.cap, cfg.minCycles, cfg.folds),
     lowerBound: calibrateLowerBound(engines, oofs, cfg.cap, cfg.coverage),
@@ -239,7 +248,10 @@ export async function trainCmapss(engines: Engine[], dataDir: string, cfg: RulCo
   const e0 = engines[0]!;
   const z0 = normalise(final.spec, featureRows(e0), F);
   const ends = Array.from({ length: 64 }, (_, k) => Math.floor((k * e0.rows.length) / 64));
-  return { model, cfg, spec: final.spec, validation, leads, sample: { x: windowsAt(z0, F, cfg.window, ends), n: ends.length }, trainingSeconds: (Date.now() - started) / 1000 };
+  return {
+    model, cfg, spec: final.spec, validation, leads, sample: { x: windowsAt(z0, F, cfg.window, ends), n: ends.length },
+    trainingSeconds: (Date.now() - started) / 1000, kfoldSource: kfoldFrom ? { files: kfoldFrom.map((f) => path.basename(f)) } : 'computed',
+  };
 }
 
 const r3 = (v: number): number => Math.round(v * 1000) / 1000;
@@ -281,6 +293,10 @@ export function cmapssEntry(t: TrainedCmapss): Record<string, unknown> & { id: s
       validation: validation.kfold.protocol,
       lower_bound: `margin and spread chosen on the out-of-fold predictions of the validation (cycles with true RUL <= ${cfg.cap}) for coverage >= ${lb.target_coverage} with the least slack`,
       seconds: Math.round(t.trainingSeconds),
+      kfold_run:
+        t.kfoldSource === 'computed'
+          ? 'in this training run (its time included in seconds)'
+          : `by cmapss-cv.js --oof with this exact config, read from ${t.kfoldSource.files.join(', ')} (npm run train -- --kfold-from); seconds is the final training only`,
     },
     metrics: {
       kfold: r3all({ ...validation.kfold, protocol: undefined }),

@@ -1,11 +1,11 @@
 /**
  * npm run train [-- --data DIR] [--out DIR] [--only id,id] [--oof FILE: cmapss-rul's out-of-fold predictions, for analysis]
+ *   [--kfold-from FILE,FILE: cmapss-rul's k-fold not rerun but read from `cmapss-cv.js --oof` files of the same config]
  *
  * Trains every on-device model from ../shared/datasets (or --data), exports it to ONNX, checks
  * the ONNX graph in onnxruntime-node against the JS forward pass, and rewrites models/ (the .onnx
  * files and their manifest.json entries, sha256 included). Fixed seeds: same data, same bytes.
  */
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { dataDirFromArgs, loadCmapss, loadSkab } from './lib/datasets.js';
 import { exportOnnx } from './lib/onnx-export.js';
@@ -16,7 +16,8 @@ import { seriesSpec } from './lib/anomaly-training.js';
 import type { WindowModel } from './lib/window-model.js';
 import { trainStreamAd, streamAdEntry } from './stream-ad.js';
 import { trainSkabPump, skabPumpEntry } from './skab-pump.js';
-import { trainCmapss, cmapssEntry } from './cmapss-rul.js';
+import { CMAPSS_CONFIG, trainCmapss, cmapssEntry } from './cmapss-rul.js';
+import { writeOofFile } from './lib/rul-oof-store.js';
 import { checkRulAgainstOrt, exportRulOnnx } from './lib/rul-model.js';
 
 const MODELS = ['stream-ad', 'skab-pump', 'cmapss-rul'] as const;
@@ -67,9 +68,10 @@ async function main(): Promise<void> {
     await ship(outDir, t.model, skabPumpEntry(t), s.x, s.n);
   }
   if (only.includes('cmapss-rul')) {
-    const t = await trainCmapss(loadCmapss(dataDir), dataDir, undefined, (s) => console.log(s));
+    const kfoldFrom = argValue('kfold-from')?.split(',').map((f) => path.resolve(f));
+    const t = await trainCmapss(loadCmapss(dataDir), dataDir, CMAPSS_CONFIG, (s) => console.log(s), kfoldFrom);
     const oofPath = argValue('oof');
-    if (oofPath) writeFileSync(oofPath, JSON.stringify(t.validation.oofs.map((o) => ({ seed: o.seed, mean: o.mean.map((a) => Array.from(a)), sd: o.sd.map((a) => Array.from(a)) }))));
+    if (oofPath) writeOofFile(oofPath, t.validation.oofs, t.cfg);
     const entry = cmapssEntry(t);
     const bytes = exportRulOnnx(t.model, { name: entry.id, doc: String(entry.description) });
     const check = await checkRulAgainstOrt(bytes, t.model, t.sample.x, t.sample.n);

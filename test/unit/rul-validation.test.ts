@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../scripts/train/lib/datasets.js';
 import { Mlp } from '../../scripts/train/lib/mlp.js';
 import { Prng } from '../../scripts/train/lib/prng.js';
 import { summaryProjection } from '../../scripts/train/lib/rul-features.js';
 import { drawCuts, foldsOf, scoreDraw } from '../../scripts/train/lib/rul-kfold.js';
+import { readOofFiles, writeOofFile } from '../../scripts/train/lib/rul-oof-store.js';
 import { checkRulAgainstOrt, exportRulOnnx, forwardRul, type RulModel } from '../../scripts/train/lib/rul-model.js';
 
 const engine = (unit: number, cycles: number): Engine => ({ unit, rows: Array.from({ length: cycles }, () => new Float64Array(24)) });
@@ -64,5 +68,44 @@ describe('cmapss-rul graph (scripts/train/lib/rul-model.ts)', () => {
       expect(o.rul_sd[i]!).toBeGreaterThan(0);
       expect(o.service_within[i]!).toBeCloseTo(Math.max(0, o.rul[i]! - (4 + 1.5 * o.rul_sd[i]!)), 3);
     }
+  });
+});
+
+describe('cmapss-rul stored k-fold predictions (scripts/train/lib/rul-oof-store.ts), reused by npm run train -- --kfold-from', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rul-oof-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const engines = [engine(1, 40), engine(2, 33)];
+  const oofOf = (seed: number) => ({
+    seed,
+    mean: engines.map((e) => Float32Array.from(e.rows, (_, t) => 125 - t / 3)),
+    sd: engines.map((e) => Float32Array.from(e.rows, (_, t) => 1 + t / 7)),
+  });
+  const config = { window: 50, stride: 1, summary: { means: [5, 10] }, cvSeeds: [1, 2] };
+
+  it('reads back exactly what was written, seeds in the order the config asks, from several files', () => {
+    writeOofFile(join(dir, 'a.json'), [oofOf(2)], config);
+    writeOofFile(join(dir, 'b.json'), [oofOf(1)], config);
+    const got = readOofFiles([join(dir, 'a.json'), join(dir, 'b.json')], engines, [1, 2], config);
+    expect(got.map((o) => o.seed)).toEqual([1, 2]);
+    expect(got[1]!.mean).toEqual(oofOf(2).mean);
+    expect(got[0]!.sd).toEqual(oofOf(1).sd);
+  });
+
+  it('refuses predictions of another config, naming the key that differs', () => {
+    writeOofFile(join(dir, 'other.json'), [oofOf(1), oofOf(2)], { ...config, stride: 2 });
+    expect(() => readOofFiles([join(dir, 'other.json')], engines, [1, 2], config)).toThrow(/other\.json: seed 1 was made with another config \(stride: 2 vs 1\)/);
+    writeOofFile(join(dir, 'nested.json'), [oofOf(1), oofOf(2)], { ...config, summary: { means: [5, 20] } });
+    expect(() => readOofFiles([join(dir, 'nested.json')], engines, [1, 2], config)).toThrow(/summary: \{"means":\[5,20\]\} vs \{"means":\[5,10\]\}/);
+  });
+
+  it('refuses files that miss a seed, an engine or a cycle, or are not such a file', () => {
+    writeOofFile(join(dir, 'one.json'), [oofOf(1)], config);
+    expect(() => readOofFiles([join(dir, 'one.json')], engines, [1, 2], config)).toThrow(/missing 2/);
+    expect(() => readOofFiles([join(dir, 'one.json')], [engines[0]!, engine(2, 34)], [1], config)).toThrow(/seed 1 mean of engine 2: expected 34 cycles, found 33/);
+    expect(() => readOofFiles([join(dir, 'one.json')], [engines[0]!], [1], config)).toThrow(/expected one array per engine \(1\), found 2/);
+    writeFileSync(join(dir, 'old.json'), JSON.stringify([{ seed: 1, mean: [], sd: [] }]));
+    expect(() => readOofFiles([join(dir, 'old.json')], engines, [1], config)).toThrow(/no config recorded/);
+    writeFileSync(join(dir, 'cut.json'), '[{"seed": 1, "conf');
+    expect(() => readOofFiles([join(dir, 'cut.json')], engines, [1], config)).toThrow(/cut\.json: not JSON/);
   });
 });

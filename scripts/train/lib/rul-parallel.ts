@@ -5,11 +5,13 @@
  * one process, seed after seed (same code, same seeds).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Engine } from './datasets.js';
 import type { Oof } from './rul-kfold.js';
+import { readOofFiles } from './rul-oof-store.js';
 
 const CV_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmapss-cv.js');
 
@@ -26,15 +28,13 @@ function runSeed(seed: number, dataDir: string, out: string, log: (s: string) =>
   });
 }
 
-export async function outOfFoldParallel(seeds: number[], dataDir: string, log: (s: string) => void): Promise<Oof[]> {
+/** The children run CMAPSS_CONFIG; `config` (the same) is checked against what each child recorded. */
+export async function outOfFoldParallel(seeds: number[], dataDir: string, engines: Engine[], config: object, log: (s: string) => void): Promise<Oof[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cmapss-cv-'));
   try {
     const files = seeds.map((s) => path.join(dir, `seed${s}.json`));
     await Promise.all(seeds.map((s, i) => runSeed(s, dataDir, files[i]!, log)));
-    return files.map((f) => {
-      const [o] = JSON.parse(readFileSync(f, 'utf8')) as { seed: number; mean: number[][]; sd: number[][] }[];
-      return { seed: o!.seed, mean: o!.mean.map((a) => Float32Array.from(a)), sd: o!.sd.map((a) => Float32Array.from(a)) };
-    });
+    return readOofFiles(files, engines, seeds, config as Record<string, unknown>);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
