@@ -291,6 +291,8 @@ export class ModelRunner {
       }
       const onset: OnsetState = { recent: o.onset.recent.slice(0, this.online.onset.peak_window), at: Number.isInteger(o.onset.at) ? o.onset.at! % this.online.onset.peak_window : 0 };
       if (o.onset.lik) onset.lik = { ...o.onset.lik };
+      if (o.onset.ctx) onset.ctx = structuredClone(o.onset.ctx);
+      if (o.onset.ctxLik) onset.ctxLik = { ...o.onset.ctxLik };
       online = { baseline: structuredClone(o.baseline), onset, raw: Float64Array.from(o.raw), hold: { ...(o.hold ?? {}) } };
     }
     this.keys.set(key, {
@@ -549,7 +551,7 @@ export class ModelRunner {
     let scoreValue: number | undefined;
     let surprise: number | undefined;
     if (score && s.online && job.seasonalZ !== undefined) {
-      const r = onsetScore(this.online!.onset, s.online.onset, values[score.output]!, job as Required<Pick<Job, 'seasonalZ' | 'outOfRange' | 'stuck'>>, this.onset);
+      const r = onsetScore(this.online!.onset, s.online.onset, values[score.output]!, job as Required<Pick<Job, 'seasonalZ' | 'outOfRange' | 'stuck'>> & Pick<Job, 'x'>, this.onset);
       scoreValue = r.score;
       surprise = r.surprise;
     }
