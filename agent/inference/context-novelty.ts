@@ -50,7 +50,7 @@ export interface ContextState {
 /** Hard bounds of the manifest fields (manifest.ts) and of a restored state. */
 const MOVES_CAP = 1e9;
 
-export const CONTEXT_LIMITS = { buckets: 256, order: 8, table: 65_536 } as const;
+export const CONTEXT_LIMITS = { buckets: 256, order: 8, table: 16_384 } as const;
 
 export function newContext(p: ContextParams, x: number): ContextState {
   return { lo: x, hi: x, moves: 0, last: new Array<number>(p.order).fill(-1), counts: new Array<number>(p.table).fill(0), sweep: 0 };

@@ -30,6 +30,21 @@ export interface RunnerStats {
   nonFinite: number;
 }
 
+/**
+ * The largest saved state of one key the agent parses (characters of its JSON): stream-ad's is
+ * about 12 KB (the context table's 4,096 counts, context-novelty.ts); a manifest's largest
+ * allowed tables stay well below this. A larger row is not one we wrote: refused before parsing.
+ */
+export const MAX_SAVED_STATE_CHARS = 1_000_000;
+
+/** Parses one key's saved state (from the store), refusing an oversized or non-JSON text with the reason. */
+export function parseSavedState(text: string): SavedKeyState {
+  if (text.length > MAX_SAVED_STATE_CHARS) throw new Error(`saved state is ${text.length} characters, more than the ${MAX_SAVED_STATE_CHARS} allowed`);
+  const o: unknown = JSON.parse(text);
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error('saved state is not a JSON object');
+  return o as SavedKeyState;
+}
+
 /** A key's state as persisted between runs (JSON). */
 export interface SavedKeyState {
   rows: number;
