@@ -2,23 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isPermissionError, permissionError } from '../util/file-access.js';
 import { AgentError } from '../errors.js';
-import { registerDemoCommand } from './demo.js';
-import { registerDoctorCommand } from './doctor.js';
-import { registerGuardCommands } from './guard.js';
-import { registerExportCommand } from './export.js';
-import { registerProofCommands } from './proof.js';
-import { registerInitCommand } from './init.js';
-import { registerKeysCommand } from './keys.js';
-import { registerModelsCommand } from './models.js';
-import { registerReceiveCommand } from './receive.js';
-import { registerReplayCommand } from './replay.js';
-import { registerRunCommand } from './run.js';
-import { registerSensorKeyCommand } from './sensor-key.js';
-import { registerStatusCommand } from './status.js';
-import { registerVerifyCommand } from './verify.js';
-import { registerUploadCommand } from './upload.js';
-import { registerUpdateCommand } from './update.js';
-import { registerFleetCommand } from './fleet.js';
+import { commandsFor } from './commands.js';
 
 const program = new Command()
   .name('edge-agent')
@@ -27,25 +11,9 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-registerInitCommand(program);
-registerRunCommand(program);
-registerStatusCommand(program);
-registerKeysCommand(program);
-registerSensorKeyCommand(program);
-registerVerifyCommand(program);
-registerModelsCommand(program);
-registerReplayCommand(program);
-registerExportCommand(program);
-registerProofCommands(program);
-registerReceiveCommand(program);
-registerDemoCommand(program);
-registerDoctorCommand(program);
-registerUploadCommand(program);
-registerGuardCommands(program);
-registerUpdateCommand(program);
-registerFleetCommand(program);
-
 try {
+  const registers = await Promise.all(commandsFor(process.argv.slice(2)).map((c) => c.load()));
+  for (const register of registers) register(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {

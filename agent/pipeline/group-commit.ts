@@ -33,11 +33,15 @@ export class GroupCommitWriter implements ReadingSink {
   private queuedReadings = 0;
   private timer: NodeJS.Timeout | undefined;
   private dueAt = 0;
+  private lastCommitAt = -Infinity;
 
   /**
-   * `commitIntervalMs` (store.commit_interval_ms): a commit waits up to this long after the first
-   * submission queued for it, so the readings of a low rate share one fsync; it is due at once
-   * when COALESCE_READINGS are queued, so a high rate gets no added latency beyond filling that.
+   * `commitIntervalMs` (store.commit_interval_ms): at most one commit per interval, so the readings
+   * of a low rate share one fsync. A throttle, not a debounce: a submission to an agent that has not
+   * committed for an interval commits at once (a first reading after a start or a quiet spell is
+   * acknowledged without waiting), later ones wait for the interval since that commit. A commit is
+   * due at once when COALESCE_READINGS are queued, so a high rate gets no added latency beyond
+   * filling that.
    */
   constructor(
     private readonly store: ReadingStore,
@@ -64,13 +68,14 @@ export class GroupCommitWriter implements ReadingSink {
       // commit_interval_ms per read-ahead window (guard-flood: ~560 messages/s judged, at load 0).
       this.queuedReadings += Math.max(1, sub.readings.length);
       const wait = Math.min(this.commitIntervalMs, sub.commitWithinMs ?? Infinity);
-      if (wait > 0 && this.queuedReadings < COALESCE_READINGS) {
+      const now = performance.now();
+      const due = this.lastCommitAt + wait;
+      if (wait > 0 && due > now && this.queuedReadings < COALESCE_READINGS) {
         // The commit is due at the earliest deadline of what it carries.
-        const due = performance.now() + wait;
         if (this.timer === undefined || due < this.dueAt) {
           clearTimeout(this.timer);
           this.dueAt = due;
-          this.timer = setTimeout(() => this.flush(), wait);
+          this.timer = setTimeout(() => this.flush(), due - now);
         }
       } else if (!this.scheduled) {
         this.scheduled = true;
@@ -107,6 +112,7 @@ export class GroupCommitWriter implements ReadingSink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.queuedReadings = 0;
+    if (this.queue.length === 0) return;
     while (this.queue.length > 0) {
       let count = 0;
       let take = 0;
@@ -134,6 +140,7 @@ export class GroupCommitWriter implements ReadingSink {
       if (accepted > 0) for (const l of this.listeners) l(accepted);
       if (stored && stored.length > 0) for (const l of this.readingListeners) l(stored);
     }
+    this.lastCommitAt = performance.now();
   }
 
   close(): void {

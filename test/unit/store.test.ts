@@ -39,15 +39,34 @@ describe('readings store', () => {
     const commits = countCommits(store);
     // An interval far past the test's timeout: a submission that waited for it would fail the test.
     const writer = new GroupCommitWriter(store, 5000, 600_000);
+    // An agent that has not committed for an interval commits at once (a first reading after a start).
+    expect((await writer.submit({ source: 'mqtt', readings: [reading('m', 0, 0)] })).accepted).toBe(1);
+    expect(commits.count).toBe(1);
+    // Right after a commit, readings wait for the interval since it, unless a sender's limit is nearer.
     const mqtt = writer.submit({ source: 'mqtt', readings: [reading('m', 1, 1)] });
     const serial = writer.submit({ source: 'mcu', readings: [reading('s', 1, 1)], commitWithinMs: 20 });
     // The serial reading's deadline makes the commit due: both ride in it.
     expect((await serial).accepted).toBe(1);
     expect((await mqtt).accepted).toBe(1);
-    expect(commits.count).toBe(1);
+    expect(commits.count).toBe(2);
     // 64 waiting readings make a commit due at once, whatever the interval.
     const many = await Promise.all(Array.from({ length: 64 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('m', 10 + i, i)] })));
     expect(many.every((r) => r.accepted === 1)).toBe(true);
+    expect(commits.count).toBe(3);
+    writer.close();
+  });
+
+  it('at most one commit per store.commit_interval_ms: a reading after a commit waits and shares the next one', { timeout: 60_000 }, async () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const commits = countCommits(store);
+    const writer = new GroupCommitWriter(store, 5000, 300);
+    await writer.submit({ source: 'mqtt', readings: [reading('m', 0, 0)] });
+    const first = writer.submit({ source: 'mqtt', readings: [reading('m', 1, 1)] });
+    // A turn of the event loop later (an immediate commit would have happened by now), one more.
+    await new Promise((r) => setImmediate(r));
+    const second = writer.submit({ source: 'mqtt', readings: [reading('m', 2, 2)] });
+    expect((await first).accepted + (await second).accepted).toBe(2);
     expect(commits.count).toBe(2);
     writer.close();
   });
