@@ -36,7 +36,7 @@ for (let i = 0; i < runs; i++) {
   mbPerDay.push(r.mbPerDay);
   process.stdout.write(
     `run ${i + 1}: ${r.readings} readings in ${r.seconds.toFixed(1)} s, ${r.bytesWritten} bytes written, ${r.bytesPerReading.toFixed(0)} per reading, ` +
-      `${r.mbPerDay.toFixed(0)} MB/day (load ${before} -> ${load()})\n`,
+      `${r.mbPerDay.toFixed(0)} MB/day (load ${before} -> ${load()})${r.caughtUp ? '' : ', NOT CAUGHT UP (the agent fell behind: reads low)'}\n`,
   );
 }
 const s = spread(mbPerDay);
