@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { AgentError, errorMessage } from '../errors.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { verifySignature } from '../identity/keys.js';
+import { CONTEXT_LIMITS } from './context-novelty.js';
 
 /** Format of models/manifest.json, specified in agent/inference/README.md. */
 export const MANIFEST_FORMAT = 'edge-agent/models/1';
@@ -20,6 +21,12 @@ export const SHIPPED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const positive = finite.refine((n) => n > 0, 'must be > 0');
+// Numenta's anomaly likelihood stage (onset-score.ts, README §5b), for the tail and the context score.
+const likelihood = z.strictObject({
+  halflife: z.number().min(1).max(1e6),
+  short: z.number().min(1).max(1e4),
+  weight: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
+});
 
 const normalisationSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fixed'), mean: z.array(finite).min(1), std: z.array(positive).min(1) }),
@@ -75,11 +82,20 @@ const scoreSchema = z.strictObject({
       stuck_factor: finite.refine((n) => n >= 0, 'must be >= 0'),
       stuck_score: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
       // Optional stages (agent/inference/README.md §5b, §6b); absent = off.
-      likelihood: z
+      likelihood: likelihood.optional(),
+      // context-novelty.ts, README §5c: how much of the present short sequence was never seen.
+      context: z
         .strictObject({
-          halflife: z.number().min(1).max(1e6),
-          short: z.number().min(1).max(1e4),
-          weight: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
+          buckets: z.number().int().min(2).max(CONTEXT_LIMITS.buckets),
+          order: z.number().int().min(1).max(CONTEXT_LIMITS.order),
+          table: z.number().int().min(16).max(CONTEXT_LIMITS.table),
+          memory: z.number().int().min(1).max(1e7),
+          min_count: z.number().int().min(1).max(1e6),
+          range_halflife: z.number().min(1).max(1e7),
+          min_moves: z.number().int().min(0).max(1e7),
+          likelihood: likelihood,
+          scale: finite.refine((n) => n >= 0 && n <= 1, 'must be in [0, 1]'),
+          after: z.number().int().min(0).max(1e7),
         })
         .optional(),
       hold: z

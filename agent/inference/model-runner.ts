@@ -30,6 +30,21 @@ export interface RunnerStats {
   nonFinite: number;
 }
 
+/**
+ * The largest saved state of one key the agent parses (characters of its JSON): stream-ad's is
+ * about 12 KB (the context table's 4,096 counts, context-novelty.ts); a manifest's largest
+ * allowed tables stay well below this. A larger row is not one we wrote: refused before parsing.
+ */
+export const MAX_SAVED_STATE_CHARS = 1_000_000;
+
+/** Parses one key's saved state (from the store), refusing an oversized or non-JSON text with the reason. */
+export function parseSavedState(text: string): SavedKeyState {
+  if (text.length > MAX_SAVED_STATE_CHARS) throw new Error(`saved state is ${text.length} characters, more than the ${MAX_SAVED_STATE_CHARS} allowed`);
+  const o: unknown = JSON.parse(text);
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error('saved state is not a JSON object');
+  return o as SavedKeyState;
+}
+
 /** A key's state as persisted between runs (JSON). */
 export interface SavedKeyState {
   rows: number;
@@ -291,6 +306,8 @@ export class ModelRunner {
       }
       const onset: OnsetState = { recent: o.onset.recent.slice(0, this.online.onset.peak_window), at: Number.isInteger(o.onset.at) ? o.onset.at! % this.online.onset.peak_window : 0 };
       if (o.onset.lik) onset.lik = { ...o.onset.lik };
+      if (o.onset.ctx) onset.ctx = structuredClone(o.onset.ctx);
+      if (o.onset.ctxLik) onset.ctxLik = { ...o.onset.ctxLik };
       online = { baseline: structuredClone(o.baseline), onset, raw: Float64Array.from(o.raw), hold: { ...(o.hold ?? {}) } };
     }
     this.keys.set(key, {
@@ -549,7 +566,7 @@ export class ModelRunner {
     let scoreValue: number | undefined;
     let surprise: number | undefined;
     if (score && s.online && job.seasonalZ !== undefined) {
-      const r = onsetScore(this.online!.onset, s.online.onset, values[score.output]!, job as Required<Pick<Job, 'seasonalZ' | 'outOfRange' | 'stuck'>>, this.onset);
+      const r = onsetScore(this.online!.onset, s.online.onset, values[score.output]!, job as Required<Pick<Job, 'seasonalZ' | 'outOfRange' | 'stuck'>> & Pick<Job, 'x'>, this.onset);
       scoreValue = r.score;
       surprise = r.surprise;
     }

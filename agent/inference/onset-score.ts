@@ -23,6 +23,7 @@
  * surprise than a quiet one to score as high.
  */
 import type { Observation } from './online-baseline.js';
+import { contextNovelty, contextStateProblem, newContext, type ContextParams, type ContextState } from './context-novelty.js';
 
 export interface OnsetParams {
   decades: number;
@@ -30,6 +31,17 @@ export interface OnsetParams {
   range_score: number;
   stuck_score: number;
   likelihood?: LikelihoodParams | undefined;
+  context?: ContextScoreParams | undefined;
+}
+
+/** Context novelty (context-novelty.ts) as a second way to a high surprise (README §5c). */
+export interface ContextScoreParams extends ContextParams {
+  /** The novelty judged against its own history as the tail score is (same stage, its own memory). */
+  likelihood: LikelihoodParams;
+  /** The context surprise counts as `scale` x its value next to the level surprise (max of the two). */
+  scale: number;
+  /** Rows the context memory learns before its surprise counts. */
+  after: number;
 }
 
 export interface LikelihoodParams {
@@ -51,7 +63,17 @@ export interface OnsetState {
   recent: number[];
   at?: number;
   /** Likelihood stage: tail scores seen, their EW mean and variance (from 0, bias-corrected on use), the short average. */
-  lik?: { n: number; mean: number; var: number; short: number };
+  lik?: LikState;
+  /** Context novelty: the context memory and its likelihood stage's memory. */
+  ctx?: ContextState;
+  ctxLik?: LikState;
+}
+
+interface LikState {
+  n: number;
+  mean: number;
+  var: number;
+  short: number;
 }
 
 /** The result of `onsetScore`, reused between calls (it runs once per reading and must not allocate). */
@@ -81,10 +103,18 @@ export function erfc(x: number): number {
 }
 
 /** One row's score and surprise from the model's squared surprise (in baseline variances) and the baseline's observation. */
-export function onsetScore(p: OnsetParams, st: OnsetState, modelError: number, obs: Pick<Observation, 'seasonalZ' | 'outOfRange' | 'stuck'>, out: OnsetResult): OnsetResult {
+export function onsetScore(p: OnsetParams, st: OnsetState, modelError: number, obs: Pick<Observation, 'seasonalZ' | 'outOfRange' | 'stuck'> & { x?: number | undefined }, out: OnsetResult): OnsetResult {
   const z = Math.max(Math.sqrt(Math.max(0, modelError)), obs.seasonalZ);
   let raw = tailScore(z, p.decades);
-  if (p.likelihood) raw = mixLikelihood(p.likelihood, st, raw);
+  if (p.likelihood) raw = mixLikelihood(p.likelihood, (st.lik ??= newLik(raw)), raw);
+  const c = p.context;
+  if (c && obs.x !== undefined) {
+    const ctx = (st.ctx ??= newContext(c, obs.x));
+    const novelty = contextNovelty(c, ctx, obs.x);
+    const lik = (st.ctxLik ??= newLik(novelty));
+    const contextual = c.scale * mixLikelihood(c.likelihood, lik, novelty);
+    if (lik.n > c.after && ctx.moves > c.min_moves && contextual > raw) raw = contextual;
+  }
   if (obs.outOfRange) raw = Math.max(raw, p.range_score);
   if (obs.stuck) raw = Math.max(raw, p.stuck_score);
   const recent = st.recent;
@@ -102,8 +132,7 @@ export function onsetScore(p: OnsetParams, st: OnsetState, modelError: number, o
 }
 
 /** Measures the tail score against the stream's history of tail scores, then learns it (causal: before learning). */
-function mixLikelihood(p: LikelihoodParams, st: OnsetState, raw: number): number {
-  const l = (st.lik ??= { n: 0, mean: 0, var: 0, short: raw });
+function mixLikelihood(p: LikelihoodParams, l: LikState, raw: number): number {
   l.short += (1 - 2 ** (-1 / p.short)) * (raw - l.short);
   const w = 1 - 2 ** (-l.n / p.halflife);
   const mean = w > 0 ? l.mean / w : raw;
@@ -117,11 +146,26 @@ function mixLikelihood(p: LikelihoodParams, st: OnsetState, raw: number): number
   return raw ** (1 - p.weight) * lik ** p.weight;
 }
 
+function newLik(first: number): LikState {
+  return { n: 0, mean: 0, var: 0, short: first };
+}
+
+const likProblem = (l: unknown) => {
+  const o = l as Partial<LikState> | null;
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  return !(o && finite(o.n) && finite(o.mean) && finite(o.var) && finite(o.short));
+};
+
 /** A restored onset memory's shape problem, or null (state saved by an earlier run or another version is refused). */
 export function onsetStateProblem(o: unknown, p: OnsetParams): string | null {
   const st = o as Partial<OnsetState> | null;
   const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   if (!st || !Array.isArray(st.recent) || !st.recent.every(finite)) return 'onset memory malformed';
-  if (p.likelihood && st.lik !== undefined && !(finite(st.lik?.n) && finite(st.lik?.mean) && finite(st.lik?.var) && finite(st.lik?.short))) return 'likelihood memory malformed';
+  if (p.likelihood && st.lik !== undefined && likProblem(st.lik)) return 'likelihood memory malformed';
+  if (p.context) {
+    if (st.ctxLik !== undefined && likProblem(st.ctxLik)) return 'context likelihood memory malformed';
+    const problem = contextStateProblem(st.ctx, p.context);
+    if (problem) return problem;
+  }
   return null;
 }

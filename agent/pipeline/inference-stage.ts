@@ -7,7 +7,7 @@ export interface AlertSink {
 }
 import type { InferenceConfig } from '../inference/config.js';
 import { findModel, loadManifest, type Manifest, type ModelEntry } from '../inference/manifest.js';
-import { ModelRunner, type SavedKeyState, type Verdict } from '../inference/model-runner.js';
+import { ModelRunner, parseSavedState, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
 import { GapFiller, type FilledRows } from '../inference/gap-fill.js';
@@ -522,7 +522,7 @@ export class InferenceStage {
       // Another model (or version) starts afresh: its windows and calibration do not carry over.
       if (!b || row.model_sha256.toString('hex') !== b.runner.entry.sha256) continue;
       try {
-        b.runner.importState(row.key, JSON.parse(row.state) as SavedKeyState);
+        b.runner.importState(row.key, parseSavedState(row.state));
         if (!b.multivariate) b.series.add(row.key);
         restored++;
       } catch (err) {

@@ -408,7 +408,8 @@ export class Agent {
     // The side: health, metrics and the status snapshot observe the running stages.
     await this.observability.start(this.state);
     this.writeSnapshot();
-    this.snapshotTimer = setInterval(() => this.writeSnapshot(), STATUS_SNAPSHOT_MS);
+    // The periodic snapshot rides in the next reading commit (no fsync of its own; store/commit-riders.ts).
+    this.snapshotTimer = setInterval(() => this.readingStore.riders.ride('status-snapshot', () => this.writeSnapshot(), (err) => this.snapshotFailed.report(err)), STATUS_SNAPSHOT_MS);
     this.log.info(
       { device: this.identity.deviceId, boot: this.bootCounter, sources: this.sources.map((s) => s.id), uplink: this.loaded.config.uplink?.url ?? null },
       'agent running',

@@ -48,7 +48,7 @@ export function oldestHeldBatch(db: Db): { seq: number; t0: number } | undefined
 
 /** Batch envelopes with seq in [from, to], in seq order, one row at a time. */
 export function* batchEnvelopes(db: Db, from: number, to: number): Generator<{ seq: number; envelope: Uint8Array }> {
-  for (const row of db.prepare('SELECT seq, envelope FROM batches WHERE seq BETWEEN ? AND ? ORDER BY seq').iterate(from, to) as Iterable<{ seq: number; envelope: Buffer }>) {
+  for (const row of db.prepare('SELECT seq, envelope FROM batch_envelopes WHERE seq BETWEEN ? AND ? ORDER BY seq').iterate(from, to) as Iterable<{ seq: number; envelope: Buffer }>) {
     yield { seq: row.seq, envelope: new Uint8Array(row.envelope) };
   }
 }
@@ -61,6 +61,14 @@ export function heldBatchRange(db: Db): { first: number; last: number } | undefi
 
 /** The newest batch with seq in [from, to] (default: any), for an archive's root and the status's CID. */
 export function newestBatch(db: Db, from = 1, to = Number.MAX_SAFE_INTEGER): { seq: number; envelope: Uint8Array } | undefined {
-  const row = db.prepare('SELECT seq, envelope FROM batches WHERE seq BETWEEN ? AND ? ORDER BY seq DESC LIMIT 1').get(from, to) as { seq: number; envelope: Buffer } | undefined;
+  const row = db.prepare('SELECT seq, envelope FROM batch_envelopes WHERE seq BETWEEN ? AND ? ORDER BY seq DESC LIMIT 1').get(from, to) as { seq: number; envelope: Buffer } | undefined;
   return row ? { seq: row.seq, envelope: new Uint8Array(row.envelope) } : undefined;
+}
+
+/** Bytes of the signed envelopes waiting for the uplink (envelopes live in batch_envelopes, migration 14). */
+export function pendingEnvelopeBytes(db: Db): number {
+  return db
+    .prepare("SELECT coalesce(sum(length(e.envelope)), 0) FROM batches b JOIN batch_envelopes e ON e.seq = b.seq WHERE b.state = 'pending'")
+    .pluck()
+    .get() as number;
 }

@@ -4,6 +4,7 @@ import { V3_LIMITS, type BatchAttestation } from '../identity/batch-v3.js';
 import type { StoredVerdict } from '../identity/verdict-format.js';
 import type { StoredReading } from '../types.js';
 import { attestationsForCut, attestationStraddling, attestWaitLimit, markAttestationsBatched } from './attestation-store.js';
+import { pendingEnvelopeBytes } from './batch-contents.js';
 import type { Db } from './database.js';
 import { rowToReading } from './reading-store.js';
 import { markEventsBatched, unbatchedEvents, type StoredEvent } from './event-store.js';
@@ -52,6 +53,9 @@ export interface UnbatchedSummary {
   count: number;
   oldestReceivedAt: number | null;
 }
+
+/** A batch's row with its envelope, which lives in batch_envelopes (migration 14: a mark must not rewrite it). */
+const SELECT_BATCH = 'SELECT b.*, e.envelope FROM batches b JOIN batch_envelopes e ON e.seq = b.seq';
 
 /** Hands the next batch's contents to the batch stage, records the signed batch, and tracks its delivery. */
 export class BatchStore {
@@ -137,10 +141,11 @@ export class BatchStore {
       const lastId = readings[readings.length - 1]?.id ?? 0;
       this.db
         .prepare(
-          `INSERT INTO batches (seq, hash, prev_hash, envelope, reading_count, first_reading_id, last_reading_id, t0, t1, created_at, state)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+          `INSERT INTO batches (seq, hash, prev_hash, reading_count, first_reading_id, last_reading_id, t0, t1, created_at, state)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
         )
-        .run(seq, batch.hash, last.hash, batch.envelope, readings.length, firstId, lastId, batch.body.t0, batch.body.t1, now);
+        .run(seq, batch.hash, last.hash, readings.length, firstId, lastId, batch.body.t0, batch.body.t1, now);
+      this.db.prepare('INSERT INTO batch_envelopes (seq, envelope) VALUES (?, ?)').run(seq, batch.envelope);
       if (readings.length > 0) this.db.prepare('UPDATE readings SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
       if (verdicts.length > 0) {
         this.db.prepare('UPDATE verdicts SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, verdicts[0]!.id, verdicts[verdicts.length - 1]!.id);
@@ -165,7 +170,7 @@ export class BatchStore {
 
   /** Bytes of the signed envelopes waiting for the uplink (the batcher also stops at a byte share). */
   pendingEnvelopeBytes(): number {
-    return this.db.prepare("SELECT coalesce(sum(length(envelope)), 0) FROM batches WHERE state = 'pending'").pluck().get() as number;
+    return pendingEnvelopeBytes(this.db);
   }
 
   /** Signed batches waiting for the uplink (the batcher stops cutting at batch.max_pending). */
@@ -180,15 +185,15 @@ export class BatchStore {
   }
 
   nextPending(): BatchRow | undefined {
-    return this.db.prepare("SELECT * FROM batches WHERE state = 'pending' ORDER BY seq LIMIT 1").get() as BatchRow | undefined;
+    return this.db.prepare(`${SELECT_BATCH} WHERE b.state = 'pending' ORDER BY b.seq LIMIT 1`).get() as BatchRow | undefined;
   }
 
   get(seq: number): BatchRow | undefined {
-    return this.db.prepare('SELECT * FROM batches WHERE seq = ?').get(seq) as BatchRow | undefined;
+    return this.db.prepare(`${SELECT_BATCH} WHERE b.seq = ?`).get(seq) as BatchRow | undefined;
   }
 
   all(): BatchRow[] {
-    return this.db.prepare('SELECT * FROM batches ORDER BY seq').all() as BatchRow[];
+    return this.db.prepare(`${SELECT_BATCH} ORDER BY b.seq`).all() as BatchRow[];
   }
 
   /**

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import { isStoreFull } from '../util/repeated-log.js';
+import { pendingEnvelopeBytes } from './batch-contents.js';
 import type { Db } from './database.js';
 import { EVENT_ROW_OVERHEAD_BYTES, EVENTS_SHARE, GUARD_ROW_BYTES, PENDING_BYTES_PER_ENVELOPE_BYTE, walLimitFor } from './budget-shares.js';
 import { capCounters } from './counter-cap.js';
@@ -356,7 +357,7 @@ export class StoreBudget {
 
   /** Rough bytes of what cannot be dropped, from row counts and the measured costs of store/budget-shares.ts. */
   private heldShares(): { pending_batch_bytes: number; guard_bytes: number; counter_rows: number } {
-    const pendingEnvelope = this.db.prepare("SELECT coalesce(sum(length(envelope)), 0) FROM batches WHERE state = 'pending'").pluck().get() as number;
+    const pendingEnvelope = pendingEnvelopeBytes(this.db);
     const guardRows = this.db.prepare('SELECT count(*) FROM source_resend_guard').pluck().get() as number;
     return {
       pending_batch_bytes: pendingEnvelope * PENDING_BYTES_PER_ENVELOPE_BYTE,

@@ -290,6 +290,17 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX readings_sensor_time;
   CREATE UNIQUE INDEX readings_time_sensor ON readings(ts, sensor) WHERE time_source = 0;
   `,
+  // 14 (issue 13, flash wear): a batch's signed envelope in a table of its own. SQLite rewrites a
+  // whole row on UPDATE, overflow pages included, so marking a batch delivered (or counting a failed
+  // attempt) rewrote its ~6 KB envelope: ~11 pages of 1 KiB per mark, measured; now the small row.
+  `
+  CREATE TABLE batch_envelopes (
+    seq INTEGER PRIMARY KEY,
+    envelope BLOB NOT NULL
+  );
+  INSERT INTO batch_envelopes (seq, envelope) SELECT seq, envelope FROM batches;
+  ALTER TABLE batches DROP COLUMN envelope;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -2,6 +2,7 @@ import type { Reading, StoredReading, TimeSource } from '../types.js';
 import { TIME_SOURCES } from '../types.js';
 import type { Submission, SubmitResult } from '../contracts/reading-sink.js';
 import { AttestationStore } from './attestation-store.js';
+import { CommitRiders } from './commit-riders.js';
 import type { Db } from './database.js';
 import { HELD } from './held-readings.js';
 import { SensorSeqShare } from './keyed-tables.js';
@@ -76,6 +77,8 @@ export class ReadingStore {
   private readonly attest;
   private readonly dropAdd;
   private readonly dropsSince;
+  /** Writes that ride in the next reading commit instead of an fsync of their own (store/commit-riders.ts). */
+  readonly riders: CommitRiders;
 
   constructor(
     private readonly db: Db,
@@ -105,9 +108,12 @@ export class ReadingStore {
     );
     this.seqShare = new SensorSeqShare(db);
     this.attest = new AttestationStore(db);
-    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) =>
-      subs.map((s) => this.apply(s, receivedAt, stored)),
-    );
+    this.riders = new CommitRiders(db);
+    this.commitGroup = db.transaction((subs: readonly Submission[], receivedAt: number, stored?: StoredReading[]) => {
+      const results = subs.map((s) => this.apply(s, receivedAt, stored));
+      this.riders.runInside();
+      return results;
+    });
   }
 
   /** Summary mode: `hold(sensor)` true commits that reading kept (batch_seq 0) instead of waiting for a batch. */
@@ -120,7 +126,10 @@ export class ReadingStore {
    * the readings actually inserted (not duplicates) are appended to it with their new ids.
    */
   commit(subs: readonly Submission[], receivedAt = Date.now(), stored?: StoredReading[]): SubmitResult[] {
-    return this.commitGroup(subs, receivedAt, stored);
+    const results = this.commitGroup(subs, receivedAt, stored);
+    // Only now are the riders written; a failed commit leaves them waiting for the next one.
+    this.riders.committed();
+    return results;
   }
 
   private apply(sub: Submission, receivedAt: number, stored: StoredReading[] | undefined): SubmitResult {

@@ -8,7 +8,7 @@ export interface PruneResult {
 
 /**
  * Deletes what the network has acknowledged more than `retainMs` ago: delivered batches
- * (envelope and receipt) and their readings and verdicts. Undelivered data is never touched here, and the
+ * (row, envelope and receipt) and their readings and verdicts. Undelivered data is never touched here, and the
  * newest batch is always kept, because the next batch chains to its hash. Kept within the
  * window: recent readings still guard against MQTT redeliveries, and recent batches and
  * receipts can be re-verified and exported.
@@ -30,6 +30,7 @@ export function pruneDelivered(db: Db, retainMs: number, now = Date.now(), maxBa
     db.prepare(`DELETE FROM events WHERE batch_seq IN (${doomed})`).run(...args);
     db.prepare(`DELETE FROM receipts WHERE batch_seq IN (${doomed})`).run(...args);
     db.prepare(`DELETE FROM attestations WHERE batch_seq IN (${doomed})`).run(...args);
+    db.prepare(`DELETE FROM batch_envelopes WHERE seq IN (${doomed})`).run(...args);
     const batches = db.prepare(`DELETE FROM batches WHERE seq IN (${doomed})`).run(...args).changes;
     // Summary mode: kept readings already in a signed summary go after the same time (store/held-readings.ts).
     // Bounded like the batches on a full disk (1,000 rows per batch allowed), for the same WAL reason.

@@ -16,6 +16,8 @@ export interface LowRateResult {
   bytesWritten: number;
   mbPerDay: number;
   bytesPerReading: number;
+  /** False when the receiver had not verified every published reading 30 s after the run: the agent fell behind, and the figure counts fewer commits than readings. */
+  caughtUp: boolean;
 }
 
 export async function lowRateRun(opts: { sensors: number; seconds: number; agentCore: number; peerCore: number; edits: [string[], unknown][] }): Promise<LowRateResult> {
@@ -45,10 +47,13 @@ export async function lowRateRun(opts: { sensors: number; seconds: number; agent
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(timer);
     const readings = published - sentBefore;
-    await until('the receiver to verify the low-rate readings', async () => (await receiver.readings()) >= published, 30_000).catch(() => undefined);
+    const caughtUp = await until('the receiver to verify the low-rate readings', async () => (await receiver.readings()) >= published, 30_000).then(
+      () => true,
+      () => false,
+    );
     if (before === undefined || after === undefined) throw new Error('no /proc/PID/io: cannot measure bytes written');
     const bytesWritten = after - before;
-    return { seconds, readings, bytesWritten, mbPerDay: (bytesWritten / seconds) * 86_400 / 1e6, bytesPerReading: bytesWritten / Math.max(1, readings) };
+    return { seconds, readings, bytesWritten, mbPerDay: (bytesWritten / seconds) * 86_400 / 1e6, bytesPerReading: bytesWritten / Math.max(1, readings), caughtUp };
   } finally {
     await agent?.stop();
     await pub.endAsync();

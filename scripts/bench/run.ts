@@ -98,7 +98,7 @@ log(`store bytes written per reading: ${st.store_bytes_written_per_reading.group
 
 // Flash wear at a low rate: 20 sensors at 1 Hz, default batching, for at least 60 s (issue 13).
 const low = await lowRateRun({ sensors: 20, seconds: 60, agentCore: 0, peerCore: 1, edits: modelEdits() });
-log(`low rate, 20 sensors at 1 Hz for ${low.seconds.toFixed(0)} s: ${low.bytesWritten} bytes written, ${low.bytesPerReading.toFixed(0)} per reading, ${low.mbPerDay.toFixed(0)} MB/day`);
+log(`low rate, 20 sensors at 1 Hz for ${low.seconds.toFixed(0)} s: ${low.bytesWritten} bytes written, ${low.bytesPerReading.toFixed(0)} per reading, ${low.mbPerDay.toFixed(0)} MB/day${low.caughtUp ? '' : ' (NOT CAUGHT UP: the receiver had not verified every reading 30 s after the run; the agent fell behind and the figure reads low)'}`);
 
 // The receiver alone on core 0 (the agent's, idle now), batches of 1,000 readings.
 const verifyRates: number[] = [];
@@ -134,7 +134,7 @@ const summary = {
   write_mb_per_day_20x1hz: +low.mbPerDay.toFixed(1),
   receiver_verify_per_s: verify.median,
   detail: {
-    low_rate: { sensors: 20, hz: 1, seconds: +low.seconds.toFixed(1), readings: low.readings, bytes_written: low.bytesWritten, bytes_per_reading: Math.round(low.bytesPerReading) },
+    low_rate: { sensors: 20, hz: 1, seconds: +low.seconds.toFixed(1), readings: low.readings, bytes_written: low.bytesWritten, bytes_per_reading: Math.round(low.bytesPerReading), caught_up: low.caughtUp },
     receiver_verify_per_s: verify,
     backlog_heap_capped: { node_options: HEAP_CAP, ...backlogDetail(capped) },
     backlog: backlogDetail(backlog),

@@ -46,6 +46,23 @@ export const STREAM_AD_SCORE = {
   /** The tail score judged against the stream's own history of tail scores (stream-ad 2.1; MODEL_CARD.md). */
   likelihood: { halflife: 2000, short: 3, weight: 0.5 },
   /**
+   * Context novelty (2.3, agent/inference/context-novelty.ts): the share of the last 1..3 readings'
+   * 16-bucket contexts never seen lately, through its own likelihood stage, as a second surprise
+   * (max of the two) once 300 rows have been learned: a change of pattern without a change of level.
+   */
+  context: {
+    buckets: 16,
+    order: 3,
+    table: 4096,
+    memory: 4096,
+    min_count: 1,
+    range_halflife: 5000,
+    min_moves: 16,
+    likelihood: { halflife: 2000, short: 3, weight: 0.5 },
+    scale: 1,
+    after: 300,
+  },
+  /**
    * Held while away from the pre-onset level, 100 to 450 rows; also raised on a sudden 1.5-deviation
    * shift past the range the series has swung over lately (2.2: healthy periodic sensors stay quiet),
    * once the rule has watched 150 rows (agent/inference/onset-alert.ts).
@@ -140,10 +157,10 @@ export function streamAdEntry(t: TrainedStreamAd): Record<string, unknown> & { i
   const cfg = STREAM_AD_CONFIG;
   return {
     id: 'stream-ad',
-    version: '2.2.0',
+    version: '2.3.0',
     task: 'anomaly',
     description:
-      "Streaming anomaly detector for any single numeric channel that keeps learning for the stream's life: an online baseline (level, resolution, hour of day, range, repeats) and a learned forecaster of the newest reading; the score is the tail probability of the present against the stream's own running distribution, judged against the stream's own history of surprises (a likelihood), spiking at an onset and falling back; the alert is held while the present stays away from the pre-onset level.",
+      "Streaming anomaly detector for any single numeric channel that keeps learning for the stream's life: an online baseline (level, resolution, hour of day, range, repeats) and a learned forecaster of the newest reading; the score is the tail probability of the present against the stream's own running distribution, judged against the stream's own history of surprises (a likelihood), or the novelty of the present short sequence of readings against the contexts seen lately (a change of pattern), spiking at an onset and falling back; the alert is held while the present stays away from the pre-onset level.",
     file: 'stream-ad.onnx',
     input: { name: 'x', window: cfg.window, features: ['value'], pad: 'none' },
     normalisation: { type: 'online', ...STREAM_AD_ONLINE },
@@ -163,7 +180,7 @@ export function streamAdEntry(t: TrainedStreamAd): Record<string, unknown> & { i
       windows: t.trainingWindows,
       architecture: `forecaster MLP ${cfg.window - 1}-${cfg.hidden.join('-')}-1 (relu), ${t.model.mlp.parameterCount()} parameters; error = z² + ${cfg.residualWeight} x residual²`,
       optimiser: `Adam lr ${cfg.lr} (x${cfg.lrDecay}/epoch), batch ${cfg.batch}, ${cfg.epochs} epochs, MSE, seed ${cfg.seed}`,
-      tuning: 'online baseline, onset score and alert parameters chosen on the NAB tuning half (files whose sha256 of category/name starts below 0x80); the sudden-shift range (2.2) on healthy sines and SKAB per channel, then checked on that half; see MODEL_CARD.md',
+      tuning: 'online baseline, onset score and alert parameters chosen on the NAB tuning half (files whose sha256 of category/name starts below 0x80); the sudden-shift range (2.2) on healthy sines and SKAB per channel, then checked on that half; the context novelty (2.3) on the tuning half, the check half scored once; see MODEL_CARD.md',
       seconds: Math.round(t.trainingSeconds * 10) / 10,
     },
     metrics: {},

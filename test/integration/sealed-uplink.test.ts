@@ -84,7 +84,7 @@ function checkReceipts(dir: string) {
   expect(report.receiptsVerified).toBe(report.batches);
   const db = openDatabase(join(dir, 'edge-agent.db'), { readonly: true });
   try {
-    const rows = db.prepare('SELECT b.seq, b.envelope, b.hash, r.envelope AS receipt FROM batches b JOIN receipts r ON r.batch_seq = b.seq ORDER BY b.seq').all() as { seq: number; envelope: Buffer; hash: Buffer; receipt: Buffer }[];
+    const rows = db.prepare('SELECT b.seq, e.envelope, b.hash, r.envelope AS receipt FROM batches b JOIN batch_envelopes e ON e.seq = b.seq JOIN receipts r ON r.batch_seq = b.seq ORDER BY b.seq').all() as { seq: number; envelope: Buffer; hash: Buffer; receipt: Buffer }[];
     expect(rows.length).toBe(report.batches);
     for (const row of rows) {
       const env = new Uint8Array(row.envelope);
