@@ -99,14 +99,54 @@ export function contextNovelty(p: ContextParams, st: ContextState, x: number): n
   return orders > 0 ? unseen / orders : 0;
 }
 
-/** A restored context memory's shape problem, or null. */
+/**
+ * A context memory as saved across restarts: the counts with each run of zeros written as one
+ * negative number (-k: k zero counts). Most of the table is zero (a smooth series touches a few
+ * hundred of its 4,096 contexts), and the dense array was ~8 KB of JSON per series, written at
+ * every state save (flash wear, issue 13) and counted against the inference state's share of the
+ * store budget; a table with no zeros saves as before.
+ */
+export interface SavedContext extends Omit<ContextState, 'counts'> {
+  counts_rle: number[];
+}
+
+export function saveContext(st: ContextState): SavedContext {
+  const rle: number[] = [];
+  for (const c of st.counts) {
+    if (c > 0) rle.push(c);
+    else if (rle.length > 0 && rle[rle.length - 1]! < 0) rle[rle.length - 1]!--;
+    else rle.push(-1);
+  }
+  return { lo: st.lo, hi: st.hi, moves: st.moves, last: [...st.last], sweep: st.sweep, counts_rle: rle };
+}
+
+/** The dense counts of a saved memory, or a problem; `table` bounds the work before anything is built. */
+function expandCounts(rle: unknown, table: number): number[] | string {
+  if (!Array.isArray(rle) || rle.length > table) return `context memory does not have ${table} counts`;
+  const counts: number[] = [];
+  for (const v of rle) {
+    if (!Number.isInteger(v) || v === 0 || v >= 2 ** 31 || v < -table) return `context memory count ${String(v)} out of range`;
+    if (counts.length + (v < 0 ? -v : 1) > table) return `context memory does not have ${table} counts`;
+    if (v > 0) counts.push(v);
+    else for (let k = 0; k < -v; k++) counts.push(0);
+  }
+  return counts.length === table ? counts : `context memory does not have ${table} counts`;
+}
+
+/** The memory `saved` describes; call after contextStateProblem found nothing. */
+export function restoreContext(saved: SavedContext, p: ContextParams): ContextState {
+  return { lo: saved.lo, hi: saved.hi, moves: saved.moves, last: [...saved.last], counts: expandCounts(saved.counts_rle, p.table) as number[], sweep: saved.sweep };
+}
+
+/** A saved context memory's shape problem, or null. */
 export function contextStateProblem(o: unknown, p: ContextParams): string | null {
   if (o === undefined) return null;
-  const st = o as Partial<ContextState> | null;
+  const st = o as Partial<SavedContext> | null;
   const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   if (!st || typeof st !== 'object' || !finite(st.lo) || !finite(st.hi) || !Number.isInteger(st.moves) || st.moves! < 0 || st.moves! > MOVES_CAP) return 'context memory malformed';
   if (!Array.isArray(st.last) || st.last.length !== p.order || !st.last.every((v) => Number.isInteger(v) && v >= -1 && v < p.buckets)) return `context memory does not have ${p.order} buckets`;
-  if (!Array.isArray(st.counts) || st.counts.length !== p.table || !st.counts.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 31)) return `context memory does not have ${p.table} counts`;
+  const counts = expandCounts(st.counts_rle, p.table);
+  if (typeof counts === 'string') return counts;
   if (!Number.isInteger(st.sweep) || st.sweep! < 0 || st.sweep! >= p.table) return 'context memory sweep position out of range';
   return null;
 }

@@ -3,7 +3,7 @@ import { stepAlert, type AlertRule, type AlertState } from './hysteresis.js';
 import { followBaseline, followRates, followSpread, FOLLOW_STD_CLIP } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
 import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
-import { onsetScore, onsetStateProblem, type OnsetParams, type OnsetResult, type OnsetState } from './onset-score.js';
+import { onsetScore, onsetStateProblem, restoreOnset, saveOnset, type OnsetParams, type OnsetResult, type OnsetState, type SavedOnsetState } from './onset-score.js';
 import { holdAfter, holdClearValue, shiftRaise, holdStateProblem, type HoldParams, type HoldState } from './onset-alert.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
@@ -62,7 +62,7 @@ export interface SavedKeyState {
   /** Verdicts in a row with the alert raised (normalisation.relearn_after); absent in older states. */
   alertRows?: number;
   /** Normalisation "online" only: the baseline, the onset score's memory, the last W raw values, the alert hold's memory. */
-  online?: { baseline: BaselineState; onset: OnsetState; raw: number[]; hold?: HoldState };
+  online?: { baseline: BaselineState; onset: SavedOnsetState; raw: number[]; hold?: HoldState };
 }
 
 /** Per-key state: normalisation, the last W normalised rows, calibration, smoothing, hysteresis. */
@@ -276,7 +276,7 @@ export class ModelRunner {
         q: s.q,
         alert: { ...s.alert },
         alertRows: s.alertRows,
-        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: structuredClone(s.online.onset), raw: [...s.online.raw], hold: { ...s.online.hold } } } : {}),
+        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: saveOnset(s.online.onset), raw: [...s.online.raw], hold: { ...s.online.hold } } } : {}),
     };
   }
 
@@ -304,11 +304,7 @@ export class ModelRunner {
       if (problem || !o || !okLen(o.raw, this.w)) {
         throw new Error(`saved state of key ${key} does not fit model ${this.entry.id}: ${problem ?? 'raw window malformed'}`);
       }
-      const onset: OnsetState = { recent: o.onset.recent.slice(0, this.online.onset.peak_window), at: Number.isInteger(o.onset.at) ? o.onset.at! % this.online.onset.peak_window : 0 };
-      if (o.onset.lik) onset.lik = { ...o.onset.lik };
-      if (o.onset.ctx) onset.ctx = structuredClone(o.onset.ctx);
-      if (o.onset.ctxLik) onset.ctxLik = { ...o.onset.ctxLik };
-      online = { baseline: structuredClone(o.baseline), onset, raw: Float64Array.from(o.raw), hold: { ...(o.hold ?? {}) } };
+      online = { baseline: structuredClone(o.baseline), onset: restoreOnset(o.onset, this.online.onset), raw: Float64Array.from(o.raw), hold: { ...(o.hold ?? {}) } };
     }
     this.keys.set(key, {
       rows: saved.rows,

@@ -23,7 +23,7 @@
  * surprise than a quiet one to score as high.
  */
 import type { Observation } from './online-baseline.js';
-import { contextNovelty, contextStateProblem, newContext, type ContextParams, type ContextState } from './context-novelty.js';
+import { contextNovelty, contextStateProblem, newContext, restoreContext, saveContext, type ContextParams, type ContextState, type SavedContext } from './context-novelty.js';
 
 export interface OnsetParams {
   decades: number;
@@ -67,6 +67,25 @@ export interface OnsetState {
   /** Context novelty: the context memory and its likelihood stage's memory. */
   ctx?: ContextState;
   ctxLik?: LikState;
+}
+
+/** The onset memory as saved across restarts (the context memory in its sparse form). */
+export interface SavedOnsetState extends Omit<OnsetState, 'ctx'> {
+  ctx?: SavedContext;
+}
+
+export function saveOnset(st: OnsetState): SavedOnsetState {
+  const { ctx, ...rest } = st;
+  return { ...structuredClone(rest), ...(ctx ? { ctx: saveContext(ctx) } : {}) };
+}
+
+/** The memory a saved onset state describes; call after onsetStateProblem found nothing. */
+export function restoreOnset(saved: SavedOnsetState, p: OnsetParams): OnsetState {
+  const st: OnsetState = { recent: saved.recent.slice(0, p.peak_window), at: Number.isInteger(saved.at) ? saved.at! % p.peak_window : 0 };
+  if (saved.lik) st.lik = { ...saved.lik };
+  if (saved.ctx && p.context) st.ctx = restoreContext(saved.ctx, p.context);
+  if (saved.ctxLik) st.ctxLik = { ...saved.ctxLik };
+  return st;
 }
 
 interface LikState {
@@ -156,9 +175,9 @@ const likProblem = (l: unknown) => {
   return !(o && finite(o.n) && finite(o.mean) && finite(o.var) && finite(o.short));
 };
 
-/** A restored onset memory's shape problem, or null (state saved by an earlier run or another version is refused). */
+/** A saved onset memory's shape problem, or null (state saved by an earlier run or another version is refused). */
 export function onsetStateProblem(o: unknown, p: OnsetParams): string | null {
-  const st = o as Partial<OnsetState> | null;
+  const st = o as Partial<SavedOnsetState> | null;
   const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   if (!st || !Array.isArray(st.recent) || !st.recent.every(finite)) return 'onset memory malformed';
   if (p.likelihood && st.lik !== undefined && likProblem(st.lik)) return 'likelihood memory malformed';
