@@ -535,6 +535,7 @@ export class Agent {
     await this.homeAssistant?.stop();
     await this.adaptive?.stop();
     this.clock.stop();
+    this.readingStore.riders.flushAlone(); // nothing left to fire after the store is closed
     this.writeSnapshot(false);
     this.db.close();
     this.releaseLock();

@@ -6,22 +6,37 @@ interface Rider {
 }
 
 /**
+ * How long a rider waits for a reading commit before it is written alone: the default
+ * store.commit_interval_ms, so a stream of readings (which commits at least that often) carries it,
+ * and an idle agent's status is at most this much later than its own period.
+ */
+export const RIDER_MAX_WAIT_MS = 1000;
+
+/**
  * Writes that need no fsync of their own (the periodic status snapshot, the inference stage's
  * saved series state): they ride in the next reading commit's transaction. Every transaction is a
  * WAL fsync, and on ext4 each fsync also commits ~8.5 KB of file-system journal (flash wear,
- * issue 13; docs/performance.md). A rider waits at most until its owner queues the next one of
- * the same key: then the waiting one is written alone first, so an idle agent still writes it one
- * period late, never not at all.
+ * issue 13; docs/performance.md). A rider waits at most `maxWaitMs` (and never past its owner's
+ * next one of the same key): then it is written alone, so an idle agent still writes it, late by
+ * at most that.
  */
 export class CommitRiders {
   private readonly waiting = new Map<string, Rider>();
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly maxWaitMs = RIDER_MAX_WAIT_MS,
+  ) {}
 
   /** Queues `write` for the next reading commit; `onError` gets its failure (the commit itself goes on). */
   ride(key: string, write: () => void, onError: (err: unknown) => void): void {
     if (this.waiting.has(key)) this.flushAlone();
     this.waiting.set(key, { write, onError });
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flushAlone(), this.maxWaitMs);
+      this.timer.unref();
+    }
   }
 
   get size(): number {
@@ -45,10 +60,14 @@ export class CommitRiders {
   /** After the transaction that ran them committed: they are written. */
   committed(): void {
     this.waiting.clear();
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** Writes what waits in a transaction of its own (no reading commit came; or at shutdown). */
   flushAlone(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.waiting.size === 0) return;
     const riders = [...this.waiting.values()];
     try {

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliBackground, type LongRunning } from '../helpers/cli.js';
 import { waitFor } from '../helpers/ports.js';
 import { buildFirmwareTools, startPtyPair, startSimulator } from '../helpers/serial.js';
-import { tempDir } from '../helpers/setup.js';
+import { patchConfig, tempDir } from '../helpers/setup.js';
 import { seededRandom } from '../helpers/seeded.js';
 
 /** (sensor, seq) of every reading the agent stored, and how many rows. */
@@ -38,6 +38,9 @@ describe('serial sensors over a pty, with the g++-built firmware simulator as th
   it('HELLO, then readings at a high rate, each acknowledged only once stored', async () => {
     const ptys = await startPtyPair(tempDir('pty'));
     const a = agentOn(ptys.gateway);
+    // The device goes quiet once it is done; the status checked after that must not race the
+    // silence watchdog (6 s by default: it reopens the port, and the status says not connected).
+    patchConfig(a.dir, [[['sources', 'serial', 'silence_timeout_ms'], 120_000]]);
     const agent = a.start();
     try {
       await agent.waitForOutput(/serial port open/);

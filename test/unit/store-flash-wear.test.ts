@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/ports.js';
 import { verifyStoreChain } from '../../agent/identity/chain-verify.js';
 import { Identity } from '../../agent/identity/keys.js';
 import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
@@ -15,6 +16,7 @@ import { BatchStore } from '../../agent/store/batch-store.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
 import { bindDevice, getMeta, setMeta } from '../../agent/store/meta.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../agent/store/migrations.js';
+import { CommitRiders } from '../../agent/store/commit-riders.js';
 import { ReadingStore } from '../../agent/store/reading-store.js';
 import { pruneDelivered } from '../../agent/store/retention.js';
 import type { Reading } from '../../agent/types.js';
@@ -137,6 +139,15 @@ describe('writes that ride in the next reading commit', () => {
     expect(getMeta(db, 'agent_snapshot')).toBe('first');
     store.riders.flushAlone();
     expect(getMeta(db, 'agent_snapshot')).toBe('second');
+  });
+
+  it('with no reading commit within their wait, are written alone (an idle agent\'s status stays fresh)', async () => {
+    const db = openDatabase(dbPath());
+    const riders = new CommitRiders(db, 50);
+    riders.ride('snapshot', () => setMeta(db, 'agent_snapshot', 'idle'), () => undefined);
+    expect(getMeta(db, 'agent_snapshot')).toBeUndefined();
+    await waitFor('the rider written alone', () => getMeta(db, 'agent_snapshot') === 'idle', 10_000, 10);
+    expect(riders.size).toBe(0);
   });
 
   it('stay queued when the reading commit fails, and are written by the next one', () => {
