@@ -6,11 +6,11 @@ interface Rider {
 }
 
 /**
- * How long a rider waits for a reading commit before it is written alone: the default
- * store.commit_interval_ms, so a stream of readings (which commits at least that often) carries it,
- * and an idle agent's status is at most this much later than its own period.
+ * How long a rider waits for a reading commit before it is written alone: twice the default
+ * store.commit_interval_ms, so a stream of readings (which commits at least once an interval)
+ * always carries it, and an idle agent's status is at most this much later than its own period.
  */
-export const RIDER_MAX_WAIT_MS = 1000;
+export const RIDER_MAX_WAIT_MS = 2000;
 
 /**
  * Writes that need no fsync of their own (the periodic status snapshot, the inference stage's
