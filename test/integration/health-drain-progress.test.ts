@@ -60,21 +60,25 @@ describe('uplink backlog drain progress in the agent log', () => {
     agent = cliBackground(['run', '--data-dir', A]);
     await agent.waitForReady();
     await publish(16, 0);
-    await waitFor('16 pending batches', () => pending() === 16 || undefined);
+    await waitFor('16 pending batches', () => pending() >= 16 || undefined);
     await agent.stop();
+    // Stopping cuts what is left: a loaded run found 17 batches at the next start, not 16 (what the
+    // 17th carried was not kept). The backlog the next start must report is what the store holds now.
+    const backlog = pending();
+    expect(backlog).toBeGreaterThanOrEqual(16);
 
     await startReceiver();
     agent = cliBackground(['run', '--data-dir', A]);
-    const done = await agent.waitForOutput(/uplink backlog: done, 16\/16 batches \(100\.0%\), \d+ batches\/s, [\d.]+ s/, 20_000);
+    const done = await agent.waitForOutput(new RegExp(`uplink backlog: done, ${backlog}/${backlog} batches \\(100\\.0%\\), \\d+ batches/s, [\\d.]+ s`), 20_000);
     const lines = logLines(agent.output());
-    const start = lines.find((l) => l.msg === 'uplink backlog: delivering 16 pending batches');
-    expect(start).toMatchObject({ backlog_batches: 16 });
+    const start = lines.find((l) => l.msg === `uplink backlog: delivering ${backlog} pending batches`);
+    expect(start).toMatchObject({ backlog_batches: backlog });
     // max_batches_per_s 2: 16 batches take ~7.5 s, so a periodic line (every 5 s) comes well before the end.
-    const periodic = lines.filter((l) => /^uplink backlog: \d+\/16 batches \(\d+\.\d%\), \d+ batches\/s/.test(l.msg));
+    const periodic = lines.filter((l) => new RegExp(`^uplink backlog: \\d+/${backlog} batches \\(\\d+\\.\\d%\\), \\d+ batches/s`).test(l.msg));
     expect(periodic.length, agent.output()).toBeGreaterThanOrEqual(1);
     expect(periodic[0]!.backlog_delivered).toBeGreaterThan(0);
-    expect(periodic[0]!.backlog_delivered).toBeLessThan(16);
-    expect(lines.find((l) => l.msg === done[0])).toMatchObject({ backlog_delivered: 16, backlog_total: 16 });
+    expect(periodic[0]!.backlog_delivered).toBeLessThan(backlog);
+    expect(lines.find((l) => l.msg === done[0])).toMatchObject({ backlog_delivered: backlog, backlog_total: backlog });
     expect(pending()).toBe(0);
   });
 
