@@ -92,9 +92,14 @@ describe('health endpoint: /healthz, /metrics through a running agent', () => {
   });
 
   it('/metrics counts readings in and out per source and sensor, rejects by reason, backlog, uplink latency, store size', async () => {
-    const text = await waitFor('delivered readings counted', async () => {
+    // Both facts: the bad message's rejection may commit after the good readings (at most one commit
+    // per store.commit_interval_ms, the first at once), so their delivery does not imply it.
+    const text = await waitFor('delivered readings and the rejection counted', async () => {
       const t = await metrics();
-      return sample(t, 'edge_agent_readings_delivered_total{source="mqtt",sensor="pump1/temp"}') === 2 ? t : undefined;
+      return sample(t, 'edge_agent_readings_delivered_total{source="mqtt",sensor="pump1/temp"}') === 2 &&
+        sample(t, 'edge_agent_counter_rejected_total{label="mqtt: not JSON, SenML or a number"}') === 1
+        ? t
+        : undefined;
     });
     expect(sample(text, 'edge_agent_readings_committed_total{source="mqtt",sensor="pump1/temp"}')).toBe(2);
     expect(sample(text, 'edge_agent_readings_committed_total{source="mqtt",sensor="pump1/rpm"}')).toBe(1);
