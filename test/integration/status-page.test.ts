@@ -92,6 +92,8 @@ describe('status page in headless Chromium', () => {
     expect(await page.locator('#checks li[data-check="sources"]').textContent()).toBe('✓ sources: 1 connected: mqtt');
     expect(await page.locator('#backlog').textContent()).toMatch(/readings not batched/);
     expect(await page.locator('#uplink').textContent()).toMatch(/none configured/);
+    // The rejection may commit up to one commit interval after the readings (store.commit_interval_ms): wait for it.
+    await page.locator('#counters li[data-counter="rejected"]').waitFor({ timeout: 15_000 });
     expect(await page.locator('#counters li[data-counter="rejected"]').textContent()).toBe('rejected · mqtt: not JSON, SenML or a number: 1');
     // Nothing overflows the window: the panels wrap instead.
     expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
