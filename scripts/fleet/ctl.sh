@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Starts, stops or kills one component of a local fleet made by up.sh, by the PID it recorded.
-#   ctl.sh DIR start|stop|kill nats-1|nats-2|nats-3|pg
+#   ctl.sh DIR start|stop|kill nats-1|nats-2|nats-3|pg [more names...]
 # stop = SIGTERM (pg: pg_ctl stop -m fast) and wait for the exit; kill = SIGKILL, no clean-up.
+# Several names are handled at once, as up.sh starts the cluster: two NATS servers of three
+# brought back one after the other would leave the first waiting for a quorum the second gives.
 set -euo pipefail
-DIR=${1:?usage: ctl.sh DIR start|stop|kill nats-N|pg}
-ACTION=${2:?usage: ctl.sh DIR start|stop|kill nats-N|pg}
-NAME=${3:?usage: ctl.sh DIR start|stop|kill nats-N|pg}
+DIR=${1:?usage: ctl.sh DIR start|stop|kill nats-N|pg [...]}
+ACTION=${2:?usage: ctl.sh DIR start|stop|kill nats-N|pg [...]}
+NAME=${3:?usage: ctl.sh DIR start|stop|kill nats-N|pg [...]}
+if [ $# -gt 3 ]; then
+  pids=()
+  for name in "${@:3}"; do "$0" "$DIR" "$ACTION" "$name" & pids+=($!); done
+  failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  exit $failed
+fi
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 # shellcheck disable=SC1091
 source "$DIR/ports.env"

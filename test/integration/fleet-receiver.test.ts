@@ -277,8 +277,7 @@ describe('fleet receiver: the same API and answers as the SQLite receiver, over 
       expect(Number(refused.retryAfter)).toBeGreaterThan(0);
       expect((await db.query('SELECT 1 FROM batches WHERE device = $1', [gw.deviceId])).rowCount).toBe(0);
     } finally {
-      fleet.ctl('start', 'nats-2');
-      fleet.ctl('start', 'nats-3');
+      fleet.ctl('start', 'nats-2', 'nats-3');
     }
     const ok = await waitFor('the batch taken once the quorum is back', async () => {
       const r = await post(replicas[0]!.url, b1.envelope);

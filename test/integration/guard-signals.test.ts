@@ -130,8 +130,15 @@ describe('guard signals through the public interfaces', () => {
       // After it: the 40 s the model did not see are filled for it (verdicts say so), and the same knock now raises an alert.
       await publishAll(pub, Array.from({ length: 40 }, (_, i) => vib(340 + i, true)));
       await waitFor('an alert at the receiver', async () => (await alerts()).some((a) => a.state === 'raised'), 120_000);
-      const verdictFlags = query<{ f: number; reading: number | null }>(receiverDb, "SELECT coalesce(flags, 0) AS f, reading_id AS reading FROM verdicts WHERE key = 'pump1/vibration' ORDER BY id");
-      const filled = verdictFlags.filter((v) => v.f & VERDICT_FLAGS.filled);
+      // The alert can be raised by the first reading after the gap, which commits (and is batched)
+      // alone: the verdicts of the 14 after it come in later batches, so wait for them.
+      const verdictsOfPump = () => query<{ f: number; reading: number | null }>(receiverDb, "SELECT coalesce(flags, 0) AS f, reading_id AS reading FROM verdicts WHERE key = 'pump1/vibration' ORDER BY id");
+      const filledOf = (vs: { f: number }[]) => vs.filter((v) => v.f & VERDICT_FLAGS.filled);
+      const verdictFlags = await waitFor('15 verdicts flagged filled at the receiver', () => {
+        const vs = verdictsOfPump();
+        return filledOf(vs).length >= 15 && vs;
+      }, 120_000, 200);
+      const filled = filledOf(verdictFlags);
       console.log(`verdicts of pump1/vibration: ${verdictFlags.length}, ${filled.length} with flag filled (window 16: the first 15 after the gap)`);
       expect(filled).toHaveLength(15);
       expect(verdictFlags.every((v) => v.reading !== null)).toBe(true); // every verdict names a real reading

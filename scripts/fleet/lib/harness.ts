@@ -23,8 +23,8 @@ export interface Fleet {
   dir: string;
   natsUrls: string;
   postgresUrl: string;
-  /** scripts/fleet/ctl.sh: start, stop or kill nats-1..3 or pg. */
-  ctl(action: 'start' | 'stop' | 'kill', name: string): void;
+  /** scripts/fleet/ctl.sh: start, stop or kill nats-1..3 or pg; several names at once. */
+  ctl(action: 'start' | 'stop' | 'kill', ...names: string[]): void;
   down(): void;
 }
 
@@ -49,7 +49,7 @@ export function fleetUp(): Fleet {
     dir,
     natsUrls: env.FLEET_NATS_URLS,
     postgresUrl: env.FLEET_POSTGRES_URL,
-    ctl: (action, name) => void run('bash', [join(SCRIPTS, 'ctl.sh'), dir, action, name]),
+    ctl: (action, ...names) => void run('bash', [join(SCRIPTS, 'ctl.sh'), dir, action, ...names]),
     down: () => void run('bash', [join(SCRIPTS, 'down.sh'), dir]),
   };
 }
