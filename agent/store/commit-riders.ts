@@ -15,8 +15,8 @@ export const RIDER_MAX_WAIT_MS = 2000;
 /**
  * Writes that need no fsync of their own (the periodic status snapshot, the inference stage's
  * saved series state): they ride in the next reading commit's transaction. Every transaction is a
- * WAL fsync, and on ext4 each fsync also commits ~8.5 KB of file-system journal (flash wear,
- * issue 13; docs/performance.md). A rider waits at most `maxWaitMs` (and never past its owner's
+ * WAL fsync that writes its pages again plus the 4 KiB page it shares with the last commit (flash
+ * wear, issue 13; docs/performance.md, fourth round). A rider waits at most `maxWaitMs` (and never past its owner's
  * next one of the same key): then it is written alone, so an idle agent still writes it, late by
  * at most that.
  */
