@@ -18,6 +18,8 @@ export interface GuardBatch {
   /** Payload bytes the source read, when it says. */
   readonly bytes: number | undefined;
   readonly readings: readonly Reading[];
+  /** `sensorKey(source, sensor)` per reading, built once for every check. */
+  readonly keys: readonly string[];
   /** Flags to add, per reading. */
   readonly flags: Uint16Array;
   /** Why a reading is dropped (a budget), per reading; undefined = kept. */
@@ -37,24 +39,37 @@ export interface GuardReports {
   event(event: AgentEventInput, counter?: string): void;
 }
 
-/** The keys maps of per-sensor state are held under: bounded, least recently seen forgotten first. */
+interface Held<V> {
+  v: V;
+  /** Looked up since the eviction scan last passed it (second chance). */
+  seen: boolean;
+}
+
+/**
+ * The keys maps of per-sensor state are held under: bounded, the least recently seen forgotten
+ * first (approximately: a second-chance "clock", so a lookup only sets a bit, where moving the key
+ * to the map's end on every lookup cost each check two map writes per reading).
+ */
 export class BoundedMap<V> {
-  private readonly map = new Map<string, V>();
+  private readonly map = new Map<string, Held<V>>();
   constructor(private readonly max: number) {}
 
   get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
+    const h = this.map.get(key);
+    if (h === undefined) return undefined;
+    h.seen = true;
+    return h.v;
   }
 
   set(key: string, v: V): void {
-    this.map.delete(key);
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    this.map.set(key, v);
+    const h = this.map.get(key);
+    if (h !== undefined) {
+      h.v = v;
+      h.seen = true;
+      return;
+    }
+    if (this.map.size >= this.max) this.evictOne();
+    this.map.set(key, { v, seen: false });
   }
 
   has(key: string): boolean {
@@ -65,12 +80,22 @@ export class BoundedMap<V> {
     this.map.delete(key);
   }
 
-  entries(): IterableIterator<[string, V]> {
-    return this.map.entries();
+  *entries(): IterableIterator<[string, V]> {
+    for (const [k, h] of this.map) yield [k, h.v];
   }
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** From the oldest insertion: a key seen since it was passed goes to the end with its bit cleared; the first one not seen goes. */
+  private evictOne(): void {
+    for (const [k, h] of this.map) {
+      this.map.delete(k);
+      if (!h.seen) return;
+      h.seen = false;
+      this.map.set(k, h); // visited again after the others: the loop ends at the latest there
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import { READING_FLAGS } from '../identity/batch-v3.js';
-import { BoundedMap, MAX_TRACKED_SENSORS, sensorKey, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
+import { BoundedMap, MAX_TRACKED_SENSORS, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
 
 interface Cadence {
   source: string;
@@ -39,7 +39,7 @@ export class GapCheck implements GuardCheck {
   inspect(b: GuardBatch): void {
     b.readings.forEach((r, i) => {
       if (b.dropped[i]) return;
-      const key = sensorKey(b.source, r.sensor);
+      const key = b.keys[i]!;
       const c = this.cadence.get(key);
       if (!c) {
         this.cadence.set(key, { source: b.source, sensor: r.sensor, intervalMs: 0, arrivalMs: 0, seen: 0, lastTs: r.ts, lastArrival: b.now, silentReported: false });

@@ -2,7 +2,7 @@ import type { ReadingSink, Submission, SubmitResult } from '../contracts/reading
 import type { Logger } from '../log.js';
 import type { Reading } from '../types.js';
 import { RepeatedLog } from '../util/repeated-log.js';
-import type { GuardBatch, GuardCheck } from './check.js';
+import { sensorKey, type GuardBatch, type GuardCheck } from './check.js';
 
 const TICK_MS = 1000;
 /** Characters of a source's origin detail the guard keeps: with the source id and `source:` a quarantine key stays within 256. */
@@ -60,6 +60,7 @@ export class GuardStage implements ReadingSink {
       now: this.now(),
       bytes: sub.bytes,
       readings: sub.readings,
+      keys: sub.readings.map((r) => sensorKey(sub.source, r.sensor)),
       flags: new Uint16Array(n),
       dropped: new Array<string | undefined>(n),
     };

@@ -34,8 +34,9 @@ export class NewIdWatch implements GuardCheck {
 
   inspect(b: GuardBatch): void {
     let fresh = 0;
-    for (const r of b.readings) {
-      const key = sensorKey(b.source, r.sensor);
+    for (let i = 0; i < b.readings.length; i++) {
+      const r = b.readings[i]!;
+      const key = b.keys[i]!;
       if (this.known.get(key)) continue;
       this.known.set(key, true);
       fresh++;

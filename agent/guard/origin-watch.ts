@@ -1,4 +1,4 @@
-import { BoundedMap, MAX_TRACKED_SENSORS, sensorKey, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
+import { BoundedMap, MAX_TRACKED_SENSORS, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
 import type { SourcePolicy } from './config.js';
 import { sensorQuarantineKey, type QuarantineBook } from './quarantine.js';
 
@@ -25,8 +25,9 @@ export class OriginWatch implements GuardCheck {
 
   inspect(b: GuardBatch): void {
     let reported: Set<string> | undefined;
-    for (const r of b.readings) {
-      const key = sensorKey(b.source, r.sensor);
+    for (let i = 0; i < b.readings.length; i++) {
+      const r = b.readings[i]!;
+      const key = b.keys[i]!;
       const sender = senderOf(b.origin);
       const before = this.origins.get(key);
       if (before === sender) continue;

@@ -1,4 +1,4 @@
-import { BoundedMap, MAX_TRACKED_SENSORS, sensorKey, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
+import { BoundedMap, MAX_TRACKED_SENSORS, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
 import type { SourcePolicy } from './config.js';
 import { originQuarantineKey, sensorQuarantineKey, type QuarantineBook } from './quarantine.js';
 
@@ -48,7 +48,7 @@ export class RateBudget implements GuardCheck {
     if (!origin) this.origins.set(b.origin, (origin = { tokens: p.origin_burst, at: b.now, dropped: 0, lastDrop: -Infinity }));
     b.readings.forEach((r, i) => {
       if (b.dropped[i]) return;
-      const key = sensorKey(b.source, r.sensor);
+      const key = b.keys[i]!;
       let s = this.sensors.get(key);
       if (!s) this.sensors.set(key, (s = { tokens: p.sensor_burst, at: b.now, dropped: 0, lastDrop: -Infinity }));
       if (p.sensor_per_s > 0 && !take(s, p.sensor_per_s, p.sensor_burst, b.now)) {

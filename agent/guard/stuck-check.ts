@@ -1,5 +1,5 @@
 import { READING_FLAGS } from '../identity/batch-v3.js';
-import { BoundedMap, MAX_TRACKED_SENSORS, sensorKey, type GuardBatch, type GuardCheck } from './check.js';
+import { BoundedMap, MAX_TRACKED_SENSORS, type GuardBatch, type GuardCheck } from './check.js';
 
 interface Run {
   value: number;
@@ -25,7 +25,7 @@ export class StuckCheck implements GuardCheck {
   inspect(b: GuardBatch): void {
     b.readings.forEach((r, i) => {
       if (b.dropped[i]) return;
-      const key = sensorKey(b.source, r.sensor);
+      const key = b.keys[i]!;
       const run = this.runs.get(key);
       if (!run || run.value !== r.value) {
         this.runs.set(key, { value: r.value, since: r.ts, count: 1 });

@@ -1,5 +1,5 @@
 import { READING_FLAGS } from '../identity/batch-v3.js';
-import { BoundedMap, MAX_TRACKED_SENSORS, sensorKey, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
+import { BoundedMap, MAX_TRACKED_SENSORS, type GuardBatch, type GuardCheck, type GuardReports } from './check.js';
 
 /**
  * Flags a reading's time (§12.3): future_time when a sensor's own `t` is further ahead of the
@@ -26,7 +26,7 @@ export class TimeCheck implements GuardCheck {
     b.readings.forEach((r, i) => {
       if (b.dropped[i]) return;
       if (r.timeSource === 'sensor' && r.ts > b.now + this.maxFutureMs) b.flags[i]! |= READING_FLAGS.future_time;
-      const key = sensorKey(b.source, r.sensor);
+      const key = b.keys[i]!;
       if (r.timeSource === 'sensor') {
         this.sensorClock(key, r.sensor, r.ts, b.now);
         return;
