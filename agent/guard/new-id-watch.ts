@@ -34,9 +34,7 @@ export class NewIdWatch implements GuardCheck {
 
   inspect(b: GuardBatch): void {
     let fresh = 0;
-    for (let i = 0; i < b.readings.length; i++) {
-      const r = b.readings[i]!;
-      const key = b.keys[i]!;
+    for (const key of b.keys) {
       if (this.known.get(key)) continue;
       this.known.set(key, true);
       fresh++;
