@@ -102,7 +102,7 @@ export function contextNovelty(p: ContextParams, st: ContextState, x: number): n
 /**
  * A context memory as saved across restarts: the counts with each run of zeros written as one
  * negative number (-k: k zero counts). Most of the table is zero (a smooth series touches a few
- * hundred of its 4,096 contexts), and the dense array was ~8 KB of JSON per series, written at
+ * hundred of its 4,096 contexts), and the dense array was 11.2 KB of JSON per series, written at
  * every state save (flash wear, issue 13) and counted against the inference state's share of the
  * store budget; a table with no zeros saves as before.
  */
