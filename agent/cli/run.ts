@@ -4,9 +4,11 @@ import { AgentError, errorMessage } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { absDir, dataDirOption, parseLogLevel, stopOnSignal } from './common.js';
+import { tuneHeapForGateway } from '../run/heap-tuning.js';
 
 /** Runs the agent until SIGINT/SIGTERM, then stops it cleanly: commit, cut the last batch, close the store. */
 export async function runAgentForeground(dataDir: string, logLevel?: LogLevel, readyFd?: number): Promise<void> {
+  tuneHeapForGateway();
   const loaded = loadConfig(absDir(dataDir));
   const log = createLogger(logLevel ?? loaded.config.log.level);
   // Loaded on demand: status, verify and keys start faster without the MQTT client.

@@ -10,6 +10,14 @@
 export const LIVE_STALL_MS = 120_000;
 export const BEAT_INTERVAL_MS = 500;
 
+/**
+ * The thread's V8 heap: it parses small requests and passes bodies of at most a few hundred KB (the
+ * status page's files, /metrics) between the socket and the main thread, ~5 MB live. Without limits
+ * V8 sizes its heap like the main thread's; with these it keeps ~2 MiB less (the thread costs ~12 MiB of RSS in all: an agent without `http` idles at 123 MiB against 135)
+ * (docs/performance.md, "Heap sized for a gateway"). Running out ends only this thread, logged.
+ */
+export const HTTP_WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 } as const;
+
 export interface HttpWorkerData {
   host: string;
   port: number;

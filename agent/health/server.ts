@@ -10,7 +10,7 @@ import type { AgentState } from './agent-state.js';
 import { checkHealth, type HealthLimits } from './healthz.js';
 import type { Metrics } from './metrics.js';
 import { statusOverview } from './status-api.js';
-import { BEAT_INTERVAL_MS, HTTP_WORKER_SOURCE, LIVE_STALL_MS, type HttpWorkerData } from './http-worker.js';
+import { BEAT_INTERVAL_MS, HTTP_WORKER_LIMITS, HTTP_WORKER_SOURCE, LIVE_STALL_MS, type HttpWorkerData } from './http-worker.js';
 
 interface Asset {
   body: Buffer;
@@ -98,7 +98,7 @@ export class HealthServer {
     const beat = new Float64Array(this.beat);
     beat[0] = performance.timeOrigin + performance.now();
     const data: HttpWorkerData = { host: this.opts.host, port: this.opts.port, beat: this.beat, checkHost: isLoopback(this.opts.host), stallMs: LIVE_STALL_MS };
-    const worker = new Worker(HTTP_WORKER_SOURCE, { eval: true, workerData: data });
+    const worker = new Worker(HTTP_WORKER_SOURCE, { eval: true, workerData: data, resourceLimits: HTTP_WORKER_LIMITS });
     // The worker must never keep a stopping agent alive, nor its failure take the agent down.
     worker.unref();
     worker.on('error', (err) => this.log.error({ err }, 'health endpoint thread failed; /healthz is not served'));

@@ -7,6 +7,7 @@ import { createBatchIntake } from './batch-intake.js';
 import type { SensorKeyRegistry } from './sensor-key-registry.js';
 import type { UpdateOutbox } from './update-outbox.js';
 import type { ReceiverBackend } from './backend.js';
+import { MQTT_CLIENT_MEMORY } from '../util/mqtt-memory.js';
 
 export interface MqttBridgeOptions {
   url: string;
@@ -64,6 +65,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBa
   };
 
   const options: IClientOptions = {
+    ...MQTT_CLIENT_MEMORY,
     protocolVersion: 5,
     clean: false,
     clientId: opts.clientId,

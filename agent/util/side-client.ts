@@ -1,4 +1,5 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
+import { MQTT_CLIENT_MEMORY } from './mqtt-memory.js';
 
 /**
  * The MQTT client of a side output (alert publisher, Home Assistant discovery): MQTT 5, a clean
@@ -7,5 +8,5 @@ import type { IClientOptions, MqttClient } from 'mqtt';
  */
 export async function connectSideClient(url: string, clientId: string, connect: Partial<IClientOptions>, extra: Partial<IClientOptions> = {}): Promise<MqttClient> {
   const mqtt = await import('mqtt');
-  return mqtt.connect(url, { clientId, protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000, ...connect, ...extra });
+  return mqtt.connect(url, { ...MQTT_CLIENT_MEMORY, clientId, protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000, ...connect, ...extra });
 }

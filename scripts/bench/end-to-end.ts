@@ -10,7 +10,7 @@ import { AckProxy } from './lib/ack-proxy.js';
 import type { BenchModel } from './lib/bench-model.js';
 import { pinned } from './lib/cores.js';
 import { rssMb, sampleRss, writeBytes } from './lib/procfs.js';
-import { initAgent, startAgent, startBroker, startProc, startReceiver, until, type Proc } from './lib/processes.js';
+import { initAgent, startAgent, startAgentProc, startBroker, startProc, startReceiver, until, type Proc } from './lib/processes.js';
 import { percentile, sleep } from './lib/stats.js';
 
 const AGENT_CORE = 0;
@@ -230,7 +230,7 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
       publish(); // queued by the broker for the agent's persistent session
       await sleep(200);
       const t0 = performance.now();
-      agent = startProc(AGENT_CORE, process.execPath, [new URL('../../agent/cli/main.js', import.meta.url).pathname, 'run', '--data-dir', dir]);
+      agent = startAgentProc(AGENT_CORE, dir);
       await until(`the first PUBACK after a cold start (agent log: ${agent.output().slice(-1500)})`, () => firstPubackAt !== undefined, 30_000);
       coldStartMs.push(firstPubackAt! - t0);
       await agent.waitFor(/connected to broker/);

@@ -9,6 +9,7 @@ import type { MqttSourceConfig } from './config.js';
 import { brokerConnectOptions } from './connection.js';
 import { DeferredPubacks } from './deferred-puback.js';
 import { topicMatches } from '../../util/topic-filter.js';
+import { MQTT_CLIENT_MEMORY } from '../../util/mqtt-memory.js';
 
 /**
  * Subscribes with QoS 1 on a persistent MQTT 5 session and sends each PUBACK only after the
@@ -50,6 +51,7 @@ export class MqttSource implements Source {
     const commitFailed = new RepeatedLog(log, 'error', 'could not commit readings; dropping the connection so the broker redelivers');
     this.commitFailed = commitFailed;
     const options: IClientOptions = {
+      ...MQTT_CLIENT_MEMORY,
       protocolVersion: 5,
       clean: false,
       clientId: this.cfg.client_id,

@@ -5,6 +5,7 @@ import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../util/backoff.js';
 import type { DeliveryOutcome, OutgoingBatch, Uplink } from '../uplink.js';
 import { ReplyBook, verifyReply } from './replies.js';
+import { MQTT_CLIENT_MEMORY } from '../../util/mqtt-memory.js';
 
 export interface MqttUplinkOptions {
   url: string;
@@ -148,6 +149,7 @@ export class MqttUplink implements Uplink {
     if (this.client) return this.client;
     const o = this.opts;
     const options: IClientOptions = {
+      ...MQTT_CLIENT_MEMORY,
       protocolVersion: 5,
       clean: false,
       clientId: o.clientId,

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { pinned } from './cores.js';
 import { sleep } from './stats.js';
+import { AGENT_NODE_OPTIONS } from '../../../agent/run/heap-tuning.js';
 
 export const CLI = resolve(import.meta.dirname, '../../../agent/cli/main.js');
 
@@ -122,9 +123,17 @@ export function initAgent(mqttUrl: string, uplinkUrl: string | undefined, edits:
   return dir;
 }
 
-/** `edge-agent run` on `core` (with `nodeArgs` such as --cpu-prof before the script); resolves once it is subscribed. */
+/**
+ * `edge-agent run` as the agent is installed: with the node options of its systemd unit and image
+ * (AGENT_NODE_OPTIONS), then `nodeArgs` such as --cpu-prof, which may override them.
+ */
+export function startAgentProc(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Proc {
+  return startProc(core, process.execPath, [...AGENT_NODE_OPTIONS, ...nodeArgs, CLI, 'run', '--data-dir', dataDir], env);
+}
+
+/** `edge-agent run` on `core` (startAgentProc); resolves once it is subscribed. */
 export async function startAgent(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
-  const agent = startProc(core, process.execPath, [...nodeArgs, CLI, 'run', '--data-dir', dataDir], env);
+  const agent = startAgentProc(core, dataDir, env, nodeArgs);
   await agent.waitFor(/connected to broker/);
   return agent;
 }
