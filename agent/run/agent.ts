@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ClockStatus } from '../clock/clock-status.js';
+import { ClockStatus, type ClockReading } from '../clock/clock-status.js';
 import { probeClock, probeClockAsync } from '../clock/clock-probe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -178,13 +178,16 @@ export class Agent {
   private committed = 0;
 
   /** Loads the code of the configured source and uplink plugins, then assembles the run. */
-  static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
+  static async create(loaded: LoadedConfig, log: Logger, opts: { clockProbe?: Promise<ClockReading> } = {}): Promise<Agent> {
     const { config } = loaded;
     const plugins = {
       sources: await loadSourceFactories(Object.values(config.sources).map((s) => s.type)),
       ...(config.uplink ? { uplink: await loadUplinkFactory(config.uplink.type) } : {}),
     };
-    return new Agent(loaded, log, plugins);
+    const agent = new Agent(loaded, log, plugins);
+    // Not awaited: a reading needed before the probe answers probes inline, as it always did.
+    if (opts.clockProbe) void agent.clock.seed(opts.clockProbe);
+    return agent;
   }
 
   private constructor(
