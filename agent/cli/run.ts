@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { writeSync } from 'node:fs';
 import { AgentError, errorMessage } from '../errors.js';
+import { probeClockAsync } from '../clock/clock-probe.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { absDir, dataDirOption, parseLogLevel, stopOnSignal } from './common.js';
@@ -11,9 +12,11 @@ export async function runAgentForeground(dataDir: string, logLevel?: LogLevel, r
   tuneHeapForGateway();
   const loaded = loadConfig(absDir(dataDir));
   const log = createLogger(logLevel ?? loaded.config.log.level);
+  // Asked now, answered while the agent's code loads (clock-status.ts seed()).
+  const clockProbe = loaded.config.clock.synced === 'auto' ? probeClockAsync() : undefined;
   // Loaded on demand: status, verify and keys start faster without the MQTT client.
   const { Agent } = await import('../run/agent.js');
-  const agent = await Agent.create(loaded, log);
+  const agent = await Agent.create(loaded, log, clockProbe ? { clockProbe } : {});
   // The handler is in place before start: a SIGTERM while models load or sources connect (systemd
   // stopping a slow start) waits for the start to finish, then stops cleanly, instead of killing.
   const started = agent.start();

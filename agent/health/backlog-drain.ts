@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { createProgress, type Progress } from '../progress/progress.js';
+import { LineProgress, type Progress } from '../progress/line-progress.js';
 import type { Db } from '../store/database.js';
 import { HealthQueries } from '../store/health-queries.js';
 
@@ -49,7 +49,7 @@ export class BacklogDrainReporter {
         return true;
       },
     } as unknown as NodeJS.WriteStream;
-    drain.progress = createProgress({ label: 'uplink backlog', total: n, unit: 'batches', stream, plain: true, lineIntervalS: this.opts.lineIntervalS ?? 5 });
+    drain.progress = new LineProgress({ label: 'uplink backlog', total: n, unit: 'batches', lineIntervalS: this.opts.lineIntervalS ?? 5 }, stream);
     this.active = drain as Drain;
   }
 

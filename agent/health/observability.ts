@@ -1,6 +1,7 @@
 import type { HttpConfig } from './config.js';
 import { splitHttpListen } from './config.js';
 import type { Logger } from '../log.js';
+import type { HealthServer } from './server.js';
 import type { DeliveryObserver } from '../pipeline/forwarder.js';
 import type { GroupCommitWriter } from '../pipeline/group-commit.js';
 import type { Db } from '../store/database.js';
@@ -8,7 +9,6 @@ import { HealthQueries } from '../store/health-queries.js';
 import type { AgentState } from './agent-state.js';
 import { BacklogDrainReporter } from './backlog-drain.js';
 import { Metrics } from './metrics.js';
-import { HealthServer } from './server.js';
 import { checkHealth, type HealthReport } from './healthz.js';
 
 const DEFAULT_MAX_SENSOR_LABELS = 500;
@@ -78,8 +78,11 @@ export class Observability {
    */
   async start(state: AgentState): Promise<void> {
     this.metrics.bindState(state);
+    await this.metrics.load();
     if (!this.http) return;
     const { host, port } = splitHttpListen(this.http.listen);
+    // Loaded with the endpoint: nothing of it is on the way to the first acknowledgement.
+    const { HealthServer } = await import('./server.js');
     const server = new HealthServer({ host, port, limits: { maxPendingBatchAgeS: this.http.max_pending_batch_age_s } }, state, this.metrics, this.log.child({ component: 'http' }));
     try {
       const bound = await server.listen();

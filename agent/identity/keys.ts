@@ -26,9 +26,12 @@ export class Identity {
 
   private constructor(seed: Uint8Array) {
     this.seed = seed;
-    this.publicKey = nacl.sign.keyPair.fromSeed(seed).publicKey;
-    this.deviceId = deviceIdFromPublicKey(this.publicKey);
     this.privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+    // The public key from node:crypto: the same 32 bytes as tweetnacl's keyPair.fromSeed, whose
+    // JavaScript scalar multiplication cost 20-40 ms of every cold start (not yet compiled then).
+    const spki = createPublicKey(this.privateKey).export({ format: 'der', type: 'spki' });
+    this.publicKey = new Uint8Array(spki.subarray(SPKI_ED25519_PREFIX.length));
+    this.deviceId = deviceIdFromPublicKey(this.publicKey);
   }
 
   static generate(): Identity {

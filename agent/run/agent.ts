@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ClockStatus } from '../clock/clock-status.js';
+import { ClockStatus, type ClockReading } from '../clock/clock-status.js';
 import { probeClock, probeClockAsync } from '../clock/clock-probe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -130,6 +130,8 @@ export class Agent {
   private guard: GuardStage;
   /** The score stage, replaceable by a config reload (score-slot.ts). */
   private readonly score: ScoreSlot;
+  /** Settles once the score stage's models are loaded and the updater started (the score stage's start). */
+  private scoreReady: Promise<void> | undefined;
   private readonly batcher: Batcher;
   private readonly forwarder: Forwarder | undefined;
   private readonly uplink: Uplink | undefined;
@@ -176,13 +178,16 @@ export class Agent {
   private committed = 0;
 
   /** Loads the code of the configured source and uplink plugins, then assembles the run. */
-  static async create(loaded: LoadedConfig, log: Logger): Promise<Agent> {
+  static async create(loaded: LoadedConfig, log: Logger, opts: { clockProbe?: Promise<ClockReading> } = {}): Promise<Agent> {
     const { config } = loaded;
     const plugins = {
       sources: await loadSourceFactories(Object.values(config.sources).map((s) => s.type)),
       ...(config.uplink ? { uplink: await loadUplinkFactory(config.uplink.type) } : {}),
     };
-    return new Agent(loaded, log, plugins);
+    const agent = new Agent(loaded, log, plugins);
+    // Not awaited: a reading needed before the probe answers probes inline, as it always did.
+    if (opts.clockProbe) void agent.clock.seed(opts.clockProbe);
+    return agent;
   }
 
   private constructor(
@@ -357,8 +362,21 @@ export class Agent {
       // Its checks keep state in memory and the store; ticks release quiet quarantines, close maintenance windows, apply operator requests.
       { name: 'guard', start: () => this.guard.start(), stop: () => this.guard.stop() },
       { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
-      // Models load before any source starts: a tampered model or a bad binding stops the start with its reason.
-      { name: 'score', start: async () => (await this.score.start(this.loaded), await this.startUpdater()), stop: () => (this.updater?.stop(), this.score.stop()) },
+      // Models load while the sources start (score-slot.ts start()); start() awaits them, so a bad
+      // binding still stops the start with its reason. The updater starts once they are in place.
+      {
+        name: 'score',
+        start: () => {
+          const ready = this.score.start(this.loaded).then(() => this.startUpdater());
+          this.scoreReady = ready;
+          ready.catch(() => undefined); // awaited in start(); not unhandled if a later stage fails first
+        },
+        stop: async () => {
+          await this.scoreReady?.catch(() => undefined);
+          this.updater?.stop();
+          await this.score.stop();
+        },
+      },
       {
         name: 'batch',
         start: () => {
@@ -405,6 +423,7 @@ export class Agent {
     await this.startAdaptive();
     this.clock.start();
     await startStages(this.stages);
+    await this.scoreReady;
     // The side: health, metrics and the status snapshot observe the running stages.
     await this.observability.start(this.state);
     this.writeSnapshot();

@@ -3,7 +3,7 @@ import { publicKeyFromDeviceId } from '../identity/device-id.js';
 import type { AlertPublisher } from '../inference/alert-publisher.js';
 import type { InferenceConfig } from '../inference/config.js';
 import type { Logger } from '../log.js';
-import { InferenceStage, type AlertSink, type InferenceStats, type ScoreObserver } from '../pipeline/inference-stage.js';
+import type { AlertSink, InferenceStage, InferenceStats, ScoreObserver } from '../pipeline/inference-stage.js';
 import type { Db } from '../store/database.js';
 import type { ReadingStore } from '../store/reading-store.js';
 import { inferenceStateShare } from '../store/budget-shares.js';
@@ -42,6 +42,10 @@ export class ScoreSlot {
   private held: StoredReading[][] | undefined;
   private heldCount = 0;
   private holdLimit = 0;
+  /** Why readings are held (the inference_skipped counter's label when the hold is full). */
+  private holdReason: 'start' | 'reload' = 'reload';
+  /** The models loading at start (see start()), settled before the slot stops. */
+  private loading: Promise<void> | undefined;
 
   constructor(private readonly deps: ScoreSlotDeps) {}
 
@@ -54,21 +58,42 @@ export class ScoreSlot {
     if (!this.held) return this.stage?.enqueue(readings);
     // Bounded like the stage's own queue: beyond it readings stay stored, unscored, counted.
     if (this.heldCount + readings.length > this.holdLimit) {
-      this.deps.counters.addCounter('inference_skipped', 'reload', readings.length);
+      this.deps.counters.addCounter('inference_skipped', this.holdReason, readings.length);
       return;
     }
     this.held.push(readings);
     this.heldCount += readings.length;
   }
 
-  /** Loads and checks the bound models, then scores every committed reading off the acknowledgement path. */
-  async start(loaded: LoadedConfig): Promise<void> {
+  /**
+   * Starts loading and checking the bound models, then scores every committed reading off the
+   * acknowledgement path. Returns at once: the sources start while the models load (onnxruntime and
+   * the sessions were ~65-150 ms of every cold start before the first PUBACK), and readings
+   * committed meanwhile are held (up to inference.max_queue) and scored, in order, once the stage
+   * is built. The returned promise settles when it is: the run's start awaits it, so a bad binding
+   * still fails the start with its reason (the readings acknowledged by then are stored).
+   */
+  start(loaded: LoadedConfig): Promise<void> {
     const cfg = loaded.config.inference;
-    if (!cfg || Object.keys(cfg.bindings).length === 0) return;
-    if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(loaded, cfg.alerts);
-    this.stage = await this.build(loaded, cfg, false);
-    this.stage.start();
-    await this.alertPublisher?.start();
+    if (!cfg || Object.keys(cfg.bindings).length === 0) return Promise.resolve();
+    this.held = [];
+    this.heldCount = 0;
+    this.holdLimit = cfg.max_queue;
+    this.holdReason = 'start';
+    const loading = (async () => {
+      try {
+        if (cfg.alerts) this.alertPublisher = await this.createAlertPublisher(loaded, cfg.alerts);
+        this.stage = await this.build(loaded, cfg, false);
+        this.stage.start();
+      } finally {
+        this.releaseHeld();
+      }
+      await this.alertPublisher?.start();
+    })();
+    this.loading = loading;
+    // Awaited by the run's start (and by stop); this only keeps a failure from being unhandled meanwhile.
+    loading.catch(() => undefined);
+    return loading;
   }
 
   /**
@@ -83,6 +108,7 @@ export class ScoreSlot {
     this.held = next ? [] : undefined;
     this.heldCount = 0;
     this.holdLimit = next ? cfg!.max_queue : 0;
+    this.holdReason = 'reload';
     try {
       await old?.stop(SWAP_DRAIN_MS);
     } finally {
@@ -90,14 +116,21 @@ export class ScoreSlot {
       next?.resumeSavedState();
       this.stage = next;
       next?.start();
-      const held = this.held ?? [];
-      this.held = undefined;
-      this.heldCount = 0;
-      for (const r of held) next?.enqueue(r);
+      this.releaseHeld();
     }
   }
 
+  /** Hands the readings held during a start or a swap to the stage now in place (none: they stay stored, unscored). */
+  private releaseHeld(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.heldCount = 0;
+    for (const r of held) this.stage?.enqueue(r);
+  }
+
   async stop(): Promise<void> {
+    // A start that is still loading models finishes (or fails, as the start reports) before the stage stops.
+    await this.loading?.catch(() => undefined);
     await this.stage?.stop();
     await this.alertPublisher?.stop();
   }
@@ -116,6 +149,8 @@ export class ScoreSlot {
 
   private async build(loaded: LoadedConfig, cfg: InferenceConfig, deferRestore: boolean): Promise<InferenceStage> {
     const d = this.deps;
+    // Loaded here, not with the run: the inference code is not on the way to the first acknowledgement.
+    const { InferenceStage } = await import('../pipeline/inference-stage.js');
     return InferenceStage.create(cfg, {
       modelsDir: await d.modelsDir(loaded),
       ...(cfg.publisher_key ? { publisherKey: publicKeyFromDeviceId(cfg.publisher_key) } : {}),

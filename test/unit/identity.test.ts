@@ -25,6 +25,15 @@ describe('device identity', () => {
     expect(verifySignature(other.publicKey, new Uint8Array([1]), id.sign(new Uint8Array([1])))).toBe(false);
   });
 
+  it('derives the same public key as tweetnacl from the seed (node:crypto at start-up)', () => {
+    for (const fill of [0, 1, 0x7f, 0xff]) {
+      const seed = new Uint8Array(32).fill(fill);
+      expect(Buffer.from(Identity.fromSeed(seed).publicKey).equals(Buffer.from(nacl.sign.keyPair.fromSeed(seed).publicKey))).toBe(true);
+    }
+    const id = Identity.generate();
+    expect(Buffer.from(Identity.fromPem(id.toPem()).publicKey).equals(Buffer.from(id.publicKey))).toBe(true);
+  });
+
   it('names the device with a did:key that round-trips to the public key', () => {
     const id = Identity.fromSeed(new Uint8Array(32).fill(1));
     expect(id.deviceId).toMatch(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/); // ed25519 did:keys start with z6Mk
