@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { verifyAnyBatchEnvelope, type AnyBatch } from '../../agent/identity/batch-any.js';
 import { toBatchReading } from '../../agent/identity/batch-format.js';
@@ -9,6 +10,8 @@ import { Identity } from '../../agent/identity/keys.js';
 import { leafHash, leafHashesInto, merkleRoot, merkleRootOfLeafHashes } from '../../agent/identity/merkle.js';
 import { encodeReadingLeaves } from '../../agent/identity/reading-leaf.js';
 import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
+import { Batcher } from '../../agent/pipeline/batcher.js';
+import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
 import { ReadingLeafCache } from '../../agent/pipeline/leaf-cache.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
@@ -190,6 +193,21 @@ describe('batch cut from the leaf cache', () => {
     const bytes = new ReadingLeafCache(1000, 4096);
     for (let c = 0; c < 20; c++) bytes.note(stored(1 + 30 * c, 30));
     expect(bytes.size().bytes).toBeLessThanOrEqual(4096);
+  });
+});
+
+describe('the batcher fed by the writer, wired as the agent wires them', () => {
+  it('cuts from the cache: the writer tells the readings before the count that makes a batch due', async () => {
+    const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'ea-leaf-cache-')), 'edge-agent.db'));
+    const writer = new GroupCommitWriter(new ReadingStore(db, 1));
+    const batcher = new Batcher(new BatchStore(db), device, { maxReadings: 10, maxAgeMs: 60_000, bootCounter: 1, clockSynced: () => true }, pino({ level: 'silent' }));
+    writer.onCommittedReadings((readings) => batcher.noteCommittedReadings(readings));
+    writer.onCommitted((n) => batcher.noteCommitted(n));
+    await Promise.all(Array.from({ length: 35 }, (_, i) => writer.submit({ source: 'mqtt', readings: [{ sensor: 's', ts: 1000 + i, timeSource: 'sensor', value: i }] })));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => writer.submit({ source: 'mqtt', readings: [{ sensor: 's', ts: 2000 + i, timeSource: 'sensor', value: i }] })));
+    expect(db.prepare('SELECT count(*) FROM readings WHERE batch_seq IS NOT NULL').pluck().get()).toBe(50);
+    expect(batcher.leafCacheStats()).toMatchObject({ hits: 5, misses: 0 });
+    batcher.stop();
   });
 });
 
