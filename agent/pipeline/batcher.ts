@@ -139,6 +139,7 @@ export class Batcher {
         }
         return pending;
       }
+      const hitsBefore = this.leaves.hits;
       const batch = this.store.cutBatch(this.opts.maxReadings, batchEncoder(this.identity, this.cutOptions(), this.leaves));
       if (!batch) {
         this.waiting = 0;
@@ -151,7 +152,7 @@ export class Batcher {
       bytes += batch.envelope.length * PENDING_BYTES_PER_ENVELOPE_BYTE;
       const verdicts = batch.body.vd?.length ?? 0;
       this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts - batch.events.length);
-      this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
+      this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts, from_leaf_cache: this.leaves.hits > hitsBefore }, 'batch cut');
       for (const l of this.listeners) l(batch);
       if (!all && !aged && this.waiting < this.opts.maxReadings) {
         if (this.waiting === 0) this.oldestAtMono = undefined;
