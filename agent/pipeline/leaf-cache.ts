@@ -6,11 +6,14 @@ import type { StoredReading } from '../types.js';
  * Bounds of the cache. Readings: two of the largest batches (batch.max_readings ≤ 10,000) and
  * the largest commit (5,000, store/budget-shares.ts commitGroupLimit). Leaf bytes: 4 MiB, about
  * 80,000 bench readings (~50 bytes a leaf) or 10,000 of the longest ids (~400). Besides the
- * leaves each reading takes 53 bytes (hash 32, id 8, time 8, end 4, flag 1): at most
- * 4 MiB + 25,000 x 53 B ≈ 5.3 MiB, whatever the backlog.
+ * leaves each reading takes 53 bytes (hash 32, id 8, time 8, end 4, flag 1), and each commit
+ * (chunk) its six arrays, ~1.5 KiB: at a low rate a commit holds one reading, so chunks are
+ * bounded too (1,024; a high rate commits 64 or more at once). At most 4 MiB + 25,000 x 53 B +
+ * 1,024 x 1.5 KiB ≈ 6.8 MiB, whatever the backlog.
  */
 export const LEAF_CACHE_MAX_READINGS = 25_000;
 export const LEAF_CACHE_MAX_BYTES = 4 * 1024 * 1024;
+export const LEAF_CACHE_MAX_CHUNKS = 1024;
 
 /** The leaves of one commit's readings, ids ascending. */
 interface Chunk {
@@ -44,6 +47,7 @@ export class ReadingLeafCache {
   constructor(
     private readonly maxReadings = LEAF_CACHE_MAX_READINGS,
     private readonly maxBytes = LEAF_CACHE_MAX_BYTES,
+    private readonly maxChunks = LEAF_CACHE_MAX_CHUNKS,
   ) {}
 
   /** Readings just committed, with their ids (in commit order). */
@@ -69,13 +73,14 @@ export class ReadingLeafCache {
       ts[k] = r.ts;
       flagged[k] = r.flags ? 1 : 0;
     }
-    const hashes = Buffer.allocUnsafe(32 * n);
+    // Not from Buffer's shared pool: a kept slice of a pool slab would keep the whole 8 KiB slab.
+    const hashes = Buffer.allocUnsafeSlow(32 * n);
     leafHashesInto(encoded.bytes, encoded.ends, hashes);
     this.chunks.push({ ids, ts, flagged, ends: encoded.ends, bytes: encoded.bytes, hashes });
     this.readings += n;
     this.bytes += encoded.bytes.length;
     // Oldest out first: in a backlog the newest readings are the ones cut soonest once it drains.
-    while (this.readings > this.maxReadings || this.bytes > this.maxBytes) this.dropOldest();
+    while (this.readings > this.maxReadings || this.bytes > this.maxBytes || this.chunks.length > this.maxChunks) this.dropOldest();
   }
 
   /**

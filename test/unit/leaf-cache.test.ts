@@ -193,6 +193,11 @@ describe('batch cut from the leaf cache', () => {
     const bytes = new ReadingLeafCache(1000, 4096);
     for (let c = 0; c < 20; c++) bytes.note(stored(1 + 30 * c, 30));
     expect(bytes.size().bytes).toBeLessThanOrEqual(4096);
+    // A low rate commits one reading at a time: the number of commits kept is bounded too.
+    const chunks = new ReadingLeafCache(1000, 64 * 1024, 8);
+    for (let c = 0; c < 20; c++) chunks.note(stored(1 + c, 1));
+    expect(chunks.size().readings).toBe(8);
+    expect(chunks.take([13, 14, 15, 16, 17, 18, 19, 20])?.count).toBe(8);
   });
 });
 
