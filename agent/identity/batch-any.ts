@@ -1,5 +1,5 @@
 import { verifyBatchEnvelope, type BatchBody, type SignedBatch } from './batch-format.js';
-import { buildBatchV3, isV3Envelope, V3_LIMITS, verifyBatchV3Envelope, type BatchContentV3, type SignedBatchV3 } from './batch-v3.js';
+import { buildBatchV3, buildBatchV3FromLeaves, isV3Envelope, V3_LIMITS, verifyBatchV3Envelope, type BatchContentV3, type SignedBatchV3 } from './batch-v3.js';
 import { MAX_BODY_BYTES, MAX_ENVELOPE_BYTES } from './wire-limits.js';
 import type { BatchEvent } from './event-format.js';
 
@@ -22,6 +22,8 @@ export interface AnyBatch extends SignedBatch {
 export function fromV3(b: SignedBatchV3): AnyBatch {
   const h = b.header;
   const d = b.data;
+  // Data built from leaves decodes its readings only when read (identity/reading-leaf.ts): so does the body.
+  const lazyReadings = d !== undefined && Object.getOwnPropertyDescriptor(d, 'r')?.get !== undefined;
   const body = {
     fmt: h.fmt,
     dev: h.dev,
@@ -34,10 +36,11 @@ export function fromV3(b: SignedBatchV3): AnyBatch {
     t1: h.t1,
     n: h.n,
     root: h.root,
-    r: d?.r ?? [],
+    r: lazyReadings ? [] : (d?.r ?? []),
     ...(d && d.vd.length > 0 ? { m: h.m, vd: d.vd, vroot: h.vroot } : {}),
     ...(d?.drops ? { drops: d.drops } : {}),
   } as unknown as BatchBody;
+  if (lazyReadings) Object.defineProperty(body, 'r', { get: () => d.r, enumerable: true, configurable: true });
   return { version: 3, body, bodyBytes: b.headerBytes, signature: b.signature, hash: b.hash, envelope: b.envelope, events: d?.ev ?? [], sealed: b.sealed, opened: d !== undefined, v3: b };
 }
 
@@ -52,6 +55,10 @@ export function verifyAnyBatchEnvelope(envelope: Uint8Array, options: { openWith
 
 export function buildAnyBatchV3(...args: Parameters<typeof buildBatchV3>): AnyBatch {
   return fromV3(buildBatchV3(...args));
+}
+
+export function buildAnyBatchV3FromLeaves(...args: Parameters<typeof buildBatchV3FromLeaves>): AnyBatch {
+  return fromV3(buildBatchV3FromLeaves(...args));
 }
 export type { BatchContentV3 };
 

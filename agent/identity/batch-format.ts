@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { StoredReading, TimeSource } from '../types.js';
 import { CborLimitError, decodeBounded } from './bounded-cbor.js';
-import { canonicalEncode, canonicalEncodeAll } from './canonical.js';
+import { canonicalEncode, canonicalEncodeAll, canonicalEncodeWithArray } from './canonical.js';
 import { weakPointReason } from './ed25519-points.js';
-import { merkleRoot, sha256 } from './merkle.js';
+import { merkleRoot, merkleRootOfLeafHashes, sha256 } from './merkle.js';
+import { defineLazyReadings, type ReadingLeaves } from './reading-leaf.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
 import { deviceIdFromPublicKey } from './device-id.js';
@@ -149,8 +149,40 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
   if (readings.length === 0 && verdicts.length === 0) throw new Error('a batch holds at least one reading or verdict');
   const r = readings.map(toBatchReading);
   const leaves = readingLeaves(r);
+  const { t0, t1 } = spanOfTimes([r]);
+  const batch = assembleBatch(identity, header, { count: r.length, parts: leaves, root: merkleRoot(leaves), t0, t1 }, verdicts);
+  batch.body.r = r;
+  return batch;
+}
+
+/**
+ * buildBatch for readings given as their leaves, encoded when they were committed
+ * (pipeline/leaf-cache.ts): the same bytes, with the readings' part of the body concatenated and
+ * their Merkle root computed over the stored leaf hashes. `body.r` is decoded only when read.
+ */
+export function buildBatchFromLeaves(identity: Identity, header: BatchHeader, readings: ReadingLeaves, verdicts: readonly StoredVerdict[] = []): SignedBatch {
+  if (readings.count === 0 && verdicts.length === 0) throw new Error('a batch holds at least one reading or verdict');
+  if (readings.flagged) throw new Error('flagged readings need version 3 (wire-format.md §12.3)');
+  const root = merkleRootOfLeafHashes(readings.leafHashes, readings.count);
+  const batch = assembleBatch(identity, header, { count: readings.count, parts: readings.parts, root, t0: readings.t0, t1: readings.t1 }, verdicts);
+  defineLazyReadings(batch.body, 'r', readings);
+  return batch;
+}
+
+/** A batch's readings as assembleBatch needs them: their encodings, Merkle root and time span. */
+interface EncodedReadings {
+  count: number;
+  parts: readonly Uint8Array[];
+  root: Uint8Array;
+  t0: number;
+  t1: number;
+}
+
+/** Everything of buildBatch but the readings' objects: `body.r` is the caller's to set. */
+function assembleBatch(identity: Identity, header: BatchHeader, readings: EncodedReadings, verdicts: readonly StoredVerdict[]): SignedBatch {
   const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
-  const { t0, t1 } = timeRange({ r, ...(v ? { vd: v.vd } : {}) });
+  // §4.1: t0/t1 over readings and verdicts alike.
+  const vs = spanOfTimes([v?.vd ?? []]);
   const body: BatchBody = {
     fmt: v || (header.drops?.length ?? 0) > 0 ? BATCH_FORMAT_V2 : BATCH_FORMAT,
     dev: identity.publicKey,
@@ -159,11 +191,11 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
     boot: header.bootCounter,
     sync: header.clockSynced,
     created: header.createdMs,
-    t0,
-    t1,
-    n: r.length,
-    root: merkleRoot(leaves),
-    r,
+    t0: readings.t0 <= vs.t0 ? readings.t0 : vs.t0,
+    t1: readings.t1 >= vs.t1 ? readings.t1 : vs.t1,
+    n: readings.count,
+    root: readings.root,
+    r: [], // the caller's to set (kept here for the key order of the object: vector files print it)
   };
   if (v) {
     body.m = v.m;
@@ -173,33 +205,11 @@ export function buildBatch(identity: Identity, header: BatchHeader, readings: re
   // Sorted by sensor, so the same drops always encode to the same bytes.
   // §4.5: bytewise by UTF-8, which JavaScript's `<` (UTF-16 code units) is not beyond U+FFFF.
   if (header.drops && header.drops.length > 0) body.drops = [...header.drops].sort((a, b) => Buffer.compare(Buffer.from(a.s), Buffer.from(b.s))).map((d) => ({ s: d.s, n: d.n }));
-  const bodyBytes = encodeBodyWithLeaves(body, leaves);
+  // §3: in the body, `r` is the array header followed by the leaves back to back, so the readings
+  // encoded once for the Merkle tree are not encoded again (the largest cost of cutting a batch).
+  const bodyBytes = canonicalEncodeWithArray(body, 'r', readings.count, readings.parts);
   const signature = identity.sign(bodyBytes);
   return { body, bodyBytes, signature, hash: sha256(bodyBytes), envelope: canonicalEncode({ body: bodyBytes, sig: signature }) };
-}
-
-const READINGS_KEY = Uint8Array.of(0x61, 0x72); // text(1) "r"
-
-/**
- * canonicalEncode(body), reusing the readings' encodings already made for the Merkle leaves
- * (§3: in the body, `r` is the array header followed by the leaves back to back). The body is
- * encoded with a random 32-byte placeholder for `r`, and the placeholder is replaced by the
- * array: map key order depends on keys only, so the bytes are exactly canonicalEncode(body).
- * Saves encoding every reading twice, the largest cost of cutting a batch.
- */
-function encodeBodyWithLeaves(body: BatchBody, leaves: readonly Uint8Array[]): Uint8Array {
-  const placeholder = randomBytes(32);
-  const skeleton = canonicalEncode({ ...body, r: placeholder });
-  const marker = Buffer.concat([READINGS_KEY, Uint8Array.of(0x58, 0x20), placeholder]);
-  const at = Buffer.from(skeleton.buffer, skeleton.byteOffset, skeleton.byteLength).indexOf(marker);
-  if (at < 0) return canonicalEncode(body);
-  const header = canonicalEncode(new Array(leaves.length).fill(null)).subarray(0, arrayHeaderLength(leaves.length));
-  return Buffer.concat([skeleton.subarray(0, at + READINGS_KEY.length), header, ...leaves, skeleton.subarray(at + marker.length)]);
-}
-
-/** Bytes of a CBOR array header for n items (RFC 8949 §3.1: argument in 0, 1, 2, 4 or 8 extra bytes). */
-function arrayHeaderLength(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
 }
 
 export type BatchRejectReason =

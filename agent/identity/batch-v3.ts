@@ -2,11 +2,12 @@ import { z } from 'zod';
 import type { StoredReading } from '../types.js';
 import { BatchVerificationError, dropsSchema, readingSchema, spanOfTimes, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
 import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
-import { canonicalEncode, canonicalEncodeAll } from './canonical.js';
+import { canonicalEncode, canonicalEncodeAll, canonicalEncodeWithArray } from './canonical.js';
 import { eventWireSchema, summaryProblem, toBatchEvent, type StoredEvent } from './event-format.js';
 import type { Identity } from './keys.js';
 import { verifySignature } from './keys.js';
-import { merkleRoot, sha256 } from './merkle.js';
+import { merkleRoot, merkleRootOfLeafHashes, sha256 } from './merkle.js';
+import { defineLazyReadings, type ReadingLeaves } from './reading-leaf.js';
 import { open, seal, SEAL_ALG, type SealInfo } from './seal.js';
 import { modelRefSchema, toBatchVerdicts, verdictSchema, type StoredVerdict } from './verdict-format.js';
 
@@ -170,6 +171,37 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
     if (sealed) w.z = identity.saltFor('r', x.id);
     return w;
   });
+  const leaves = canonicalEncodeAll(r);
+  const { t0, t1 } = spanOfTimes([r]);
+  const batch = assembleV3(identity, head, { count: r.length, parts: leaves, root: merkleRoot(leaves), t0, t1 }, content, options);
+  batch.data!.r = r;
+  return batch;
+}
+
+/**
+ * buildBatchV3 of a plain (not sealed: a sealed leaf carries a salt) batch whose readings are
+ * given as their leaves, encoded when they were committed (pipeline/leaf-cache.ts): the same
+ * bytes; `data.r` is decoded only when read.
+ */
+export function buildBatchV3FromLeaves(identity: Identity, head: BatchHeader, readings: ReadingLeaves, content: Omit<BatchContentV3, 'readings'>): SignedBatchV3 {
+  const root = merkleRootOfLeafHashes(readings.leafHashes, readings.count);
+  const batch = assembleV3(identity, head, { count: readings.count, parts: readings.parts, root, t0: readings.t0, t1: readings.t1 }, content, {});
+  defineLazyReadings(batch.data!, 'r', readings);
+  return batch;
+}
+
+/** A batch's readings as assembleV3 needs them: their leaves (back to back), Merkle root and time span. */
+interface EncodedReadingsV3 {
+  count: number;
+  parts: readonly Uint8Array[];
+  root: Uint8Array;
+  t0: number;
+  t1: number;
+}
+
+/** Everything of buildBatchV3 but the readings' objects: `data.r` is the caller's to set. */
+function assembleV3(identity: Identity, head: BatchHeader, readings: EncodedReadingsV3, content: Omit<BatchContentV3, 'readings'>, options: BuildOptionsV3): SignedBatchV3 {
+  const sealed = options.sealTo !== undefined;
   const verdicts = content.verdicts ?? [];
   const { m, vd: vd2 } = verdicts.length > 0 ? toBatchVerdicts(verdicts) : { m: [], vd: [] };
   const vd = vd2.map((v, k) => {
@@ -184,12 +216,13 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
     if (sealed) w.z = identity.saltFor('ev', e.id);
     return w;
   });
-  const data: BatchDataV3 = { r, vd, ev };
+  const data: BatchDataV3 = { r: [], vd, ev }; // r is the caller's to set (here for the object's key order)
   if (content.drops && content.drops.length > 0) data.drops = [...content.drops].sort((a, b) => Buffer.compare(Buffer.from(a.s), Buffer.from(b.s))).map((d) => ({ s: d.s, n: d.n }));
   if (content.attestations && content.attestations.length > 0) data.att = [...content.attestations];
-  if (r.length + vd.length + ev.length + (data.drops?.length ?? 0) === 0) throw new Error('a batch holds at least one reading, verdict, event or drop entry (wire-format.md §12.2)');
-  const dataBytes = canonicalEncode(data);
-  const { t0, t1 } = timeSpan(data, head.createdMs);
+  if (readings.count + vd.length + ev.length + (data.drops?.length ?? 0) === 0) throw new Error('a batch holds at least one reading, verdict, event or drop entry (wire-format.md §12.2)');
+  // The readings' leaves are `r`'s items: encoded once, for the root and the data alike.
+  const dataBytes = canonicalEncodeWithArray(data, 'r', readings.count, readings.parts);
+  const { t0, t1 } = spanWithReadings(readings, data, head.createdMs);
   const header: BatchHeaderV3 = {
     fmt: BATCH_FORMAT_V3,
     dev: identity.publicKey,
@@ -200,8 +233,8 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
     created: head.createdMs,
     t0,
     t1,
-    n: r.length,
-    root: merkleRoot(canonicalEncodeAll(r)),
+    n: readings.count,
+    root: readings.root,
     nv: vd.length,
     vroot: merkleRoot(canonicalEncodeAll(vd)),
     ne: ev.length,
@@ -220,6 +253,14 @@ export function buildBatchV3(identity: Identity, head: BatchHeader, content: Bat
   const signature = identity.sign(headerBytes);
   const envelope = canonicalEncode({ hdr: headerBytes, sig: signature, ...payload });
   return { header, headerBytes, signature, hash: sha256(headerBytes), envelope, data, dataBytes, sealed };
+}
+
+/** timeSpan with the readings' span given (they may be leaves, not objects). */
+function spanWithReadings(readings: { t0: number; t1: number }, data: Pick<BatchDataV3, 'vd' | 'ev'>, created: number): { t0: number; t1: number } {
+  const rest = spanOfTimes([data.vd, data.ev]);
+  const t0 = readings.t0 <= rest.t0 ? readings.t0 : rest.t0;
+  const t1 = readings.t1 >= rest.t1 ? readings.t1 : rest.t1;
+  return t0 === Infinity ? { t0: created, t1: created } : { t0, t1 };
 }
 
 /** §12.2: t0/t1 over readings, verdicts and events; both `created` when there are none. */

@@ -261,3 +261,42 @@ export function fastCanonicalEncode(value: unknown): Uint8Array | null {
   }
   return new Uint8Array(buf.subarray(0, pos));
 }
+
+/**
+ * The same buffer and rules for an encoder of one fixed shape that knows its keys' order already
+ * (identity/reading-leaf.ts: a reading leaf, no key list built or looked up per value). Usage:
+ * reset(), write, then take a copy; nothing else may encode in between (single-threaded, synchronous).
+ */
+export const canonicalWriter = {
+  reset(): void {
+    pos = 0;
+  },
+  position(): number {
+    return pos;
+  },
+  /** Bytes already canonical (an encoded key). */
+  raw(b: Uint8Array): void {
+    ensure(b.length);
+    buf.set(b, pos);
+    pos += b.length;
+  },
+  mapHead(n: number): void {
+    head(MAJOR_MAP, n);
+  },
+  /** A number as item() writes it: integer forms for safe integers, else the shortest exact float. */
+  number(v: number): void {
+    if (Number.isSafeInteger(v)) {
+      if (v >= 0) head(MAJOR_UINT, v);
+      else head(MAJOR_NEGINT, -v - 1);
+    } else float(v);
+  },
+  text(s: string): void {
+    text(s);
+  },
+  /** A copy of everything written since reset(), in a buffer of its own. */
+  take(): Uint8Array {
+    const out = new Uint8Array(pos);
+    out.set(buf.subarray(0, pos));
+    return out;
+  },
+};

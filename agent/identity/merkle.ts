@@ -43,6 +43,48 @@ export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
   return new Uint8Array(rootOfHashes(hashes, 0, hashes.length));
 }
 
+/**
+ * The leaf hashes of `count` leaves that lie back to back in `bytes` (leaf k ends at `ends[k]`),
+ * written into `out` at 32 bytes each: what merkleRoot computes first, kept by the leaf cache
+ * (pipeline/leaf-cache.ts) so a cut hashes only the inner nodes.
+ */
+export function leafHashesInto(bytes: Uint8Array, ends: Uint32Array, out: Uint8Array): void {
+  const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let from = 0;
+  for (let k = 0; k < ends.length; k++) {
+    const to = ends[k]!;
+    const n = 1 + to - from;
+    if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2));
+    scratch[0] = 0x00;
+    src.copy(scratch, 1, from, to);
+    out.set(oneShot ? oneShot('sha256', scratch.subarray(0, n), 'buffer') : sha256(scratch.subarray(0, n)), 32 * k);
+    from = to;
+  }
+}
+
+/** merkleRoot of the leaves whose leaf hashes lie back to back in `hashes` (32 bytes each). */
+export function merkleRootOfLeafHashes(hashes: Uint8Array, count: number): Uint8Array {
+  if (count === 0) return sha256();
+  if (hashes.length !== 32 * count) throw new Error(`${hashes.length} bytes of leaf hashes for ${count} leaves`);
+  const flat = Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength);
+  return new Uint8Array(rootOfFlat(flat, 0, count));
+}
+
+function rootOfFlat(flat: Buffer, start: number, end: number): Uint8Array {
+  const n = end - start;
+  if (n === 1) return flat.subarray(32 * start, 32 * start + 32);
+  if (n === 2 && oneShot) {
+    // Two neighbouring leaves: their hashes are already the node's input, back to back.
+    if (scratch.length < 65) scratch = Buffer.allocUnsafe(1024);
+    scratch[0] = 0x01;
+    flat.copy(scratch, 1, 32 * start, 32 * start + 64);
+    return oneShot('sha256', scratch.subarray(0, 65), 'buffer');
+  }
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return nodeHash(rootOfFlat(flat, start, start + k), rootOfFlat(flat, start + k, end));
+}
+
 function rootOfHashes(hashes: Uint8Array[], start: number, end: number): Uint8Array {
   const n = end - start;
   if (n === 1) return hashes[start]!;

@@ -5,6 +5,8 @@ import { PENDING_BYTES_PER_ENVELOPE_BYTE } from '../store/budget-shares.js';
 import type { BatchStore } from '../store/batch-store.js';
 import type { AnyBatch } from '../identity/batch-any.js';
 import { batchEncoder } from './batch-encoder.js';
+import { ReadingLeafCache } from './leaf-cache.js';
+import type { StoredReading } from '../types.js';
 
 export interface BatcherOptions {
   maxReadings: number;
@@ -42,6 +44,8 @@ export class Batcher {
   private lastEventCheck = 0;
   private readonly listeners: ((b: AnyBatch) => void)[] = [];
   private readonly cutFailed: RepeatedLog;
+  /** Leaves of the readings committed since the last cut: a cut of them reads only their ids (leaf-cache.ts). */
+  private readonly leaves = new ReadingLeafCache();
 
   constructor(
     private readonly store: BatchStore,
@@ -83,6 +87,20 @@ export class Batcher {
     this.cutDue();
   }
 
+  /**
+   * Told the readings of each commit (GroupCommitWriter.onCommittedReadings, which runs before the
+   * writer's count listeners, so before the noteCommitted that may cut them). While holding
+   * (batch.max_pending), nothing is cached: those readings are cut from the store later anyway.
+   */
+  noteCommittedReadings(readings: readonly StoredReading[]): void {
+    if (this.holdingSince === undefined) this.leaves.note(readings);
+  }
+
+  /** How many cuts of readings were served from the leaf cache, and how many read the rows (status, tests). */
+  leafCacheStats(): { hits: number; misses: number; readings: number; bytes: number } {
+    return { hits: this.leaves.hits, misses: this.leaves.misses, ...this.leaves.size() };
+  }
+
   /** Told after each commit of readings (store writer) or verdicts (inference stage). */
   noteCommitted(accepted: number): void {
     if (this.waiting === 0) this.oldestAtMono = performance.now();
@@ -121,7 +139,8 @@ export class Batcher {
         }
         return pending;
       }
-      const batch = this.store.cutBatch(this.opts.maxReadings, batchEncoder(this.identity, this.cutOptions()));
+      const hitsBefore = this.leaves.hits;
+      const batch = this.store.cutBatch(this.opts.maxReadings, batchEncoder(this.identity, this.cutOptions(), this.leaves));
       if (!batch) {
         this.waiting = 0;
         // Readings held back for their sensor's attestation (PROTOCOL.md §3.9) stay due: the next tick tries again.
@@ -133,7 +152,7 @@ export class Batcher {
       bytes += batch.envelope.length * PENDING_BYTES_PER_ENVELOPE_BYTE;
       const verdicts = batch.body.vd?.length ?? 0;
       this.waiting = Math.max(0, this.waiting - batch.body.n - verdicts - batch.events.length);
-      this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts }, 'batch cut');
+      this.log.debug({ seq: batch.body.seq, readings: batch.body.n, verdicts, from_leaf_cache: this.leaves.hits > hitsBefore }, 'batch cut');
       for (const l of this.listeners) l(batch);
       if (!all && !aged && this.waiting < this.opts.maxReadings) {
         if (this.waiting === 0) this.oldestAtMono = undefined;

@@ -137,8 +137,9 @@ export class GroupCommitWriter implements ReadingSink {
         accepted += results[i]!.accepted;
         p.resolve(results[i]!);
       });
-      if (accepted > 0) for (const l of this.listeners) l(accepted);
+      // The readings first: the batcher caches their leaves (pipeline/leaf-cache.ts) before the count may make it cut them.
       if (stored && stored.length > 0) for (const l of this.readingListeners) l(stored);
+      if (accepted > 0) for (const l of this.listeners) l(accepted);
     }
     this.lastCommitAt = performance.now();
   }

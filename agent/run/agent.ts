@@ -256,6 +256,7 @@ export class Agent {
       },
       log.child({ component: 'batcher' }),
     );
+    this.writer.onCommittedReadings((readings) => this.batcher.noteCommittedReadings(readings));
     this.writer.onCommitted((n) => this.batcher.noteCommitted(n));
     this.writer.onCommitted((n) => (this.committed += n));
     this.writer.onCommittedReadings((readings) => {

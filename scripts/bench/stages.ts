@@ -1,7 +1,8 @@
 /**
  * Per-stage costs, each stage alone in this process, so the next bottleneck is visible:
  * decode (payload parse), store commit (grouped as under load, and one commit per message),
- * batch cut (select + sign + Merkle + insert), sign+Merkle alone, uplink round trip to a real
+ * batch cut (select + sign + Merkle + insert; from the store alone, and as the agent cuts with its
+ * leaf cache, the cache's note apart), sign+Merkle alone, uplink round trip to a real
  * `edge-agent receive` process. Figures are microseconds per reading (CPU and wall).
  * Bytes written to storage per reading (write_bytes of /proc/self/io) compare group commits
  * with one commit per message: the SD-card wear figure.
@@ -20,6 +21,7 @@ import type { BenchModel } from './lib/bench-model.js';
 import { writeBytes } from './lib/procfs.js';
 import { startReceiver, tempDir } from './lib/processes.js';
 import { batchEncoder } from '../../agent/pipeline/batch-encoder.js';
+import { ReadingLeafCache } from '../../agent/pipeline/leaf-cache.js';
 import { buildGuard } from '../../agent/guard/build.js';
 import { guardSchema } from '../../agent/guard/config.js';
 import pino from 'pino';
@@ -124,6 +126,35 @@ export async function stageCosts(readings: number, model: BenchModel) {
       n += b.body.n;
     }
   });
+  // The batch cut as the agent makes it at a high rate: each commit's readings noted in the leaf
+  // cache (pipeline/leaf-cache.ts), a batch of 1000 cut after every 1000 committed. Timed apart:
+  // the note (encode each leaf and its hash, on the commit's side) and the cut (ids, concatenation,
+  // inner Merkle nodes, sign, insert, UPDATE batch_seq). `batch_cut` above is the cut from the store
+  // alone (after a restart, or a backlog past the cache's bounds).
+  const cachedDb = openDatabase(join(tempDir('stage-cut-cached'), 'edge-agent.db'));
+  const cachedStore = new ReadingStore(cachedDb, 1);
+  const cachedBatches = new BatchStore(cachedDb);
+  const cache = new ReadingLeafCache();
+  const cachedSubs = submissions(readings, 0);
+  let noteCpu = 0;
+  let noteWall = 0;
+  let cutCpu = 0;
+  let cutWall = 0;
+  for (let i = 0; i < cachedSubs.length; i += 200) {
+    const stored: StoredReading[] = [];
+    cachedStore.commit(cachedSubs.slice(i, i + 200), Date.now(), stored);
+    const note = timed(() => cache.note(stored));
+    noteCpu += note.cpuUs;
+    noteWall += note.wallUs;
+    if ((i + 200) % 1000 === 0 || i + 200 >= cachedSubs.length) {
+      const c = timed(() => cachedBatches.cutBatch(1000, batchEncoder(identity, { bootCounter: 1, clockSynced: true, now: Date.now() }, cache)));
+      cutCpu += c.cpuUs;
+      cutWall += c.wallUs;
+    }
+  }
+  if (cache.misses > 0) throw new Error(`batch cut from the cache: ${cache.misses} cuts missed it`);
+  cachedDb.close();
+
   // sign + Merkle alone, in memory
   const stored: StoredReading[] = Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, sensor: `bench/s${i % 8}`, ts: 1_763_000_000_000 + i, timeSource: 'sensor', value: i, source: 'mqtt', boot: 1 }));
   const signRuns = Math.max(1, Math.floor(readings / 1000));
@@ -165,6 +196,8 @@ export async function stageCosts(readings: number, model: BenchModel) {
       store_commit_grouped: grouped.cost,
       store_commit_per_message: single.cost,
       batch_cut: { us_per_reading: round(cut.wallUs / cut.value), cpu_us_per_reading: round(cut.cpuUs / cut.value) },
+      batch_cut_cached: { us_per_reading: round(cutWall / readings), cpu_us_per_reading: round(cutCpu / readings) },
+      leaf_cache_note: { us_per_reading: round(noteWall / readings), cpu_us_per_reading: round(noteCpu / readings) },
       sign_merkle: { us_per_reading: round(sign.wallUs / (signRuns * 1000)) },
       uplink_post: { us_per_reading: round(uplinkWallUs / cut.value), cpu_us_per_reading: round(uplinkCpuUs / cut.value) },
     } satisfies Record<string, StageCost>,

@@ -32,7 +32,7 @@ const RULES: [RegExp, Place][] = [
   [/^pipeline\/group-commit\.ts$/, { kind: 'stage', stage: 'commit' }],
   [/^inference\//, { kind: 'stage', stage: 'score' }],
   [/^pipeline\/(inference-stage|informative-verdicts)\.ts$/, { kind: 'stage', stage: 'score' }],
-  [/^pipeline\/(batcher|heartbeat|batch-encoder)\.ts$/, { kind: 'stage', stage: 'batch' }],
+  [/^pipeline\/(batcher|heartbeat|batch-encoder|leaf-cache)\.ts$/, { kind: 'stage', stage: 'batch' }],
   [/^uplink\//, { kind: 'stage', stage: 'uplink' }],
   [/^pipeline\/forwarder\.ts$/, { kind: 'stage', stage: 'uplink' }],
   [/^health\/doctor\//, { kind: 'assembly' }],
