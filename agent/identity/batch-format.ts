@@ -132,10 +132,12 @@ export function timeRange(body: Pick<BatchBody, 'r' | 'vd'>): { t0: number; t1: 
   return spanOfTimes([body.r, body.vd ?? []]);
 }
 
-/** Smallest and largest `t` over several lists (Infinity / -Infinity when all are empty). */
-export function spanOfTimes(lists: readonly (readonly { t: number }[])[]): { t0: number; t1: number } {
-  let t0 = Infinity;
-  let t1 = -Infinity;
+/**
+ * Smallest and largest `t` over several lists, widening `from` (a span already known, e.g. of
+ * readings given as leaves); Infinity / -Infinity when all are empty.
+ */
+export function spanOfTimes(lists: readonly (readonly { t: number }[])[], from: { t0: number; t1: number } = { t0: Infinity, t1: -Infinity }): { t0: number; t1: number } {
+  let { t0, t1 } = from;
   for (const list of lists) {
     for (const x of list) {
       if (x.t < t0) t0 = x.t;
@@ -169,8 +171,8 @@ export function buildBatchFromLeaves(identity: Identity, header: BatchHeader, re
   return batch;
 }
 
-/** A batch's readings as assembleBatch needs them: their encodings, Merkle root and time span. */
-interface EncodedReadings {
+/** A batch's readings as assembleBatch (and batch-v3.ts assembleV3) need them: their encodings, Merkle root and time span. */
+export interface EncodedReadings {
   count: number;
   parts: readonly Uint8Array[];
   root: Uint8Array;
@@ -182,7 +184,7 @@ interface EncodedReadings {
 function assembleBatch(identity: Identity, header: BatchHeader, readings: EncodedReadings, verdicts: readonly StoredVerdict[]): SignedBatch {
   const v = verdicts.length > 0 ? toBatchVerdicts(verdicts) : undefined;
   // §4.1: t0/t1 over readings and verdicts alike.
-  const vs = spanOfTimes([v?.vd ?? []]);
+  const { t0, t1 } = spanOfTimes([v?.vd ?? []], readings);
   const body: BatchBody = {
     fmt: v || (header.drops?.length ?? 0) > 0 ? BATCH_FORMAT_V2 : BATCH_FORMAT,
     dev: identity.publicKey,
@@ -191,8 +193,8 @@ function assembleBatch(identity: Identity, header: BatchHeader, readings: Encode
     boot: header.bootCounter,
     sync: header.clockSynced,
     created: header.createdMs,
-    t0: readings.t0 <= vs.t0 ? readings.t0 : vs.t0,
-    t1: readings.t1 >= vs.t1 ? readings.t1 : vs.t1,
+    t0,
+    t1,
     n: readings.count,
     root: readings.root,
     r: [], // the caller's to set (kept here for the key order of the object: vector files print it)

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { StoredReading } from '../types.js';
-import { BatchVerificationError, dropsSchema, readingSchema, spanOfTimes, toBatchReading, type BatchDrop, type BatchHeader } from './batch-format.js';
+import { BatchVerificationError, dropsSchema, readingSchema, spanOfTimes, toBatchReading, type BatchDrop, type BatchHeader, type EncodedReadings } from './batch-format.js';
 import { CborLimitError, decodeBounded, type CborLimits } from './bounded-cbor.js';
 import { canonicalEncode, canonicalEncodeAll, canonicalEncodeWithArray } from './canonical.js';
 import { eventWireSchema, summaryProblem, toBatchEvent, type StoredEvent } from './event-format.js';
@@ -190,17 +190,8 @@ export function buildBatchV3FromLeaves(identity: Identity, head: BatchHeader, re
   return batch;
 }
 
-/** A batch's readings as assembleV3 needs them: their leaves (back to back), Merkle root and time span. */
-interface EncodedReadingsV3 {
-  count: number;
-  parts: readonly Uint8Array[];
-  root: Uint8Array;
-  t0: number;
-  t1: number;
-}
-
 /** Everything of buildBatchV3 but the readings' objects: `data.r` is the caller's to set. */
-function assembleV3(identity: Identity, head: BatchHeader, readings: EncodedReadingsV3, content: Omit<BatchContentV3, 'readings'>, options: BuildOptionsV3): SignedBatchV3 {
+function assembleV3(identity: Identity, head: BatchHeader, readings: EncodedReadings, content: Omit<BatchContentV3, 'readings'>, options: BuildOptionsV3): SignedBatchV3 {
   const sealed = options.sealTo !== undefined;
   const verdicts = content.verdicts ?? [];
   const { m, vd: vd2 } = verdicts.length > 0 ? toBatchVerdicts(verdicts) : { m: [], vd: [] };
@@ -222,7 +213,7 @@ function assembleV3(identity: Identity, head: BatchHeader, readings: EncodedRead
   if (readings.count + vd.length + ev.length + (data.drops?.length ?? 0) === 0) throw new Error('a batch holds at least one reading, verdict, event or drop entry (wire-format.md §12.2)');
   // The readings' leaves are `r`'s items: encoded once, for the root and the data alike.
   const dataBytes = canonicalEncodeWithArray(data, 'r', readings.count, readings.parts);
-  const { t0, t1 } = spanWithReadings(readings, data, head.createdMs);
+  const { t0, t1 } = timeSpanFrom(readings, data, head.createdMs);
   const header: BatchHeaderV3 = {
     fmt: BATCH_FORMAT_V3,
     dev: identity.publicKey,
@@ -255,18 +246,15 @@ function assembleV3(identity: Identity, head: BatchHeader, readings: EncodedRead
   return { header, headerBytes, signature, hash: sha256(headerBytes), envelope, data, dataBytes, sealed };
 }
 
-/** timeSpan with the readings' span given (they may be leaves, not objects). */
-function spanWithReadings(readings: { t0: number; t1: number }, data: Pick<BatchDataV3, 'vd' | 'ev'>, created: number): { t0: number; t1: number } {
-  const rest = spanOfTimes([data.vd, data.ev]);
-  const t0 = readings.t0 <= rest.t0 ? readings.t0 : rest.t0;
-  const t1 = readings.t1 >= rest.t1 ? readings.t1 : rest.t1;
-  return t0 === Infinity ? { t0: created, t1: created } : { t0, t1 };
+/** timeSpan with the readings' span given (at a cut they may be leaves, not objects). */
+function timeSpanFrom(readings: { t0: number; t1: number }, data: Pick<BatchDataV3, 'vd' | 'ev'>, created: number): { t0: number; t1: number } {
+  const span = spanOfTimes([data.vd, data.ev], readings);
+  return span.t0 === Infinity ? { t0: created, t1: created } : span;
 }
 
 /** §12.2: t0/t1 over readings, verdicts and events; both `created` when there are none. */
 function timeSpan(data: Pick<BatchDataV3, 'r' | 'vd' | 'ev'>, created: number): { t0: number; t1: number } {
-  const span = spanOfTimes([data.r, data.vd, data.ev]);
-  return span.t0 === Infinity ? { t0: created, t1: created } : span;
+  return timeSpanFrom(spanOfTimes([data.r]), data, created);
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
