@@ -43,7 +43,6 @@ export class ClockStatus {
     }
   }
 
-  /** Watches for steps once a second even when no reading arrives, so the step is reported when it happens. */
   /**
    * Takes the answer of a probe already started (`edge-agent run` starts one before it loads the
    * agent's code, so the child processes run while the modules load): the first reading() then
@@ -59,6 +58,7 @@ export class ClockStatus {
     );
   }
 
+  /** Watches for steps once a second even when no reading arrives, so the step is reported when it happens. */
   start(): void {
     if (this.steps && !this.timer) {
       this.timer = setInterval(() => this.steps?.check(), 1000);
