@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { disableNagle } from '../util/mqtt-no-delay.js';
 import { describeTlsError, type TlsOptions } from '../util/tls.js';
 import type { Identity } from '../identity/keys.js';
 import type { Logger } from '../log.js';
@@ -86,6 +87,7 @@ export async function startMqttBridge(opts: MqttBridgeOptions, store: ReceiverBa
   };
   client = mqtt.connect(opts.url, options);
   const c = client;
+  disableNagle(c);
   let lastError: string | undefined;
   c.on('connect', (connack) => {
     lastError = undefined;

@@ -1,5 +1,6 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { MQTT_CLIENT_MEMORY } from './mqtt-memory.js';
+import { disableNagle } from './mqtt-no-delay.js';
 
 /**
  * The MQTT client of a side output (alert publisher, Home Assistant discovery): MQTT 5, a clean
@@ -8,5 +9,7 @@ import { MQTT_CLIENT_MEMORY } from './mqtt-memory.js';
  */
 export async function connectSideClient(url: string, clientId: string, connect: Partial<IClientOptions>, extra: Partial<IClientOptions> = {}): Promise<MqttClient> {
   const mqtt = await import('mqtt');
-  return mqtt.connect(url, { ...MQTT_CLIENT_MEMORY, clientId, protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000, ...connect, ...extra });
+  const client = mqtt.connect(url, { ...MQTT_CLIENT_MEMORY, clientId, protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000, ...connect, ...extra });
+  disableNagle(client);
+  return client;
 }

@@ -26,6 +26,8 @@ describe('doctor checks what it can see of the broker settings that keep QoS 1 m
       expect(config).toEqual([
         expect.objectContaining({ status: 'fail', detail: expect.stringMatching(/^max_queued_messages 1000: /), fix: expect.stringMatching(/max_queued_messages 1000000/) }),
         expect.objectContaining({ status: 'fail', detail: expect.stringMatching(/^persistence is off/), fix: expect.stringMatching(/persistence true/) }),
+        // Latency, not loss: a warning with the line to add.
+        expect.objectContaining({ status: 'warn', detail: expect.stringMatching(/^set_tcp_nodelay is off/), fix: `set set_tcp_nodelay true in ${broker.conf}` }),
       ]);
       // mosquitto keeps sessions in memory between connections even without persistence.
       expect(found.find((c) => c.check === 'broker-session')).toMatchObject({ status: 'pass' });
@@ -34,13 +36,14 @@ describe('doctor checks what it can see of the broker settings that keep QoS 1 m
     }
   });
 
-  it('a persistence location the broker user cannot write fails; a writable one passes', async () => {
+  it('a persistence location the broker user cannot write fails; a writable one (and set_tcp_nodelay) passes', async () => {
     const dir = tempDir('agent');
-    const broker = await startMosquitto([], { persistent: true });
+    const broker = await startMosquitto(['set_tcp_nodelay true'], { persistent: true });
     try {
       expect(cli(['init', '--data-dir', dir, '--mqtt-url', broker.url, '--no-http']).code).toBe(0);
       const ok = doctor(dir, broker.conf).checks.filter((c) => c.check === 'broker-config');
-      expect(ok.map((c) => c.status)).toEqual(['pass', 'pass']);
+      expect(ok.map((c) => c.status)).toEqual(['pass', 'pass', 'pass']);
+      expect(ok[2]!.detail).toBe('set_tcp_nodelay true');
       expect(ok[1]!.detail).toMatch(/^persistence true in .*, writable by mosquitto$/);
     } finally {
       await broker.stop();

@@ -10,6 +10,7 @@ import { brokerConnectOptions } from './connection.js';
 import { DeferredPubacks } from './deferred-puback.js';
 import { topicMatches } from '../../util/topic-filter.js';
 import { MQTT_CLIENT_MEMORY } from '../../util/mqtt-memory.js';
+import { disableNagle } from '../../util/mqtt-no-delay.js';
 
 /**
  * Subscribes with QoS 1 on a persistent MQTT 5 session and sends each PUBACK only after the
@@ -131,6 +132,7 @@ export class MqttSource implements Source {
 
     const client = mqtt.connect(this.cfg.url, options);
     this.client = client;
+    disableNagle(client);
     this.pubacks = new DeferredPubacks(client);
     if (!this.pubacks.supported) log.warn({ reason: this.pubacks.reason }, 'PUBACK deferral unavailable: acknowledging one message per commit (slower, still durable)');
     client.on('connect', (connack) => {

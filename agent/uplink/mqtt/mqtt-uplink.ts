@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import { disableNagle } from '../../util/mqtt-no-delay.js';
 import { describeTlsError, type TlsOptions } from '../../util/tls.js';
 import { hex } from '../../identity/batch-format.js';
 import type { Logger } from '../../log.js';
@@ -165,6 +166,7 @@ export class MqttUplink implements Uplink {
     };
     const client = mqtt.connect(o.url, options);
     this.client = client;
+    disableNagle(client);
     client.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'puback' && packet.messageId !== undefined) this.pubackCodes.set(packet.messageId, packet.reasonCode ?? 0);
     });

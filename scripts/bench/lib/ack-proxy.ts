@@ -35,6 +35,8 @@ export class AckProxy {
 
   private pair(agentSide: Socket): void {
     const brokerSide = connect(this.brokerPort, '127.0.0.1');
+    agentSide.setNoDelay(true);
+    brokerSide.setNoDelay(true);
     this.sockets.add(agentSide).add(brokerSide);
     const fromBroker = mqttPacket.parser({ protocolVersion: 5 });
     const fromAgent = mqttPacket.parser({ protocolVersion: 5 });

@@ -87,7 +87,7 @@ export async function startBroker(core: number): Promise<{ port: number; url: st
   const port = await freePort();
   const dir = tempDir('mosq');
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\npersistence false\n`);
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\npersistence false\nset_tcp_nodelay true\n`);
   const proc = startProc(core, 'mosquitto', ['-c', conf]);
   await until(`mosquitto on ${port}`, () => accepting(port));
   return { port, url: `mqtt://127.0.0.1:${port}`, proc };
