@@ -42,6 +42,8 @@ export class Batcher {
   /** Monotonic time the current holding episode (batch.max_pending reached) began. */
   private holdingSince: number | undefined;
   private lastEventCheck = 0;
+  /** Monotonic time of the last noteCommitted: commits are flowing while it is recent (onTick). */
+  private lastNoteAt = -Infinity;
   private readonly listeners: ((b: AnyBatch) => void)[] = [];
   private readonly cutFailed: RepeatedLog;
   /** Leaves of the readings committed since the last cut: a cut of them reads only their ids (leaf-cache.ts). */
@@ -73,7 +75,22 @@ export class Batcher {
 
   private startTimer(): void {
     const tick = Math.max(10, Math.min(250, Math.floor(this.opts.maxAgeMs / 4)));
-    this.timer = setInterval(() => this.cutDue(), tick);
+    this.timer = setInterval(() => this.onTick(tick), tick);
+  }
+
+  /**
+   * While commits keep coming (one within the last tick), a batch that is due by age is cut by the
+   * next commit's noteCommitted, which runs after that commit's acknowledgements went out (store
+   * writer): cut here, at a random moment, it held up the acknowledgements of the group being
+   * committed (5-17 ms a cut at 5,000 readings/s, issue 13). The tick still cuts when no commit
+   * came in time, so a batch waits at most one tick longer than batch.max_age_ms.
+   */
+  private onTick(tick: number): void {
+    const now = performance.now();
+    const commitsFlowing = now - this.lastNoteAt < tick;
+    const overdue = this.oldestAtMono !== undefined && now - this.oldestAtMono >= this.opts.maxAgeMs + tick;
+    if (commitsFlowing && !overdue && this.holdingSince === undefined) return;
+    this.cutDue();
   }
 
   /** batch.* changed by a config reload: the next cut uses the new limits (readings already waiting included). */
@@ -103,9 +120,13 @@ export class Batcher {
 
   /** Told after each commit of readings (store writer) or verdicts (inference stage). */
   noteCommitted(accepted: number): void {
-    if (this.waiting === 0) this.oldestAtMono = performance.now();
+    const now = performance.now();
+    this.lastNoteAt = now;
+    if (this.waiting === 0) this.oldestAtMono = now;
     this.waiting += accepted;
-    if (this.waiting >= this.opts.maxReadings) this.cutDue();
+    // While holding (batch.max_pending), the tick alone retries: not a store query per commit.
+    const aged = this.holdingSince === undefined && this.oldestAtMono !== undefined && now - this.oldestAtMono >= this.opts.maxAgeMs;
+    if (this.waiting >= this.opts.maxReadings || aged) this.cutDue();
   }
 
   /** Cuts every batch that is due; `all` cuts the remainder too (shutdown). */

@@ -52,6 +52,8 @@ export class GroupCommitWriter implements ReadingSink {
    * (the tail of a burst) waits TAIL_FILL_FACTOR times this, not the whole interval: at 5,000/s ~50 ms.
    */
   private fillMs = Infinity;
+  /** Commits whose listeners have not run yet (notifyLater). */
+  private unnotified: { stored: StoredReading[] | undefined; accepted: number }[] = [];
 
   /**
    * `commitIntervalMs` (store.commit_interval_ms): at most one commit per interval, so the readings
@@ -162,15 +164,36 @@ export class GroupCommitWriter implements ReadingSink {
         accepted += results[i]!.accepted;
         p.resolve(results[i]!);
       });
-      // The readings first: the batcher caches their leaves (pipeline/leaf-cache.ts) before the count may make it cut them.
-      if (stored && stored.length > 0) for (const l of this.readingListeners) l(stored);
-      if (accepted > 0) for (const l of this.listeners) l(accepted);
+      this.notifyLater(stored, accepted);
     }
     this.lastCommitAt = performance.now();
   }
 
+  /**
+   * The listeners (batch cut, inference, budget) run in a later turn of the event loop, after the
+   * sources have sent the acknowledgements the commit made due: run here, a batch cut of 500
+   * readings or a model's scoring (5-27 ms measured) held up every PUBACK of the group.
+   */
+  private notifyLater(stored: StoredReading[] | undefined, accepted: number): void {
+    if ((!stored || stored.length === 0) && accepted === 0) return;
+    this.unnotified.push({ stored, accepted });
+    if (this.unnotified.length === 1) setImmediate(() => this.notify());
+  }
+
+  private notify(): void {
+    const commits = this.unnotified;
+    this.unnotified = [];
+    for (const { stored, accepted } of commits) {
+      // The readings first: the batcher caches their leaves (pipeline/leaf-cache.ts) before the count may make it cut them.
+      if (stored && stored.length > 0) for (const l of this.readingListeners) l(stored);
+      if (accepted > 0) for (const l of this.listeners) l(accepted);
+    }
+  }
+
+  /** Commits what is queued and tells the listeners at once (shutdown: nothing waits for a later turn). */
   close(): void {
     this.flush();
+    this.notify();
     this.closed = true;
   }
 }

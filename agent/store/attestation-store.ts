@@ -6,6 +6,7 @@ import { attestationDigest, encodeAttestationMessage, type AttestedReading } fro
 import type { StoredReading } from '../types.js';
 import { ATTESTATIONS_WAITING_MAX } from './budget-shares.js';
 import type { Db } from './database.js';
+import { statement } from './statements.js';
 
 /**
  * Sensor attestations (firmware-bridge/PROTOCOL.md §3.9) on their way into batches
@@ -126,19 +127,19 @@ export class AttestationStore {
  * Waits that ran out are given up (their readings go unattested) and counted per source.
  */
 export function attestWaitLimit(db: Db, now: number): number | undefined {
-  const expired = db.prepare('SELECT source, count(*) AS n FROM attest_wait WHERE until <= ? GROUP BY source').all(now) as { source: string; n: number }[];
+  const expired = statement(db, 'SELECT source, count(*) AS n FROM attest_wait WHERE until <= ? GROUP BY source').all(now) as { source: string; n: number }[];
   if (expired.length > 0) {
-    const count = db.prepare('INSERT INTO counters (name, label, value) VALUES (?, ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value');
+    const count = statement(db, 'INSERT INTO counters (name, label, value) VALUES (?, ?, ?) ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value');
     for (const e of expired) count.run('attestations', `${e.source}: missing (no ATTEST within attest_wait_ms)`, e.n);
-    db.prepare('DELETE FROM attest_wait WHERE until <= ?').run(now);
+    statement(db, 'DELETE FROM attest_wait WHERE until <= ?').run(now);
   }
-  const min = db.prepare('SELECT min(first_id) FROM attest_wait').pluck().get() as number | null;
+  const min = statement(db, 'SELECT min(first_id) FROM attest_wait').pluck().get() as number | null;
   return min ?? undefined;
 }
 
 /** The first reading of an attestation's run that starts in `firstId..lastId` and runs past `lastId`: the cut should end before it. */
 export function attestationStraddling(db: Db, firstId: number, lastId: number): number | undefined {
-  return (db.prepare('SELECT min(first_reading_id) FROM attestations WHERE batch_seq IS NULL AND first_reading_id >= ? AND first_reading_id <= ? AND last_reading_id > ?').pluck().get(firstId, lastId, lastId) as number | null) ?? undefined;
+  return (statement(db, 'SELECT min(first_reading_id) FROM attestations WHERE batch_seq IS NULL AND first_reading_id >= ? AND first_reading_id <= ? AND last_reading_id > ?').pluck().get(firstId, lastId, lastId) as number | null) ?? undefined;
 }
 
 interface AttestationRow {
@@ -156,13 +157,12 @@ interface AttestationRow {
  * arrived) can never ride with its readings: it is deleted and counted, never sent malformed.
  */
 export function attestationsForCut(db: Db, readingIds: ReadonlySet<number>, lastId: number): { att: BatchAttestation[]; rows: number[] } {
-  const rows = db
-    .prepare('SELECT id, source, sensor_key, msg, sig, reading_ids FROM attestations WHERE batch_seq IS NULL AND last_reading_id <= ? ORDER BY id LIMIT ?')
+  const rows = statement(db, 'SELECT id, source, sensor_key, msg, sig, reading_ids FROM attestations WHERE batch_seq IS NULL AND last_reading_id <= ? ORDER BY id LIMIT ?')
     .all(lastId, MAX_UNBATCHED_ATTESTATIONS) as AttestationRow[];
   const att: BatchAttestation[] = [];
   const taken: number[] = [];
-  const orphan = db.prepare('DELETE FROM attestations WHERE id = ?');
-  const count = db.prepare('INSERT INTO counters (name, label, value) VALUES (?, ?, 1) ON CONFLICT (name, label) DO UPDATE SET value = value + 1');
+  const orphan = statement(db, 'DELETE FROM attestations WHERE id = ?');
+  const count = statement(db, 'INSERT INTO counters (name, label, value) VALUES (?, ?, 1) ON CONFLICT (name, label) DO UPDATE SET value = value + 1');
   for (const row of rows) {
     const ids = JSON.parse(row.reading_ids) as number[];
     if (!ids.every((id) => readingIds.has(id))) {
@@ -177,6 +177,6 @@ export function attestationsForCut(db: Db, readingIds: ReadonlySet<number>, last
 }
 
 export function markAttestationsBatched(db: Db, seq: number, rows: readonly number[]): void {
-  const mark = db.prepare('UPDATE attestations SET batch_seq = ? WHERE id = ?');
+  const mark = statement(db, 'UPDATE attestations SET batch_seq = ? WHERE id = ?');
   for (const id of rows) mark.run(seq, id);
 }

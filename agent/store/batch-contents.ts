@@ -2,6 +2,7 @@ import type { BatchContentV3 } from '../identity/batch-v3.js';
 import type { StoredEvent } from '../identity/event-format.js';
 import type { Db } from './database.js';
 import { BatchContents } from './audit-queries.js';
+import { statement } from './statements.js';
 
 /**
  * What proofs, data products and archives read from the agent's store: which batch holds an
@@ -67,8 +68,7 @@ export function newestBatch(db: Db, from = 1, to = Number.MAX_SAFE_INTEGER): { s
 
 /** Bytes of the signed envelopes waiting for the uplink (envelopes live in batch_envelopes, migration 14). */
 export function pendingEnvelopeBytes(db: Db): number {
-  return db
-    .prepare("SELECT coalesce(sum(length(e.envelope)), 0) FROM batches b JOIN batch_envelopes e ON e.seq = b.seq WHERE b.state = 'pending'")
+  return statement(db, "SELECT coalesce(sum(length(e.envelope)), 0) FROM batches b JOIN batch_envelopes e ON e.seq = b.seq WHERE b.state = 'pending'")
     .pluck()
     .get() as number;
 }

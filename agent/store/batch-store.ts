@@ -11,6 +11,7 @@ import type { Db } from './database.js';
 import { rowToReading } from './reading-store.js';
 import { markEventsBatched, unbatchedEvents, type StoredEvent } from './event-store.js';
 import { setMeta } from './meta.js';
+import { statement } from './statements.js';
 import { rowToVerdict, VERDICT_COLUMNS, type VerdictRow } from './verdict-store.js';
 
 export type BatchState = 'pending' | 'delivered' | 'rejected';
@@ -69,18 +70,11 @@ const SELECT_BATCH = 'SELECT b.*, e.envelope FROM batches b JOIN batch_envelopes
 
 /** Hands the next batch's contents to the batch stage, records the signed batch, and tracks its delivery. */
 export class BatchStore {
-  /** Statements of the cut, prepared once: preparing them per cut cost ~0.3 µs per reading (CPU profile, issue 13). */
-  private readonly statements = new Map<string, Statement>();
-
   constructor(private readonly db: Db) {}
 
+  /** Statements of the cut, prepared once: preparing them per cut cost ~0.3 µs per reading (CPU profile, issue 13). */
   private sql(text: string): Statement {
-    let stmt = this.statements.get(text);
-    if (!stmt) {
-      stmt = this.db.prepare(text);
-      this.statements.set(text, stmt);
-    }
-    return stmt;
+    return statement(this.db, text);
   }
 
   unbatchedSummary(): UnbatchedSummary {
@@ -91,7 +85,7 @@ export class BatchStore {
   }
 
   unbatchedVerdicts(): number {
-    return this.db.prepare('SELECT count(*) FROM verdicts WHERE batch_seq IS NULL').pluck().get() as number;
+    return this.sql('SELECT count(*) FROM verdicts WHERE batch_seq IS NULL').pluck().get() as number;
   }
 
   lastBatch(): { seq: number; hash: Uint8Array } {
@@ -199,13 +193,13 @@ export class BatchStore {
 
   /** Events waiting for a batch (a quiet agent still cuts one for them). */
   unbatchedEvents(): number {
-    return this.db.prepare('SELECT count(*) FROM events WHERE batch_seq IS NULL').pluck().get() as number;
+    return this.sql('SELECT count(*) FROM events WHERE batch_seq IS NULL').pluck().get() as number;
   }
 
   /** Readings dropped under the budget and not yet carried by a batch, and since when (ms, wall clock). */
   unreportedDrops(): { readings: number; sensors: number; since: number | null } {
-    const row = this.db.prepare('SELECT coalesce(sum(count), 0) AS readings, count(*) AS sensors FROM drops_unreported').get() as { readings: number; sensors: number };
-    const since = this.db.prepare("SELECT value FROM meta WHERE key = 'drops_unreported_since'").pluck().get() as string | undefined;
+    const row = this.sql('SELECT coalesce(sum(count), 0) AS readings, count(*) AS sensors FROM drops_unreported').get() as { readings: number; sensors: number };
+    const since = this.sql("SELECT value FROM meta WHERE key = 'drops_unreported_since'").pluck().get() as string | undefined;
     return { ...row, since: row.readings > 0 ? Number(since ?? Date.now()) : null };
   }
 
@@ -216,25 +210,25 @@ export class BatchStore {
 
   /** Signed batches waiting for the uplink (the batcher stops cutting at batch.max_pending). */
   pendingCount(): number {
-    return this.db.prepare("SELECT count(*) FROM batches WHERE state = 'pending'").pluck().get() as number;
+    return this.sql("SELECT count(*) FROM batches WHERE state = 'pending'").pluck().get() as number;
   }
 
   /** Age of the oldest batch waiting for the uplink (by its cut time), ms; 0 when none waits. */
   oldestPendingAgeMs(now: number): number {
-    const at = this.db.prepare("SELECT min(created_at) FROM batches WHERE state = 'pending'").pluck().get() as number | null;
+    const at = this.sql("SELECT min(created_at) FROM batches WHERE state = 'pending'").pluck().get() as number | null;
     return at === null ? 0 : Math.max(0, now - at);
   }
 
   nextPending(): BatchRow | undefined {
-    return this.db.prepare(`${SELECT_BATCH} WHERE b.state = 'pending' ORDER BY b.seq LIMIT 1`).get() as BatchRow | undefined;
+    return this.sql(`${SELECT_BATCH} WHERE b.state = 'pending' ORDER BY b.seq LIMIT 1`).get() as BatchRow | undefined;
   }
 
   get(seq: number): BatchRow | undefined {
-    return this.db.prepare(`${SELECT_BATCH} WHERE b.seq = ?`).get(seq) as BatchRow | undefined;
+    return this.sql(`${SELECT_BATCH} WHERE b.seq = ?`).get(seq) as BatchRow | undefined;
   }
 
   all(): BatchRow[] {
-    return this.db.prepare(`${SELECT_BATCH} ORDER BY b.seq`).all() as BatchRow[];
+    return this.sql(`${SELECT_BATCH} ORDER BY b.seq`).all() as BatchRow[];
   }
 
   /**
@@ -243,7 +237,7 @@ export class BatchStore {
    */
   markDelivered(seq: number, at: number, receipt?: { envelope: Uint8Array; receiverKey: Uint8Array }): void {
     this.db.transaction(() => {
-      this.db.prepare("UPDATE batches SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?").run(at, seq);
+      this.sql("UPDATE batches SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?").run(at, seq);
       if (receipt) {
         this.db
           .prepare('INSERT OR REPLACE INTO receipts (batch_seq, envelope, receiver_key, received_at) VALUES (?, ?, ?, ?)')
@@ -255,7 +249,7 @@ export class BatchStore {
 
   markAttemptFailed(seq: number, error: string, at = Date.now()): void {
     this.db.transaction(() => {
-      this.db.prepare('UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE seq = ?').run(error, seq);
+      this.sql('UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE seq = ?').run(error, seq);
       this.noteUplinkError(error, at);
     })();
   }
@@ -263,7 +257,7 @@ export class BatchStore {
   /** The receiver refused the batch for good (4xx): it will never be accepted, so stop resending it. */
   markRejected(seq: number, error: string, at = Date.now()): void {
     this.db.transaction(() => {
-      this.db.prepare("UPDATE batches SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?").run(error, seq);
+      this.sql("UPDATE batches SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?").run(error, seq);
       this.noteUplinkError(error, at);
     })();
   }
@@ -274,14 +268,14 @@ export class BatchStore {
   }
 
   receipt(seq: number): { envelope: Buffer; receiver_key: Buffer; received_at: number } | undefined {
-    return this.db.prepare('SELECT envelope, receiver_key, received_at FROM receipts WHERE batch_seq = ?').get(seq) as
+    return this.sql('SELECT envelope, receiver_key, received_at FROM receipts WHERE batch_seq = ?').get(seq) as
       | { envelope: Buffer; receiver_key: Buffer; received_at: number }
       | undefined;
   }
 
   countsByState(): Record<BatchState, number> {
     const out: Record<BatchState, number> = { pending: 0, delivered: 0, rejected: 0 };
-    for (const row of this.db.prepare('SELECT state, count(*) AS n FROM batches GROUP BY state').all() as { state: BatchState; n: number }[]) {
+    for (const row of this.sql('SELECT state, count(*) AS n FROM batches GROUP BY state').all() as { state: BatchState; n: number }[]) {
       out[row.state] = row.n;
     }
     return out;

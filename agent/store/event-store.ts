@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import { validateEvent, type AgentEventInput, type StoredEvent } from '../identity/event-format.js';
+import { statement } from './statements.js';
 
 export type { AgentEventInput, StoredEvent } from '../identity/event-format.js';
 
@@ -57,11 +58,11 @@ export class EventStore {
 
 /** Events not yet in a batch, oldest first (at most `limit`). */
 export function unbatchedEvents(db: Db, limit: number): StoredEvent[] {
-  const rows = db.prepare('SELECT id, ts, kind, key, detail FROM events WHERE batch_seq IS NULL ORDER BY id LIMIT ?').all(limit) as EventRow[];
+  const rows = statement(db, 'SELECT id, ts, kind, key, detail FROM events WHERE batch_seq IS NULL ORDER BY id LIMIT ?').all(limit) as EventRow[];
   return rows.map((r) => ({ id: r.id, ts: r.ts, kind: r.kind, key: r.key, ...(r.detail ? { detail: JSON.parse(r.detail) as StoredEvent['detail'] } : {}) }));
 }
 
 /** Marks events as carried by batch `seq` (inside the batch cut's transaction). */
 export function markEventsBatched(db: Db, seq: number, firstId: number, lastId: number): void {
-  db.prepare('UPDATE events SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
+  statement(db, 'UPDATE events SET batch_seq = ? WHERE batch_seq IS NULL AND id BETWEEN ? AND ?').run(seq, firstId, lastId);
 }

@@ -46,6 +46,7 @@ describe('metrics', () => {
   it('caps sensor labels: the sensors past the cap share "_other" and the overflow is counted', async () => {
     const { writer, metrics } = setup(2);
     await writer.submit({ source: 's', readings: ['a', 'b', 'c', 'd', 'a'].map((s, i) => reading(s, 1000 + i)) });
+    await new Promise(setImmediate); // the writer tells its listeners in the turn after the acknowledgements
     const text = await metrics.render();
     expect(sample(text, 'edge_agent_readings_committed_total{source="s",sensor="a"}')).toBe(2);
     expect(sample(text, 'edge_agent_readings_committed_total{source="s",sensor="b"}')).toBe(1);

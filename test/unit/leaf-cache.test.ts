@@ -19,6 +19,7 @@ import { ReadingStore, type Submission } from '../../agent/store/reading-store.j
 import { VerdictStore } from '../../agent/store/verdict-store.js';
 import type { Reading, StoredReading } from '../../agent/types.js';
 import { seededRandom, type Seeded } from '../helpers/seeded.js';
+import { waitFor } from '../helpers/ports.js';
 
 /**
  * A batch cut from the leaf cache (pipeline/leaf-cache.ts) must be the batch the store alone cuts:
@@ -202,6 +203,37 @@ describe('batch cut from the leaf cache', () => {
 });
 
 describe('the batcher fed by the writer, wired as the agent wires them', () => {
+  it('while commits keep coming, a batch due by age is cut right after a commit (not by the tick, in the middle of a group); when they stop, the tick cuts', { timeout: 30_000 }, async () => {
+    const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'ea-leaf-cache-')), 'edge-agent.db'));
+    const writer = new GroupCommitWriter(new ReadingStore(db, 1));
+    // batch.max_age_ms 400: a tick every 100 ms; the commits below come every ~10 ms.
+    const batcher = new Batcher(new BatchStore(db), device, { maxReadings: 1000, maxAgeMs: 400, bootCounter: 1, clockSynced: () => true }, pino({ level: 'silent' }));
+    let inCommit = false;
+    const cuts: { afterCommit: boolean; readings: number }[] = [];
+    batcher.onBatch((b) => cuts.push({ afterCommit: inCommit, readings: b.body.r.length }));
+    writer.onCommittedReadings((readings) => batcher.noteCommittedReadings(readings));
+    writer.onCommitted((n) => {
+      inCommit = true;
+      batcher.noteCommitted(n);
+      inCommit = false;
+    });
+    batcher.start();
+    let ts = 0;
+    const started = performance.now();
+    while (cuts.length < 2) {
+      await writer.submit({ source: 'mqtt', readings: [{ sensor: 's', ts: ts++, timeSource: 'sensor', value: 1 }] });
+      await new Promise((r) => setTimeout(r, 10));
+      if (performance.now() - started > 20_000) throw new Error(`no two batches within 20 s of commits: ${JSON.stringify(cuts)}`);
+    }
+    expect(cuts.every((c) => c.afterCommit)).toBe(true);
+    // No more commits: what is left is cut by the tick, once it has waited batch.max_age_ms.
+    await writer.submit({ source: 'mqtt', readings: [{ sensor: 's', ts: ts++, timeSource: 'sensor', value: 1 }] });
+    await waitFor('the tick to cut the last reading', () => db.prepare('SELECT count(*) FROM readings WHERE batch_seq IS NULL').pluck().get() === 0, 5000);
+    expect(cuts.at(-1)!.afterCommit).toBe(false);
+    expect(cuts.reduce((n, c) => n + c.readings, 0)).toBe(ts);
+    batcher.stop();
+  });
+
   it('cuts from the cache: the writer tells the readings before the count that makes a batch due', async () => {
     const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'ea-leaf-cache-')), 'edge-agent.db'));
     const writer = new GroupCommitWriter(new ReadingStore(db, 1));
@@ -210,6 +242,7 @@ describe('the batcher fed by the writer, wired as the agent wires them', () => {
     writer.onCommitted((n) => batcher.noteCommitted(n));
     await Promise.all(Array.from({ length: 35 }, (_, i) => writer.submit({ source: 'mqtt', readings: [{ sensor: 's', ts: 1000 + i, timeSource: 'sensor', value: i }] })));
     await Promise.all(Array.from({ length: 20 }, (_, i) => writer.submit({ source: 'mqtt', readings: [{ sensor: 's', ts: 2000 + i, timeSource: 'sensor', value: i }] })));
+    await new Promise(setImmediate); // the writer tells its listeners in the turn after the acknowledgements
     expect(db.prepare('SELECT count(*) FROM readings WHERE batch_seq IS NOT NULL').pluck().get()).toBe(50);
     expect(batcher.leafCacheStats()).toMatchObject({ hits: 5, misses: 0 });
     batcher.stop();

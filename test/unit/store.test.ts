@@ -33,6 +33,22 @@ describe('readings store', () => {
     expect(db.prepare('SELECT count(*) FROM readings').pluck().get()).toBe(200);
   });
 
+  it('settles a commit\'s submissions before its listeners run (a batch cut or scoring must not hold up the acknowledgements), and close() tells them at once', async () => {
+    const db = openDatabase(dbPath());
+    const writer = new GroupCommitWriter(new ReadingStore(db, 1));
+    const order: string[] = [];
+    writer.onCommittedReadings((r) => order.push(`readings ${r.length}`));
+    writer.onCommitted((n) => order.push(`count ${n}`));
+    await Promise.all(Array.from({ length: 3 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('s1', 1000 + i, i)] }).then(() => order.push('settled'))));
+    expect(order).toEqual(['settled', 'settled', 'settled']);
+    await new Promise(setImmediate);
+    expect(order).toEqual(['settled', 'settled', 'settled', 'readings 3', 'count 3']);
+    // At shutdown nothing is left for a later turn: the batcher cuts the last readings before the store closes.
+    void writer.submit({ source: 'mqtt', readings: [reading('s1', 2000, 0)] });
+    writer.close();
+    expect(order.slice(5)).toEqual(['readings 1', 'count 1']);
+  });
+
   it('coalesces a low rate over store.commit_interval_ms, and commits within a sender\'s own limit (commitWithinMs) when it has one', { timeout: 60_000 }, async () => {
     const db = openDatabase(dbPath());
     const store = new ReadingStore(db, 1);
