@@ -88,8 +88,7 @@ export class Batcher {
   private onTick(tick: number): void {
     const now = performance.now();
     const commitsFlowing = now - this.lastNoteAt < tick;
-    const overdue = this.oldestAtMono !== undefined && now - this.oldestAtMono >= this.opts.maxAgeMs + tick;
-    if (commitsFlowing && !overdue && this.holdingSince === undefined) return;
+    if (commitsFlowing && !this.aged(now, tick) && this.holdingSince === undefined) return;
     this.cutDue();
   }
 
@@ -125,14 +124,18 @@ export class Batcher {
     if (this.waiting === 0) this.oldestAtMono = now;
     this.waiting += accepted;
     // While holding (batch.max_pending), the tick alone retries: not a store query per commit.
-    const aged = this.holdingSince === undefined && this.oldestAtMono !== undefined && now - this.oldestAtMono >= this.opts.maxAgeMs;
-    if (this.waiting >= this.opts.maxReadings || aged) this.cutDue();
+    if (this.waiting >= this.opts.maxReadings || (this.holdingSince === undefined && this.aged(now))) this.cutDue();
+  }
+
+  /** The oldest waiting reading has waited batch.max_age_ms (plus `slackMs`). */
+  private aged(now: number, slackMs = 0): boolean {
+    return this.oldestAtMono !== undefined && now - this.oldestAtMono >= this.opts.maxAgeMs + slackMs;
   }
 
   /** Cuts every batch that is due; `all` cuts the remainder too (shutdown). */
   cutDue(all = false): void {
     this.noteWaitingEvents();
-    const aged = this.oldestAtMono !== undefined && performance.now() - this.oldestAtMono >= this.opts.maxAgeMs;
+    const aged = this.aged(performance.now());
     try {
       let pending: number | undefined;
       if (all || aged || this.waiting >= this.opts.maxReadings) pending = this.cutReadings(all, aged);

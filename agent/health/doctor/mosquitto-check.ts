@@ -67,12 +67,14 @@ function writableBy(dir: string, user: string): boolean | undefined {
   return (st.mode & 0o003) === 0o003;
 }
 
+const CONFIG_CHECK = 'broker-config';
+
 /**
  * What doctor can see of the broker settings that keep QoS 1 messages (README, Broker settings):
  * the broker's own config file, when it is on this machine (or named with --broker-config).
  */
 export function checkMosquittoConfig(id: string, file: string | undefined, brokerUrl: string): CheckResult[] {
-  const check = 'broker-config';
+  const check = CONFIG_CHECK;
   // The system's mosquitto listens on 1883 (8883 with TLS) of this machine; a broker elsewhere, or on another port, has another config.
   const local = /^mqtts?:\/\/(127\.[\d.]+|localhost|\[::1\])(:(1883|8883))?$/.test(brokerUrl);
   const path = file ?? (local && existsSync('/etc/mosquitto/mosquitto.conf') ? '/etc/mosquitto/mosquitto.conf' : undefined);
@@ -98,7 +100,7 @@ export function checkMosquittoConfig(id: string, file: string | undefined, broke
       ),
     );
   } else results.push(pass(check, subject, `max_queued_messages ${queued === 0 ? '0 (no limit)' : queued}`));
-  results.push(...persistenceFindings(conf, subject), tcpNoDelayFinding(conf, subject));
+  results.push(persistenceFinding(conf, subject), tcpNoDelayFinding(conf, subject));
   return results;
 }
 
@@ -145,27 +147,21 @@ export async function checkBrokerKeepsSession(id: string, url: string, connect: 
 }
 
 /** Persistence on, in a place the broker's user can write: else a broker restart forgets the agent's session. */
-function persistenceFindings(conf: MosquittoSettings, subject: string): CheckResult[] {
-  const check = 'broker-config';
-  const found: CheckResult[] = [];
+function persistenceFinding(conf: MosquittoSettings, subject: string): CheckResult {
   if (conf.values.get('persistence') !== 'true') {
-    found.push(fail(check, subject, 'persistence is off: a broker restart forgets the agent session and every QoS 1 message queued for it', `set persistence true and a persistence_location the broker's user can write in ${conf.files[0]}`));
-    return found;
+    return fail(CONFIG_CHECK, subject, 'persistence is off: a broker restart forgets the agent session and every QoS 1 message queued for it', `set persistence true and a persistence_location the broker's user can write in ${conf.files[0]}`);
   }
   const location = conf.values.get('persistence_location') ?? '';
   const user = conf.values.get('user') ?? 'mosquitto';
   if (location === '') {
-    found.push(warn(check, subject, 'persistence true without persistence_location: the file goes to the broker process working directory', `set persistence_location (Debian: /var/lib/mosquitto/), writable by user ${user}`));
-    return found;
+    return warn(CONFIG_CHECK, subject, 'persistence true without persistence_location: the file goes to the broker process working directory', `set persistence_location (Debian: /var/lib/mosquitto/), writable by user ${user}`);
   }
   if (!existsSync(location)) {
-    found.push(fail(check, subject, `persistence_location ${location} does not exist: the broker cannot save sessions`, `create ${location} owned by ${user}`));
-    return found;
+    return fail(CONFIG_CHECK, subject, `persistence_location ${location} does not exist: the broker cannot save sessions`, `create ${location} owned by ${user}`);
   }
   const w = writableBy(location, user);
-  if (w === false) found.push(fail(check, subject, `persistence_location ${location} is not writable by the broker's user ${user}: sessions are lost at a restart`, `chown ${user} ${location}`));
-  else found.push(pass(check, subject, `persistence true in ${location}${w === undefined ? ` (user ${user} unknown here: writability not checked)` : `, writable by ${user}`}`));
-  return found;
+  if (w === false) return fail(CONFIG_CHECK, subject, `persistence_location ${location} is not writable by the broker's user ${user}: sessions are lost at a restart`, `chown ${user} ${location}`);
+  return pass(CONFIG_CHECK, subject, `persistence true in ${location}${w === undefined ? ` (user ${user} unknown here: writability not checked)` : `, writable by ${user}`}`);
 }
 
 /**
@@ -174,7 +170,6 @@ function persistenceFindings(conf: MosquittoSettings, subject: string): CheckRes
  * delayed ACK, up to 40 ms (Nagle, RFC 896). Measured on the bench: median ack latency 11.9 -> 9.3 ms.
  */
 function tcpNoDelayFinding(conf: MosquittoSettings, subject: string): CheckResult {
-  const check = 'broker-config';
-  if (conf.values.get('set_tcp_nodelay') === 'true') return pass(check, subject, 'set_tcp_nodelay true');
-  return warn(check, subject, 'set_tcp_nodelay is off (the default): the broker holds small packets back for up to 40 ms, which delays readings to the agent and acknowledgements to sensors', `set set_tcp_nodelay true in ${conf.files[0]}`);
+  if (conf.values.get('set_tcp_nodelay') === 'true') return pass(CONFIG_CHECK, subject, 'set_tcp_nodelay true');
+  return warn(CONFIG_CHECK, subject, 'set_tcp_nodelay is off (the default): the broker holds small packets back for up to 40 ms, which delays readings to the agent and acknowledgements to sensors', `set set_tcp_nodelay true in ${conf.files[0]}`);
 }
