@@ -52,7 +52,7 @@ export class GroupCommitWriter implements ReadingSink {
    * (the tail of a burst) waits TAIL_FILL_FACTOR times this, not the whole interval: at 5,000/s ~50 ms.
    */
   private fillMs = Infinity;
-  /** Commits whose listeners have not run yet (notifyLater). */
+  /** Commits whose listeners have not run yet (flush, notify). */
   private unnotified: { stored: StoredReading[] | undefined; accepted: number }[] = [];
 
   /**
@@ -139,6 +139,9 @@ export class GroupCommitWriter implements ReadingSink {
     // first after a quiet spell) ends it, so a low rate after a burst waits the interval again.
     this.fillMs = this.queuedReadings >= COALESCE_READINGS ? performance.now() - this.groupStartedAt : Infinity;
     this.queuedReadings = 0;
+    // An earlier commit's listeners, if their turn has not come yet, run before this commit: the
+    // store budget must act between commits (a timer's flush can come before that turn).
+    this.notify();
     if (this.queue.length === 0) return;
     while (this.queue.length > 0) {
       let count = 0;
@@ -164,20 +167,16 @@ export class GroupCommitWriter implements ReadingSink {
         accepted += results[i]!.accepted;
         p.resolve(results[i]!);
       });
-      this.notifyLater(stored, accepted);
+      if ((stored && stored.length > 0) || accepted > 0) this.unnotified.push({ stored, accepted });
+      // More groups in this flush: their acknowledgements leave only when it returns anyway, and the
+      // store budget must act between groups (commitGroupLimit bounds a group for that reason).
+      if (this.queue.length > 0) this.notify();
     }
     this.lastCommitAt = performance.now();
-  }
-
-  /**
-   * The listeners (batch cut, inference, budget) run in a later turn of the event loop, after the
-   * sources have sent the acknowledgements the commit made due: run here, a batch cut of 500
-   * readings or a model's scoring (5-27 ms measured) held up every PUBACK of the group.
-   */
-  private notifyLater(stored: StoredReading[] | undefined, accepted: number): void {
-    if ((!stored || stored.length === 0) && accepted === 0) return;
-    this.unnotified.push({ stored, accepted });
-    if (this.unnotified.length === 1) setImmediate(() => this.notify());
+    // The last group's listeners (batch cut, inference, budget) run in a later turn, after the
+    // sources have sent its acknowledgements: run here, a batch cut of 500 readings or a model's
+    // scoring (5-27 ms measured) held up every PUBACK of the group.
+    if (this.unnotified.length > 0) setImmediate(() => this.notify());
   }
 
   private notify(): void {

@@ -49,6 +49,23 @@ describe('readings store', () => {
     expect(order.slice(5)).toEqual(['readings 1', 'count 1']);
   });
 
+  it('a flush of several groups tells the listeners between them (the store budget acts before the next commit), the last group after its acknowledgements', async () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const order: string[] = [];
+    const commit = store.commit.bind(store);
+    store.commit = (...args) => {
+      order.push('commit');
+      return commit(...args);
+    };
+    const writer = new GroupCommitWriter(store, 2); // at most 2 readings per commit
+    writer.onCommitted((n) => order.push(`count ${n}`));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('s1', 1000 + i, i)] })));
+    expect(order).toEqual(['commit', 'count 2', 'commit', 'count 2', 'commit']);
+    await new Promise(setImmediate);
+    expect(order.at(-1)).toBe('count 1');
+  });
+
   it('coalesces a low rate over store.commit_interval_ms, and commits within a sender\'s own limit (commitWithinMs) when it has one', { timeout: 60_000 }, async () => {
     const db = openDatabase(dbPath());
     const store = new ReadingStore(db, 1);
