@@ -1,4 +1,4 @@
-import type { ReceiverStats } from './receiver-store.js';
+import type { ReceiverStats } from './receiver-types.js';
 
 /** The attestation part of /v1/stats, the same for both backends. */
 export function attestationStats(readings: number, attested: number, byReason: Record<string, number>): Pick<ReceiverStats, 'attested_readings' | 'unattested_readings' | 'refused_attestations'> {

@@ -1,7 +1,7 @@
 import type { AnyBatch } from '../identity/batch-any.js';
 import type { SignedBatch } from '../identity/batch-format.js';
 import type { Availability } from './availability.js';
-import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from './receiver-store.js';
+import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from './receiver-types.js';
 
 /** A verified batch of any version (versions 1 and 2 carry no events and are never sealed). */
 export type IngestBatch = SignedBatch & Partial<Pick<AnyBatch, 'version' | 'events' | 'sealed' | 'v3'>>;

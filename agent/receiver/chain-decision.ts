@@ -1,5 +1,5 @@
 import { hex, ZERO_HASH, type SignedBatch } from '../identity/batch-format.js';
-import type { ConflictReason } from './receiver-store.js';
+import type { ConflictReason } from './receiver-types.js';
 
 /** A batch a receiver already holds, as far as the chain rules need it. */
 export interface HeldBatch {

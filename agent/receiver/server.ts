@@ -15,7 +15,8 @@ import { MAX_UPLOAD_REQUEST_BODY, uploadRequestAnswer } from './upload-endpoint.
 import { UploadRequests } from './upload-requests.js';
 import { startMqttBridge, type MqttBridge, type MqttBridgeOptions } from './mqtt-bridge.js';
 import { TokenBuckets } from './rate-limit.js';
-import { openReceiverDatabase, ReceiverStore } from './receiver-store.js';
+import { openReceiverDatabase } from './receiver-schema.js';
+import { ReceiverStore } from './receiver-store.js';
 import { BackendUnavailableError, type ReceiverBackend } from './backend.js';
 import type { SensorKeyRegistry } from './sensor-key-registry.js';
 

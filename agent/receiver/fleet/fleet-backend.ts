@@ -10,7 +10,7 @@ import type { Logger } from '../../log.js';
 import { BackendUnavailableError, type IngestBatch, type ReceiverBackend } from '../backend.js';
 import { BatchIntake } from '../batch-intake.js';
 import { decideChain } from '../chain-decision.js';
-import type { IngestResult } from '../receiver-store.js';
+import type { IngestResult } from '../receiver-types.js';
 import { BatchLog, DEVICE_HEADER, PARTITIONS, SEQ_HEADER } from './batch-log.js';
 import { migrateFleetSchema } from './pg-schema.js';
 import { PgChainStore } from './pg-store.js';

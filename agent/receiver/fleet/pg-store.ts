@@ -5,7 +5,7 @@ import type { IngestBatch } from '../backend.js';
 import { deviceIdFromPublicKey } from '../../identity/device-id.js';
 import { computeAvailability, type Availability } from '../availability.js';
 import { decideChain, type HeldBatch } from '../chain-decision.js';
-import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from '../receiver-store.js';
+import type { AlertChange, DeviceBatch, DeviceEvent, IngestResult, ReceiverStats } from '../receiver-types.js';
 import { attestationStats } from '../attestation-stats.js';
 import { attestedReadingCount } from '../../identity/sensor-attestation.js';
 
