@@ -1,14 +1,7 @@
-import { AgentError, errorMessage } from '../errors.js';
 import type { StoredVerdict } from '../identity/verdict-format.js';
-
-/** Where alert changes go besides the store: the alert publisher, Home Assistant (any number, fanned out by the run). */
-export interface AlertSink {
-  publish(v: StoredVerdict): void;
-}
 import type { InferenceConfig } from '../inference/config.js';
-import { findModel, loadManifest, type Manifest, type ModelEntry } from '../inference/manifest.js';
-import { ModelRunner, parseSavedState, type Verdict } from '../inference/model-runner.js';
-import { OnnxModel } from '../inference/onnx-model.js';
+import { loadBindings } from '../inference/load-bindings.js';
+import { parseSavedState, type Verdict } from '../inference/model-runner.js';
 import { Binding, Router } from '../inference/router.js';
 import { GapFiller, type FilledRows } from '../inference/gap-fill.js';
 import type { Logger } from '../log.js';
@@ -22,6 +15,11 @@ import { EventStore } from '../store/event-store.js';
 import { relearnMatches, RelearnStore } from '../store/relearn-store.js';
 import type { StoredReading } from '../types.js';
 import { READING_FLAGS, VERDICT_FLAGS } from '../identity/batch-v3.js';
+
+/** Where alert changes go besides the store: the alert publisher, Home Assistant (any number, fanned out by the run). */
+export interface AlertSink {
+  publish(v: StoredVerdict): void;
+}
 
 /** Reading flags that keep a reading from teaching the models: quarantine and maintenance (guard stage). */
 const GUARDED = READING_FLAGS.quarantined | READING_FLAGS.maintenance;
@@ -91,32 +89,6 @@ export interface InferenceStats {
   disabled: Record<string, { model: string; reason: string }>;
   unmatched?: Record<string, UnmatchedBinding>;
   relearned?: number;
-}
-
-const MODEL_FILE_PROBLEMS = new Set(['MODEL_TAMPERED', 'MODEL_INVALID', 'MODEL_NOT_FOUND']);
-
-/** A damaged, missing or unsigned model file or manifest, as opposed to a configuration mistake. */
-function isModelFileProblem(err: unknown): boolean {
-  return err instanceof AgentError && MODEL_FILE_PROBLEMS.has(err.code);
-}
-
-export function checkBinding(id: string, b: Binding['cfg'], m: ModelEntry, configPath: string): void {
-  const where = `${configPath}: inference.bindings.${id}`;
-  if (b.sensors && m.input.features.length !== 1) {
-    throw new AgentError('CONFIG_INVALID', `${where}: model ${m.id} takes ${m.input.features.length} channels (${m.input.features.join(', ')}): bind it with asset and channels, not sensors`);
-  }
-  if (b.channels) {
-    const given = Object.keys(b.channels);
-    const missing = m.input.features.filter((f) => !given.includes(f));
-    const unknown = given.filter((f) => !m.input.features.includes(f));
-    if (missing.length > 0 || unknown.length > 0) {
-      throw new AgentError(
-        'CONFIG_INVALID',
-        `${where}.channels: model ${m.id} takes exactly [${m.input.features.join(', ')}]` +
-          `${missing.length ? `; missing: ${missing.join(', ')}` : ''}${unknown.length ? `; not inputs of the model: ${unknown.join(', ')}` : ''}`,
-      );
-    }
-  }
 }
 
 /**
@@ -204,58 +176,7 @@ export class InferenceStage {
       stateShareBytes?: number;
     },
   ): Promise<InferenceStage> {
-    // A model file that is damaged, missing or not vouched for disables the bindings that use it:
-    // such a model never runs, and readings are still stored and delivered (unscored).
-    const disabled: Record<string, { model: string; reason: string }> = {};
-    const disable = (id: string, model: string, err: unknown) => {
-      disabled[id] = { model, reason: errorMessage(err) };
-      deps.log.error({ err, binding: id, model }, `inference binding ${id} disabled: its model cannot be trusted or loaded; readings are stored and delivered unscored`);
-    };
-    let manifest: Manifest | undefined;
-    let manifestError: unknown;
-    try {
-      manifest = loadManifest(deps.modelsDir, deps.publisherKey ? { publisherKey: deps.publisherKey } : {});
-    } catch (err) {
-      if (!isModelFileProblem(err)) throw err;
-      manifestError = err;
-    }
-    const models = new Map<string, OnnxModel>();
-    const failedModels = new Map<string, unknown>();
-    const bindings: Binding[] = [];
-    for (const [id, b] of Object.entries(cfg.bindings)) {
-      if (!manifest) {
-        disable(id, b.model, manifestError);
-        continue;
-      }
-      let entry: ModelEntry;
-      try {
-        entry = findModel(manifest, b.model);
-      } catch (err) {
-        throw new AgentError('CONFIG_INVALID', `${deps.configPath}: inference.bindings.${id}.model: ${errorMessage(err)}`);
-      }
-      checkBinding(id, b, entry, deps.configPath);
-      let model = models.get(entry.id);
-      if (!model && !failedModels.has(entry.id)) {
-        try {
-          models.set(entry.id, (model = await OnnxModel.load(manifest, entry)));
-        } catch (err) {
-          if (!isModelFileProblem(err)) throw err;
-          failedModels.set(entry.id, err);
-        }
-      }
-      if (!model) {
-        disable(id, entry.id, failedModels.get(entry.id));
-        continue;
-      }
-      let runner: ModelRunner;
-      try {
-        runner = new ModelRunner(model, { ...(b.warmup === undefined ? {} : { warmup: b.warmup }), ...(b.alert ? { alert: b.alert } : {}) });
-      } catch (err) {
-        const key = /^alert\./.test(errorMessage(err)) ? 'alert' : 'warmup';
-        throw new AgentError('CONFIG_INVALID', `${deps.configPath}: inference.bindings.${id}.${key}: ${errorMessage(err)}`);
-      }
-      bindings.push(new Binding(id, b, runner));
-    }
+    const { bindings, disabled } = await loadBindings(cfg, deps);
     const stage = new InferenceStage(cfg, bindings, deps.db, deps.counters, deps.bootCounter, deps.onVerdicts, deps.publisher, deps.metrics, deps.log);
     stage.stateShareBytes = deps.stateShareBytes ?? Infinity;
     stage.disabled = disabled;

@@ -5,7 +5,7 @@ import { ModelRunner, type Verdict } from '../inference/model-runner.js';
 import { OnnxModel } from '../inference/onnx-model.js';
 import { Binding, Router } from '../inference/router.js';
 import { UpdateRefused } from '../identity/update-bundle.js';
-import { checkBinding } from '../pipeline/inference-stage.js';
+import { checkBinding } from '../inference/load-bindings.js';
 import type { StoredReading } from '../types.js';
 import type { UpdateConfig } from './config.js';
 
