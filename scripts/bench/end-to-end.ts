@@ -169,7 +169,7 @@ export interface LatencyResult {
  * publish, so it includes the broker hop. The first second is warm-up and not counted. Then cold
  * starts: stop the agent, queue one message for its session, start it, time to its first PUBACK.
  */
-export async function latencyRun(rate: number, seconds: number, coldStarts: number, opts: { inference?: boolean } = {}): Promise<LatencyResult> {
+export async function latencyRun(rate: number, seconds: number, coldStarts: number, opts: { inference?: boolean; nodeArgs?: string[] } = {}): Promise<LatencyResult> {
   const edits = opts.inference === false ? BASE_EDITS : AGENT_EDITS;
   const broker = await startBroker(PEER_CORE);
   const receiver = await startReceiver(PEER_CORE);
@@ -205,7 +205,7 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
   };
   try {
     const dir = initAgent(proxy.url, receiver.url, edits);
-    agent = await startAgent(AGENT_CORE, dir);
+    agent = await startAgent(AGENT_CORE, dir, {}, opts.nodeArgs);
     await sleep(300);
     const rss = sampleRss(agent.pid);
     const started = performance.now();
