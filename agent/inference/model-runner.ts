@@ -1,13 +1,14 @@
 import { columnStats, Ewma, quantile, scoreOf } from './calibration.js';
-import { stepAlert, type AlertRule, type AlertState } from './hysteresis.js';
+import { stepAlert, type AlertRule } from './hysteresis.js';
 import { followBaseline, followRates, followSpread, FOLLOW_STD_CLIP } from './baseline.js';
 import type { ModelEntry } from './manifest.js';
-import { baselineProblem, newBaseline, observe, type BaselineState, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
-import { onsetScore, onsetStateProblem, restoreOnset, saveOnset, type OnsetParams, type OnsetResult, type OnsetState, type SavedOnsetState } from './onset-score.js';
-import { holdAfter, holdClearValue, shiftRaise, holdStateProblem, type HoldParams, type HoldState } from './onset-alert.js';
+import { newBaseline, observe, type EventParams, type Observation, type OnlineParams } from './online-baseline.js';
+import { onsetScore, type OnsetParams, type OnsetResult } from './onset-score.js';
+import { holdAfter, holdClearValue, shiftRaise, type HoldParams } from './onset-alert.js';
 import { MAX_RUN_BATCH, type OnnxModel, type ModelOutputs } from './onnx-model.js';
 import type { Verdict } from '../identity/verdict-format.js';
 import { VERDICT_FLAGS } from '../identity/batch-v3.js';
+import { copyKeyState, restoreKeyState, saveKeyState, type KeyShape, type KeyState, type SavedKeyState } from './key-state.js';
 
 export type { Verdict };
 
@@ -28,60 +29,6 @@ export interface RunnerStats {
   inferenceMs: number;
   /** Windows whose model outputs were not finite: no verdict, counted here. */
   nonFinite: number;
-}
-
-/**
- * The largest saved state of one key the agent parses (characters of its JSON): stream-ad's is
- * about 12 KB (the context table's 4,096 counts, context-novelty.ts); a manifest's largest
- * allowed tables stay well below this. A larger row is not one we wrote: refused before parsing.
- */
-export const MAX_SAVED_STATE_CHARS = 1_000_000;
-
-/** Parses one key's saved state (from the store), refusing an oversized or non-JSON text with the reason. */
-export function parseSavedState(text: string): SavedKeyState {
-  if (text.length > MAX_SAVED_STATE_CHARS) throw new Error(`saved state is ${text.length} characters, more than the ${MAX_SAVED_STATE_CHARS} allowed`);
-  const o: unknown = JSON.parse(text);
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error('saved state is not a JSON object');
-  return o as SavedKeyState;
-}
-
-/** A key's state as persisted between runs (JSON). */
-export interface SavedKeyState {
-  rows: number;
-  warm: number[][] | null;
-  warmTs: number[] | null;
-  mean: number[];
-  std: number[];
-  ring: number[];
-  ringTs: number[];
-  first: number[] | null;
-  firstTs: number;
-  ewma: number | null;
-  q: number;
-  alert: AlertState;
-  /** Verdicts in a row with the alert raised (normalisation.relearn_after); absent in older states. */
-  alertRows?: number;
-  /** Normalisation "online" only: the baseline, the onset score's memory, the last W raw values, the alert hold's memory. */
-  online?: { baseline: BaselineState; onset: SavedOnsetState; raw: number[]; hold?: HoldState };
-}
-
-/** Per-key state: normalisation, the last W normalised rows, calibration, smoothing, hysteresis. */
-interface KeyState {
-  rows: number;
-  warm: number[][] | null;
-  warmTs: number[] | null;
-  mean: Float64Array;
-  std: Float64Array;
-  ring: Float32Array;
-  ringTs: Float64Array;
-  first: Float32Array | null;
-  firstTs: number;
-  ewma: Ewma;
-  calibration: number[];
-  q: number;
-  alert: AlertState;
-  alertRows: number;
-  online?: { baseline: BaselineState; onset: OnsetState; raw: Float64Array; hold: HoldState };
 }
 
 interface Job {
@@ -202,7 +149,7 @@ export class ModelRunner {
   /** Each key's state as JSON-safe data, to persist across restarts (bound to the model's sha256 by the caller). */
   exportState(): Map<string, SavedKeyState> {
     const out = new Map<string, SavedKeyState>();
-    for (const [key, s] of this.keys) out.set(key, this.savedOf(s));
+    for (const [key, s] of this.keys) out.set(key, saveKeyState(s));
     return out;
   }
 
@@ -224,7 +171,7 @@ export class ModelRunner {
         out.push(null);
         continue;
       }
-      const shadow = this.shadows.get(row.key) ?? this.copyOf(real);
+      const shadow = this.shadows.get(row.key) ?? copyKeyState(real, this.shape);
       let v: Verdict | null | undefined;
       this.keys.set(row.key, shadow);
       try {
@@ -244,85 +191,14 @@ export class ModelRunner {
     return out;
   }
 
-  /** An exact copy of a key's state (not warming up), to put back after a row it must not learn from. */
-  private copyOf(s: KeyState): KeyState {
-    return {
-      ...s,
-      mean: s.mean.slice(),
-      std: s.std.slice(),
-      ring: s.ring.slice(),
-      ringTs: s.ringTs.slice(),
-      first: s.first ? s.first.slice() : null,
-      ewma: new Ewma(this.entry.score?.ewma_halflife ?? 0, s.ewma.current),
-      calibration: [...s.calibration],
-      alert: { ...s.alert },
-      ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: structuredClone(s.online.onset), raw: s.online.raw.slice(), hold: structuredClone(s.online.hold) } } : {}),
-    };
-  }
-
-  /** One key's state as plain data (copies: the key may go on changing). */
-  private savedOf(s: KeyState): SavedKeyState {
-    return {
-        rows: s.rows,
-        warm: s.warm,
-        warmTs: s.warmTs,
-        mean: [...s.mean],
-        std: [...s.std],
-        ring: [...s.ring],
-        ringTs: [...s.ringTs],
-        first: s.first ? [...s.first] : null,
-        firstTs: s.firstTs,
-        ewma: s.ewma.current ?? null,
-        q: s.q,
-        alert: { ...s.alert },
-        alertRows: s.alertRows,
-        ...(s.online ? { online: { baseline: structuredClone(s.online.baseline), onset: saveOnset(s.online.onset), raw: [...s.online.raw], hold: { ...s.online.hold } } } : {}),
-    };
-  }
-
   /** Restores one key saved by `exportState`; a state of another shape is refused with the reason. */
   importState(key: string, saved: SavedKeyState): void {
-    const per = this.w * this.f;
-    const okLen = (a: unknown, n: number) => Array.isArray(a) && a.length === n && a.every((x) => typeof x === 'number' && Number.isFinite(x));
-    if (
-      !Number.isInteger(saved.rows) ||
-      !okLen(saved.mean, this.f) ||
-      !okLen(saved.std, this.f) ||
-      !okLen(saved.ring, per) ||
-      !okLen(saved.ringTs, this.w) ||
-      (saved.first !== null && !okLen(saved.first, this.f)) ||
-      (saved.warm !== null && (!Array.isArray(saved.warm) || !saved.warm.every((r) => okLen(r, this.f)))) ||
-      typeof saved.q !== 'number' ||
-      typeof saved.alert?.alert !== 'boolean'
-    ) {
-      throw new Error(`saved state of key ${key} does not fit model ${this.entry.id} (window ${this.w}, ${this.f} features)`);
-    }
-    let online: KeyState['online'];
-    if (this.online) {
-      const o = saved.online;
-      const problem = o ? (baselineProblem(o.baseline, this.online.params) ?? onsetStateProblem(o.onset, this.online.onset) ?? holdStateProblem(o.hold)) : 'no online baseline';
-      if (problem || !o || !okLen(o.raw, this.w)) {
-        throw new Error(`saved state of key ${key} does not fit model ${this.entry.id}: ${problem ?? 'raw window malformed'}`);
-      }
-      online = { baseline: structuredClone(o.baseline), onset: restoreOnset(o.onset, this.online.onset), raw: Float64Array.from(o.raw), hold: { ...(o.hold ?? {}) } };
-    }
-    this.keys.set(key, {
-      rows: saved.rows,
-      warm: saved.warm,
-      warmTs: saved.warmTs,
-      mean: Float64Array.from(saved.mean),
-      std: Float64Array.from(saved.std),
-      ring: Float32Array.from(saved.ring),
-      ringTs: Float64Array.from(saved.ringTs),
-      first: saved.first ? Float32Array.from(saved.first) : null,
-      firstTs: saved.firstTs,
-      ewma: new Ewma(this.entry.score?.ewma_halflife ?? 0, saved.ewma ?? undefined),
-      calibration: [],
-      q: saved.q,
-      alert: { alert: saved.alert.alert, streak: saved.alert.streak },
-      alertRows: Number.isInteger(saved.alertRows) ? saved.alertRows! : 0,
-      ...(online ? { online } : {}),
-    });
+    this.keys.set(key, restoreKeyState(key, saved, this.shape));
+  }
+
+  /** What a key's saved state must fit (key-state.ts). */
+  private get shape(): KeyShape {
+    return { modelId: this.entry.id, window: this.w, features: this.f, ewmaHalflife: this.entry.score?.ewma_halflife ?? 0, ...(this.online ? { online: this.online } : {}) };
   }
 
   /** One entry per row, in order: a verdict, or null while warming up or before the first window. */

@@ -1,7 +1,8 @@
 import type { StoredVerdict } from '../identity/verdict-format.js';
 import type { InferenceConfig } from '../inference/config.js';
 import { loadBindings } from '../inference/load-bindings.js';
-import { parseSavedState, type Verdict } from '../inference/model-runner.js';
+import type { Verdict } from '../inference/model-runner.js';
+import { parseSavedState } from '../inference/key-state.js';
 import { Binding, Router } from '../inference/router.js';
 import { GapFiller, type FilledRows } from '../inference/gap-fill.js';
 import type { Logger } from '../log.js';

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openModel, type Row, type Verdict } from '../../agent/inference/index.js';
-import { MAX_SAVED_STATE_CHARS, parseSavedState } from '../../agent/inference/model-runner.js';
+import { MAX_SAVED_STATE_CHARS, parseSavedState } from '../../agent/inference/key-state.js';
 import { Prng } from '../../scripts/train/lib/prng.js';
 
 const MODELS = resolve('models');
