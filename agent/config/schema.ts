@@ -18,7 +18,8 @@ export type { HttpUplinkConfig } from '../uplink/http/config.js';
  * store.commit_interval_ms by default: chosen by measurement (docs/performance.md, "Flash wear, fifth
  * round"): 20 sensors at 1 Hz write 1,392 MB/day at 5000 against 2,483 at 1000. Only the broker waits:
  * an MQTT sensor's PUBACK comes from its broker (MQTT 4.3.2), not from us; serial and CoAP readings
- * commit within 250 ms whatever this is (Submission.commitWithinMs), and 64 waiting readings commit at once.
+ * commit within 250 ms whatever this is (Submission.commitWithinMs), and 64 readings gathered within 1 s
+ * (or 256 at any rate) commit at once (pipeline/group-commit.ts).
  */
 export const DEFAULT_COMMIT_INTERVAL_MS = 5000;
 
@@ -41,7 +42,8 @@ export const configSchema = z.strictObject({
      * Flash wear (issue 13): at a low rate, readings arriving within this many ms of the first one
      * waiting share one commit (one fsync, each page written once) instead of one commit each.
      * Acknowledgements still wait for the commit, so this is the worst added ack latency; a commit
-     * is due at once when COALESCE_READINGS are waiting (high rates). 0 = commit at once. Sources
+     * is due at once when COALESCE_READINGS gathered within FAST_FILL_MS (high rates) or MAX_COALESCE_READINGS
+     * wait. 0 = commit at once. Sources
      * whose senders resend after a timer (serial, CoAP) cap it for their readings (commitWithinMs).
      */
     commit_interval_ms: z.number().int().min(0).max(5000).default(DEFAULT_COMMIT_INTERVAL_MS),

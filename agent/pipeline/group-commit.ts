@@ -3,11 +3,26 @@ import type { ReadingStore } from '../store/reading-store.js';
 import type { StoredReading } from '../types.js';
 
 /**
- * Readings that make a commit due at once with store.commit_interval_ms set: about one SQLite page
- * of readings rows, so a commit of fewer would rewrite pages the next one writes again, and at
- * 5,000 readings/s they gather in ~13 ms.
+ * Readings that make a commit due at once with store.commit_interval_ms set, when they gathered
+ * within FAST_FILL_MS: about one SQLite page of readings rows, so a commit of fewer would rewrite
+ * pages the next one writes again, and at 5,000 readings/s they gather in ~13 ms.
  */
 export const COALESCE_READINGS = 64;
+
+/**
+ * A group that took longer than this to reach COALESCE_READINGS (a rate under 64/s) waits for the
+ * interval instead: committing it by size saved no latency anyone waits for (the interval bounds
+ * it) and cost a commit. 20 sensors at 1 Hz filled 64 in 3.2 s and committed every 3.2 s instead
+ * of every 5 s (flash-wear bench: store writes scale with commits, docs/performance.md).
+ */
+export const FAST_FILL_MS = 1000;
+
+/**
+ * The most readings a group waits with, however slowly they came: a commit of this many writes
+ * each page once already, and what waits for a commit (PUBACKs, CoAP and serial replies) stays
+ * well under the MQTT read-ahead (half of max_inflight, 500 by default).
+ */
+export const MAX_COALESCE_READINGS = 256;
 
 /**
  * The tail of a burst: a group is due once it has gathered for TAIL_FILL_FACTOR times as long as the
@@ -60,13 +75,15 @@ export class GroupCommitWriter implements ReadingSink {
    * of a low rate share one fsync. A throttle, not a debounce: a submission to an agent that has not
    * committed for an interval commits at once (a first reading after a start or a quiet spell is
    * acknowledged without waiting), later ones wait for the interval since that commit. A commit is
-   * due at once when COALESCE_READINGS are queued, so a high rate gets no added latency beyond
-   * filling that.
+   * due at once when COALESCE_READINGS are queued within FAST_FILL_MS, so a high rate gets no added
+   * latency beyond filling that, and at any rate when MAX_COALESCE_READINGS are.
    */
   constructor(
     private readonly store: ReadingStore,
     private readonly maxPerCommit = 5000,
     private readonly commitIntervalMs = 0,
+    /** FAST_FILL_MS; a test sets it below 0 to have every group gather slowly. */
+    private readonly fastFillMs = FAST_FILL_MS,
   ) {}
 
   /** Called after every commit with the number of new readings (the batcher listens). */
@@ -94,7 +111,7 @@ export class GroupCommitWriter implements ReadingSink {
       // (the tail of a burst) is due then, not after the whole interval.
       const tailDue = this.groupStartedAt + Math.max(TAIL_FILL_FACTOR * this.fillMs, TAIL_MIN_WAIT_MS);
       const due = Math.min(this.lastCommitAt + wait, tailDue);
-      if (wait > 0 && due > now && this.queuedReadings < COALESCE_READINGS) {
+      if (wait > 0 && due > now && !this.dueBySize(now)) {
         // The commit is due at the earliest deadline of what it carries.
         if (this.timer === undefined || due < this.dueAt) {
           clearTimeout(this.timer);
@@ -106,6 +123,12 @@ export class GroupCommitWriter implements ReadingSink {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /** Whether the queued group is due by its size: COALESCE_READINGS gathered fast, or MAX_COALESCE_READINGS at any rate. */
+  private dueBySize(now: number): boolean {
+    if (this.queuedReadings >= MAX_COALESCE_READINGS) return true;
+    return this.queuedReadings >= COALESCE_READINGS && now - this.groupStartedAt <= this.fastFillMs;
   }
 
   /**
@@ -137,7 +160,8 @@ export class GroupCommitWriter implements ReadingSink {
     this.timer = undefined;
     // A group that filled up measures the rate; any other commit (a timer's, a sender's deadline, the
     // first after a quiet spell) ends it, so a low rate after a burst waits the interval again.
-    this.fillMs = this.queuedReadings >= COALESCE_READINGS ? performance.now() - this.groupStartedAt : Infinity;
+    const gathered = performance.now() - this.groupStartedAt;
+    this.fillMs = this.queuedReadings >= COALESCE_READINGS && gathered <= this.fastFillMs ? gathered : Infinity;
     this.queuedReadings = 0;
     // An earlier commit's listeners, if their turn has not come yet, run before this commit: the
     // store budget must act between commits (a timer's flush can come before that turn).

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { verifyStoreChain } from '../../agent/identity/chain-verify.js';
 import { verifyBatchEnvelope } from '../../agent/identity/batch-format.js';
 import { Identity } from '../../agent/identity/keys.js';
-import { GroupCommitWriter } from '../../agent/pipeline/group-commit.js';
+import { COALESCE_READINGS, GroupCommitWriter, MAX_COALESCE_READINGS } from '../../agent/pipeline/group-commit.js';
 import { backoffDelay } from '../../agent/util/backoff.js';
 import { BatchStore } from '../../agent/store/batch-store.js';
 import { openDatabase } from '../../agent/store/database.js';
@@ -86,6 +86,28 @@ describe('readings store', () => {
     const many = await Promise.all(Array.from({ length: 64 }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('m', 10 + i, i)] })));
     expect(many.every((r) => r.accepted === 1)).toBe(true);
     expect(commits.count).toBe(3);
+    writer.close();
+  });
+
+  it('a group that gathered slowly waits for the interval (flash wear at a low rate) until MAX_COALESCE_READINGS wait', { timeout: 60_000 }, async () => {
+    const db = openDatabase(dbPath());
+    const store = new ReadingStore(db, 1);
+    const commits = countCommits(store);
+    // Every group counts as gathered slowly (fastFillMs < 0), and the interval is far past the test's timeout.
+    const writer = new GroupCommitWriter(store, 5000, 600_000, -1);
+    await writer.submit({ source: 'mqtt', readings: [reading('m', 0, 0)] });
+    const settled: number[] = [];
+    const submitMany = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => writer.submit({ source: 'mqtt', readings: [reading('m', from + i, i)] }).then((r) => settled.push(r.accepted)));
+    const first = submitMany(1, COALESCE_READINGS);
+    // Turns of the event loop in which a commit due by size would have run (it is scheduled with setImmediate).
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(commits.count).toBe(1);
+    expect(settled).toEqual([]);
+    const rest = submitMany(1000, MAX_COALESCE_READINGS - COALESCE_READINGS);
+    await Promise.all([...first, ...rest]);
+    expect(commits.count).toBe(2);
+    expect(settled.length).toBe(MAX_COALESCE_READINGS);
     writer.close();
   });
 
