@@ -86,6 +86,11 @@ export class GroupCommitWriter implements ReadingSink {
     private readonly fastFillMs = FAST_FILL_MS,
   ) {}
 
+  /** Whether submissions wait for a commit (one is scheduled): writes riding the next commit may wait for it (store/commit-riders.ts). */
+  get commitQueued(): boolean {
+    return this.queue.length > 0;
+  }
+
   /** Called after every commit with the number of new readings (the batcher listens). */
   onCommitted(listener: (accepted: number) => void): void {
     this.listeners.push(listener);

@@ -240,6 +240,7 @@ export class Agent {
 
     this.observability = new Observability(this.db, config.http, log);
     this.writer = new GroupCommitWriter(this.readingStore, commitGroupLimit(config.store.max_bytes), config.store.commit_interval_ms);
+    this.readingStore.riders.waitForQueuedCommits(() => this.writer.commitQueued);
     this.observability.watchWriter(this.writer);
     this.losses.watchRates(this.writer);
     const batches = new BatchStore(this.db);

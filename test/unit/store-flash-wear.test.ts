@@ -150,6 +150,22 @@ describe('writes that ride in the next reading commit', () => {
     expect(riders.size).toBe(0);
   });
 
+  it('wait longer while a reading commit is queued, and are written alone once none is', async () => {
+    const db = openDatabase(dbPath());
+    const riders = new CommitRiders(db, 20, 60_000);
+    let queued = true;
+    riders.waitForQueuedCommits(() => queued);
+    riders.ride('snapshot', () => setMeta(db, 'agent_snapshot', 'waited'), () => undefined);
+    // Ten times the short wait (20 ms): still waiting for the queued commit.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(getMeta(db, 'agent_snapshot')).toBeUndefined();
+    expect(riders.size).toBe(1);
+    // The queue emptied without a commit taking it (a failed one): written alone, not after the longer wait.
+    queued = false;
+    await waitFor('the rider written alone', () => getMeta(db, 'agent_snapshot') === 'waited', 10_000, 10);
+    expect(riders.size).toBe(0);
+  });
+
   it('stay queued when the reading commit fails, and are written by the next one', () => {
     const db = openDatabase(dbPath());
     const store = new ReadingStore(db, 1);
