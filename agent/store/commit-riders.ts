@@ -16,8 +16,8 @@ export const RIDER_MAX_WAIT_MS = 2000;
  * How long a rider waits while readings are queued for a commit (store.commit_interval_ms, at most
  * 5,000, holds them): that commit is sure to come, so the rider takes it rather than a
  * transaction of its own. 20 sensors at 1 Hz commit every 5 s; with RIDER_MAX_WAIT_MS alone the
- * status snapshot was written alone about every other time (flash-wear bench: 1,132-1,156 MB/day
- * against 985-1,009 with it riding, docs/performance.md).
+ * status snapshot was written alone about every other time (flash-wear bench: 1,150-1,156 MB/day
+ * against 1,003-1,009 with it riding, docs/performance.md).
  */
 export const RIDER_QUEUED_MAX_WAIT_MS = 6000;
 
