@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { pinned } from './cores.js';
 import { sleep } from './stats.js';
-import { AGENT_NODE_OPTIONS } from '../../../agent/run/heap-tuning.js';
+import { AGENT_ENV, AGENT_NODE_OPTIONS } from '../../../agent/run/heap-tuning.js';
 
 export const CLI = resolve(import.meta.dirname, '../../../agent/cli/main.js');
 
@@ -124,11 +124,12 @@ export function initAgent(mqttUrl: string, uplinkUrl: string | undefined, edits:
 }
 
 /**
- * `edge-agent run` as the agent is installed: with the node options of its systemd unit and image
- * (AGENT_NODE_OPTIONS), then `nodeArgs` such as --cpu-prof, which may override them.
+ * `edge-agent run` as the agent is installed: with the node options and environment of its systemd
+ * unit and image (AGENT_NODE_OPTIONS, AGENT_ENV), then `nodeArgs` such as --cpu-prof and `env`, which
+ * may override them.
  */
 export function startAgentProc(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Proc {
-  return startProc(core, process.execPath, [...AGENT_NODE_OPTIONS, ...nodeArgs, CLI, 'run', '--data-dir', dataDir], env);
+  return startProc(core, process.execPath, [...AGENT_NODE_OPTIONS, ...nodeArgs, CLI, 'run', '--data-dir', dataDir], { ...AGENT_ENV, ...env });
 }
 
 /** `edge-agent run` on `core` (startAgentProc); resolves once it is subscribed. */
