@@ -14,8 +14,8 @@ import { DiskReserve, START_SLICE_BYTES } from '../store/disk-reserve.js';
 import { openStoreForRun } from '../store/open-for-run.js';
 import { RepeatedLog } from '../util/repeated-log.js';
 import { acquireDataDirLock } from '../store/lock.js';
-import { pruneDelivered } from '../store/retention.js';
 import { StoreBudget } from '../store/budget.js';
+import { StoreUpkeep } from './store-upkeep.js';
 import { commitGroupLimit, pendingShareBytes } from '../store/budget-shares.js';
 import { guardRowsFor, RedeliveryGuardPruner } from '../store/redelivery-guard.js';
 import { EventStore } from '../store/event-store.js';
@@ -51,8 +51,6 @@ import type { Updater } from '../update/updater.js';
 import { startUpdater } from './update-wiring.js';
 
 const STATUS_SNAPSHOT_MS = 5000;
-const PRUNE_INTERVAL_MS = 10 * 60_000;
-const BUDGET_INTERVAL_MS = 5000;
 
 export interface AgentSnapshot {
   pid: number;
@@ -137,20 +135,15 @@ export class Agent {
   private readonly uplink: Uplink | undefined;
   private readonly sources: Source[];
   private readonly clock: ClockStatus;
-  private readonly budget: StoreBudget;
+  private readonly upkeep: StoreUpkeep;
   private readonly writeMeter: StoreWriteMeter;
-  private budgetTimer: NodeJS.Timeout | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
-  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly releaseLock: () => void;
   private readonly heartbeat: Heartbeat;
   private readonly events: EventStore;
   private readonly losses: LossReporting;
-  private readonly budgetFailed: RepeatedLog;
   private readonly snapshotFailed: RepeatedLog;
-  private readonly pruneFailed: RepeatedLog;
-  private readonly makeRoomFailed: RepeatedLog;
   /** Side outputs fed from the run: last values for alert messages, Home Assistant discovery. */
   private readonly lastValues = new LastValues();
   private homeAssistant: HomeAssistant | undefined;
@@ -198,10 +191,7 @@ export class Agent {
     const { config } = loaded;
     this.startedWith = config;
     this.logLevelPinned = log.level !== config.log.level;
-    this.budgetFailed = new RepeatedLog(log, 'error', 'enforcing the store budget failed; will retry');
     this.snapshotFailed = new RepeatedLog(log, 'warn', 'could not write the status snapshot');
-    this.pruneFailed = new RepeatedLog(log, 'warn', 'pruning delivered data failed; will retry');
-    this.makeRoomFailed = new RepeatedLog(log, 'error', 'disk full: could not free space in the store yet (no disk reserve left?); will retry');
     this.identity = readKeyFile(loaded.resolvePath(config.device.key_file));
     const receiverKey = parseReceiverKey(loaded);
     // Built before the store is opened: a TLS file problem is a config error with nothing to undo. MQTT connects lazily.
@@ -252,7 +242,7 @@ export class Agent {
         bootCounter: this.bootCounter,
         clockSynced: () => this.clock.isSynced(),
         reportDrops: config.uplink !== undefined,
-        onStoreFull: () => this.storeFullOutsideIngest(),
+        onStoreFull: () => this.upkeep.writeFoundStoreFull(),
         ...(config.uplink?.encrypt_to ? { sealTo: parseUplinkKey(loaded, 'encrypt_to')! } : {}),
       },
       log.child({ component: 'batcher' }),
@@ -273,7 +263,7 @@ export class Agent {
         uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
         boot: this.bootCounter,
         clockSynced: this.clock.isSynced(),
-        storeBytes: this.budget.usage().usedBytes,
+        storeBytes: this.upkeep.budget.usage().usedBytes,
         oldestPendingMs: batches.oldestPendingAgeMs(Date.now()),
         configVersion: this.configVersion,
         models: [...new Set(Object.values(this.score.snapshot()?.bindings ?? {}).map((b) => b.model))].join(','),
@@ -283,13 +273,10 @@ export class Agent {
     const guardShares = new Map(
       Object.entries(config.sources).flatMap(([id, s]) => (s.type === 'mqtt' ? [[id, { rows: guardRowsFor(s.max_inflight), maxAgeMs: s.session_expiry_s * 1000 }] as const] : [])),
     );
-    this.budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, budgetLog, reserve, new RedeliveryGuardPruner(this.db, guardShares));
-    this.writer.onCommitted(() => this.enforceBudget());
-    const storeFull = new RepeatedLog(budgetLog, 'error', 'store is full (SQLITE_FULL): dropping the oldest unbatched readings, then retrying the commit');
-    this.writer.onStoreFull(() => {
-      storeFull.report({ code: 'SQLITE_FULL', message: 'database or disk is full' }, { ...this.budget.usage() });
-      this.budget.makeRoom();
-    });
+    const budget = new StoreBudget(this.db, dbPath, config.store.max_bytes, budgetLog, reserve, new RedeliveryGuardPruner(this.db, guardShares));
+    this.upkeep = new StoreUpkeep(this.db, budget, () => this.loaded.config.store.retain_delivered_hours * 3_600_000, log, budgetLog);
+    this.writer.onCommitted(() => this.upkeep.enforceBudget());
+    this.writer.onStoreFull(() => this.upkeep.commitFoundStoreFull());
     this.writeMeter = new StoreWriteMeter(this.db);
 
     if (config.uplink) {
@@ -298,7 +285,7 @@ export class Agent {
         this.db,
         batches,
         uplink,
-        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey, observer: this.observability.deliveryObserver(), onStoreFull: () => this.storeFullOutsideIngest() },
+        { retryInitialMs: config.uplink.retry_initial_ms, retryMaxMs: config.uplink.retry_max_ms, maxBatchesPerS: config.uplink.max_batches_per_s, device: this.identity.publicKey, observer: this.observability.deliveryObserver(), onStoreFull: () => this.upkeep.writeFoundStoreFull() },
         log.child({ component: 'uplink', uplink: uplink.description }),
       );
       this.batcher.onBatch(() => this.forwarder?.wake());
@@ -363,7 +350,7 @@ export class Agent {
       { name: 'ingest', start: () => undefined, stop: () => undefined },
       // Its checks keep state in memory and the store; ticks release quiet quarantines, close maintenance windows, apply operator requests.
       { name: 'guard', start: () => this.guard.start(), stop: () => this.guard.stop() },
-      { name: 'commit', start: () => this.startStoreUpkeep(), stop: () => this.stopCommit() },
+      { name: 'commit', start: () => this.upkeep.start(), stop: () => this.stopCommit() },
       // Models load while the sources start (score-slot.ts start()); start() awaits them, so a bad
       // binding still stops the start with its reason. The updater starts once they are in place.
       {
@@ -453,18 +440,9 @@ export class Agent {
     if (this.sources.length === 0) this.log.warn('no sources configured: only batches already in the store are delivered');
   }
 
-  /** Retention and the disk budget, now and on timers. */
-  private startStoreUpkeep(): void {
-    this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
-    this.enforceBudget();
-    this.budgetTimer = setInterval(() => this.enforceBudget(), BUDGET_INTERVAL_MS);
-  }
-
   /** Commits what was accepted; nothing more is accepted. */
   private stopCommit(): void {
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    if (this.budgetTimer) clearInterval(this.budgetTimer);
+    this.upkeep.stop();
     this.writer.close();
   }
 
@@ -657,41 +635,9 @@ export class Agent {
       guard: { check_failures: Object.fromEntries(this.guard.failures) },
       ...(this.adaptive ? { adaptive: this.adaptive.snapshot() } : {}),
       config: { version: this.configVersion, ...this.reloads.snapshot() },
-      store: { ...this.budget.usage(), max_bytes: this.budget.maxBytes, ...this.writeMeter.rates() },
+      store: { ...this.upkeep.budget.usage(), max_bytes: this.upkeep.budget.maxBytes, ...this.writeMeter.rates() },
       ...(this.updater ? { update: this.updater.state() } : {}),
     };
-  }
-
-  private lastRoomMadeAt = -Infinity;
-
-  /** A batch cut or a delivery record found the disk full (no commit failed yet): make room the same way, at most once a second. */
-  private storeFullOutsideIngest(): void {
-    if (performance.now() - this.lastRoomMadeAt < 1000) return;
-    this.lastRoomMadeAt = performance.now();
-    try {
-      this.budget.makeRoom();
-    } catch (err) {
-      this.makeRoomFailed.report(err);
-    }
-  }
-
-  private enforceBudget(): void {
-    try {
-      this.budget.enforce();
-      this.budgetFailed.recovered();
-    } catch (err) {
-      this.budgetFailed.report(err);
-    }
-  }
-
-  private prune(): void {
-    try {
-      const r = pruneDelivered(this.db, this.loaded.config.store.retain_delivered_hours * 3_600_000);
-      if (r.batches > 0) this.log.info({ batches: r.batches, readings: r.readings }, 'pruned delivered data past retention');
-      this.pruneFailed.recovered();
-    } catch (err) {
-      this.pruneFailed.report(err);
-    }
   }
 
   /** `edge-agent status` runs in another process: it reads this from the store. */
