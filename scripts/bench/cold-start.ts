@@ -4,13 +4,15 @@
  * spawn to its first PUBACK as an MQTT-parsing proxy sees it (sent after the commit). Also the
  * agent's CPU time at that PUBACK, which load on a shared machine moves far less than wall time.
  *
- *   node dist/scripts/bench/cold-start.js [--starts N] [--no-inference] [--compare] [--cpu-prof DIR]
+ *   node dist/scripts/bench/cold-start.js [--starts N] [--no-inference] [--compare [--against FILE]] [--cpu-prof DIR]
  *
  * --compare alternates the bundle (what users run) with tsc's unbundled output, start by start,
- * so both see the same load. --cpu-prof DIR starts each agent with node's --cpu-prof, the profiles
+ * so both see the same load; --against FILE puts another CLI in the place of the unbundled one (a
+ * variant of the bundle built with node scripts/build-bundle.mjs --outdir DIR). --cpu-prof DIR starts each agent with node's --cpu-prof, the profiles
  * written to DIR when it stops (where the start-up goes: scripts/bench/profile.ts reads them too).
  */
 import { uptime, loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { AckProxy } from './lib/ack-proxy.js';
 import { intArg } from './lib/args.js';
@@ -27,7 +29,9 @@ const inference = !process.argv.includes('--no-inference');
 const profDir = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1] : undefined;
 if (profDir === undefined && process.argv.includes('--cpu-prof')) throw new Error('--cpu-prof needs a directory');
 const nodeArgs = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '200'] : [];
-const clis = compare ? { bundle: CLI, unbundled: UNBUNDLED_CLI } : { bundle: CLI };
+const against = process.argv.includes('--against') ? process.argv[process.argv.indexOf('--against') + 1] : undefined;
+if (process.argv.includes('--against') && (against === undefined || !compare)) throw new Error('--against needs a file, and --compare');
+const clis: Record<string, string> = compare ? { bundle: CLI, [against ? resolve(against) : 'unbundled']: against ? resolve(against) : UNBUNDLED_CLI } : { bundle: CLI };
 
 const model = benchModel();
 const edits: [string[], unknown][] = [
