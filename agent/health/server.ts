@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../errors.js';
-import { packageRoot } from '../util/package-root.js';
 import type { Logger } from '../log.js';
 import type { AgentState } from './agent-state.js';
 import { checkHealth, type HealthLimits } from './healthz.js';
@@ -19,11 +19,11 @@ interface Asset {
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
-/** The page's files: agent/health/static in the package (not copied into dist/), whether tsc's output or the bundle runs. */
+/** The page's files: next to this module in the source tree, or agent/health/static beside dist/ in the package. */
 function staticDir(): string {
-  const dir = join(packageRoot(), 'agent/health/static');
-  if (existsSync(join(dir, 'index.html'))) return dir;
-  throw new Error(`status page files not found in ${dir} (the package ships agent/health/static: is it installed whole?)`);
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const dir of [join(here, 'static'), join(here, '../../../agent/health/static')]) if (existsSync(join(dir, 'index.html'))) return dir;
+  throw new Error(`status page files not found next to ${here} (expected agent/health/static in the package)`);
 }
 
 /** Read once at start: a fixed set of files, so no request path ever reaches the file system. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { isAbsolute, join, normalize, sep } from 'node:path';
+import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AgentError, errorMessage } from '../errors.js';
-import { packageRoot } from '../util/package-root.js';
 import { deviceIdFromPublicKey } from '../identity/device-id.js';
 import { verifySignature } from '../identity/keys.js';
 import { CONTEXT_LIMITS } from './context-novelty.js';
@@ -16,8 +16,8 @@ export const MANIFEST_SIGNATURE_FILE = 'manifest.json.sig';
 /** manifest.json is a few KiB; anything past this is refused before it is parsed. */
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 
-/** The models shipped with the package (`models/` at the package root: the same from dist/agent, the bundle and the sources). */
-export const SHIPPED_MODELS_DIR = join(packageRoot(), 'models');
+/** The models shipped with the package (`models/` at the package root). */
+export const SHIPPED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../models');
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const positive = finite.refine((n) => n > 0, 'must be > 0');

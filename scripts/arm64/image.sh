@@ -110,14 +110,14 @@ if [ -f "$mnt/app/models/manifest.json" ]; then
 fi
 as_image_user "$mnt/app/dist/native-check.js" "${models[@]}"
 say "image files under qemu: edge-agent demo --seconds 15 (as uid 10001)"
-as_image_user "$mnt/app/dist/bundle/edge-agent.mjs" demo --seconds 15 --data-dir "$mnt/run-check/demo" | tail -6
+as_image_user "$mnt/app/dist/agent/cli/main.js" demo --seconds 15 --data-dir "$mnt/run-check/demo" | tail -6
 say "image files under qemu: edge-agent run, then the HEALTHCHECK command until it passes"
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-as_image_user "$mnt/app/dist/bundle/edge-agent.mjs" init --data-dir "$mnt/run-check/agent" --simulator 2 --http-listen "127.0.0.1:$port" >/dev/null
+as_image_user "$mnt/app/dist/agent/cli/main.js" init --data-dir "$mnt/run-check/agent" --simulator 2 --http-listen "127.0.0.1:$port" >/dev/null
 # the host's clock is NTP-synchronised here; timedatectl cannot say so from inside the image
 sed -i 's/^  synced: auto$/  synced: always/' "$mnt/run-check/agent/edge-agent.yaml"
 # exec: the SIGTERM below must reach the agent itself (qemu passes it on), not a subshell
-(exec "${IMAGE_USER[@]}" "$mnt/app/dist/bundle/edge-agent.mjs" run --data-dir "$mnt/run-check/agent" --log-level warn) &
+(exec "${IMAGE_USER[@]}" "$mnt/app/dist/agent/cli/main.js" run --data-dir "$mnt/run-check/agent" --log-level warn) &
 run_pid=$!
 healthy=""
 for _ in $(seq 1 60); do

@@ -23,8 +23,7 @@ const env = (name: string): string => {
 const NODE_CMD = JSON.parse(env('ARM64_NODE_CMD')) as string[];
 const APP = env('ARM64_APP');
 const RUN = env('ARM64_RUN_DIR');
-/** The package's bin (the esbuild bundle, built on the host: it is plain JS, run here by the arm64 node). */
-const CLI = join(APP, 'dist/bundle/edge-agent.mjs');
+const CLI = join(APP, 'dist/agent/cli/main.js');
 const SERIAL_READINGS = 200;
 
 const started = Date.now();

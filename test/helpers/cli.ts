@@ -1,22 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ReadyReport } from '../../agent/run/agent.js';
 
-/** tsc's output, one module per file: what most tests spawn (`npm run build`'s first step). */
 export const CLI = resolve(import.meta.dirname, '../../dist/agent/cli/main.js');
-
-const ROOT = resolve(import.meta.dirname, '../..');
-/**
- * The package's bin as package.json names it (the esbuild bundle, dist/bundle/edge-agent.mjs): what
- * `npm install -g`, the systemd unit and the image run. Passed as `bin`, it is executed itself (its
- * shebang and file mode), not as an argument to node.
- */
-export const PACKAGE_BIN = resolve(ROOT, (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['edge-agent']!);
-
-/** node + tsc's CLI, or `bin` executed as a program. */
-const command = (bin: string | undefined, execArgv: string[], args: string[]): [string, string[]] =>
-  bin ? [bin, [...execArgv, ...args]] : [process.execPath, [...execArgv, CLI, ...args]];
 
 export interface CliResult {
   code: number | null;
@@ -35,9 +21,8 @@ function withOwnHttpPort(args: string[]): string[] {
 }
 
 /** Runs `edge-agent ARGS...` as a user would, to completion. */
-export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; bin?: string } = {}): CliResult {
-  const [cmd, argv] = command(opts.bin, [], withOwnHttpPort(args));
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 60_000 });
+export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...withOwnHttpPort(args)], { encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -55,11 +40,9 @@ export interface LongRunning {
 }
 
 /** Starts a long-running command (run, receive) in the background; `run` reports readiness on fd 3. */
-export function cliBackground(args: string[], opts: { env?: NodeJS.ProcessEnv; execArgv?: string[]; bin?: string } = {}): LongRunning {
+export function cliBackground(args: string[], opts: { env?: NodeJS.ProcessEnv; execArgv?: string[] } = {}): LongRunning {
   const readyFd = args[0] === 'run' && !args.includes('--ready-fd');
-  if (opts.bin && opts.execArgv?.length) throw new Error('cliBackground: execArgv needs node + CLI; with bin, pass node options in env NODE_OPTIONS');
-  const [cmd, argv] = command(opts.bin, opts.execArgv ?? [], [...args, ...(readyFd ? ['--ready-fd', '3'] : [])]);
-  const proc = spawn(cmd, argv, {
+  const proc = spawn(process.execPath, [...(opts.execArgv ?? []), CLI, ...args, ...(readyFd ? ['--ready-fd', '3'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe', readyFd ? 'pipe' : 'ignore'],
     env: { ...process.env, ...opts.env },
   });

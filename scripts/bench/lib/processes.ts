@@ -8,13 +8,7 @@ import { pinned } from './cores.js';
 import { sleep } from './stats.js';
 import { AGENT_ENV, AGENT_NODE_OPTIONS } from '../../../agent/run/heap-tuning.js';
 
-/**
- * The CLI the bench runs: the ESM bundle that the package's `bin`, the systemd unit and the image
- * run (scripts/build-bundle.mjs), so cold start is measured as users start the agent.
- */
-export const CLI = resolve(import.meta.dirname, '../../../bundle/edge-agent.mjs');
-/** tsc's output, one module per file: what the tests spawn, and the "before" of cold-start.ts --compare. */
-export const UNBUNDLED_CLI = resolve(import.meta.dirname, '../../../agent/cli/main.js');
+export const CLI = resolve(import.meta.dirname, '../../../agent/cli/main.js');
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `ea-bench-${prefix}-`));
 
@@ -134,8 +128,8 @@ export function initAgent(mqttUrl: string, uplinkUrl: string | undefined, edits:
  * unit and image (AGENT_NODE_OPTIONS, AGENT_ENV), then `nodeArgs` such as --cpu-prof and `env`, which
  * may override them.
  */
-export function startAgentProc(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], cli = CLI): Proc {
-  return startProc(core, process.execPath, [...AGENT_NODE_OPTIONS, ...nodeArgs, cli, 'run', '--data-dir', dataDir], { ...AGENT_ENV, ...env });
+export function startAgentProc(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Proc {
+  return startProc(core, process.execPath, [...AGENT_NODE_OPTIONS, ...nodeArgs, CLI, 'run', '--data-dir', dataDir], { ...AGENT_ENV, ...env });
 }
 
 /** `edge-agent run` on `core` (startAgentProc); resolves once it is subscribed. */

@@ -37,19 +37,3 @@ export function sampleRss(pid: number, everyMs = 200): { stop(): number[] } {
     },
   };
 }
-
-/**
- * CPU time a process has used so far, user + system over all its threads, in ms (utime + stime in
- * /proc/PID/stat, clock ticks of 10 ms). Unlike wall time it barely moves when other work shares
- * the machine, so it compares runs made under different load.
- */
-export function cpuMs(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-  } catch {
-    return undefined;
-  }
-}
