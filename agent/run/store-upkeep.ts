@@ -12,8 +12,9 @@ const MAKE_ROOM_MIN_INTERVAL_MS = 1000;
 /**
  * The store's upkeep while the agent runs: retention of delivered data and the disk budget
  * (store/budget.ts), at start, on timers and after every commit, and room made when a write finds
- * the disk full. Each failure is logged once until it recovers (RepeatedLog), never thrown: upkeep
- * that fails now is retried, and ingest goes on meanwhile.
+ * the disk full. A failure of the timed upkeep or of room made outside a commit is logged once until
+ * it recovers (RepeatedLog), not thrown: it is retried, and ingest goes on meanwhile. Only a commit's
+ * own SQLITE_FULL handler throws, so the writer rejects what it could not store (nothing acknowledged).
  */
 export class StoreUpkeep {
   private pruneTimer: NodeJS.Timeout | undefined;
