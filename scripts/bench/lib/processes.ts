@@ -132,10 +132,16 @@ export function startAgentProc(core: number, dataDir: string, env: NodeJS.Proces
   return startProc(core, process.execPath, [...AGENT_NODE_OPTIONS, ...nodeArgs, CLI, 'run', '--data-dir', dataDir], { ...AGENT_ENV, ...env });
 }
 
-/** `edge-agent run` on `core` (startAgentProc); resolves once it is subscribed. */
+/**
+ * `edge-agent run` on `core` (startAgentProc); resolves once it is subscribed and running. Models load
+ * while the sources connect (score-slot.ts) and 'agent running' is logged once they are in, so a run
+ * measures an agent that is up: the backlog run's RSS baseline, taken 500 ms after the broker connect,
+ * missed onnxruntime's ~6 MiB on a faster start and counted it as growth (3 Dec).
+ */
 export async function startAgent(core: number, dataDir: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
   const agent = startAgentProc(core, dataDir, env, nodeArgs);
   await agent.waitFor(/connected to broker/);
+  await agent.waitFor(/agent running/, 60_000);
   return agent;
 }
 
