@@ -68,20 +68,29 @@ for (const c of children) c.child.stdin.end();
 const ends = await Promise.all(children.map((c) => c.exited));
 const ms = Math.max(...ends) - startedAt;
 // One more broker sample after the last acknowledgement, so the counter covers the whole flood.
+// Mosquitto publishes a $SYS counter only when it changed since its last tick, and the flood may be
+// counted in full before the publishers exit: so the meter publishes one message of its own (outside
+// the branch the agent reads) to move the counter. The broker queues its samples and this PUBACK in
+// order on the meter's connection, so a sample arriving after the PUBACK was taken after the flood's
+// last PUBACK, and it counts this one message, which is taken off below.
+await sys.publishAsync(`flood-meter/${process.pid}/done`, '1', { qos: 1 });
 const have = samples.length;
-await untilSamples('after the last acknowledgement', () => samples.length > have && samples[samples.length - 1].at >= Math.max(...ends));
+await untilSamples('after the last acknowledgement', () => samples.length > have);
 await sys.endAsync();
+const METER_PUBLISHES = 1;
 
 let best = 0;
 const during = samples.filter((s) => s.at >= startedAt);
 const base = [...samples].reverse().find((s) => s.at < startedAt);
+// Over windows of at least one second, each ending at a sample: samples arrive with jitter, and two
+// that arrive close together would otherwise make a burst out of one second's count.
 for (let i = 1; i < samples.length; i++) {
-  const a = samples[i - 1];
   const b = samples[i];
-  if (b.at > startedAt && b.at - a.at > 0) best = Math.max(best, ((b.n - a.n) / (b.at - a.at)) * 1000);
+  const a = samples.slice(0, i).reverse().find((s) => b.at - s.at >= 1000);
+  if (a && b.at > startedAt) best = Math.max(best, ((b.n - a.n) / (b.at - a.at)) * 1000);
 }
 const last = during[during.length - 1];
-const brokerReceived = base && last ? last.n - base.n : 0;
+const brokerReceived = base && last ? last.n - base.n - METER_PUBLISHES : 0;
 process.stdout.write(
   `${JSON.stringify({ sent: written, acked: written, ms, rate: Math.round((written / ms) * 1000), publishers: nPub, broker_best_1s: Math.round(best), broker_received: brokerReceived, started_at: startedAt })}\n`,
 );

@@ -38,10 +38,15 @@ interface FloodReport {
 
 function flood(url: string): Promise<FloodReport> {
   const script = resolve(import.meta.dirname, '../helpers/flood-publisher.mjs');
-  const child = spawn(process.execPath, [script, url, 'sensors/flood', String(FLOOD_IDS), String(FLOOD_SECONDS), String(FLOOD_RATE), String(FLOOD_PUBLISHERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script, url, 'sensors/flood', String(FLOOD_IDS), String(FLOOD_SECONDS), String(FLOOD_RATE), String(FLOOD_PUBLISHERS)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((res, rej) => child.once('exit', (code) => (code === 0 ? res(JSON.parse(out) as FloodReport) : rej(new Error(`flood publisher exited ${code}: ${out}`)))));
+  // Its stderr goes into the failure message: CI shows the failure summary, not a child's inherited stderr.
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  return new Promise((res, rej) =>
+    child.once('close', (code) => (code === 0 ? res(JSON.parse(out) as FloodReport) : rej(new Error(`flood publisher exited ${code}: ${err || out}`)))),
+  );
 }
 
 describe('a rogue MQTT client flooding new sensor ids (real mosquitto, agent, receiver)', () => {
