@@ -170,10 +170,11 @@ export interface LatencyResult {
 }
 
 /**
- * Seconds at the rate before latencies count. A freshly started agent's code is not compiled yet
- * (V8 tiers its hot functions up under load): at 5,000/s it fell behind by up to 0.3-0.6 s in its
- * first 0.3-0.4 s and caught up ~1.1 s in, on a slow VM (3 Dec, /work/notes/exp/lat-timeline.mjs);
- * after 2 s at the rate and 2 s idle, the same agent showed no such spike. Counting from 1 s (the rule
+ * Seconds at the rate before latencies count. A freshly started agent at 5,000/s fell behind by up
+ * to 0.3-0.6 s in its first 0.3-0.4 s and caught up ~1.1 s in, on a slow VM (3 Dec); after 2 s at
+ * the rate and 2 s idle, the same agent showed no such spike. A profile of those first long tasks
+ * (stalls.ts) holds the ordinary pipeline functions and GC, no one-time load: most likely V8 running
+ * the hot path before it has optimised it. Counting from 1 s (the rule
  * before) put that one-time tail into the p99 (110-550 ms against 43-57 ms warm), so the figure
  * measured the start, which cold_start_ms and the warm-up figures report, not the steady rate.
  */
