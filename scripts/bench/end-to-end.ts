@@ -174,9 +174,9 @@ export interface LatencyResult {
  * to 0.3-0.6 s in its first 0.3-0.4 s and caught up ~1.1 s in, on a slow VM (3 Dec); after 2 s at
  * the rate and 2 s idle, the same agent showed no such spike. A profile of those first long tasks
  * (stalls.ts) holds the ordinary pipeline functions and GC, no one-time load: most likely V8 running
- * the hot path before it has optimised it. Counting from 1 s (the rule
- * before) put that one-time tail into the p99 (110-550 ms against 43-57 ms warm), so the figure
- * measured the start, which cold_start_ms and the warm-up figures report, not the steady rate.
+ * the hot path before it has optimised it. Counting from 1 s (the rule before) put that one-time
+ * tail into the p99 (110-550 ms against 43-57 ms warm), so the figure measured the start, which
+ * cold_start_ms and the warm-up figures report, not the steady rate.
  */
 const WARMUP_S = 3;
 
@@ -242,9 +242,13 @@ export async function latencyRun(rate: number, seconds: number, coldStarts: numb
     const rssPeakMb = Math.max(...rss.stop());
 
     timing = false; // cold-start messages wait for the agent by design: not counted
-    const counted = latencies.filter(([v]) => v >= countFrom).map(([, ms]) => ms);
-    const warm = latencies.filter(([v]) => v < countFrom).map(([, ms]) => ms);
-    const afterFirstSecond = latencies.filter(([v]) => v >= first + rate).map(([, ms]) => ms);
+    const counted: number[] = [];
+    const warm: number[] = [];
+    const afterFirstSecond: number[] = [];
+    for (const [v, ms] of latencies) {
+      (v >= countFrom ? counted : warm).push(ms);
+      if (v >= first + rate) afterFirstSecond.push(ms);
+    }
     const warmup = { seconds: WARMUP_S, max: warm.reduce((m, x) => Math.max(m, x), 0), p99AfterFirstSecond: percentile(afterFirstSecond, 99) };
     const coldStartMs: number[] = [];
     for (let i = 0; i < coldStarts; i++) {
