@@ -1,5 +1,6 @@
 import { SerialPort } from 'serialport';
 import { FrameDecoder } from '../../agent/sources/serial/frame-decoder.js';
+import { keepPollerEvents } from '../../agent/sources/serial/poller-events.js';
 import type { Frame } from '../../agent/sources/serial/protocol.js';
 
 /** mulberry32 (the fleet tooling's): the same sequence for the same seed, so a failing run replays from its printed seed. */
@@ -30,6 +31,7 @@ async function openPort(path: string): Promise<SerialPort> {
     if (!/Canceled/.test(err.message)) console.error(`serial test line ${path}: ${err.message}`);
   });
   await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())));
+  keepPollerEvents(port); // else a write the agent holds up can wait for its next byte for ever
   return port;
 }
 

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { FrameDecoder } from '../../agent/sources/serial/frame-decoder.js';
+import { keepPollerEvents } from '../../agent/sources/serial/poller-events.js';
 import { encodeFrame, type Frame } from '../../agent/sources/serial/protocol.js';
 import { waitFor } from './ports.js';
 
@@ -34,6 +35,7 @@ export class DeviceLine {
       if (!/Canceled/.test(err.message)) console.error(`serial test line ${path}: ${err.message}`);
     });
     await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())));
+    keepPollerEvents(port); // else a write the agent holds up can wait for its next byte for ever
     return new DeviceLine(port, join(dataDir, 'edge-agent.db'));
   }
 

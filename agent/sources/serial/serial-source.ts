@@ -7,6 +7,7 @@ import { IntervalRequests } from './interval-requests.js';
 import type { Source, SourceContext, SourceHealth } from '../source.js';
 import type { SerialSourceConfig } from './config.js';
 import { FrameDecoder } from './frame-decoder.js';
+import { keepPollerEvents } from './poller-events.js';
 import { helloRefusal } from './hello-check.js';
 import { LineDecoder } from './line-decoder.js';
 import { AttestReport, provisionedKey } from './attest-report.js';
@@ -109,6 +110,8 @@ export class SerialSource implements Source, IntervalControl {
     this.port = port;
     port.open((err) => {
       if (err) return this.lost(`open ${this.cfg.path}: ${err.message}`);
+      // An ACK must not wait for the device's next byte (poller-events.ts).
+      if (!keepPollerEvents(port)) this.ctx.log.debug({ path: this.cfg.path }, 'serial binding without the unix Poller: nothing to work around');
       this.connected = true;
       this.failures = 0;
       this.lastByteMono = performance.now();
