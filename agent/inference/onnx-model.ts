@@ -1,4 +1,5 @@
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
+import './ort-privacy.js'; // before onnxruntime loads: no telemetry, no device id on the SD card
 import { AgentError, errorMessage } from '../errors.js';
 import { readVerifiedModel, type Manifest, type ModelEntry } from './manifest.js';
 

@@ -59,6 +59,7 @@ function checkSigning(): Check {
 }
 
 async function checkModel(path: string): Promise<Check> {
+  await import('../../agent/inference/ort-privacy.js'); // onnxruntime without telemetry
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(path, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   const input = session.inputNames[0] ?? 'x';

@@ -10,6 +10,7 @@
  * `edge-agent replay` (nab.ts; needs a build, which npm run eval does); and the cost of one `session.run`.
  * --write stores the figures in models/eval.json and the manifest's `metrics.eval`.
  */
+import '../../agent/inference/ort-privacy.js'; // first of all: onnxruntime without telemetry (ort-privacy.ts)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';

@@ -2,6 +2,7 @@
  * Export check: the ONNX bytes, run in onnxruntime-node, must give what the JS forward pass
  * gives on the same windows (max |diff| <= 1e-4 * max(1, |y|): float32 sums differ by rounding).
  */
+import '../../../agent/inference/ort-privacy.js'; // first of all: onnxruntime without telemetry (ort-privacy.ts)
 import * as ort from 'onnxruntime-node';
 import { forwardWindows, type WindowModel } from './window-model.js';
 

@@ -8,6 +8,7 @@
  *                    below it rarely; the operator's "service within N cycles".
  * The JS forward pass here and the ONNX graph compute the same thing; `checkRulAgainstOrt` proves it.
  */
+import '../../../agent/inference/ort-privacy.js'; // first of all: onnxruntime without telemetry (ort-privacy.ts)
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import type { Mlp } from './mlp.js';
