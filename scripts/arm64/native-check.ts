@@ -59,7 +59,9 @@ function checkSigning(): Check {
 }
 
 async function checkModel(path: string): Promise<Check> {
-  await import('../../agent/inference/ort-privacy.js'); // onnxruntime without telemetry
+  // onnxruntime without telemetry, as agent/inference/ort-privacy.ts does: inlined, because this file
+  // is copied into the image alone (scripts/arm64/image.sh) and must import nothing of the project.
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(path, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   const input = session.inputNames[0] ?? 'x';
